@@ -1,0 +1,430 @@
+//! `check`: every rule over the files `source` read. Pure: files come in as bytes, diagnostics and
+//! the snapshot files to write (with `--bless`) go out. Prompts are independent, so they are checked
+//! in parallel, and each prompt's result can be cached by the digest of its inputs (`memo`).
+
+pub mod variables;
+
+use crate::config::Config;
+use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::lock::Lock;
+use crate::render;
+use crate::source::PromptFiles;
+use crate::syntax::prompt::{self, FrontMatter, Manifest, TestSpec, Variable};
+use crate::syntax::template::{self, Template};
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Write missing and changed snapshots instead of reporting them.
+    pub bless: bool,
+}
+
+/// What checking one prompt produced.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Snapshot files to write (project-relative path, content), only with `--bless`.
+    pub snapshot_writes: Vec<(String, String)>,
+}
+
+/// A version file after parsing; the parts that failed to parse are `None`.
+pub struct Version<'a> {
+    pub number: u32,
+    pub path: &'a str,
+    pub text: Option<&'a str>,
+    pub body: Option<&'a str>,
+    pub body_offset: usize,
+    pub front: Option<FrontMatter>,
+    pub variables: Option<Vec<Variable>>,
+    pub template: Option<Template>,
+}
+
+/// The prompt name rule: what applications ask for, so kept simple and stable.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+/// Checks one prompt folder.
+pub fn prompt(config: &Config, lock: &Lock, lock_file: &str, files: &PromptFiles, options: Options) -> Outcome {
+    let mut outcome = Outcome { diagnostics: files.diagnostics.clone(), snapshot_writes: Vec::new() };
+    let diagnostics = &mut outcome.diagnostics;
+    if !is_valid_name(&files.name) {
+        let suggestion: String = files.name.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let suggestion = suggestion.trim_matches('-').to_string();
+        let mut diagnostic = Diagnostic::new(Code::StructureName, files.dir.clone(), format!("`{}` is not a valid prompt name", files.name))
+            .help("a prompt name is lowercase ASCII letters, digits and `-`, starts with a letter, at most 64 characters");
+        if is_valid_name(&suggestion) {
+            diagnostic = diagnostic.help(format!("rename the folder, e.g. to `{suggestion}` (names match ^[a-z][a-z0-9-]{{0,63}}$)"));
+        }
+        diagnostics.push(diagnostic);
+    }
+
+    let manifest = parse_manifest(files, diagnostics);
+    let versions: Vec<Version> = files.versions.iter().map(|(number, file)| parse_version(config, *number, &file.path, &file.bytes, diagnostics)).collect();
+
+    if files.versions.is_empty() {
+        diagnostics.push(
+            Diagnostic::new(Code::StructureNoVersions, files.dir.clone(), format!("prompt `{}` has no version", files.name))
+                .help("add `v1.prompt`: a `+++` front matter block followed by the template"),
+        );
+    }
+    for (expected, (number, file)) in (1u32..).zip(&files.versions) {
+        if *number != expected {
+            diagnostics.push(
+                Diagnostic::new(Code::StructureVersionGap, file.path.clone(), format!("versions of `{}` jump from v{} to v{number}", files.name, expected - 1))
+                    .help(format!("versions are numbered 1..N without gaps: rename this file to `v{expected}.prompt`")),
+            );
+            break;
+        }
+    }
+
+    let mut activated: Vec<u32> = Vec::new();
+    if let Some((manifest, manifest_text, manifest_path)) = &manifest {
+        for (environment, version) in &manifest.activate {
+            if !config.environments.contains_key(environment.get_ref()) {
+                let help = match did_you_mean(environment.get_ref(), config.environments.keys().map(String::as_str)) {
+                    Some(suggestion) => format!("did you mean `{suggestion}`? environments are declared in promptctl.toml"),
+                    None => format!("declare `[environments.{}]` in promptctl.toml, or use one of: {}", environment.get_ref(), config.environments.keys().cloned().collect::<Vec<_>>().join(", ")),
+                };
+                diagnostics.push(
+                    Diagnostic::new(Code::StructureUnknownEnvironment, manifest_path.to_string(), format!("`{}` is not an environment of this project", environment.get_ref()))
+                        .at(manifest_text, environment.span())
+                        .label("unknown environment")
+                        .help(help),
+                );
+            }
+            let number = *version.get_ref();
+            if number < 1 || !versions.iter().any(|v| i64::from(v.number) == number) {
+                let latest = versions.iter().map(|v| v.number).max().unwrap_or(0);
+                diagnostics.push(
+                    Diagnostic::new(Code::StructureActivation, manifest_path.to_string(), format!("`{}` activates version {number} of `{}`, which does not exist", environment.get_ref(), files.name))
+                        .at(manifest_text, version.span())
+                        .label("no such version")
+                        .help(if latest == 0 { "add a version file first".to_string() } else { format!("the versions are 1..{latest}; add v{number}.prompt or activate an existing version") }),
+                );
+            } else if !activated.contains(&(number as u32)) {
+                activated.push(number as u32);
+            }
+        }
+        activated.sort_unstable();
+        run_tests(files, manifest, manifest_text, manifest_path, &versions, &activated, options, &mut outcome);
+    }
+
+    let version_digests: Vec<(u32, String, String)> = files.versions.iter().map(|(number, file)| (*number, file.path.clone(), file.sha256_hex())).collect();
+    crate::lock::check(lock, lock_file, &files.dir, &files.name, &version_digests, &activated, &mut outcome.diagnostics);
+    outcome
+}
+
+fn parse_manifest<'a>(files: &'a PromptFiles, diagnostics: &mut Vec<Diagnostic>) -> Option<(Manifest, &'a str, &'a str)> {
+    let Some(file) = &files.manifest else {
+        diagnostics.push(
+            Diagnostic::new(Code::StructureMissingManifest, files.dir.clone(), format!("prompt `{}` has no `prompt.toml`", files.name))
+                .help("add prompt.toml with at least `description = \"…\"` (see docs/format.md)"),
+        );
+        return None;
+    };
+    let text = utf8(&file.path, &file.bytes, diagnostics)?;
+    match prompt::parse_toml::<Manifest>(&file.path, text, 0, text) {
+        Ok(manifest) => {
+            if manifest.description.trim().is_empty() {
+                diagnostics.push(
+                    Diagnostic::new(Code::SyntaxToml, file.path.clone(), "`description` is empty")
+                        .at(text, text.find("description").map_or(0..0, |start| start..start + "description".len()))
+                        .help("say in one line what the prompt is for; reviewers and the registry show it"),
+                );
+            }
+            Some((manifest, text, file.path.as_str()))
+        }
+        Err(diagnostic) => {
+            diagnostics.push(diagnostic);
+            None
+        }
+    }
+}
+
+/// Checks that `bytes` are UTF-8, reporting the first invalid byte's position.
+fn utf8<'a>(path: &str, bytes: &'a [u8], diagnostics: &mut Vec<Diagnostic>) -> Option<&'a str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        Err(error) => {
+            let valid = std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default();
+            let bad = bytes.get(error.valid_up_to()).copied().unwrap_or_default();
+            let mut diagnostic = Diagnostic::new(Code::SyntaxEncoding, path, format!("the file is not valid UTF-8 (byte 0x{bad:02x} at offset {})", error.valid_up_to()))
+                .help("save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)");
+            // Point at the end of the valid prefix: that position exists in the text we can show.
+            diagnostic.location = Some(crate::diagnostic::Location::in_text(valid, valid.len()..valid.len()));
+            diagnostics.push(diagnostic.label("invalid UTF-8 after this point"));
+            None
+        }
+    }
+}
+
+fn parse_version<'a>(config: &Config, number: u32, path: &'a str, bytes: &'a [u8], diagnostics: &mut Vec<Diagnostic>) -> Version<'a> {
+    let mut version = Version { number, path, text: None, body: None, body_offset: 0, front: None, variables: None, template: None };
+    let Some(text) = utf8(path, bytes, diagnostics) else { return version };
+    version.text = Some(text);
+    let split = match prompt::split_front_matter(path, text) {
+        Ok(split) => split,
+        Err(diagnostic) => {
+            diagnostics.push(diagnostic);
+            return version;
+        }
+    };
+    version.body = Some(split.body);
+    version.body_offset = split.body_offset;
+    match prompt::parse_toml::<FrontMatter>(path, text, split.front_matter_offset, split.front_matter) {
+        Ok(front) => {
+            let (variables, problems) = prompt::resolve_variables(path, text, &front);
+            diagnostics.extend(problems);
+            version.variables = Some(variables);
+            version.front = Some(front);
+        }
+        Err(diagnostic) => diagnostics.push(diagnostic),
+    }
+    let body = split.body;
+    if body.trim().is_empty() {
+        diagnostics.push(
+            Diagnostic::new(Code::StructureEmptyTemplate, path, format!("the template of version {number} is empty"))
+                .at(text, split.body_offset..split.body_offset)
+                .label("nothing after the front matter")
+                .help("write the prompt text after the closing `+++` line"),
+        );
+        return version;
+    }
+    if body.len() as u64 > config.max_template_bytes {
+        let limit = config.max_template_bytes as usize;
+        let start = split.body_offset + limit;
+        let end = text[start.min(text.len())..].find('\n').map_or(text.len(), |i| start + i);
+        diagnostics.push(
+            Diagnostic::new(Code::StructureSizeLimit, path, format!("the template is {} bytes, over the limit of {limit} bytes", body.len()))
+                .at(text, start..end)
+                .label("the limit is reached here")
+                .help("shorten the prompt, or raise `max_template_bytes` in promptctl.toml"),
+        );
+    }
+    match template::parse(body) {
+        Ok(parsed) => {
+            if let Some(variables) = &version.variables {
+                let site = variables::Site { file: path, text, body_offset: split.body_offset };
+                diagnostics.extend(variables::check(&site, &parsed, variables));
+            }
+            version.template = Some(parsed);
+        }
+        Err(error) => {
+            let code = if error.unsupported { Code::SyntaxUnsupported } else { Code::SyntaxTemplate };
+            let span = split.body_offset + error.span.start..split.body_offset + error.span.end;
+            let mut diagnostic = Diagnostic::new(code, path, error.message).at(text, span).label(error.label);
+            if let Some(help) = error.help {
+                diagnostic = diagnostic.help(help);
+            }
+            diagnostics.push(diagnostic);
+        }
+    }
+    version
+}
+
+/// Converts TOML vars to the JSON object templates render with.
+pub fn vars_to_json(vars: &BTreeMap<Spanned<String>, Spanned<toml::Value>>) -> serde_json::Value {
+    serde_json::Value::Object(vars.iter().map(|(key, value)| (key.get_ref().clone(), prompt::toml_to_json(value.get_ref()))).collect())
+}
+
+/// Type-checks `vars` against a version's variables. Returns whether they are usable for rendering.
+pub fn type_check_vars(
+    vars: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    variables: &[Variable],
+    what: &str,
+    file: &str,
+    text: &str,
+    whole: std::ops::Range<usize>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let before = diagnostics.len();
+    for (key, value) in vars {
+        match variables.iter().find(|variable| variable.name == *key.get_ref()) {
+            None => {
+                let help = match did_you_mean(key.get_ref(), variables.iter().map(|v| v.name.as_str())) {
+                    Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                    None => "remove it, or declare it in the version's front matter".to_string(),
+                };
+                diagnostics.push(
+                    Diagnostic::new(Code::TestsUnknownVar, file, format!("{what} passes `{}`, which the version does not declare", key.get_ref()))
+                        .at(text, key.span())
+                        .label("not a variable of this version")
+                        .help(help),
+                );
+            }
+            Some(variable) => {
+                if let Err(problem) = prompt::type_check(variable, value.get_ref(), key.get_ref()) {
+                    diagnostics.push(
+                        Diagnostic::new(Code::TestsType, file, format!("{what}: {problem}"))
+                            .at(text, value.span())
+                            .label(format!("expected {}", variable.ty.name()))
+                            .help(format!("pass a value of type {}, as declared in the front matter", variable.ty.name())),
+                    );
+                }
+            }
+        }
+    }
+    for variable in variables.iter().filter(|variable| variable.required) {
+        if !vars.keys().any(|key| *key.get_ref() == variable.name) {
+            diagnostics.push(
+                Diagnostic::new(Code::TestsMissingVar, file, format!("{what} does not pass the required variable `{}`", variable.name))
+                    .at(text, whole.clone())
+                    .label(format!("`{}` missing here", variable.name))
+                    .help(format!("add `{} = …` ({}) to its vars, or mark the variable `required = false`", variable.name, variable.ty.name())),
+            );
+        }
+    }
+    diagnostics.len() == before
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_tests(files: &PromptFiles, manifest: &Manifest, text: &str, path: &str, versions: &[Version], activated: &[u32], options: Options, outcome: &mut Outcome) {
+    let mut seen: BTreeMap<&str, std::ops::Range<usize>> = BTreeMap::new();
+    for test in &manifest.tests {
+        let spec: &TestSpec = test.get_ref();
+        let name = spec.name.get_ref();
+        if seen.insert(name.as_str(), spec.name.span()).is_some() {
+            outcome.diagnostics.push(
+                Diagnostic::new(Code::TestsDuplicateName, path, format!("two tests are named `{name}`"))
+                    .at(text, spec.name.span())
+                    .label("second test with this name")
+                    .help("test names identify snapshots; give each test its own name"),
+            );
+            continue;
+        }
+        if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') || name.is_empty() {
+            outcome.diagnostics.push(
+                Diagnostic::new(Code::SyntaxToml, path, format!("test name `{name}` must match ^[a-z0-9][a-z0-9_-]*$"))
+                    .at(text, spec.name.span())
+                    .help("test names become snapshot file names; use lowercase letters, digits, `-` and `_`"),
+            );
+            continue;
+        }
+        let targets: Vec<u32> = match &spec.version {
+            Some(version) => {
+                let number = *version.get_ref();
+                if number < 1 || !versions.iter().any(|v| i64::from(v.number) == number) {
+                    outcome.diagnostics.push(
+                        Diagnostic::new(Code::TestsUnknownVersion, path, format!("test `{name}` targets version {number}, which does not exist"))
+                            .at(text, version.span())
+                            .label("no such version")
+                            .help("point the test at an existing version, or remove `version` to test every activated version"),
+                    );
+                    continue;
+                }
+                vec![number as u32]
+            }
+            None if !activated.is_empty() => activated.to_vec(),
+            None => versions.iter().map(|v| v.number).max().into_iter().collect(),
+        };
+        for number in targets {
+            let Some(version) = versions.iter().find(|v| v.number == number) else { continue };
+            run_test(files, spec, test.span(), text, path, version, options, outcome);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_test(files: &PromptFiles, spec: &TestSpec, whole: std::ops::Range<usize>, text: &str, path: &str, version: &Version, options: Options, outcome: &mut Outcome) {
+    let (Some(variables), Some(template), Some(body)) = (&version.variables, &version.template, version.body) else { return };
+    let name = spec.name.get_ref();
+    let what = format!("test `{name}` (v{})", version.number);
+    let name_span = spec.name.span();
+    let diagnostics = &mut outcome.diagnostics;
+    if !type_check_vars(&spec.vars, variables, &what, path, text, whole.clone(), diagnostics) {
+        return;
+    }
+    let rendered = match render::render(template, body, &vars_to_json(&spec.vars)) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            diagnostics.push(
+                Diagnostic::new(Code::TestsRender, path, format!("{what} fails to render: {}", error.message))
+                    .at(text, name_span)
+                    .label("this test")
+                    .help(format!("at {}:{} in {}", line_of(version, error.span.start), column_of(version, error.span.start), version.path)),
+            );
+            return;
+        }
+    };
+    for needle in &spec.contains {
+        if !rendered.contains(needle.as_str()) {
+            diagnostics.push(
+                Diagnostic::new(Code::TestsContains, path, format!("{what}: the rendered text does not contain {needle:?}"))
+                    .at(text, name_span.clone())
+                    .label("this test")
+                    .note(format!("rendered text:\n{}", excerpt(&rendered))),
+            );
+        }
+    }
+    for needle in &spec.not_contains {
+        if let Some(position) = rendered.find(needle.as_str()) {
+            let line = rendered[..position].matches('\n').count() + 1;
+            diagnostics.push(
+                Diagnostic::new(Code::TestsNotContains, path, format!("{what}: the rendered text contains {needle:?} (rendered line {line})"))
+                    .at(text, name_span.clone())
+                    .label("this test"),
+            );
+        }
+    }
+    if let Some(max) = &spec.max_chars {
+        let count = rendered.chars().count() as i64;
+        if count > *max.get_ref() {
+            diagnostics.push(
+                Diagnostic::new(Code::TestsMaxChars, path, format!("{what}: the rendered text has {count} characters, more than max_chars = {}", max.get_ref()))
+                    .at(text, max.span())
+                    .label("limit")
+                    .help("shorten the template or the test's vars, or raise `max_chars`"),
+            );
+        }
+    }
+    if spec.snapshot {
+        let snapshot_path = format!("{}/snapshots/{name}.v{}.txt", files.dir, version.number);
+        let existing = files.snapshots.iter().find(|file| file.path == snapshot_path);
+        let matches = existing.is_some_and(|file| file.bytes == rendered.as_bytes());
+        if !matches {
+            if options.bless {
+                outcome.snapshot_writes.push((snapshot_path, rendered));
+            } else {
+                let diagnostic = match existing {
+                    None => Diagnostic::new(Code::TestsSnapshot, path, format!("{what}: snapshot `{snapshot_path}` does not exist"))
+                        .at(text, name_span)
+                        .label("snapshot = true")
+                        .help("run `promptctl check --bless` to write it, then review and commit it"),
+                    Some(file) => {
+                        let old = String::from_utf8_lossy(&file.bytes);
+                        Diagnostic::new(Code::TestsSnapshot, path, format!("{what}: the rendered text differs from `{snapshot_path}`"))
+                            .at(text, name_span)
+                            .label("snapshot = true")
+                            .help("if the change is intended, run `promptctl check --bless` and commit the snapshot")
+                            .note(crate::diff::unified(&old, &rendered, "snapshot", "rendered"))
+                    }
+                };
+                outcome.diagnostics.push(diagnostic);
+            }
+        }
+    }
+}
+
+fn line_of(version: &Version, body_offset: usize) -> u32 {
+    version.text.map_or(0, |text| crate::diagnostic::Location::in_text(text, version.body_offset + body_offset..version.body_offset + body_offset).start.line)
+}
+
+fn column_of(version: &Version, body_offset: usize) -> u32 {
+    version.text.map_or(0, |text| crate::diagnostic::Location::in_text(text, version.body_offset + body_offset..version.body_offset + body_offset).start.column)
+}
+
+/// The first lines of a rendered text, for messages.
+fn excerpt(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= 12 {
+        text.to_string()
+    } else {
+        format!("{}\n… ({} more lines)", lines[..12].join("\n"), lines.len() - 12)
+    }
+}

@@ -1,0 +1,430 @@
+//! The variables rules: walks a template's syntax tree with a scope stack (`#each`, `#with`, block
+//! parameters, `../`, `@index`, `@root`) and checks every expression against the declared types.
+//! Pure; reports diagnostics, never fails.
+
+use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::syntax::prompt::{Type, Variable};
+use crate::syntax::template::{Block, Call, Expression, Node, Path, Program, Template};
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+/// The helpers that exist, in every implementation promptctl must agree with.
+pub const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with"];
+pub const INLINE_HELPERS: &[&str] = &["lookup"];
+
+/// Where the template sits in its file, to turn body offsets into file positions.
+pub struct Site<'a> {
+    pub file: &'a str,
+    /// The whole file's text.
+    pub text: &'a str,
+    /// Byte offset of the template body in `text`.
+    pub body_offset: usize,
+}
+
+/// Runs the variables rules on one version's template.
+pub fn check(site: &Site, template: &Template, variables: &[Variable]) -> Vec<Diagnostic> {
+    let mut walker = Walker { site, variables, frames: vec![Frame::root()], guards: Vec::new(), used: BTreeSet::new(), diagnostics: Vec::new() };
+    walker.program(&template.program);
+    for variable in variables {
+        if !walker.used.contains(variable.name.as_str()) {
+            walker.diagnostics.push(
+                Diagnostic::new(Code::VariablesUnused, site.file, format!("variable `{}` is declared but never used", variable.name))
+                    .at(site.text, variable.span.clone())
+                    .label("declared here")
+                    .help(format!("use `{{{{{}}}}}` in the template, or remove the declaration", variable.name)),
+            );
+        }
+    }
+    walker.diagnostics
+}
+
+/// What a path resolves to.
+#[derive(Clone, Copy)]
+enum Shape<'v> {
+    /// The root context: the declared variables.
+    Root,
+    Type(&'v Type),
+    /// Not known statically (a `lookup` result); anything goes.
+    Unknown,
+}
+
+#[derive(Clone)]
+struct Resolved<'v> {
+    shape: Shape<'v>,
+    /// The canonical path (`player.name`, `items[].label`) for guard matching.
+    canonical: String,
+    /// Canonical prefixes whose last component may be absent.
+    optional: Vec<String>,
+}
+
+struct Frame<'v> {
+    /// The context value of this frame.
+    context: Resolved<'v>,
+    /// An `#each` frame provides `@index`, `@first`, `@last`, `@key`.
+    is_each: bool,
+    params: Vec<(String, Resolved<'v>)>,
+}
+
+impl Frame<'_> {
+    fn root() -> Self {
+        Frame { context: Resolved { shape: Shape::Root, canonical: String::new(), optional: Vec::new() }, is_each: false, params: Vec::new() }
+    }
+}
+
+struct Walker<'a, 'v> {
+    site: &'a Site<'a>,
+    variables: &'v [Variable],
+    frames: Vec<Frame<'v>>,
+    /// Canonical paths known to be present here (inside `#if x`, `#with x`, `#each x`).
+    guards: Vec<String>,
+    used: BTreeSet<&'v str>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a, 'v> Walker<'a, 'v> {
+    fn span(&self, range: &Range<usize>) -> Range<usize> {
+        self.site.body_offset + range.start..self.site.body_offset + range.end
+    }
+
+    fn report(&mut self, code: Code, range: &Range<usize>, message: String, label: &str, help: Option<String>) {
+        let mut diagnostic = Diagnostic::new(code, self.site.file, message).at(self.site.text, self.span(range)).label(label);
+        if let Some(help) = help {
+            diagnostic = diagnostic.help(help);
+        }
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn program(&mut self, program: &Program) {
+        for node in &program.body {
+            match node {
+                Node::Text(_) | Node::Comment(_) => {}
+                Node::Mustache(mustache) => self.mustache(&mustache.call),
+                Node::Block(block) => self.block(block),
+            }
+        }
+    }
+
+    fn mustache(&mut self, call: &Call) {
+        if let Some(name) = call.head.simple_name() {
+            if INLINE_HELPERS.contains(&name) && !call.params.is_empty() {
+                self.lookup(call);
+                return;
+            }
+            if BLOCK_HELPERS.contains(&name) {
+                self.report(Code::VariablesHelperArgs, &call.head.span, format!("`{name}` is a block helper"), "used inline", Some(format!("write `{{{{#{name} …}}}}…{{{{/{name}}}}}`")));
+                return;
+            }
+        }
+        if !call.params.is_empty() {
+            self.unknown_helper(&call.head, false);
+            return;
+        }
+        let Some(resolved) = self.resolve(&call.head) else { return };
+        if let Shape::Type(ty) = resolved.shape {
+            if !ty.is_scalar() {
+                let help = match ty {
+                    Type::Array(_) => format!("iterate it: `{{{{#each {0}}}}}{{{{this}}}}{{{{/each}}}}`", call.head.original),
+                    _ => format!("print its fields, e.g. `{{{{{0}.field}}}}`", call.head.original),
+                };
+                self.report(Code::VariablesNotScalar, &call.head.span, format!("`{}` is {} {} and cannot be printed", call.head.original, if ty.name() == "array" { "an" } else { "an" }, ty.name()), "not a scalar", Some(help));
+                return;
+            }
+        }
+        self.require_guards(&call.head, &resolved, true);
+    }
+
+    fn lookup(&mut self, call: &Call) {
+        if call.params.len() != 2 {
+            self.report(Code::VariablesHelperArgs, &call.head.span, format!("`lookup` takes 2 arguments, found {}", call.params.len()), "wrong number of arguments", Some("write `{{lookup items @index}}`".into()));
+        }
+        for param in &call.params {
+            self.param(param);
+        }
+    }
+
+    fn param(&mut self, expression: &Expression) -> Option<Resolved<'v>> {
+        match expression {
+            Expression::Literal(..) => Some(Resolved { shape: Shape::Unknown, canonical: String::new(), optional: Vec::new() }),
+            Expression::Path(path) => {
+                let resolved = self.resolve(path)?;
+                self.require_guards(path, &resolved, false);
+                Some(resolved)
+            }
+        }
+    }
+
+    fn unknown_helper(&mut self, head: &Path, block: bool) {
+        let all: Vec<&str> = if block { BLOCK_HELPERS.to_vec() } else { INLINE_HELPERS.to_vec() };
+        let suggestion = did_you_mean(&head.original, all.iter().copied()).or_else(|| did_you_mean(&head.original, BLOCK_HELPERS.iter().chain(INLINE_HELPERS).copied()));
+        let help = match suggestion {
+            Some(suggestion) => format!("did you mean `{suggestion}`? the helpers are if, unless, each, with and lookup"),
+            None => "the helpers are if, unless, each, with and lookup; compute anything else in the application and pass it as a variable".into(),
+        };
+        self.report(Code::VariablesUnknownHelper, &head.span, format!("unknown helper `{}`", head.original), "no such helper", Some(help));
+    }
+
+    fn block(&mut self, block: &Block) {
+        let name = block.call.head.simple_name().unwrap_or_default();
+        if !BLOCK_HELPERS.contains(&name) {
+            self.unknown_helper(&block.call.head, true);
+            return;
+        }
+        let argument = match block.call.params.as_slice() {
+            [argument] => self.param(argument),
+            params => {
+                self.report(Code::VariablesHelperArgs, &block.call.head.span, format!("`#{name}` takes 1 argument, found {}", params.len()), "wrong number of arguments", Some(format!("write `{{{{#{name} value}}}}`")));
+                None
+            }
+        };
+        let guard = match (&argument, block.call.params.first()) {
+            (Some(resolved), Some(Expression::Path(_))) if !resolved.canonical.is_empty() => Some(resolved.canonical.clone()),
+            _ => None,
+        };
+        let with_guard = |walker: &mut Self, program: &Program, guarded: bool| {
+            let pushed = guarded && guard.is_some();
+            if pushed {
+                walker.guards.push(guard.clone().unwrap_or_default());
+            }
+            walker.program(program);
+            if pushed {
+                walker.guards.pop();
+            }
+        };
+        match name {
+            "if" | "unless" => {
+                if !block.program.block_params.is_empty() {
+                    self.report(Code::VariablesHelperArgs, &block.span, format!("`#{name}` takes no block parameters"), "unexpected `as |…|`", None);
+                }
+                with_guard(self, &block.program, name == "if");
+                if let Some(inverse) = &block.inverse {
+                    with_guard(self, inverse, name == "unless");
+                }
+            }
+            "each" | "with" => {
+                let is_each = name == "each";
+                let inner = argument.as_ref().and_then(|argument| self.inner_context(argument, block, is_each));
+                if let Some(inner) = inner {
+                    let params = self.block_params(block, &inner, is_each, argument.as_ref());
+                    self.frames.push(Frame { context: inner, is_each, params });
+                    with_guard(self, &block.program, true);
+                    self.frames.pop();
+                } else {
+                    // The argument was already reported; still check the body for other problems
+                    // without reporting every use of the unknown context.
+                    let unknown = Resolved { shape: Shape::Unknown, canonical: String::new(), optional: Vec::new() };
+                    let params = block.program.block_params.iter().map(|p| (p.clone(), unknown.clone())).collect();
+                    self.frames.push(Frame { context: unknown, is_each, params });
+                    self.program(&block.program);
+                    self.frames.pop();
+                }
+                if let Some(inverse) = &block.inverse {
+                    self.program(inverse);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The context inside `#each argument` / `#with argument`, or `None` after reporting why not.
+    fn inner_context(&mut self, argument: &Resolved<'v>, block: &Block, is_each: bool) -> Option<Resolved<'v>> {
+        let span = block.call.params.first().map(Expression::span).unwrap_or(block.span.clone());
+        let shown = block.call.params.first().map(|p| self.site.text[self.span(&p.span())].to_string()).unwrap_or_default();
+        match (argument.shape, is_each) {
+            (Shape::Type(Type::Array(item)), true) => Some(Resolved {
+                shape: Shape::Type(&item.ty),
+                canonical: format!("{}[]", argument.canonical),
+                optional: Vec::new(),
+            }),
+            (Shape::Type(Type::Object(_)), false) | (Shape::Root, false) => Some(Resolved { shape: argument.shape, canonical: argument.canonical.clone(), optional: Vec::new() }),
+            (Shape::Type(Type::Object(_)), true) | (Shape::Root, true) | (Shape::Unknown, _) => {
+                Some(Resolved { shape: Shape::Unknown, canonical: String::new(), optional: Vec::new() })
+            }
+            (Shape::Type(ty), _) => {
+                let (what, help) = if is_each {
+                    ("iterated", "`#each` takes an array (or an object, to iterate its fields)")
+                } else {
+                    ("used as a context", "`#with` takes an object; print a scalar directly")
+                };
+                self.report(Code::VariablesNotIterable, &span, format!("`{shown}` is {} {} and cannot be {what}", article(ty.name()), ty.name()), "not iterable", Some(help.into()));
+                None
+            }
+        }
+    }
+
+    fn block_params(&mut self, block: &Block, inner: &Resolved<'v>, is_each: bool, argument: Option<&Resolved<'v>>) -> Vec<(String, Resolved<'v>)> {
+        let names = &block.program.block_params;
+        let limit = if is_each { 2 } else { 1 };
+        if names.len() > limit {
+            self.report(Code::VariablesHelperArgs, &block.span, format!("`#{}` provides at most {limit} block parameter(s), found {}", if is_each { "each" } else { "with" }, names.len()), "too many block parameters", None);
+        }
+        let index_shape = match argument.map(|a| a.shape) {
+            Some(Shape::Type(Type::Array(_))) => Shape::Type(&Type::Integer),
+            _ => Shape::Unknown,
+        };
+        names
+            .iter()
+            .enumerate()
+            .map(|(position, name)| {
+                let resolved = if position == 0 {
+                    inner.clone()
+                } else {
+                    Resolved { shape: index_shape, canonical: String::new(), optional: Vec::new() }
+                };
+                (name.clone(), resolved)
+            })
+            .collect()
+    }
+
+    /// Resolves a path against the scope stack, reporting why it cannot be.
+    fn resolve(&mut self, path: &Path) -> Option<Resolved<'v>> {
+        let mut segments = path.segments.iter().peekable();
+        let mut current = if path.data {
+            let first = segments.next()?;
+            match first.name.as_str() {
+                "root" => Resolved { shape: Shape::Root, canonical: String::new(), optional: Vec::new() },
+                "index" | "first" | "last" | "key" => {
+                    let each_frames = self.frames.iter().filter(|frame| frame.is_each).count();
+                    if each_frames <= path.depth as usize {
+                        let message = if path.depth == 0 { format!("`@{}` is only defined inside `{{{{#each}}}}`", first.name) } else { format!("`{}` needs {} enclosing `{{{{#each}}}}` blocks", path.original, path.depth + 1) };
+                        self.report(Code::VariablesScope, &path.span, message, "outside of `#each`", Some("move it inside an `{{#each …}}` block".into()));
+                        return None;
+                    }
+                    let ty: &'static Type = match first.name.as_str() {
+                        "index" => &Type::Integer,
+                        "key" => &Type::String { max_len: None },
+                        _ => &Type::Boolean,
+                    };
+                    Resolved { shape: Shape::Type(ty), canonical: String::new(), optional: Vec::new() }
+                }
+                other => {
+                    self.report(Code::VariablesScope, &path.span, format!("`@{other}` is not a data variable"), "unknown data variable", Some("the data variables are @index, @first, @last, @key and @root".into()));
+                    return None;
+                }
+            }
+        } else if let Some(binding) = self.block_param(path) {
+            segments.next();
+            binding
+        } else {
+            let depth = path.depth as usize;
+            if depth >= self.frames.len() {
+                self.report(Code::VariablesScope, &path.span, format!("`{}` goes {} level(s) above the root context", path.original, depth + 1 - self.frames.len()), "no such parent scope", Some("`../` counts only `#each` and `#with` blocks; remove a `../`".into()));
+                return None;
+            }
+            self.frames[self.frames.len() - 1 - depth].context.clone()
+        };
+        for segment in segments {
+            let next = match current.shape {
+                Shape::Root => {
+                    let variables = self.variables;
+                    match variables.iter().find(|v| v.name == segment.name) {
+                        Some(variable) => {
+                            self.used.insert(variable.name.as_str());
+                            let canonical = variable.name.clone();
+                            let mut optional = current.optional.clone();
+                            if !variable.required {
+                                optional.push(canonical.clone());
+                            }
+                            Resolved { shape: Shape::Type(&variable.ty), canonical, optional }
+                        }
+                        None => {
+                            let mut candidates: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
+                            candidates.extend(self.frames.iter().flat_map(|f| f.params.iter().map(|(n, _)| n.as_str())));
+                            let help = match did_you_mean(&segment.name, candidates.iter().copied()) {
+                                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                                None => format!("declare it in the front matter: `variables.{} = {{ type = \"string\" }}`", segment.name),
+                            };
+                            let in_scope = if self.frames.len() > 1 && path.depth == 0 && !path.data { " (inside a block, the context is the block's value; `../` reaches the variables)" } else { "" };
+                            let message = format!("variable `{}` is not declared{in_scope}", segment.name);
+                            self.report(Code::VariablesUndeclared, &segment.span, message, "not declared", Some(help));
+                            return None;
+                        }
+                    }
+                }
+                Shape::Type(Type::Object(fields)) => match fields.iter().find(|field| field.name == segment.name) {
+                    Some(field) => {
+                        let canonical = format!("{}.{}", current.canonical, field.name);
+                        let mut optional = current.optional.clone();
+                        if !field.required {
+                            optional.push(canonical.clone());
+                        }
+                        Resolved { shape: Shape::Type(&field.ty), canonical, optional }
+                    }
+                    None => {
+                        let help = match did_you_mean(&segment.name, fields.iter().map(|f| f.name.as_str())) {
+                            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                            None => format!("the fields are: {}", fields.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ")),
+                        };
+                        self.report(Code::VariablesUndeclared, &segment.span, format!("field `{}` is not declared in `{}`", segment.name, display_canonical(&current.canonical)), "no such field", Some(help));
+                        return None;
+                    }
+                },
+                Shape::Type(Type::Array(item)) => {
+                    if segment.name == "length" && !segment.literal {
+                        Resolved { shape: Shape::Type(&Type::Integer), canonical: format!("{}.length", current.canonical), optional: current.optional.clone() }
+                    } else if segment.name.parse::<usize>().is_ok() {
+                        let canonical = format!("{}.[{}]", current.canonical, segment.name);
+                        let mut optional = current.optional.clone();
+                        optional.push(canonical.clone());
+                        Resolved { shape: Shape::Type(&item.ty), canonical, optional }
+                    } else {
+                        self.report(Code::VariablesFieldOnScalar, &segment.span, format!("`{}` is an array; `.{}` is not an element", display_canonical(&current.canonical), segment.name), "arrays have elements, not fields", Some("iterate it with `{{#each …}}`, or index it with `.[0]`".into()));
+                        return None;
+                    }
+                }
+                Shape::Type(ty) => {
+                    let shown = if current.canonical.is_empty() { path.original.clone() } else { display_canonical(&current.canonical) };
+                    self.report(
+                        Code::VariablesFieldOnScalar,
+                        &segment.span,
+                        format!("`{shown}` is {} {}; it has no field `{}`", article(ty.name()), ty.name(), segment.name),
+                        "field access on a scalar",
+                        Some(format!("declare `{shown}` as an object with `fields`, or print it as it is")),
+                    );
+                    return None;
+                }
+                Shape::Unknown => Resolved { shape: Shape::Unknown, canonical: String::new(), optional: Vec::new() },
+            };
+            current = next;
+        }
+        Some(current)
+    }
+
+    fn block_param(&self, path: &Path) -> Option<Resolved<'v>> {
+        if path.data || path.scoped || path.depth > 0 {
+            return None;
+        }
+        let name = &path.segments.first()?.name;
+        self.frames.iter().rev().flat_map(|frame| frame.params.iter()).find(|(param, _)| param == name).map(|(_, resolved)| resolved.clone())
+    }
+
+    /// Printing (or reading through) an optional value needs a guard, or strict rendering fails.
+    fn require_guards(&mut self, path: &Path, resolved: &Resolved<'v>, printed: bool) {
+        let components = if printed { resolved.optional.len() } else { resolved.optional.len().saturating_sub(usize::from(resolved.optional.last() == Some(&resolved.canonical))) };
+        for optional in &resolved.optional[..components] {
+            let guarded = self.guards.iter().any(|guard| guard == optional || (guard.starts_with(optional.as_str()) && resolved.canonical.starts_with(guard.as_str())));
+            if !guarded {
+                let shown = display_canonical(optional);
+                self.report(
+                    Code::VariablesUnguardedOptional,
+                    &path.span,
+                    format!("`{shown}` is optional, and `{}` fails to render when it is absent", path.original),
+                    "may be absent",
+                    Some(format!("wrap it in `{{{{#if {shown}}}}}…{{{{/if}}}}`, or make the variable required")),
+                );
+                return;
+            }
+        }
+    }
+}
+
+fn display_canonical(canonical: &str) -> String {
+    canonical.replace("[]", "")
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}

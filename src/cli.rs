@@ -1,0 +1,270 @@
+//! The command line: parses arguments, runs the stages, prints, and maps outcomes to exit codes.
+//! The only module besides the I/O stages that touches the outside world; `anyhow` lives here.
+
+use crate::check::{self, Options};
+use crate::config::{self, Project};
+use crate::diagnostic::{self, Diagnostic};
+use crate::lock::{self, Lock};
+use crate::memo::{self, Memo};
+use crate::report;
+use crate::source::{self, PromptFiles};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Exit codes: a contract with scripts and CI (docs/commands.md).
+pub mod exit {
+    /// Success; warnings may have been printed.
+    pub const OK: i32 = 0;
+    /// The check found errors (or a command refused because of them).
+    pub const ERRORS: i32 = 1;
+    /// Usage error or operational failure: bad arguments, unreadable files, no project.
+    pub const FAILURE: i32 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "promptctl", version, about = "Prompts as code: check, lock, review, build and publish versioned LLM prompts")]
+pub struct Cli {
+    /// The project folder (holding promptctl.toml); default: found by walking up from the working directory
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// When to use colours in human output
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check prompts: syntax, variables and types, offline tests, structure, lock
+    Check {
+        /// Prompt folders or files to check (default: every prompt)
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Write missing or changed test snapshots instead of failing
+        #[arg(long)]
+        bless: bool,
+        /// Check everything again, ignoring and not updating the result cache
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Record the sha256 of new versions in the lock file (never rewrites an entry)
+    Lock,
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let project = open_project(cli.root.as_deref())?;
+    match cli.command {
+        Command::Check { paths, format, bless, no_cache } => {
+            let run = check_project(&project, &paths, Options { bless }, !no_cache && !bless)?;
+            for (path, content) in &run.snapshot_writes {
+                let target = project.root.join(path);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+                }
+                std::fs::write(&target, content).with_context(|| format!("cannot write the snapshot `{path}`"))?;
+                eprintln!("wrote snapshot {path}");
+            }
+            print_diagnostics(&run, format, color)?;
+            Ok(if run.diagnostics.iter().any(Diagnostic::is_error) { exit::ERRORS } else { exit::OK })
+        }
+        Command::Lock => lock_project(&project, color),
+    }
+}
+
+fn open_project(root: Option<&Path>) -> Result<Project> {
+    let root = match root {
+        Some(root) => {
+            if !root.join(config::FILE_NAME).is_file() {
+                anyhow::bail!("`{}` has no `promptctl.toml`; pass the folder that holds it", root.display());
+            }
+            root.to_path_buf()
+        }
+        None => {
+            let working = std::env::current_dir().context("cannot read the working directory")?;
+            config::find_root(&working)?
+        }
+    };
+    Ok(config::load(&root)?)
+}
+
+/// Everything one `check` produced, with the texts needed to render it.
+pub struct CheckRun {
+    pub prompts: Vec<PromptFiles>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub snapshot_writes: Vec<(String, String)>,
+    pub lock_text: Option<String>,
+}
+
+impl CheckRun {
+    fn source(&self, path: &str) -> Option<&str> {
+        if let Some(text) = &self.lock_text {
+            if !path.contains('/') || path.ends_with(".lock") {
+                return Some(text);
+            }
+        }
+        let prompt = self.prompts.iter().find(|p| path.starts_with(&p.dir) && path[p.dir.len()..].starts_with('/'))?;
+        let file = prompt.manifest.iter().chain(prompt.versions.iter().map(|(_, f)| f)).chain(prompt.snapshots.iter()).find(|f| f.path == path)?;
+        std::str::from_utf8(&file.bytes).ok()
+    }
+}
+
+/// Loads, checks (with the result cache when `use_cache`) and collects diagnostics.
+pub fn check_project(project: &Project, paths: &[PathBuf], options: Options, use_cache: bool) -> Result<CheckRun> {
+    let prompts_path = project.prompts_path();
+    if !prompts_path.is_dir() {
+        anyhow::bail!("the prompts folder `{}` does not exist; create it or set `prompts_dir` in promptctl.toml", prompts_path.display());
+    }
+    let lock_file = project.config.lock_file.clone();
+    let lock_path = project.lock_path();
+    let mut diagnostics = Vec::new();
+    let (lock, lock_text) = match std::fs::read(&lock_path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => {
+                let (lock, problems) = Lock::parse(&lock_file, &text);
+                diagnostics.extend(problems);
+                (lock, Some(text))
+            }
+            Err(_) => anyhow::bail!("`{}` is not valid UTF-8; restore it from git", lock_path.display()),
+        },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => (Lock::default(), None),
+        Err(error) => return Err(error).with_context(|| format!("cannot read `{}`", lock_path.display())),
+    };
+    let mut prompts = source::load(&project.root, &prompts_path)?;
+    let selected = select(project, &prompts, paths)?;
+    if !paths.is_empty() {
+        prompts = prompts.into_iter().zip(selected.iter()).filter(|(_, keep)| **keep).map(|(p, _)| p).collect();
+    }
+
+    let memo_path = memo::path(project);
+    let memo = if use_cache { Memo::load(&memo_path) } else { Memo::default() };
+    let results: Vec<(String, bool, check::Outcome)> = prompts
+        .par_iter()
+        .map(|files| {
+            let key = memo::key(project, &lock, files);
+            if let Some(diagnostics) = memo.get(&key) {
+                return (key, true, check::Outcome { diagnostics, snapshot_writes: Vec::new() });
+            }
+            (key, false, check::prompt(&project.config, &lock, &lock_file, files, options))
+        })
+        .collect();
+
+    let mut snapshot_writes = Vec::new();
+    let mut fresh = Memo::default();
+    let mut changed = false;
+    for (key, hit, outcome) in results {
+        changed |= !hit;
+        if outcome.snapshot_writes.is_empty() {
+            fresh.insert(key, &outcome.diagnostics);
+        }
+        diagnostics.extend(outcome.diagnostics);
+        snapshot_writes.extend(outcome.snapshot_writes);
+    }
+    // Locked prompts whose folder is gone entirely.
+    if paths.is_empty() {
+        let names: std::collections::BTreeSet<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+        let mut gone: Vec<&str> = lock.entries.iter().map(|e| e.name.as_str()).filter(|name| !names.contains(name)).collect();
+        gone.dedup();
+        for name in gone {
+            let dir = format!("{}/{name}", project.config.prompts_dir.trim_end_matches('/'));
+            lock::check(&lock, &lock_file, &dir, name, &[], &[], &mut diagnostics);
+        }
+    }
+    if use_cache && (changed || fresh.len() != memo.len()) && paths.is_empty() {
+        // Best effort: a read-only checkout still checks, it just does not get faster.
+        let _ = fresh.save(&memo_path);
+    }
+    diagnostic::sort(&mut diagnostics);
+    Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text })
+}
+
+/// Which prompts the PATH arguments select (all when there are none).
+fn select(project: &Project, prompts: &[PromptFiles], paths: &[PathBuf]) -> Result<Vec<bool>> {
+    if paths.is_empty() {
+        return Ok(vec![true; prompts.len()]);
+    }
+    let working = std::env::current_dir().context("cannot read the working directory")?;
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    let mut wanted = Vec::new();
+    for path in paths {
+        let absolute = if path.is_absolute() { path.clone() } else { working.join(path) };
+        let absolute = absolute.canonicalize().with_context(|| format!("`{}` does not exist", path.display()))?;
+        let relative = absolute.strip_prefix(&root).map_err(|_| anyhow::anyhow!("`{}` is outside the project `{}`", path.display(), root.display()))?;
+        wanted.push(relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+    }
+    Ok(prompts
+        .iter()
+        .map(|prompt| wanted.iter().any(|w| w.is_empty() || *w == prompt.dir || w.starts_with(&format!("{}/", prompt.dir)) || prompt.dir.starts_with(&format!("{w}/"))))
+        .collect())
+}
+
+fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Json => out.write_all(report::json(&run.diagnostics).as_bytes())?,
+        Format::Human => {
+            for diagnostic in &run.diagnostics {
+                out.write_all(report::human(diagnostic, |path| run.source(path), color).as_bytes())?;
+            }
+            let versions = run.prompts.iter().map(|p| p.versions.len()).sum();
+            out.write_all(report::summary(&run.diagnostics, run.prompts.len(), versions).as_bytes())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn lock_project(project: &Project, color: bool) -> Result<i32> {
+    let run = check_project(project, &[], Options::default(), true)?;
+    let blocking: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
+    if !blocking.is_empty() {
+        for diagnostic in &blocking {
+            print!("{}", report::human(diagnostic, |path| run.source(path), color));
+        }
+        eprintln!("error: not locking while `check` reports {} error(s); fix them first", blocking.len());
+        return Ok(exit::ERRORS);
+    }
+    let lock_path = project.lock_path();
+    let mut lock = match &run.lock_text {
+        Some(text) => Lock::parse(&project.config.lock_file, text).0,
+        None => Lock::default(),
+    };
+    let candidates = run.prompts.iter().flat_map(|prompt| {
+        prompt.versions.iter().map(|(number, file)| lock::Entry { name: prompt.name.clone(), version: *number, sha256: file.sha256_hex() })
+    });
+    let added = lock.add(candidates);
+    if added.is_empty() {
+        println!("{} is up to date ({} locked versions)", project.config.lock_file, lock.entries.len());
+        return Ok(exit::OK);
+    }
+    std::fs::write(&lock_path, lock.render()).with_context(|| format!("cannot write `{}`", lock_path.display()))?;
+    for entry in &added {
+        println!("locked {} v{} sha256:{}", entry.name, entry.version, lock::short(&entry.sha256));
+    }
+    println!("{}: {} new, {} locked versions in all", project.config.lock_file, added.len(), lock.entries.len());
+    Ok(exit::OK)
+}

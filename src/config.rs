@@ -1,0 +1,95 @@
+//! `promptctl.toml`: where the project is and how it is configured. Finding and reading the file is
+//! the only I/O here; everything else takes a loaded `Project`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const FILE_NAME: &str = "promptctl.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_prompts_dir")]
+    pub prompts_dir: String,
+    #[serde(default = "default_lock_file")]
+    pub lock_file: String,
+    #[serde(default = "default_max_template_bytes")]
+    pub max_template_bytes: u64,
+    pub environments: BTreeMap<String, toml::Table>,
+}
+
+fn default_prompts_dir() -> String {
+    "prompts".into()
+}
+
+fn default_lock_file() -> String {
+    "prompts.lock".into()
+}
+
+fn default_max_template_bytes() -> u64 {
+    16384
+}
+
+/// A loaded project: its root folder and configuration.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: Config,
+    /// sha256 of `promptctl.toml`'s bytes: part of every cached check result's key.
+    pub config_sha256: [u8; 32],
+}
+
+impl Project {
+    pub fn prompts_path(&self) -> PathBuf {
+        self.root.join(&self.config.prompts_dir)
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join(&self.config.lock_file)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no `promptctl.toml` in `{start}` or any folder above it; run promptctl inside a project, or pass `--root DIR`")]
+    NotFound { start: PathBuf },
+    #[error("cannot read `{path}`")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid { path: PathBuf, line: u32, column: u32, message: String },
+}
+
+/// Walks up from `start` to the first folder holding `promptctl.toml`.
+pub fn find_root(start: &Path) -> Result<PathBuf, ConfigError> {
+    let mut folder = Some(start);
+    while let Some(current) = folder {
+        if current.join(FILE_NAME).is_file() {
+            return Ok(current.to_path_buf());
+        }
+        folder = current.parent();
+    }
+    Err(ConfigError::NotFound { start: start.to_path_buf() })
+}
+
+/// Reads `root/promptctl.toml`.
+pub fn load(root: &Path) -> Result<Project, ConfigError> {
+    let path = root.join(FILE_NAME);
+    let bytes = std::fs::read(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let invalid = |line: u32, column: u32, message: String| ConfigError::Invalid { path: path.clone(), line, column, message };
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid(1, 1, "not valid UTF-8".into()))?;
+    let config: Config = toml::from_str(text).map_err(|error| {
+        let location = crate::diagnostic::Location::in_text(text, error.span().unwrap_or(0..0));
+        let message = error.message().lines().next().unwrap_or("invalid TOML").to_string();
+        invalid(location.start.line, location.start.column, format!("{message}; see docs/format.md"))
+    })?;
+    if config.environments.is_empty() {
+        return Err(invalid(1, 1, "declare at least one environment, e.g. `[environments.production]`".into()));
+    }
+    if config.max_template_bytes == 0 {
+        return Err(invalid(1, 1, "`max_template_bytes` must be at least 1".into()));
+    }
+    use sha2::Digest;
+    let config_sha256 = sha2::Sha256::digest(&bytes).into();
+    Ok(Project { root: root.to_path_buf(), config, config_sha256 })
+}

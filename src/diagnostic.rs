@@ -1,0 +1,233 @@
+//! Diagnostics as data: problems found in user files, with a stable code, a severity and a span.
+//! This module only describes them; rendering lives in `report`, and nothing here does I/O.
+
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// How bad a diagnostic is. Errors make `check` exit 1; warnings are printed and exit 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+macro_rules! codes {
+    ($($variant:ident => $text:literal, $severity:ident, $summary:literal;)*) => {
+        /// The stable identifier of a rule. The string form (`variables/undeclared`) is a contract:
+        /// it appears in JSON output, in suppressions and in `docs/diagnostics.md`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($variant,)* }
+
+        impl Code {
+            /// Every code, in documentation order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $text,)* }
+            }
+
+            /// The severity this rule reports with.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity,)* }
+            }
+
+            /// One line saying what the rule is about, for listings and SARIF rule help.
+            pub fn summary(self) -> &'static str {
+                match self { $(Code::$variant => $summary,)* }
+            }
+
+            pub fn from_str(text: &str) -> Option<Code> {
+                match text { $($text => Some(Code::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    SyntaxToml => "syntax/toml", Error, "a TOML file (prompt.toml, front matter, prompts.lock) does not parse or has an unknown key or a wrong type";
+    SyntaxFrontMatter => "syntax/front-matter", Error, "a version file does not start with a `+++` line or its front matter is never closed";
+    SyntaxTemplate => "syntax/template", Error, "a Handlebars template does not parse";
+    SyntaxUnsupported => "syntax/unsupported", Error, "a Handlebars construct outside the portable subset promptctl renders";
+    SyntaxEncoding => "syntax/encoding", Error, "a file is not valid UTF-8";
+    VariablesUndeclared => "variables/undeclared", Error, "a template uses a variable or field that its front matter does not declare";
+    VariablesUnused => "variables/unused", Warning, "a declared variable is never used by the template";
+    VariablesFieldOnScalar => "variables/field-on-scalar", Error, "a field or index is read from a string, number, boolean or enum";
+    VariablesNotScalar => "variables/not-scalar", Error, "an array or object is printed directly instead of iterated";
+    VariablesNotIterable => "variables/not-iterable", Error, "`#each` is given something that is not an array or object, or `#with` something that is not an object";
+    VariablesUnknownHelper => "variables/unknown-helper", Error, "a helper that does not exist is called";
+    VariablesHelperArgs => "variables/helper-args", Error, "a helper is called with the wrong number of arguments";
+    VariablesScope => "variables/scope", Error, "`../`, `@index`, `@key`, `@first` or `@last` used where no enclosing block provides it";
+    VariablesInvalidSpec => "variables/invalid-spec", Error, "a variable's type declaration is incomplete or contradictory";
+    VariablesUnguardedOptional => "variables/unguarded-optional", Warning, "an optional variable is printed without an `#if` guard, so rendering fails when it is absent";
+    TestsUnknownVar => "tests/unknown-var", Error, "a test passes a variable the version does not declare";
+    TestsMissingVar => "tests/missing-var", Error, "a test does not pass a required variable";
+    TestsType => "tests/type", Error, "a test passes a value of the wrong type, or one that breaks `max_len` or an enum's values";
+    TestsRender => "tests/render", Error, "a test's template fails to render in strict mode";
+    TestsContains => "tests/contains", Error, "the rendered text lacks a string listed in `contains`";
+    TestsNotContains => "tests/not-contains", Error, "the rendered text holds a string listed in `not_contains`";
+    TestsMaxChars => "tests/max-chars", Error, "the rendered text is longer than `max_chars`";
+    TestsSnapshot => "tests/snapshot", Error, "the rendered text differs from its snapshot, or the snapshot is missing";
+    TestsUnknownVersion => "tests/unknown-version", Error, "a test targets a version that does not exist";
+    TestsDuplicateName => "tests/duplicate-name", Error, "two tests of one prompt have the same name";
+    StructureName => "structure/name", Error, "a prompt folder's name is not a valid prompt name";
+    StructureVersionFile => "structure/version-file", Error, "a file in a prompt folder is not `prompt.toml` or a `v<N>.prompt` version";
+    StructureVersionGap => "structure/version-gap", Error, "versions are not numbered 1..N without gaps";
+    StructureNoVersions => "structure/no-versions", Error, "a prompt has no version file";
+    StructureMissingManifest => "structure/missing-manifest", Error, "a prompt folder has no `prompt.toml`";
+    StructureActivation => "structure/activation", Error, "an environment activates a version that does not exist";
+    StructureUnknownEnvironment => "structure/unknown-environment", Error, "`[activate]` names an environment that `promptctl.toml` does not declare";
+    StructureSizeLimit => "structure/size-limit", Error, "a template body is larger than `max_template_bytes`";
+    StructureEmptyTemplate => "structure/empty-template", Error, "a template body is empty or only whitespace";
+    StructureSymlink => "structure/symlink", Error, "a symbolic link points outside the repository";
+    LockModified => "lock/modified", Error, "a locked version's bytes changed";
+    LockDeleted => "lock/deleted", Error, "a locked version's file was deleted";
+    LockRenamed => "lock/renamed", Error, "a locked version's file was moved or renamed";
+    LockUnlocked => "lock/unlocked", Warning, "an activated version is not yet recorded in `prompts.lock`";
+}
+
+/// A 1-based line and column (columns count Unicode scalar values, as editors do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Position {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// Where a diagnostic points: a byte range in a file plus its line/column form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub bytes: Range<usize>,
+    pub start: Position,
+    pub end: Position,
+}
+
+impl Location {
+    /// Computes line and column of a byte range in `text`. Offsets past the end are clamped, and
+    /// an offset inside a multi-byte character is moved back to its start.
+    pub fn in_text(text: &str, bytes: Range<usize>) -> Location {
+        let start = clamp_to_char(text, bytes.start);
+        let end = clamp_to_char(text, bytes.end.max(start));
+        Location { start: position(text, start), end: position(text, end), bytes: start..end }
+    }
+}
+
+fn clamp_to_char(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+fn position(text: &str, offset: usize) -> Position {
+    let before = &text[..offset];
+    let line = memchr::memchr_iter(b'\n', before.as_bytes()).count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+    let column = before[line_start..].chars().count() + 1;
+    Position { line: line as u32, column: column as u32 }
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    /// Path relative to the repository root, with `/` separators.
+    pub file: String,
+    /// `None` for problems about a whole file (a missing file, an unreadable one).
+    pub location: Option<Location>,
+    pub message: String,
+    /// The short text under the caret in the human rendering.
+    pub label: Option<String>,
+    /// What to do about it.
+    pub help: Option<String>,
+    /// A longer attachment printed after the snippet (a diff, for instance).
+    pub note: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, file: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            file: file.into(),
+            location: None,
+            message: message.into(),
+            label: None,
+            help: None,
+            note: None,
+        }
+    }
+
+    /// Points the diagnostic at `bytes` of `text` (the whole file's text).
+    pub fn at(mut self, text: &str, bytes: Range<usize>) -> Diagnostic {
+        self.location = Some(Location::in_text(text, bytes));
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.note = Some(note.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Orders diagnostics for output: by file, then position, then code.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        let a_key = (&a.file, a.location.as_ref().map(|l| l.start), a.code, &a.message);
+        let b_key = (&b.file, b.location.as_ref().map(|l| l.start), b.code, &b.message);
+        a_key.cmp(&b_key)
+    });
+}
+
+/// "did you mean" for a misspelled name, from the candidates that are close enough.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_and_count_characters() {
+        let text = "ab\ncé{{x}}\n";
+        let location = Location::in_text(text, 6..11);
+        assert_eq!(location.start, Position { line: 2, column: 3 });
+        assert_eq!(location.end, Position { line: 2, column: 8 });
+        let past_end = Location::in_text(text, 100..200);
+        assert_eq!(past_end.start, Position { line: 3, column: 1 });
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for code in Code::ALL {
+            assert_eq!(Code::from_str(code.as_str()), Some(*code));
+        }
+    }
+
+    #[test]
+    fn suggestions_need_similarity() {
+        assert_eq!(did_you_mean("gme_name", ["game_name", "context"]), Some("game_name"));
+        assert_eq!(did_you_mean("zzz", ["game_name", "context"]), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! promptctl: prompts as code. Modules are declared in the order data flows through them:
+//! configuration and files are read (`config`, `source`), parsed (`syntax`), checked (`check`),
+//! and reported (`report`); `cli` drives them.
+
+pub mod config;
+pub mod diagnostic;
+pub mod source;
+pub mod syntax;
+pub mod render;
+pub mod check;
+pub mod lock;
+pub mod memo;
+pub mod diff;
+pub mod report;
+pub mod cli;

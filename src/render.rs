@@ -1,0 +1,456 @@
+//! Renders a parsed template with JSON values, with the semantics of handlebars.js in strict mode
+//! with `noEscape`: nothing is HTML-escaped, and printing a missing value is an error. Pure.
+//! Used by `check` for tests and seeds, and by the generated registry and the runtime client.
+
+use crate::syntax::template::{Block, Call, Expression, Literal, Node, Path, Program, Template};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// Why a render failed. The span is a byte range of the template body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RenderError {
+    pub message: String,
+    pub span: std::ops::Range<usize>,
+}
+
+/// A template together with its source text, ready to render many times.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub source: String,
+    pub template: Template,
+}
+
+impl Compiled {
+    pub fn new(source: impl Into<String>) -> Result<Compiled, crate::syntax::template::SyntaxError> {
+        let source = source.into();
+        let template = crate::syntax::template::parse(&source)?;
+        Ok(Compiled { source, template })
+    }
+
+    pub fn render(&self, vars: &Value) -> Result<String, RenderError> {
+        render(&self.template, &self.source, vars)
+    }
+}
+
+/// Renders `template` (parsed from `source`) with `vars` as the root context.
+pub fn render(template: &Template, source: &str, vars: &Value) -> Result<String, RenderError> {
+    let mut renderer = Renderer {
+        source,
+        output: String::with_capacity(source.len() + source.len() / 2),
+        contexts: vec![Cow::Borrowed(vars)],
+        data: Vec::new(),
+        block_params: Vec::new(),
+        root: vars,
+    };
+    renderer.program(&template.program)?;
+    Ok(renderer.output)
+}
+
+/// The `@`-variables of one `#each` iteration.
+struct Data {
+    index: usize,
+    key: Value,
+    first: bool,
+    last: bool,
+}
+
+struct Renderer<'a> {
+    source: &'a str,
+    output: String,
+    /// Context values; `../` walks back through them. Only `#each` and `#with` push.
+    contexts: Vec<Cow<'a, Value>>,
+    data: Vec<Data>,
+    block_params: Vec<Vec<(String, Cow<'a, Value>)>>,
+    root: &'a Value,
+}
+
+impl<'a> Renderer<'a> {
+    fn program(&mut self, program: &'a Program) -> Result<(), RenderError> {
+        for node in &program.body {
+            match node {
+                Node::Text(text) => self.output.push_str(&self.source[text.value.clone()]),
+                Node::Comment(_) => {}
+                Node::Mustache(mustache) => self.mustache(&mustache.call)?,
+                Node::Block(block) => self.block(block)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn mustache(&mut self, call: &Call) -> Result<(), RenderError> {
+        if call.head.simple_name() == Some("lookup") && !call.params.is_empty() {
+            let value = self.lookup_helper(call)?;
+            write_js_string(&mut self.output, value.as_deref());
+            return Ok(());
+        }
+        if !call.params.is_empty() {
+            return Err(RenderError { message: format!("unknown helper `{}`", call.head.original), span: call.head.span.clone() });
+        }
+        let value = self.resolve(&call.head, true)?;
+        write_js_string(&mut self.output, value.as_deref());
+        Ok(())
+    }
+
+    fn lookup_helper(&self, call: &Call) -> Result<Option<Cow<'a, Value>>, RenderError> {
+        let [object, field] = call.params.as_slice() else {
+            return Err(RenderError { message: "`lookup` takes two arguments".into(), span: call.head.span.clone() });
+        };
+        let object = self.evaluate(object)?;
+        let field = self.evaluate(field)?;
+        let (Some(object), Some(field)) = (object, field) else { return Ok(None) };
+        let key = js_string(Some(&field));
+        Ok(child(object, &key))
+    }
+
+    fn block(&mut self, block: &'a Block) -> Result<(), RenderError> {
+        let name = block.call.head.simple_name().unwrap_or("");
+        let argument = match block.call.params.as_slice() {
+            [argument] => self.evaluate(argument)?,
+            _ => return Err(RenderError { message: format!("`#{name}` takes exactly one argument"), span: block.span.clone() }),
+        };
+        match name {
+            "if" | "unless" => {
+                let truthy = is_truthy(argument.as_deref());
+                let take_program = if name == "if" { truthy } else { !truthy };
+                if take_program {
+                    self.program(&block.program)
+                } else if let Some(inverse) = &block.inverse {
+                    self.program(inverse)
+                } else {
+                    Ok(())
+                }
+            }
+            "with" => match argument {
+                Some(value) if !is_empty(Some(&value)) => {
+                    let params = vec![value.clone()];
+                    self.with_context(value, &block.program, None, &block.program.block_params, params)
+                }
+                _ => self.inverse(block),
+            },
+            "each" => self.each(block, argument),
+            _ => Err(RenderError { message: format!("unknown helper `#{name}`"), span: block.call.head.span.clone() }),
+        }
+    }
+
+    fn inverse(&mut self, block: &'a Block) -> Result<(), RenderError> {
+        match &block.inverse {
+            Some(inverse) => self.program(inverse),
+            None => Ok(()),
+        }
+    }
+
+    fn each(&mut self, block: &'a Block, argument: Option<Cow<'a, Value>>) -> Result<(), RenderError> {
+        let Some(argument) = argument else { return self.inverse(block) };
+        let names = &block.program.block_params;
+        let entries: Vec<(Value, Cow<'a, Value>)> = match argument {
+            Cow::Borrowed(Value::Array(items)) => items.iter().enumerate().map(|(i, item)| (Value::from(i), Cow::Borrowed(item))).collect(),
+            Cow::Borrowed(Value::Object(fields)) => fields.iter().map(|(key, item)| (Value::from(key.as_str()), Cow::Borrowed(item))).collect(),
+            Cow::Owned(Value::Array(items)) => items.into_iter().enumerate().map(|(i, item)| (Value::from(i), Cow::Owned(item))).collect(),
+            Cow::Owned(Value::Object(fields)) => fields.into_iter().map(|(key, item)| (Value::from(key), Cow::Owned(item))).collect(),
+            _ => Vec::new(),
+        };
+        if entries.is_empty() {
+            return self.inverse(block);
+        }
+        let count = entries.len();
+        for (index, (key, item)) in entries.into_iter().enumerate() {
+            let data = Data { index, key: key.clone(), first: index == 0, last: index + 1 == count };
+            let params = vec![item.clone(), Cow::Owned(key)];
+            self.with_context(item, &block.program, Some(data), names, params)?;
+        }
+        Ok(())
+    }
+
+    fn with_context(&mut self, context: Cow<'a, Value>, program: &'a Program, data: Option<Data>, names: &[String], values: Vec<Cow<'a, Value>>) -> Result<(), RenderError> {
+        self.contexts.push(context);
+        let has_data = data.is_some();
+        if let Some(data) = data {
+            self.data.push(data);
+        }
+        let has_params = !names.is_empty();
+        if has_params {
+            self.block_params.push(names.iter().cloned().zip(values).collect());
+        }
+        let result = self.program(program);
+        if has_params {
+            self.block_params.pop();
+        }
+        if has_data {
+            self.data.pop();
+        }
+        self.contexts.pop();
+        result
+    }
+
+    fn evaluate(&self, expression: &Expression) -> Result<Option<Cow<'a, Value>>, RenderError> {
+        match expression {
+            Expression::Path(path) => self.resolve(path, false),
+            Expression::Literal(literal, _) => Ok(match literal {
+                Literal::String(text) => Some(Cow::Owned(Value::from(text.as_str()))),
+                Literal::Number(number) => Some(Cow::Owned(number_value(*number))),
+                Literal::Boolean(flag) => Some(Cow::Owned(Value::from(*flag))),
+                Literal::Null => Some(Cow::Owned(Value::Null)),
+                Literal::Undefined => None,
+            }),
+        }
+    }
+
+    /// Looks a path up. `strict` (printing) makes a missing terminal value an error; in helper
+    /// arguments only a missing intermediate value is (as handlebars.js's strict mode does).
+    fn resolve(&self, path: &Path, strict: bool) -> Result<Option<Cow<'a, Value>>, RenderError> {
+        let mut segments = path.segments.iter();
+        let mut current: Cow<'a, Value> = if path.data {
+            let Some(first) = segments.next() else { return Ok(None) };
+            if first.name == "root" {
+                Cow::Borrowed(self.root)
+            } else {
+                let depth = path.depth as usize;
+                let Some(data) = self.data.len().checked_sub(depth + 1).and_then(|i| self.data.get(i)) else { return Ok(None) };
+                let value = match first.name.as_str() {
+                    "index" => Value::from(data.index),
+                    "key" => data.key.clone(),
+                    "first" => Value::from(data.first),
+                    "last" => Value::from(data.last),
+                    _ => return Ok(None),
+                };
+                Cow::Owned(value)
+            }
+        } else if let Some(value) = self.block_param(path) {
+            segments.next();
+            share(value)
+        } else {
+            let depth = path.depth as usize;
+            let index = self.contexts.len().checked_sub(depth + 1).ok_or_else(|| RenderError {
+                message: format!("`{}` goes above the root context", path.original),
+                span: path.span.clone(),
+            })?;
+            share(&self.contexts[index])
+        };
+        let segments: Vec<_> = segments.collect();
+        for (position, segment) in segments.iter().enumerate() {
+            let terminal = position + 1 == segments.len();
+            let was_null = current.is_null();
+            let next = child(current, &segment.name);
+            match next {
+                Some(value) => current = value,
+                None if terminal && !strict && !was_null => return Ok(None),
+                None => {
+                    let shown: String = path.original.clone();
+                    return Err(RenderError {
+                        message: format!("`{}` is missing (strict mode: `{shown}` must be present)", segment.name),
+                        span: segment.span.clone(),
+                    });
+                }
+            }
+        }
+        Ok(Some(current))
+    }
+
+    fn block_param(&self, path: &Path) -> Option<&Cow<'a, Value>> {
+        if path.data || path.scoped || path.depth > 0 {
+            return None;
+        }
+        let name = &path.segments.first()?.name;
+        self.block_params.iter().rev().flat_map(|frame| frame.iter()).find(|(param, _)| param == name).map(|(_, value)| value)
+    }
+}
+
+/// Copies a borrowed value's reference, clones an owned one (only scalars and `lookup` results).
+fn share<'a>(value: &Cow<'a, Value>) -> Cow<'a, Value> {
+    match value {
+        Cow::Borrowed(value) => Cow::Borrowed(*value),
+        Cow::Owned(value) => Cow::Owned(value.clone()),
+    }
+}
+
+fn child<'a>(value: Cow<'a, Value>, name: &str) -> Option<Cow<'a, Value>> {
+    match value {
+        Cow::Borrowed(value) => property(value, name),
+        Cow::Owned(value) => property(&value, name).map(|found| Cow::Owned(found.into_owned())),
+    }
+}
+
+fn property_borrowed<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
+    match value {
+        Value::Object(fields) => fields.get(name),
+        Value::Array(items) => name.parse::<usize>().ok().and_then(|index| items.get(index)),
+        _ => None,
+    }
+}
+
+/// A property of a value as JavaScript sees it, including `length` of arrays and strings.
+fn property<'v>(value: &'v Value, name: &str) -> Option<Cow<'v, Value>> {
+    if let Some(found) = property_borrowed(value, name) {
+        return Some(Cow::Borrowed(found));
+    }
+    match (value, name) {
+        (Value::Array(items), "length") => Some(Cow::Owned(Value::from(items.len()))),
+        (Value::String(text), "length") => Some(Cow::Owned(Value::from(text.encode_utf16().count()))),
+        _ => None,
+    }
+}
+
+fn number_value(number: f64) -> Value {
+    if number.fract() == 0.0 && number.abs() < 9e15 {
+        Value::from(number as i64)
+    } else {
+        serde_json::Number::from_f64(number).map_or(Value::Null, Value::Number)
+    }
+}
+
+/// handlebars.js `isEmpty`: missing, null, false, "", 0 (only with `!value`… see `is_truthy`) and [].
+fn is_empty(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => true,
+        Some(Value::String(text)) => text.is_empty(),
+        Some(Value::Array(items)) => items.is_empty(),
+        Some(Value::Number(_)) | Some(Value::Bool(true)) | Some(Value::Object(_)) => false,
+    }
+}
+
+/// The `#if` helper's test: JavaScript falsiness (0 and NaN included) or an empty array.
+pub fn is_truthy(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Number(number)) => number.as_f64().is_some_and(|n| n != 0.0 && !n.is_nan()),
+        other => !is_empty(other),
+    }
+}
+
+/// `String(value)` in JavaScript, with missing and null printing as nothing.
+pub fn js_string(value: Option<&Value>) -> String {
+    let mut output = String::new();
+    write_js_string(&mut output, value);
+    output
+}
+
+fn write_js_string(output: &mut String, value: Option<&Value>) {
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => output.push_str(text),
+        Some(Value::Bool(flag)) => output.push_str(if *flag { "true" } else { "false" }),
+        Some(Value::Number(number)) => {
+            if let Some(integer) = number.as_i64() {
+                let _ = write!(output, "{integer}");
+            } else if let Some(integer) = number.as_u64() {
+                let _ = write!(output, "{integer}");
+            } else {
+                output.push_str(&js_number(number.as_f64().unwrap_or(f64::NAN)));
+            }
+        }
+        Some(Value::Array(items)) => {
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    output.push(',');
+                }
+                write_js_string(output, Some(item));
+            }
+        }
+        Some(Value::Object(_)) => output.push_str("[object Object]"),
+    }
+}
+
+/// `Number.prototype.toString()`: the shortest round-trip digits, in exponent form outside
+/// 1e-6 ≤ |n| < 1e21.
+pub fn js_number(number: f64) -> String {
+    if number.is_nan() {
+        return "NaN".into();
+    }
+    if number.is_infinite() {
+        return if number > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if number == 0.0 {
+        return "0".into();
+    }
+    let magnitude = number.abs();
+    if (1e-6..1e21).contains(&magnitude) {
+        return format!("{number}");
+    }
+    // Rust's `{:e}` gives the same shortest digits: `1.5e21`; JavaScript writes `1.5e+21`.
+    let formatted = format!("{number:e}");
+    match formatted.split_once('e') {
+        Some((mantissa, exponent)) if !exponent.starts_with('-') => format!("{mantissa}e+{exponent}"),
+        _ => formatted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[track_caller]
+    fn check(template: &str, vars: Value, expect: &str) {
+        let compiled = Compiled::new(template).unwrap_or_else(|e| panic!("parse error: {e:?}"));
+        let rendered = compiled.render(&vars).unwrap_or_else(|e| panic!("render error: {e:?}"));
+        assert_eq!(rendered, expect, "template: {template:?}");
+    }
+
+    #[track_caller]
+    fn check_error(template: &str, vars: Value, expect: &str) {
+        let compiled = Compiled::new(template).unwrap();
+        let error = compiled.render(&vars).unwrap_err();
+        assert!(error.message.contains(expect), "{error:?}");
+    }
+
+    #[test]
+    fn prints_values_as_javascript_does() {
+        check("{{a}}|{{b}}|{{c}}|{{d}}|{{e}}", json!({"a": "x<y>&", "b": 3, "c": 0.5, "d": true, "e": null}), "x<y>&|3|0.5|true|");
+        check("{{{a}}}", json!({"a": "<b>"}), "<b>");
+        assert_eq!(js_number(1e21), "1e+21");
+        assert_eq!(js_number(1.5), "1.5");
+        assert_eq!(js_number(1e-7), "1e-7");
+        assert_eq!(js_number(0.000001), "0.000001");
+    }
+
+    #[test]
+    fn blocks_follow_handlebars_truthiness() {
+        check("{{#if a}}y{{else}}n{{/if}}", json!({"a": 0}), "n");
+        check("{{#if a}}y{{else}}n{{/if}}", json!({"a": []}), "n");
+        check("{{#if a}}y{{else}}n{{/if}}", json!({"a": {}}), "y");
+        check("{{#if a}}y{{else}}n{{/if}}", json!({}), "n");
+        check("{{#unless a}}y{{/unless}}", json!({"a": ""}), "y");
+        check("{{#if a}}A{{else if b}}B{{else}}C{{/if}}", json!({"a": false, "b": true}), "B");
+        check("{{#if a}}A{{else if b}}B{{else}}C{{/if}}", json!({"a": false, "b": false}), "C");
+        check("{{#with p}}{{name}}{{/with}}", json!({"p": {"name": "Ann"}}), "Ann");
+        check("{{#with p}}{{name}}{{else}}none{{/with}}", json!({}), "none");
+    }
+
+    #[test]
+    fn each_exposes_data_and_parent_scopes() {
+        check(
+            "{{#each items}}{{@index}}:{{this}}{{#if @first}}(first){{/if}}{{#if @last}}(last){{/if}}[{{../title}}] {{/each}}",
+            json!({"items": ["a", "b"], "title": "T"}),
+            "0:a(first)[T] 1:b(last)[T] ",
+        );
+        check("{{#each m}}{{@key}}={{this}};{{/each}}", json!({"m": {"x": 1, "y": 2}}), "x=1;y=2;");
+        check("{{#each items}}x{{else}}empty{{/each}}", json!({"items": []}), "empty");
+        check("{{#each items as |item i|}}{{i}}={{item.n}} {{/each}}", json!({"items": [{"n": 1}, {"n": 2}]}), "0=1 1=2 ");
+        check("{{#each outer}}{{#each inner}}{{@../index}}.{{@index}} {{/each}}{{/each}}", json!({"outer": [{"inner": [1, 2]}, {"inner": [3]}]}), "0.0 0.1 1.0 ");
+        check("{{lookup items 1}}|{{items.[0]}}|{{items.length}}", json!({"items": ["a", "b"]}), "b|a|2");
+        check("{{@root.t}}{{#each items}}{{@root.t}}{{/each}}", json!({"t": "R", "items": [1]}), "RR");
+    }
+
+    #[test]
+    fn strict_mode_refuses_missing_values() {
+        check_error("{{missing}}", json!({}), "`missing` is missing");
+        check_error("{{p.name}}", json!({"p": {}}), "`name` is missing");
+        check_error("{{#if a.b}}x{{/if}}", json!({}), "`a` is missing");
+        check("{{#if a}}{{a}}{{/if}}", json!({}), "");
+    }
+
+    #[test]
+    fn whitespace_control_and_standalone_lines() {
+        check("a\n{{#if x}}\nb\n{{/if}}\nc\n", json!({"x": true}), "a\nb\nc\n");
+        check("a\n  {{#each xs}}\n  - {{this}}\n  {{/each}}\nc", json!({"xs": [1, 2]}), "a\n  - 1\n  - 2\nc");
+        check("a  {{~x~}}  b", json!({"x": "X"}), "aXb");
+        check("{{#if x}}\n  yes\n{{else}}\n  no\n{{/if}}\n", json!({"x": false}), "  no\n");
+        check("{{#if a}}\nA\n{{else if b}}\nB\n{{else}}\nC\n{{/if}}\n", json!({"a": false, "b": true}), "B\n");
+        check("x {{! note }} y\n  {{!-- long }} --}}\nz", json!({}), "x  y\nz");
+        check("\\{{name}} {{name}}", json!({"name": "N"}), "{{name}} N");
+        check("<q>\n{{q}}\n</q>", json!({"q": "hi"}), "<q>\nhi\n</q>");
+        check("{{#if x}} inline {{/if}}\n", json!({"x": true}), " inline \n");
+        check("a\r\n{{#if x}}\r\nb\r\n{{/if}}\r\n", json!({"x": true}), "a\r\nb\r\n");
+    }
+}

@@ -1,0 +1,188 @@
+//! Reads a prompts folder from disk into memory: every prompt folder's files, with their sha256.
+//! This is the only stage of `check` that touches the file system; it never interprets contents
+//! beyond file names, so a file that cannot be parsed still arrives here as bytes.
+
+use crate::diagnostic::{Code, Diagnostic};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A file read into memory, named by its path relative to the project root (`/`-separated).
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub sha256: [u8; 32],
+}
+
+impl SourceFile {
+    pub fn new(path: String, bytes: Vec<u8>) -> SourceFile {
+        let sha256 = Sha256::digest(&bytes).into();
+        SourceFile { path, bytes, sha256 }
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
+/// The files of one prompt folder.
+#[derive(Debug, Clone)]
+pub struct PromptFiles {
+    /// The folder name, which is the prompt's name (valid or not).
+    pub name: String,
+    /// The folder, relative to the project root.
+    pub dir: String,
+    pub manifest: Option<SourceFile>,
+    /// `v<N>.prompt` files with their parsed number, sorted by number.
+    pub versions: Vec<(u32, SourceFile)>,
+    /// `snapshots/*.txt`, by file name.
+    pub snapshots: Vec<SourceFile>,
+    /// Problems found while reading: stray files, symlinks out of the repository, read errors.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read the prompts folder `{path}`")]
+    ReadDir { path: PathBuf, source: std::io::Error },
+}
+
+/// Reads every prompt folder under `prompts_dir` (an absolute path inside `root`), in parallel.
+pub fn load(root: &Path, prompts_dir: &Path) -> Result<Vec<PromptFiles>, SourceError> {
+    let read_dir_error = |source| SourceError::ReadDir { path: prompts_dir.to_path_buf(), source };
+    let mut folders = Vec::new();
+    let mut stray = Vec::new();
+    for entry in std::fs::read_dir(prompts_dir).map_err(read_dir_error)? {
+        let entry = entry.map_err(read_dir_error)?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            folders.push((name, path));
+        } else {
+            stray.push(name);
+        }
+    }
+    folders.sort();
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut prompts: Vec<PromptFiles> = folders.par_iter().map(|(name, path)| load_prompt(root, &canonical_root, name, path)).collect();
+    // A file directly in the prompts folder belongs to no prompt; report it on a pseudo-entry.
+    for name in stray {
+        let relative = relative(root, &prompts_dir.join(&name));
+        if let Some(first) = prompts.first_mut() {
+            first.diagnostics.push(
+                Diagnostic::new(Code::StructureVersionFile, relative, format!("`{name}` is not inside a prompt folder"))
+                    .help("move it into `prompts/<name>/`, or delete it"),
+            );
+        }
+    }
+    Ok(prompts)
+}
+
+/// The project-relative, `/`-separated form of a path.
+pub fn relative(root: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path) -> PromptFiles {
+    let mut prompt = PromptFiles {
+        name: name.to_string(),
+        dir: relative(root, dir),
+        manifest: None,
+        versions: Vec::new(),
+        snapshots: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            prompt.diagnostics.push(Diagnostic::new(Code::StructureMissingManifest, prompt.dir.clone(), format!("cannot read the prompt folder: {error}")));
+            return prompt;
+        }
+    };
+    let mut names: Vec<(String, PathBuf)> = entries.filter_map(Result::ok).map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect();
+    names.sort();
+    for (file_name, path) in names {
+        let relative_path = relative(root, &path);
+        if file_name.starts_with('.') {
+            continue;
+        }
+        if let Some(diagnostic) = check_symlink(canonical_root, &path, &relative_path) {
+            prompt.diagnostics.push(diagnostic);
+            continue;
+        }
+        if file_name == "snapshots" && path.is_dir() {
+            let mut snapshot_files: Vec<PathBuf> = std::fs::read_dir(&path).into_iter().flatten().filter_map(Result::ok).map(|e| e.path()).collect();
+            snapshot_files.sort();
+            for snapshot in snapshot_files {
+                let snapshot_relative = relative(root, &snapshot);
+                if let Some(diagnostic) = check_symlink(canonical_root, &snapshot, &snapshot_relative) {
+                    prompt.diagnostics.push(diagnostic);
+                } else if snapshot.is_file() {
+                    read_into(&snapshot, snapshot_relative, &mut prompt.diagnostics, |file| prompt.snapshots.push(file));
+                }
+            }
+            continue;
+        }
+        if file_name == "prompt.toml" {
+            read_into(&path, relative_path, &mut prompt.diagnostics, |file| prompt.manifest = Some(file));
+            continue;
+        }
+        match version_number(&file_name) {
+            Some(number) if path.is_file() => {
+                read_into(&path, relative_path, &mut prompt.diagnostics, |file| prompt.versions.push((number, file)));
+            }
+            _ => {
+                let help = if file_name.ends_with(".prompt") {
+                    "name version files `v1.prompt`, `v2.prompt`, … (no leading zeros)"
+                } else {
+                    "a prompt folder holds `prompt.toml`, `v<N>.prompt` files and `snapshots/`; move other files elsewhere"
+                };
+                prompt.diagnostics.push(Diagnostic::new(Code::StructureVersionFile, relative_path, format!("`{file_name}` is not a version file")).help(help));
+            }
+        }
+    }
+    prompt.versions.sort_by_key(|(number, _)| *number);
+    prompt
+}
+
+fn read_into(path: &Path, relative_path: String, diagnostics: &mut Vec<Diagnostic>, store: impl FnOnce(SourceFile)) {
+    match std::fs::read(path) {
+        Ok(bytes) => store(SourceFile::new(relative_path, bytes)),
+        Err(error) => diagnostics.push(Diagnostic::new(Code::SyntaxEncoding, relative_path, format!("cannot read the file: {error}"))),
+    }
+}
+
+/// A symbolic link may point anywhere inside the project, never outside it: the repository is
+/// what gets reviewed, and a link out of it would publish text nobody reviewed.
+fn check_symlink(canonical_root: &Path, path: &Path, relative_path: &str) -> Option<Diagnostic> {
+    let metadata = std::fs::symlink_metadata(path).ok()?;
+    if !metadata.file_type().is_symlink() {
+        return None;
+    }
+    let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+    match path.canonicalize() {
+        Ok(resolved) if resolved.starts_with(canonical_root) => None,
+        Ok(resolved) => Some(
+            Diagnostic::new(Code::StructureSymlink, relative_path.to_string(), format!("`{relative_path}` is a symbolic link to `{}`, outside the repository", resolved.display()))
+                .help("copy the file into the repository, so that its text is reviewed and versioned with the prompt"),
+        ),
+        Err(_) => Some(
+            Diagnostic::new(Code::StructureSymlink, relative_path.to_string(), format!("`{relative_path}` is a broken symbolic link (to `{target}`)"))
+                .help("remove the link or point it at a file inside the repository"),
+        ),
+    }
+}
+
+/// `v12.prompt` → 12; leading zeros, `v0` and other names are not versions.
+pub fn version_number(file_name: &str) -> Option<u32> {
+    let digits = file_name.strip_prefix('v')?.strip_suffix(".prompt")?;
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}

@@ -1,0 +1,362 @@
+//! `cargo xtask bench`: times `promptctl check` (cold and warm result cache, peak RSS) on synthetic
+//! repositories from `synth`, against an in-process floor that only reads and hashes the same files,
+//! and writes the report to `target/bench/`. Timings are reported, never asserted.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::child::{self, Measured};
+use crate::synth;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Repository sizes to time, in prompts of 3 versions each
+    #[arg(long = "prompts", value_name = "N", num_args = 1.., default_values_t = [1_000, 10_000, 30_000])]
+    prompts: Vec<usize>,
+    /// Runs of each measurement (floor, cold check, warm check) per size
+    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Folder of the report and of the generated repositories [default: <workspace>/target/bench]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Seed of the synthetic repositories; the same seed always gives the same bytes
+    #[arg(long, default_value_t = 0x7072_6f6d_7074)]
+    seed: u64,
+    /// Write the synthetic repositories and print their sizes, but build and time nothing
+    #[arg(long)]
+    generate_only: bool,
+}
+
+/// The numbers of one repository size.
+struct SizeReport {
+    prompts: usize,
+    written: synth::Written,
+    generate: Duration,
+    floor: Vec<Duration>,
+    cold: Vec<Measured>,
+    warm: Vec<Measured>,
+}
+
+pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
+    ensure!(options.prompts.iter().all(|&n| n > 0), "`--prompts` sizes must be at least 1");
+    let out =
+        options.out.clone().unwrap_or_else(|| crate::target_dir(workspace_root).join("bench"));
+    let machine = machine();
+    println!("machine: {machine}");
+
+    let promptctl = if options.generate_only { None } else { Some(build_release(workspace_root)?) };
+
+    let mut reports = Vec::new();
+    for &prompts in &options.prompts {
+        let repo = out.join("tmp").join(format!("repo-{prompts}"));
+        if repo.exists() {
+            fs::remove_dir_all(&repo)
+                .with_context(|| format!("cannot remove the old {}", repo.display()))?;
+        }
+        let started = Instant::now();
+        let written = synth::write(&repo, options.seed, prompts)?;
+        let generate = started.elapsed();
+        println!(
+            "==> {prompts} prompts: {} files, {:.1} MB ({:.1} MB in version files) written to {} in {}",
+            written.files,
+            megabytes(written.bytes),
+            megabytes(written.version_bytes),
+            repo.display(),
+            duration(generate)
+        );
+        let Some(promptctl) = &promptctl else { continue };
+
+        let floor = time_floor(&repo, options.runs, written.files)?;
+        println!(
+            "    floor (read + sha256, {} threads): {}",
+            rayon::current_num_threads(),
+            spread(&floor)
+        );
+        let cold = time_check(promptctl, &repo, options.runs, true)?;
+        println!("    cold check: {}", spread(&walls(&cold)));
+        let warm = time_check(promptctl, &repo, options.runs, false)?;
+        println!("    warm check: {}", spread(&walls(&warm)));
+        reports.push(SizeReport { prompts, written, generate, floor, cold, warm });
+    }
+    if options.generate_only {
+        return Ok(());
+    }
+
+    let table = markdown(&machine, options.runs, &reports);
+    println!("\n{table}");
+    fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let markdown_path = out.join("check.md");
+    fs::write(&markdown_path, &table)
+        .with_context(|| format!("cannot write {}", markdown_path.display()))?;
+    let json_path = out.join("check.json");
+    fs::write(&json_path, json(&machine, options, &reports))
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    println!("wrote {} and {}", markdown_path.display(), json_path.display());
+    Ok(())
+}
+
+/// Builds the release binary the bench times and returns its path.
+fn build_release(workspace_root: &Path) -> Result<PathBuf> {
+    println!("==> cargo build --release --bin promptctl");
+    let status = crate::cargo()
+        .args(["build", "--release", "--bin", "promptctl"])
+        .current_dir(workspace_root)
+        .status()
+        .context("cannot start cargo")?;
+    ensure!(status.success(), "`cargo build --release --bin promptctl` failed ({status})");
+    Ok(crate::target_dir(workspace_root).join("release").join("promptctl"))
+}
+
+/// The floor: what reading and hashing every file of the repository costs, on all cores, with the
+/// walk included, since `check` has to walk too.
+fn time_floor(repo: &Path, runs: u32, expected_files: u64) -> Result<Vec<Duration>> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let (files, _bytes) = hash_tree(repo)?;
+        times.push(started.elapsed());
+        ensure!(
+            files == expected_files,
+            "the floor hashed {files} files, expected {expected_files}"
+        );
+    }
+    Ok(times)
+}
+
+/// Reads and hashes every file under `dir` except the result cache; returns (files, bytes).
+fn hash_tree(dir: &Path) -> Result<(u64, u64)> {
+    let mut files = Vec::new();
+    let mut folders = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() && entry.file_name() != ".promptctl" {
+            folders.push(entry.path());
+        } else if kind.is_file() {
+            files.push(entry.path());
+        }
+    }
+    let add = |a: (u64, u64), b: (u64, u64)| Ok((a.0 + b.0, a.1 + b.1));
+    let (in_files, in_folders) = rayon::join(
+        || {
+            files
+                .par_iter()
+                .map(|path| {
+                    let bytes = fs::read(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    std::hint::black_box(Sha256::digest(&bytes));
+                    Ok((1, bytes.len() as u64))
+                })
+                .try_reduce(|| (0, 0), add)
+        },
+        || folders.par_iter().map(|folder| hash_tree(folder)).try_reduce(|| (0, 0), add),
+    );
+    add(in_files?, in_folders?)
+}
+
+/// Runs `promptctl --root <repo> check --format json` `runs` times, its stdout to a null sink;
+/// `cold` removes the result cache before each run. Fails, showing the human output, unless the
+/// check passes: a benchmark of a repository with diagnostics would not time the real thing.
+fn time_check(promptctl: &Path, repo: &Path, runs: u32, cold: bool) -> Result<Vec<Measured>> {
+    let cache = repo.join(".promptctl");
+    let mut measured = Vec::new();
+    for _ in 0..runs {
+        if cold && cache.exists() {
+            fs::remove_dir_all(&cache)
+                .with_context(|| format!("cannot remove {}", cache.display()))?;
+        }
+        let mut command = Command::new(promptctl);
+        command
+            .arg("--root")
+            .arg(repo)
+            .args(["check", "--format", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let run = child::measure(&mut command)?;
+        if !run.status.success() {
+            bail!(
+                "`promptctl --root {} check` failed ({}) on the synthetic repository, which must be \
+                 clean; its first lines:\n{}",
+                repo.display(),
+                run.status,
+                human_output(promptctl, repo)
+            );
+        }
+        measured.push(run);
+    }
+    Ok(measured)
+}
+
+/// The first 40 lines of `promptctl --root <repo> check`, stdout then stderr.
+fn human_output(promptctl: &Path, repo: &Path) -> String {
+    let output = match Command::new(promptctl).arg("--root").arg(repo).arg("check").output() {
+        Ok(output) => output,
+        Err(error) => return format!("(cannot run {}: {error})", promptctl.display()),
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text.lines().take(40).collect::<Vec<_>>().join("\n")
+}
+
+fn markdown(machine: &str, runs: u32, reports: &[SizeReport]) -> String {
+    let mut out = String::from("# `promptctl check` benchmark\n\n");
+    let _ = writeln!(out, "Machine: {machine}. Medians of {runs} runs, [min–max] in brackets.");
+    let _ = writeln!(
+        out,
+        "Floor: in-process walk + read + sha256 of every file on all cores. Cold: `.promptctl/` \
+         removed before each run. Warm: the cache of the previous run kept. MB = 10^6 bytes.\n"
+    );
+    out.push_str(
+        "| prompts | MB | files | floor median [min–max] | cold median [min–max] | cold/floor \
+         | warm median [min–max] | peak RSS MB cold / warm |\n",
+    );
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for report in reports {
+        let floor = median(&report.floor);
+        let cold = walls(&report.cold);
+        let warm = walls(&report.warm);
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {} | {} | {} | {:.1}× | {} | {:.0} / {:.0} |",
+            report.prompts,
+            megabytes(report.written.bytes),
+            report.written.files,
+            spread(&report.floor),
+            spread(&cold),
+            median(&cold).as_secs_f64() / floor.as_secs_f64(),
+            spread(&warm),
+            megabytes(peak_rss(&report.cold)),
+            megabytes(peak_rss(&report.warm)),
+        );
+    }
+    out
+}
+
+fn json(machine: &str, options: &Options, reports: &[SizeReport]) -> String {
+    let millis = |times: &[Duration]| {
+        let values: Vec<String> =
+            times.iter().map(|t| format!("{:.3}", t.as_secs_f64() * 1e3)).collect();
+        format!("[{}]", values.join(", "))
+    };
+    let cpu =
+        |runs: &[Measured]| millis(&runs.iter().map(|r| r.user + r.system).collect::<Vec<_>>());
+    let rss = |runs: &[Measured]| {
+        let values: Vec<String> = runs.iter().map(|r| r.max_rss_bytes.to_string()).collect();
+        format!("[{}]", values.join(", "))
+    };
+    let mut out = String::from("{\n");
+    let _ = writeln!(out, "  \"machine\": {},", json_string(machine));
+    let _ = writeln!(out, "  \"threads\": {},", rayon::current_num_threads());
+    let _ = writeln!(out, "  \"seed\": {},", options.seed);
+    let _ = writeln!(out, "  \"runs\": {},", options.runs);
+    out.push_str("  \"sizes\": [");
+    for (index, report) in reports.iter().enumerate() {
+        out.push_str(if index == 0 { "\n" } else { ",\n" });
+        let _ = write!(
+            out,
+            "    {{\n      \"prompts\": {},\n      \"files\": {},\n      \"bytes\": {},\n      \
+             \"version_bytes\": {},\n      \"generate_ms\": {:.3},\n      \"floor_ms\": {},\n      \
+             \"cold_ms\": {},\n      \"cold_cpu_ms\": {},\n      \"cold_max_rss_bytes\": {},\n      \
+             \"warm_ms\": {},\n      \"warm_cpu_ms\": {},\n      \"warm_max_rss_bytes\": {}\n    }}",
+            report.prompts,
+            report.written.files,
+            report.written.bytes,
+            report.written.version_bytes,
+            report.generate.as_secs_f64() * 1e3,
+            millis(&report.floor),
+            millis(&walls(&report.cold)),
+            cpu(&report.cold),
+            rss(&report.cold),
+            millis(&walls(&report.warm)),
+            cpu(&report.warm),
+            rss(&report.warm),
+        );
+    }
+    out.push_str("\n  ]\n}\n");
+    out
+}
+
+fn json_string(value: &str) -> String {
+    let mut out = String::from("\"");
+    for character in value.chars() {
+        match character {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            control if control.is_control() => {
+                let _ = write!(out, "\\u{:04x}", control as u32);
+            }
+            other => out.push(other),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `nproc, CPU model, kernel`, from /proc; parts that cannot be read say so.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|release| format!("Linux {}", release.trim()))
+        .unwrap_or_else(|_| "unknown kernel".to_string());
+    format!("{cores} cores, {cpu}, {kernel}")
+}
+
+fn walls(runs: &[Measured]) -> Vec<Duration> {
+    runs.iter().map(|run| run.wall).collect()
+}
+
+fn peak_rss(runs: &[Measured]) -> u64 {
+    runs.iter().map(|run| run.max_rss_bytes).max().unwrap_or(0)
+}
+
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    match sorted.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
+    }
+}
+
+/// `median [min–max]`.
+fn spread(times: &[Duration]) -> String {
+    let min = times.iter().min().copied().unwrap_or_default();
+    let max = times.iter().max().copied().unwrap_or_default();
+    format!("{} [{}–{}]", duration(median(times)), duration(min), duration(max))
+}
+
+fn duration(time: Duration) -> String {
+    let millis = time.as_secs_f64() * 1e3;
+    if millis < 10.0 {
+        format!("{millis:.2} ms")
+    } else if millis < 1_000.0 {
+        format!("{millis:.0} ms")
+    } else {
+        format!("{:.2} s", millis / 1e3)
+    }
+}
+
+fn megabytes(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}

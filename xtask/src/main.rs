@@ -1,0 +1,62 @@
+//! Entry point of `cargo xtask`: parses the command line and hands over to one task module
+//! (`verify`, `bench`); it owns no task logic itself.
+
+mod bench;
+mod child;
+mod synth;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Development tasks of the promptctl workspace")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every check CI runs (fmt, clippy, tests, `promptctl check`), stopping at the first failure
+    Verify,
+    /// Time `promptctl check` on synthetic repositories against an in-process read+hash floor
+    Bench(bench::Options),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Verify => verify::run(&workspace_root()),
+        Task::Bench(options) => bench::run(&workspace_root(), &options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory, whatever the working directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// `target/` of the workspace, honouring `CARGO_TARGET_DIR` the way cargo does.
+fn target_dir(workspace_root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace_root.join(dir),
+        None => workspace_root.join("target"),
+    }
+}
+
+/// The cargo that runs this xtask (`cargo run` sets `CARGO`), so nested builds use the same toolchain.
+fn cargo() -> std::process::Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    std::process::Command::new(cargo)
+}

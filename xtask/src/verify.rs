@@ -1,0 +1,90 @@
+//! `cargo xtask verify`: the table of steps CI runs and the loop that runs them in order, stopping
+//! at the first failure. It never writes anything in the tree (snapshots are checked, not updated).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+/// One step of `verify`: a name for the log and the command it runs from the workspace root.
+struct Step {
+    name: &'static str,
+    program: Program,
+    args: &'static [&'static str],
+    /// Set on top of the inherited environment (so `CI=true`, when set, reaches the tests as is).
+    env: &'static [(&'static str, &'static str)],
+}
+
+enum Program {
+    /// The cargo that runs this xtask.
+    Cargo,
+    /// `target/debug/promptctl --root <workspace root>`, built by an earlier `Cargo` step.
+    DebugPromptctl,
+}
+
+/// The steps, in the order they run; each later step may rely on the earlier ones having passed.
+///
+/// Adding a step is one line. Steps that belong here once the code they exercise exists:
+/// building the runtime-only feature set (`Program::Cargo` with
+/// `["build", "--no-default-features", "--features", "runtime"]`), and checking that generated code
+/// is up to date (`Program::DebugPromptctl` with `["codegen", "--check"]`).
+const STEPS: &[Step] = &[
+    Step { name: "fmt", program: Program::Cargo, args: &["fmt", "--all", "--check"], env: &[] },
+    Step {
+        name: "clippy",
+        program: Program::Cargo,
+        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        env: &[],
+    },
+    Step {
+        name: "test",
+        program: Program::Cargo,
+        args: &["test", "--workspace"],
+        env: &[("INSTA_UPDATE", "no")],
+    },
+    Step {
+        name: "build",
+        program: Program::Cargo,
+        args: &["build", "--bin", "promptctl"],
+        env: &[],
+    },
+    Step { name: "promptctl check", program: Program::DebugPromptctl, args: &["check"], env: &[] },
+];
+
+pub fn run(workspace_root: &Path) -> Result<()> {
+    let started = Instant::now();
+    for step in STEPS {
+        let mut command = match step.program {
+            Program::Cargo => crate::cargo(),
+            Program::DebugPromptctl => {
+                let binary = crate::target_dir(workspace_root).join("debug").join("promptctl");
+                let mut command = Command::new(binary);
+                command.arg("--root").arg(workspace_root);
+                command
+            }
+        };
+        command.args(step.args).current_dir(workspace_root);
+        for (key, value) in step.env {
+            command.env(key, value);
+        }
+
+        println!("==> {}", step.name);
+        let step_started = Instant::now();
+        let status = command
+            .status()
+            .with_context(|| format!("step `{}`: cannot start {:?}", step.name, command))?;
+        let elapsed = step_started.elapsed();
+        if !status.success() {
+            bail!(
+                "step `{}` failed ({status}) after {:.1}s: {:?}",
+                step.name,
+                elapsed.as_secs_f64(),
+                command
+            );
+        }
+        println!("==> {} ok in {:.1}s", step.name, elapsed.as_secs_f64());
+    }
+    println!("==> verify ok in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
