@@ -25,7 +25,11 @@ pub mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "promptctl", version, about = "Prompts as code: check, lock, review, build and publish versioned LLM prompts")]
+#[command(
+    name = "promptctl",
+    version,
+    about = "Prompts as code: check, lock, review, build and publish versioned LLM prompts"
+)]
 pub struct Cli {
     /// The project folder (holding promptctl.toml); default: found by walking up from the working directory
     #[arg(long, global = true, value_name = "DIR")]
@@ -67,6 +71,44 @@ pub enum Command {
     },
     /// Record the sha256 of new versions in the lock file (never rewrites an entry)
     Lock,
+    /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
+    #[command(group(clap::ArgGroup::new("extraction").multiple(false)))]
+    Import(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Name of the new prompt (lowercase letters, digits and `-`)
+    pub name: String,
+    /// The legacy source file, inside the repository
+    #[arg(long = "from", value_name = "FILE")]
+    pub from: PathBuf,
+    /// Take the text between these two markers (the start marker must occur once)
+    #[arg(long, num_args = 2, value_names = ["START", "END"], group = "extraction")]
+    pub between: Option<Vec<String>>,
+    /// Take lines A through B ("A-B", 1-based, inclusive)
+    #[arg(long, value_name = "A-B", group = "extraction")]
+    pub lines: Option<String>,
+    /// Take the string at this JSON pointer of a JSON file
+    #[arg(long, value_name = "POINTER", group = "extraction")]
+    pub json_pointer: Option<String>,
+    /// Take the string at this dotted key of a TOML file
+    #[arg(long, value_name = "KEY", group = "extraction")]
+    pub toml_key: Option<String>,
+    /// Undo the escaping of the literal's language
+    #[arg(long, value_enum, default_value_t = UnescapeArg::None)]
+    pub unescape: UnescapeArg,
+    /// The description written into prompt.toml
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnescapeArg {
+    None,
+    C,
+    CsharpVerbatim,
+    JsTemplate,
 }
 
 /// Runs a parsed command line; returns the exit code.
@@ -83,15 +125,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             for (path, content) in &run.snapshot_writes {
                 let target = project.root.join(path);
                 if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create `{}`", parent.display()))?;
                 }
-                std::fs::write(&target, content).with_context(|| format!("cannot write the snapshot `{path}`"))?;
+                std::fs::write(&target, content)
+                    .with_context(|| format!("cannot write the snapshot `{path}`"))?;
                 eprintln!("wrote snapshot {path}");
             }
             print_diagnostics(&run, format, color)?;
-            Ok(if run.diagnostics.iter().any(Diagnostic::is_error) { exit::ERRORS } else { exit::OK })
+            Ok(if run.diagnostics.iter().any(Diagnostic::is_error) {
+                exit::ERRORS
+            } else {
+                exit::OK
+            })
         }
         Command::Lock => lock_project(&project, color),
+        Command::Import(args) => import(&project, &args, color),
     }
 }
 
@@ -99,7 +148,10 @@ fn open_project(root: Option<&Path>) -> Result<Project> {
     let root = match root {
         Some(root) => {
             if !root.join(config::FILE_NAME).is_file() {
-                anyhow::bail!("`{}` has no `promptctl.toml`; pass the folder that holds it", root.display());
+                anyhow::bail!(
+                    "`{}` has no `promptctl.toml`; pass the folder that holds it",
+                    root.display()
+                );
             }
             root.to_path_buf()
         }
@@ -126,14 +178,27 @@ impl CheckRun {
                 return Some(text);
             }
         }
-        let prompt = self.prompts.iter().find(|p| path.starts_with(&p.dir) && path[p.dir.len()..].starts_with('/'))?;
-        let file = prompt.manifest.iter().chain(prompt.versions.iter().map(|(_, f)| f)).chain(prompt.snapshots.iter()).find(|f| f.path == path)?;
+        let prompt = self
+            .prompts
+            .iter()
+            .find(|p| path.starts_with(&p.dir) && path[p.dir.len()..].starts_with('/'))?;
+        let file = prompt
+            .manifest
+            .iter()
+            .chain(prompt.versions.iter().map(|(_, f)| f))
+            .chain(prompt.snapshots.iter())
+            .find(|f| f.path == path)?;
         std::str::from_utf8(&file.bytes).ok()
     }
 }
 
 /// Loads, checks (with the result cache when `use_cache`) and collects diagnostics.
-pub fn check_project(project: &Project, paths: &[PathBuf], options: Options, use_cache: bool) -> Result<CheckRun> {
+pub fn check_project(
+    project: &Project,
+    paths: &[PathBuf],
+    options: Options,
+    use_cache: bool,
+) -> Result<CheckRun> {
     let prompts_path = project.prompts_path();
     if !prompts_path.is_dir() {
         anyhow::bail!("the prompts folder `{}` does not exist; create it or set `prompts_dir` in promptctl.toml", prompts_path.display());
@@ -148,15 +213,24 @@ pub fn check_project(project: &Project, paths: &[PathBuf], options: Options, use
                 diagnostics.extend(problems);
                 (lock, Some(text))
             }
-            Err(_) => anyhow::bail!("`{}` is not valid UTF-8; restore it from git", lock_path.display()),
+            Err(_) => {
+                anyhow::bail!("`{}` is not valid UTF-8; restore it from git", lock_path.display())
+            }
         },
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => (Lock::default(), None),
-        Err(error) => return Err(error).with_context(|| format!("cannot read `{}`", lock_path.display())),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read `{}`", lock_path.display()))
+        }
     };
     let mut prompts = source::load(&project.root, &prompts_path)?;
     let selected = select(project, &prompts, paths)?;
     if !paths.is_empty() {
-        prompts = prompts.into_iter().zip(selected.iter()).filter(|(_, keep)| **keep).map(|(p, _)| p).collect();
+        prompts = prompts
+            .into_iter()
+            .zip(selected.iter())
+            .filter(|(_, keep)| **keep)
+            .map(|(p, _)| p)
+            .collect();
     }
 
     let memo_path = memo::path(project);
@@ -185,8 +259,14 @@ pub fn check_project(project: &Project, paths: &[PathBuf], options: Options, use
     }
     // Locked prompts whose folder is gone entirely.
     if paths.is_empty() {
-        let names: std::collections::BTreeSet<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
-        let mut gone: Vec<&str> = lock.entries.iter().map(|e| e.name.as_str()).filter(|name| !names.contains(name)).collect();
+        let names: std::collections::BTreeSet<&str> =
+            prompts.iter().map(|p| p.name.as_str()).collect();
+        let mut gone: Vec<&str> = lock
+            .entries
+            .iter()
+            .map(|e| e.name.as_str())
+            .filter(|name| !names.contains(name))
+            .collect();
         gone.dedup();
         for name in gone {
             let dir = format!("{}/{name}", project.config.prompts_dir.trim_end_matches('/'));
@@ -211,13 +291,30 @@ fn select(project: &Project, prompts: &[PromptFiles], paths: &[PathBuf]) -> Resu
     let mut wanted = Vec::new();
     for path in paths {
         let absolute = if path.is_absolute() { path.clone() } else { working.join(path) };
-        let absolute = absolute.canonicalize().with_context(|| format!("`{}` does not exist", path.display()))?;
-        let relative = absolute.strip_prefix(&root).map_err(|_| anyhow::anyhow!("`{}` is outside the project `{}`", path.display(), root.display()))?;
-        wanted.push(relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+        let absolute = absolute
+            .canonicalize()
+            .with_context(|| format!("`{}` does not exist", path.display()))?;
+        let relative = absolute.strip_prefix(&root).map_err(|_| {
+            anyhow::anyhow!("`{}` is outside the project `{}`", path.display(), root.display())
+        })?;
+        wanted.push(
+            relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+        );
     }
     Ok(prompts
         .iter()
-        .map(|prompt| wanted.iter().any(|w| w.is_empty() || *w == prompt.dir || w.starts_with(&format!("{}/", prompt.dir)) || prompt.dir.starts_with(&format!("{w}/"))))
+        .map(|prompt| {
+            wanted.iter().any(|w| {
+                w.is_empty()
+                    || *w == prompt.dir
+                    || w.starts_with(&format!("{}/", prompt.dir))
+                    || prompt.dir.starts_with(&format!("{w}/"))
+            })
+        })
         .collect())
 }
 
@@ -228,10 +325,14 @@ fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> Result<()> 
         Format::Json => out.write_all(report::json(&run.diagnostics).as_bytes())?,
         Format::Human => {
             for diagnostic in &run.diagnostics {
-                out.write_all(report::human(diagnostic, |path| run.source(path), color).as_bytes())?;
+                out.write_all(
+                    report::human(diagnostic, |path| run.source(path), color).as_bytes(),
+                )?;
             }
             let versions = run.prompts.iter().map(|p| p.versions.len()).sum();
-            out.write_all(report::summary(&run.diagnostics, run.prompts.len(), versions).as_bytes())?;
+            out.write_all(
+                report::summary(&run.diagnostics, run.prompts.len(), versions).as_bytes(),
+            )?;
         }
     }
     out.flush()?;
@@ -245,7 +346,10 @@ fn lock_project(project: &Project, color: bool) -> Result<i32> {
         for diagnostic in &blocking {
             print!("{}", report::human(diagnostic, |path| run.source(path), color));
         }
-        eprintln!("error: not locking while `check` reports {} error(s); fix them first", blocking.len());
+        eprintln!(
+            "error: not locking while `check` reports {} error(s); fix them first",
+            blocking.len()
+        );
         return Ok(exit::ERRORS);
     }
     let lock_path = project.lock_path();
@@ -254,17 +358,143 @@ fn lock_project(project: &Project, color: bool) -> Result<i32> {
         None => Lock::default(),
     };
     let candidates = run.prompts.iter().flat_map(|prompt| {
-        prompt.versions.iter().map(|(number, file)| lock::Entry { name: prompt.name.clone(), version: *number, sha256: file.sha256_hex() })
+        prompt.versions.iter().map(|(number, file)| lock::Entry {
+            name: prompt.name.clone(),
+            version: *number,
+            sha256: file.sha256_hex(),
+        })
     });
     let added = lock.add(candidates);
     if added.is_empty() {
-        println!("{} is up to date ({} locked versions)", project.config.lock_file, lock.entries.len());
+        println!(
+            "{} is up to date ({} locked versions)",
+            project.config.lock_file,
+            lock.entries.len()
+        );
         return Ok(exit::OK);
     }
-    std::fs::write(&lock_path, lock.render()).with_context(|| format!("cannot write `{}`", lock_path.display()))?;
+    std::fs::write(&lock_path, lock.render())
+        .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
     for entry in &added {
         println!("locked {} v{} sha256:{}", entry.name, entry.version, lock::short(&entry.sha256));
     }
-    println!("{}: {} new, {} locked versions in all", project.config.lock_file, added.len(), lock.entries.len());
+    println!(
+        "{}: {} new, {} locked versions in all",
+        project.config.lock_file,
+        added.len(),
+        lock.entries.len()
+    );
+    Ok(exit::OK)
+}
+
+fn import(project: &Project, args: &ImportArgs, color: bool) -> Result<i32> {
+    use crate::syntax::prompt::{Extract, Unescape};
+    if !check::is_valid_name(&args.name) {
+        anyhow::bail!("`{}` is not a valid prompt name: use lowercase letters, digits and `-`, starting with a letter (at most 64)", args.name);
+    }
+    let prompt_dir = project.prompts_path().join(&args.name);
+    let relative_dir = source::relative(&project.root, &prompt_dir);
+    if prompt_dir.exists() {
+        anyhow::bail!("prompt `{}` already exists at `{relative_dir}`; import never overwrites: choose another name, or add a version to the existing prompt", args.name);
+    }
+    let from = args
+        .from
+        .canonicalize()
+        .with_context(|| format!("cannot read the legacy file `{}`", args.from.display()))?;
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    let from_relative = from
+        .strip_prefix(&root)
+        .map_err(|_| anyhow::anyhow!("`{}` is outside the repository; copy the legacy source into it (e.g. under legacy/) so that the seed check can keep reading it", args.from.display()))?;
+    let from_relative = from_relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    let bytes = std::fs::read(&from)
+        .with_context(|| format!("cannot read the legacy file `{from_relative}`"))?;
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("`{from_relative}` is not valid UTF-8; convert it (e.g. `iconv -f windows-1252 -t utf-8`) and commit it first"))?;
+    let extract = match (&args.between, &args.lines, &args.json_pointer, &args.toml_key) {
+        (Some(markers), _, _, _) => {
+            Some(Extract::Between([markers[0].clone(), markers[1].clone()]))
+        }
+        (_, Some(lines), _, _) => Some(Extract::Lines(lines.clone())),
+        (_, _, Some(pointer), _) => Some(Extract::JsonPointer(pointer.clone())),
+        (_, _, _, Some(key)) => Some(Extract::TomlKey(key.clone())),
+        _ => None,
+    };
+    let (mode, mode_name) = match args.unescape {
+        UnescapeArg::None => (Unescape::None, "none"),
+        UnescapeArg::C => (Unescape::C, "c"),
+        UnescapeArg::CsharpVerbatim => (Unescape::CsharpVerbatim, "csharp-verbatim"),
+        UnescapeArg::JsTemplate => (Unescape::JsTemplate, "js-template"),
+    };
+    let seed_error = |error: crate::seed::SeedError| {
+        anyhow::anyhow!("{} in `{from_relative}`; {}", error.message, error.help)
+    };
+    let (literal, _) = crate::seed::extract(&text, extract.as_ref()).map_err(seed_error)?;
+    let legacy = crate::seed::unescape(&literal, mode).map_err(seed_error)?;
+    if legacy.trim().is_empty() {
+        anyhow::bail!(
+            "the extracted text of `{from_relative}` is empty; check the extraction flags"
+        );
+    }
+    let body = crate::seed::escape_for_template(&legacy)
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+
+    let quote = |value: &str| toml::Value::String(value.to_string()).to_string();
+    let description = args
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("Imported from {from_relative}; say what this prompt is for"));
+    let mut manifest = format!(
+        "#:schema ../../schemas/prompt.schema.json\ndescription = {}\n\n[activate]\n",
+        quote(&description)
+    );
+    for environment in project.config.environments.keys() {
+        manifest.push_str(&format!("{environment} = 1\n"));
+    }
+    manifest.push_str(&format!(
+        "\n[seed]            # v1 must render exactly the legacy text\nversion = 1\nfile = {}\n",
+        quote(&from_relative)
+    ));
+    match &extract {
+        Some(Extract::Between([start, end])) => manifest.push_str(&format!(
+            "extract = {{ between = [{}, {}] }}\n",
+            quote(start),
+            quote(end)
+        )),
+        Some(Extract::Lines(lines)) => {
+            manifest.push_str(&format!("extract = {{ lines = {} }}\n", quote(lines)))
+        }
+        Some(Extract::JsonPointer(pointer)) => {
+            manifest.push_str(&format!("extract = {{ json_pointer = {} }}\n", quote(pointer)))
+        }
+        Some(Extract::TomlKey(key)) => {
+            manifest.push_str(&format!("extract = {{ toml_key = {} }}\n", quote(key)))
+        }
+        None => {}
+    }
+    if mode != Unescape::None {
+        manifest.push_str(&format!("unescape = \"{mode_name}\"\n"));
+    }
+    std::fs::create_dir_all(&prompt_dir)
+        .with_context(|| format!("cannot create `{relative_dir}`"))?;
+    std::fs::write(prompt_dir.join("prompt.toml"), manifest)
+        .with_context(|| format!("cannot write `{relative_dir}/prompt.toml`"))?;
+    std::fs::write(prompt_dir.join("v1.prompt"), format!("+++\n+++\n{body}"))
+        .with_context(|| format!("cannot write `{relative_dir}/v1.prompt`"))?;
+    println!("imported `{}` from {from_relative}: {relative_dir}/prompt.toml and {relative_dir}/v1.prompt ({} bytes)", args.name, legacy.len());
+
+    let run = check_project(project, std::slice::from_ref(&prompt_dir), Options::default(), false)?;
+    let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
+    for diagnostic in &errors {
+        print!("{}", report::human(diagnostic, |path| run.source(path), color));
+    }
+    if !errors.is_empty() {
+        eprintln!("error: the imported prompt does not check clean; this is a bug in `promptctl import`, please report it");
+        return Ok(exit::ERRORS);
+    }
+    println!("seed check: v1 reproduces the legacy text byte for byte");
+    println!("next: declare variables in v1's front matter and replace literal parts with {{{{name}}}}, with their values in `[seed] vars`; `promptctl check` proves the text did not change. Then add tests, and `promptctl lock`.");
     Ok(exit::OK)
 }

@@ -75,16 +75,30 @@ pub fn find_root(start: &Path) -> Result<PathBuf, ConfigError> {
 /// Reads `root/promptctl.toml`.
 pub fn load(root: &Path) -> Result<Project, ConfigError> {
     let path = root.join(FILE_NAME);
-    let bytes = std::fs::read(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-    let invalid = |line: u32, column: u32, message: String| ConfigError::Invalid { path: path.clone(), line, column, message };
+    let bytes =
+        std::fs::read(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let invalid = |line: u32, column: u32, message: String| ConfigError::Invalid {
+        path: path.clone(),
+        line,
+        column,
+        message,
+    };
     let text = std::str::from_utf8(&bytes).map_err(|_| invalid(1, 1, "not valid UTF-8".into()))?;
     let config: Config = toml::from_str(text).map_err(|error| {
         let location = crate::diagnostic::Location::in_text(text, error.span().unwrap_or(0..0));
         let message = error.message().lines().next().unwrap_or("invalid TOML").to_string();
-        invalid(location.start.line, location.start.column, format!("{message}; see docs/format.md"))
+        invalid(
+            location.start.line,
+            location.start.column,
+            format!("{message}; see docs/format.md"),
+        )
     })?;
     if config.environments.is_empty() {
-        return Err(invalid(1, 1, "declare at least one environment, e.g. `[environments.production]`".into()));
+        return Err(invalid(
+            1,
+            1,
+            "declare at least one environment, e.g. `[environments.production]`".into(),
+        ));
     }
     if config.max_template_bytes == 0 {
         return Err(invalid(1, 1, "`max_template_bytes` must be at least 1".into()));

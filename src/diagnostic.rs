@@ -80,6 +80,11 @@ codes! {
     StructureSizeLimit => "structure/size-limit", Error, "a template body is larger than `max_template_bytes`";
     StructureEmptyTemplate => "structure/empty-template", Error, "a template body is empty or only whitespace";
     StructureSymlink => "structure/symlink", Error, "a symbolic link points outside the repository";
+    SeedFile => "seed/file", Error, "the legacy file of `[seed]` is missing, unreadable, not UTF-8 or outside the repository";
+    SeedExtract => "seed/extract", Error, "the `[seed]` extraction (markers, line range, JSON pointer, TOML key) does not find exactly one text";
+    SeedUnescape => "seed/unescape", Error, "the extracted literal has an escape its language does not allow";
+    SeedVersion => "seed/version", Error, "`[seed]` names a version that does not exist";
+    SeedDrift => "seed/drift", Error, "the seed version, rendered with the seed vars, differs from the legacy text";
     LockModified => "lock/modified", Error, "a locked version's bytes changed";
     LockDeleted => "lock/deleted", Error, "a locked version's file was deleted";
     LockRenamed => "lock/renamed", Error, "a locked version's file was moved or renamed";
@@ -195,7 +200,10 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
 }
 
 /// "did you mean" for a misspelled name, from the candidates that are close enough.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))

@@ -22,7 +22,8 @@ pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
                     ChangeTag::Equal => ' ',
                 };
                 let line = change.value();
-                let visible = if change.tag() == ChangeTag::Equal { plain(line) } else { make_visible(line) };
+                let visible =
+                    if change.tag() == ChangeTag::Equal { plain(line) } else { make_visible(line) };
                 let _ = writeln!(output, "{sign}{visible}");
                 if change.missing_newline() {
                     output.push_str("\\ No newline at end of text\n");
@@ -55,7 +56,9 @@ pub fn make_visible(line: &str) -> String {
             '\r' => output.push('␍'),
             ' ' if index >= trailing_start => output.push('·'),
             '\u{a0}' => output.push('⍽'),
-            c if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}') => {
+            c if c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}') =>
+            {
                 let _ = write!(output, "⟨U+{:04X}⟩", c as u32);
             }
             c => output.push(c),

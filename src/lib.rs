@@ -2,14 +2,15 @@
 //! configuration and files are read (`config`, `source`), parsed (`syntax`), checked (`check`),
 //! and reported (`report`); `cli` drives them.
 
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod diagnostic;
-pub mod source;
-pub mod syntax;
-pub mod render;
-pub mod check;
+pub mod diff;
 pub mod lock;
 pub mod memo;
-pub mod diff;
+pub mod render;
 pub mod report;
-pub mod cli;
+pub mod seed;
+pub mod source;
+pub mod syntax;

@@ -29,7 +29,11 @@ impl Lock {
                 lock.entries.sort();
                 (lock, Vec::new())
             }
-            Err(diagnostic) => (Lock::default(), vec![diagnostic.help("restore `prompts.lock` from git; it is written by `promptctl lock`")]),
+            Err(diagnostic) => (
+                Lock::default(),
+                vec![diagnostic
+                    .help("restore `prompts.lock` from git; it is written by `promptctl lock`")],
+            ),
         }
     }
 
@@ -62,14 +66,25 @@ impl Lock {
     pub fn render(&self) -> String {
         let mut output = String::from(HEADER);
         for entry in &self.entries {
-            output.push_str(&format!("\n[[version]]\nname = \"{}\"\nversion = {}\nsha256 = \"{}\"\n", entry.name, entry.version, entry.sha256));
+            output.push_str(&format!(
+                "\n[[version]]\nname = \"{}\"\nversion = {}\nsha256 = \"{}\"\n",
+                entry.name, entry.version, entry.sha256
+            ));
         }
         output
     }
 }
 
 /// The lock rules: a locked version must still exist with the same bytes.
-pub fn check(lock: &Lock, lock_file: &str, prompt_dir: &str, name: &str, versions: &[(u32, String, String)], activated: &[u32], diagnostics: &mut Vec<Diagnostic>) {
+pub fn check(
+    lock: &Lock,
+    lock_file: &str,
+    prompt_dir: &str,
+    name: &str,
+    versions: &[(u32, String, String)],
+    activated: &[u32],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     for entry in lock.for_prompt(name) {
         let current = versions.iter().find(|(number, _, _)| *number == entry.version);
         match current {

@@ -8,7 +8,11 @@ fn main() {
         Ok(code) => code,
         Err(error) => {
             // A closed pipe (`promptctl check | head`) is not a failure.
-            if error.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+            if error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
                 0
             } else {
                 eprintln!("error: {error}");

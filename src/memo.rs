@@ -94,7 +94,10 @@ impl Memo {
             std::fs::create_dir_all(parent)?;
             let ignore = parent.join("..").join(".gitignore");
             if !ignore.exists() {
-                std::fs::write(ignore, "# promptctl's local state: caches, development keys, the embedded store\n*\n")?;
+                std::fs::write(
+                    ignore,
+                    "# promptctl's local state: caches, development keys, the embedded store\n*\n",
+                )?;
             }
         }
         let temporary = path.with_extension(format!("tmp{}", std::process::id()));
@@ -114,15 +117,33 @@ pub fn key(project: &Project, lock: &Lock, prompt: &PromptFiles) -> String {
     field(env!("CARGO_PKG_VERSION").as_bytes());
     field(&project.config_sha256);
     field(prompt.dir.as_bytes());
-    for file in prompt.manifest.iter().chain(prompt.versions.iter().map(|(_, file)| file)).chain(prompt.snapshots.iter()) {
+    for file in prompt
+        .manifest
+        .iter()
+        .chain(prompt.versions.iter().map(|(_, file)| file))
+        .chain(prompt.snapshots.iter())
+    {
         field(file.path.as_bytes());
         field(&file.sha256);
+    }
+    match &prompt.seed {
+        Some(crate::source::SeedSource::Read(file)) => {
+            field(file.path.as_bytes());
+            field(&file.sha256);
+        }
+        Some(crate::source::SeedSource::Unavailable { path, reason }) => {
+            field(format!("{path}:{reason}").as_bytes())
+        }
+        None => field(b"no seed"),
     }
     for entry in lock.for_prompt(&prompt.name) {
         field(format!("{}:{}:{}", entry.name, entry.version, entry.sha256).as_bytes());
     }
     for diagnostic in &prompt.diagnostics {
-        field(format!("{}:{}:{}", diagnostic.code.as_str(), diagnostic.file, diagnostic.message).as_bytes());
+        field(
+            format!("{}:{}:{}", diagnostic.code.as_str(), diagnostic.file, diagnostic.message)
+                .as_bytes(),
+        );
     }
     hex::encode(hasher.finalize())
 }

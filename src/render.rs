@@ -23,7 +23,9 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    pub fn new(source: impl Into<String>) -> Result<Compiled, crate::syntax::template::SyntaxError> {
+    pub fn new(
+        source: impl Into<String>,
+    ) -> Result<Compiled, crate::syntax::template::SyntaxError> {
         let source = source.into();
         let template = crate::syntax::template::parse(&source)?;
         Ok(Compiled { source, template })
@@ -86,7 +88,10 @@ impl<'a> Renderer<'a> {
             return Ok(());
         }
         if !call.params.is_empty() {
-            return Err(RenderError { message: format!("unknown helper `{}`", call.head.original), span: call.head.span.clone() });
+            return Err(RenderError {
+                message: format!("unknown helper `{}`", call.head.original),
+                span: call.head.span.clone(),
+            });
         }
         let value = self.resolve(&call.head, true)?;
         write_js_string(&mut self.output, value.as_deref());
@@ -95,7 +100,10 @@ impl<'a> Renderer<'a> {
 
     fn lookup_helper(&self, call: &Call) -> Result<Option<Cow<'a, Value>>, RenderError> {
         let [object, field] = call.params.as_slice() else {
-            return Err(RenderError { message: "`lookup` takes two arguments".into(), span: call.head.span.clone() });
+            return Err(RenderError {
+                message: "`lookup` takes two arguments".into(),
+                span: call.head.span.clone(),
+            });
         };
         let object = self.evaluate(object)?;
         let field = self.evaluate(field)?;
@@ -108,7 +116,12 @@ impl<'a> Renderer<'a> {
         let name = block.call.head.simple_name().unwrap_or("");
         let argument = match block.call.params.as_slice() {
             [argument] => self.evaluate(argument)?,
-            _ => return Err(RenderError { message: format!("`#{name}` takes exactly one argument"), span: block.span.clone() }),
+            _ => {
+                return Err(RenderError {
+                    message: format!("`#{name}` takes exactly one argument"),
+                    span: block.span.clone(),
+                })
+            }
         };
         match name {
             "if" | "unless" => {
@@ -125,12 +138,21 @@ impl<'a> Renderer<'a> {
             "with" => match argument {
                 Some(value) if !is_empty(Some(&value)) => {
                     let params = vec![value.clone()];
-                    self.with_context(value, &block.program, None, &block.program.block_params, params)
+                    self.with_context(
+                        value,
+                        &block.program,
+                        None,
+                        &block.program.block_params,
+                        params,
+                    )
                 }
                 _ => self.inverse(block),
             },
             "each" => self.each(block, argument),
-            _ => Err(RenderError { message: format!("unknown helper `#{name}`"), span: block.call.head.span.clone() }),
+            _ => Err(RenderError {
+                message: format!("unknown helper `#{name}`"),
+                span: block.call.head.span.clone(),
+            }),
         }
     }
 
@@ -141,14 +163,31 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn each(&mut self, block: &'a Block, argument: Option<Cow<'a, Value>>) -> Result<(), RenderError> {
+    fn each(
+        &mut self,
+        block: &'a Block,
+        argument: Option<Cow<'a, Value>>,
+    ) -> Result<(), RenderError> {
         let Some(argument) = argument else { return self.inverse(block) };
         let names = &block.program.block_params;
         let entries: Vec<(Value, Cow<'a, Value>)> = match argument {
-            Cow::Borrowed(Value::Array(items)) => items.iter().enumerate().map(|(i, item)| (Value::from(i), Cow::Borrowed(item))).collect(),
-            Cow::Borrowed(Value::Object(fields)) => fields.iter().map(|(key, item)| (Value::from(key.as_str()), Cow::Borrowed(item))).collect(),
-            Cow::Owned(Value::Array(items)) => items.into_iter().enumerate().map(|(i, item)| (Value::from(i), Cow::Owned(item))).collect(),
-            Cow::Owned(Value::Object(fields)) => fields.into_iter().map(|(key, item)| (Value::from(key), Cow::Owned(item))).collect(),
+            Cow::Borrowed(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (Value::from(i), Cow::Borrowed(item)))
+                .collect(),
+            Cow::Borrowed(Value::Object(fields)) => fields
+                .iter()
+                .map(|(key, item)| (Value::from(key.as_str()), Cow::Borrowed(item)))
+                .collect(),
+            Cow::Owned(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| (Value::from(i), Cow::Owned(item)))
+                .collect(),
+            Cow::Owned(Value::Object(fields)) => {
+                fields.into_iter().map(|(key, item)| (Value::from(key), Cow::Owned(item))).collect()
+            }
             _ => Vec::new(),
         };
         if entries.is_empty() {
@@ -156,14 +195,22 @@ impl<'a> Renderer<'a> {
         }
         let count = entries.len();
         for (index, (key, item)) in entries.into_iter().enumerate() {
-            let data = Data { index, key: key.clone(), first: index == 0, last: index + 1 == count };
+            let data =
+                Data { index, key: key.clone(), first: index == 0, last: index + 1 == count };
             let params = vec![item.clone(), Cow::Owned(key)];
             self.with_context(item, &block.program, Some(data), names, params)?;
         }
         Ok(())
     }
 
-    fn with_context(&mut self, context: Cow<'a, Value>, program: &'a Program, data: Option<Data>, names: &[String], values: Vec<Cow<'a, Value>>) -> Result<(), RenderError> {
+    fn with_context(
+        &mut self,
+        context: Cow<'a, Value>,
+        program: &'a Program,
+        data: Option<Data>,
+        names: &[String],
+        values: Vec<Cow<'a, Value>>,
+    ) -> Result<(), RenderError> {
         self.contexts.push(context);
         let has_data = data.is_some();
         if let Some(data) = data {
@@ -207,7 +254,11 @@ impl<'a> Renderer<'a> {
                 Cow::Borrowed(self.root)
             } else {
                 let depth = path.depth as usize;
-                let Some(data) = self.data.len().checked_sub(depth + 1).and_then(|i| self.data.get(i)) else { return Ok(None) };
+                let Some(data) =
+                    self.data.len().checked_sub(depth + 1).and_then(|i| self.data.get(i))
+                else {
+                    return Ok(None);
+                };
                 let value = match first.name.as_str() {
                     "index" => Value::from(data.index),
                     "key" => data.key.clone(),
@@ -239,7 +290,10 @@ impl<'a> Renderer<'a> {
                 None => {
                     let shown: String = path.original.clone();
                     return Err(RenderError {
-                        message: format!("`{}` is missing (strict mode: `{shown}` must be present)", segment.name),
+                        message: format!(
+                            "`{}` is missing (strict mode: `{shown}` must be present)",
+                            segment.name
+                        ),
                         span: segment.span.clone(),
                     });
                 }
@@ -253,7 +307,12 @@ impl<'a> Renderer<'a> {
             return None;
         }
         let name = &path.segments.first()?.name;
-        self.block_params.iter().rev().flat_map(|frame| frame.iter()).find(|(param, _)| param == name).map(|(_, value)| value)
+        self.block_params
+            .iter()
+            .rev()
+            .flat_map(|frame| frame.iter())
+            .find(|(param, _)| param == name)
+            .map(|(_, value)| value)
     }
 }
 
@@ -287,7 +346,9 @@ fn property<'v>(value: &'v Value, name: &str) -> Option<Cow<'v, Value>> {
     }
     match (value, name) {
         (Value::Array(items), "length") => Some(Cow::Owned(Value::from(items.len()))),
-        (Value::String(text), "length") => Some(Cow::Owned(Value::from(text.encode_utf16().count()))),
+        (Value::String(text), "length") => {
+            Some(Cow::Owned(Value::from(text.encode_utf16().count())))
+        }
         _ => None,
     }
 }
@@ -370,7 +431,9 @@ pub fn js_number(number: f64) -> String {
     // Rust's `{:e}` gives the same shortest digits: `1.5e21`; JavaScript writes `1.5e+21`.
     let formatted = format!("{number:e}");
     match formatted.split_once('e') {
-        Some((mantissa, exponent)) if !exponent.starts_with('-') => format!("{mantissa}e+{exponent}"),
+        Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+            format!("{mantissa}e+{exponent}")
+        }
         _ => formatted,
     }
 }
@@ -396,7 +459,11 @@ mod tests {
 
     #[test]
     fn prints_values_as_javascript_does() {
-        check("{{a}}|{{b}}|{{c}}|{{d}}|{{e}}", json!({"a": "x<y>&", "b": 3, "c": 0.5, "d": true, "e": null}), "x<y>&|3|0.5|true|");
+        check(
+            "{{a}}|{{b}}|{{c}}|{{d}}|{{e}}",
+            json!({"a": "x<y>&", "b": 3, "c": 0.5, "d": true, "e": null}),
+            "x<y>&|3|0.5|true|",
+        );
         check("{{{a}}}", json!({"a": "<b>"}), "<b>");
         assert_eq!(js_number(1e21), "1e+21");
         assert_eq!(js_number(1.5), "1.5");
@@ -426,10 +493,26 @@ mod tests {
         );
         check("{{#each m}}{{@key}}={{this}};{{/each}}", json!({"m": {"x": 1, "y": 2}}), "x=1;y=2;");
         check("{{#each items}}x{{else}}empty{{/each}}", json!({"items": []}), "empty");
-        check("{{#each items as |item i|}}{{i}}={{item.n}} {{/each}}", json!({"items": [{"n": 1}, {"n": 2}]}), "0=1 1=2 ");
-        check("{{#each outer}}{{#each inner}}{{@../index}}.{{@index}} {{/each}}{{/each}}", json!({"outer": [{"inner": [1, 2]}, {"inner": [3]}]}), "0.0 0.1 1.0 ");
-        check("{{lookup items 1}}|{{items.[0]}}|{{items.length}}", json!({"items": ["a", "b"]}), "b|a|2");
-        check("{{@root.t}}{{#each items}}{{@root.t}}{{/each}}", json!({"t": "R", "items": [1]}), "RR");
+        check(
+            "{{#each items as |item i|}}{{i}}={{item.n}} {{/each}}",
+            json!({"items": [{"n": 1}, {"n": 2}]}),
+            "0=1 1=2 ",
+        );
+        check(
+            "{{#each outer}}{{#each inner}}{{@../index}}.{{@index}} {{/each}}{{/each}}",
+            json!({"outer": [{"inner": [1, 2]}, {"inner": [3]}]}),
+            "0.0 0.1 1.0 ",
+        );
+        check(
+            "{{lookup items 1}}|{{items.[0]}}|{{items.length}}",
+            json!({"items": ["a", "b"]}),
+            "b|a|2",
+        );
+        check(
+            "{{@root.t}}{{#each items}}{{@root.t}}{{/each}}",
+            json!({"t": "R", "items": [1]}),
+            "RR",
+        );
     }
 
     #[test]
@@ -443,10 +526,18 @@ mod tests {
     #[test]
     fn whitespace_control_and_standalone_lines() {
         check("a\n{{#if x}}\nb\n{{/if}}\nc\n", json!({"x": true}), "a\nb\nc\n");
-        check("a\n  {{#each xs}}\n  - {{this}}\n  {{/each}}\nc", json!({"xs": [1, 2]}), "a\n  - 1\n  - 2\nc");
+        check(
+            "a\n  {{#each xs}}\n  - {{this}}\n  {{/each}}\nc",
+            json!({"xs": [1, 2]}),
+            "a\n  - 1\n  - 2\nc",
+        );
         check("a  {{~x~}}  b", json!({"x": "X"}), "aXb");
         check("{{#if x}}\n  yes\n{{else}}\n  no\n{{/if}}\n", json!({"x": false}), "  no\n");
-        check("{{#if a}}\nA\n{{else if b}}\nB\n{{else}}\nC\n{{/if}}\n", json!({"a": false, "b": true}), "B\n");
+        check(
+            "{{#if a}}\nA\n{{else if b}}\nB\n{{else}}\nC\n{{/if}}\n",
+            json!({"a": false, "b": true}),
+            "B\n",
+        );
         check("x {{! note }} y\n  {{!-- long }} --}}\nz", json!({}), "x  y\nz");
         check("\\{{name}} {{name}}", json!({"name": "N"}), "{{name}} N");
         check("<q>\n{{q}}\n</q>", json!({"q": "hi"}), "<q>\nhi\n</q>");

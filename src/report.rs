@@ -46,7 +46,11 @@ pub fn json(diagnostics: &[Diagnostic]) -> String {
 }
 
 /// Renders one diagnostic like rustc does. `source` returns a file's text by its relative path.
-pub fn human<'s>(diagnostic: &Diagnostic, source: impl Fn(&str) -> Option<&'s str>, color: bool) -> String {
+pub fn human<'s>(
+    diagnostic: &Diagnostic,
+    source: impl Fn(&str) -> Option<&'s str>,
+    color: bool,
+) -> String {
     let renderer = if color { Renderer::styled() } else { Renderer::plain() };
     let level = match diagnostic.severity {
         Severity::Error => Level::Error,
@@ -59,10 +63,17 @@ pub fn human<'s>(diagnostic: &Diagnostic, source: impl Fn(&str) -> Option<&'s st
     match (&diagnostic.location, text) {
         (Some(location), Some(text)) if location.bytes.end <= text.len() => {
             let label = diagnostic.label.as_deref().unwrap_or("");
-            message = message.snippet(Snippet::source(text).line_start(1).origin(&diagnostic.file).fold(true).annotation(level.span(location.bytes.clone()).label(label)));
+            message = message.snippet(
+                Snippet::source(text)
+                    .line_start(1)
+                    .origin(&diagnostic.file)
+                    .fold(true)
+                    .annotation(level.span(location.bytes.clone()).label(label)),
+            );
         }
         (Some(location), _) => {
-            origin = format!("{}:{}:{}", diagnostic.file, location.start.line, location.start.column);
+            origin =
+                format!("{}:{}:{}", diagnostic.file, location.start.line, location.start.column);
             message = message.footer(Level::Note.title(&origin));
         }
         (None, _) => {
@@ -90,7 +101,8 @@ pub fn human<'s>(diagnostic: &Diagnostic, source: impl Fn(&str) -> Option<&'s st
 pub fn summary(diagnostics: &[Diagnostic], prompts: usize, versions: usize) -> String {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
-    let checked = format!("{prompts} prompt{}, {versions} version{}", plural(prompts), plural(versions));
+    let checked =
+        format!("{prompts} prompt{}, {versions} version{}", plural(prompts), plural(versions));
     match (errors, warnings) {
         (0, 0) => format!("checked {checked}: no problems\n"),
         (0, w) => format!("checked {checked}: {w} warning{}\n", plural(w)),

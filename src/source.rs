@@ -38,8 +38,31 @@ pub struct PromptFiles {
     pub versions: Vec<(u32, SourceFile)>,
     /// `snapshots/*.txt`, by file name.
     pub snapshots: Vec<SourceFile>,
+    /// The legacy file named by `[seed] file`, read here so that checking stays pure.
+    pub seed: Option<SeedSource>,
     /// Problems found while reading: stray files, symlinks out of the repository, read errors.
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What became of reading a seed's legacy file.
+#[derive(Debug, Clone)]
+pub enum SeedSource {
+    Read(SourceFile),
+    /// Missing, unreadable or outside the repository; the reason is a message.
+    Unavailable {
+        path: String,
+        reason: String,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct SeedProbe {
+    seed: Option<SeedFileProbe>,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedFileProbe {
+    file: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,14 +91,21 @@ pub fn load(root: &Path, prompts_dir: &Path) -> Result<Vec<PromptFiles>, SourceE
     }
     folders.sort();
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let mut prompts: Vec<PromptFiles> = folders.par_iter().map(|(name, path)| load_prompt(root, &canonical_root, name, path)).collect();
+    let mut prompts: Vec<PromptFiles> = folders
+        .par_iter()
+        .map(|(name, path)| load_prompt(root, &canonical_root, name, path))
+        .collect();
     // A file directly in the prompts folder belongs to no prompt; report it on a pseudo-entry.
     for name in stray {
         let relative = relative(root, &prompts_dir.join(&name));
         if let Some(first) = prompts.first_mut() {
             first.diagnostics.push(
-                Diagnostic::new(Code::StructureVersionFile, relative, format!("`{name}` is not inside a prompt folder"))
-                    .help("move it into `prompts/<name>/`, or delete it"),
+                Diagnostic::new(
+                    Code::StructureVersionFile,
+                    relative,
+                    format!("`{name}` is not inside a prompt folder"),
+                )
+                .help("move it into `prompts/<name>/`, or delete it"),
             );
         }
     }
@@ -95,16 +125,24 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path) -> Pr
         manifest: None,
         versions: Vec::new(),
         snapshots: Vec::new(),
+        seed: None,
         diagnostics: Vec::new(),
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
-            prompt.diagnostics.push(Diagnostic::new(Code::StructureMissingManifest, prompt.dir.clone(), format!("cannot read the prompt folder: {error}")));
+            prompt.diagnostics.push(Diagnostic::new(
+                Code::StructureMissingManifest,
+                prompt.dir.clone(),
+                format!("cannot read the prompt folder: {error}"),
+            ));
             return prompt;
         }
     };
-    let mut names: Vec<(String, PathBuf)> = entries.filter_map(Result::ok).map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect();
+    let mut names: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
     names.sort();
     for (file_name, path) in names {
         let relative_path = relative(root, &path);
@@ -116,25 +154,38 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path) -> Pr
             continue;
         }
         if file_name == "snapshots" && path.is_dir() {
-            let mut snapshot_files: Vec<PathBuf> = std::fs::read_dir(&path).into_iter().flatten().filter_map(Result::ok).map(|e| e.path()).collect();
+            let mut snapshot_files: Vec<PathBuf> = std::fs::read_dir(&path)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect();
             snapshot_files.sort();
             for snapshot in snapshot_files {
                 let snapshot_relative = relative(root, &snapshot);
-                if let Some(diagnostic) = check_symlink(canonical_root, &snapshot, &snapshot_relative) {
+                if let Some(diagnostic) =
+                    check_symlink(canonical_root, &snapshot, &snapshot_relative)
+                {
                     prompt.diagnostics.push(diagnostic);
                 } else if snapshot.is_file() {
-                    read_into(&snapshot, snapshot_relative, &mut prompt.diagnostics, |file| prompt.snapshots.push(file));
+                    read_into(&snapshot, snapshot_relative, &mut prompt.diagnostics, |file| {
+                        prompt.snapshots.push(file)
+                    });
                 }
             }
             continue;
         }
         if file_name == "prompt.toml" {
-            read_into(&path, relative_path, &mut prompt.diagnostics, |file| prompt.manifest = Some(file));
+            read_into(&path, relative_path, &mut prompt.diagnostics, |file| {
+                prompt.manifest = Some(file)
+            });
             continue;
         }
         match version_number(&file_name) {
             Some(number) if path.is_file() => {
-                read_into(&path, relative_path, &mut prompt.diagnostics, |file| prompt.versions.push((number, file)));
+                read_into(&path, relative_path, &mut prompt.diagnostics, |file| {
+                    prompt.versions.push((number, file))
+                });
             }
             _ => {
                 let help = if file_name.ends_with(".prompt") {
@@ -142,18 +193,65 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path) -> Pr
                 } else {
                     "a prompt folder holds `prompt.toml`, `v<N>.prompt` files and `snapshots/`; move other files elsewhere"
                 };
-                prompt.diagnostics.push(Diagnostic::new(Code::StructureVersionFile, relative_path, format!("`{file_name}` is not a version file")).help(help));
+                prompt.diagnostics.push(
+                    Diagnostic::new(
+                        Code::StructureVersionFile,
+                        relative_path,
+                        format!("`{file_name}` is not a version file"),
+                    )
+                    .help(help),
+                );
             }
         }
     }
     prompt.versions.sort_by_key(|(number, _)| *number);
+    prompt.seed = prompt
+        .manifest
+        .as_ref()
+        .and_then(|manifest| read_seed(root, canonical_root, &manifest.bytes));
     prompt
 }
 
-fn read_into(path: &Path, relative_path: String, diagnostics: &mut Vec<Diagnostic>, store: impl FnOnce(SourceFile)) {
+/// Reads the legacy file a manifest's `[seed]` names, if any. The manifest is only probed for
+/// `seed.file` here; `check` parses and validates it properly.
+fn read_seed(root: &Path, canonical_root: &Path, manifest: &[u8]) -> Option<SeedSource> {
+    memchr::memmem::find(manifest, b"seed")?;
+    let probe: SeedProbe = toml::from_slice(manifest).ok()?;
+    let path = probe.seed?.file?;
+    let unavailable = |reason: String| Some(SeedSource::Unavailable { path: path.clone(), reason });
+    let relative_path = Path::new(&path);
+    if relative_path.is_absolute() {
+        return unavailable("the path is absolute; give it relative to the repository root".into());
+    }
+    let full = root.join(relative_path);
+    match full.canonicalize() {
+        Ok(resolved) if !resolved.starts_with(canonical_root) => {
+            unavailable(format!("it resolves to `{}`, outside the repository", resolved.display()))
+        }
+        Ok(resolved) => match std::fs::read(&resolved) {
+            Ok(bytes) => Some(SeedSource::Read(SourceFile::new(path.replace('\\', "/"), bytes))),
+            Err(error) => unavailable(format!("cannot read it: {error}")),
+        },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            unavailable("the file does not exist".into())
+        }
+        Err(error) => unavailable(format!("cannot read it: {error}")),
+    }
+}
+
+fn read_into(
+    path: &Path,
+    relative_path: String,
+    diagnostics: &mut Vec<Diagnostic>,
+    store: impl FnOnce(SourceFile),
+) {
     match std::fs::read(path) {
         Ok(bytes) => store(SourceFile::new(relative_path, bytes)),
-        Err(error) => diagnostics.push(Diagnostic::new(Code::SyntaxEncoding, relative_path, format!("cannot read the file: {error}"))),
+        Err(error) => diagnostics.push(Diagnostic::new(
+            Code::SyntaxEncoding,
+            relative_path,
+            format!("cannot read the file: {error}"),
+        )),
     }
 }
 

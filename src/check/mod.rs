@@ -50,27 +50,49 @@ pub fn is_valid_name(name: &str) -> bool {
 }
 
 /// Checks one prompt folder.
-pub fn prompt(config: &Config, lock: &Lock, lock_file: &str, files: &PromptFiles, options: Options) -> Outcome {
-    let mut outcome = Outcome { diagnostics: files.diagnostics.clone(), snapshot_writes: Vec::new() };
+pub fn prompt(
+    config: &Config,
+    lock: &Lock,
+    lock_file: &str,
+    files: &PromptFiles,
+    options: Options,
+) -> Outcome {
+    let mut outcome =
+        Outcome { diagnostics: files.diagnostics.clone(), snapshot_writes: Vec::new() };
     let diagnostics = &mut outcome.diagnostics;
     if !is_valid_name(&files.name) {
-        let suggestion: String = files.name.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let suggestion: String = files
+            .name
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
         let suggestion = suggestion.trim_matches('-').to_string();
         let mut diagnostic = Diagnostic::new(Code::StructureName, files.dir.clone(), format!("`{}` is not a valid prompt name", files.name))
             .help("a prompt name is lowercase ASCII letters, digits and `-`, starts with a letter, at most 64 characters");
         if is_valid_name(&suggestion) {
-            diagnostic = diagnostic.help(format!("rename the folder, e.g. to `{suggestion}` (names match ^[a-z][a-z0-9-]{{0,63}}$)"));
+            diagnostic = diagnostic.help(format!(
+                "rename the folder, e.g. to `{suggestion}` (names match ^[a-z][a-z0-9-]{{0,63}}$)"
+            ));
         }
         diagnostics.push(diagnostic);
     }
 
     let manifest = parse_manifest(files, diagnostics);
-    let versions: Vec<Version> = files.versions.iter().map(|(number, file)| parse_version(config, *number, &file.path, &file.bytes, diagnostics)).collect();
+    let versions: Vec<Version> = files
+        .versions
+        .iter()
+        .map(|(number, file)| parse_version(config, *number, &file.path, &file.bytes, diagnostics))
+        .collect();
 
     if files.versions.is_empty() {
         diagnostics.push(
-            Diagnostic::new(Code::StructureNoVersions, files.dir.clone(), format!("prompt `{}` has no version", files.name))
-                .help("add `v1.prompt`: a `+++` front matter block followed by the template"),
+            Diagnostic::new(
+                Code::StructureNoVersions,
+                files.dir.clone(),
+                format!("prompt `{}` has no version", files.name),
+            )
+            .help("add `v1.prompt`: a `+++` front matter block followed by the template"),
         );
     }
     for (expected, (number, file)) in (1u32..).zip(&files.versions) {
@@ -87,15 +109,31 @@ pub fn prompt(config: &Config, lock: &Lock, lock_file: &str, files: &PromptFiles
     if let Some((manifest, manifest_text, manifest_path)) = &manifest {
         for (environment, version) in &manifest.activate {
             if !config.environments.contains_key(environment.get_ref()) {
-                let help = match did_you_mean(environment.get_ref(), config.environments.keys().map(String::as_str)) {
-                    Some(suggestion) => format!("did you mean `{suggestion}`? environments are declared in promptctl.toml"),
-                    None => format!("declare `[environments.{}]` in promptctl.toml, or use one of: {}", environment.get_ref(), config.environments.keys().cloned().collect::<Vec<_>>().join(", ")),
+                let help = match did_you_mean(
+                    environment.get_ref(),
+                    config.environments.keys().map(String::as_str),
+                ) {
+                    Some(suggestion) => format!(
+                        "did you mean `{suggestion}`? environments are declared in promptctl.toml"
+                    ),
+                    None => format!(
+                        "declare `[environments.{}]` in promptctl.toml, or use one of: {}",
+                        environment.get_ref(),
+                        config.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
                 };
                 diagnostics.push(
-                    Diagnostic::new(Code::StructureUnknownEnvironment, manifest_path.to_string(), format!("`{}` is not an environment of this project", environment.get_ref()))
-                        .at(manifest_text, environment.span())
-                        .label("unknown environment")
-                        .help(help),
+                    Diagnostic::new(
+                        Code::StructureUnknownEnvironment,
+                        manifest_path.to_string(),
+                        format!(
+                            "`{}` is not an environment of this project",
+                            environment.get_ref()
+                        ),
+                    )
+                    .at(manifest_text, environment.span())
+                    .label("unknown environment")
+                    .help(help),
                 );
             }
             let number = *version.get_ref();
@@ -112,19 +150,57 @@ pub fn prompt(config: &Config, lock: &Lock, lock_file: &str, files: &PromptFiles
             }
         }
         activated.sort_unstable();
-        run_tests(files, manifest, manifest_text, manifest_path, &versions, &activated, options, &mut outcome);
+        run_tests(
+            files,
+            manifest,
+            manifest_text,
+            manifest_path,
+            &versions,
+            &activated,
+            options,
+            &mut outcome,
+        );
+        if let Some(seed) = &manifest.seed {
+            check_seed(
+                files,
+                seed,
+                manifest_text,
+                manifest_path,
+                &versions,
+                &mut outcome.diagnostics,
+            );
+        }
     }
 
-    let version_digests: Vec<(u32, String, String)> = files.versions.iter().map(|(number, file)| (*number, file.path.clone(), file.sha256_hex())).collect();
-    crate::lock::check(lock, lock_file, &files.dir, &files.name, &version_digests, &activated, &mut outcome.diagnostics);
+    let version_digests: Vec<(u32, String, String)> = files
+        .versions
+        .iter()
+        .map(|(number, file)| (*number, file.path.clone(), file.sha256_hex()))
+        .collect();
+    crate::lock::check(
+        lock,
+        lock_file,
+        &files.dir,
+        &files.name,
+        &version_digests,
+        &activated,
+        &mut outcome.diagnostics,
+    );
     outcome
 }
 
-fn parse_manifest<'a>(files: &'a PromptFiles, diagnostics: &mut Vec<Diagnostic>) -> Option<(Manifest, &'a str, &'a str)> {
+fn parse_manifest<'a>(
+    files: &'a PromptFiles,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Manifest, &'a str, &'a str)> {
     let Some(file) = &files.manifest else {
         diagnostics.push(
-            Diagnostic::new(Code::StructureMissingManifest, files.dir.clone(), format!("prompt `{}` has no `prompt.toml`", files.name))
-                .help("add prompt.toml with at least `description = \"…\"` (see docs/format.md)"),
+            Diagnostic::new(
+                Code::StructureMissingManifest,
+                files.dir.clone(),
+                format!("prompt `{}` has no `prompt.toml`", files.name),
+            )
+            .help("add prompt.toml with at least `description = \"…\"` (see docs/format.md)"),
         );
         return None;
     };
@@ -154,18 +230,41 @@ fn utf8<'a>(path: &str, bytes: &'a [u8], diagnostics: &mut Vec<Diagnostic>) -> O
         Err(error) => {
             let valid = std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default();
             let bad = bytes.get(error.valid_up_to()).copied().unwrap_or_default();
-            let mut diagnostic = Diagnostic::new(Code::SyntaxEncoding, path, format!("the file is not valid UTF-8 (byte 0x{bad:02x} at offset {})", error.valid_up_to()))
-                .help("save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)");
+            let mut diagnostic = Diagnostic::new(
+                Code::SyntaxEncoding,
+                path,
+                format!(
+                    "the file is not valid UTF-8 (byte 0x{bad:02x} at offset {})",
+                    error.valid_up_to()
+                ),
+            )
+            .help("save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)");
             // Point at the end of the valid prefix: that position exists in the text we can show.
-            diagnostic.location = Some(crate::diagnostic::Location::in_text(valid, valid.len()..valid.len()));
+            diagnostic.location =
+                Some(crate::diagnostic::Location::in_text(valid, valid.len()..valid.len()));
             diagnostics.push(diagnostic.label("invalid UTF-8 after this point"));
             None
         }
     }
 }
 
-fn parse_version<'a>(config: &Config, number: u32, path: &'a str, bytes: &'a [u8], diagnostics: &mut Vec<Diagnostic>) -> Version<'a> {
-    let mut version = Version { number, path, text: None, body: None, body_offset: 0, front: None, variables: None, template: None };
+fn parse_version<'a>(
+    config: &Config,
+    number: u32,
+    path: &'a str,
+    bytes: &'a [u8],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Version<'a> {
+    let mut version = Version {
+        number,
+        path,
+        text: None,
+        body: None,
+        body_offset: 0,
+        front: None,
+        variables: None,
+        template: None,
+    };
     let Some(text) = utf8(path, bytes, diagnostics) else { return version };
     version.text = Some(text);
     let split = match prompt::split_front_matter(path, text) {
@@ -177,7 +276,12 @@ fn parse_version<'a>(config: &Config, number: u32, path: &'a str, bytes: &'a [u8
     };
     version.body = Some(split.body);
     version.body_offset = split.body_offset;
-    match prompt::parse_toml::<FrontMatter>(path, text, split.front_matter_offset, split.front_matter) {
+    match prompt::parse_toml::<FrontMatter>(
+        path,
+        text,
+        split.front_matter_offset,
+        split.front_matter,
+    ) {
         Ok(front) => {
             let (variables, problems) = prompt::resolve_variables(path, text, &front);
             diagnostics.extend(problems);
@@ -189,10 +293,14 @@ fn parse_version<'a>(config: &Config, number: u32, path: &'a str, bytes: &'a [u8
     let body = split.body;
     if body.trim().is_empty() {
         diagnostics.push(
-            Diagnostic::new(Code::StructureEmptyTemplate, path, format!("the template of version {number} is empty"))
-                .at(text, split.body_offset..split.body_offset)
-                .label("nothing after the front matter")
-                .help("write the prompt text after the closing `+++` line"),
+            Diagnostic::new(
+                Code::StructureEmptyTemplate,
+                path,
+                format!("the template of version {number} is empty"),
+            )
+            .at(text, split.body_offset..split.body_offset)
+            .label("nothing after the front matter")
+            .help("write the prompt text after the closing `+++` line"),
         );
         return version;
     }
@@ -201,10 +309,14 @@ fn parse_version<'a>(config: &Config, number: u32, path: &'a str, bytes: &'a [u8
         let start = split.body_offset + limit;
         let end = text[start.min(text.len())..].find('\n').map_or(text.len(), |i| start + i);
         diagnostics.push(
-            Diagnostic::new(Code::StructureSizeLimit, path, format!("the template is {} bytes, over the limit of {limit} bytes", body.len()))
-                .at(text, start..end)
-                .label("the limit is reached here")
-                .help("shorten the prompt, or raise `max_template_bytes` in promptctl.toml"),
+            Diagnostic::new(
+                Code::StructureSizeLimit,
+                path,
+                format!("the template is {} bytes, over the limit of {limit} bytes", body.len()),
+            )
+            .at(text, start..end)
+            .label("the limit is reached here")
+            .help("shorten the prompt, or raise `max_template_bytes` in promptctl.toml"),
         );
     }
     match template::parse(body) {
@@ -216,9 +328,11 @@ fn parse_version<'a>(config: &Config, number: u32, path: &'a str, bytes: &'a [u8
             version.template = Some(parsed);
         }
         Err(error) => {
-            let code = if error.unsupported { Code::SyntaxUnsupported } else { Code::SyntaxTemplate };
+            let code =
+                if error.unsupported { Code::SyntaxUnsupported } else { Code::SyntaxTemplate };
             let span = split.body_offset + error.span.start..split.body_offset + error.span.end;
-            let mut diagnostic = Diagnostic::new(code, path, error.message).at(text, span).label(error.label);
+            let mut diagnostic =
+                Diagnostic::new(code, path, error.message).at(text, span).label(error.label);
             if let Some(help) = error.help {
                 diagnostic = diagnostic.help(help);
             }
@@ -230,7 +344,11 @@ fn parse_version<'a>(config: &Config, number: u32, path: &'a str, bytes: &'a [u8
 
 /// Converts TOML vars to the JSON object templates render with.
 pub fn vars_to_json(vars: &BTreeMap<Spanned<String>, Spanned<toml::Value>>) -> serde_json::Value {
-    serde_json::Value::Object(vars.iter().map(|(key, value)| (key.get_ref().clone(), prompt::toml_to_json(value.get_ref()))).collect())
+    serde_json::Value::Object(
+        vars.iter()
+            .map(|(key, value)| (key.get_ref().clone(), prompt::toml_to_json(value.get_ref())))
+            .collect(),
+    )
 }
 
 /// Type-checks `vars` against a version's variables. Returns whether they are usable for rendering.
@@ -247,15 +365,25 @@ pub fn type_check_vars(
     for (key, value) in vars {
         match variables.iter().find(|variable| variable.name == *key.get_ref()) {
             None => {
-                let help = match did_you_mean(key.get_ref(), variables.iter().map(|v| v.name.as_str())) {
-                    Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                    None => "remove it, or declare it in the version's front matter".to_string(),
-                };
+                let help =
+                    match did_you_mean(key.get_ref(), variables.iter().map(|v| v.name.as_str())) {
+                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                        None => {
+                            "remove it, or declare it in the version's front matter".to_string()
+                        }
+                    };
                 diagnostics.push(
-                    Diagnostic::new(Code::TestsUnknownVar, file, format!("{what} passes `{}`, which the version does not declare", key.get_ref()))
-                        .at(text, key.span())
-                        .label("not a variable of this version")
-                        .help(help),
+                    Diagnostic::new(
+                        Code::TestsUnknownVar,
+                        file,
+                        format!(
+                            "{what} passes `{}`, which the version does not declare",
+                            key.get_ref()
+                        ),
+                    )
+                    .at(text, key.span())
+                    .label("not a variable of this version")
+                    .help(help),
                 );
             }
             Some(variable) => {
@@ -264,7 +392,10 @@ pub fn type_check_vars(
                         Diagnostic::new(Code::TestsType, file, format!("{what}: {problem}"))
                             .at(text, value.span())
                             .label(format!("expected {}", variable.ty.name()))
-                            .help(format!("pass a value of type {}, as declared in the front matter", variable.ty.name())),
+                            .help(format!(
+                                "pass a value of type {}, as declared in the front matter",
+                                variable.ty.name()
+                            )),
                     );
                 }
             }
@@ -273,10 +404,18 @@ pub fn type_check_vars(
     for variable in variables.iter().filter(|variable| variable.required) {
         if !vars.keys().any(|key| *key.get_ref() == variable.name) {
             diagnostics.push(
-                Diagnostic::new(Code::TestsMissingVar, file, format!("{what} does not pass the required variable `{}`", variable.name))
-                    .at(text, whole.clone())
-                    .label(format!("`{}` missing here", variable.name))
-                    .help(format!("add `{} = …` ({}) to its vars, or mark the variable `required = false`", variable.name, variable.ty.name())),
+                Diagnostic::new(
+                    Code::TestsMissingVar,
+                    file,
+                    format!("{what} does not pass the required variable `{}`", variable.name),
+                )
+                .at(text, whole.clone())
+                .label(format!("`{}` missing here", variable.name))
+                .help(format!(
+                    "add `{} = …` ({}) to its vars, or mark the variable `required = false`",
+                    variable.name,
+                    variable.ty.name()
+                )),
             );
         }
     }
@@ -284,21 +423,38 @@ pub fn type_check_vars(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_tests(files: &PromptFiles, manifest: &Manifest, text: &str, path: &str, versions: &[Version], activated: &[u32], options: Options, outcome: &mut Outcome) {
+fn run_tests(
+    files: &PromptFiles,
+    manifest: &Manifest,
+    text: &str,
+    path: &str,
+    versions: &[Version],
+    activated: &[u32],
+    options: Options,
+    outcome: &mut Outcome,
+) {
     let mut seen: BTreeMap<&str, std::ops::Range<usize>> = BTreeMap::new();
     for test in &manifest.tests {
         let spec: &TestSpec = test.get_ref();
         let name = spec.name.get_ref();
         if seen.insert(name.as_str(), spec.name.span()).is_some() {
             outcome.diagnostics.push(
-                Diagnostic::new(Code::TestsDuplicateName, path, format!("two tests are named `{name}`"))
-                    .at(text, spec.name.span())
-                    .label("second test with this name")
-                    .help("test names identify snapshots; give each test its own name"),
+                Diagnostic::new(
+                    Code::TestsDuplicateName,
+                    path,
+                    format!("two tests are named `{name}`"),
+                )
+                .at(text, spec.name.span())
+                .label("second test with this name")
+                .help("test names identify snapshots; give each test its own name"),
             );
             continue;
         }
-        if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') || name.is_empty() {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            || name.is_empty()
+        {
             outcome.diagnostics.push(
                 Diagnostic::new(Code::SyntaxToml, path, format!("test name `{name}` must match ^[a-z0-9][a-z0-9_-]*$"))
                     .at(text, spec.name.span())
@@ -331,8 +487,21 @@ fn run_tests(files: &PromptFiles, manifest: &Manifest, text: &str, path: &str, v
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_test(files: &PromptFiles, spec: &TestSpec, whole: std::ops::Range<usize>, text: &str, path: &str, version: &Version, options: Options, outcome: &mut Outcome) {
-    let (Some(variables), Some(template), Some(body)) = (&version.variables, &version.template, version.body) else { return };
+fn run_test(
+    files: &PromptFiles,
+    spec: &TestSpec,
+    whole: std::ops::Range<usize>,
+    text: &str,
+    path: &str,
+    version: &Version,
+    options: Options,
+    outcome: &mut Outcome,
+) {
+    let (Some(variables), Some(template), Some(body)) =
+        (&version.variables, &version.template, version.body)
+    else {
+        return;
+    };
     let name = spec.name.get_ref();
     let what = format!("test `{name}` (v{})", version.number);
     let name_span = spec.name.span();
@@ -344,10 +513,19 @@ fn run_test(files: &PromptFiles, spec: &TestSpec, whole: std::ops::Range<usize>,
         Ok(rendered) => rendered,
         Err(error) => {
             diagnostics.push(
-                Diagnostic::new(Code::TestsRender, path, format!("{what} fails to render: {}", error.message))
-                    .at(text, name_span)
-                    .label("this test")
-                    .help(format!("at {}:{} in {}", line_of(version, error.span.start), column_of(version, error.span.start), version.path)),
+                Diagnostic::new(
+                    Code::TestsRender,
+                    path,
+                    format!("{what} fails to render: {}", error.message),
+                )
+                .at(text, name_span)
+                .label("this test")
+                .help(format!(
+                    "at {}:{} in {}",
+                    line_of(version, error.span.start),
+                    column_of(version, error.span.start),
+                    version.path
+                )),
             );
             return;
         }
@@ -355,10 +533,14 @@ fn run_test(files: &PromptFiles, spec: &TestSpec, whole: std::ops::Range<usize>,
     for needle in &spec.contains {
         if !rendered.contains(needle.as_str()) {
             diagnostics.push(
-                Diagnostic::new(Code::TestsContains, path, format!("{what}: the rendered text does not contain {needle:?}"))
-                    .at(text, name_span.clone())
-                    .label("this test")
-                    .note(format!("rendered text:\n{}", excerpt(&rendered))),
+                Diagnostic::new(
+                    Code::TestsContains,
+                    path,
+                    format!("{what}: the rendered text does not contain {needle:?}"),
+                )
+                .at(text, name_span.clone())
+                .label("this test")
+                .note(format!("rendered text:\n{}", excerpt(&rendered))),
             );
         }
     }
@@ -366,9 +548,13 @@ fn run_test(files: &PromptFiles, spec: &TestSpec, whole: std::ops::Range<usize>,
         if let Some(position) = rendered.find(needle.as_str()) {
             let line = rendered[..position].matches('\n').count() + 1;
             diagnostics.push(
-                Diagnostic::new(Code::TestsNotContains, path, format!("{what}: the rendered text contains {needle:?} (rendered line {line})"))
-                    .at(text, name_span.clone())
-                    .label("this test"),
+                Diagnostic::new(
+                    Code::TestsNotContains,
+                    path,
+                    format!("{what}: the rendered text contains {needle:?} (rendered line {line})"),
+                )
+                .at(text, name_span.clone())
+                .label("this test"),
             );
         }
     }
@@ -392,10 +578,14 @@ fn run_test(files: &PromptFiles, spec: &TestSpec, whole: std::ops::Range<usize>,
                 outcome.snapshot_writes.push((snapshot_path, rendered));
             } else {
                 let diagnostic = match existing {
-                    None => Diagnostic::new(Code::TestsSnapshot, path, format!("{what}: snapshot `{snapshot_path}` does not exist"))
-                        .at(text, name_span)
-                        .label("snapshot = true")
-                        .help("run `promptctl check --bless` to write it, then review and commit it"),
+                    None => Diagnostic::new(
+                        Code::TestsSnapshot,
+                        path,
+                        format!("{what}: snapshot `{snapshot_path}` does not exist"),
+                    )
+                    .at(text, name_span)
+                    .label("snapshot = true")
+                    .help("run `promptctl check --bless` to write it, then review and commit it"),
                     Some(file) => {
                         let old = String::from_utf8_lossy(&file.bytes);
                         Diagnostic::new(Code::TestsSnapshot, path, format!("{what}: the rendered text differs from `{snapshot_path}`"))
@@ -412,11 +602,25 @@ fn run_test(files: &PromptFiles, spec: &TestSpec, whole: std::ops::Range<usize>,
 }
 
 fn line_of(version: &Version, body_offset: usize) -> u32 {
-    version.text.map_or(0, |text| crate::diagnostic::Location::in_text(text, version.body_offset + body_offset..version.body_offset + body_offset).start.line)
+    version.text.map_or(0, |text| {
+        crate::diagnostic::Location::in_text(
+            text,
+            version.body_offset + body_offset..version.body_offset + body_offset,
+        )
+        .start
+        .line
+    })
 }
 
 fn column_of(version: &Version, body_offset: usize) -> u32 {
-    version.text.map_or(0, |text| crate::diagnostic::Location::in_text(text, version.body_offset + body_offset..version.body_offset + body_offset).start.column)
+    version.text.map_or(0, |text| {
+        crate::diagnostic::Location::in_text(
+            text,
+            version.body_offset + body_offset..version.body_offset + body_offset,
+        )
+        .start
+        .column
+    })
 }
 
 /// The first lines of a rendered text, for messages.
@@ -427,4 +631,165 @@ fn excerpt(text: &str) -> String {
     } else {
         format!("{}\n… ({} more lines)", lines[..12].join("\n"), lines.len() - 12)
     }
+}
+
+/// The seed rule: the seed version, rendered with the seed vars, equals the legacy text.
+fn check_seed(
+    files: &PromptFiles,
+    seed: &Spanned<prompt::SeedSpec>,
+    text: &str,
+    path: &str,
+    versions: &[Version],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let spec = seed.get_ref();
+    let file_span = spec.file.span();
+    let number = *spec.version.get_ref();
+    let Some(version) = versions.iter().find(|v| i64::from(v.number) == number) else {
+        let existing =
+            versions.iter().map(|v| format!("v{}", v.number)).collect::<Vec<_>>().join(", ");
+        diagnostics.push(
+            Diagnostic::new(
+                Code::SeedVersion,
+                path,
+                format!(
+                    "`[seed]` names version {number} of `{}`, which does not exist",
+                    files.name
+                ),
+            )
+            .at(text, spec.version.span())
+            .label("no such version")
+            .help(if existing.is_empty() {
+                "add v1.prompt".to_string()
+            } else {
+                format!("the seed is normally v1, the imported text; versions: {existing}")
+            }),
+        );
+        return;
+    };
+    let legacy = match &files.seed {
+        Some(crate::source::SeedSource::Read(file)) => file,
+        Some(crate::source::SeedSource::Unavailable { path: legacy_path, reason }) => {
+            diagnostics.push(
+                Diagnostic::new(Code::SeedFile, path, format!("cannot use the legacy file `{legacy_path}`: {reason}"))
+                    .at(text, file_span)
+                    .label("legacy file")
+                    .help("keep the legacy source in the repository (e.g. under legacy/) and name it relative to the repository root"),
+            );
+            return;
+        }
+        None => return,
+    };
+    let Ok(legacy_text) = std::str::from_utf8(&legacy.bytes) else {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::SeedFile,
+                path,
+                format!("the legacy file `{}` is not valid UTF-8", legacy.path),
+            )
+            .at(text, file_span)
+            .label("legacy file")
+            .help(
+                "convert the legacy file to UTF-8 (`iconv -f windows-1252 -t utf-8`) and commit it",
+            ),
+        );
+        return;
+    };
+    let extract_span = spec.extract.as_ref().map_or(file_span.clone(), |e| e.span());
+    let (literal, _) =
+        match crate::seed::extract(legacy_text, spec.extract.as_ref().map(Spanned::get_ref)) {
+            Ok(found) => found,
+            Err(error) => {
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::SeedExtract,
+                        path,
+                        format!("seed extraction from `{}`: {}", legacy.path, error.message),
+                    )
+                    .at(text, extract_span)
+                    .label("extraction")
+                    .help(error.help),
+                );
+                return;
+            }
+        };
+    let mode = spec.unescape.as_ref().map_or(prompt::Unescape::None, |m| *m.get_ref());
+    let expected = match crate::seed::unescape(&literal, mode) {
+        Ok(expected) => expected,
+        Err(error) => {
+            let span = spec.unescape.as_ref().map_or(extract_span, |m| m.span());
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::SeedUnescape,
+                    path,
+                    format!(
+                        "cannot unescape the literal from `{}`: {}",
+                        legacy.path, error.message
+                    ),
+                )
+                .at(text, span)
+                .label("unescape mode")
+                .help(error.help),
+            );
+            return;
+        }
+    };
+    let (Some(variables), Some(template), Some(body)) =
+        (&version.variables, &version.template, version.body)
+    else {
+        return;
+    };
+    let what = format!("the seed (v{number})");
+    if !type_check_vars(&spec.vars, variables, &what, path, text, seed.span(), diagnostics) {
+        return;
+    }
+    let rendered = match render::render(template, body, &vars_to_json(&spec.vars)) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::TestsRender,
+                    path,
+                    format!("{what} fails to render: {}", error.message),
+                )
+                .at(text, seed.span())
+                .label("seed")
+                .help(format!(
+                    "at {}:{} in {}",
+                    line_of(version, error.span.start),
+                    column_of(version, error.span.start),
+                    version.path
+                )),
+            );
+            return;
+        }
+    };
+    if rendered != expected {
+        let (line, column) = first_difference(&expected, &rendered);
+        diagnostics.push(
+            Diagnostic::new(
+                Code::SeedDrift,
+                path,
+                format!("v{number} of `{}` does not reproduce the legacy text of `{}` (first difference at line {line}, column {column} of the text)", files.name, legacy.path),
+            )
+            .at(text, file_span)
+            .label("legacy text")
+            .help(format!("make {} render exactly the legacy text (the diff marks tabs →, trailing spaces ·, CR ␍, non-breaking spaces ⍽), or fix the extraction", version.path))
+            .note(crate::diff::unified(&expected, &rendered, &format!("legacy {}", legacy.path), &format!("rendered {}", version.path))),
+        );
+    }
+}
+
+/// The 1-based line and column (in characters) where two texts first differ.
+fn first_difference(expected: &str, actual: &str) -> (usize, usize) {
+    let common = expected
+        .char_indices()
+        .zip(actual.chars())
+        .find(|((_, a), b)| a != b)
+        .map_or(expected.len().min(actual.len()), |((index, _), _)| index);
+    let common = if actual.is_char_boundary(common) { common } else { 0 };
+    let before = &expected[..common.min(expected.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }

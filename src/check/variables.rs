@@ -23,15 +23,29 @@ pub struct Site<'a> {
 
 /// Runs the variables rules on one version's template.
 pub fn check(site: &Site, template: &Template, variables: &[Variable]) -> Vec<Diagnostic> {
-    let mut walker = Walker { site, variables, frames: vec![Frame::root()], guards: Vec::new(), used: BTreeSet::new(), diagnostics: Vec::new() };
+    let mut walker = Walker {
+        site,
+        variables,
+        frames: vec![Frame::root()],
+        guards: Vec::new(),
+        used: BTreeSet::new(),
+        diagnostics: Vec::new(),
+    };
     walker.program(&template.program);
     for variable in variables {
         if !walker.used.contains(variable.name.as_str()) {
             walker.diagnostics.push(
-                Diagnostic::new(Code::VariablesUnused, site.file, format!("variable `{}` is declared but never used", variable.name))
-                    .at(site.text, variable.span.clone())
-                    .label("declared here")
-                    .help(format!("use `{{{{{}}}}}` in the template, or remove the declaration", variable.name)),
+                Diagnostic::new(
+                    Code::VariablesUnused,
+                    site.file,
+                    format!("variable `{}` is declared but never used", variable.name),
+                )
+                .at(site.text, variable.span.clone())
+                .label("declared here")
+                .help(format!(
+                    "use `{{{{{}}}}}` in the template, or remove the declaration",
+                    variable.name
+                )),
             );
         }
     }
@@ -67,7 +81,15 @@ struct Frame<'v> {
 
 impl Frame<'_> {
     fn root() -> Self {
-        Frame { context: Resolved { shape: Shape::Root, canonical: String::new(), optional: Vec::new() }, is_each: false, params: Vec::new() }
+        Frame {
+            context: Resolved {
+                shape: Shape::Root,
+                canonical: String::new(),
+                optional: Vec::new(),
+            },
+            is_each: false,
+            params: Vec::new(),
+        }
     }
 }
 
@@ -86,8 +108,17 @@ impl<'a, 'v> Walker<'a, 'v> {
         self.site.body_offset + range.start..self.site.body_offset + range.end
     }
 
-    fn report(&mut self, code: Code, range: &Range<usize>, message: String, label: &str, help: Option<String>) {
-        let mut diagnostic = Diagnostic::new(code, self.site.file, message).at(self.site.text, self.span(range)).label(label);
+    fn report(
+        &mut self,
+        code: Code,
+        range: &Range<usize>,
+        message: String,
+        label: &str,
+        help: Option<String>,
+    ) {
+        let mut diagnostic = Diagnostic::new(code, self.site.file, message)
+            .at(self.site.text, self.span(range))
+            .label(label);
         if let Some(help) = help {
             diagnostic = diagnostic.help(help);
         }
@@ -111,7 +142,13 @@ impl<'a, 'v> Walker<'a, 'v> {
                 return;
             }
             if BLOCK_HELPERS.contains(&name) {
-                self.report(Code::VariablesHelperArgs, &call.head.span, format!("`{name}` is a block helper"), "used inline", Some(format!("write `{{{{#{name} …}}}}…{{{{/{name}}}}}`")));
+                self.report(
+                    Code::VariablesHelperArgs,
+                    &call.head.span,
+                    format!("`{name}` is a block helper"),
+                    "used inline",
+                    Some(format!("write `{{{{#{name} …}}}}…{{{{/{name}}}}}`")),
+                );
                 return;
             }
         }
@@ -123,10 +160,24 @@ impl<'a, 'v> Walker<'a, 'v> {
         if let Shape::Type(ty) = resolved.shape {
             if !ty.is_scalar() {
                 let help = match ty {
-                    Type::Array(_) => format!("iterate it: `{{{{#each {0}}}}}{{{{this}}}}{{{{/each}}}}`", call.head.original),
+                    Type::Array(_) => format!(
+                        "iterate it: `{{{{#each {0}}}}}{{{{this}}}}{{{{/each}}}}`",
+                        call.head.original
+                    ),
                     _ => format!("print its fields, e.g. `{{{{{0}.field}}}}`", call.head.original),
                 };
-                self.report(Code::VariablesNotScalar, &call.head.span, format!("`{}` is {} {} and cannot be printed", call.head.original, if ty.name() == "array" { "an" } else { "an" }, ty.name()), "not a scalar", Some(help));
+                self.report(
+                    Code::VariablesNotScalar,
+                    &call.head.span,
+                    format!(
+                        "`{}` is {} {} and cannot be printed",
+                        call.head.original,
+                        if ty.name() == "array" { "an" } else { "an" },
+                        ty.name()
+                    ),
+                    "not a scalar",
+                    Some(help),
+                );
                 return;
             }
         }
@@ -135,7 +186,13 @@ impl<'a, 'v> Walker<'a, 'v> {
 
     fn lookup(&mut self, call: &Call) {
         if call.params.len() != 2 {
-            self.report(Code::VariablesHelperArgs, &call.head.span, format!("`lookup` takes 2 arguments, found {}", call.params.len()), "wrong number of arguments", Some("write `{{lookup items @index}}`".into()));
+            self.report(
+                Code::VariablesHelperArgs,
+                &call.head.span,
+                format!("`lookup` takes 2 arguments, found {}", call.params.len()),
+                "wrong number of arguments",
+                Some("write `{{lookup items @index}}`".into()),
+            );
         }
         for param in &call.params {
             self.param(param);
@@ -144,7 +201,11 @@ impl<'a, 'v> Walker<'a, 'v> {
 
     fn param(&mut self, expression: &Expression) -> Option<Resolved<'v>> {
         match expression {
-            Expression::Literal(..) => Some(Resolved { shape: Shape::Unknown, canonical: String::new(), optional: Vec::new() }),
+            Expression::Literal(..) => Some(Resolved {
+                shape: Shape::Unknown,
+                canonical: String::new(),
+                optional: Vec::new(),
+            }),
             Expression::Path(path) => {
                 let resolved = self.resolve(path)?;
                 self.require_guards(path, &resolved, false);
@@ -155,12 +216,20 @@ impl<'a, 'v> Walker<'a, 'v> {
 
     fn unknown_helper(&mut self, head: &Path, block: bool) {
         let all: Vec<&str> = if block { BLOCK_HELPERS.to_vec() } else { INLINE_HELPERS.to_vec() };
-        let suggestion = did_you_mean(&head.original, all.iter().copied()).or_else(|| did_you_mean(&head.original, BLOCK_HELPERS.iter().chain(INLINE_HELPERS).copied()));
+        let suggestion = did_you_mean(&head.original, all.iter().copied()).or_else(|| {
+            did_you_mean(&head.original, BLOCK_HELPERS.iter().chain(INLINE_HELPERS).copied())
+        });
         let help = match suggestion {
             Some(suggestion) => format!("did you mean `{suggestion}`? the helpers are if, unless, each, with and lookup"),
             None => "the helpers are if, unless, each, with and lookup; compute anything else in the application and pass it as a variable".into(),
         };
-        self.report(Code::VariablesUnknownHelper, &head.span, format!("unknown helper `{}`", head.original), "no such helper", Some(help));
+        self.report(
+            Code::VariablesUnknownHelper,
+            &head.span,
+            format!("unknown helper `{}`", head.original),
+            "no such helper",
+            Some(help),
+        );
     }
 
     fn block(&mut self, block: &Block) {
@@ -172,12 +241,20 @@ impl<'a, 'v> Walker<'a, 'v> {
         let argument = match block.call.params.as_slice() {
             [argument] => self.param(argument),
             params => {
-                self.report(Code::VariablesHelperArgs, &block.call.head.span, format!("`#{name}` takes 1 argument, found {}", params.len()), "wrong number of arguments", Some(format!("write `{{{{#{name} value}}}}`")));
+                self.report(
+                    Code::VariablesHelperArgs,
+                    &block.call.head.span,
+                    format!("`#{name}` takes 1 argument, found {}", params.len()),
+                    "wrong number of arguments",
+                    Some(format!("write `{{{{#{name} value}}}}`")),
+                );
                 None
             }
         };
         let guard = match (&argument, block.call.params.first()) {
-            (Some(resolved), Some(Expression::Path(_))) if !resolved.canonical.is_empty() => Some(resolved.canonical.clone()),
+            (Some(resolved), Some(Expression::Path(_))) if !resolved.canonical.is_empty() => {
+                Some(resolved.canonical.clone())
+            }
             _ => None,
         };
         let with_guard = |walker: &mut Self, program: &Program, guarded: bool| {
@@ -193,7 +270,13 @@ impl<'a, 'v> Walker<'a, 'v> {
         match name {
             "if" | "unless" => {
                 if !block.program.block_params.is_empty() {
-                    self.report(Code::VariablesHelperArgs, &block.span, format!("`#{name}` takes no block parameters"), "unexpected `as |…|`", None);
+                    self.report(
+                        Code::VariablesHelperArgs,
+                        &block.span,
+                        format!("`#{name}` takes no block parameters"),
+                        "unexpected `as |…|`",
+                        None,
+                    );
                 }
                 with_guard(self, &block.program, name == "if");
                 if let Some(inverse) = &block.inverse {
@@ -202,7 +285,9 @@ impl<'a, 'v> Walker<'a, 'v> {
             }
             "each" | "with" => {
                 let is_each = name == "each";
-                let inner = argument.as_ref().and_then(|argument| self.inner_context(argument, block, is_each));
+                let inner = argument
+                    .as_ref()
+                    .and_then(|argument| self.inner_context(argument, block, is_each));
                 if let Some(inner) = inner {
                     let params = self.block_params(block, &inner, is_each, argument.as_ref());
                     self.frames.push(Frame { context: inner, is_each, params });
@@ -211,8 +296,17 @@ impl<'a, 'v> Walker<'a, 'v> {
                 } else {
                     // The argument was already reported; still check the body for other problems
                     // without reporting every use of the unknown context.
-                    let unknown = Resolved { shape: Shape::Unknown, canonical: String::new(), optional: Vec::new() };
-                    let params = block.program.block_params.iter().map(|p| (p.clone(), unknown.clone())).collect();
+                    let unknown = Resolved {
+                        shape: Shape::Unknown,
+                        canonical: String::new(),
+                        optional: Vec::new(),
+                    };
+                    let params = block
+                        .program
+                        .block_params
+                        .iter()
+                        .map(|p| (p.clone(), unknown.clone()))
+                        .collect();
                     self.frames.push(Frame { context: unknown, is_each, params });
                     self.program(&block.program);
                     self.frames.pop();
@@ -226,18 +320,36 @@ impl<'a, 'v> Walker<'a, 'v> {
     }
 
     /// The context inside `#each argument` / `#with argument`, or `None` after reporting why not.
-    fn inner_context(&mut self, argument: &Resolved<'v>, block: &Block, is_each: bool) -> Option<Resolved<'v>> {
+    fn inner_context(
+        &mut self,
+        argument: &Resolved<'v>,
+        block: &Block,
+        is_each: bool,
+    ) -> Option<Resolved<'v>> {
         let span = block.call.params.first().map(Expression::span).unwrap_or(block.span.clone());
-        let shown = block.call.params.first().map(|p| self.site.text[self.span(&p.span())].to_string()).unwrap_or_default();
+        let shown = block
+            .call
+            .params
+            .first()
+            .map(|p| self.site.text[self.span(&p.span())].to_string())
+            .unwrap_or_default();
         match (argument.shape, is_each) {
             (Shape::Type(Type::Array(item)), true) => Some(Resolved {
                 shape: Shape::Type(&item.ty),
                 canonical: format!("{}[]", argument.canonical),
                 optional: Vec::new(),
             }),
-            (Shape::Type(Type::Object(_)), false) | (Shape::Root, false) => Some(Resolved { shape: argument.shape, canonical: argument.canonical.clone(), optional: Vec::new() }),
+            (Shape::Type(Type::Object(_)), false) | (Shape::Root, false) => Some(Resolved {
+                shape: argument.shape,
+                canonical: argument.canonical.clone(),
+                optional: Vec::new(),
+            }),
             (Shape::Type(Type::Object(_)), true) | (Shape::Root, true) | (Shape::Unknown, _) => {
-                Some(Resolved { shape: Shape::Unknown, canonical: String::new(), optional: Vec::new() })
+                Some(Resolved {
+                    shape: Shape::Unknown,
+                    canonical: String::new(),
+                    optional: Vec::new(),
+                })
             }
             (Shape::Type(ty), _) => {
                 let (what, help) = if is_each {
@@ -245,17 +357,43 @@ impl<'a, 'v> Walker<'a, 'v> {
                 } else {
                     ("used as a context", "`#with` takes an object; print a scalar directly")
                 };
-                self.report(Code::VariablesNotIterable, &span, format!("`{shown}` is {} {} and cannot be {what}", article(ty.name()), ty.name()), "not iterable", Some(help.into()));
+                self.report(
+                    Code::VariablesNotIterable,
+                    &span,
+                    format!(
+                        "`{shown}` is {} {} and cannot be {what}",
+                        article(ty.name()),
+                        ty.name()
+                    ),
+                    "not iterable",
+                    Some(help.into()),
+                );
                 None
             }
         }
     }
 
-    fn block_params(&mut self, block: &Block, inner: &Resolved<'v>, is_each: bool, argument: Option<&Resolved<'v>>) -> Vec<(String, Resolved<'v>)> {
+    fn block_params(
+        &mut self,
+        block: &Block,
+        inner: &Resolved<'v>,
+        is_each: bool,
+        argument: Option<&Resolved<'v>>,
+    ) -> Vec<(String, Resolved<'v>)> {
         let names = &block.program.block_params;
         let limit = if is_each { 2 } else { 1 };
         if names.len() > limit {
-            self.report(Code::VariablesHelperArgs, &block.span, format!("`#{}` provides at most {limit} block parameter(s), found {}", if is_each { "each" } else { "with" }, names.len()), "too many block parameters", None);
+            self.report(
+                Code::VariablesHelperArgs,
+                &block.span,
+                format!(
+                    "`#{}` provides at most {limit} block parameter(s), found {}",
+                    if is_each { "each" } else { "with" },
+                    names.len()
+                ),
+                "too many block parameters",
+                None,
+            );
         }
         let index_shape = match argument.map(|a| a.shape) {
             Some(Shape::Type(Type::Array(_))) => Shape::Type(&Type::Integer),
@@ -281,12 +419,28 @@ impl<'a, 'v> Walker<'a, 'v> {
         let mut current = if path.data {
             let first = segments.next()?;
             match first.name.as_str() {
-                "root" => Resolved { shape: Shape::Root, canonical: String::new(), optional: Vec::new() },
+                "root" => {
+                    Resolved { shape: Shape::Root, canonical: String::new(), optional: Vec::new() }
+                }
                 "index" | "first" | "last" | "key" => {
                     let each_frames = self.frames.iter().filter(|frame| frame.is_each).count();
                     if each_frames <= path.depth as usize {
-                        let message = if path.depth == 0 { format!("`@{}` is only defined inside `{{{{#each}}}}`", first.name) } else { format!("`{}` needs {} enclosing `{{{{#each}}}}` blocks", path.original, path.depth + 1) };
-                        self.report(Code::VariablesScope, &path.span, message, "outside of `#each`", Some("move it inside an `{{#each …}}` block".into()));
+                        let message = if path.depth == 0 {
+                            format!("`@{}` is only defined inside `{{{{#each}}}}`", first.name)
+                        } else {
+                            format!(
+                                "`{}` needs {} enclosing `{{{{#each}}}}` blocks",
+                                path.original,
+                                path.depth + 1
+                            )
+                        };
+                        self.report(
+                            Code::VariablesScope,
+                            &path.span,
+                            message,
+                            "outside of `#each`",
+                            Some("move it inside an `{{#each …}}` block".into()),
+                        );
                         return None;
                     }
                     let ty: &'static Type = match first.name.as_str() {
@@ -294,10 +448,20 @@ impl<'a, 'v> Walker<'a, 'v> {
                         "key" => &Type::String { max_len: None },
                         _ => &Type::Boolean,
                     };
-                    Resolved { shape: Shape::Type(ty), canonical: String::new(), optional: Vec::new() }
+                    Resolved {
+                        shape: Shape::Type(ty),
+                        canonical: String::new(),
+                        optional: Vec::new(),
+                    }
                 }
                 other => {
-                    self.report(Code::VariablesScope, &path.span, format!("`@{other}` is not a data variable"), "unknown data variable", Some("the data variables are @index, @first, @last, @key and @root".into()));
+                    self.report(
+                        Code::VariablesScope,
+                        &path.span,
+                        format!("`@{other}` is not a data variable"),
+                        "unknown data variable",
+                        Some("the data variables are @index, @first, @last, @key and @root".into()),
+                    );
                     return None;
                 }
             }
@@ -307,7 +471,17 @@ impl<'a, 'v> Walker<'a, 'v> {
         } else {
             let depth = path.depth as usize;
             if depth >= self.frames.len() {
-                self.report(Code::VariablesScope, &path.span, format!("`{}` goes {} level(s) above the root context", path.original, depth + 1 - self.frames.len()), "no such parent scope", Some("`../` counts only `#each` and `#with` blocks; remove a `../`".into()));
+                self.report(
+                    Code::VariablesScope,
+                    &path.span,
+                    format!(
+                        "`{}` goes {} level(s) above the root context",
+                        path.original,
+                        depth + 1 - self.frames.len()
+                    ),
+                    "no such parent scope",
+                    Some("`../` counts only `#each` and `#with` blocks; remove a `../`".into()),
+                );
                 return None;
             }
             self.frames[self.frames.len() - 1 - depth].context.clone()
@@ -327,62 +501,130 @@ impl<'a, 'v> Walker<'a, 'v> {
                             Resolved { shape: Shape::Type(&variable.ty), canonical, optional }
                         }
                         None => {
-                            let mut candidates: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
-                            candidates.extend(self.frames.iter().flat_map(|f| f.params.iter().map(|(n, _)| n.as_str())));
+                            let mut candidates: Vec<&str> =
+                                variables.iter().map(|v| v.name.as_str()).collect();
+                            candidates.extend(
+                                self.frames
+                                    .iter()
+                                    .flat_map(|f| f.params.iter().map(|(n, _)| n.as_str())),
+                            );
                             let help = match did_you_mean(&segment.name, candidates.iter().copied()) {
                                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                                 None => format!("declare it in the front matter: `variables.{} = {{ type = \"string\" }}`", segment.name),
                             };
-                            let in_scope = if self.frames.len() > 1 && path.depth == 0 && !path.data { " (inside a block, the context is the block's value; `../` reaches the variables)" } else { "" };
-                            let message = format!("variable `{}` is not declared{in_scope}", segment.name);
-                            self.report(Code::VariablesUndeclared, &segment.span, message, "not declared", Some(help));
+                            let in_scope = if self.frames.len() > 1 && path.depth == 0 && !path.data
+                            {
+                                " (inside a block, the context is the block's value; `../` reaches the variables)"
+                            } else {
+                                ""
+                            };
+                            let message =
+                                format!("variable `{}` is not declared{in_scope}", segment.name);
+                            self.report(
+                                Code::VariablesUndeclared,
+                                &segment.span,
+                                message,
+                                "not declared",
+                                Some(help),
+                            );
                             return None;
                         }
                     }
                 }
-                Shape::Type(Type::Object(fields)) => match fields.iter().find(|field| field.name == segment.name) {
-                    Some(field) => {
-                        let canonical = format!("{}.{}", current.canonical, field.name);
-                        let mut optional = current.optional.clone();
-                        if !field.required {
-                            optional.push(canonical.clone());
+                Shape::Type(Type::Object(fields)) => {
+                    match fields.iter().find(|field| field.name == segment.name) {
+                        Some(field) => {
+                            let canonical = format!("{}.{}", current.canonical, field.name);
+                            let mut optional = current.optional.clone();
+                            if !field.required {
+                                optional.push(canonical.clone());
+                            }
+                            Resolved { shape: Shape::Type(&field.ty), canonical, optional }
                         }
-                        Resolved { shape: Shape::Type(&field.ty), canonical, optional }
+                        None => {
+                            let help = match did_you_mean(
+                                &segment.name,
+                                fields.iter().map(|f| f.name.as_str()),
+                            ) {
+                                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                                None => format!(
+                                    "the fields are: {}",
+                                    fields
+                                        .iter()
+                                        .map(|f| format!("`{}`", f.name))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            };
+                            self.report(
+                                Code::VariablesUndeclared,
+                                &segment.span,
+                                format!(
+                                    "field `{}` is not declared in `{}`",
+                                    segment.name,
+                                    display_canonical(&current.canonical)
+                                ),
+                                "no such field",
+                                Some(help),
+                            );
+                            return None;
+                        }
                     }
-                    None => {
-                        let help = match did_you_mean(&segment.name, fields.iter().map(|f| f.name.as_str())) {
-                            Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                            None => format!("the fields are: {}", fields.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ")),
-                        };
-                        self.report(Code::VariablesUndeclared, &segment.span, format!("field `{}` is not declared in `{}`", segment.name, display_canonical(&current.canonical)), "no such field", Some(help));
-                        return None;
-                    }
-                },
+                }
                 Shape::Type(Type::Array(item)) => {
                     if segment.name == "length" && !segment.literal {
-                        Resolved { shape: Shape::Type(&Type::Integer), canonical: format!("{}.length", current.canonical), optional: current.optional.clone() }
+                        Resolved {
+                            shape: Shape::Type(&Type::Integer),
+                            canonical: format!("{}.length", current.canonical),
+                            optional: current.optional.clone(),
+                        }
                     } else if segment.name.parse::<usize>().is_ok() {
                         let canonical = format!("{}.[{}]", current.canonical, segment.name);
                         let mut optional = current.optional.clone();
                         optional.push(canonical.clone());
                         Resolved { shape: Shape::Type(&item.ty), canonical, optional }
                     } else {
-                        self.report(Code::VariablesFieldOnScalar, &segment.span, format!("`{}` is an array; `.{}` is not an element", display_canonical(&current.canonical), segment.name), "arrays have elements, not fields", Some("iterate it with `{{#each …}}`, or index it with `.[0]`".into()));
+                        self.report(
+                            Code::VariablesFieldOnScalar,
+                            &segment.span,
+                            format!(
+                                "`{}` is an array; `.{}` is not an element",
+                                display_canonical(&current.canonical),
+                                segment.name
+                            ),
+                            "arrays have elements, not fields",
+                            Some("iterate it with `{{#each …}}`, or index it with `.[0]`".into()),
+                        );
                         return None;
                     }
                 }
                 Shape::Type(ty) => {
-                    let shown = if current.canonical.is_empty() { path.original.clone() } else { display_canonical(&current.canonical) };
+                    let shown = if current.canonical.is_empty() {
+                        path.original.clone()
+                    } else {
+                        display_canonical(&current.canonical)
+                    };
                     self.report(
                         Code::VariablesFieldOnScalar,
                         &segment.span,
-                        format!("`{shown}` is {} {}; it has no field `{}`", article(ty.name()), ty.name(), segment.name),
+                        format!(
+                            "`{shown}` is {} {}; it has no field `{}`",
+                            article(ty.name()),
+                            ty.name(),
+                            segment.name
+                        ),
                         "field access on a scalar",
-                        Some(format!("declare `{shown}` as an object with `fields`, or print it as it is")),
+                        Some(format!(
+                            "declare `{shown}` as an object with `fields`, or print it as it is"
+                        )),
                     );
                     return None;
                 }
-                Shape::Unknown => Resolved { shape: Shape::Unknown, canonical: String::new(), optional: Vec::new() },
+                Shape::Unknown => Resolved {
+                    shape: Shape::Unknown,
+                    canonical: String::new(),
+                    optional: Vec::new(),
+                },
             };
             current = next;
         }
@@ -394,14 +636,30 @@ impl<'a, 'v> Walker<'a, 'v> {
             return None;
         }
         let name = &path.segments.first()?.name;
-        self.frames.iter().rev().flat_map(|frame| frame.params.iter()).find(|(param, _)| param == name).map(|(_, resolved)| resolved.clone())
+        self.frames
+            .iter()
+            .rev()
+            .flat_map(|frame| frame.params.iter())
+            .find(|(param, _)| param == name)
+            .map(|(_, resolved)| resolved.clone())
     }
 
     /// Printing (or reading through) an optional value needs a guard, or strict rendering fails.
     fn require_guards(&mut self, path: &Path, resolved: &Resolved<'v>, printed: bool) {
-        let components = if printed { resolved.optional.len() } else { resolved.optional.len().saturating_sub(usize::from(resolved.optional.last() == Some(&resolved.canonical))) };
+        let components = if printed {
+            resolved.optional.len()
+        } else {
+            resolved
+                .optional
+                .len()
+                .saturating_sub(usize::from(resolved.optional.last() == Some(&resolved.canonical)))
+        };
         for optional in &resolved.optional[..components] {
-            let guarded = self.guards.iter().any(|guard| guard == optional || (guard.starts_with(optional.as_str()) && resolved.canonical.starts_with(guard.as_str())));
+            let guarded = self.guards.iter().any(|guard| {
+                guard == optional
+                    || (guard.starts_with(optional.as_str())
+                        && resolved.canonical.starts_with(guard.as_str()))
+            });
             if !guarded {
                 let shown = display_canonical(optional);
                 self.report(

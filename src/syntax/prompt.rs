@@ -174,7 +174,8 @@ pub fn split_front_matter<'a>(file: &str, text: &'a str) -> Result<Split<'a>, Di
     }
     let mut line_start = first_line_end;
     while line_start < text.len() {
-        let line_end = text[line_start..].find('\n').map_or(text.len(), |index| line_start + index + 1);
+        let line_end =
+            text[line_start..].find('\n').map_or(text.len(), |index| line_start + index + 1);
         if text[line_start..line_end].trim_end_matches(['\n', '\r']) == "+++" {
             return Ok(Split {
                 front_matter: &text[first_line_end..line_start],
@@ -192,9 +193,15 @@ pub fn split_front_matter<'a>(file: &str, text: &'a str) -> Result<Split<'a>, Di
 }
 
 /// Parses TOML text that starts at byte `offset` of `full_text`, mapping errors to that file.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, full_text: &str, offset: usize, toml_text: &str) -> Result<T, Diagnostic> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    full_text: &str,
+    offset: usize,
+    toml_text: &str,
+) -> Result<T, Diagnostic> {
     toml::from_str(toml_text).map_err(|error| {
-        let span = error.span().map_or(offset..offset, |span| offset + span.start..offset + span.end);
+        let span =
+            error.span().map_or(offset..offset, |span| offset + span.start..offset + span.end);
         let message = error.message().trim_end_matches('\n').to_string();
         let first_line = message.lines().next().unwrap_or("invalid TOML").to_string();
         let help = if first_line.contains("unknown field") {
@@ -202,10 +209,14 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, full_text: &str, o
         } else {
             "fix the TOML syntax; see docs/format.md".to_string()
         };
-        Diagnostic::new(Code::SyntaxToml, file, format!("invalid TOML: {}", lowercase_first(&first_line)))
-            .at(full_text, span)
-            .label(lowercase_first(&first_line))
-            .help(help)
+        Diagnostic::new(
+            Code::SyntaxToml,
+            file,
+            format!("invalid TOML: {}", lowercase_first(&first_line)),
+        )
+        .at(full_text, span)
+        .label(lowercase_first(&first_line))
+        .help(help)
     })
 }
 
@@ -218,7 +229,11 @@ fn lowercase_first(text: &str) -> String {
 }
 
 /// Resolves the front matter's variable specs into types, reporting incomplete declarations.
-pub fn resolve_variables(file: &str, text: &str, front: &FrontMatter) -> (Vec<Variable>, Vec<Diagnostic>) {
+pub fn resolve_variables(
+    file: &str,
+    text: &str,
+    front: &FrontMatter,
+) -> (Vec<Variable>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut variables = Vec::new();
     for (name, raw) in &front.variables {
@@ -246,14 +261,21 @@ pub fn resolve_variables(file: &str, text: &str, front: &FrontMatter) -> (Vec<Va
 
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn resolve_one(name: &str, raw: &RawVariable, span: Range<usize>, problems: &mut Vec<String>) -> Option<Variable> {
+fn resolve_one(
+    name: &str,
+    raw: &RawVariable,
+    span: Range<usize>,
+    problems: &mut Vec<String>,
+) -> Option<Variable> {
     let kind = raw.kind.as_str();
     let misplaced = |key: &str, present: bool, allowed: bool, problems: &mut Vec<String>| {
         if present && !allowed {
-            problems.push(format!("`{key}` does not apply to a variable of type `{kind}` (`{name}`)"));
+            problems
+                .push(format!("`{key}` does not apply to a variable of type `{kind}` (`{name}`)"));
         }
     };
     misplaced("max_len", raw.max_len.is_some(), kind == "string", problems);
@@ -262,7 +284,8 @@ fn resolve_one(name: &str, raw: &RawVariable, span: Range<usize>, problems: &mut
     misplaced("fields", raw.fields.is_some(), kind == "object", problems);
     if let Some(source) = &raw.source {
         if source != "user" {
-            problems.push(format!("`source = \"{source}\"` is not known; the only source is \"user\""));
+            problems
+                .push(format!("`source = \"{source}\"` is not known; the only source is \"user\""));
         }
     }
     let ty = match kind {
@@ -298,10 +321,21 @@ fn resolve_one(name: &str, raw: &RawVariable, span: Range<usize>, problems: &mut
             let item_name = format!("{name}[]");
             let item = match &raw.items {
                 Some(RawItems::Name(item_kind)) => {
-                    let raw_item = RawVariable { kind: item_kind.clone(), required: None, description: None, max_len: None, source: raw.source.clone(), values: None, items: None, fields: None };
+                    let raw_item = RawVariable {
+                        kind: item_kind.clone(),
+                        required: None,
+                        description: None,
+                        max_len: None,
+                        source: raw.source.clone(),
+                        values: None,
+                        items: None,
+                        fields: None,
+                    };
                     resolve_one(&item_name, &raw_item, span.clone(), problems)?
                 }
-                Some(RawItems::Spec(spec)) => resolve_one(&item_name, spec, span.clone(), problems)?,
+                Some(RawItems::Spec(spec)) => {
+                    resolve_one(&item_name, spec, span.clone(), problems)?
+                }
                 None => {
                     problems.push(format!("array `{name}` needs `items` (a type name such as \"string\", or a spec table)"));
                     return None;
@@ -314,7 +348,8 @@ fn resolve_one(name: &str, raw: &RawVariable, span: Range<usize>, problems: &mut
                 let mut resolved = Vec::new();
                 for (field_name, field) in fields {
                     if !is_identifier(field_name) {
-                        problems.push(format!("`{field_name}` is not a valid field name of `{name}`"));
+                        problems
+                            .push(format!("`{field_name}` is not a valid field name of `{name}`"));
                     }
                     if let Some(variable) = resolve_one(field_name, field, span.clone(), problems) {
                         resolved.push(variable);
@@ -328,7 +363,10 @@ fn resolve_one(name: &str, raw: &RawVariable, span: Range<usize>, problems: &mut
             }
         },
         other => {
-            let suggestion = crate::diagnostic::did_you_mean(other, ["string", "integer", "number", "boolean", "enum", "array", "object"]);
+            let suggestion = crate::diagnostic::did_you_mean(
+                other,
+                ["string", "integer", "number", "boolean", "enum", "array", "object"],
+            );
             problems.push(match suggestion {
                 Some(suggestion) => format!("`{other}` is not a type (did you mean `{suggestion}`?)"),
                 None => format!("`{other}` is not a type; use string, integer, number, boolean, enum, array or object"),
@@ -351,11 +389,16 @@ pub fn toml_to_json(value: &toml::Value) -> serde_json::Value {
     match value {
         toml::Value::String(text) => serde_json::Value::from(text.as_str()),
         toml::Value::Integer(integer) => serde_json::Value::from(*integer),
-        toml::Value::Float(float) => serde_json::Number::from_f64(*float).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        toml::Value::Float(float) => serde_json::Number::from_f64(*float)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         toml::Value::Boolean(flag) => serde_json::Value::from(*flag),
         toml::Value::Datetime(datetime) => serde_json::Value::from(datetime.to_string()),
-        toml::Value::Array(items) => serde_json::Value::Array(items.iter().map(toml_to_json).collect()),
-        toml::Value::Table(table) => serde_json::Value::Object(table.iter().map(|(key, value)| (key.clone(), toml_to_json(value))).collect()),
+        toml::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(toml_to_json).collect())
+        }
+        toml::Value::Table(table) => serde_json::Value::Object(
+            table.iter().map(|(key, value)| (key.clone(), toml_to_json(value))).collect(),
+        ),
     }
 }
 
@@ -365,7 +408,9 @@ pub fn type_check(variable: &Variable, value: &toml::Value, path: &str) -> Resul
         (Type::String { max_len }, toml::Value::String(text)) => {
             let length = text.chars().count() as u64;
             match max_len {
-                Some(max) if length > *max => Err(format!("`{path}` has {length} characters, more than its `max_len` of {max}")),
+                Some(max) if length > *max => Err(format!(
+                    "`{path}` has {length} characters, more than its `max_len` of {max}"
+                )),
                 _ => Ok(()),
             }
         }
@@ -376,7 +421,10 @@ pub fn type_check(variable: &Variable, value: &toml::Value, path: &str) -> Resul
             if values.contains(text) {
                 Ok(())
             } else {
-                Err(format!("`{path}` is \"{text}\", not one of the enum's values: {}", values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ")))
+                Err(format!(
+                    "`{path}` is \"{text}\", not one of the enum's values: {}",
+                    values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ")
+                ))
             }
         }
         (Type::Array(item), toml::Value::Array(items)) => {
@@ -389,21 +437,34 @@ pub fn type_check(variable: &Variable, value: &toml::Value, path: &str) -> Resul
             for field in fields {
                 match table.get(&field.name) {
                     Some(element) => type_check(field, element, &format!("{path}.{}", field.name))?,
-                    None if field.required => return Err(format!("`{path}` lacks its required field `{}`", field.name)),
+                    None if field.required => {
+                        return Err(format!("`{path}` lacks its required field `{}`", field.name))
+                    }
                     None => {}
                 }
             }
             for key in table.keys() {
                 if !fields.iter().any(|field| &field.name == key) {
-                    let hint = crate::diagnostic::did_you_mean(key, fields.iter().map(|f| f.name.as_str()))
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                    return Err(format!("`{path}` has a field `{key}` that the object does not declare{hint}"));
+                    let hint = crate::diagnostic::did_you_mean(
+                        key,
+                        fields.iter().map(|f| f.name.as_str()),
+                    )
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                    return Err(format!(
+                        "`{path}` has a field `{key}` that the object does not declare{hint}"
+                    ));
                 }
             }
             Ok(())
         }
-        (ty, value) => Err(format!("`{path}` must be {} {}, found {} {}", article(ty.name()), ty.name(), article(value.type_str()), value.type_str())),
+        (ty, value) => Err(format!(
+            "`{path}` must be {} {}, found {} {}",
+            article(ty.name()),
+            ty.name(),
+            article(value.type_str()),
+            value.type_str()
+        )),
     }
 }
 

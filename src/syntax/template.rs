@@ -203,14 +203,32 @@ struct Token {
 #[derive(Debug)]
 enum TokenKind {
     Text,
-    Mustache { call: Call, strip: Strip },
-    Comment { strip: Strip },
-    Open { call: Call, block_params: Vec<String>, strip: Strip },
+    Mustache {
+        call: Call,
+        strip: Strip,
+    },
+    Comment {
+        strip: Strip,
+    },
+    Open {
+        call: Call,
+        block_params: Vec<String>,
+        strip: Strip,
+    },
     /// `{{else}}` or `{{^}}`.
-    Else { strip: Strip },
+    Else {
+        strip: Strip,
+    },
     /// `{{else if cond}}`.
-    ElseChain { call: Call, block_params: Vec<String>, strip: Strip },
-    Close { name: String, strip: Strip },
+    ElseChain {
+        call: Call,
+        block_params: Vec<String>,
+        strip: Strip,
+    },
+    Close {
+        name: String,
+        strip: Strip,
+    },
 }
 
 fn lex(source: &str) -> Result<Vec<Token>, SyntaxError> {
@@ -263,7 +281,11 @@ fn lex_tag(source: &str, open: usize) -> Result<(usize, TokenKind), SyntaxError>
     let bytes = source.as_bytes();
     let rest = &source[open..];
     if rest.starts_with("{{{{") {
-        return Err(unsupported(open..open + 4, "raw blocks `{{{{…}}}}`", "write the text literally, escaping `{{` as `\\{{`"));
+        return Err(unsupported(
+            open..open + 4,
+            "raw blocks `{{{{…}}}}`",
+            "write the text literally, escaping `{{` as `\\{{`",
+        ));
     }
     let mut position = open + 2;
     let triple = bytes.get(position) == Some(&b'{');
@@ -305,8 +327,20 @@ fn lex_tag(source: &str, open: usize) -> Result<(usize, TokenKind), SyntaxError>
         Some('#') => {
             let after = trimmed_start + 1;
             match bytes.get(after) {
-                Some(b'>') => return Err(unsupported(tag_span, "partial blocks `{{#> …}}`", "inline the partial's text into the prompt")),
-                Some(b'*') => return Err(unsupported(tag_span, "decorators `{{#* …}}`", "remove the decorator")),
+                Some(b'>') => {
+                    return Err(unsupported(
+                        tag_span,
+                        "partial blocks `{{#> …}}`",
+                        "inline the partial's text into the prompt",
+                    ))
+                }
+                Some(b'*') => {
+                    return Err(unsupported(
+                        tag_span,
+                        "decorators `{{#* …}}`",
+                        "remove the decorator",
+                    ))
+                }
                 _ => {}
             }
             let (call, block_params) = parse_call(source, after, inner_end, &tag_span)?;
@@ -323,7 +357,12 @@ fn lex_tag(source: &str, open: usize) -> Result<(usize, TokenKind), SyntaxError>
         Some('/') => {
             let name = source[trimmed_start + 1..inner_end].trim();
             if name.is_empty() {
-                return Err(error(tag_span, "`{{/}}` names no block".into(), "missing block name", Some("write `{{/if}}`, `{{/each}}`, …".into())));
+                return Err(error(
+                    tag_span,
+                    "`{{/}}` names no block".into(),
+                    "missing block name",
+                    Some("write `{{/if}}`, `{{/each}}`, …".into()),
+                ));
             }
             Ok((end, TokenKind::Close { name: name.to_string(), strip }))
         }
@@ -331,16 +370,29 @@ fn lex_tag(source: &str, open: usize) -> Result<(usize, TokenKind), SyntaxError>
             if source[trimmed_start + 1..inner_end].trim().is_empty() {
                 Ok((end, TokenKind::Else { strip }))
             } else {
-                Err(unsupported(tag_span, "inverse sections `{{^name}}`", "write `{{#unless name}}…{{/unless}}`"))
+                Err(unsupported(
+                    tag_span,
+                    "inverse sections `{{^name}}`",
+                    "write `{{#unless name}}…{{/unless}}`",
+                ))
             }
         }
-        Some('>') => Err(unsupported(tag_span, "partials `{{> …}}`", "inline the partial's text into the prompt")),
+        Some('>') => Err(unsupported(
+            tag_span,
+            "partials `{{> …}}`",
+            "inline the partial's text into the prompt",
+        )),
         Some('*') => Err(unsupported(tag_span, "decorators `{{* …}}`", "remove the decorator")),
         Some('&') => {
             let (call, _) = parse_call(source, trimmed_start + 1, inner_end, &tag_span)?;
             Ok((end, TokenKind::Mustache { call, strip }))
         }
-        None => Err(error(tag_span, "empty tag `{{}}`".into(), "nothing between the braces", Some("write a variable name, or `\\{{` for literal braces".into()))),
+        None => Err(error(
+            tag_span,
+            "empty tag `{{}}`".into(),
+            "nothing between the braces",
+            Some("write a variable name, or `\\{{` for literal braces".into()),
+        )),
         _ => {
             let words = &source[trimmed_start..inner_end];
             if words == "else" || words.trim_end() == "else" {
@@ -348,20 +400,31 @@ fn lex_tag(source: &str, open: usize) -> Result<(usize, TokenKind), SyntaxError>
             }
             if let Some(after) = words.strip_prefix("else") {
                 if after.starts_with(char::is_whitespace) {
-                    let (call, block_params) = parse_call(source, trimmed_start + 4, inner_end, &tag_span)?;
+                    let (call, block_params) =
+                        parse_call(source, trimmed_start + 4, inner_end, &tag_span)?;
                     return Ok((end, TokenKind::ElseChain { call, block_params, strip }));
                 }
             }
             let (call, block_params) = parse_call(source, trimmed_start, inner_end, &tag_span)?;
             if !block_params.is_empty() {
-                return Err(error(tag_span, "block parameters `as |…|` on a tag that is not a block".into(), "not a block", Some("block parameters belong on `{{#each …}}` or `{{#with …}}`".into())));
+                return Err(error(
+                    tag_span,
+                    "block parameters `as |…|` on a tag that is not a block".into(),
+                    "not a block",
+                    Some("block parameters belong on `{{#each …}}` or `{{#with …}}`".into()),
+                ));
             }
             Ok((end, TokenKind::Mustache { call, strip }))
         }
     }
 }
 
-fn lex_comment(source: &str, open: usize, body: usize, mut strip: Strip) -> Result<(usize, TokenKind), SyntaxError> {
+fn lex_comment(
+    source: &str,
+    open: usize,
+    body: usize,
+    mut strip: Strip,
+) -> Result<(usize, TokenKind), SyntaxError> {
     let long = source[body..].starts_with("--");
     let terminator = if long { "--" } else { "" };
     let search_from = if long { body + 2 } else { body };
@@ -369,7 +432,12 @@ fn lex_comment(source: &str, open: usize, body: usize, mut strip: Strip) -> Resu
     loop {
         let Some(index) = source[from..].find("}}") else {
             let (shown, add) = if long { ("{{!--", "--}}") } else { ("{{!", "}}") };
-            return Err(error(open..open + shown.len(), format!("comment `{shown}` is never closed"), "unclosed comment", Some(format!("add `{add}`"))));
+            return Err(error(
+                open..open + shown.len(),
+                format!("comment `{shown}` is never closed"),
+                "unclosed comment",
+                Some(format!("add `{add}`")),
+            ));
         };
         let close = from + index;
         let mut before = &source[search_from..close];
@@ -387,16 +455,31 @@ fn lex_comment(source: &str, open: usize, body: usize, mut strip: Strip) -> Resu
 }
 
 /// Parses `head param param… [as |a b|]` between `start` and `end`.
-fn parse_call(source: &str, start: usize, end: usize, tag: &Range<usize>) -> Result<(Call, Vec<String>), SyntaxError> {
+fn parse_call(
+    source: &str,
+    start: usize,
+    end: usize,
+    tag: &Range<usize>,
+) -> Result<(Call, Vec<String>), SyntaxError> {
     let mut cursor = Cursor { source, position: start, end };
     cursor.skip_whitespace();
     if cursor.at_end() {
-        return Err(error(tag.clone(), "the tag has no expression".into(), "expected a name", None));
+        return Err(error(
+            tag.clone(),
+            "the tag has no expression".into(),
+            "expected a name",
+            None,
+        ));
     }
     let head = match cursor.expression(tag)? {
         Expression::Path(path) => path,
         Expression::Literal(_, span) => {
-            return Err(error(span, "a literal cannot be printed or called".into(), "literal here", Some("write the text outside the tag".into())));
+            return Err(error(
+                span,
+                "a literal cannot be printed or called".into(),
+                "literal here",
+                Some("write the text outside the tag".into()),
+            ));
         }
     };
     let mut params = Vec::new();
@@ -412,13 +495,23 @@ fn parse_call(source: &str, start: usize, end: usize, tag: &Range<usize>) -> Res
             let pipe = cursor.position;
             cursor.position += 1;
             let Some(close) = cursor.rest().find('|') else {
-                return Err(error(pipe..pipe + 1, "block parameters `as |…|` are never closed".into(), "unclosed `|`", Some("add the closing `|`".into())));
+                return Err(error(
+                    pipe..pipe + 1,
+                    "block parameters `as |…|` are never closed".into(),
+                    "unclosed `|`",
+                    Some("add the closing `|`".into()),
+                ));
             };
             block_params = cursor.rest()[..close].split_whitespace().map(str::to_string).collect();
             cursor.position += close + 1;
             cursor.skip_whitespace();
             if !cursor.at_end() || block_params.is_empty() {
-                return Err(error(pipe..cursor.end, "malformed block parameters".into(), "expected `as |name|` at the end of the tag", None));
+                return Err(error(
+                    pipe..cursor.end,
+                    "malformed block parameters".into(),
+                    "expected `as |name|` at the end of the tag",
+                    None,
+                ));
             }
             break;
         }
@@ -437,8 +530,32 @@ fn is_id_char(c: char) -> bool {
     !(c.is_whitespace()
         || matches!(
             c,
-            '!' | '"' | '#' | '%' | '&' | '\'' | '(' | ')' | '*' | '+' | ',' | '.' | '/' | ';' | '<'
-                | '=' | '>' | '@' | '[' | '\\' | ']' | '^' | '`' | '{' | '|' | '}' | '~'
+            '!' | '"'
+                | '#'
+                | '%'
+                | '&'
+                | '\''
+                | '('
+                | ')'
+                | '*'
+                | '+'
+                | ','
+                | '.'
+                | '/'
+                | ';'
+                | '<'
+                | '='
+                | '>'
+                | '@'
+                | '['
+                | '\\'
+                | ']'
+                | '^'
+                | '`'
+                | '{'
+                | '|'
+                | '}'
+                | '~'
         ))
 }
 
@@ -461,7 +578,11 @@ impl<'a> Cursor<'a> {
         let rest = self.rest();
         let first = rest.chars().next().unwrap_or(' ');
         if first == '(' {
-            return Err(unsupported(start..self.end, "sub-expressions `(helper …)`", "compute the value in the application and pass it as a variable"));
+            return Err(unsupported(
+                start..self.end,
+                "sub-expressions `(helper …)`",
+                "compute the value in the application and pass it as a variable",
+            ));
         }
         if first == '"' || first == '\'' {
             let mut value = String::new();
@@ -478,13 +599,22 @@ impl<'a> Cursor<'a> {
                     value.push(c);
                 }
             }
-            return Err(error(start..self.end, "string literal is never closed".into(), "unclosed string", Some(format!("add the closing `{first}`"))));
+            return Err(error(
+                start..self.end,
+                "string literal is never closed".into(),
+                "unclosed string",
+                Some(format!("add the closing `{first}`")),
+            ));
         }
         let word_len = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
         let word = &rest[..word_len];
         if let Some(equals) = word.find('=') {
             if word[..equals].chars().all(is_id_char) && equals > 0 {
-                return Err(unsupported(start..start + word_len, "hash arguments `key=value`", "pass the value as a variable instead"));
+                return Err(unsupported(
+                    start..start + word_len,
+                    "hash arguments `key=value`",
+                    "pass the value as a variable instead",
+                ));
             }
         }
         if let Some(number) = parse_number(word) {
@@ -509,13 +639,25 @@ impl<'a> Cursor<'a> {
         match self.rest().chars().next() {
             None => Ok(()),
             Some(c) if c.is_whitespace() => Ok(()),
-            Some(_) => Err(error(self.position..self.end, "unexpected text after an expression".into(), "expected a space or the end of the tag", Some(format!("check the tag `{}`", &self.source[tag.clone()])))),
+            Some(_) => Err(error(
+                self.position..self.end,
+                "unexpected text after an expression".into(),
+                "expected a space or the end of the tag",
+                Some(format!("check the tag `{}`", &self.source[tag.clone()])),
+            )),
         }
     }
 
     fn path(&mut self, tag: &Range<usize>) -> Result<Path, SyntaxError> {
         let start = self.position;
-        let mut path = Path { span: start..start, data: false, depth: 0, scoped: false, segments: Vec::new(), original: String::new() };
+        let mut path = Path {
+            span: start..start,
+            data: false,
+            depth: 0,
+            scoped: false,
+            segments: Vec::new(),
+            original: String::new(),
+        };
         if self.rest().starts_with('@') {
             path.data = true;
             self.position += 1;
@@ -534,7 +676,11 @@ impl<'a> Cursor<'a> {
         }
         let mut expect_segment = true;
         let rest = self.rest();
-        if rest.starts_with('.') && !rest[1..].starts_with(['.', '/']) && path.segments.is_empty() && !path.data {
+        if rest.starts_with('.')
+            && !rest[1..].starts_with(['.', '/'])
+            && path.segments.is_empty()
+            && !path.data
+        {
             let after = &rest[1..];
             if after.is_empty() || after.starts_with(char::is_whitespace) {
                 path.scoped = true;
@@ -548,16 +694,30 @@ impl<'a> Cursor<'a> {
             if expect_segment {
                 if rest.starts_with('[') {
                     let Some(close) = rest.find(']') else {
-                        return Err(error(segment_start..self.end, "`[` is never closed".into(), "unclosed literal segment", Some("add `]`".into())));
+                        return Err(error(
+                            segment_start..self.end,
+                            "`[` is never closed".into(),
+                            "unclosed literal segment",
+                            Some("add `]`".into()),
+                        ));
                     };
-                    path.segments.push(Segment { name: rest[1..close].to_string(), span: segment_start..segment_start + close + 1, literal: true });
+                    path.segments.push(Segment {
+                        name: rest[1..close].to_string(),
+                        span: segment_start..segment_start + close + 1,
+                        literal: true,
+                    });
                     self.position += close + 1;
                 } else {
                     let length = rest.find(|c: char| !is_id_char(c)).unwrap_or(rest.len());
                     if length == 0 {
-                        let shown = rest.chars().next().map_or("the end of the tag".to_string(), |c| format!("`{c}`"));
+                        let shown = rest
+                            .chars()
+                            .next()
+                            .map_or("the end of the tag".to_string(), |c| format!("`{c}`"));
                         return Err(error(
-                            segment_start..(segment_start + rest.chars().next().map_or(0, char::len_utf8)).max(segment_start),
+                            segment_start
+                                ..(segment_start + rest.chars().next().map_or(0, char::len_utf8))
+                                    .max(segment_start),
                             format!("expected a name, found {shown}"),
                             "expected a name",
                             Some(format!("check the tag `{}`", &self.source[tag.clone()])),
@@ -575,16 +735,30 @@ impl<'a> Cursor<'a> {
                     if name == "this" && path.segments.is_empty() && !path.data {
                         path.scoped = true;
                     } else if name == "this" {
-                        return Err(error(segment_start..segment_start + length, "`this` may only start a path".into(), "`this` in the middle of a path", None));
+                        return Err(error(
+                            segment_start..segment_start + length,
+                            "`this` may only start a path".into(),
+                            "`this` in the middle of a path",
+                            None,
+                        ));
                     } else {
-                        path.segments.push(Segment { name: name.to_string(), span: segment_start..segment_start + length, literal: false });
+                        path.segments.push(Segment {
+                            name: name.to_string(),
+                            span: segment_start..segment_start + length,
+                            literal: false,
+                        });
                     }
                     self.position += length;
                 }
                 expect_segment = false;
             } else if rest.starts_with('.') || rest.starts_with('/') {
                 if rest.starts_with("..") {
-                    return Err(error(segment_start..segment_start + 2, "`..` may only start a path".into(), "`..` in the middle of a path", None));
+                    return Err(error(
+                        segment_start..segment_start + 2,
+                        "`..` may only start a path".into(),
+                        "`..` in the middle of a path",
+                        None,
+                    ));
                 }
                 self.position += 1;
                 expect_segment = true;
@@ -593,7 +767,12 @@ impl<'a> Cursor<'a> {
             }
         }
         if path.segments.is_empty() && !path.scoped && path.depth == 0 {
-            return Err(error(start..self.position.max(start + 1), "expected a name".into(), "expected a name", None));
+            return Err(error(
+                start..self.position.max(start + 1),
+                "expected a name".into(),
+                "expected a name",
+                None,
+            ));
         }
         self.expect_separator(tag)?;
         path.span = start..self.position;
@@ -632,7 +811,12 @@ impl Parser {
             let span = token.span.clone();
             match &mut token.kind {
                 TokenKind::Text => {
-                    body.push(Node::Text(Text { original: span.clone(), value: span, left_stripped: false, right_stripped: false }));
+                    body.push(Node::Text(Text {
+                        original: span.clone(),
+                        value: span,
+                        left_stripped: false,
+                        right_stripped: false,
+                    }));
                     self.position += 1;
                 }
                 TokenKind::Comment { strip } => {
@@ -652,14 +836,22 @@ impl Parser {
                     let block = self.block(span, call, block_params, open_strip)?;
                     body.push(Node::Block(Box::new(block)));
                 }
-                TokenKind::Else { .. } | TokenKind::ElseChain { .. } | TokenKind::Close { .. } => break,
+                TokenKind::Else { .. } | TokenKind::ElseChain { .. } | TokenKind::Close { .. } => {
+                    break
+                }
             }
         }
         Ok(Program { body, chained: false, block_params: Vec::new() })
     }
 
     /// Parses a block's body after its opening tag, through its closing tag.
-    fn block(&mut self, span: Range<usize>, call: Call, block_params: Vec<String>, open_strip: Strip) -> Result<Block, SyntaxError> {
+    fn block(
+        &mut self,
+        span: Range<usize>,
+        call: Call,
+        block_params: Vec<String>,
+        open_strip: Strip,
+    ) -> Result<Block, SyntaxError> {
         let name = call.head.original.clone();
         let mut program = self.program()?;
         program.block_params = block_params;
@@ -667,7 +859,12 @@ impl Parser {
         let mut inverse_strip = Strip::default();
         let next = self.tokens.get_mut(self.position);
         let Some(next) = next else {
-            return Err(error(span, format!("`{{{{#{name}}}}}` is never closed"), "opened here", Some(format!("add `{{{{/{name}}}}}` where the block ends"))));
+            return Err(error(
+                span,
+                format!("`{{{{#{name}}}}}` is never closed"),
+                "opened here",
+                Some(format!("add `{{{{/{name}}}}}` where the block ends")),
+            ));
         };
         match &mut next.kind {
             TokenKind::Else { strip } => {
@@ -683,11 +880,31 @@ impl Parser {
                 let chain_strip = *strip;
                 self.position += 1;
                 // The chained block ends at this block's closing tag, which it consumes and reports.
-                let chained = self.chained_block(chain_span, chain_call, chain_params, chain_strip, &name, &span)?;
+                let chained = self.chained_block(
+                    chain_span,
+                    chain_call,
+                    chain_params,
+                    chain_strip,
+                    &name,
+                    &span,
+                )?;
                 let close_span = chained.close_span.clone();
                 let close_strip = chained.close_strip;
-                let inverse_program = Program { body: vec![Node::Block(Box::new(chained))], chained: true, block_params: Vec::new() };
-                return Ok(Block { span, call, program, inverse: Some(inverse_program), open_strip, inverse_strip, close_strip, close_span });
+                let inverse_program = Program {
+                    body: vec![Node::Block(Box::new(chained))],
+                    chained: true,
+                    block_params: Vec::new(),
+                };
+                return Ok(Block {
+                    span,
+                    call,
+                    program,
+                    inverse: Some(inverse_program),
+                    open_strip,
+                    inverse_strip,
+                    close_strip,
+                    close_span,
+                });
             }
             _ => {}
         }
@@ -695,9 +912,21 @@ impl Parser {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn close(&mut self, span: Range<usize>, call: Call, program: Program, inverse: Option<Program>, open_strip: Strip, inverse_strip: Strip, name: &str) -> Result<Block, SyntaxError> {
+    fn close(
+        &mut self,
+        span: Range<usize>,
+        call: Call,
+        program: Program,
+        inverse: Option<Program>,
+        open_strip: Strip,
+        inverse_strip: Strip,
+        name: &str,
+    ) -> Result<Block, SyntaxError> {
         match self.tokens.get(self.position) {
-            Some(Token { span: close_span, kind: TokenKind::Close { name: close_name, strip: close_strip } }) => {
+            Some(Token {
+                span: close_span,
+                kind: TokenKind::Close { name: close_name, strip: close_strip },
+            }) => {
                 if close_name != name {
                     return Err(error(
                         close_span.clone(),
@@ -709,19 +938,44 @@ impl Parser {
                 let close_span = close_span.clone();
                 let close_strip = *close_strip;
                 self.position += 1;
-                Ok(Block { span, call, program, inverse, open_strip, inverse_strip, close_strip, close_span })
+                Ok(Block {
+                    span,
+                    call,
+                    program,
+                    inverse,
+                    open_strip,
+                    inverse_strip,
+                    close_strip,
+                    close_span,
+                })
             }
-            Some(Token { span: else_span, kind: TokenKind::Else { .. } | TokenKind::ElseChain { .. } }) => Err(error(
+            Some(Token {
+                span: else_span,
+                kind: TokenKind::Else { .. } | TokenKind::ElseChain { .. },
+            }) => Err(error(
                 else_span.clone(),
                 format!("a second `{{{{else}}}}` in `{{{{#{name}}}}}`"),
                 "one `{{else}}` per block",
                 Some("use `{{else if …}}` for a chain".into()),
             )),
-            _ => Err(error(span, format!("`{{{{#{name}}}}}` is never closed"), "opened here", Some(format!("add `{{{{/{name}}}}}` where the block ends")))),
+            _ => Err(error(
+                span,
+                format!("`{{{{#{name}}}}}` is never closed"),
+                "opened here",
+                Some(format!("add `{{{{/{name}}}}}` where the block ends")),
+            )),
         }
     }
 
-    fn chained_block(&mut self, span: Range<usize>, call: Call, block_params: Vec<String>, open_strip: Strip, outer_name: &str, outer_span: &Range<usize>) -> Result<Block, SyntaxError> {
+    fn chained_block(
+        &mut self,
+        span: Range<usize>,
+        call: Call,
+        block_params: Vec<String>,
+        open_strip: Strip,
+        outer_name: &str,
+        outer_span: &Range<usize>,
+    ) -> Result<Block, SyntaxError> {
         let mut program = self.program()?;
         program.block_params = block_params;
         match self.tokens.get_mut(self.position) {
@@ -729,20 +983,51 @@ impl Parser {
                 let inverse_strip = *strip;
                 self.position += 1;
                 let inverse = self.program()?;
-                self.close(span, call, program, Some(inverse), open_strip, inverse_strip, outer_name)
-                    .map_err(|e| retarget_unclosed(e, outer_span, outer_name))
+                self.close(
+                    span,
+                    call,
+                    program,
+                    Some(inverse),
+                    open_strip,
+                    inverse_strip,
+                    outer_name,
+                )
+                .map_err(|e| retarget_unclosed(e, outer_span, outer_name))
             }
-            Some(Token { kind: TokenKind::ElseChain { call: chain_call, block_params, strip }, span: chain_span }) => {
+            Some(Token {
+                kind: TokenKind::ElseChain { call: chain_call, block_params, strip },
+                span: chain_span,
+            }) => {
                 let inverse_strip = *strip;
                 let chain_call = std::mem::replace(chain_call, empty_call());
                 let chain_params = std::mem::take(block_params);
                 let chain_span = chain_span.clone();
                 self.position += 1;
-                let chained = self.chained_block(chain_span, chain_call, chain_params, inverse_strip, outer_name, outer_span)?;
+                let chained = self.chained_block(
+                    chain_span,
+                    chain_call,
+                    chain_params,
+                    inverse_strip,
+                    outer_name,
+                    outer_span,
+                )?;
                 let close_span = chained.close_span.clone();
                 let close_strip = chained.close_strip;
-                let inverse = Program { body: vec![Node::Block(Box::new(chained))], chained: true, block_params: Vec::new() };
-                Ok(Block { span, call, program, inverse: Some(inverse), open_strip, inverse_strip, close_strip, close_span })
+                let inverse = Program {
+                    body: vec![Node::Block(Box::new(chained))],
+                    chained: true,
+                    block_params: Vec::new(),
+                };
+                Ok(Block {
+                    span,
+                    call,
+                    program,
+                    inverse: Some(inverse),
+                    open_strip,
+                    inverse_strip,
+                    close_strip,
+                    close_span,
+                })
             }
             _ => self
                 .close(span, call, program, None, open_strip, Strip::default(), outer_name)
@@ -751,7 +1036,11 @@ impl Parser {
     }
 }
 
-fn retarget_unclosed(mut error: SyntaxError, outer_span: &Range<usize>, outer_name: &str) -> SyntaxError {
+fn retarget_unclosed(
+    mut error: SyntaxError,
+    outer_span: &Range<usize>,
+    outer_name: &str,
+) -> SyntaxError {
     if error.label == "opened here" {
         error.span = outer_span.clone();
         error.message = format!("`{{{{#{outer_name}}}}}` is never closed");
@@ -760,7 +1049,17 @@ fn retarget_unclosed(mut error: SyntaxError, outer_span: &Range<usize>, outer_na
 }
 
 fn empty_call() -> Call {
-    Call { head: Path { span: 0..0, data: false, depth: 0, scoped: false, segments: Vec::new(), original: String::new() }, params: Vec::new() }
+    Call {
+        head: Path {
+            span: 0..0,
+            data: false,
+            depth: 0,
+            scoped: false,
+            segments: Vec::new(),
+            original: String::new(),
+        },
+        params: Vec::new(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -879,7 +1178,8 @@ impl Whitespace<'_> {
             if block.close_strip.open {
                 self.omit_left(&mut last_inverse_mut(inverse).body, None, true);
             }
-            let first_next_whitespace = self.is_next_whitespace(&first_inverse_mut(inverse).body, None, false);
+            let first_next_whitespace =
+                self.is_next_whitespace(&first_inverse_mut(inverse).body, None, false);
             if program_prev_whitespace && first_next_whitespace {
                 self.omit_left(&mut block.program.body, None, false);
                 self.omit_right(&mut first_inverse_mut(inverse).body, None, false);
@@ -966,7 +1266,11 @@ impl Whitespace<'_> {
             return false;
         }
         let value = &self.source[text.value.clone()];
-        let kept = if multiple { value.trim_end_matches(is_js_space) } else { value.trim_end_matches([' ', '\t']) };
+        let kept = if multiple {
+            value.trim_end_matches(is_js_space)
+        } else {
+            value.trim_end_matches([' ', '\t'])
+        };
         let removed = value.len() - kept.len();
         text.value.end -= removed;
         text.left_stripped = removed > 0;
@@ -988,7 +1292,9 @@ fn chained_first(inverse: &Program) -> Option<&Program> {
 
 fn first_inverse_mut(inverse: &mut Program) -> &mut Program {
     if inverse.chained && matches!(inverse.body.first(), Some(Node::Block(_))) {
-        let Some(Node::Block(block)) = inverse.body.first_mut() else { unreachable!("checked above") };
+        let Some(Node::Block(block)) = inverse.body.first_mut() else {
+            unreachable!("checked above")
+        };
         return &mut block.program;
     }
     inverse
@@ -997,7 +1303,9 @@ fn first_inverse_mut(inverse: &mut Program) -> &mut Program {
 /// handlebars.js walks `lastInverse` down `.program` of the last chained block, not its inverse.
 fn last_inverse_mut(inverse: &mut Program) -> &mut Program {
     if inverse.chained && matches!(inverse.body.last(), Some(Node::Block(_))) {
-        let Some(Node::Block(block)) = inverse.body.last_mut() else { unreachable!("checked above") };
+        let Some(Node::Block(block)) = inverse.body.last_mut() else {
+            unreachable!("checked above")
+        };
         return last_inverse_mut(&mut block.program);
     }
     inverse

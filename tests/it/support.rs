@@ -1,0 +1,162 @@
+//! Test support: a fresh promptctl project in a temporary folder, the real binary run against it, and
+//! the normalisation that makes its output stable across machines (temp paths, sha256 digests).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use regex::Regex;
+use tempfile::TempDir;
+
+/// The `promptctl.toml` every test project starts from; `Repo::with_config` appends to it.
+pub const CONFIG: &str = r#"prompts_dir = "prompts"
+lock_file = "prompts.lock"
+
+[environments.production]
+[environments.staging]
+"#;
+
+/// A project in a temporary folder, deleted when dropped.
+pub struct Repo {
+    dir: TempDir,
+}
+
+/// What one run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Repo {
+    /// A project with the default `promptctl.toml` and `files` (`(path, content)`, paths relative
+    /// to the project root, `/`-separated).
+    pub fn new(files: &[(impl AsRef<str>, impl AsRef<str>)]) -> Repo {
+        Repo::with_config("", files)
+    }
+
+    /// Like `new`, with `extra` appended to the top of `promptctl.toml` (before the tables), e.g.
+    /// `max_template_bytes = 64`.
+    pub fn with_config(extra: &str, files: &[(impl AsRef<str>, impl AsRef<str>)]) -> Repo {
+        let dir = tempfile::Builder::new().prefix("promptctl-it-").tempdir().expect("create a temp dir");
+        let repo = Repo { dir };
+        repo.write("promptctl.toml", &format!("{extra}{}{CONFIG}", if extra.is_empty() { "" } else { "\n" }));
+        std::fs::create_dir_all(repo.path().join("prompts")).expect("create prompts/");
+        for (path, content) in files {
+            repo.write(path.as_ref(), content.as_ref());
+        }
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, relative: &str) -> PathBuf {
+        self.path().join(relative)
+    }
+
+    /// Writes a text file, creating its folders.
+    pub fn write(&self, relative: &str, content: &str) {
+        self.write_bytes(relative, content.as_bytes());
+    }
+
+    /// Writes raw bytes (for files that are not UTF-8), creating its folders.
+    pub fn write_bytes(&self, relative: &str, bytes: &[u8]) {
+        let path = self.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
+        }
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {relative}: {e}"));
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.join(relative)).unwrap_or_else(|e| panic!("read {relative}: {e}"))
+    }
+
+    pub fn remove(&self, relative: &str) {
+        std::fs::remove_file(self.join(relative)).unwrap_or_else(|e| panic!("remove {relative}: {e}"));
+    }
+
+    /// Runs `promptctl --root <dir> --color never <args>` in the project folder.
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_in(self.path(), args)
+    }
+
+    /// `text` with this project's path replaced by `[ROOT]`, see `normalize`.
+    pub fn normalize(&self, text: &str) -> String {
+        normalize(text, self.path())
+    }
+}
+
+/// Runs the binary with `--root root --color never`, in `root`, without the colour variables of
+/// the environment the tests happen to run in.
+pub fn run_in(root: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_promptctl"))
+        .arg("--root")
+        .arg(root)
+        .args(["--color", "never"])
+        .args(args)
+        .current_dir(root)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .expect("run promptctl");
+    let run = Run {
+        // A signal (no code) shows as -1, which no expectation matches.
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    };
+    assert!(!run.stderr.contains("panicked"), "promptctl {args:?} panicked:\n{}", run.stderr);
+    run
+}
+
+/// Makes output comparable across machines: `root` (as given and canonicalised) becomes `[ROOT]`,
+/// any other temporary folder `[TMP]`, and runs of 12 or more hex digits (sha256 digests, whole or
+/// shortened) `[SHA]`.
+pub fn normalize(text: &str, root: &Path) -> String {
+    static TEMP: OnceLock<Regex> = OnceLock::new();
+    static SHA: OnceLock<Regex> = OnceLock::new();
+    let mut text = text.to_string();
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    for path in [canonical.as_path(), root] {
+        text = text.replace(&path.display().to_string(), "[ROOT]");
+    }
+    let temp = TEMP.get_or_init(|| {
+        let dirs = [std::env::temp_dir(), std::env::temp_dir().canonicalize().unwrap_or_else(|_| std::env::temp_dir())];
+        let alternatives: Vec<String> = dirs.iter().map(|dir| regex::escape(&dir.display().to_string())).collect();
+        Regex::new(&format!(r"(?:{})/\.?[A-Za-z0-9_-]+", alternatives.join("|"))).expect("temp regex")
+    });
+    let text = temp.replace_all(&text, "[TMP]");
+    let sha = SHA.get_or_init(|| Regex::new(r"\b[0-9a-f]{12,}\b").expect("sha regex"));
+    sha.replace_all(&text, "[SHA]").into_owned()
+}
+
+/// A prompt that checks clean: `prompts/<name>/prompt.toml` with one passing test, and
+/// `prompts/<name>/v1.prompt` using its one variable. Not activated, so it needs no lock entry.
+pub fn minimal_prompt(name: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("prompts/{name}/prompt.toml"),
+            r#"description = "Greets a user by name"
+
+[[test]]
+name = "greets"
+vars = { name = "Ada" }
+contains = ["Hello, Ada!"]
+"#
+            .to_string(),
+        ),
+        (
+            format!("prompts/{name}/v1.prompt"),
+            r#"+++
+variables.name = { type = "string", max_len = 100 }
++++
+Hello, {{name}}!
+"#
+            .to_string(),
+        ),
+    ]
+}
