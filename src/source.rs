@@ -83,8 +83,10 @@ pub fn load(root: &Path, prompts_dir: &Path) -> Result<Vec<PromptFiles>, SourceE
         if name.starts_with('.') {
             continue;
         }
-        if path.is_dir() {
-            folders.push((name, path));
+        let is_symlink = entry.file_type().is_ok_and(|kind| kind.is_symlink());
+        let is_dir = if is_symlink { path.is_dir() } else { entry.file_type().is_ok_and(|kind| kind.is_dir()) };
+        if is_dir {
+            folders.push((name, path, is_symlink));
         } else {
             stray.push(name);
         }
@@ -93,7 +95,7 @@ pub fn load(root: &Path, prompts_dir: &Path) -> Result<Vec<PromptFiles>, SourceE
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut prompts: Vec<PromptFiles> = folders
         .par_iter()
-        .map(|(name, path)| load_prompt(root, &canonical_root, name, path))
+        .map(|(name, path, is_symlink)| load_prompt(root, &canonical_root, name, path, *is_symlink))
         .collect();
     // A file directly in the prompts folder belongs to no prompt; report it on a pseudo-entry.
     for name in stray {
@@ -118,7 +120,7 @@ pub fn relative(root: &Path, path: &Path) -> String {
     relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
-fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path) -> PromptFiles {
+fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path, is_symlink: bool) -> PromptFiles {
     let mut prompt = PromptFiles {
         name: name.to_string(),
         dir: relative(root, dir),
@@ -128,6 +130,12 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path) -> Pr
         seed: None,
         diagnostics: Vec::new(),
     };
+    if is_symlink {
+        if let Some(diagnostic) = check_symlink(canonical_root, dir, &prompt.dir) {
+            prompt.diagnostics.push(diagnostic);
+            return prompt;
+        }
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
@@ -139,53 +147,56 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path) -> Pr
             return prompt;
         }
     };
-    let mut names: Vec<(String, PathBuf)> = entries
+    // `DirEntry::file_type` comes from the directory listing itself: no extra system call per file.
+    let mut names: Vec<(String, PathBuf, std::fs::FileType)> = entries
         .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?)))
         .collect();
-    names.sort();
-    for (file_name, path) in names {
-        let relative_path = relative(root, &path);
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut buffer = Vec::new();
+    for (file_name, path, file_type) in names {
         if file_name.starts_with('.') {
             continue;
         }
-        if let Some(diagnostic) = check_symlink(canonical_root, &path, &relative_path) {
-            prompt.diagnostics.push(diagnostic);
-            continue;
-        }
-        if file_name == "snapshots" && path.is_dir() {
-            let mut snapshot_files: Vec<PathBuf> = std::fs::read_dir(&path)
+        let relative_path = format!("{}/{file_name}", prompt.dir);
+        let (is_dir, is_file) = if file_type.is_symlink() {
+            if let Some(diagnostic) = check_symlink(canonical_root, &path, &relative_path) {
+                prompt.diagnostics.push(diagnostic);
+                continue;
+            }
+            (path.is_dir(), path.is_file())
+        } else {
+            (file_type.is_dir(), file_type.is_file())
+        };
+        if file_name == "snapshots" && is_dir {
+            let mut snapshot_files: Vec<(String, PathBuf, std::fs::FileType)> = std::fs::read_dir(&path)
                 .into_iter()
                 .flatten()
                 .filter_map(Result::ok)
-                .map(|e| e.path())
+                .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?)))
                 .collect();
-            snapshot_files.sort();
-            for snapshot in snapshot_files {
-                let snapshot_relative = relative(root, &snapshot);
-                if let Some(diagnostic) =
-                    check_symlink(canonical_root, &snapshot, &snapshot_relative)
-                {
-                    prompt.diagnostics.push(diagnostic);
-                } else if snapshot.is_file() {
-                    read_into(&snapshot, snapshot_relative, &mut prompt.diagnostics, |file| {
-                        prompt.snapshots.push(file)
-                    });
+            snapshot_files.sort_by(|a, b| a.0.cmp(&b.0));
+            for (snapshot_name, snapshot, snapshot_type) in snapshot_files {
+                let snapshot_relative = format!("{relative_path}/{snapshot_name}");
+                if snapshot_type.is_symlink() {
+                    if let Some(diagnostic) = check_symlink(canonical_root, &snapshot, &snapshot_relative) {
+                        prompt.diagnostics.push(diagnostic);
+                        continue;
+                    }
+                }
+                if snapshot.is_file() {
+                    read_into(&snapshot, snapshot_relative, &mut buffer, &mut prompt.diagnostics, |file| prompt.snapshots.push(file));
                 }
             }
             continue;
         }
-        if file_name == "prompt.toml" {
-            read_into(&path, relative_path, &mut prompt.diagnostics, |file| {
-                prompt.manifest = Some(file)
-            });
+        if file_name == "prompt.toml" && is_file {
+            read_into(&path, relative_path, &mut buffer, &mut prompt.diagnostics, |file| prompt.manifest = Some(file));
             continue;
         }
         match version_number(&file_name) {
-            Some(number) if path.is_file() => {
-                read_into(&path, relative_path, &mut prompt.diagnostics, |file| {
-                    prompt.versions.push((number, file))
-                });
+            Some(number) if is_file => {
+                read_into(&path, relative_path, &mut buffer, &mut prompt.diagnostics, |file| prompt.versions.push((number, file)));
             }
             _ => {
                 let help = if file_name.ends_with(".prompt") {
@@ -193,14 +204,7 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path) -> Pr
                 } else {
                     "a prompt folder holds `prompt.toml`, `v<N>.prompt` files and `snapshots/`; move other files elsewhere"
                 };
-                prompt.diagnostics.push(
-                    Diagnostic::new(
-                        Code::StructureVersionFile,
-                        relative_path,
-                        format!("`{file_name}` is not a version file"),
-                    )
-                    .help(help),
-                );
+                prompt.diagnostics.push(Diagnostic::new(Code::StructureVersionFile, relative_path, format!("`{file_name}` is not a version file")).help(help));
             }
         }
     }
@@ -239,19 +243,41 @@ fn read_seed(root: &Path, canonical_root: &Path, manifest: &[u8]) -> Option<Seed
     }
 }
 
-fn read_into(
-    path: &Path,
-    relative_path: String,
-    diagnostics: &mut Vec<Diagnostic>,
-    store: impl FnOnce(SourceFile),
-) {
-    match std::fs::read(path) {
-        Ok(bytes) => store(SourceFile::new(relative_path, bytes)),
-        Err(error) => diagnostics.push(Diagnostic::new(
-            Code::SyntaxEncoding,
-            relative_path,
-            format!("cannot read the file: {error}"),
-        )),
+/// Reads a whole file into `buffer` with plain `read` calls: std's `read_to_end` asks the file for
+/// its size and position first, two extra system calls per file that cost more than they save on
+/// files of a few kilobytes.
+fn read_all(mut file: std::fs::File, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    buffer.clear();
+    if buffer.capacity() < 16 * 1024 {
+        buffer.reserve(16 * 1024);
+    }
+    loop {
+        if buffer.len() == buffer.capacity() {
+            buffer.reserve(buffer.capacity());
+        }
+        let filled = buffer.len();
+        buffer.resize(buffer.capacity(), 0);
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => {
+                buffer.truncate(filled);
+                return Ok(());
+            }
+            Ok(read) => buffer.truncate(filled + read),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => buffer.truncate(filled),
+            Err(error) => {
+                buffer.truncate(filled);
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// Reads a file with open + read + close.
+fn read_into(path: &Path, relative_path: String, buffer: &mut Vec<u8>, diagnostics: &mut Vec<Diagnostic>, store: impl FnOnce(SourceFile)) {
+    match std::fs::File::open(path).and_then(|file| read_all(file, buffer)) {
+        Ok(()) => store(SourceFile::new(relative_path, buffer.clone())),
+        Err(error) => diagnostics.push(Diagnostic::new(Code::SyntaxEncoding, relative_path, format!("cannot read the file: {error}"))),
     }
 }
 

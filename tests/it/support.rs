@@ -39,9 +39,13 @@ impl Repo {
     /// Like `new`, with `extra` appended to the top of `promptctl.toml` (before the tables), e.g.
     /// `max_template_bytes = 64`.
     pub fn with_config(extra: &str, files: &[(impl AsRef<str>, impl AsRef<str>)]) -> Repo {
-        let dir = tempfile::Builder::new().prefix("promptctl-it-").tempdir().expect("create a temp dir");
+        let dir =
+            tempfile::Builder::new().prefix("promptctl-it-").tempdir().expect("create a temp dir");
         let repo = Repo { dir };
-        repo.write("promptctl.toml", &format!("{extra}{}{CONFIG}", if extra.is_empty() { "" } else { "\n" }));
+        repo.write(
+            "promptctl.toml",
+            &format!("{extra}{}{CONFIG}", if extra.is_empty() { "" } else { "\n" }),
+        );
         std::fs::create_dir_all(repo.path().join("prompts")).expect("create prompts/");
         for (path, content) in files {
             repo.write(path.as_ref(), content.as_ref());
@@ -66,17 +70,20 @@ impl Repo {
     pub fn write_bytes(&self, relative: &str, bytes: &[u8]) {
         let path = self.join(relative);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
+            std::fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
         }
         std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {relative}: {e}"));
     }
 
     pub fn read(&self, relative: &str) -> String {
-        std::fs::read_to_string(self.join(relative)).unwrap_or_else(|e| panic!("read {relative}: {e}"))
+        std::fs::read_to_string(self.join(relative))
+            .unwrap_or_else(|e| panic!("read {relative}: {e}"))
     }
 
     pub fn remove(&self, relative: &str) {
-        std::fs::remove_file(self.join(relative)).unwrap_or_else(|e| panic!("remove {relative}: {e}"));
+        std::fs::remove_file(self.join(relative))
+            .unwrap_or_else(|e| panic!("remove {relative}: {e}"));
     }
 
     /// Runs `promptctl --root <dir> --color never <args>` in the project folder.
@@ -125,9 +132,14 @@ pub fn normalize(text: &str, root: &Path) -> String {
         text = text.replace(&path.display().to_string(), "[ROOT]");
     }
     let temp = TEMP.get_or_init(|| {
-        let dirs = [std::env::temp_dir(), std::env::temp_dir().canonicalize().unwrap_or_else(|_| std::env::temp_dir())];
-        let alternatives: Vec<String> = dirs.iter().map(|dir| regex::escape(&dir.display().to_string())).collect();
-        Regex::new(&format!(r"(?:{})/\.?[A-Za-z0-9_-]+", alternatives.join("|"))).expect("temp regex")
+        let dirs = [
+            std::env::temp_dir(),
+            std::env::temp_dir().canonicalize().unwrap_or_else(|_| std::env::temp_dir()),
+        ];
+        let alternatives: Vec<String> =
+            dirs.iter().map(|dir| regex::escape(&dir.display().to_string())).collect();
+        Regex::new(&format!(r"(?:{})/\.?[A-Za-z0-9_-]+", alternatives.join("|")))
+            .expect("temp regex")
     });
     let text = temp.replace_all(&text, "[TMP]");
     let sha = SHA.get_or_init(|| Regex::new(r"\b[0-9a-f]{12,}\b").expect("sha regex"));

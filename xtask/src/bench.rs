@@ -1,6 +1,6 @@
-//! `cargo xtask bench`: times `promptctl check` (cold and warm result cache, peak RSS) on synthetic
-//! repositories from `synth`, against an in-process floor that only reads and hashes the same files,
-//! and writes the report to `target/bench/`. Timings are reported, never asserted.
+//! `cargo xtask bench`: times `promptctl check` (cold and warm result cache, peak RSS) on
+//! synthetic repositories from `synth`, against an in-process floor that only reads and hashes the
+//! same files, and writes the report to `target/bench/`. Timings are reported, never asserted.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -18,21 +18,34 @@ use crate::synth;
 #[derive(clap::Args)]
 pub struct Options {
     /// Repository sizes to time, in prompts of 3 versions each
-    #[arg(long = "prompts", value_name = "N", num_args = 1.., default_values_t = [1_000, 10_000, 30_000])]
+    #[arg(
+        long = "prompts",
+        value_name = "N",
+        num_args = 1..,
+        default_values_t = [1_000, 10_000, 30_000]
+    )]
     prompts: Vec<usize>,
     /// Runs of each measurement (floor, cold check, warm check) per size
-    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     runs: u32,
     /// Folder of the report and of the generated repositories [default: <workspace>/target/bench]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Seed of the synthetic repositories; the same seed always gives the same bytes
-    #[arg(long, default_value_t = 0x7072_6f6d_7074)]
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
     /// Write the synthetic repositories and print their sizes, but build and time nothing
     #[arg(long)]
     generate_only: bool,
 }
+
+/// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
+const DEFAULT_SEED: u64 = 0x7072_6f6d_7074;
 
 /// The numbers of one repository size.
 struct SizeReport {
@@ -44,7 +57,26 @@ struct SizeReport {
     warm: Vec<Measured>,
 }
 
+/// Set on the release re-run, so that it cannot re-run itself again.
+const RELEASE_RERUN: &str = "XTASK_BENCH_RELEASE_RERUN";
+
 pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
+    // `cargo xtask` builds the dev profile, where sha2 hashes an order of magnitude slower: the
+    // floor would be meaningless. So an unoptimised bench hands over to an optimised build of it.
+    if cfg!(debug_assertions) && std::env::var_os(RELEASE_RERUN).is_none() {
+        println!(
+            "==> cargo run --release --package xtask -- bench (the floor needs optimised code)"
+        );
+        let status = crate::cargo()
+            .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
+            .args(std::env::args_os().skip(1))
+            .env(RELEASE_RERUN, "1")
+            .current_dir(workspace_root)
+            .status()
+            .context("cannot start cargo")?;
+        ensure!(status.success(), "the optimised `cargo xtask bench` failed ({status})");
+        return Ok(());
+    }
     ensure!(options.prompts.iter().all(|&n| n > 0), "`--prompts` sizes must be at least 1");
     let out =
         options.out.clone().unwrap_or_else(|| crate::target_dir(workspace_root).join("bench"));
@@ -64,12 +96,12 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         let written = synth::write(&repo, options.seed, prompts)?;
         let generate = started.elapsed();
         println!(
-            "==> {prompts} prompts: {} files, {:.1} MB ({:.1} MB in version files) written to {} in {}",
+            "==> {prompts} prompts: {} files, {:.1} MB ({:.1} MB in version files) in {}: {}",
             written.files,
             megabytes(written.bytes),
             megabytes(written.version_bytes),
-            repo.display(),
-            duration(generate)
+            duration(generate),
+            repo.display()
         );
         let Some(promptctl) = &promptctl else { continue };
 
@@ -80,9 +112,9 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
             spread(&floor)
         );
         let cold = time_check(promptctl, &repo, options.runs, true)?;
-        println!("    cold check: {}", spread(&walls(&cold)));
+        println!("    cold check: {} (CPU {})", spread(&walls(&cold)), spread(&cpu_times(&cold)));
         let warm = time_check(promptctl, &repo, options.runs, false)?;
-        println!("    warm check: {}", spread(&walls(&warm)));
+        println!("    warm check: {} (CPU {})", spread(&walls(&warm)), spread(&cpu_times(&warm)));
         reports.push(SizeReport { prompts, written, generate, floor, cold, warm });
     }
     if options.generate_only {
@@ -183,8 +215,8 @@ fn time_check(promptctl: &Path, repo: &Path, runs: u32, cold: bool) -> Result<Ve
         let run = child::measure(&mut command)?;
         if !run.status.success() {
             bail!(
-                "`promptctl --root {} check` failed ({}) on the synthetic repository, which must be \
-                 clean; its first lines:\n{}",
+                "`promptctl --root {} check` failed ({}) on the synthetic repository, which \
+                 must be clean; its first lines:\n{}",
                 repo.display(),
                 run.status,
                 human_output(promptctl, repo)
@@ -243,48 +275,43 @@ fn markdown(machine: &str, runs: u32, reports: &[SizeReport]) -> String {
     out
 }
 
+/// The raw numbers: every run, milliseconds with 3 decimals, bytes as integers.
 fn json(machine: &str, options: &Options, reports: &[SizeReport]) -> String {
-    let millis = |times: &[Duration]| {
-        let values: Vec<String> =
-            times.iter().map(|t| format!("{:.3}", t.as_secs_f64() * 1e3)).collect();
-        format!("[{}]", values.join(", "))
-    };
-    let cpu =
-        |runs: &[Measured]| millis(&runs.iter().map(|r| r.user + r.system).collect::<Vec<_>>());
-    let rss = |runs: &[Measured]| {
-        let values: Vec<String> = runs.iter().map(|r| r.max_rss_bytes.to_string()).collect();
-        format!("[{}]", values.join(", "))
-    };
-    let mut out = String::from("{\n");
-    let _ = writeln!(out, "  \"machine\": {},", json_string(machine));
-    let _ = writeln!(out, "  \"threads\": {},", rayon::current_num_threads());
-    let _ = writeln!(out, "  \"seed\": {},", options.seed);
-    let _ = writeln!(out, "  \"runs\": {},", options.runs);
-    out.push_str("  \"sizes\": [");
-    for (index, report) in reports.iter().enumerate() {
-        out.push_str(if index == 0 { "\n" } else { ",\n" });
-        let _ = write!(
-            out,
-            "    {{\n      \"prompts\": {},\n      \"files\": {},\n      \"bytes\": {},\n      \
-             \"version_bytes\": {},\n      \"generate_ms\": {:.3},\n      \"floor_ms\": {},\n      \
-             \"cold_ms\": {},\n      \"cold_cpu_ms\": {},\n      \"cold_max_rss_bytes\": {},\n      \
-             \"warm_ms\": {},\n      \"warm_cpu_ms\": {},\n      \"warm_max_rss_bytes\": {}\n    }}",
-            report.prompts,
-            report.written.files,
-            report.written.bytes,
-            report.written.version_bytes,
-            report.generate.as_secs_f64() * 1e3,
-            millis(&report.floor),
-            millis(&walls(&report.cold)),
-            cpu(&report.cold),
-            rss(&report.cold),
-            millis(&walls(&report.warm)),
-            cpu(&report.warm),
-            rss(&report.warm),
-        );
-    }
-    out.push_str("\n  ]\n}\n");
-    out
+    let millis = |time: Duration| format!("{:.3}", time.as_secs_f64() * 1e3);
+    let list = |values: Vec<String>| format!("[{}]", values.join(", "));
+    let times = |times: Vec<Duration>| list(times.into_iter().map(millis).collect());
+    let rss = |runs: &[Measured]| list(runs.iter().map(|r| r.max_rss_bytes.to_string()).collect());
+    let sizes: Vec<String> = reports
+        .iter()
+        .map(|report| {
+            let fields = [
+                ("prompts", report.prompts.to_string()),
+                ("files", report.written.files.to_string()),
+                ("bytes", report.written.bytes.to_string()),
+                ("version_bytes", report.written.version_bytes.to_string()),
+                ("generate_ms", millis(report.generate)),
+                ("floor_ms", times(report.floor.clone())),
+                ("cold_ms", times(walls(&report.cold))),
+                ("cold_cpu_ms", times(cpu_times(&report.cold))),
+                ("cold_max_rss_bytes", rss(&report.cold)),
+                ("warm_ms", times(walls(&report.warm))),
+                ("warm_cpu_ms", times(cpu_times(&report.warm))),
+                ("warm_max_rss_bytes", rss(&report.warm)),
+            ];
+            let fields: Vec<String> =
+                fields.iter().map(|(key, value)| format!("      \"{key}\": {value}")).collect();
+            format!("    {{\n{}\n    }}", fields.join(",\n"))
+        })
+        .collect();
+    format!(
+        "{{\n  \"machine\": {},\n  \"threads\": {},\n  \"seed\": {},\n  \"runs\": {},\n  \
+         \"sizes\": [\n{}\n  ]\n}}\n",
+        json_string(machine),
+        rayon::current_num_threads(),
+        options.seed,
+        options.runs,
+        sizes.join(",\n")
+    )
 }
 
 fn json_string(value: &str) -> String {
@@ -323,6 +350,11 @@ fn machine() -> String {
 
 fn walls(runs: &[Measured]) -> Vec<Duration> {
     runs.iter().map(|run| run.wall).collect()
+}
+
+/// User plus system time of each run.
+fn cpu_times(runs: &[Measured]) -> Vec<Duration> {
+    runs.iter().map(|run| run.user + run.system).collect()
 }
 
 fn peak_rss(runs: &[Measured]) -> u64 {

@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run every check CI runs (fmt, clippy, tests, `promptctl check`), stopping at the first failure
+    /// Run the checks of CI (fmt, clippy, tests, `promptctl check`), stopping at the first failure
     Verify,
     /// Time `promptctl check` on synthetic repositories against an in-process read+hash floor
     Bench(bench::Options),
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace root: the parent of this crate's manifest directory, whatever the working directory.
+/// The workspace root: the parent of this crate's manifest directory, whatever the working folder.
 fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
@@ -55,7 +55,7 @@ fn target_dir(workspace_root: &Path) -> PathBuf {
     }
 }
 
-/// The cargo that runs this xtask (`cargo run` sets `CARGO`), so nested builds use the same toolchain.
+/// The cargo running this xtask (`cargo run` sets `CARGO`): nested builds use the same toolchain.
 fn cargo() -> std::process::Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     std::process::Command::new(cargo)

@@ -1,5 +1,5 @@
-//! The synthetic repository of `cargo xtask bench`: pure functions from a seed to file contents, and
-//! `write`, the one function here that touches the disk. Everything generated must pass
+//! The synthetic repository of `cargo xtask bench`: pure functions from a seed to file contents,
+//! and `write`, the one function here that touches the disk. Everything generated must pass
 //! `promptctl check` without a diagnostic; the bench refuses to time a repository that does not.
 
 use std::fs;
