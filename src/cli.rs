@@ -222,7 +222,12 @@ pub fn check_project(
             return Err(error).with_context(|| format!("cannot read `{}`", lock_path.display()))
         }
     };
-    let mut prompts = source::load(&project.root, &prompts_path)?;
+    let loaded = source::load(&project.root, &prompts_path)?;
+    let mut prompts = loaded.prompts;
+    let prompts_dir_selected = paths.is_empty() || select_all(project, paths);
+    if prompts_dir_selected {
+        diagnostics.extend(loaded.diagnostics);
+    }
     let selected = select(project, &prompts, paths)?;
     if !paths.is_empty() {
         prompts = prompts
@@ -279,6 +284,14 @@ pub fn check_project(
     }
     diagnostic::sort(&mut diagnostics);
     Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text })
+}
+
+/// Whether a PATH argument names the prompts folder itself (or the root): then problems of the
+/// folder as a whole are reported too.
+fn select_all(project: &Project, paths: &[PathBuf]) -> bool {
+    let prompts = project.prompts_path().canonicalize().ok();
+    let root = project.root.canonicalize().ok();
+    paths.iter().filter_map(|path| path.canonicalize().ok()).any(|path| Some(&path) == prompts.as_ref() || Some(&path) == root.as_ref())
 }
 
 /// Which prompts the PATH arguments select (all when there are none).

@@ -37,7 +37,7 @@ macro_rules! codes {
                 match self { $(Code::$variant => $summary,)* }
             }
 
-            pub fn from_str(text: &str) -> Option<Code> {
+            pub fn parse(text: &str) -> Option<Code> {
                 match text { $($text => Some(Code::$variant),)* _ => None }
             }
         }
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn codes_round_trip() {
         for code in Code::ALL {
-            assert_eq!(Code::from_str(code.as_str()), Some(*code));
+            assert_eq!(Code::parse(code.as_str()), Some(*code));
         }
     }
 

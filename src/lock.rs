@@ -150,7 +150,7 @@ pub fn check(
                         format!("{prompt_dir}/v{}.prompt", entry.version),
                         format!("locked version {} of `{name}` was deleted (lock sha256:{})", entry.version, short(&entry.sha256)),
                     )
-                    .help(format!("restore it from git (`git checkout HEAD -- <file>`); published versions may be served and must stay reproducible; see {lock_file}")),
+                    .help(format!("restore it from git (`git checkout HEAD -- {prompt_dir}/v{}.prompt`): a locked version may be served and must stay reproducible (see {lock_file})", entry.version)),
                 };
                 diagnostics.push(diagnostic);
             }

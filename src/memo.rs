@@ -47,7 +47,7 @@ impl StoredDiagnostic {
     }
 
     fn to_diagnostic(&self) -> Option<Diagnostic> {
-        let code = Code::from_str(&self.code)?;
+        let code = Code::parse(&self.code)?;
         let mut diagnostic = Diagnostic::new(code, self.file.clone(), self.message.clone());
         diagnostic.location = self.location.clone();
         diagnostic.label = self.label.clone();
@@ -115,6 +115,7 @@ pub fn key(project: &Project, lock: &Lock, prompt: &PromptFiles) -> String {
     };
     field(FORMAT.as_bytes());
     field(env!("CARGO_PKG_VERSION").as_bytes());
+    field(env!("PROMPTCTL_SOURCE_DIGEST").as_bytes());
     field(&project.config_sha256);
     field(prompt.dir.as_bytes());
     for file in prompt

@@ -63,12 +63,13 @@ pub fn human<'s>(
     match (&diagnostic.location, text) {
         (Some(location), Some(text)) if location.bytes.end <= text.len() => {
             let label = diagnostic.label.as_deref().unwrap_or("");
+            let span = visible_span(text, location.bytes.clone());
             message = message.snippet(
                 Snippet::source(text)
                     .line_start(1)
                     .origin(&diagnostic.file)
                     .fold(true)
-                    .annotation(level.span(location.bytes.clone()).label(label)),
+                    .annotation(level.span(span).label(label)),
             );
         }
         (Some(location), _) => {
@@ -116,5 +117,20 @@ fn plural(count: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+/// An empty span renders as nothing; widen it to the character under it, or the one before it
+/// when it sits at a line end or at the end of the file.
+fn visible_span(text: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    if !span.is_empty() {
+        return span;
+    }
+    match text[span.start..].chars().next() {
+        Some(next) if next != '\n' && next != '\r' => span.start..span.start + next.len_utf8(),
+        _ => match text[..span.start].chars().next_back() {
+            Some(previous) if previous != '\n' => span.start - previous.len_utf8()..span.start,
+            _ => span,
+        },
     }
 }

@@ -42,6 +42,8 @@ pub struct PromptFiles {
     pub seed: Option<SeedSource>,
     /// Problems found while reading: stray files, symlinks out of the repository, read errors.
     pub diagnostics: Vec<Diagnostic>,
+    /// The folder itself could not be read (a link out of the repository): only `diagnostics` apply.
+    pub unreadable: bool,
 }
 
 /// What became of reading a seed's legacy file.
@@ -72,7 +74,15 @@ pub enum SourceError {
 }
 
 /// Reads every prompt folder under `prompts_dir` (an absolute path inside `root`), in parallel.
-pub fn load(root: &Path, prompts_dir: &Path) -> Result<Vec<PromptFiles>, SourceError> {
+/// Everything read from the prompts folder.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub prompts: Vec<PromptFiles>,
+    /// Problems with the folder itself: files that belong to no prompt.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn load(root: &Path, prompts_dir: &Path) -> Result<Loaded, SourceError> {
     let read_dir_error = |source| SourceError::ReadDir { path: prompts_dir.to_path_buf(), source };
     let mut folders = Vec::new();
     let mut stray = Vec::new();
@@ -93,25 +103,20 @@ pub fn load(root: &Path, prompts_dir: &Path) -> Result<Vec<PromptFiles>, SourceE
     }
     folders.sort();
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let mut prompts: Vec<PromptFiles> = folders
+    let prompts: Vec<PromptFiles> = folders
         .par_iter()
         .map(|(name, path, is_symlink)| load_prompt(root, &canonical_root, name, path, *is_symlink))
         .collect();
-    // A file directly in the prompts folder belongs to no prompt; report it on a pseudo-entry.
-    for name in stray {
-        let relative = relative(root, &prompts_dir.join(&name));
-        if let Some(first) = prompts.first_mut() {
-            first.diagnostics.push(
-                Diagnostic::new(
-                    Code::StructureVersionFile,
-                    relative,
-                    format!("`{name}` is not inside a prompt folder"),
-                )
-                .help("move it into `prompts/<name>/`, or delete it"),
-            );
-        }
-    }
-    Ok(prompts)
+    // A file directly in the prompts folder belongs to no prompt (a README is welcome).
+    let diagnostics = stray
+        .into_iter()
+        .filter(|name| !name.eq_ignore_ascii_case("README.md"))
+        .map(|name| {
+            Diagnostic::new(Code::StructureVersionFile, relative(root, &prompts_dir.join(&name)), format!("`{name}` is not inside a prompt folder"))
+                .help("move it into `prompts/<name>/`, or delete it (only README.md may sit beside the prompt folders)")
+        })
+        .collect();
+    Ok(Loaded { prompts, diagnostics })
 }
 
 /// The project-relative, `/`-separated form of a path.
@@ -129,10 +134,12 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path, is_sy
         snapshots: Vec::new(),
         seed: None,
         diagnostics: Vec::new(),
+        unreadable: false,
     };
     if is_symlink {
         if let Some(diagnostic) = check_symlink(canonical_root, dir, &prompt.dir) {
             prompt.diagnostics.push(diagnostic);
+            prompt.unreadable = true;
             return prompt;
         }
     }
@@ -293,7 +300,7 @@ fn check_symlink(canonical_root: &Path, path: &Path, relative_path: &str) -> Opt
         Ok(resolved) if resolved.starts_with(canonical_root) => None,
         Ok(resolved) => Some(
             Diagnostic::new(Code::StructureSymlink, relative_path.to_string(), format!("`{relative_path}` is a symbolic link to `{}`, outside the repository", resolved.display()))
-                .help("copy the file into the repository, so that its text is reviewed and versioned with the prompt"),
+                .help("copy what it points to into the repository, so that its text is reviewed and versioned with the prompt"),
         ),
         Err(_) => Some(
             Diagnostic::new(Code::StructureSymlink, relative_path.to_string(), format!("`{relative_path}` is a broken symbolic link (to `{target}`)"))

@@ -68,13 +68,9 @@ pub fn prompt(
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         let suggestion = suggestion.trim_matches('-').to_string();
-        let mut diagnostic = Diagnostic::new(Code::StructureName, files.dir.clone(), format!("`{}` is not a valid prompt name", files.name))
-            .help("a prompt name is lowercase ASCII letters, digits and `-`, starts with a letter, at most 64 characters");
-        if is_valid_name(&suggestion) {
-            diagnostic = diagnostic.help(format!(
-                "rename the folder, e.g. to `{suggestion}` (names match ^[a-z][a-z0-9-]{{0,63}}$)"
-            ));
-        }
+        let rule = "a prompt name is lowercase ASCII letters, digits and `-`, starts with a letter, at most 64 characters";
+        let help = if is_valid_name(&suggestion) { format!("rename the folder, e.g. to `{suggestion}`: {rule}") } else { format!("rename the folder: {rule}") };
+        let diagnostic = Diagnostic::new(Code::StructureName, files.dir.clone(), format!("`{}` is not a valid prompt name", files.name)).help(help);
         diagnostics.push(diagnostic);
     }
 
@@ -98,7 +94,7 @@ pub fn prompt(
     for (expected, (number, file)) in (1u32..).zip(&files.versions) {
         if *number != expected {
             diagnostics.push(
-                Diagnostic::new(Code::StructureVersionGap, file.path.clone(), format!("versions of `{}` jump from v{} to v{number}", files.name, expected - 1))
+                Diagnostic::new(Code::StructureVersionGap, file.path.clone(), if expected == 1 { format!("versions of `{}` start at v{number}, not v1", files.name) } else { format!("versions of `{}` jump from v{} to v{number}", files.name, expected - 1) })
                     .help(format!("versions are numbered 1..N without gaps: rename this file to `v{expected}.prompt`")),
             );
             break;
@@ -391,7 +387,7 @@ pub fn type_check_vars(
                     diagnostics.push(
                         Diagnostic::new(Code::TestsType, file, format!("{what}: {problem}"))
                             .at(text, value.span())
-                            .label(format!("expected {}", variable.ty.name()))
+                            .label(type_label(&problem, variable))
                             .help(format!(
                                 "pass a value of type {}, as declared in the front matter",
                                 variable.ty.name()
@@ -792,4 +788,19 @@ fn first_difference(expected: &str, actual: &str) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// The caret label of a type problem: what is wrong with the value, in a few words.
+fn type_label(problem: &str, variable: &Variable) -> String {
+    if problem.contains("max_len") {
+        "too long".into()
+    } else if problem.contains("enum's values") {
+        "not one of the allowed values".into()
+    } else if problem.contains("lacks its required field") {
+        "a required field is missing".into()
+    } else if problem.contains("does not declare") {
+        "unknown field".into()
+    } else {
+        format!("expected {}", variable.ty.name())
+    }
 }

@@ -154,6 +154,10 @@ impl<'a, 'v> Walker<'a, 'v> {
         }
         if !call.params.is_empty() {
             self.unknown_helper(&call.head, false);
+            // The arguments are still expressions over the variables: check them, and count them used.
+            for param in &call.params {
+                self.param(param);
+            }
             return;
         }
         let Some(resolved) = self.resolve(&call.head) else { return };
@@ -172,7 +176,7 @@ impl<'a, 'v> Walker<'a, 'v> {
                     format!(
                         "`{}` is {} {} and cannot be printed",
                         call.head.original,
-                        if ty.name() == "array" { "an" } else { "an" },
+                        article(ty.name()),
                         ty.name()
                     ),
                     "not a scalar",
@@ -236,11 +240,23 @@ impl<'a, 'v> Walker<'a, 'v> {
         let name = block.call.head.simple_name().unwrap_or_default();
         if !BLOCK_HELPERS.contains(&name) {
             self.unknown_helper(&block.call.head, true);
+            // Walk the arguments and the body in the current scope, so that the one error does not
+            // hide others or turn the variables it uses into "unused" warnings.
+            for param in &block.call.params {
+                self.param(param);
+            }
+            self.program(&block.program);
+            if let Some(inverse) = &block.inverse {
+                self.program(inverse);
+            }
             return;
         }
         let argument = match block.call.params.as_slice() {
             [argument] => self.param(argument),
             params => {
+                for param in params {
+                    self.param(param);
+                }
                 self.report(
                     Code::VariablesHelperArgs,
                     &block.call.head.span,
@@ -665,7 +681,7 @@ impl<'a, 'v> Walker<'a, 'v> {
                 self.report(
                     Code::VariablesUnguardedOptional,
                     &path.span,
-                    format!("`{shown}` is optional, and `{}` fails to render when it is absent", path.original),
+                    if path.original == shown { format!("`{shown}` is optional, and printing it fails when it is absent") } else { format!("`{shown}` is optional, and `{}` fails to render when it is absent", path.original) },
                     "may be absent",
                     Some(format!("wrap it in `{{{{#if {shown}}}}}…{{{{/if}}}}`, or make the variable required")),
                 );

@@ -164,6 +164,8 @@ pub struct Split<'a> {
 }
 
 /// Splits a version file at its `+++` lines.
+// A `Diagnostic` is large, but this error is the rare path and is pushed into a list at once.
+#[allow(clippy::result_large_err)]
 pub fn split_front_matter<'a>(file: &str, text: &'a str) -> Result<Split<'a>, Diagnostic> {
     let first_line_end = text.find('\n').map_or(text.len(), |index| index + 1);
     if text[..first_line_end].trim_end_matches(['\n', '\r']) != "+++" {
@@ -193,6 +195,7 @@ pub fn split_front_matter<'a>(file: &str, text: &'a str) -> Result<Split<'a>, Di
 }
 
 /// Parses TOML text that starts at byte `offset` of `full_text`, mapping errors to that file.
+#[allow(clippy::result_large_err)]
 pub fn parse_toml<T: serde::de::DeserializeOwned>(
     file: &str,
     full_text: &str,
@@ -203,7 +206,16 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
         let span =
             error.span().map_or(offset..offset, |span| offset + span.start..offset + span.end);
         let message = error.message().trim_end_matches('\n').to_string();
-        let first_line = message.lines().next().unwrap_or("invalid TOML").to_string();
+        // serde names Rust types ("expected u32"); say what the file should hold instead.
+        let first_line = message
+            .lines()
+            .next()
+            .unwrap_or("invalid TOML")
+            .replace("u32", "a positive integer")
+            .replace("u64", "a positive integer")
+            .replace("i64", "an integer")
+            .replace("a string or map", "a string or a table")
+            .replace("struct ", "table ");
         let help = if first_line.contains("unknown field") {
             "see docs/format.md for the keys this file accepts".to_string()
         } else {

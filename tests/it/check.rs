@@ -84,7 +84,7 @@ fn check_repo(repo: &Repo, args: &[&str], expect_exit: i32, expect_codes: &[&str
 
     for diagnostic in &diagnostics {
         let code_text = diagnostic["code"].as_str().unwrap_or_default();
-        let code = Code::from_str(code_text)
+        let code = Code::parse(code_text)
             .unwrap_or_else(|| panic!("{name}: unknown code `{code_text}`"));
         let severity = match code.severity() {
             Severity::Error => "error",

@@ -68,7 +68,7 @@ fn every_code_has_a_section_in_order() {
     let documented: Vec<&str> =
         sections(DIAGNOSTICS_MD).iter().map(|section| section.code).collect();
     let unknown: Vec<&&str> =
-        documented.iter().filter(|code| Code::from_str(code).is_none()).collect();
+        documented.iter().filter(|code| Code::parse(code).is_none()).collect();
     assert!(
         unknown.is_empty(),
         "docs/diagnostics.md documents codes promptctl does not have: {unknown:?}"
@@ -89,7 +89,7 @@ fn every_code_has_a_section_in_order() {
 fn every_section_states_its_severity_and_has_an_example() {
     for section in sections(DIAGNOSTICS_MD) {
         let at = format!("docs/diagnostics.md:{} (`{}`)", section.line, section.code);
-        let Some(code) = Code::from_str(section.code) else { continue };
+        let Some(code) = Code::parse(section.code) else { continue };
         let severity = match code.severity() {
             Severity::Error => "error",
             Severity::Warning => "warning",

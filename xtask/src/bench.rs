@@ -67,11 +67,13 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         println!(
             "==> cargo run --release --package xtask -- bench (the floor needs optimised code)"
         );
+        // Same working folder, so that a relative `--out` means the same thing.
         let status = crate::cargo()
-            .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
+            .args(["run", "--quiet", "--release", "--package", "xtask", "--manifest-path"])
+            .arg(workspace_root.join("Cargo.toml"))
+            .arg("--")
             .args(std::env::args_os().skip(1))
             .env(RELEASE_RERUN, "1")
-            .current_dir(workspace_root)
             .status()
             .context("cannot start cargo")?;
         ensure!(status.success(), "the optimised `cargo xtask bench` failed ({status})");
