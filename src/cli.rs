@@ -441,11 +441,15 @@ fn import(project: &Project, args: &ImportArgs, color: bool) -> Result<i32> {
         UnescapeArg::CsharpVerbatim => (Unescape::CsharpVerbatim, "csharp-verbatim"),
         UnescapeArg::JsTemplate => (Unescape::JsTemplate, "js-template"),
     };
-    let seed_error = |error: crate::seed::SeedError| {
-        anyhow::anyhow!("{} in `{from_relative}`; {}", error.message, error.help)
+    let seed_error = |error: crate::seed::SeedError, literal_start: Option<usize>| {
+        let at = crate::seed::position(&from_relative, &text, error.span.clone(), literal_start);
+        anyhow::anyhow!("`{from_relative}`: {}{at}; {}", error.message, error.help)
     };
-    let (literal, _) = crate::seed::extract(&text, extract.as_ref()).map_err(seed_error)?;
-    let legacy = crate::seed::unescape(&literal, mode).map_err(seed_error)?;
+    let (literal, literal_range) =
+        crate::seed::extract(&text, extract.as_ref()).map_err(|e| seed_error(e, None))?;
+    let literal_start = crate::seed::is_slice(extract.as_ref()).then_some(literal_range.start);
+    let legacy =
+        crate::seed::unescape(&literal, mode).map_err(|e| seed_error(e, literal_start))?;
     if legacy.trim().is_empty() {
         anyhow::bail!(
             "the extracted text of `{from_relative}` is empty; check the extraction flags"

@@ -46,7 +46,7 @@ pub fn extract<'t>(
             };
             if let Some((second, _)) = found.next() {
                 return Err(fail(
-                    format!("the start marker {start:?} occurs more than once (at byte {first} and {second})"),
+                    format!("the start marker {start:?} occurs more than once"),
                     "make the marker longer, e.g. include the constant's name, so that it occurs once",
                     Some(second..second + start.len()),
                 ));
@@ -94,6 +94,7 @@ pub fn extract<'t>(
             Ok((Cow::Borrowed(&text[start..end]), start..end))
         }
         Some(Extract::JsonPointer(pointer)) => {
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
             let value: serde_json::Value = serde_json::from_str(text).map_err(|error| {
                 fail(
                     format!("the legacy file is not valid JSON: {error}"),
@@ -121,6 +122,7 @@ pub fn extract<'t>(
             }
         }
         Some(Extract::TomlKey(key)) => {
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
             let value: toml::Table = toml::from_str(text).map_err(|error| {
                 fail(
                     format!("the legacy file is not valid TOML: {}", error.message()),
@@ -185,8 +187,8 @@ pub fn unescape(literal: &str, mode: Unescape) -> Result<String, SeedError> {
                         chars.next();
                     } else {
                         return Err(fail(
-                            format!("a lone `\"` at byte {index} of the literal; a C# verbatim string writes a quote as `\"\"`"),
-                            "check the end marker: the literal probably ends earlier",
+                            "a lone `\"` in the literal; a C# verbatim string writes a quote as `\"\"`".to_string(),
+                            "either the end marker matched too early (inside the literal, e.g. right after a `\"\"`: make it longer) or the literal really ends before this quote",
                             Some(index..index + 1),
                         ));
                     }
@@ -209,19 +211,30 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
         let Some(c) = rest.chars().next() else { break };
         if js && rest.starts_with("${") {
             return Err(fail(
-                format!("the template literal interpolates `${{…}}` at byte {index}: its text is computed at run time"),
+                format!("the template literal interpolates `${{…}}`: its text is computed at run time"),
                 "extract only a constant literal, or import it with `unescape = \"none\"` and model the interpolation as a variable",
                 Some(index..index + 2),
             ));
+        }
+        if js && c == '\r' {
+            // A template literal's line terminators are normalised: CRLF and CR both become LF.
+            output.push('\n');
+            index += if rest.starts_with("\r\n") { 2 } else { 1 };
+            continue;
         }
         if c != '\\' {
             output.push(c);
             index += c.len_utf8();
             continue;
         }
+        if js && (rest[1..].starts_with("\r\n") || rest[1..].starts_with('\r')) {
+            // A line continuation: the backslash and the line terminator vanish.
+            index += if rest[1..].starts_with("\r\n") { 3 } else { 2 };
+            continue;
+        }
         let Some(escaped) = literal[index + 1..].chars().next() else {
             return Err(fail(
-                format!("a dangling backslash at the end of the literal (byte {index})"),
+                "a dangling backslash at the end of the literal".to_string(),
                 "the literal cannot end in a lone `\\`; check the end marker",
                 Some(index..index + 1),
             ));
@@ -247,7 +260,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                     .collect();
                 if digits.is_empty() || (js && digits.len() != 2) {
                     return Err(fail(
-                        format!("`\\x` at byte {index} needs hex digits"),
+                        format!("`\\x` needs hex digits"),
                         "write `\\x41` or remove the backslash",
                         Some(index..index + 2),
                     ));
@@ -260,7 +273,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                 if js && after.starts_with('{') {
                     let Some(close) = after.find('}') else {
                         return Err(fail(
-                            format!("`\\u{{` at byte {index} is never closed"),
+                            format!("`\\u{{` is never closed"),
                             "write `\\u{1F600}`",
                             Some(index..index + 3),
                         ));
@@ -272,7 +285,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                         after.get(..4).filter(|d| d.chars().all(|c| c.is_ascii_hexdigit()));
                     let Some(digits) = digits else {
                         return Err(fail(
-                            format!("`\\u` at byte {index} needs four hex digits"),
+                            format!("`\\u` needs four hex digits"),
                             "write `\\u00e9`",
                             Some(index..index + 2),
                         ));
@@ -289,7 +302,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                         let Some(low) = low else {
                             return Err(fail(
                                 format!(
-                                    "`\\u{digits}` at byte {index} is half of a surrogate pair"
+                                    "`\\u{digits}` is half of a surrogate pair"
                                 ),
                                 "follow it with the low surrogate `\\uDC00`–`\\uDFFF`",
                                 Some(index..index + 6),
@@ -311,7 +324,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                     .filter(|d| d.chars().all(|c| c.is_ascii_hexdigit()));
                 let Some(digits) = digits else {
                     return Err(fail(
-                        format!("`\\U` at byte {index} needs eight hex digits"),
+                        format!("`\\U` needs eight hex digits"),
                         "write `\\U0001F600`",
                         Some(index..index + 2),
                     ));
@@ -321,7 +334,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
             }
             other if js => output.push(other),
             other => {
-                return Err(fail(format!("unknown escape `\\{other}` at byte {index}"), "C-style strings know \\n \\t \\r \\\" \\\\ \\0 \\uXXXX …; check the unescape mode", Some(index..index + 1 + other.len_utf8())));
+                return Err(fail(format!("unknown escape `\\{other}`"), "C-style strings know \\n \\t \\r \\\" \\\\ \\0 \\uXXXX …; check the unescape mode", Some(index..index + 1 + other.len_utf8())));
             }
         }
         index += consumed;
@@ -332,7 +345,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
 fn code_point(hex: &str, index: usize) -> Result<char, SeedError> {
     u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).ok_or_else(|| {
         fail(
-            format!("`{hex}` at byte {index} is not a Unicode scalar value"),
+            format!("`{hex}` is not a Unicode scalar value"),
             "use a valid code point",
             Some(index..index + hex.len() + 2),
         )
@@ -376,6 +389,7 @@ mod tests {
         check_unescape(Unescape::CsharpVerbatim, r#"say "hi"#, Err("lone"));
         check_unescape(Unescape::JsTemplate, r"a \` \$ \\ \u{1F600} \x41", Ok("a ` $ \\ 😀 A"));
         check_unescape(Unescape::JsTemplate, "x ${y}", Err("interpolates"));
+        check_unescape(Unescape::JsTemplate, "one\r\ntwo\rthree \\\r\nfour", Ok("one\ntwo\nthree four"));
         check_unescape(Unescape::None, r"\n", Ok(r"\n"));
     }
 
@@ -422,4 +436,19 @@ mod tests {
         check_extract("[p]\nq = \"t\"\n", Extract::TomlKey("p.q".into()), Ok("t"));
         check_extract("[p]\nq = 1\n", Extract::TomlKey("p.q".into()), Err("not a string"));
     }
+}
+
+/// Where a seed error points in the legacy file, as ` (at FILE:LINE:COLUMN)`. `literal_start` is
+/// where the extracted literal begins in the file when the literal is a slice of it (whole file,
+/// markers, line range), so that unescape errors inside it map to the file too.
+pub fn position(legacy_path: &str, legacy_text: &str, span: Option<Range<usize>>, literal_start: Option<usize>) -> String {
+    let Some(span) = span else { return String::new() };
+    let shift = literal_start.unwrap_or(0);
+    let location = crate::diagnostic::Location::in_text(legacy_text, span.start + shift..span.end + shift);
+    format!(" (at {legacy_path}:{}:{})", location.start.line, location.start.column)
+}
+
+/// Whether the extraction yields a slice of the file (so literal offsets are file offsets).
+pub fn is_slice(extract: Option<&Extract>) -> bool {
+    matches!(extract, None | Some(Extract::Between(_)) | Some(Extract::Lines(_)))
 }

@@ -201,8 +201,10 @@ fn parse_manifest<'a>(
         return None;
     };
     let text = utf8(&file.path, &file.bytes, diagnostics)?;
-    match prompt::parse_toml::<Manifest>(&file.path, text, 0, text) {
-        Ok(manifest) => {
+    let (manifest, problems) = prompt::read_manifest(&file.path, text);
+    diagnostics.extend(problems);
+    match manifest {
+        Some(manifest) => {
             if manifest.description.trim().is_empty() {
                 diagnostics.push(
                     Diagnostic::new(Code::SyntaxToml, file.path.clone(), "`description` is empty")
@@ -212,10 +214,7 @@ fn parse_manifest<'a>(
             }
             Some((manifest, text, file.path.as_str()))
         }
-        Err(diagnostic) => {
-            diagnostics.push(diagnostic);
-            None
-        }
+        None => None,
     }
 }
 
@@ -272,19 +271,14 @@ fn parse_version<'a>(
     };
     version.body = Some(split.body);
     version.body_offset = split.body_offset;
-    match prompt::parse_toml::<FrontMatter>(
-        path,
-        text,
-        split.front_matter_offset,
-        split.front_matter,
-    ) {
-        Ok(front) => {
-            let (variables, problems) = prompt::resolve_variables(path, text, &front);
-            diagnostics.extend(problems);
-            version.variables = Some(variables);
-            version.front = Some(front);
-        }
-        Err(diagnostic) => diagnostics.push(diagnostic),
+    let (front, problems) =
+        prompt::read_front_matter(path, text, split.front_matter_offset, split.front_matter);
+    diagnostics.extend(problems);
+    if let Some(front) = front {
+        let (variables, problems) = prompt::resolve_variables(path, text, &front);
+        diagnostics.extend(problems);
+        version.variables = Some(variables);
+        version.front = Some(front);
     }
     let body = split.body;
     if body.trim().is_empty() {
@@ -692,15 +686,21 @@ fn check_seed(
         return;
     };
     let extract_span = spec.extract.as_ref().map_or(file_span.clone(), |e| e.span());
-    let (literal, _) =
-        match crate::seed::extract(legacy_text, spec.extract.as_ref().map(Spanned::get_ref)) {
+    let extract = spec.extract.as_ref().map(Spanned::get_ref);
+    let (literal, literal_range) =
+        match crate::seed::extract(legacy_text, extract) {
             Ok(found) => found,
             Err(error) => {
                 diagnostics.push(
                     Diagnostic::new(
                         Code::SeedExtract,
                         path,
-                        format!("seed extraction from `{}`: {}", legacy.path, error.message),
+                        format!(
+                            "seed extraction from `{}`: {}{}",
+                            legacy.path,
+                            error.message,
+                            crate::seed::position(&legacy.path, legacy_text, error.span.clone(), None)
+                        ),
                     )
                     .at(text, extract_span)
                     .label("extraction")
@@ -719,8 +719,15 @@ fn check_seed(
                     Code::SeedUnescape,
                     path,
                     format!(
-                        "cannot unescape the literal from `{}`: {}",
-                        legacy.path, error.message
+                        "cannot unescape the literal from `{}`: {}{}",
+                        legacy.path,
+                        error.message,
+                        crate::seed::position(
+                            &legacy.path,
+                            legacy_text,
+                            error.span.clone(),
+                            crate::seed::is_slice(extract).then_some(literal_range.start)
+                        )
                     ),
                 )
                 .at(text, span)

@@ -3,59 +3,45 @@
 //! original file. Pure: the bytes come in, data and diagnostics go out.
 
 use crate::diagnostic::{Code, Diagnostic};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
 
 /// `prompt.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Manifest {
     pub description: String,
-    #[serde(default)]
     pub owners: Vec<String>,
-    #[serde(default)]
     pub tags: Vec<String>,
-    #[serde(default)]
     pub activate: BTreeMap<Spanned<String>, Spanned<i64>>,
-    #[serde(default, rename = "test")]
     pub tests: Vec<Spanned<TestSpec>>,
     pub seed: Option<Spanned<SeedSpec>>,
 }
 
 /// One `[[test]]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct TestSpec {
     pub name: Spanned<String>,
     pub version: Option<Spanned<i64>>,
-    #[serde(default)]
     pub vars: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
-    #[serde(default)]
     pub contains: Vec<String>,
-    #[serde(default)]
     pub not_contains: Vec<String>,
     pub max_chars: Option<Spanned<i64>>,
-    #[serde(default)]
     pub snapshot: bool,
 }
 
 /// `[seed]`: the legacy text that a version must reproduce byte for byte.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct SeedSpec {
     pub version: Spanned<i64>,
     pub file: Spanned<String>,
     pub extract: Option<Spanned<Extract>>,
     pub unescape: Option<Spanned<Unescape>>,
-    #[serde(default)]
     pub vars: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// Which part of a legacy file holds the prompt text.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extract {
     /// The text strictly between the first `start` and the next `end` after it.
     Between([String; 2]),
@@ -68,8 +54,7 @@ pub enum Extract {
 }
 
 /// How the extracted literal is unescaped before comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unescape {
     None,
     /// C, C# regular strings, Java and JSON: `\n`, `\t`, `\"`, `\\`, `\uXXXX`, …
@@ -81,20 +66,16 @@ pub enum Unescape {
 }
 
 /// The front matter of a version file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct FrontMatter {
     pub description: Option<String>,
-    #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<RawVariable>>,
     pub model: Option<toml::Table>,
 }
 
 /// A variable spec as written; `resolve_variables` turns it into a `Variable`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawVariable {
-    #[serde(rename = "type")]
     pub kind: String,
     pub required: Option<bool>,
     pub description: Option<String>,
@@ -105,8 +86,7 @@ pub struct RawVariable {
     pub fields: Option<BTreeMap<String, RawVariable>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RawItems {
     Name(String),
     Spec(Box<RawVariable>),
@@ -486,4 +466,205 @@ fn article(word: &str) -> &'static str {
     } else {
         "a"
     }
+}
+
+use super::walk::{get, Reader};
+use toml::de::DeTable;
+
+/// Reads `prompt.toml`.
+pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnostic>) {
+    let (mut reader, document) = Reader::parse(file, text, 0, text);
+    let Some(document) = document else { return (None, reader.errors) };
+    let root = document.get_ref();
+    reader.known_keys(root, &["description", "owners", "tags", "activate", "test", "seed"], "prompt.toml");
+    let description = reader.required(root, 0..0, "description", "prompt.toml").and_then(|v| reader.string(v, "description"));
+    let owners = get(root, "owners").map_or(Some(Vec::new()), |v| reader.strings(v, "owners"));
+    let tags = get(root, "tags").map_or(Some(Vec::new()), |v| reader.strings(v, "tags"));
+    let mut activate = BTreeMap::new();
+    if let Some(value) = get(root, "activate") {
+        if let Some(table) = reader.table(value, "activate") {
+            for (environment, version) in table.iter() {
+                if let Some(number) = reader.spanned_integer(version, &format!("activate.{}", environment.get_ref())) {
+                    activate.insert(Spanned::new(reader.span(environment.span()), environment.get_ref().to_string()), number);
+                }
+            }
+        }
+    }
+    let mut tests = Vec::new();
+    if let Some(value) = get(root, "test") {
+        match value.get_ref() {
+            toml::de::DeValue::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    if let Some(test) = read_test(&mut reader, item, index) {
+                        tests.push(Spanned::new(reader.span(item.span()), test));
+                    }
+                }
+            }
+            _ => reader.error(value.span(), "`test` must be an array of tables: write each test as `[[test]]`".into(), "expected [[test]]", "see docs/format.md"),
+        }
+    }
+    let seed = get(root, "seed").and_then(|value| {
+        let seed = read_seed(&mut reader, value)?;
+        Some(Spanned::new(reader.span(value.span()), seed))
+    });
+    let errors = reader.errors;
+    match (description, owners, tags) {
+        (Some(description), Some(owners), Some(tags)) if errors.is_empty() => (Some(Manifest { description, owners, tags, activate, tests, seed }), errors),
+        _ => (None, errors),
+    }
+}
+
+fn read_test(reader: &mut Reader, value: &super::walk::Value, index: usize) -> Option<TestSpec> {
+    let path = format!("test[{index}]");
+    let table = reader.table(value, &path)?;
+    reader.known_keys(table, &["name", "version", "vars", "contains", "not_contains", "max_chars", "snapshot"], "a [[test]] table");
+    let name = reader.required(table, value.span(), "name", "a [[test]] table").and_then(|v| reader.spanned_string(v, &format!("{path}.name")));
+    let version = get(table, "version").map(|v| reader.spanned_integer(v, &format!("{path}.version")));
+    let vars = get(table, "vars").map_or(Some(BTreeMap::new()), |v| reader.values(v, &format!("{path}.vars")));
+    let contains = get(table, "contains").map_or(Some(Vec::new()), |v| reader.strings(v, &format!("{path}.contains")));
+    let not_contains = get(table, "not_contains").map_or(Some(Vec::new()), |v| reader.strings(v, &format!("{path}.not_contains")));
+    let max_chars = get(table, "max_chars").map(|v| reader.spanned_integer(v, &format!("{path}.max_chars")));
+    let snapshot = get(table, "snapshot").map_or(Some(false), |v| reader.boolean(v, &format!("{path}.snapshot")));
+    Some(TestSpec {
+        name: name?,
+        version: version.map_or(Some(None), |v| v.map(Some))?,
+        vars: vars?,
+        contains: contains?,
+        not_contains: not_contains?,
+        max_chars: max_chars.map_or(Some(None), |v| v.map(Some))?,
+        snapshot: snapshot?,
+    })
+}
+
+fn read_seed(reader: &mut Reader, value: &super::walk::Value) -> Option<SeedSpec> {
+    let table = reader.table(value, "seed")?;
+    reader.known_keys(table, &["version", "file", "extract", "unescape", "vars"], "[seed]");
+    let version = reader.required(table, value.span(), "version", "[seed]").and_then(|v| reader.spanned_integer(v, "seed.version"));
+    let file = reader.required(table, value.span(), "file", "[seed]").and_then(|v| reader.spanned_string(v, "seed.file"));
+    let extract = match get(table, "extract") {
+        None => Some(None),
+        Some(extract_value) => read_extract(reader, extract_value).map(|extract| Some(Spanned::new(reader.span(extract_value.span()), extract))),
+    };
+    let unescape = match get(table, "unescape") {
+        None => Some(None),
+        Some(mode_value) => {
+            let mode = reader.string(mode_value, "seed.unescape")?;
+            let parsed = match mode.as_str() {
+                "none" => Some(Unescape::None),
+                "c" => Some(Unescape::C),
+                "csharp-verbatim" => Some(Unescape::CsharpVerbatim),
+                "js-template" => Some(Unescape::JsTemplate),
+                _ => None,
+            };
+            match parsed {
+                Some(parsed) => Some(Some(Spanned::new(reader.span(mode_value.span()), parsed))),
+                None => {
+                    reader.error(mode_value.span(), format!("`{mode}` is not an unescape mode"), "unknown mode", "use one of: none, c, csharp-verbatim, js-template");
+                    None
+                }
+            }
+        }
+    };
+    let vars = get(table, "vars").map_or(Some(BTreeMap::new()), |v| reader.values(v, "seed.vars"));
+    Some(SeedSpec { version: version?, file: file?, extract: extract?, unescape: unescape?, vars: vars? })
+}
+
+fn read_extract(reader: &mut Reader, value: &super::walk::Value) -> Option<Extract> {
+    let table = reader.table(value, "seed.extract")?;
+    let methods = ["between", "lines", "json_pointer", "toml_key"];
+    reader.known_keys(table, &methods, "`seed.extract`");
+    if table.len() != 1 {
+        reader.error(value.span(), "`seed.extract` takes exactly one method".into(), "one of between, lines, json_pointer, toml_key", "write e.g. `extract = { between = [\"START\", \"END\"] }`; leave it out to take the whole file");
+        return None;
+    }
+    let (key, method) = table.iter().next()?;
+    Some(match key.get_ref().as_ref() {
+        "between" => {
+            let markers = reader.strings(method, "seed.extract.between")?;
+            let [start, end]: [String; 2] = markers.try_into().ok().or_else(|| {
+                reader.error(method.span(), "`between` takes two markers: [start, end]".into(), "expected two strings", "write `between = [\"START\", \"END\"]`");
+                None
+            })?;
+            Extract::Between([start, end])
+        }
+        "lines" => Extract::Lines(reader.string(method, "seed.extract.lines")?),
+        "json_pointer" => Extract::JsonPointer(reader.string(method, "seed.extract.json_pointer")?),
+        "toml_key" => Extract::TomlKey(reader.string(method, "seed.extract.toml_key")?),
+        _ => return None,
+    })
+}
+
+/// Reads the front matter of a version file; `offset` is where it starts in `text`.
+pub fn read_front_matter(file: &str, text: &str, offset: usize, front_matter: &str) -> (Option<FrontMatter>, Vec<Diagnostic>) {
+    let (mut reader, document) = Reader::parse(file, text, offset, front_matter);
+    let Some(document) = document else { return (None, reader.errors) };
+    let root = document.get_ref();
+    reader.known_keys(root, &["description", "variables", "model"], "the front matter");
+    let description = get(root, "description").map(|v| reader.string(v, "description"));
+    let mut variables = BTreeMap::new();
+    if let Some(value) = get(root, "variables") {
+        if let Some(table) = reader.table(value, "variables") {
+            for (name, spec) in table.iter() {
+                let path = format!("variables.{}", name.get_ref());
+                if let Some(raw) = read_variable(&mut reader, spec, &path) {
+                    variables.insert(Spanned::new(reader.span(name.span()), name.get_ref().to_string()), Spanned::new(reader.span(spec.span()), raw));
+                }
+            }
+        }
+    }
+    let model = get(root, "model").and_then(|value| match reader.value(value, "model")? {
+        toml::Value::Table(table) => Some(table),
+        _ => {
+            reader.error(value.span(), "`model` must be a table, e.g. `model = { name = \"gpt-4o-mini\" }`".into(), "expected a table", "see docs/format.md");
+            None
+        }
+    });
+    let errors = reader.errors;
+    if !errors.is_empty() {
+        return (None, errors);
+    }
+    (Some(FrontMatter { description: description.flatten(), variables, model }), errors)
+}
+
+fn read_variable(reader: &mut Reader, value: &super::walk::Value, path: &str) -> Option<RawVariable> {
+    let table: &DeTable = reader.table(value, path)?;
+    reader.known_keys(table, &["type", "required", "description", "max_len", "source", "values", "items", "fields"], "a variable spec");
+    let kind = reader.required(table, value.span(), "type", &format!("`{path}`")).and_then(|v| reader.string(v, &format!("{path}.type")));
+    let required = get(table, "required").map(|v| reader.boolean(v, &format!("{path}.required")));
+    let description = get(table, "description").map(|v| reader.string(v, &format!("{path}.description")));
+    let max_len = get(table, "max_len").map(|v| reader.integer(v, &format!("{path}.max_len")));
+    let source = get(table, "source").map(|v| reader.string(v, &format!("{path}.source")));
+    let values = get(table, "values").map(|v| reader.strings(v, &format!("{path}.values")));
+    let items = get(table, "items").map(|v| match v.get_ref() {
+        toml::de::DeValue::String(name) => Some(RawItems::Name(name.to_string())),
+        _ => read_variable(reader, v, &format!("{path}.items")).map(|spec| RawItems::Spec(Box::new(spec))),
+    });
+    let fields = match get(table, "fields") {
+        None => Some(None),
+        Some(fields_value) => reader.table(fields_value, &format!("{path}.fields")).map(|fields_table| {
+            let mut fields = BTreeMap::new();
+            for (field, spec) in fields_table.iter() {
+                if let Some(raw) = read_variable(reader, spec, &format!("{path}.fields.{}", field.get_ref())) {
+                    fields.insert(field.get_ref().to_string(), raw);
+                }
+            }
+            Some(fields)
+        }),
+    };
+    Some(RawVariable {
+        kind: kind?,
+        required: optional(required)?,
+        description: optional(description)?,
+        max_len: optional(max_len)?,
+        source: optional(source)?,
+        values: optional(values)?,
+        items: optional(items)?,
+        fields: fields?,
+    })
+}
+
+/// A key that may be absent (`None`) or present and valid (`Some(Some)`); `Some(None)` inside
+/// means present but invalid, which turns the whole read into `None`.
+fn optional<T>(item: Option<Option<T>>) -> Option<Option<T>> {
+    item.map_or(Some(None), |inner| inner.map(Some))
 }

@@ -31,7 +31,8 @@ const WHOLE_FILE: &[&str] = &[
 /// Diagnostics whose human rendering does not show the position the JSON gives.
 // FIXME: a zero-width span on an empty line or at the end of the file (an empty template) renders
 // as `--> file:1:1` with no source line and no label, while the JSON says line 4, column 1; see
-// the snapshot `it__check__empty_template.snap`.
+// the snapshot `it__check__empty_template.snap`. The widening of empty spans in src/report.rs
+// (`visible_span`) leaves a span on an empty line or after the last newline as it is.
 const KNOWN_MISPLACED_IN_HUMAN_OUTPUT: &[&str] = &["structure/empty-template"];
 
 /// The case name: the test function's name, which libtest gives the thread running it.
@@ -84,8 +85,8 @@ fn check_repo(repo: &Repo, args: &[&str], expect_exit: i32, expect_codes: &[&str
 
     for diagnostic in &diagnostics {
         let code_text = diagnostic["code"].as_str().unwrap_or_default();
-        let code = Code::parse(code_text)
-            .unwrap_or_else(|| panic!("{name}: unknown code `{code_text}`"));
+        let code =
+            Code::parse(code_text).unwrap_or_else(|| panic!("{name}: unknown code `{code_text}`"));
         let severity = match code.severity() {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -492,15 +493,14 @@ Hello, {{uppercase name}}!
             ),
         ],
         ERRORS,
-        // FIXME: the arguments of an unknown helper are not walked, so `name` is also reported
-        // unused although the template passes it; only `variables/unknown-helper` is expected.
-        &["variables/unknown-helper", "variables/unused"],
+        // The arguments are still walked: `name` counts as used, so no `variables/unused`.
+        &["variables/unknown-helper"],
     );
 }
 
 #[test]
 fn unknown_block_helper() {
-    check(
+    let diagnostics = check(
         &[
             ("prompts/hello/prompt.toml", BARE_TOML),
             (
@@ -508,14 +508,22 @@ fn unknown_block_helper() {
                 r#"+++
 variables.name = { type = "string" }
 +++
-{{#iff name}}Hello, {{name}}!{{/iff}}
+{{#iff name}}Hello, {{name}}! You are {{age}}.{{/iff}}
 "#,
             ),
         ],
         ERRORS,
-        // FIXME: neither the argument nor the body of an unknown block helper is walked, so `name`
-        // is also reported unused although the template prints it twice.
-        &["variables/unknown-helper", "variables/unused"],
+        // The argument and the body are still walked: `name` counts as used (no
+        // `variables/unused`), and the undeclared `age` in the body is reported too.
+        &["variables/unknown-helper", "variables/undeclared"],
+    );
+    let undeclared =
+        diagnostics.iter().find(|d| d["code"] == "variables/undeclared").expect("undeclared");
+    assert!(undeclared["message"].as_str().unwrap_or_default().contains("`age`"), "{undeclared}");
+    assert_eq!(
+        (&undeclared["line"], &undeclared["column"]),
+        (&Value::from(4), &Value::from(41)),
+        "{undeclared}"
     );
 }
 
@@ -535,9 +543,8 @@ variables.formal = { type = "boolean" }
             ),
         ],
         ERRORS,
-        // FIXME: after the argument count error the arguments are not walked, so `formal` is also
-        // reported unused although `#if` reads it.
-        &["variables/helper-args", "variables/unused"],
+        // The arguments are still walked: `formal` and `name` count as used.
+        &["variables/helper-args"],
     );
 }
 
@@ -762,7 +769,7 @@ Hello, {{name}} ({{nickname}})!
 
 #[test]
 fn failing_contains() {
-    check(
+    let diagnostics = check(
         &[
             (
                 "prompts/hello/prompt.toml",
@@ -786,11 +793,17 @@ Hello, {{name}}!
         ERRORS,
         &["tests/contains"],
     );
+    // Only the missing string is reported; the help says what to do, the note shows the text.
+    assert!(message_of(&diagnostics, "tests/contains").contains("\"Goodbye\""));
+    let help = diagnostics[0]["help"].as_str().unwrap_or_default();
+    assert!(!help.is_empty(), "a failing `contains` has a help: {}", diagnostics[0]);
+    let note = diagnostics[0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("Hello, Ada!"), "the note shows the rendered text: {note}");
 }
 
 #[test]
 fn failing_not_contains() {
-    check(
+    let diagnostics = check(
         &[
             (
                 "prompts/hello/prompt.toml",
@@ -815,6 +828,10 @@ Hello,
         ERRORS,
         &["tests/not-contains"],
     );
+    let help = diagnostics[0]["help"].as_str().unwrap_or_default();
+    assert!(!help.is_empty(), "a failing `not_contains` has a help: {}", diagnostics[0]);
+    let note = diagnostics[0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("{{Ada}}!"), "the note shows the rendered text: {note}");
 }
 
 #[test]
@@ -994,35 +1011,57 @@ fn stray_file_in_prompt_folder() {
 #[test]
 fn stray_file_in_the_prompts_folder() {
     let mut files = minimal_prompt("hello");
+    files.push(("prompts/notes.txt".into(), "Ideas for the next prompts\n".into()));
+    // A README beside the prompt folders is welcome: not reported.
     files.push(("prompts/README.md".into(), "# Our prompts\n".into()));
-    check_repo(&Repo::new(&files), &[], ERRORS, &["structure/version-file"]);
+    let repo = Repo::new(&files);
+    let diagnostics = check_repo(&repo, &[], ERRORS, &["structure/version-file"]);
+    assert_eq!(diagnostics[0]["file"], "prompts/notes.txt");
+    let human = repo.run(&["check"]).stdout;
+    assert!(!human.contains("prompts/README.md"), "prompts/README.md is not reported:\n{human}");
 }
 
 #[test]
 fn stray_file_in_an_empty_prompts_folder() {
-    // FIXME: the stray-file diagnostic is attached to the first prompt folder, so with no prompt
-    // folder it is dropped: this should be ERRORS with `structure/version-file` on
-    // `prompts/README.md`, not a clean run.
-    check(&[("prompts/README.md", "# Our prompts\n")], OK, &[]);
+    // The folder reports its own files, even when it holds no prompt folder.
+    let repo = Repo::new(&[
+        ("prompts/notes.txt", "Ideas for the first prompt\n"),
+        ("prompts/README.md", "# Our prompts\n"),
+    ]);
+    let diagnostics = check_repo(&repo, &[], ERRORS, &["structure/version-file"]);
+    assert_eq!(diagnostics[0]["file"], "prompts/notes.txt");
 }
 
 #[test]
 fn stray_file_and_check_path() {
     let mut files = minimal_prompt("aaa");
     files.extend(minimal_prompt("bbb"));
+    files.push(("prompts/notes.txt".into(), "Ideas for the next prompts\n".into()));
     files.push(("prompts/README.md".into(), "# Our prompts\n".into()));
     let repo = Repo::new(&files);
-    // FIXME: `prompts/README.md` belongs to neither prompt, yet `check prompts/aaa` reports it
-    // (it rides on the alphabetically first prompt) and `check prompts/bbb` does not. Either both
-    // should report it or neither.
-    let first = repo.run(&["check", "prompts/aaa"]);
-    assert_eq!(first.code, ERRORS);
-    assert!(first.stdout.contains("prompts/README.md"), "{}", first.stdout);
-    let second = repo.run(&["check", "prompts/bbb"]);
-    assert_eq!(
-        (second.code, second.stdout.as_str()),
-        (OK, "checked 1 prompt, 1 version: no problems\n")
-    );
+    // `prompts/notes.txt` belongs to no prompt: checking one prompt does not report it, whichever
+    // prompt it is.
+    for path in ["prompts/aaa", "prompts/bbb"] {
+        let run = repo.run(&["check", path]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (OK, "checked 1 prompt, 1 version: no problems\n"),
+            "check {path}"
+        );
+    }
+    // Checking the prompts folder (or the whole project) does, and still not the README.
+    for args in [&["check", "prompts"][..], &["check", "."], &["check"]] {
+        let run = repo.run(args);
+        assert_eq!(run.code, ERRORS, "{args:?}\n{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("error[structure/version-file]")
+                && run.stdout.contains("prompts/notes.txt")
+                && !run.stdout.contains("prompts/README.md")
+                && run.stdout.ends_with("checked 2 prompts, 2 versions: 1 error\n"),
+            "{args:?}\n{}",
+            run.stdout
+        );
+    }
 }
 
 #[test]
@@ -1168,15 +1207,12 @@ fn symlinked_prompt_folder_outside_the_repository() {
         .expect("write v1.prompt");
     let repo = Repo::new(&minimal_prompt("hello"));
     std::os::unix::fs::symlink(outside.path(), repo.join("prompts/shared")).expect("symlink");
-    check_repo(
-        &repo,
-        &[],
-        ERRORS,
-        // FIXME: the folder's files are not read once the link is refused, which is right, but
-        // that then also reports `no-versions` and `missing-manifest` for it: only
-        // `structure/symlink` is expected.
-        &["structure/symlink", "structure/no-versions", "structure/missing-manifest"],
-    );
+    // The folder's files are not read once the link is refused, and nothing else is reported
+    // about it (no `no-versions`, no `missing-manifest`).
+    let diagnostics = check_repo(&repo, &[], ERRORS, &["structure/symlink"]);
+    assert_eq!(diagnostics[0]["file"], "prompts/shared");
+    let help = diagnostics[0]["help"].as_str().unwrap_or_default();
+    assert!(help.contains("copy what it points to into the repository"), "{help}");
 }
 
 #[cfg(unix)]

@@ -164,13 +164,17 @@ fn check_repo(name: &str, repo: &Repo, expect_exit: i32, expect_codes: &[&str]) 
     insta::assert_snapshot!(name, repo.normalize(&transcript(&human)));
 }
 
-/// A project of `files` checks with no diagnostic at all.
+/// A project of `files` checks with no diagnostic at all; and the seed check did run: one more
+/// character at the end of `prompts/svc/v1.prompt` is seed/drift.
 #[track_caller]
 fn check_clean(what: &str, files: &[(&str, &str)]) {
     let repo = Repo::new(files);
     let run = repo.run(&["check"]);
     assert_eq!(run.code, 0, "{what}:\n{}{}", run.stdout, run.stderr);
     assert_eq!(repo.codes(0), Vec::<String>::new(), "{what}:\n{}", run.stdout);
+    let v1 = repo.read("prompts/svc/v1.prompt");
+    repo.write("prompts/svc/v1.prompt", format!("{v1}!"));
+    assert_eq!(repo.codes(1), ["seed/drift"], "{what}: the seed check did not run");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,6 +515,24 @@ fn unescape_errors() {
                 ),
             ),
             ("prompts/svc/v1.prompt", &v1),
+        ],
+        1,
+        &["seed/unescape"],
+    );
+    // The end marker `";` also matches the end of a doubled quote inside the literal.
+    // FIXME: the help says "the literal probably ends earlier", while here the marker matched too
+    // early; the help should name both causes (or `between` should skip `""` in this mode).
+    check_seed(
+        "unescape_csharp_verbatim_end_marker_inside_the_literal",
+        &[
+            ("legacy/Svc.cs", "const string Prompt = @\"Reply \"\"no\"\"; then stop.\";\n"),
+            (
+                "prompts/svc/prompt.toml",
+                &manifest(
+                    "version = 1\nfile = \"legacy/Svc.cs\"\nextract = { between = [\"Prompt = @\\\"\", \"\\\";\"] }\nunescape = \"csharp-verbatim\"\n",
+                ),
+            ),
+            ("prompts/svc/v1.prompt", &version("", "Reply \"no\"; then stop.")),
         ],
         1,
         &["seed/unescape"],
@@ -870,6 +892,35 @@ unescape = "js-template"
             ),
         ],
     );
+    // A backslash before a line feed is a line continuation: both disappear.
+    check_clean(
+        "unescape js-template, line continuation",
+        &[
+            ("legacy/seed.ts", "export const PROMPT = `One long \\\nline.`;\n"),
+            (
+                "prompts/svc/prompt.toml",
+                &manifest(
+                    "version = 1\nfile = \"legacy/seed.ts\"\nextract = { between = [\"PROMPT = `\", \"`;\"] }\nunescape = \"js-template\"\n",
+                ),
+            ),
+            ("prompts/svc/v1.prompt", &version("", "One long line.")),
+        ],
+    );
+    // JavaScript turns CRLF (and a lone CR) inside a template literal into LF, and a backslash
+    // before CRLF is a line continuation: the application sends "Line one\nLine two, one long line.".
+    check_clean(
+        "unescape js-template, CRLF normalised as JavaScript does",
+        &[
+            ("legacy/seed.ts", "export const PROMPT = `Line one\r\nLine two, one long \\\r\nline.`;\r\n"),
+            (
+                "prompts/svc/prompt.toml",
+                &manifest(
+                    "version = 1\nfile = \"legacy/seed.ts\"\nextract = { between = [\"PROMPT = `\", \"`;\"] }\nunescape = \"js-template\"\n",
+                ),
+            ),
+            ("prompts/svc/v1.prompt", &version("", "Line one\nLine two, one long line.")),
+        ],
+    );
     check_clean(
         "unescape none (the default) keeps backslashes",
         &[
@@ -1081,6 +1132,9 @@ fn check_import_error(name: &str, files: &[(&str, &str)], args: &[&str]) -> Repo
 
 #[test]
 fn import_errors() {
+    // FIXME: the message is built as "{problem} in `{file}`; {help}", which reads badly when the
+    // problem already ends in a clause ("is not in the file in `legacy/Greeter.cs`", "which has 8
+    // lines in `legacy/Greeter.cs`"); and offsets are bytes, not line:column of the legacy file.
     let greeter = [("legacy/Greeter.cs", GREETER_CS)];
     check_import_error(
         "import_marker_missing",
