@@ -291,7 +291,10 @@ pub fn check_project(
 fn select_all(project: &Project, paths: &[PathBuf]) -> bool {
     let prompts = project.prompts_path().canonicalize().ok();
     let root = project.root.canonicalize().ok();
-    paths.iter().filter_map(|path| path.canonicalize().ok()).any(|path| Some(&path) == prompts.as_ref() || Some(&path) == root.as_ref())
+    paths
+        .iter()
+        .filter_map(|path| path.canonicalize().ok())
+        .any(|path| Some(&path) == prompts.as_ref() || Some(&path) == root.as_ref())
 }
 
 /// Which prompts the PATH arguments select (all when there are none).
@@ -442,14 +445,19 @@ fn import(project: &Project, args: &ImportArgs, color: bool) -> Result<i32> {
         UnescapeArg::JsTemplate => (Unescape::JsTemplate, "js-template"),
     };
     let seed_error = |error: crate::seed::SeedError, literal_start: Option<usize>| {
-        let at = crate::seed::position(&from_relative, &text, error.span.clone(), literal_start);
+        let slice = crate::seed::is_slice(extract.as_ref());
+        let at = crate::seed::position(
+            &from_relative,
+            &text,
+            error.span.clone().filter(|_| slice),
+            literal_start,
+        );
         anyhow::anyhow!("`{from_relative}`: {}{at}; {}", error.message, error.help)
     };
     let (literal, literal_range) =
         crate::seed::extract(&text, extract.as_ref()).map_err(|e| seed_error(e, None))?;
     let literal_start = crate::seed::is_slice(extract.as_ref()).then_some(literal_range.start);
-    let legacy =
-        crate::seed::unescape(&literal, mode).map_err(|e| seed_error(e, literal_start))?;
+    let legacy = crate::seed::unescape(&literal, mode).map_err(|e| seed_error(e, literal_start))?;
     if legacy.trim().is_empty() {
         anyhow::bail!(
             "the extracted text of `{from_relative}` is empty; check the extraction flags"

@@ -95,7 +95,11 @@ fn parse_canonical(text: &str) -> Option<Lock> {
             return None;
         }
         let sha256 = plain_string(lines.next()?.strip_prefix("sha256 = ")?)?;
-        entries.push(Entry { name: name.to_string(), version: version.parse().ok()?, sha256: sha256.to_string() });
+        entries.push(Entry {
+            name: name.to_string(),
+            version: version.parse().ok()?,
+            sha256: sha256.to_string(),
+        });
     }
     Some(Lock { entries })
 }

@@ -126,9 +126,11 @@ fn visible_span(text: &str, span: std::ops::Range<usize>) -> std::ops::Range<usi
     if !span.is_empty() {
         return span;
     }
+    // The character under the span (a line ending included, so that the column stays right),
+    // else the one before it at the end of the file.
     match text[span.start..].chars().next() {
-        Some(next) if next != '\n' && next != '\r' => span.start..span.start + next.len_utf8(),
-        _ => match text[..span.start].chars().next_back() {
+        Some(next) => span.start..span.start + next.len_utf8(),
+        None => match text[..span.start].chars().next_back() {
             Some(previous) if previous != '\n' => span.start - previous.len_utf8()..span.start,
             _ => span,
         },

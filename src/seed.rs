@@ -211,7 +211,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
         let Some(c) = rest.chars().next() else { break };
         if js && rest.starts_with("${") {
             return Err(fail(
-                format!("the template literal interpolates `${{…}}`: its text is computed at run time"),
+                "the template literal interpolates `${…}`: its text is computed at run time".to_string(),
                 "extract only a constant literal, or import it with `unescape = \"none\"` and model the interpolation as a variable",
                 Some(index..index + 2),
             ));
@@ -260,7 +260,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                     .collect();
                 if digits.is_empty() || (js && digits.len() != 2) {
                     return Err(fail(
-                        format!("`\\x` needs hex digits"),
+                        "`\\x` needs hex digits".to_string(),
                         "write `\\x41` or remove the backslash",
                         Some(index..index + 2),
                     ));
@@ -273,7 +273,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                 if js && after.starts_with('{') {
                     let Some(close) = after.find('}') else {
                         return Err(fail(
-                            format!("`\\u{{` is never closed"),
+                            "`\\u{` is never closed".to_string(),
                             "write `\\u{1F600}`",
                             Some(index..index + 3),
                         ));
@@ -285,7 +285,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                         after.get(..4).filter(|d| d.chars().all(|c| c.is_ascii_hexdigit()));
                     let Some(digits) = digits else {
                         return Err(fail(
-                            format!("`\\u` needs four hex digits"),
+                            "`\\u` needs four hex digits".to_string(),
                             "write `\\u00e9`",
                             Some(index..index + 2),
                         ));
@@ -301,9 +301,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                             .filter(|l| (0xDC00..0xE000).contains(l));
                         let Some(low) = low else {
                             return Err(fail(
-                                format!(
-                                    "`\\u{digits}` is half of a surrogate pair"
-                                ),
+                                format!("`\\u{digits}` is half of a surrogate pair"),
                                 "follow it with the low surrogate `\\uDC00`–`\\uDFFF`",
                                 Some(index..index + 6),
                             ));
@@ -324,7 +322,7 @@ fn backslash_escapes(literal: &str, mode: Unescape) -> Result<String, SeedError>
                     .filter(|d| d.chars().all(|c| c.is_ascii_hexdigit()));
                 let Some(digits) = digits else {
                     return Err(fail(
-                        format!("`\\U` needs eight hex digits"),
+                        "`\\U` needs eight hex digits".to_string(),
                         "write `\\U0001F600`",
                         Some(index..index + 2),
                     ));
@@ -363,6 +361,27 @@ pub fn escape_for_template(text: &str) -> Result<String, String> {
     Ok(text.replace("{{", "\\{{"))
 }
 
+/// Where a seed error points in the legacy file, as ` (at FILE:LINE:COLUMN)`. `literal_start` is
+/// where the extracted literal begins in the file when the literal is a slice of it (whole file,
+/// markers, line range), so that unescape errors inside it map to the file too.
+pub fn position(
+    legacy_path: &str,
+    legacy_text: &str,
+    span: Option<Range<usize>>,
+    literal_start: Option<usize>,
+) -> String {
+    let Some(span) = span else { return String::new() };
+    let shift = literal_start.unwrap_or(0);
+    let location =
+        crate::diagnostic::Location::in_text(legacy_text, span.start + shift..span.end + shift);
+    format!(" (at {legacy_path}:{}:{})", location.start.line, location.start.column)
+}
+
+/// Whether the extraction yields a slice of the file (so literal offsets are file offsets).
+pub fn is_slice(extract: Option<&Extract>) -> bool {
+    matches!(extract, None | Some(Extract::Between(_)) | Some(Extract::Lines(_)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,7 +408,11 @@ mod tests {
         check_unescape(Unescape::CsharpVerbatim, r#"say "hi"#, Err("lone"));
         check_unescape(Unescape::JsTemplate, r"a \` \$ \\ \u{1F600} \x41", Ok("a ` $ \\ 😀 A"));
         check_unescape(Unescape::JsTemplate, "x ${y}", Err("interpolates"));
-        check_unescape(Unescape::JsTemplate, "one\r\ntwo\rthree \\\r\nfour", Ok("one\ntwo\nthree four"));
+        check_unescape(
+            Unescape::JsTemplate,
+            "one\r\ntwo\rthree \\\r\nfour",
+            Ok("one\ntwo\nthree four"),
+        );
         check_unescape(Unescape::None, r"\n", Ok(r"\n"));
     }
 
@@ -436,19 +459,4 @@ mod tests {
         check_extract("[p]\nq = \"t\"\n", Extract::TomlKey("p.q".into()), Ok("t"));
         check_extract("[p]\nq = 1\n", Extract::TomlKey("p.q".into()), Err("not a string"));
     }
-}
-
-/// Where a seed error points in the legacy file, as ` (at FILE:LINE:COLUMN)`. `literal_start` is
-/// where the extracted literal begins in the file when the literal is a slice of it (whole file,
-/// markers, line range), so that unescape errors inside it map to the file too.
-pub fn position(legacy_path: &str, legacy_text: &str, span: Option<Range<usize>>, literal_start: Option<usize>) -> String {
-    let Some(span) = span else { return String::new() };
-    let shift = literal_start.unwrap_or(0);
-    let location = crate::diagnostic::Location::in_text(legacy_text, span.start + shift..span.end + shift);
-    format!(" (at {legacy_path}:{}:{})", location.start.line, location.start.column)
-}
-
-/// Whether the extraction yields a slice of the file (so literal offsets are file offsets).
-pub fn is_slice(extract: Option<&Extract>) -> bool {
-    matches!(extract, None | Some(Extract::Between(_)) | Some(Extract::Lines(_)))
 }

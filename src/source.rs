@@ -94,7 +94,11 @@ pub fn load(root: &Path, prompts_dir: &Path) -> Result<Loaded, SourceError> {
             continue;
         }
         let is_symlink = entry.file_type().is_ok_and(|kind| kind.is_symlink());
-        let is_dir = if is_symlink { path.is_dir() } else { entry.file_type().is_ok_and(|kind| kind.is_dir()) };
+        let is_dir = if is_symlink {
+            path.is_dir()
+        } else {
+            entry.file_type().is_ok_and(|kind| kind.is_dir())
+        };
         if is_dir {
             folders.push((name, path, is_symlink));
         } else {
@@ -125,7 +129,13 @@ pub fn relative(root: &Path, path: &Path) -> String {
     relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
-fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path, is_symlink: bool) -> PromptFiles {
+fn load_prompt(
+    root: &Path,
+    canonical_root: &Path,
+    name: &str,
+    dir: &Path,
+    is_symlink: bool,
+) -> PromptFiles {
     let mut prompt = PromptFiles {
         name: name.to_string(),
         dir: relative(root, dir),
@@ -157,10 +167,11 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path, is_sy
     // `DirEntry::file_type` comes from the directory listing itself: no extra system call per file.
     let mut names: Vec<(String, PathBuf, std::fs::FileType)> = entries
         .filter_map(Result::ok)
-        .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?)))
+        .filter_map(|e| {
+            Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?))
+        })
         .collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut buffer = Vec::new();
     for (file_name, path, file_type) in names {
         if file_name.starts_with('.') {
             continue;
@@ -176,34 +187,49 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path, is_sy
             (file_type.is_dir(), file_type.is_file())
         };
         if file_name == "snapshots" && is_dir {
-            let mut snapshot_files: Vec<(String, PathBuf, std::fs::FileType)> = std::fs::read_dir(&path)
-                .into_iter()
-                .flatten()
-                .filter_map(Result::ok)
-                .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?)))
-                .collect();
+            let mut snapshot_files: Vec<(String, PathBuf, std::fs::FileType)> =
+                std::fs::read_dir(&path)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .filter_map(|e| {
+                        Some((
+                            e.file_name().to_string_lossy().into_owned(),
+                            e.path(),
+                            e.file_type().ok()?,
+                        ))
+                    })
+                    .collect();
             snapshot_files.sort_by(|a, b| a.0.cmp(&b.0));
             for (snapshot_name, snapshot, snapshot_type) in snapshot_files {
                 let snapshot_relative = format!("{relative_path}/{snapshot_name}");
                 if snapshot_type.is_symlink() {
-                    if let Some(diagnostic) = check_symlink(canonical_root, &snapshot, &snapshot_relative) {
+                    if let Some(diagnostic) =
+                        check_symlink(canonical_root, &snapshot, &snapshot_relative)
+                    {
                         prompt.diagnostics.push(diagnostic);
                         continue;
                     }
                 }
                 if snapshot.is_file() {
-                    read_into(&snapshot, snapshot_relative, &mut buffer, &mut prompt.diagnostics, |file| prompt.snapshots.push(file));
+                    read_into(&snapshot, snapshot_relative, &mut prompt.diagnostics, |file| {
+                        prompt.snapshots.push(file)
+                    });
                 }
             }
             continue;
         }
         if file_name == "prompt.toml" && is_file {
-            read_into(&path, relative_path, &mut buffer, &mut prompt.diagnostics, |file| prompt.manifest = Some(file));
+            read_into(&path, relative_path, &mut prompt.diagnostics, |file| {
+                prompt.manifest = Some(file)
+            });
             continue;
         }
         match version_number(&file_name) {
             Some(number) if is_file => {
-                read_into(&path, relative_path, &mut buffer, &mut prompt.diagnostics, |file| prompt.versions.push((number, file)));
+                read_into(&path, relative_path, &mut prompt.diagnostics, |file| {
+                    prompt.versions.push((number, file))
+                });
             }
             _ => {
                 let help = if file_name.ends_with(".prompt") {
@@ -211,7 +237,14 @@ fn load_prompt(root: &Path, canonical_root: &Path, name: &str, dir: &Path, is_sy
                 } else {
                     "a prompt folder holds `prompt.toml`, `v<N>.prompt` files and `snapshots/`; move other files elsewhere"
                 };
-                prompt.diagnostics.push(Diagnostic::new(Code::StructureVersionFile, relative_path, format!("`{file_name}` is not a version file")).help(help));
+                prompt.diagnostics.push(
+                    Diagnostic::new(
+                        Code::StructureVersionFile,
+                        relative_path,
+                        format!("`{file_name}` is not a version file"),
+                    )
+                    .help(help),
+                );
             }
         }
     }
@@ -250,41 +283,50 @@ fn read_seed(root: &Path, canonical_root: &Path, manifest: &[u8]) -> Option<Seed
     }
 }
 
-/// Reads a whole file into `buffer` with plain `read` calls: std's `read_to_end` asks the file for
-/// its size and position first, two extra system calls per file that cost more than they save on
-/// files of a few kilobytes.
-fn read_all(mut file: std::fs::File, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+/// Reads a whole file with plain `read` calls into `scratch`, a buffer kept zero-initialised
+/// across calls (it only grows), and returns a copy of exactly the bytes read. std's `read_to_end`
+/// asks the file for its size and position first, two extra system calls per file that cost more
+/// than they save on files of a few kilobytes.
+fn read_all(mut file: std::fs::File, scratch: &mut Vec<u8>) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    buffer.clear();
-    if buffer.capacity() < 16 * 1024 {
-        buffer.reserve(16 * 1024);
+    if scratch.len() < 64 * 1024 {
+        scratch.resize(64 * 1024, 0);
     }
+    let mut filled = 0;
     loop {
-        if buffer.len() == buffer.capacity() {
-            buffer.reserve(buffer.capacity());
+        if filled == scratch.len() {
+            let grown = scratch.len() * 2;
+            scratch.resize(grown, 0);
         }
-        let filled = buffer.len();
-        buffer.resize(buffer.capacity(), 0);
-        match file.read(&mut buffer[filled..]) {
-            Ok(0) => {
-                buffer.truncate(filled);
-                return Ok(());
-            }
-            Ok(read) => buffer.truncate(filled + read),
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => buffer.truncate(filled),
-            Err(error) => {
-                buffer.truncate(filled);
-                return Err(error);
-            }
+        match file.read(&mut scratch[filled..]) {
+            Ok(0) => return Ok(scratch[..filled].to_vec()),
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
         }
     }
 }
 
 /// Reads a file with open + read + close.
-fn read_into(path: &Path, relative_path: String, buffer: &mut Vec<u8>, diagnostics: &mut Vec<Diagnostic>, store: impl FnOnce(SourceFile)) {
-    match std::fs::File::open(path).and_then(|file| read_all(file, buffer)) {
-        Ok(()) => store(SourceFile::new(relative_path, buffer.clone())),
-        Err(error) => diagnostics.push(Diagnostic::new(Code::SyntaxEncoding, relative_path, format!("cannot read the file: {error}"))),
+fn read_into(
+    path: &Path,
+    relative_path: String,
+    diagnostics: &mut Vec<Diagnostic>,
+    store: impl FnOnce(SourceFile),
+) {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let read = SCRATCH.with_borrow_mut(|scratch| {
+        std::fs::File::open(path).and_then(|file| read_all(file, scratch))
+    });
+    match read {
+        Ok(bytes) => store(SourceFile::new(relative_path, bytes)),
+        Err(error) => diagnostics.push(Diagnostic::new(
+            Code::SyntaxEncoding,
+            relative_path,
+            format!("cannot read the file: {error}"),
+        )),
     }
 }
 

@@ -59,6 +59,9 @@ pub fn prompt(
 ) -> Outcome {
     let mut outcome =
         Outcome { diagnostics: files.diagnostics.clone(), snapshot_writes: Vec::new() };
+    if files.unreadable {
+        return outcome;
+    }
     let diagnostics = &mut outcome.diagnostics;
     if !is_valid_name(&files.name) {
         let suggestion: String = files
@@ -69,8 +72,17 @@ pub fn prompt(
             .collect();
         let suggestion = suggestion.trim_matches('-').to_string();
         let rule = "a prompt name is lowercase ASCII letters, digits and `-`, starts with a letter, at most 64 characters";
-        let help = if is_valid_name(&suggestion) { format!("rename the folder, e.g. to `{suggestion}`: {rule}") } else { format!("rename the folder: {rule}") };
-        let diagnostic = Diagnostic::new(Code::StructureName, files.dir.clone(), format!("`{}` is not a valid prompt name", files.name)).help(help);
+        let help = if is_valid_name(&suggestion) {
+            format!("rename the folder, e.g. to `{suggestion}`: {rule}")
+        } else {
+            format!("rename the folder: {rule}")
+        };
+        let diagnostic = Diagnostic::new(
+            Code::StructureName,
+            files.dir.clone(),
+            format!("`{}` is not a valid prompt name", files.name),
+        )
+        .help(help);
         diagnostics.push(diagnostic);
     }
 
@@ -288,7 +300,7 @@ fn parse_version<'a>(
                 path,
                 format!("the template of version {number} is empty"),
             )
-            .at(text, split.body_offset..split.body_offset)
+            .at(text, closing_line(text, split.body_offset))
             .label("nothing after the front matter")
             .help("write the prompt text after the closing `+++` line"),
         );
@@ -382,10 +394,7 @@ pub fn type_check_vars(
                         Diagnostic::new(Code::TestsType, file, format!("{what}: {problem}"))
                             .at(text, value.span())
                             .label(type_label(&problem, variable))
-                            .help(format!(
-                                "pass a value of type {}, as declared in the front matter",
-                                variable.ty.name()
-                            )),
+                            .help(type_help(&problem, variable)),
                     );
                 }
             }
@@ -530,6 +539,7 @@ fn run_test(
                 )
                 .at(text, name_span.clone())
                 .label("this test")
+                .help("change the template or the test's vars so that the text appears, or fix the expectation")
                 .note(format!("rendered text:\n{}", excerpt(&rendered))),
             );
         }
@@ -544,7 +554,9 @@ fn run_test(
                     format!("{what}: the rendered text contains {needle:?} (rendered line {line})"),
                 )
                 .at(text, name_span.clone())
-                .label("this test"),
+                .label("this test")
+                .help("change the template or the test's vars so that the text no longer appears, or drop it from `not_contains`")
+                .note(format!("rendered text:\n{}", excerpt(&rendered))),
             );
         }
     }
@@ -687,28 +699,32 @@ fn check_seed(
     };
     let extract_span = spec.extract.as_ref().map_or(file_span.clone(), |e| e.span());
     let extract = spec.extract.as_ref().map(Spanned::get_ref);
-    let (literal, literal_range) =
-        match crate::seed::extract(legacy_text, extract) {
-            Ok(found) => found,
-            Err(error) => {
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::SeedExtract,
-                        path,
-                        format!(
-                            "seed extraction from `{}`: {}{}",
-                            legacy.path,
-                            error.message,
-                            crate::seed::position(&legacy.path, legacy_text, error.span.clone(), None)
-                        ),
-                    )
-                    .at(text, extract_span)
-                    .label("extraction")
-                    .help(error.help),
-                );
-                return;
-            }
-        };
+    let (literal, literal_range) = match crate::seed::extract(legacy_text, extract) {
+        Ok(found) => found,
+        Err(error) => {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::SeedExtract,
+                    path,
+                    format!(
+                        "seed extraction from `{}`: {}{}",
+                        legacy.path,
+                        error.message,
+                        crate::seed::position(
+                            &legacy.path,
+                            legacy_text,
+                            error.span.clone().filter(|_| crate::seed::is_slice(extract)),
+                            None
+                        )
+                    ),
+                )
+                .at(text, extract_span)
+                .label("extraction")
+                .help(error.help),
+            );
+            return;
+        }
+    };
     let mode = spec.unescape.as_ref().map_or(prompt::Unescape::None, |m| *m.get_ref());
     let expected = match crate::seed::unescape(&literal, mode) {
         Ok(expected) => expected,
@@ -725,8 +741,8 @@ fn check_seed(
                         crate::seed::position(
                             &legacy.path,
                             legacy_text,
-                            error.span.clone(),
-                            crate::seed::is_slice(extract).then_some(literal_range.start)
+                            error.span.clone().filter(|_| crate::seed::is_slice(extract)),
+                            Some(literal_range.start)
                         )
                     ),
                 )
@@ -795,6 +811,24 @@ fn first_difference(expected: &str, actual: &str) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// What to do about a type problem.
+fn type_help(problem: &str, variable: &Variable) -> String {
+    if problem.contains("max_len") {
+        "shorten the value, or raise `max_len` in the front matter".into()
+    } else if problem.contains("enum's values") {
+        "pass one of the listed values, or add the value to `values` in the front matter".into()
+    } else {
+        format!("pass a value of type {}, as declared in the front matter", variable.ty.name())
+    }
+}
+
+/// The closing `+++` line before the body that starts at `body_offset`.
+fn closing_line(text: &str, body_offset: usize) -> std::ops::Range<usize> {
+    let before = text[..body_offset].trim_end_matches(['\n', '\r']);
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    start..before.len()
 }
 
 /// The caret label of a type problem: what is wrong with the value, in a few words.

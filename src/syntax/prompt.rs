@@ -476,16 +476,30 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
     let (mut reader, document) = Reader::parse(file, text, 0, text);
     let Some(document) = document else { return (None, reader.errors) };
     let root = document.get_ref();
-    reader.known_keys(root, &["description", "owners", "tags", "activate", "test", "seed"], "prompt.toml");
-    let description = reader.required(root, 0..0, "description", "prompt.toml").and_then(|v| reader.string(v, "description"));
+    reader.known_keys(
+        root,
+        &["description", "owners", "tags", "activate", "test", "seed"],
+        "prompt.toml",
+    );
+    let description = reader
+        .required(root, 0..0, "description", "prompt.toml")
+        .and_then(|v| reader.string(v, "description"));
     let owners = get(root, "owners").map_or(Some(Vec::new()), |v| reader.strings(v, "owners"));
     let tags = get(root, "tags").map_or(Some(Vec::new()), |v| reader.strings(v, "tags"));
     let mut activate = BTreeMap::new();
     if let Some(value) = get(root, "activate") {
         if let Some(table) = reader.table(value, "activate") {
             for (environment, version) in table.iter() {
-                if let Some(number) = reader.spanned_integer(version, &format!("activate.{}", environment.get_ref())) {
-                    activate.insert(Spanned::new(reader.span(environment.span()), environment.get_ref().to_string()), number);
+                if let Some(number) =
+                    reader.spanned_integer(version, &format!("activate.{}", environment.get_ref()))
+                {
+                    activate.insert(
+                        Spanned::new(
+                            reader.span(environment.span()),
+                            environment.get_ref().to_string(),
+                        ),
+                        number,
+                    );
                 }
             }
         }
@@ -500,7 +514,12 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
                     }
                 }
             }
-            _ => reader.error(value.span(), "`test` must be an array of tables: write each test as `[[test]]`".into(), "expected [[test]]", "see docs/format.md"),
+            _ => reader.error(
+                value.span(),
+                "`test` must be an array of tables: write each test as `[[test]]`".into(),
+                "expected [[test]]",
+                "see docs/format.md",
+            ),
         }
     }
     let seed = get(root, "seed").and_then(|value| {
@@ -509,7 +528,9 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
     });
     let errors = reader.errors;
     match (description, owners, tags) {
-        (Some(description), Some(owners), Some(tags)) if errors.is_empty() => (Some(Manifest { description, owners, tags, activate, tests, seed }), errors),
+        (Some(description), Some(owners), Some(tags)) if errors.is_empty() => {
+            (Some(Manifest { description, owners, tags, activate, tests, seed }), errors)
+        }
         _ => (None, errors),
     }
 }
@@ -517,14 +538,26 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
 fn read_test(reader: &mut Reader, value: &super::walk::Value, index: usize) -> Option<TestSpec> {
     let path = format!("test[{index}]");
     let table = reader.table(value, &path)?;
-    reader.known_keys(table, &["name", "version", "vars", "contains", "not_contains", "max_chars", "snapshot"], "a [[test]] table");
-    let name = reader.required(table, value.span(), "name", "a [[test]] table").and_then(|v| reader.spanned_string(v, &format!("{path}.name")));
-    let version = get(table, "version").map(|v| reader.spanned_integer(v, &format!("{path}.version")));
-    let vars = get(table, "vars").map_or(Some(BTreeMap::new()), |v| reader.values(v, &format!("{path}.vars")));
-    let contains = get(table, "contains").map_or(Some(Vec::new()), |v| reader.strings(v, &format!("{path}.contains")));
-    let not_contains = get(table, "not_contains").map_or(Some(Vec::new()), |v| reader.strings(v, &format!("{path}.not_contains")));
-    let max_chars = get(table, "max_chars").map(|v| reader.spanned_integer(v, &format!("{path}.max_chars")));
-    let snapshot = get(table, "snapshot").map_or(Some(false), |v| reader.boolean(v, &format!("{path}.snapshot")));
+    reader.known_keys(
+        table,
+        &["name", "version", "vars", "contains", "not_contains", "max_chars", "snapshot"],
+        "a [[test]] table",
+    );
+    let name = reader
+        .required(table, value.span(), "name", "a [[test]] table")
+        .and_then(|v| reader.spanned_string(v, &format!("{path}.name")));
+    let version =
+        get(table, "version").map(|v| reader.spanned_integer(v, &format!("{path}.version")));
+    let vars = get(table, "vars")
+        .map_or(Some(BTreeMap::new()), |v| reader.values(v, &format!("{path}.vars")));
+    let contains = get(table, "contains")
+        .map_or(Some(Vec::new()), |v| reader.strings(v, &format!("{path}.contains")));
+    let not_contains = get(table, "not_contains")
+        .map_or(Some(Vec::new()), |v| reader.strings(v, &format!("{path}.not_contains")));
+    let max_chars =
+        get(table, "max_chars").map(|v| reader.spanned_integer(v, &format!("{path}.max_chars")));
+    let snapshot = get(table, "snapshot")
+        .map_or(Some(false), |v| reader.boolean(v, &format!("{path}.snapshot")));
     Some(TestSpec {
         name: name?,
         version: version.map_or(Some(None), |v| v.map(Some))?,
@@ -539,11 +572,16 @@ fn read_test(reader: &mut Reader, value: &super::walk::Value, index: usize) -> O
 fn read_seed(reader: &mut Reader, value: &super::walk::Value) -> Option<SeedSpec> {
     let table = reader.table(value, "seed")?;
     reader.known_keys(table, &["version", "file", "extract", "unescape", "vars"], "[seed]");
-    let version = reader.required(table, value.span(), "version", "[seed]").and_then(|v| reader.spanned_integer(v, "seed.version"));
-    let file = reader.required(table, value.span(), "file", "[seed]").and_then(|v| reader.spanned_string(v, "seed.file"));
+    let version = reader
+        .required(table, value.span(), "version", "[seed]")
+        .and_then(|v| reader.spanned_integer(v, "seed.version"));
+    let file = reader
+        .required(table, value.span(), "file", "[seed]")
+        .and_then(|v| reader.spanned_string(v, "seed.file"));
     let extract = match get(table, "extract") {
         None => Some(None),
-        Some(extract_value) => read_extract(reader, extract_value).map(|extract| Some(Spanned::new(reader.span(extract_value.span()), extract))),
+        Some(extract_value) => read_extract(reader, extract_value)
+            .map(|extract| Some(Spanned::new(reader.span(extract_value.span()), extract))),
     };
     let unescape = match get(table, "unescape") {
         None => Some(None),
@@ -559,14 +597,25 @@ fn read_seed(reader: &mut Reader, value: &super::walk::Value) -> Option<SeedSpec
             match parsed {
                 Some(parsed) => Some(Some(Spanned::new(reader.span(mode_value.span()), parsed))),
                 None => {
-                    reader.error(mode_value.span(), format!("`{mode}` is not an unescape mode"), "unknown mode", "use one of: none, c, csharp-verbatim, js-template");
+                    reader.error(
+                        mode_value.span(),
+                        format!("`{mode}` is not an unescape mode"),
+                        "unknown mode",
+                        "use one of: none, c, csharp-verbatim, js-template",
+                    );
                     None
                 }
             }
         }
     };
     let vars = get(table, "vars").map_or(Some(BTreeMap::new()), |v| reader.values(v, "seed.vars"));
-    Some(SeedSpec { version: version?, file: file?, extract: extract?, unescape: unescape?, vars: vars? })
+    Some(SeedSpec {
+        version: version?,
+        file: file?,
+        extract: extract?,
+        unescape: unescape?,
+        vars: vars?,
+    })
 }
 
 fn read_extract(reader: &mut Reader, value: &super::walk::Value) -> Option<Extract> {
@@ -582,7 +631,12 @@ fn read_extract(reader: &mut Reader, value: &super::walk::Value) -> Option<Extra
         "between" => {
             let markers = reader.strings(method, "seed.extract.between")?;
             let [start, end]: [String; 2] = markers.try_into().ok().or_else(|| {
-                reader.error(method.span(), "`between` takes two markers: [start, end]".into(), "expected two strings", "write `between = [\"START\", \"END\"]`");
+                reader.error(
+                    method.span(),
+                    "`between` takes two markers: [start, end]".into(),
+                    "expected two strings",
+                    "write `between = [\"START\", \"END\"]`",
+                );
                 None
             })?;
             Extract::Between([start, end])
@@ -595,7 +649,12 @@ fn read_extract(reader: &mut Reader, value: &super::walk::Value) -> Option<Extra
 }
 
 /// Reads the front matter of a version file; `offset` is where it starts in `text`.
-pub fn read_front_matter(file: &str, text: &str, offset: usize, front_matter: &str) -> (Option<FrontMatter>, Vec<Diagnostic>) {
+pub fn read_front_matter(
+    file: &str,
+    text: &str,
+    offset: usize,
+    front_matter: &str,
+) -> (Option<FrontMatter>, Vec<Diagnostic>) {
     let (mut reader, document) = Reader::parse(file, text, offset, front_matter);
     let Some(document) = document else { return (None, reader.errors) };
     let root = document.get_ref();
@@ -607,7 +666,10 @@ pub fn read_front_matter(file: &str, text: &str, offset: usize, front_matter: &s
             for (name, spec) in table.iter() {
                 let path = format!("variables.{}", name.get_ref());
                 if let Some(raw) = read_variable(&mut reader, spec, &path) {
-                    variables.insert(Spanned::new(reader.span(name.span()), name.get_ref().to_string()), Spanned::new(reader.span(spec.span()), raw));
+                    variables.insert(
+                        Spanned::new(reader.span(name.span()), name.get_ref().to_string()),
+                        Spanned::new(reader.span(spec.span()), raw),
+                    );
                 }
             }
         }
@@ -615,7 +677,12 @@ pub fn read_front_matter(file: &str, text: &str, offset: usize, front_matter: &s
     let model = get(root, "model").and_then(|value| match reader.value(value, "model")? {
         toml::Value::Table(table) => Some(table),
         _ => {
-            reader.error(value.span(), "`model` must be a table, e.g. `model = { name = \"gpt-4o-mini\" }`".into(), "expected a table", "see docs/format.md");
+            reader.error(
+                value.span(),
+                "`model` must be a table, e.g. `model = { name = \"gpt-4o-mini\" }`".into(),
+                "expected a table",
+                "see docs/format.md",
+            );
             None
         }
     });
@@ -626,30 +693,46 @@ pub fn read_front_matter(file: &str, text: &str, offset: usize, front_matter: &s
     (Some(FrontMatter { description: description.flatten(), variables, model }), errors)
 }
 
-fn read_variable(reader: &mut Reader, value: &super::walk::Value, path: &str) -> Option<RawVariable> {
+fn read_variable(
+    reader: &mut Reader,
+    value: &super::walk::Value,
+    path: &str,
+) -> Option<RawVariable> {
     let table: &DeTable = reader.table(value, path)?;
-    reader.known_keys(table, &["type", "required", "description", "max_len", "source", "values", "items", "fields"], "a variable spec");
-    let kind = reader.required(table, value.span(), "type", &format!("`{path}`")).and_then(|v| reader.string(v, &format!("{path}.type")));
+    reader.known_keys(
+        table,
+        &["type", "required", "description", "max_len", "source", "values", "items", "fields"],
+        "a variable spec",
+    );
+    let kind = reader
+        .required(table, value.span(), "type", &format!("`{path}`"))
+        .and_then(|v| reader.string(v, &format!("{path}.type")));
     let required = get(table, "required").map(|v| reader.boolean(v, &format!("{path}.required")));
-    let description = get(table, "description").map(|v| reader.string(v, &format!("{path}.description")));
+    let description =
+        get(table, "description").map(|v| reader.string(v, &format!("{path}.description")));
     let max_len = get(table, "max_len").map(|v| reader.integer(v, &format!("{path}.max_len")));
     let source = get(table, "source").map(|v| reader.string(v, &format!("{path}.source")));
     let values = get(table, "values").map(|v| reader.strings(v, &format!("{path}.values")));
     let items = get(table, "items").map(|v| match v.get_ref() {
         toml::de::DeValue::String(name) => Some(RawItems::Name(name.to_string())),
-        _ => read_variable(reader, v, &format!("{path}.items")).map(|spec| RawItems::Spec(Box::new(spec))),
+        _ => read_variable(reader, v, &format!("{path}.items"))
+            .map(|spec| RawItems::Spec(Box::new(spec))),
     });
     let fields = match get(table, "fields") {
         None => Some(None),
-        Some(fields_value) => reader.table(fields_value, &format!("{path}.fields")).map(|fields_table| {
-            let mut fields = BTreeMap::new();
-            for (field, spec) in fields_table.iter() {
-                if let Some(raw) = read_variable(reader, spec, &format!("{path}.fields.{}", field.get_ref())) {
-                    fields.insert(field.get_ref().to_string(), raw);
+        Some(fields_value) => {
+            reader.table(fields_value, &format!("{path}.fields")).map(|fields_table| {
+                let mut fields = BTreeMap::new();
+                for (field, spec) in fields_table.iter() {
+                    if let Some(raw) =
+                        read_variable(reader, spec, &format!("{path}.fields.{}", field.get_ref()))
+                    {
+                        fields.insert(field.get_ref().to_string(), raw);
+                    }
                 }
-            }
-            Some(fields)
-        }),
+                Some(fields)
+            })
+        }
     };
     Some(RawVariable {
         kind: kind?,

@@ -21,14 +21,24 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Parses `toml_text` (which starts at byte `offset` of `text`). A syntax error is returned as
     /// the reader's only error.
-    pub fn parse<'i>(file: &'a str, text: &'a str, offset: usize, toml_text: &'i str) -> (Reader<'a>, Option<Spanned<DeTable<'i>>>) {
+    pub fn parse<'i>(
+        file: &'a str,
+        text: &'a str,
+        offset: usize,
+        toml_text: &'i str,
+    ) -> (Reader<'a>, Option<Spanned<DeTable<'i>>>) {
         let mut reader = Reader { file, text, offset, errors: Vec::new() };
         match DeTable::parse(toml_text) {
             Ok(table) => (reader, Some(table)),
             Err(error) => {
                 let span = error.span().unwrap_or(0..0);
                 let message = error.message().lines().next().unwrap_or("invalid TOML").to_string();
-                reader.error(span, format!("invalid TOML: {}", lowercase_first(&message)), &lowercase_first(&message), "fix the TOML syntax; see docs/format.md");
+                reader.error(
+                    span,
+                    format!("invalid TOML: {}", lowercase_first(&message)),
+                    &lowercase_first(&message),
+                    "fix the TOML syntax; see docs/format.md",
+                );
                 (reader, None)
             }
         }
@@ -41,7 +51,12 @@ impl<'a> Reader<'a> {
 
     pub fn error(&mut self, span: Range<usize>, message: String, label: &str, help: &str) {
         let span = self.span(span);
-        self.errors.push(Diagnostic::new(Code::SyntaxToml, self.file, message).at(self.text, span).label(label).help(help));
+        self.errors.push(
+            Diagnostic::new(Code::SyntaxToml, self.file, message)
+                .at(self.text, span)
+                .label(label)
+                .help(help),
+        );
     }
 
     /// Reports keys of `table` not in `allowed`, with a "did you mean".
@@ -51,9 +66,17 @@ impl<'a> Reader<'a> {
             if !allowed.contains(&name) {
                 let help = match did_you_mean(name, allowed.iter().copied()) {
                     Some(suggestion) => format!("did you mean `{suggestion}`? see docs/format.md"),
-                    None => format!("{what} accepts: {}; see docs/format.md", allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
+                    None => format!(
+                        "{what} accepts: {}; see docs/format.md",
+                        allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ),
                 };
-                self.error(key.span(), format!("unknown key `{name}` in {what}"), "unknown key", &help);
+                self.error(
+                    key.span(),
+                    format!("unknown key `{name}` in {what}"),
+                    "unknown key",
+                    &help,
+                );
             }
         }
     }
@@ -61,14 +84,30 @@ impl<'a> Reader<'a> {
     fn wrong_type(&mut self, value: &Value, path: &str, expected: &str) {
         let found = value.get_ref().type_str();
         let message = format!("`{path}` must be {expected}, found {} {found}", article(found));
-        self.error(value.span(), message, &format!("expected {expected}"), "see docs/format.md for this key's type");
+        self.error(
+            value.span(),
+            message,
+            &format!("expected {expected}"),
+            "see docs/format.md for this key's type",
+        );
     }
 
-    pub fn required<'t, 'i>(&mut self, table: &'t DeTable<'i>, table_span: Range<usize>, key: &str, what: &str) -> Option<&'t Value<'i>> {
+    pub fn required<'t, 'i>(
+        &mut self,
+        table: &'t DeTable<'i>,
+        table_span: Range<usize>,
+        key: &str,
+        what: &str,
+    ) -> Option<&'t Value<'i>> {
         let found = get(table, key);
         if found.is_none() {
             let span = table_span.start..table_span.start;
-            self.error(span, format!("{what} lacks the required key `{key}`"), &format!("`{key}` missing"), "see docs/format.md");
+            self.error(
+                span,
+                format!("{what} lacks the required key `{key}`"),
+                &format!("`{key}` missing"),
+                "see docs/format.md",
+            );
         }
         found
     }
@@ -100,13 +139,20 @@ impl<'a> Reader<'a> {
 
     pub fn integer(&mut self, value: &Value, path: &str) -> Option<i64> {
         match value.get_ref() {
-            DeValue::Integer(integer) => match i64::from_str_radix(integer.as_str(), integer.radix()) {
-                Ok(number) => Some(number),
-                Err(_) => {
-                    self.error(value.span(), format!("`{path}` is out of range"), "too large", "use a smaller integer");
-                    None
+            DeValue::Integer(integer) => {
+                match i64::from_str_radix(integer.as_str(), integer.radix()) {
+                    Ok(number) => Some(number),
+                    Err(_) => {
+                        self.error(
+                            value.span(),
+                            format!("`{path}` is out of range"),
+                            "too large",
+                            "use a smaller integer",
+                        );
+                        None
+                    }
                 }
-            },
+            }
             _ => {
                 self.wrong_type(value, path, "an integer");
                 None
@@ -142,12 +188,19 @@ impl<'a> Reader<'a> {
     }
 
     /// A table of arbitrary values with their spans in the file (test and seed `vars`).
-    pub fn values(&mut self, value: &Value, path: &str) -> Option<std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>> {
+    pub fn values(
+        &mut self,
+        value: &Value,
+        path: &str,
+    ) -> Option<std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>> {
         let table = self.table(value, path)?;
         let mut values = std::collections::BTreeMap::new();
         for (key, item) in table.iter() {
             let converted = self.value(item, &format!("{path}.{}", key.get_ref()))?;
-            values.insert(Spanned::new(self.span(key.span()), key.get_ref().to_string()), Spanned::new(self.span(item.span()), converted));
+            values.insert(
+                Spanned::new(self.span(key.span()), key.get_ref().to_string()),
+                Spanned::new(self.span(item.span()), converted),
+            );
         }
         Some(values)
     }
@@ -160,7 +213,12 @@ impl<'a> Reader<'a> {
             DeValue::Float(float) => match parse_float(float.as_str()) {
                 Some(number) => toml::Value::Float(number),
                 None => {
-                    self.error(value.span(), format!("`{path}` is not a valid float"), "invalid float", "write a number such as 0.5");
+                    self.error(
+                        value.span(),
+                        format!("`{path}` is not a valid float"),
+                        "invalid float",
+                        "write a number such as 0.5",
+                    );
                     return None;
                 }
             },
@@ -176,7 +234,10 @@ impl<'a> Reader<'a> {
             DeValue::Table(table) => {
                 let mut converted = toml::Table::new();
                 for (key, item) in table.iter() {
-                    converted.insert(key.get_ref().to_string(), self.value(item, &format!("{path}.{}", key.get_ref()))?);
+                    converted.insert(
+                        key.get_ref().to_string(),
+                        self.value(item, &format!("{path}.{}", key.get_ref()))?,
+                    );
                 }
                 toml::Value::Table(converted)
             }

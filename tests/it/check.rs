@@ -28,12 +28,8 @@ const WHOLE_FILE: &[&str] = &[
     "lock/unlocked",
 ];
 
-/// Diagnostics whose human rendering does not show the position the JSON gives.
-// FIXME: a zero-width span on an empty line or at the end of the file (an empty template) renders
-// as `--> file:1:1` with no source line and no label, while the JSON says line 4, column 1; see
-// the snapshot `it__check__empty_template.snap`. The widening of empty spans in src/report.rs
-// (`visible_span`) leaves a span on an empty line or after the last newline as it is.
-const KNOWN_MISPLACED_IN_HUMAN_OUTPUT: &[&str] = &["structure/empty-template"];
+/// Diagnostics whose human rendering does not show the position the JSON gives (none).
+const KNOWN_MISPLACED_IN_HUMAN_OUTPUT: &[&str] = &[];
 
 /// The case name: the test function's name, which libtest gives the thread running it.
 fn case_name() -> String {

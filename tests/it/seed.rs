@@ -519,9 +519,8 @@ fn unescape_errors() {
         1,
         &["seed/unescape"],
     );
-    // The end marker `";` also matches the end of a doubled quote inside the literal.
-    // FIXME: the help says "the literal probably ends earlier", while here the marker matched too
-    // early; the help should name both causes (or `between` should skip `""` in this mode).
+    // The end marker `";` also matches the end of a doubled quote inside the literal: the help
+    // names both causes.
     check_seed(
         "unescape_csharp_verbatim_end_marker_inside_the_literal",
         &[
@@ -1132,9 +1131,7 @@ fn check_import_error(name: &str, files: &[(&str, &str)], args: &[&str]) -> Repo
 
 #[test]
 fn import_errors() {
-    // FIXME: the message is built as "{problem} in `{file}`; {help}", which reads badly when the
-    // problem already ends in a clause ("is not in the file in `legacy/Greeter.cs`", "which has 8
-    // lines in `legacy/Greeter.cs`"); and offsets are bytes, not line:column of the legacy file.
+    // Messages start with the file and give positions as file:line:column.
     let greeter = [("legacy/Greeter.cs", GREETER_CS)];
     check_import_error(
         "import_marker_missing",
