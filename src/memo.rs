@@ -138,13 +138,14 @@ pub fn key(project: &Project, lock: &Lock, prompt: &PromptFiles) -> String {
         None => field(b"no seed"),
     }
     for entry in lock.for_prompt(&prompt.name) {
-        field(format!("{}:{}:{}", entry.name, entry.version, entry.sha256).as_bytes());
+        field(entry.name.as_bytes());
+        field(&entry.version.to_le_bytes());
+        field(entry.sha256.as_bytes());
     }
     for diagnostic in &prompt.diagnostics {
-        field(
-            format!("{}:{}:{}", diagnostic.code.as_str(), diagnostic.file, diagnostic.message)
-                .as_bytes(),
-        );
+        field(diagnostic.code.as_str().as_bytes());
+        field(diagnostic.file.as_bytes());
+        field(diagnostic.message.as_bytes());
     }
     hex::encode(hasher.finalize())
 }

@@ -483,15 +483,15 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
     );
     let description = reader
         .required(root, 0..0, "description", "prompt.toml")
-        .and_then(|v| reader.string(v, "description"));
-    let owners = get(root, "owners").map_or(Some(Vec::new()), |v| reader.strings(v, "owners"));
-    let tags = get(root, "tags").map_or(Some(Vec::new()), |v| reader.strings(v, "tags"));
+        .and_then(|v| reader.string(v, &"description"));
+    let owners = get(root, "owners").map_or(Some(Vec::new()), |v| reader.strings(v, &"owners"));
+    let tags = get(root, "tags").map_or(Some(Vec::new()), |v| reader.strings(v, &"tags"));
     let mut activate = BTreeMap::new();
     if let Some(value) = get(root, "activate") {
-        if let Some(table) = reader.table(value, "activate") {
+        if let Some(table) = reader.table(value, &"activate") {
             for (environment, version) in table.iter() {
-                if let Some(number) =
-                    reader.spanned_integer(version, &format!("activate.{}", environment.get_ref()))
+                if let Some(number) = reader
+                    .spanned_integer(version, &format_args!("activate.{}", environment.get_ref()))
                 {
                     activate.insert(
                         Spanned::new(
@@ -536,7 +536,7 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
 }
 
 fn read_test(reader: &mut Reader, value: &super::walk::Value, index: usize) -> Option<TestSpec> {
-    let path = format!("test[{index}]");
+    let path = format_args!("test[{index}]");
     let table = reader.table(value, &path)?;
     reader.known_keys(
         table,
@@ -545,19 +545,19 @@ fn read_test(reader: &mut Reader, value: &super::walk::Value, index: usize) -> O
     );
     let name = reader
         .required(table, value.span(), "name", "a [[test]] table")
-        .and_then(|v| reader.spanned_string(v, &format!("{path}.name")));
+        .and_then(|v| reader.spanned_string(v, &format_args!("{path}.name")));
     let version =
-        get(table, "version").map(|v| reader.spanned_integer(v, &format!("{path}.version")));
+        get(table, "version").map(|v| reader.spanned_integer(v, &format_args!("{path}.version")));
     let vars = get(table, "vars")
-        .map_or(Some(BTreeMap::new()), |v| reader.values(v, &format!("{path}.vars")));
+        .map_or(Some(BTreeMap::new()), |v| reader.values(v, &format_args!("{path}.vars")));
     let contains = get(table, "contains")
-        .map_or(Some(Vec::new()), |v| reader.strings(v, &format!("{path}.contains")));
+        .map_or(Some(Vec::new()), |v| reader.strings(v, &format_args!("{path}.contains")));
     let not_contains = get(table, "not_contains")
-        .map_or(Some(Vec::new()), |v| reader.strings(v, &format!("{path}.not_contains")));
-    let max_chars =
-        get(table, "max_chars").map(|v| reader.spanned_integer(v, &format!("{path}.max_chars")));
+        .map_or(Some(Vec::new()), |v| reader.strings(v, &format_args!("{path}.not_contains")));
+    let max_chars = get(table, "max_chars")
+        .map(|v| reader.spanned_integer(v, &format_args!("{path}.max_chars")));
     let snapshot = get(table, "snapshot")
-        .map_or(Some(false), |v| reader.boolean(v, &format!("{path}.snapshot")));
+        .map_or(Some(false), |v| reader.boolean(v, &format_args!("{path}.snapshot")));
     Some(TestSpec {
         name: name?,
         version: version.map_or(Some(None), |v| v.map(Some))?,
@@ -570,14 +570,14 @@ fn read_test(reader: &mut Reader, value: &super::walk::Value, index: usize) -> O
 }
 
 fn read_seed(reader: &mut Reader, value: &super::walk::Value) -> Option<SeedSpec> {
-    let table = reader.table(value, "seed")?;
+    let table = reader.table(value, &"seed")?;
     reader.known_keys(table, &["version", "file", "extract", "unescape", "vars"], "[seed]");
     let version = reader
         .required(table, value.span(), "version", "[seed]")
-        .and_then(|v| reader.spanned_integer(v, "seed.version"));
+        .and_then(|v| reader.spanned_integer(v, &"seed.version"));
     let file = reader
         .required(table, value.span(), "file", "[seed]")
-        .and_then(|v| reader.spanned_string(v, "seed.file"));
+        .and_then(|v| reader.spanned_string(v, &"seed.file"));
     let extract = match get(table, "extract") {
         None => Some(None),
         Some(extract_value) => read_extract(reader, extract_value)
@@ -586,7 +586,7 @@ fn read_seed(reader: &mut Reader, value: &super::walk::Value) -> Option<SeedSpec
     let unescape = match get(table, "unescape") {
         None => Some(None),
         Some(mode_value) => {
-            let mode = reader.string(mode_value, "seed.unescape")?;
+            let mode = reader.string(mode_value, &"seed.unescape")?;
             let parsed = match mode.as_str() {
                 "none" => Some(Unescape::None),
                 "c" => Some(Unescape::C),
@@ -608,7 +608,7 @@ fn read_seed(reader: &mut Reader, value: &super::walk::Value) -> Option<SeedSpec
             }
         }
     };
-    let vars = get(table, "vars").map_or(Some(BTreeMap::new()), |v| reader.values(v, "seed.vars"));
+    let vars = get(table, "vars").map_or(Some(BTreeMap::new()), |v| reader.values(v, &"seed.vars"));
     Some(SeedSpec {
         version: version?,
         file: file?,
@@ -619,7 +619,7 @@ fn read_seed(reader: &mut Reader, value: &super::walk::Value) -> Option<SeedSpec
 }
 
 fn read_extract(reader: &mut Reader, value: &super::walk::Value) -> Option<Extract> {
-    let table = reader.table(value, "seed.extract")?;
+    let table = reader.table(value, &"seed.extract")?;
     let methods = ["between", "lines", "json_pointer", "toml_key"];
     reader.known_keys(table, &methods, "`seed.extract`");
     if table.len() != 1 {
@@ -629,7 +629,7 @@ fn read_extract(reader: &mut Reader, value: &super::walk::Value) -> Option<Extra
     let (key, method) = table.iter().next()?;
     Some(match key.get_ref().as_ref() {
         "between" => {
-            let markers = reader.strings(method, "seed.extract.between")?;
+            let markers = reader.strings(method, &"seed.extract.between")?;
             let [start, end]: [String; 2] = markers.try_into().ok().or_else(|| {
                 reader.error(
                     method.span(),
@@ -641,9 +641,11 @@ fn read_extract(reader: &mut Reader, value: &super::walk::Value) -> Option<Extra
             })?;
             Extract::Between([start, end])
         }
-        "lines" => Extract::Lines(reader.string(method, "seed.extract.lines")?),
-        "json_pointer" => Extract::JsonPointer(reader.string(method, "seed.extract.json_pointer")?),
-        "toml_key" => Extract::TomlKey(reader.string(method, "seed.extract.toml_key")?),
+        "lines" => Extract::Lines(reader.string(method, &"seed.extract.lines")?),
+        "json_pointer" => {
+            Extract::JsonPointer(reader.string(method, &"seed.extract.json_pointer")?)
+        }
+        "toml_key" => Extract::TomlKey(reader.string(method, &"seed.extract.toml_key")?),
         _ => return None,
     })
 }
@@ -659,10 +661,10 @@ pub fn read_front_matter(
     let Some(document) = document else { return (None, reader.errors) };
     let root = document.get_ref();
     reader.known_keys(root, &["description", "variables", "model"], "the front matter");
-    let description = get(root, "description").map(|v| reader.string(v, "description"));
+    let description = get(root, "description").map(|v| reader.string(v, &"description"));
     let mut variables = BTreeMap::new();
     if let Some(value) = get(root, "variables") {
-        if let Some(table) = reader.table(value, "variables") {
+        if let Some(table) = reader.table(value, &"variables") {
             for (name, spec) in table.iter() {
                 let path = format!("variables.{}", name.get_ref());
                 if let Some(raw) = read_variable(&mut reader, spec, &path) {
@@ -674,7 +676,7 @@ pub fn read_front_matter(
             }
         }
     }
-    let model = get(root, "model").and_then(|value| match reader.value(value, "model")? {
+    let model = get(root, "model").and_then(|value| match reader.value(value, &"model")? {
         toml::Value::Table(table) => Some(table),
         _ => {
             reader.error(
@@ -696,7 +698,7 @@ pub fn read_front_matter(
 fn read_variable(
     reader: &mut Reader,
     value: &super::walk::Value,
-    path: &str,
+    path: &(impl std::fmt::Display + ?Sized),
 ) -> Option<RawVariable> {
     let table: &DeTable = reader.table(value, path)?;
     reader.known_keys(
@@ -705,28 +707,31 @@ fn read_variable(
         "a variable spec",
     );
     let kind = reader
-        .required(table, value.span(), "type", &format!("`{path}`"))
-        .and_then(|v| reader.string(v, &format!("{path}.type")));
-    let required = get(table, "required").map(|v| reader.boolean(v, &format!("{path}.required")));
+        .required(table, value.span(), "type", &format_args!("`{path}`"))
+        .and_then(|v| reader.string(v, &format_args!("{path}.type")));
+    let required =
+        get(table, "required").map(|v| reader.boolean(v, &format_args!("{path}.required")));
     let description =
-        get(table, "description").map(|v| reader.string(v, &format!("{path}.description")));
-    let max_len = get(table, "max_len").map(|v| reader.integer(v, &format!("{path}.max_len")));
-    let source = get(table, "source").map(|v| reader.string(v, &format!("{path}.source")));
-    let values = get(table, "values").map(|v| reader.strings(v, &format!("{path}.values")));
+        get(table, "description").map(|v| reader.string(v, &format_args!("{path}.description")));
+    let max_len = get(table, "max_len").map(|v| reader.integer(v, &format_args!("{path}.max_len")));
+    let source = get(table, "source").map(|v| reader.string(v, &format_args!("{path}.source")));
+    let values = get(table, "values").map(|v| reader.strings(v, &format_args!("{path}.values")));
     let items = get(table, "items").map(|v| match v.get_ref() {
         toml::de::DeValue::String(name) => Some(RawItems::Name(name.to_string())),
-        _ => read_variable(reader, v, &format!("{path}.items"))
+        _ => read_variable(reader, v, &format_args!("{path}.items"))
             .map(|spec| RawItems::Spec(Box::new(spec))),
     });
     let fields = match get(table, "fields") {
         None => Some(None),
         Some(fields_value) => {
-            reader.table(fields_value, &format!("{path}.fields")).map(|fields_table| {
+            reader.table(fields_value, &format_args!("{path}.fields")).map(|fields_table| {
                 let mut fields = BTreeMap::new();
                 for (field, spec) in fields_table.iter() {
-                    if let Some(raw) =
-                        read_variable(reader, spec, &format!("{path}.fields.{}", field.get_ref()))
-                    {
+                    if let Some(raw) = read_variable(
+                        reader,
+                        spec,
+                        &format_args!("{path}.fields.{}", field.get_ref()),
+                    ) {
                         fields.insert(field.get_ref().to_string(), raw);
                     }
                 }

@@ -49,12 +49,18 @@ impl<'a> Reader<'a> {
         self.offset + span.start..self.offset + span.end
     }
 
-    pub fn error(&mut self, span: Range<usize>, message: String, label: &str, help: &str) {
+    pub fn error(
+        &mut self,
+        span: Range<usize>,
+        message: String,
+        label: &(impl std::fmt::Display + ?Sized),
+        help: &str,
+    ) {
         let span = self.span(span);
         self.errors.push(
             Diagnostic::new(Code::SyntaxToml, self.file, message)
                 .at(self.text, span)
-                .label(label)
+                .label(label.to_string())
                 .help(help),
         );
     }
@@ -81,13 +87,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn wrong_type(&mut self, value: &Value, path: &str, expected: &str) {
+    fn wrong_type(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+        expected: &str,
+    ) {
         let found = value.get_ref().type_str();
         let message = format!("`{path}` must be {expected}, found {} {found}", article(found));
         self.error(
             value.span(),
             message,
-            &format!("expected {expected}"),
+            &format_args!("expected {expected}"),
             "see docs/format.md for this key's type",
         );
     }
@@ -97,7 +108,7 @@ impl<'a> Reader<'a> {
         table: &'t DeTable<'i>,
         table_span: Range<usize>,
         key: &str,
-        what: &str,
+        what: &(impl std::fmt::Display + ?Sized),
     ) -> Option<&'t Value<'i>> {
         let found = get(table, key);
         if found.is_none() {
@@ -105,14 +116,18 @@ impl<'a> Reader<'a> {
             self.error(
                 span,
                 format!("{what} lacks the required key `{key}`"),
-                &format!("`{key}` missing"),
+                &format_args!("`{key}` missing"),
                 "see docs/format.md",
             );
         }
         found
     }
 
-    pub fn table<'t, 'i>(&mut self, value: &'t Value<'i>, path: &str) -> Option<&'t DeTable<'i>> {
+    pub fn table<'t, 'i>(
+        &mut self,
+        value: &'t Value<'i>,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<&'t DeTable<'i>> {
         match value.get_ref() {
             DeValue::Table(table) => Some(table),
             _ => {
@@ -122,7 +137,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn string(&mut self, value: &Value, path: &str) -> Option<String> {
+    pub fn string(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<String> {
         match value.get_ref() {
             DeValue::String(text) => Some(text.to_string()),
             _ => {
@@ -132,12 +151,20 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn spanned_string(&mut self, value: &Value, path: &str) -> Option<Spanned<String>> {
+    pub fn spanned_string(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<Spanned<String>> {
         let text = self.string(value, path)?;
         Some(Spanned::new(self.span(value.span()), text))
     }
 
-    pub fn integer(&mut self, value: &Value, path: &str) -> Option<i64> {
+    pub fn integer(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<i64> {
         match value.get_ref() {
             DeValue::Integer(integer) => {
                 match i64::from_str_radix(integer.as_str(), integer.radix()) {
@@ -160,12 +187,20 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn spanned_integer(&mut self, value: &Value, path: &str) -> Option<Spanned<i64>> {
+    pub fn spanned_integer(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<Spanned<i64>> {
         let number = self.integer(value, path)?;
         Some(Spanned::new(self.span(value.span()), number))
     }
 
-    pub fn boolean(&mut self, value: &Value, path: &str) -> Option<bool> {
+    pub fn boolean(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<bool> {
         match value.get_ref() {
             DeValue::Boolean(flag) => Some(*flag),
             _ => {
@@ -175,14 +210,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn strings(&mut self, value: &Value, path: &str) -> Option<Vec<String>> {
+    pub fn strings(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<Vec<String>> {
         let DeValue::Array(items) = value.get_ref() else {
             self.wrong_type(value, path, "an array of strings");
             return None;
         };
         let mut strings = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
-            strings.push(self.string(item, &format!("{path}[{index}]"))?);
+            strings.push(self.string(item, &format_args!("{path}[{index}]"))?);
         }
         Some(strings)
     }
@@ -191,12 +230,12 @@ impl<'a> Reader<'a> {
     pub fn values(
         &mut self,
         value: &Value,
-        path: &str,
+        path: &(impl std::fmt::Display + ?Sized),
     ) -> Option<std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>> {
         let table = self.table(value, path)?;
         let mut values = std::collections::BTreeMap::new();
         for (key, item) in table.iter() {
-            let converted = self.value(item, &format!("{path}.{}", key.get_ref()))?;
+            let converted = self.value(item, &format_args!("{path}.{}", key.get_ref()))?;
             values.insert(
                 Spanned::new(self.span(key.span()), key.get_ref().to_string()),
                 Spanned::new(self.span(item.span()), converted),
@@ -206,7 +245,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Converts a parsed value into an owned `toml::Value`.
-    pub fn value(&mut self, value: &Value, path: &str) -> Option<toml::Value> {
+    pub fn value(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<toml::Value> {
         Some(match value.get_ref() {
             DeValue::String(text) => toml::Value::String(text.to_string()),
             DeValue::Integer(_) => toml::Value::Integer(self.integer(value, path)?),
@@ -227,7 +270,7 @@ impl<'a> Reader<'a> {
             DeValue::Array(items) => {
                 let mut converted = Vec::with_capacity(items.len());
                 for (index, item) in items.iter().enumerate() {
-                    converted.push(self.value(item, &format!("{path}[{index}]"))?);
+                    converted.push(self.value(item, &format_args!("{path}[{index}]"))?);
                 }
                 toml::Value::Array(converted)
             }
@@ -236,7 +279,7 @@ impl<'a> Reader<'a> {
                 for (key, item) in table.iter() {
                     converted.insert(
                         key.get_ref().to_string(),
-                        self.value(item, &format!("{path}.{}", key.get_ref()))?,
+                        self.value(item, &format_args!("{path}.{}", key.get_ref()))?,
                     );
                 }
                 toml::Value::Table(converted)
