@@ -4,6 +4,7 @@
 use crate::check::{self, Options};
 use crate::config::{self, Project};
 use crate::diagnostic::{self, Diagnostic};
+use crate::index::Index;
 use crate::lock::{self, Lock};
 use crate::memo::{self, Memo};
 use crate::report;
@@ -188,7 +189,7 @@ impl CheckRun {
             .chain(prompt.versions.iter().map(|(_, f)| f))
             .chain(prompt.snapshots.iter())
             .find(|f| f.path == path)?;
-        std::str::from_utf8(&file.bytes).ok()
+        std::str::from_utf8(file.bytes()).ok()
     }
 }
 
@@ -222,7 +223,17 @@ pub fn check_project(
             return Err(error).with_context(|| format!("cannot read `{}`", lock_path.display()))
         }
     };
-    let loaded = source::load(&project.root, &prompts_path)?;
+    // The file index lets unchanged files go unread; `--no-cache` and `--bless` read everything.
+    let index_path = crate::index::path(&project.root);
+    let known = if use_cache { Index::load(&index_path) } else { Index::default() };
+    let loaded = source::load(&project.root, &prompts_path, &known)?;
+    if use_cache {
+        let index = Index::from_entries(loaded.index);
+        if !index.same_as(&known) {
+            // Best effort, like the result cache.
+            let _ = index.save(&index_path);
+        }
+    }
     let mut prompts = loaded.prompts;
     let prompts_dir_selected = paths.is_empty() || select_all(project, paths);
     if prompts_dir_selected {
@@ -241,12 +252,17 @@ pub fn check_project(
     let memo_path = memo::path(project);
     let memo = if use_cache { Memo::load(&memo_path) } else { Memo::default() };
     let results: Vec<(String, bool, check::Outcome)> = prompts
-        .par_iter()
+        .par_iter_mut()
         .map(|files| {
             let key = memo::key(project, &lock, files);
             if let Some(diagnostics) = memo.get(&key) {
+                if !diagnostics.is_empty() {
+                    // Their snippets show the files' text.
+                    let _ = files.load();
+                }
                 return (key, true, check::Outcome { diagnostics, snapshot_writes: Vec::new() });
             }
+            let key = if files.load() { memo::key(project, &lock, files) } else { key };
             (key, false, check::prompt(&project.config, &lock, &lock_file, files, options))
         })
         .collect();

@@ -1,16 +1,18 @@
 //! promptctl: prompts as code. Modules are declared in the order data flows through them:
-//! configuration and files are read (`config`, `source`), parsed (`syntax`), checked (`check`),
-//! and reported (`report`); `cli` drives them.
+//! configuration and files are read (`config`, `index`, `source`), parsed (`syntax`), checked
+//! (`check`, with `render`, `seed` and `lock`), cached (`memo`) and reported (`diff`, `report`);
+//! `cli` drives them. `diagnostic` is the shared vocabulary.
 
-pub mod check;
-pub mod cli;
-pub mod config;
 pub mod diagnostic;
-pub mod diff;
-pub mod lock;
-pub mod memo;
-pub mod render;
-pub mod report;
-pub mod seed;
+pub mod config;
+pub mod index;
 pub mod source;
 pub mod syntax;
+pub mod render;
+pub mod seed;
+pub mod lock;
+pub mod check;
+pub mod memo;
+pub mod diff;
+pub mod report;
+pub mod cli;

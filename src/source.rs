@@ -1,24 +1,62 @@
-//! Reads a prompts folder from disk into memory: every prompt folder's files, with their sha256.
-//! This is the only stage of `check` that touches the file system; it never interprets contents
-//! beyond file names, so a file that cannot be parsed still arrives here as bytes.
+//! Reads a prompts folder from disk: every prompt folder's files, with their sha256. This is the
+//! only stage of `check` that touches the file system; it never interprets contents beyond file
+//! names (and the `[seed] file` of a manifest), so a file that cannot be parsed still arrives here.
+//! With a file index (`index`), a file whose metadata did not change is not read at all: its
+//! sha256 comes from the index and its bytes are read only if a stage asks for them.
 
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::{self, Index, Stamp};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
-/// A file read into memory, named by its path relative to the project root (`/`-separated).
+/// A file, named by its path relative to the project root (`/`-separated). Its bytes are in memory
+/// when it was read; a file trusted from the index is read on first use (`PromptFiles::load`).
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub path: String,
-    pub bytes: Vec<u8>,
     pub sha256: [u8; 32],
+    absolute: PathBuf,
+    bytes: OnceLock<Vec<u8>>,
 }
 
 impl SourceFile {
+    /// A file whose bytes are already in memory.
     pub fn new(path: String, bytes: Vec<u8>) -> SourceFile {
         let sha256 = Sha256::digest(&bytes).into();
-        SourceFile { path, bytes, sha256 }
+        SourceFile { path, sha256, absolute: PathBuf::new(), bytes: OnceLock::from(bytes) }
+    }
+
+    /// A file read from `absolute`, which can be read again after `PromptFiles::unload`.
+    fn read_from(path: String, absolute: PathBuf, bytes: Vec<u8>) -> SourceFile {
+        SourceFile { absolute, ..SourceFile::new(path, bytes) }
+    }
+
+    fn unread(path: String, absolute: PathBuf, sha256: [u8; 32]) -> SourceFile {
+        SourceFile { path, sha256, absolute, bytes: OnceLock::new() }
+    }
+
+    /// The bytes, or nothing if they were never loaded (see `PromptFiles::load`).
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// Reads the bytes if they are not in memory yet. A file that changed since the index
+    /// recorded it gets its new digest.
+    pub fn load(&mut self) -> std::io::Result<()> {
+        if self.bytes.get().is_some() {
+            return Ok(());
+        }
+        let bytes = read_file(&self.absolute)?.0;
+        self.sha256 = Sha256::digest(&bytes).into();
+        let _ = self.bytes.set(bytes);
+        Ok(())
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.bytes.get().is_some()
     }
 
     pub fn sha256_hex(&self) -> String {
@@ -46,15 +84,43 @@ pub struct PromptFiles {
     pub unreadable: bool,
 }
 
+impl PromptFiles {
+    /// Reads every file of the prompt that is not in memory yet; a file that cannot be read is a
+    /// diagnostic (it was there a moment ago, when the folder was listed). Returns whether
+    /// anything was read (then digests may have changed).
+    pub fn load(&mut self) -> bool {
+        let mut read = false;
+        let seed = match &mut self.seed {
+            Some(SeedSource::Read(file)) => Some(file),
+            _ => None,
+        };
+        let files = self
+            .manifest
+            .iter_mut()
+            .chain(self.versions.iter_mut().map(|(_, file)| file))
+            .chain(self.snapshots.iter_mut())
+            .chain(seed);
+        for file in files {
+            read |= !file.is_loaded();
+            if let Err(error) = file.load() {
+                self.diagnostics.push(Diagnostic::new(Code::SyntaxEncoding, file.path.clone(), format!("cannot read the file: {error}")));
+            }
+        }
+        read
+    }
+
+    /// Every file of the prompt, for digests.
+    pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
+        self.manifest.iter().chain(self.versions.iter().map(|(_, file)| file)).chain(self.snapshots.iter())
+    }
+}
+
 /// What became of reading a seed's legacy file.
 #[derive(Debug, Clone)]
 pub enum SeedSource {
     Read(SourceFile),
     /// Missing, unreadable or outside the repository; the reason is a message.
-    Unavailable {
-        path: String,
-        reason: String,
-    },
+    Unavailable { path: String, reason: String },
 }
 
 #[derive(serde::Deserialize)]
@@ -73,16 +139,19 @@ pub enum SourceError {
     ReadDir { path: PathBuf, source: std::io::Error },
 }
 
-/// Reads every prompt folder under `prompts_dir` (an absolute path inside `root`), in parallel.
 /// Everything read from the prompts folder.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub prompts: Vec<PromptFiles>,
     /// Problems with the folder itself: files that belong to no prompt.
     pub diagnostics: Vec<Diagnostic>,
+    /// What the file index should hold after this read (settled files only).
+    pub index: Vec<(String, index::Entry)>,
 }
 
-pub fn load(root: &Path, prompts_dir: &Path) -> Result<Loaded, SourceError> {
+/// Reads every prompt folder under `prompts_dir` (an absolute path inside `root`), in parallel,
+/// trusting `known` for files whose metadata did not change.
+pub fn load(root: &Path, prompts_dir: &Path, known: &Index) -> Result<Loaded, SourceError> {
     let read_dir_error = |source| SourceError::ReadDir { path: prompts_dir.to_path_buf(), source };
     let mut folders = Vec::new();
     let mut stray = Vec::new();
@@ -94,11 +163,7 @@ pub fn load(root: &Path, prompts_dir: &Path) -> Result<Loaded, SourceError> {
             continue;
         }
         let is_symlink = entry.file_type().is_ok_and(|kind| kind.is_symlink());
-        let is_dir = if is_symlink {
-            path.is_dir()
-        } else {
-            entry.file_type().is_ok_and(|kind| kind.is_dir())
-        };
+        let is_dir = if is_symlink { path.is_dir() } else { entry.file_type().is_ok_and(|kind| kind.is_dir()) };
         if is_dir {
             folders.push((name, path, is_symlink));
         } else {
@@ -106,11 +171,20 @@ pub fn load(root: &Path, prompts_dir: &Path) -> Result<Loaded, SourceError> {
         }
     }
     folders.sort();
-    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let prompts: Vec<PromptFiles> = folders
-        .par_iter()
-        .map(|(name, path, is_symlink)| load_prompt(root, &canonical_root, name, path, *is_symlink))
-        .collect();
+    let reader = Reader {
+        root,
+        canonical_root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+        known,
+        now: SystemTime::now(),
+    };
+    let results: Vec<(PromptFiles, Vec<(String, index::Entry)>)> =
+        folders.par_iter().map(|(name, path, is_symlink)| reader.prompt(name, path, *is_symlink)).collect();
+    let mut prompts = Vec::with_capacity(results.len());
+    let mut entries = Vec::new();
+    for (prompt, prompt_entries) in results {
+        prompts.push(prompt);
+        entries.extend(prompt_entries);
+    }
     // A file directly in the prompts folder belongs to no prompt (a README is welcome).
     let diagnostics = stray
         .into_iter()
@@ -120,7 +194,7 @@ pub fn load(root: &Path, prompts_dir: &Path) -> Result<Loaded, SourceError> {
                 .help("move it into `prompts/<name>/`, or delete it (only README.md may sit beside the prompt folders)")
         })
         .collect();
-    Ok(Loaded { prompts, diagnostics })
+    Ok(Loaded { prompts, diagnostics, index: entries })
 }
 
 /// The project-relative, `/`-separated form of a path.
@@ -129,205 +203,212 @@ pub fn relative(root: &Path, path: &Path) -> String {
     relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
-fn load_prompt(
-    root: &Path,
-    canonical_root: &Path,
-    name: &str,
-    dir: &Path,
-    is_symlink: bool,
-) -> PromptFiles {
-    let mut prompt = PromptFiles {
-        name: name.to_string(),
-        dir: relative(root, dir),
-        manifest: None,
-        versions: Vec::new(),
-        snapshots: Vec::new(),
-        seed: None,
-        diagnostics: Vec::new(),
-        unreadable: false,
-    };
-    if is_symlink {
-        if let Some(diagnostic) = check_symlink(canonical_root, dir, &prompt.dir) {
-            prompt.diagnostics.push(diagnostic);
-            prompt.unreadable = true;
-            return prompt;
-        }
-    }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            prompt.diagnostics.push(Diagnostic::new(
-                Code::StructureMissingManifest,
-                prompt.dir.clone(),
-                format!("cannot read the prompt folder: {error}"),
-            ));
-            return prompt;
-        }
-    };
-    // `DirEntry::file_type` comes from the directory listing itself: no extra system call per file.
-    let mut names: Vec<(String, PathBuf, std::fs::FileType)> = entries
+struct Reader<'a> {
+    root: &'a Path,
+    canonical_root: PathBuf,
+    known: &'a Index,
+    now: SystemTime,
+}
+
+/// A listed directory entry: name, path, type (from the listing, no system call).
+type Listed = (String, PathBuf, std::fs::FileType, std::fs::DirEntry);
+
+fn list(dir: &Path) -> std::io::Result<Vec<Listed>> {
+    let mut entries: Vec<Listed> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .filter_map(|e| {
-            Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?))
-        })
+        .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?, e)))
         .collect();
-    names.sort_by(|a, b| a.0.cmp(&b.0));
-    for (file_name, path, file_type) in names {
-        if file_name.starts_with('.') {
-            continue;
-        }
-        let relative_path = format!("{}/{file_name}", prompt.dir);
-        let (is_dir, is_file) = if file_type.is_symlink() {
-            if let Some(diagnostic) = check_symlink(canonical_root, &path, &relative_path) {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
+}
+
+impl Reader<'_> {
+    fn prompt(&self, name: &str, dir: &Path, is_symlink: bool) -> (PromptFiles, Vec<(String, index::Entry)>) {
+        let mut prompt = PromptFiles {
+            name: name.to_string(),
+            dir: relative(self.root, dir),
+            manifest: None,
+            versions: Vec::new(),
+            snapshots: Vec::new(),
+            seed: None,
+            diagnostics: Vec::new(),
+            unreadable: false,
+        };
+        let mut entries = Vec::new();
+        if is_symlink {
+            if let Some(diagnostic) = check_symlink(&self.canonical_root, dir, &prompt.dir) {
                 prompt.diagnostics.push(diagnostic);
+                prompt.unreadable = true;
+                return (prompt, entries);
+            }
+        }
+        let listed = match list(dir) {
+            Ok(listed) => listed,
+            Err(error) => {
+                prompt.diagnostics.push(Diagnostic::new(Code::StructureMissingManifest, prompt.dir.clone(), format!("cannot read the prompt folder: {error}")));
+                return (prompt, entries);
+            }
+        };
+        let mut manifest_seed = None;
+        for (file_name, path, file_type, entry) in listed {
+            if file_name.starts_with('.') {
                 continue;
             }
-            (path.is_dir(), path.is_file())
-        } else {
-            (file_type.is_dir(), file_type.is_file())
-        };
-        if file_name == "snapshots" && is_dir {
-            let mut snapshot_files: Vec<(String, PathBuf, std::fs::FileType)> =
-                std::fs::read_dir(&path)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Result::ok)
-                    .filter_map(|e| {
-                        Some((
-                            e.file_name().to_string_lossy().into_owned(),
-                            e.path(),
-                            e.file_type().ok()?,
-                        ))
-                    })
-                    .collect();
-            snapshot_files.sort_by(|a, b| a.0.cmp(&b.0));
-            for (snapshot_name, snapshot, snapshot_type) in snapshot_files {
-                let snapshot_relative = format!("{relative_path}/{snapshot_name}");
-                if snapshot_type.is_symlink() {
-                    if let Some(diagnostic) =
-                        check_symlink(canonical_root, &snapshot, &snapshot_relative)
-                    {
-                        prompt.diagnostics.push(diagnostic);
-                        continue;
+            let relative_path = format!("{}/{file_name}", prompt.dir);
+            let (is_dir, is_file) = if file_type.is_symlink() {
+                if let Some(diagnostic) = check_symlink(&self.canonical_root, &path, &relative_path) {
+                    prompt.diagnostics.push(diagnostic);
+                    continue;
+                }
+                (path.is_dir(), path.is_file())
+            } else {
+                (file_type.is_dir(), file_type.is_file())
+            };
+            if file_name == "snapshots" && is_dir {
+                for (snapshot_name, snapshot, snapshot_type, snapshot_entry) in list(&path).unwrap_or_default() {
+                    let snapshot_relative = format!("{relative_path}/{snapshot_name}");
+                    if snapshot_type.is_symlink() {
+                        if let Some(diagnostic) = check_symlink(&self.canonical_root, &snapshot, &snapshot_relative) {
+                            prompt.diagnostics.push(diagnostic);
+                            continue;
+                        }
+                    }
+                    if snapshot.is_file() {
+                        if let Some((file, _)) = self.fetch(&snapshot, Some(&snapshot_entry), snapshot_relative, false, &mut prompt.diagnostics, &mut entries) {
+                            prompt.snapshots.push(file);
+                        }
                     }
                 }
-                if snapshot.is_file() {
-                    read_into(&snapshot, snapshot_relative, &mut prompt.diagnostics, |file| {
-                        prompt.snapshots.push(file)
-                    });
+                continue;
+            }
+            if file_name == "prompt.toml" && is_file {
+                if let Some((file, seed)) = self.fetch(&path, Some(&entry), relative_path, true, &mut prompt.diagnostics, &mut entries) {
+                    manifest_seed = seed;
+                    prompt.manifest = Some(file);
+                }
+                continue;
+            }
+            match version_number(&file_name) {
+                Some(number) if is_file => {
+                    if let Some((file, _)) = self.fetch(&path, Some(&entry), relative_path, false, &mut prompt.diagnostics, &mut entries) {
+                        prompt.versions.push((number, file));
+                    }
+                }
+                _ => {
+                    let help = if file_name.ends_with(".prompt") {
+                        "name version files `v1.prompt`, `v2.prompt`, … (no leading zeros)"
+                    } else {
+                        "a prompt folder holds `prompt.toml`, `v<N>.prompt` files and `snapshots/`; move other files elsewhere"
+                    };
+                    prompt.diagnostics.push(Diagnostic::new(Code::StructureVersionFile, relative_path, format!("`{file_name}` is not a version file")).help(help));
                 }
             }
-            continue;
         }
-        if file_name == "prompt.toml" && is_file {
-            read_into(&path, relative_path, &mut prompt.diagnostics, |file| {
-                prompt.manifest = Some(file)
-            });
-            continue;
-        }
-        match version_number(&file_name) {
-            Some(number) if is_file => {
-                read_into(&path, relative_path, &mut prompt.diagnostics, |file| {
-                    prompt.versions.push((number, file))
-                });
+        prompt.versions.sort_by_key(|(number, _)| *number);
+        prompt.seed = manifest_seed.map(|path| self.seed(path, &mut entries));
+        (prompt, entries)
+    }
+
+    /// Gets one file: from the index when its metadata matches, else by reading it. Returns the
+    /// file and, for a manifest (`probe_seed`), the `[seed] file` it names.
+    fn fetch(
+        &self,
+        path: &Path,
+        entry: Option<&std::fs::DirEntry>,
+        relative_path: String,
+        probe_seed: bool,
+        diagnostics: &mut Vec<Diagnostic>,
+        entries: &mut Vec<(String, index::Entry)>,
+    ) -> Option<(SourceFile, Option<String>)> {
+        if !self.known.is_empty() {
+            let metadata = match entry {
+                Some(entry) if !entry.file_type().is_ok_and(|t| t.is_symlink()) => entry.metadata(),
+                _ => std::fs::metadata(path),
+            };
+            if let Ok(metadata) = metadata {
+                let stamp = Stamp::of(&metadata);
+                if let Some(known) = self.known.get(&relative_path, &stamp) {
+                    let (sha256, seed) = (known.sha256, known.seed.clone());
+                    entries.push((relative_path.clone(), known.clone()));
+                    return Some((SourceFile::unread(relative_path, path.to_path_buf(), sha256), seed));
+                }
             }
-            _ => {
-                let help = if file_name.ends_with(".prompt") {
-                    "name version files `v1.prompt`, `v2.prompt`, … (no leading zeros)"
-                } else {
-                    "a prompt folder holds `prompt.toml`, `v<N>.prompt` files and `snapshots/`; move other files elsewhere"
-                };
-                prompt.diagnostics.push(
-                    Diagnostic::new(
-                        Code::StructureVersionFile,
-                        relative_path,
-                        format!("`{file_name}` is not a version file"),
-                    )
-                    .help(help),
-                );
+        }
+        match read_file(path) {
+            Ok((bytes, stamp)) => {
+                let seed = if probe_seed { probe(&bytes) } else { None };
+                let file = SourceFile::read_from(relative_path, path.to_path_buf(), bytes);
+                if stamp.settled(self.now) {
+                    entries.push((file.path.clone(), index::Entry { stamp, sha256: file.sha256, seed: seed.clone() }));
+                }
+                Some((file, seed))
+            }
+            Err(error) => {
+                diagnostics.push(Diagnostic::new(Code::SyntaxEncoding, relative_path, format!("cannot read the file: {error}")));
+                None
             }
         }
     }
-    prompt.versions.sort_by_key(|(number, _)| *number);
-    prompt.seed = prompt
-        .manifest
-        .as_ref()
-        .and_then(|manifest| read_seed(root, canonical_root, &manifest.bytes));
-    prompt
+
+    /// Gets the legacy file a manifest's `[seed]` names, which must be inside the repository.
+    fn seed(&self, path: String, entries: &mut Vec<(String, index::Entry)>) -> SeedSource {
+        let unavailable = |reason: String| SeedSource::Unavailable { path: path.clone(), reason };
+        let relative_path = Path::new(&path);
+        if relative_path.is_absolute() {
+            return unavailable("the path is absolute; give it relative to the repository root".into());
+        }
+        match self.root.join(relative_path).canonicalize() {
+            Ok(resolved) if !resolved.starts_with(&self.canonical_root) => {
+                unavailable(format!("it resolves to `{}`, outside the repository", resolved.display()))
+            }
+            Ok(resolved) => {
+                let mut problems = Vec::new();
+                match self.fetch(&resolved, None, path.replace('\\', "/"), false, &mut problems, entries) {
+                    Some((file, _)) => SeedSource::Read(file),
+                    None => unavailable(problems.first().map_or("cannot read it".to_string(), |d| d.message.clone())),
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => unavailable("the file does not exist".into()),
+            Err(error) => unavailable(format!("cannot read it: {error}")),
+        }
+    }
 }
 
-/// Reads the legacy file a manifest's `[seed]` names, if any. The manifest is only probed for
-/// `seed.file` here; `check` parses and validates it properly.
-fn read_seed(root: &Path, canonical_root: &Path, manifest: &[u8]) -> Option<SeedSource> {
+/// The `[seed] file` a manifest names, if any. Only probed here; `check` parses the manifest.
+fn probe(manifest: &[u8]) -> Option<String> {
     memchr::memmem::find(manifest, b"seed")?;
     let probe: SeedProbe = toml::from_slice(manifest).ok()?;
-    let path = probe.seed?.file?;
-    let unavailable = |reason: String| Some(SeedSource::Unavailable { path: path.clone(), reason });
-    let relative_path = Path::new(&path);
-    if relative_path.is_absolute() {
-        return unavailable("the path is absolute; give it relative to the repository root".into());
-    }
-    let full = root.join(relative_path);
-    match full.canonicalize() {
-        Ok(resolved) if !resolved.starts_with(canonical_root) => {
-            unavailable(format!("it resolves to `{}`, outside the repository", resolved.display()))
-        }
-        Ok(resolved) => match std::fs::read(&resolved) {
-            Ok(bytes) => Some(SeedSource::Read(SourceFile::new(path.replace('\\', "/"), bytes))),
-            Err(error) => unavailable(format!("cannot read it: {error}")),
-        },
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            unavailable("the file does not exist".into())
-        }
-        Err(error) => unavailable(format!("cannot read it: {error}")),
-    }
+    probe.seed?.file
 }
 
-/// Reads a whole file with plain `read` calls into `scratch`, a buffer kept zero-initialised
-/// across calls (it only grows), and returns a copy of exactly the bytes read. std's `read_to_end`
-/// asks the file for its size and position first, two extra system calls per file that cost more
-/// than they save on files of a few kilobytes.
-fn read_all(mut file: std::fs::File, scratch: &mut Vec<u8>) -> std::io::Result<Vec<u8>> {
+/// Reads a whole file with open + fstat + read + close, returning its bytes and its metadata.
+/// std's `read_to_end` asks the file for its size and position first; prompt files are small,
+/// so one `read` into a per-thread scratch buffer, then an exact copy, is cheaper.
+fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, Stamp)> {
     use std::io::Read;
-    if scratch.len() < 64 * 1024 {
-        scratch.resize(64 * 1024, 0);
-    }
-    let mut filled = 0;
-    loop {
-        if filled == scratch.len() {
-            let grown = scratch.len() * 2;
-            scratch.resize(grown, 0);
-        }
-        match file.read(&mut scratch[filled..]) {
-            Ok(0) => return Ok(scratch[..filled].to_vec()),
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-}
-
-/// Reads a file with open + read + close.
-fn read_into(
-    path: &Path,
-    relative_path: String,
-    diagnostics: &mut Vec<Diagnostic>,
-    store: impl FnOnce(SourceFile),
-) {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let read = SCRATCH.with_borrow_mut(|scratch| {
-        std::fs::File::open(path).and_then(|file| read_all(file, scratch))
-    });
-    match read {
-        Ok(bytes) => store(SourceFile::new(relative_path, bytes)),
-        Err(error) => diagnostics.push(Diagnostic::new(
-            Code::SyntaxEncoding,
-            relative_path,
-            format!("cannot read the file: {error}"),
-        )),
-    }
+    let mut file = std::fs::File::open(path)?;
+    let stamp = Stamp::of(&file.metadata()?);
+    SCRATCH.with_borrow_mut(|scratch| {
+        if scratch.len() < 64 * 1024 {
+            scratch.resize(64 * 1024, 0);
+        }
+        let mut filled = 0;
+        loop {
+            if filled == scratch.len() {
+                let grown = scratch.len() * 2;
+                scratch.resize(grown, 0);
+            }
+            match file.read(&mut scratch[filled..]) {
+                Ok(0) => return Ok((scratch[..filled].to_vec(), stamp)),
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+    })
 }
 
 /// A symbolic link may point anywhere inside the project, never outside it: the repository is
