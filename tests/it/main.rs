@@ -6,4 +6,5 @@ mod support;
 mod check;
 mod docs;
 mod schemas;
+mod index;
 mod seed;
