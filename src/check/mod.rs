@@ -90,7 +90,7 @@ pub fn prompt(
     let versions: Vec<Version> = files
         .versions
         .iter()
-        .map(|(number, file)| parse_version(config, *number, &file.path, &file.bytes, diagnostics))
+        .map(|(number, file)| parse_version(config, *number, &file.path, file.bytes(), diagnostics))
         .collect();
 
     if files.versions.is_empty() {
@@ -212,7 +212,7 @@ fn parse_manifest<'a>(
         );
         return None;
     };
-    let text = utf8(&file.path, &file.bytes, diagnostics)?;
+    let text = utf8(&file.path, file.bytes(), diagnostics)?;
     let (manifest, problems) = prompt::read_manifest(&file.path, text);
     diagnostics.extend(problems);
     match manifest {
@@ -574,7 +574,7 @@ fn run_test(
     if spec.snapshot {
         let snapshot_path = format!("{}/snapshots/{name}.v{}.txt", files.dir, version.number);
         let existing = files.snapshots.iter().find(|file| file.path == snapshot_path);
-        let matches = existing.is_some_and(|file| file.bytes == rendered.as_bytes());
+        let matches = existing.is_some_and(|file| file.bytes() == rendered.as_bytes());
         if !matches {
             if options.bless {
                 outcome.snapshot_writes.push((snapshot_path, rendered));
@@ -589,7 +589,7 @@ fn run_test(
                     .label("snapshot = true")
                     .help("run `promptctl check --bless` to write it, then review and commit it"),
                     Some(file) => {
-                        let old = String::from_utf8_lossy(&file.bytes);
+                        let old = String::from_utf8_lossy(file.bytes());
                         Diagnostic::new(Code::TestsSnapshot, path, format!("{what}: the rendered text differs from `{snapshot_path}`"))
                             .at(text, name_span)
                             .label("snapshot = true")
@@ -682,7 +682,7 @@ fn check_seed(
         }
         None => return,
     };
-    let Ok(legacy_text) = std::str::from_utf8(&legacy.bytes) else {
+    let Ok(legacy_text) = std::str::from_utf8(legacy.bytes()) else {
         diagnostics.push(
             Diagnostic::new(
                 Code::SeedFile,
