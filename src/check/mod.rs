@@ -505,29 +505,11 @@ fn run_test(
     let what = format!("test `{name}` (v{})", version.number);
     let name_span = spec.name.span();
     let diagnostics = &mut outcome.diagnostics;
-    if !type_check_vars(&spec.vars, variables, &what, path, text, whole.clone(), diagnostics) {
+    let site = (path, text, whole, name_span.clone(), "this test");
+    let Some(rendered) =
+        render_with(version, variables, template, body, &spec.vars, &what, site, diagnostics)
+    else {
         return;
-    }
-    let rendered = match render::render(template, body, &vars_to_json(&spec.vars)) {
-        Ok(rendered) => rendered,
-        Err(error) => {
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::TestsRender,
-                    path,
-                    format!("{what} fails to render: {}", error.message),
-                )
-                .at(text, name_span)
-                .label("this test")
-                .help(format!(
-                    "at {}:{} in {}",
-                    line_of(version, error.span.start),
-                    column_of(version, error.span.start),
-                    version.path
-                )),
-            );
-            return;
-        }
     };
     for needle in &spec.contains {
         if !rendered.contains(needle.as_str()) {
@@ -599,6 +581,49 @@ fn run_test(
                 };
                 outcome.diagnostics.push(diagnostic);
             }
+        }
+    }
+}
+
+/// Where in `prompt.toml` a render's problems are reported: the file, its text, the span of the
+/// whole table (for missing vars), the span to point at, and its label.
+type RenderSite<'a> = (&'a str, &'a str, std::ops::Range<usize>, std::ops::Range<usize>, &'a str);
+
+/// Type-checks `vars` against the version and renders it in strict mode, reporting either failure.
+#[allow(clippy::too_many_arguments)]
+fn render_with(
+    version: &Version,
+    variables: &[Variable],
+    template: &Template,
+    body: &str,
+    vars: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    what: &str,
+    (path, text, whole, span, label): RenderSite,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    if !type_check_vars(vars, variables, what, path, text, whole, diagnostics) {
+        return None;
+    }
+    match render::render(template, body, &vars_to_json(vars)) {
+        Ok(rendered) => Some(rendered),
+        Err(error) => {
+            let position = format!(
+                "at {}:{} in {}",
+                line_of(version, error.span.start),
+                column_of(version, error.span.start),
+                version.path
+            );
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::TestsRender,
+                    path,
+                    format!("{what} fails to render: {}", error.message),
+                )
+                .at(text, span)
+                .label(label)
+                .help(position),
+            );
+            None
         }
     }
 }
@@ -759,29 +784,11 @@ fn check_seed(
         return;
     };
     let what = format!("the seed (v{number})");
-    if !type_check_vars(&spec.vars, variables, &what, path, text, seed.span(), diagnostics) {
+    let site = (path, text, seed.span(), seed.span(), "seed");
+    let Some(rendered) =
+        render_with(version, variables, template, body, &spec.vars, &what, site, diagnostics)
+    else {
         return;
-    }
-    let rendered = match render::render(template, body, &vars_to_json(&spec.vars)) {
-        Ok(rendered) => rendered,
-        Err(error) => {
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::TestsRender,
-                    path,
-                    format!("{what} fails to render: {}", error.message),
-                )
-                .at(text, seed.span())
-                .label("seed")
-                .help(format!(
-                    "at {}:{} in {}",
-                    line_of(version, error.span.start),
-                    column_of(version, error.span.start),
-                    version.path
-                )),
-            );
-            return;
-        }
     };
     if rendered != expected {
         let (line, column) = first_difference(&expected, &rendered);
