@@ -34,17 +34,26 @@ impl Stamp {
             use std::os::unix::fs::MetadataExt;
             Stamp {
                 size: metadata.len(),
-                modified_ns: i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec()),
-                changed_ns: i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec()),
+                modified_ns: i128::from(metadata.mtime()) * 1_000_000_000
+                    + i128::from(metadata.mtime_nsec()),
+                changed_ns: i128::from(metadata.ctime()) * 1_000_000_000
+                    + i128::from(metadata.ctime_nsec()),
                 inode: metadata.ino(),
             }
         }
         #[cfg(not(unix))]
         {
             let nanos = |time: std::io::Result<SystemTime>| {
-                time.ok().and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i128)
+                time.ok()
+                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as i128)
             };
-            Stamp { size: metadata.len(), modified_ns: nanos(metadata.modified()), changed_ns: nanos(metadata.modified()), inode: 0 }
+            Stamp {
+                size: metadata.len(),
+                modified_ns: nanos(metadata.modified()),
+                changed_ns: nanos(metadata.modified()),
+                inode: 0,
+            }
         }
     }
 
@@ -190,9 +199,13 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_garbage() {
-        let stamp = Stamp { size: 10, modified_ns: 1_700_000_000_123_456_789, changed_ns: 5, inode: 42 };
+        let stamp =
+            Stamp { size: 10, modified_ns: 1_700_000_000_123_456_789, changed_ns: 5, inode: 42 };
         let index = Index::from_entries([
-            ("prompts/a/prompt.toml".to_string(), Entry { stamp, sha256: [7; 32], seed: Some("legacy/A.cs".into()) }),
+            (
+                "prompts/a/prompt.toml".to_string(),
+                Entry { stamp, sha256: [7; 32], seed: Some("legacy/A.cs".into()) },
+            ),
             ("prompts/a/v1.prompt".to_string(), Entry { stamp, sha256: [9; 32], seed: None }),
         ]);
         let bytes = encode(&index);
@@ -208,8 +221,18 @@ mod tests {
     fn recent_files_are_not_settled() {
         let now = SystemTime::now();
         let now_ns = now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as i128;
-        let fresh = Stamp { size: 1, modified_ns: now_ns - 1_000_000, changed_ns: now_ns - 1_000_000, inode: 1 };
-        let old = Stamp { size: 1, modified_ns: now_ns - 10_000_000_000, changed_ns: now_ns - 10_000_000_000, inode: 1 };
+        let fresh = Stamp {
+            size: 1,
+            modified_ns: now_ns - 1_000_000,
+            changed_ns: now_ns - 1_000_000,
+            inode: 1,
+        };
+        let old = Stamp {
+            size: 1,
+            modified_ns: now_ns - 10_000_000_000,
+            changed_ns: now_ns - 10_000_000_000,
+            inode: 1,
+        };
         assert!(!fresh.settled(now));
         assert!(old.settled(now));
     }

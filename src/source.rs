@@ -103,7 +103,11 @@ impl PromptFiles {
         for file in files {
             read |= !file.is_loaded();
             if let Err(error) = file.load() {
-                self.diagnostics.push(Diagnostic::new(Code::SyntaxEncoding, file.path.clone(), format!("cannot read the file: {error}")));
+                self.diagnostics.push(Diagnostic::new(
+                    Code::SyntaxEncoding,
+                    file.path.clone(),
+                    format!("cannot read the file: {error}"),
+                ));
             }
         }
         read
@@ -111,7 +115,10 @@ impl PromptFiles {
 
     /// Every file of the prompt, for digests.
     pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
-        self.manifest.iter().chain(self.versions.iter().map(|(_, file)| file)).chain(self.snapshots.iter())
+        self.manifest
+            .iter()
+            .chain(self.versions.iter().map(|(_, file)| file))
+            .chain(self.snapshots.iter())
     }
 }
 
@@ -120,7 +127,10 @@ impl PromptFiles {
 pub enum SeedSource {
     Read(SourceFile),
     /// Missing, unreadable or outside the repository; the reason is a message.
-    Unavailable { path: String, reason: String },
+    Unavailable {
+        path: String,
+        reason: String,
+    },
 }
 
 #[derive(serde::Deserialize)]
@@ -163,7 +173,11 @@ pub fn load(root: &Path, prompts_dir: &Path, known: &Index) -> Result<Loaded, So
             continue;
         }
         let is_symlink = entry.file_type().is_ok_and(|kind| kind.is_symlink());
-        let is_dir = if is_symlink { path.is_dir() } else { entry.file_type().is_ok_and(|kind| kind.is_dir()) };
+        let is_dir = if is_symlink {
+            path.is_dir()
+        } else {
+            entry.file_type().is_ok_and(|kind| kind.is_dir())
+        };
         if is_dir {
             folders.push((name, path, is_symlink));
         } else {
@@ -177,8 +191,10 @@ pub fn load(root: &Path, prompts_dir: &Path, known: &Index) -> Result<Loaded, So
         known,
         now: SystemTime::now(),
     };
-    let results: Vec<(PromptFiles, Vec<(String, index::Entry)>)> =
-        folders.par_iter().map(|(name, path, is_symlink)| reader.prompt(name, path, *is_symlink)).collect();
+    let results: Vec<(PromptFiles, Vec<(String, index::Entry)>)> = folders
+        .par_iter()
+        .map(|(name, path, is_symlink)| reader.prompt(name, path, *is_symlink))
+        .collect();
     let mut prompts = Vec::with_capacity(results.len());
     let mut entries = Vec::new();
     for (prompt, prompt_entries) in results {
@@ -216,14 +232,21 @@ type Listed = (String, PathBuf, std::fs::FileType, std::fs::DirEntry);
 fn list(dir: &Path) -> std::io::Result<Vec<Listed>> {
     let mut entries: Vec<Listed> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?, e)))
+        .filter_map(|e| {
+            Some((e.file_name().to_string_lossy().into_owned(), e.path(), e.file_type().ok()?, e))
+        })
         .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(entries)
 }
 
 impl Reader<'_> {
-    fn prompt(&self, name: &str, dir: &Path, is_symlink: bool) -> (PromptFiles, Vec<(String, index::Entry)>) {
+    fn prompt(
+        &self,
+        name: &str,
+        dir: &Path,
+        is_symlink: bool,
+    ) -> (PromptFiles, Vec<(String, index::Entry)>) {
         let mut prompt = PromptFiles {
             name: name.to_string(),
             dir: relative(self.root, dir),
@@ -245,7 +268,11 @@ impl Reader<'_> {
         let listed = match list(dir) {
             Ok(listed) => listed,
             Err(error) => {
-                prompt.diagnostics.push(Diagnostic::new(Code::StructureMissingManifest, prompt.dir.clone(), format!("cannot read the prompt folder: {error}")));
+                prompt.diagnostics.push(Diagnostic::new(
+                    Code::StructureMissingManifest,
+                    prompt.dir.clone(),
+                    format!("cannot read the prompt folder: {error}"),
+                ));
                 return (prompt, entries);
             }
         };
@@ -256,7 +283,8 @@ impl Reader<'_> {
             }
             let relative_path = format!("{}/{file_name}", prompt.dir);
             let (is_dir, is_file) = if file_type.is_symlink() {
-                if let Some(diagnostic) = check_symlink(&self.canonical_root, &path, &relative_path) {
+                if let Some(diagnostic) = check_symlink(&self.canonical_root, &path, &relative_path)
+                {
                     prompt.diagnostics.push(diagnostic);
                     continue;
                 }
@@ -265,16 +293,27 @@ impl Reader<'_> {
                 (file_type.is_dir(), file_type.is_file())
             };
             if file_name == "snapshots" && is_dir {
-                for (snapshot_name, snapshot, snapshot_type, snapshot_entry) in list(&path).unwrap_or_default() {
+                for (snapshot_name, snapshot, snapshot_type, snapshot_entry) in
+                    list(&path).unwrap_or_default()
+                {
                     let snapshot_relative = format!("{relative_path}/{snapshot_name}");
                     if snapshot_type.is_symlink() {
-                        if let Some(diagnostic) = check_symlink(&self.canonical_root, &snapshot, &snapshot_relative) {
+                        if let Some(diagnostic) =
+                            check_symlink(&self.canonical_root, &snapshot, &snapshot_relative)
+                        {
                             prompt.diagnostics.push(diagnostic);
                             continue;
                         }
                     }
                     if snapshot.is_file() {
-                        if let Some((file, _)) = self.fetch(&snapshot, Some(&snapshot_entry), snapshot_relative, false, &mut prompt.diagnostics, &mut entries) {
+                        if let Some((file, _)) = self.fetch(
+                            &snapshot,
+                            Some(&snapshot_entry),
+                            snapshot_relative,
+                            false,
+                            &mut prompt.diagnostics,
+                            &mut entries,
+                        ) {
                             prompt.snapshots.push(file);
                         }
                     }
@@ -282,7 +321,14 @@ impl Reader<'_> {
                 continue;
             }
             if file_name == "prompt.toml" && is_file {
-                if let Some((file, seed)) = self.fetch(&path, Some(&entry), relative_path, true, &mut prompt.diagnostics, &mut entries) {
+                if let Some((file, seed)) = self.fetch(
+                    &path,
+                    Some(&entry),
+                    relative_path,
+                    true,
+                    &mut prompt.diagnostics,
+                    &mut entries,
+                ) {
                     manifest_seed = seed;
                     prompt.manifest = Some(file);
                 }
@@ -290,7 +336,14 @@ impl Reader<'_> {
             }
             match version_number(&file_name) {
                 Some(number) if is_file => {
-                    if let Some((file, _)) = self.fetch(&path, Some(&entry), relative_path, false, &mut prompt.diagnostics, &mut entries) {
+                    if let Some((file, _)) = self.fetch(
+                        &path,
+                        Some(&entry),
+                        relative_path,
+                        false,
+                        &mut prompt.diagnostics,
+                        &mut entries,
+                    ) {
                         prompt.versions.push((number, file));
                     }
                 }
@@ -300,7 +353,14 @@ impl Reader<'_> {
                     } else {
                         "a prompt folder holds `prompt.toml`, `v<N>.prompt` files and `snapshots/`; move other files elsewhere"
                     };
-                    prompt.diagnostics.push(Diagnostic::new(Code::StructureVersionFile, relative_path, format!("`{file_name}` is not a version file")).help(help));
+                    prompt.diagnostics.push(
+                        Diagnostic::new(
+                            Code::StructureVersionFile,
+                            relative_path,
+                            format!("`{file_name}` is not a version file"),
+                        )
+                        .help(help),
+                    );
                 }
             }
         }
@@ -330,7 +390,10 @@ impl Reader<'_> {
                 if let Some(known) = self.known.get(&relative_path, &stamp) {
                     let (sha256, seed) = (known.sha256, known.seed.clone());
                     entries.push((relative_path.clone(), known.clone()));
-                    return Some((SourceFile::unread(relative_path, path.to_path_buf(), sha256), seed));
+                    return Some((
+                        SourceFile::unread(relative_path, path.to_path_buf(), sha256),
+                        seed,
+                    ));
                 }
             }
         }
@@ -339,12 +402,19 @@ impl Reader<'_> {
                 let seed = if probe_seed { probe(&bytes) } else { None };
                 let file = SourceFile::read_from(relative_path, path.to_path_buf(), bytes);
                 if stamp.settled(self.now) {
-                    entries.push((file.path.clone(), index::Entry { stamp, sha256: file.sha256, seed: seed.clone() }));
+                    entries.push((
+                        file.path.clone(),
+                        index::Entry { stamp, sha256: file.sha256, seed: seed.clone() },
+                    ));
                 }
                 Some((file, seed))
             }
             Err(error) => {
-                diagnostics.push(Diagnostic::new(Code::SyntaxEncoding, relative_path, format!("cannot read the file: {error}")));
+                diagnostics.push(Diagnostic::new(
+                    Code::SyntaxEncoding,
+                    relative_path,
+                    format!("cannot read the file: {error}"),
+                ));
                 None
             }
         }
@@ -355,20 +425,36 @@ impl Reader<'_> {
         let unavailable = |reason: String| SeedSource::Unavailable { path: path.clone(), reason };
         let relative_path = Path::new(&path);
         if relative_path.is_absolute() {
-            return unavailable("the path is absolute; give it relative to the repository root".into());
+            return unavailable(
+                "the path is absolute; give it relative to the repository root".into(),
+            );
         }
         match self.root.join(relative_path).canonicalize() {
-            Ok(resolved) if !resolved.starts_with(&self.canonical_root) => {
-                unavailable(format!("it resolves to `{}`, outside the repository", resolved.display()))
-            }
+            Ok(resolved) if !resolved.starts_with(&self.canonical_root) => unavailable(format!(
+                "it resolves to `{}`, outside the repository",
+                resolved.display()
+            )),
             Ok(resolved) => {
                 let mut problems = Vec::new();
-                match self.fetch(&resolved, None, path.replace('\\', "/"), false, &mut problems, entries) {
+                match self.fetch(
+                    &resolved,
+                    None,
+                    path.replace('\\', "/"),
+                    false,
+                    &mut problems,
+                    entries,
+                ) {
                     Some((file, _)) => SeedSource::Read(file),
-                    None => unavailable(problems.first().map_or("cannot read it".to_string(), |d| d.message.clone())),
+                    None => unavailable(
+                        problems
+                            .first()
+                            .map_or("cannot read it".to_string(), |d| d.message.clone()),
+                    ),
                 }
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => unavailable("the file does not exist".into()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                unavailable("the file does not exist".into())
+            }
             Err(error) => unavailable(format!("cannot read it: {error}")),
         }
     }

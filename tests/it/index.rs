@@ -38,7 +38,8 @@ fn a_change_that_keeps_size_and_modification_time_is_still_seen() {
     changed.replace_range(last_line_start..end, &replacement[..end - last_line_start]);
     assert_eq!(changed.len(), original.len());
     repo.write("prompts/hello/v1.prompt", &changed);
-    let file = std::fs::File::options().write(true).open(repo.join("prompts/hello/v1.prompt")).unwrap();
+    let file =
+        std::fs::File::options().write(true).open(repo.join("prompts/hello/v1.prompt")).unwrap();
     file.set_modified(past).unwrap();
     drop(file);
     let run = repo.run(&["check", "--format", "json"]);
@@ -55,7 +56,9 @@ fn a_corrupt_index_is_ignored() {
     let run = repo.run(&["check"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     // And it is rewritten.
-    assert!(std::fs::read(repo.join(".promptctl/cache/files.bin")).unwrap().starts_with(b"promptctl-file-index/1"));
+    assert!(std::fs::read(repo.join(".promptctl/cache/files.bin"))
+        .unwrap()
+        .starts_with(b"promptctl-file-index/1"));
 }
 
 #[test]
@@ -64,7 +67,8 @@ fn warnings_from_the_cache_still_show_their_snippet() {
     // An unused variable: a warning that the cache replays on the warm run.
     for (path, content) in &mut files {
         if path.ends_with("v1.prompt") {
-            *content = content.replacen("+++\n", "+++\nvariables.spare = { type = \"string\" }\n", 1);
+            *content =
+                content.replacen("+++\n", "+++\nvariables.spare = { type = \"string\" }\n", 1);
         }
     }
     let repo = Repo::new(&files);
@@ -72,6 +76,10 @@ fn warnings_from_the_cache_still_show_their_snippet() {
     let cold = repo.run(&["check"]);
     let warm = repo.run(&["check"]);
     assert!(cold.stdout.contains("variables/unused"), "{}", cold.stdout);
-    assert!(warm.stdout.contains("variables.spare"), "the snippet needs the file's text: {}", warm.stdout);
+    assert!(
+        warm.stdout.contains("variables.spare"),
+        "the snippet needs the file's text: {}",
+        warm.stdout
+    );
     assert_eq!(cold.stdout, warm.stdout);
 }
