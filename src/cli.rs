@@ -53,6 +53,8 @@ pub enum Color {
 pub enum Format {
     Human,
     Json,
+    Github,
+    Sarif,
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +175,13 @@ pub struct CheckRun {
 }
 
 impl CheckRun {
+    /// A diagnostic in the human format. The file it quotes is shown with every secret blanked
+    /// out, whatever the diagnostic is about: no output of promptctl ever prints a secret.
+    pub fn human(&self, diagnostic: &Diagnostic, color: bool) -> String {
+        let text = self.source(&diagnostic.file).map(crate::check::security::redact);
+        report::human(diagnostic, text.as_deref(), color)
+    }
+
     fn source(&self, path: &str) -> Option<&str> {
         if let Some(text) = &self.lock_text {
             if !path.contains('/') || path.ends_with(".lock") {
@@ -355,11 +364,11 @@ fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> Result<()> 
     let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
         Format::Json => out.write_all(report::json(&run.diagnostics).as_bytes())?,
+        Format::Github => out.write_all(report::github(&run.diagnostics).as_bytes())?,
+        Format::Sarif => out.write_all(report::sarif(&run.diagnostics).as_bytes())?,
         Format::Human => {
             for diagnostic in &run.diagnostics {
-                out.write_all(
-                    report::human(diagnostic, |path| run.source(path), color).as_bytes(),
-                )?;
+                out.write_all(run.human(diagnostic, color).as_bytes())?;
             }
             let versions = run.prompts.iter().map(|p| p.versions.len()).sum();
             out.write_all(
@@ -376,7 +385,7 @@ fn lock_project(project: &Project, color: bool) -> Result<i32> {
     let blocking: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
     if !blocking.is_empty() {
         for diagnostic in &blocking {
-            print!("{}", report::human(diagnostic, |path| run.source(path), color));
+            print!("{}", run.human(diagnostic, color));
         }
         eprintln!(
             "error: not locking while `check` reports {} error(s); fix them first",
@@ -529,7 +538,7 @@ fn import(project: &Project, args: &ImportArgs, color: bool) -> Result<i32> {
     let run = check_project(project, std::slice::from_ref(&prompt_dir), Options::default(), false)?;
     let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
     for diagnostic in &errors {
-        print!("{}", report::human(diagnostic, |path| run.source(path), color));
+        print!("{}", run.human(diagnostic, color));
     }
     if !errors.is_empty() {
         eprintln!("error: the imported prompt does not check clean; this is a bug in `promptctl import`, please report it");

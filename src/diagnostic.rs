@@ -85,10 +85,27 @@ codes! {
     SeedUnescape => "seed/unescape", Error, "the extracted literal has an escape its language does not allow";
     SeedVersion => "seed/version", Error, "`[seed]` names a version that does not exist";
     SeedDrift => "seed/drift", Error, "the seed version, rendered with the seed vars, differs from the legacy text";
+    SecuritySecret => "security/secret", Error, "a file holds what looks like a credential: an API key, a token, a private key or a high-entropy password";
+    SecurityBidi => "security/bidi", Error, "a bidirectional control character makes the text display in another order than the model reads it";
+    SecurityInvisible => "security/invisible", Error, "a zero-width or otherwise invisible character hides in the text";
+    SecurityTagCharacters => "security/tag-characters", Error, "invisible Unicode tag characters carry hidden ASCII text";
+    SecurityVariationSelector => "security/variation-selector", Error, "a variation selector follows a character that takes none, or several follow each other (a channel for hidden bytes)";
+    SecurityControl => "security/control", Error, "a C0 or C1 control character other than newline and tab";
+    SecurityPrivateUse => "security/private-use", Error, "a private-use character, whose meaning depends on the font or the program";
+    SecurityCarriageReturn => "security/carriage-return", Error, "a carriage return (CRLF line endings or a lone CR)";
+    SecurityBom => "security/bom", Error, "a file starts with a byte-order mark";
+    SecurityInjection => "security/injection", Error, "user-sourced variables are interpolated and none of them is inside a delimiter (a tag pair or a fenced block)";
+    SecurityInjectionUndelimited => "security/injection-undelimited", Warning, "a user-sourced variable is interpolated outside a delimiter, while others are delimited";
+    SecuritySuppression => "security/suppression", Error, "a `promptctl-allow` comment has no reason or names a code it cannot suppress";
     LockModified => "lock/modified", Error, "a locked version's bytes changed";
     LockDeleted => "lock/deleted", Error, "a locked version's file was deleted";
     LockRenamed => "lock/renamed", Error, "a locked version's file was moved or renamed";
     LockUnlocked => "lock/unlocked", Warning, "an activated version is not yet recorded in `prompts.lock`";
+    PortabilityAdjacentNumbers => "portability/adjacent-numbers", Warning, "two numbers are printed with nothing between them, which handlebars.js adds up instead of joining";
+    PortabilityNumberFormat => "portability/number-format", Warning, "a `number` is printed, and Handlebars implementations format fractions and large numbers differently";
+    PortabilityObjectIteration => "portability/object-iteration", Warning, "`#each` iterates an object, whose key order differs between Handlebars implementations";
+    PortabilityLength => "portability/length", Warning, "`.length` is a JavaScript property that other Handlebars implementations do not have";
+    PortabilityUnguardedEach => "portability/unguarded-each", Warning, "`#each` or `#with` without `{{else}}` is given an optional value, which some implementations reject in strict mode when it is absent";
 }
 
 /// A 1-based line and column (columns count Unicode scalar values, as editors do).

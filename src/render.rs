@@ -176,18 +176,17 @@ impl<'a> Renderer<'a> {
                 .enumerate()
                 .map(|(i, item)| (Value::from(i), Cow::Borrowed(item)))
                 .collect(),
-            Cow::Borrowed(Value::Object(fields)) => fields
-                .iter()
-                .map(|(key, item)| (Value::from(key.as_str()), Cow::Borrowed(item)))
-                .collect(),
+            Cow::Borrowed(Value::Object(fields)) => js_key_order(
+                fields.iter().map(|(key, item)| (key.clone(), Cow::Borrowed(item))).collect(),
+            ),
             Cow::Owned(Value::Array(items)) => items
                 .into_iter()
                 .enumerate()
                 .map(|(i, item)| (Value::from(i), Cow::Owned(item)))
                 .collect(),
-            Cow::Owned(Value::Object(fields)) => {
-                fields.into_iter().map(|(key, item)| (Value::from(key), Cow::Owned(item))).collect()
-            }
+            Cow::Owned(Value::Object(fields)) => js_key_order(
+                fields.into_iter().map(|(key, item)| (key, Cow::Owned(item))).collect(),
+            ),
             _ => Vec::new(),
         };
         if entries.is_empty() {
@@ -254,19 +253,29 @@ impl<'a> Renderer<'a> {
                 Cow::Borrowed(self.root)
             } else {
                 let depth = path.depth as usize;
-                let Some(data) =
-                    self.data.len().checked_sub(depth + 1).and_then(|i| self.data.get(i))
-                else {
-                    return Ok(None);
-                };
-                let value = match first.name.as_str() {
-                    "index" => Value::from(data.index),
-                    "key" => data.key.clone(),
-                    "first" => Value::from(data.first),
-                    "last" => Value::from(data.last),
-                    _ => return Ok(None),
-                };
-                Cow::Owned(value)
+                let data = self.data.len().checked_sub(depth + 1).and_then(|i| self.data.get(i));
+                let value = data.and_then(|data| match first.name.as_str() {
+                    "index" => Some(Value::from(data.index)),
+                    "key" => Some(data.key.clone()),
+                    "first" => Some(Value::from(data.first)),
+                    "last" => Some(Value::from(data.last)),
+                    _ => None,
+                });
+                match value {
+                    Some(value) => Cow::Owned(value),
+                    // As in handlebars.js: printing a data variable that no `#each` defines here
+                    // fails in strict mode; as a helper argument it is undefined.
+                    None if strict || !path.segments[1..].is_empty() => {
+                        return Err(RenderError {
+                            message: format!(
+                                "`{}` is not defined here (strict mode: it must be inside `#each`)",
+                                path.original
+                            ),
+                            span: path.span.clone(),
+                        })
+                    }
+                    None => return Ok(None),
+                }
             }
         } else if let Some(value) = self.block_param(path) {
             segments.next();
@@ -283,6 +292,17 @@ impl<'a> Renderer<'a> {
         for (position, segment) in segments.iter().enumerate() {
             let terminal = position + 1 == segments.len();
             let was_null = current.is_null();
+            if terminal && strict && current.is_string() {
+                // handlebars.js checks `name in value`, which throws for a string (even for
+                // `length`, which a helper argument may read).
+                return Err(RenderError {
+                    message: format!(
+                        "`{}` reads `{}` of a string (strict mode: only objects and arrays have fields)",
+                        path.original, segment.name
+                    ),
+                    span: segment.span.clone(),
+                });
+            }
             let next = child(current, &segment.name);
             match next {
                 Some(value) => current = value,
@@ -353,6 +373,22 @@ fn property<'v>(value: &'v Value, name: &str) -> Option<Cow<'v, Value>> {
     }
 }
 
+/// The order in which JavaScript enumerates an object's keys: array indices (canonical decimal
+/// integers below 2^32 - 1) in numeric order first, then the other keys in insertion order (which
+/// serde_json's map gives sorted).
+fn js_key_order<T>(mut entries: Vec<(String, T)>) -> Vec<(Value, T)> {
+    fn array_index(key: &str) -> Option<u32> {
+        let canonical = key == "0" || (!key.starts_with('0') && !key.is_empty());
+        let index = key
+            .parse::<u32>()
+            .ok()
+            .filter(|_| canonical && key.bytes().all(|b| b.is_ascii_digit()))?;
+        (index < u32::MAX).then_some(index)
+    }
+    entries.sort_by_key(|(key, _)| array_index(key).map_or((1, 0), |index| (0, index)));
+    entries.into_iter().map(|(key, item)| (Value::from(key), item)).collect()
+}
+
 fn number_value(number: f64) -> Value {
     if number.fract() == 0.0 && number.abs() < 9e15 {
         Value::from(number as i64)
@@ -392,9 +428,9 @@ fn write_js_string(output: &mut String, value: Option<&Value>) {
         Some(Value::String(text)) => output.push_str(text),
         Some(Value::Bool(flag)) => output.push_str(if *flag { "true" } else { "false" }),
         Some(Value::Number(number)) => {
-            if let Some(integer) = number.as_i64() {
-                let _ = write!(output, "{integer}");
-            } else if let Some(integer) = number.as_u64() {
+            // JavaScript numbers are doubles: an integer beyond 2^53 prints as its nearest double.
+            const EXACT: u64 = 1 << 53;
+            if let Some(integer) = number.as_i64().filter(|i| i.unsigned_abs() <= EXACT) {
                 let _ = write!(output, "{integer}");
             } else {
                 output.push_str(&js_number(number.as_f64().unwrap_or(f64::NAN)));
@@ -412,8 +448,9 @@ fn write_js_string(output: &mut String, value: Option<&Value>) {
     }
 }
 
-/// `Number.prototype.toString()`: the shortest round-trip digits, in exponent form outside
-/// 1e-6 ≤ |n| < 1e21.
+/// `Number.prototype.toString()` (ECMAScript Number::toString): the shortest digits that round-trip,
+/// the closest of them to the value and the even one on a tie, positional for 1e-6 ≤ |n| < 1e21 and
+/// in exponent form (`1e+21`, `1.5e-7`) outside.
 pub fn js_number(number: f64) -> String {
     if number.is_nan() {
         return "NaN".into();
@@ -424,18 +461,69 @@ pub fn js_number(number: f64) -> String {
     if number == 0.0 {
         return "0".into();
     }
-    let magnitude = number.abs();
-    if (1e-6..1e21).contains(&magnitude) {
-        return format!("{number}");
-    }
-    // Rust's `{:e}` gives the same shortest digits: `1.5e21`; JavaScript writes `1.5e+21`.
-    let formatted = format!("{number:e}");
-    match formatted.split_once('e') {
-        Some((mantissa, exponent)) if !exponent.starts_with('-') => {
-            format!("{mantissa}e+{exponent}")
+    let (digits, exponent) = shortest_digits(number.abs());
+    // The value is 0.DIGITS × 10^point.
+    let point = exponent + 1;
+    let count = digits.len() as i32;
+    let mut text = String::from(if number < 0.0 { "-" } else { "" });
+    if count <= point && point <= 21 {
+        text.push_str(&digits);
+        text.extend(std::iter::repeat_n('0', (point - count) as usize));
+    } else if 0 < point && point <= 21 {
+        text.push_str(&digits[..point as usize]);
+        text.push('.');
+        text.push_str(&digits[point as usize..]);
+    } else if -6 < point && point <= 0 {
+        text.push_str("0.");
+        text.extend(std::iter::repeat_n('0', (-point) as usize));
+        text.push_str(&digits);
+    } else {
+        text.push_str(&digits[..1]);
+        if count > 1 {
+            text.push('.');
+            text.push_str(&digits[1..]);
         }
-        _ => formatted,
+        let sign = if point - 1 < 0 { '-' } else { '+' };
+        let _ = write!(text, "e{sign}{}", (point - 1).abs());
     }
+    text
+}
+
+/// The shortest round-trip digits of a positive finite number and the decimal exponent of the
+/// first one. Rust's formatter finds the same digits as JavaScript, except when two candidates
+/// are exactly equally close to the value: JavaScript takes the even one (1690060720831323.25
+/// prints as `…23.2`), Rust the one away from zero (`…23.3`).
+fn shortest_digits(magnitude: f64) -> (String, i32) {
+    let formatted = format!("{magnitude:e}");
+    let (mantissa, exponent) = formatted.split_once('e').unwrap_or((&formatted, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    // A tie needs the spacing of the candidates to be about the spacing of doubles: 15 or more
+    // digits. Below that, the closest candidate is unique.
+    if digits.len() < 15 {
+        return (digits, exponent);
+    }
+    // Every double has a finite decimal expansion of at most 767 significant digits.
+    let exact = format!("{magnitude:.800e}");
+    let (exact_mantissa, exact_exponent) = exact.split_once('e').unwrap_or((&exact, "0"));
+    if exact_exponent.parse() != Ok(exponent) {
+        return (digits, exponent);
+    }
+    let exact_digits: String = exact_mantissa.chars().filter(char::is_ascii_digit).collect();
+    let (lower, tail) = exact_digits.split_at(digits.len());
+    let tie = tail.starts_with('5') && tail[1..].bytes().all(|b| b == b'0');
+    let Ok(lower) = lower.parse::<u64>() else { return (digits, exponent) };
+    if !tie {
+        return (digits, exponent);
+    }
+    let even = if lower % 2 == 0 { lower } else { lower + 1 };
+    let candidate = even.to_string();
+    let scale = exponent - (digits.len() as i32 - 1);
+    let round_trips = format!("{candidate}e{scale}").parse::<f64>() == Ok(magnitude);
+    if candidate.len() != digits.len() || !round_trips {
+        return (digits, exponent);
+    }
+    (candidate.trim_end_matches('0').to_string(), exponent)
 }
 
 #[cfg(test)]
@@ -469,6 +557,12 @@ mod tests {
         assert_eq!(js_number(1.5), "1.5");
         assert_eq!(js_number(1e-7), "1e-7");
         assert_eq!(js_number(0.000001), "0.000001");
+        assert_eq!(js_number(-2.5e-7), "-2.5e-7");
+        assert_eq!(js_number(1.5e300), "1.5e+300");
+        assert_eq!(js_number(123456789012345680000.0), "123456789012345680000");
+        assert_eq!(js_number(0.1 + 0.2), "0.30000000000000004");
+        // A tie between two shortest candidates: JavaScript takes the even digit.
+        assert_eq!(js_number(1690060720831323.0 + 0.25), "1690060720831323.2");
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Renders diagnostics for people (annotate-snippets, the renderer rustc and cargo use) and for
-//! machines (`--format json`). Pure: takes the file texts, returns strings.
+//! machines (`--format json`, GitHub workflow commands, SARIF 2.1.0). Pure: takes the file texts,
+//! returns strings. The machine formats carry messages and help, never file contents or notes
+//! (which may quote the files), so a redacted message is all that leaves.
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Code, Diagnostic, Severity};
 use annotate_snippets::{Level, Renderer, Snippet};
 use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
 
 /// One diagnostic in the `--format json` shape. The field names are a contract (docs/diagnostics.md).
 #[derive(Debug, Serialize)]
@@ -45,12 +49,184 @@ pub fn json(diagnostics: &[Diagnostic]) -> String {
     text
 }
 
-/// Renders one diagnostic like rustc does. `source` returns a file's text by its relative path.
-pub fn human<'s>(
-    diagnostic: &Diagnostic,
-    source: impl Fn(&str) -> Option<&'s str>,
-    color: bool,
-) -> String {
+/// GitHub Actions shows at most this many annotations of each severity per step.
+pub const GITHUB_ANNOTATIONS_PER_SEVERITY: usize = 10;
+
+/// `--format github`: one workflow command per diagnostic (`::error file=…,line=…::message`),
+/// which GitHub Actions turns into annotations on the pull request. At most
+/// `GITHUB_ANNOTATIONS_PER_SEVERITY` errors and as many warnings; one `::notice::` says how many
+/// more there are.
+pub fn github(diagnostics: &[Diagnostic]) -> String {
+    let mut output = String::new();
+    let (mut errors, mut warnings) = (0, 0);
+    let mut left = (0, 0);
+    for diagnostic in diagnostics {
+        let (shown, skipped, command) = match diagnostic.severity {
+            Severity::Error => (&mut errors, &mut left.0, "error"),
+            Severity::Warning => (&mut warnings, &mut left.1, "warning"),
+        };
+        if *shown == GITHUB_ANNOTATIONS_PER_SEVERITY {
+            *skipped += 1;
+            continue;
+        }
+        *shown += 1;
+        let mut properties = vec![format!("file={}", github_property(&diagnostic.file))];
+        if let Some(location) = &diagnostic.location {
+            properties.push(format!("line={}", location.start.line));
+            properties.push(format!("endLine={}", location.end.line));
+            // Columns only mean something on one line; GitHub's end column is inclusive.
+            if location.start.line == location.end.line {
+                let end = location.end.column.saturating_sub(1).max(location.start.column);
+                properties.push(format!("col={}", location.start.column));
+                properties.push(format!("endColumn={end}"));
+            }
+        }
+        properties.push(format!("title={}", github_property(diagnostic.code.as_str())));
+        let mut message = diagnostic.message.clone();
+        if let Some(help) = &diagnostic.help {
+            message.push_str("\nhelp: ");
+            message.push_str(help);
+        }
+        output.push_str(&format!(
+            "::{command} {}::{}\n",
+            properties.join(","),
+            github_data(&message)
+        ));
+    }
+    if left != (0, 0) {
+        let count = |n: usize, what: &str| format!("{n} {what}{}", plural(n));
+        let detail = match left {
+            (0, w) => count(w, "warning"),
+            (e, 0) => count(e, "error"),
+            (e, w) => format!("{} and {}", count(e, "error"), count(w, "warning")),
+        };
+        let message = format!("{detail} more not shown as annotations (GitHub shows {GITHUB_ANNOTATIONS_PER_SEVERITY} per severity); run `promptctl check` to see all");
+        output.push_str(&format!("::notice::{}\n", github_data(&message)));
+    }
+    output
+}
+
+/// The escaping of a workflow command's message (`toCommandValue` and `escapeData` in
+/// @actions/core).
+pub fn github_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// The escaping of a workflow command's property value (`escapeProperty` in @actions/core).
+pub fn github_property(text: &str) -> String {
+    github_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Where the documentation of a code lives, for SARIF's `helpUri`.
+pub fn help_uri(code: Code) -> String {
+    // GitHub's heading anchors: lowercase, punctuation other than `-` and `_` removed.
+    let anchor: String =
+        code.as_str().chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
+    format!("{}/blob/main/docs/diagnostics.md#{anchor}", env!("CARGO_PKG_REPOSITORY"))
+}
+
+fn sarif_level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// `--format sarif`: a SARIF 2.1.0 log with one run, every rule of `Code::ALL` and one result per
+/// diagnostic, for GitHub code scanning and other SARIF viewers. Paths are relative to
+/// `%SRCROOT%`, the repository root; columns count Unicode scalar values (`unicodeCodePoints`).
+/// `partialFingerprints` hash the code, the file and the message (not the line, so that an alert
+/// survives lines added above it), numbered when one file has the same message twice.
+pub fn sarif(diagnostics: &[Diagnostic]) -> String {
+    let rules: Vec<serde_json::Value> = Code::ALL
+        .iter()
+        .map(|code| {
+            json!({
+                "id": code.as_str(),
+                "shortDescription": { "text": code.summary() },
+                "helpUri": help_uri(*code),
+                "defaultConfiguration": { "level": sarif_level(code.severity()) },
+            })
+        })
+        .collect();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let results: Vec<serde_json::Value> = diagnostics
+        .iter()
+        .map(|diagnostic| {
+            let mut hasher = Sha256::new();
+            for part in [diagnostic.code.as_str(), &diagnostic.file, &diagnostic.message] {
+                hasher.update(part.as_bytes());
+                hasher.update([0]);
+            }
+            let digest = hex::encode(&hasher.finalize()[..16]);
+            let occurrence = seen.entry(digest.clone()).or_insert(0);
+            *occurrence += 1;
+            let mut physical = json!({
+                "artifactLocation": { "uri": sarif_uri(&diagnostic.file), "uriBaseId": "%SRCROOT%" },
+            });
+            if let Some(location) = &diagnostic.location {
+                physical["region"] = json!({
+                    "startLine": location.start.line,
+                    "startColumn": location.start.column,
+                    "endLine": location.end.line,
+                    "endColumn": location.end.column,
+                });
+            }
+            let mut message = diagnostic.message.clone();
+            if let Some(help) = &diagnostic.help {
+                message.push_str("\nhelp: ");
+                message.push_str(help);
+            }
+            let rule_index = Code::ALL.iter().position(|code| *code == diagnostic.code);
+            json!({
+                "ruleId": diagnostic.code.as_str(),
+                "ruleIndex": rule_index,
+                "level": sarif_level(diagnostic.severity),
+                "message": { "text": message },
+                "locations": [{ "physicalLocation": physical }],
+                "partialFingerprints": { "promptctl/v1": format!("{digest}:{occurrence}") },
+            })
+        })
+        .collect();
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "promptctl",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "semanticVersion": env!("CARGO_PKG_VERSION"),
+                    "informationUri": env!("CARGO_PKG_REPOSITORY"),
+                    "rules": rules,
+                }
+            },
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    });
+    let mut text = serde_json::to_string_pretty(&log).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
+}
+
+/// A relative path as a URI reference: `/`-separated, with the characters a URI path does not
+/// allow percent-encoded, and `:` too (`a:b.txt` would read as a URI with the scheme `a`).
+fn sarif_uri(path: &str) -> String {
+    let mut uri = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=@".contains(&byte) {
+            uri.push(byte as char);
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
+}
+
+/// Renders one diagnostic like rustc does. `text` is the text of `diagnostic.file`, already with
+/// secrets blanked out (`check::security::redact`); without it, only the position is shown.
+pub fn human(diagnostic: &Diagnostic, text: Option<&str>, color: bool) -> String {
     let renderer = if color { Renderer::styled() } else { Renderer::plain() };
     let level = match diagnostic.severity {
         Severity::Error => Level::Error,
@@ -58,7 +234,6 @@ pub fn human<'s>(
     };
     let code = diagnostic.code.as_str();
     let mut message = level.title(&diagnostic.message).id(code);
-    let text = source(&diagnostic.file);
     let origin;
     match (&diagnostic.location, text) {
         (Some(location), Some(text)) if location.bytes.end <= text.len() => {

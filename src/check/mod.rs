@@ -2,6 +2,8 @@
 //! the snapshot files to write (with `--bless`) go out. Prompts are independent, so they are checked
 //! in parallel, and each prompt's result can be cached by the digest of its inputs (`memo`).
 
+pub mod portability;
+pub mod security;
 pub mod variables;
 
 use crate::config::Config;
@@ -92,6 +94,17 @@ pub fn prompt(
         .iter()
         .map(|(number, file)| parse_version(config, *number, &file.path, file.bytes(), diagnostics))
         .collect();
+    // Secrets and hidden characters: every text file as it is, whatever else is wrong with it.
+    if let Some(file) = &files.manifest {
+        if let Ok(text) = std::str::from_utf8(file.bytes()) {
+            diagnostics.extend(security::check_file(&file.path, text));
+        }
+    }
+    for version in &versions {
+        if let Some(text) = version.text {
+            diagnostics.extend(security::check_file(version.path, text));
+        }
+    }
 
     if files.versions.is_empty() {
         diagnostics.push(
@@ -194,7 +207,27 @@ pub fn prompt(
         &activated,
         &mut outcome.diagnostics,
     );
+    for diagnostic in &mut outcome.diagnostics {
+        redact_texts(diagnostic);
+    }
     outcome
+}
+
+/// Blanks secrets out of everything a diagnostic says: a test's `contains` string, a rendered
+/// text in a note, a diff against a legacy file can all quote one, and every output format (and
+/// the result cache) takes its words from here.
+fn redact_texts(diagnostic: &mut Diagnostic) {
+    let redact = |text: &mut String| {
+        if let std::borrow::Cow::Owned(redacted) = security::redact(text) {
+            *text = redacted;
+        }
+    };
+    redact(&mut diagnostic.message);
+    for text in
+        [&mut diagnostic.label, &mut diagnostic.help, &mut diagnostic.note].into_iter().flatten()
+    {
+        redact(text);
+    }
 }
 
 fn parse_manifest<'a>(
@@ -326,6 +359,8 @@ fn parse_version<'a>(
             if let Some(variables) = &version.variables {
                 let site = variables::Site { file: path, text, body_offset: split.body_offset };
                 diagnostics.extend(variables::check(&site, &parsed, variables));
+                diagnostics.extend(portability::check(&site, &parsed, variables));
+                diagnostics.extend(security::check_injection(&site, &parsed, variables));
             }
             version.template = Some(parsed);
         }

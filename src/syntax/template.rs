@@ -287,33 +287,85 @@ fn lex_tag(source: &str, open: usize) -> Result<(usize, TokenKind), SyntaxError>
             "write the text literally, escaping `{{` as `\\{{`",
         ));
     }
+    // As handlebars.js's lexer: `{{`, an optional `~`, then the sigil (`{`, `!`, `#`, …) with no
+    // space in between; the tag ends at the first `}}`, read as `}}}` (or `}~}}`) when a third
+    // brace touches it, which only a `{{{` tag may use, and `}}}}` ends no tag at all.
     let mut position = open + 2;
-    let triple = bytes.get(position) == Some(&b'{');
-    if triple {
-        position += 1;
-    }
     let mut strip = Strip::default();
     if bytes.get(position) == Some(&b'~') {
         strip.open = true;
         position += 1;
     }
+    let triple = bytes.get(position) == Some(&b'{');
+    if triple {
+        position += 1;
+    }
     if !triple && bytes.get(position) == Some(&b'!') {
         return lex_comment(source, open, position + 1, strip);
     }
-    let closer = if triple { "}}}" } else { "}}" };
-    let Some(close_index) = source[position..].find(closer) else {
+    let opener = &source[open..position];
+    let Some(close_index) = source[position..].find("}}") else {
         return Err(error(
-            open..(open + 2 + triple as usize),
-            format!("`{}` is never closed", &source[open..open + 2 + triple as usize]),
+            open..position,
+            format!("`{opener}` is never closed"),
             "unclosed tag",
-            Some(format!("add `{closer}` after the expression")),
+            Some(format!("add `{}` after the expression", if triple { "}}}" } else { "}}" })),
         ));
     };
-    let mut inner_end = position + close_index;
-    let end = inner_end + closer.len();
-    if inner_end > position && bytes[inner_end - 1] == b'~' {
+    let close_at = position + close_index;
+    let tilde = close_at > position && bytes[close_at - 1] == b'~';
+    let inner_plain_end = if tilde { close_at - 1 } else { close_at };
+    let plain = &source[position..inner_plain_end];
+    // `{{else}}` and `{{^}}` are whole tokens: a brace after them is text.
+    let inverse = !triple
+        && (plain.trim() == "else" || (plain.starts_with('^') && plain[1..].trim().is_empty()));
+    let (inner_end, end, unescaped_close) = if tilde {
+        let unescaped =
+            !inverse && inner_plain_end > position && bytes[inner_plain_end - 1] == b'}';
+        (inner_plain_end - usize::from(unescaped), close_at + 2, unescaped)
+    } else if inverse {
+        (close_at, close_at + 2, false)
+    } else if source[close_at..].starts_with("}}}}") {
+        return Err(error(
+            close_at..close_at + 4,
+            "`}}}}` cannot close a tag".into(),
+            "four closing braces",
+            Some("handlebars.js reads `}}}}` as the end of a raw block; put the extra braces in text after an empty comment, e.g. `{{name}}{{!}}}`".into()),
+        ));
+    } else if bytes.get(close_at + 2) == Some(&b'}') {
+        (close_at, close_at + 3, true)
+    } else {
+        (close_at, close_at + 2, false)
+    };
+    if unescaped_close != triple {
+        let (closer, help) = if triple {
+            ("}}", "close `{{{` with `}}}`".to_string())
+        } else {
+            (
+                "}}}",
+                "handlebars.js reads `}}}` as the end of a `{{{…}}}` tag; to print a `}` right after the tag, separate it with an empty comment: `{{name}}{{!}}}`".to_string(),
+            )
+        };
+        return Err(error(
+            open..end,
+            format!("`{opener}` is closed by `{closer}`"),
+            "mismatched braces",
+            Some(help),
+        ));
+    }
+    if tilde {
         strip.close = true;
-        inner_end -= 1;
+    }
+    if bytes.get(position).is_some_and(u8::is_ascii_whitespace) {
+        let sigil_at = position + (plain.len() - plain.trim_start().len());
+        if let Some(sigil) = source[sigil_at..].chars().next().filter(|c| "#/^&!>*{".contains(*c)) {
+            return Err(error(
+                position..sigil_at + 1,
+                format!("a space between `{opener}` and `{sigil}`"),
+                "handlebars.js allows no space here",
+                Some(format!("write `{opener}{sigil}` without the space")),
+            ));
+        }
     }
     let tag_span = open..end;
     let inner = &source[position..inner_end];
@@ -427,7 +479,9 @@ fn lex_comment(
 ) -> Result<(usize, TokenKind), SyntaxError> {
     let long = source[body..].starts_with("--");
     let terminator = if long { "--" } else { "" };
-    let search_from = if long { body + 2 } else { body };
+    // handlebars.js ends a long comment at the first `--}}` counted from its opening `--`, so
+    // `{{!--}}` is a whole comment.
+    let search_from = body;
     let mut from = search_from;
     loop {
         let Some(index) = source[from..].find("}}") else {
@@ -489,7 +543,8 @@ fn parse_call(
         if cursor.at_end() {
             break;
         }
-        if cursor.rest().starts_with("as") && cursor.rest()[2..].trim_start().starts_with('|') {
+        let after_as = cursor.rest().strip_prefix("as").unwrap_or_default();
+        if after_as.starts_with(char::is_whitespace) && after_as.trim_start().starts_with('|') {
             cursor.position += 2;
             cursor.skip_whitespace();
             let pipe = cursor.position;

@@ -4,7 +4,10 @@
 mod support;
 
 mod check;
+mod conformance;
 mod docs;
+mod formats;
 mod schemas;
+mod security;
 mod index;
 mod seed;

@@ -848,7 +848,8 @@ unescape = "csharp-verbatim"
             ),
         ],
     );
-    // A CR in the literal is kept as it is: a CRLF legacy file needs a CRLF body.
+    // A CR in the literal is kept as it is: a CRLF legacy file needs a CRLF body, which must say
+    // why it carries carriage returns (the comment line renders to nothing).
     check_clean(
         "unescape csharp-verbatim, CRLF kept",
         &[
@@ -863,7 +864,13 @@ unescape = "csharp-verbatim"
 "#,
                 ),
             ),
-            ("prompts/svc/v1.prompt", &version("", "Line one\r\nLine two")),
+            (
+                "prompts/svc/v1.prompt",
+                &version(
+                    "",
+                    "{{!-- promptctl-allow: security/carriage-return reason=\"reproduces the CRLF legacy literal\" --}}\nLine one\r\nLine two",
+                ),
+            ),
         ],
     );
     check_clean(

@@ -1,0 +1,599 @@
+//! The portability rules: constructs that render differently across Handlebars implementations
+//! (handlebars.js, handlebars-rust, Handlebars.Net, handlebars.java), found by the conformance test
+//! against handlebars.js and in the implementations' issue trackers (docs/portability.md). A walk
+//! over one template with the declared types; pure, warnings only, never fails.
+
+use crate::check::variables::Site;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::syntax::prompt::{Type, Variable};
+use crate::syntax::template::{Block, Call, Expression, Node, Path, Program, Template};
+use std::ops::Range;
+
+/// Runs the portability rules on one version's template.
+pub fn check(site: &Site, template: &Template, variables: &[Variable]) -> Vec<Diagnostic> {
+    let mut walker = Walker {
+        site,
+        variables,
+        frames: vec![Frame { kind: Kind::Root, argument: None, each: None, params: &[] }],
+        guards: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    walker.program(&template.program);
+    walker.diagnostics
+}
+
+/// What a path resolves to, as far as the declarations tell.
+#[derive(Clone, Copy)]
+enum Kind<'v> {
+    /// The root context: the declared variables.
+    Root,
+    Type(&'v Type),
+    /// Not known statically (a `lookup` result, an undeclared name the variables rules report).
+    Unknown,
+}
+
+/// A resolved path. The canonical form and the optional prefixes are only built on request
+/// (`track`): they serve the `#if` guards of `portability/unguarded-each`, which is rare, while
+/// every printed path is resolved, so the common walk allocates nothing.
+struct Resolved<'v> {
+    kind: Kind<'v>,
+    /// The canonical path (`player.name`, `items[].label`).
+    canonical: String,
+    /// Canonical prefixes whose last component may be absent (optional variables and fields).
+    optional: Vec<String>,
+}
+
+impl<'v> Resolved<'v> {
+    fn of(kind: Kind<'v>) -> Self {
+        Resolved { kind, canonical: String::new(), optional: Vec::new() }
+    }
+}
+
+/// What `#each` iterates: `@key` is a number over an array and a string over an object.
+#[derive(Clone, Copy, PartialEq)]
+enum Each {
+    Array,
+    Object,
+}
+
+/// A context: the root, or the inside of `#each` / `#with` (the blocks `../` counts).
+struct Frame<'v, 't> {
+    kind: Kind<'v>,
+    /// The block's argument, from which the canonical path of the context is derived on request.
+    argument: Option<&'t Path>,
+    each: Option<Each>,
+    /// Block parameters: the first names the context, the second `@index` / `@key`.
+    params: &'t [String],
+}
+
+/// A guard `{{#if path}}`, with the number of frames in scope where it was written.
+struct Guard<'t> {
+    path: &'t Path,
+    frames: usize,
+}
+
+struct Walker<'a, 'v, 't> {
+    site: &'a Site<'a>,
+    variables: &'v [Variable],
+    frames: Vec<Frame<'v, 't>>,
+    /// The paths known to be present here (inside `#if x`, `#each x`, `#with x`).
+    guards: Vec<Guard<'t>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+static INTEGER: Type = Type::Integer;
+static BOOLEAN: Type = Type::Boolean;
+static STRING: Type = Type::String { max_len: None };
+
+impl<'v, 't> Walker<'_, 'v, 't> {
+    fn report(
+        &mut self,
+        code: Code,
+        range: Range<usize>,
+        message: String,
+        label: &str,
+        help: &str,
+    ) {
+        let span = self.site.body_offset + range.start..self.site.body_offset + range.end;
+        self.diagnostics.push(
+            Diagnostic::new(code, self.site.file, message)
+                .at(self.site.text, span)
+                .label(label)
+                .help(help),
+        );
+    }
+
+    fn program(&mut self, program: &'t Program) {
+        // The output, mustache by mustache: the last one printed, while only comments and
+        // whitespace-stripped text follow it, if it may print a number or a boolean.
+        let mut previous_number: Option<Range<usize>> = None;
+        for node in &program.body {
+            let number = match node {
+                Node::Text(text) if text.value.is_empty() => continue,
+                Node::Comment(_) => continue,
+                Node::Text(_) => None,
+                Node::Mustache(mustache) => self
+                    .mustache(&mustache.call)
+                    .filter(prints_number)
+                    .map(|_| mustache.span.clone()),
+                Node::Block(block) => {
+                    self.block(block);
+                    self.block_prints_number(block)
+                        .then_some(block.span.start..block.close_span.end)
+                }
+            };
+            if let (Some(first), Some(second)) = (&previous_number, &number) {
+                let shown = |range: &Range<usize>| {
+                    let text = &self.site.text
+                        [self.site.body_offset + range.start..self.site.body_offset + range.end];
+                    match text.find('\n') {
+                        Some(end) => format!("{}…", &text[..end]),
+                        None => text.to_string(),
+                    }
+                };
+                let message = format!(
+                    "`{}` and `{}` print numbers with nothing between them, which handlebars.js adds up",
+                    shown(first),
+                    shown(second)
+                );
+                self.report(
+                    Code::PortabilityAdjacentNumbers,
+                    first.start..second.end,
+                    message,
+                    "adjacent numbers",
+                    "handlebars.js 4 with `noEscape` renders `{{a}}{{b}}` with 1 and 2 as `3` (and true as 1); put text between them, e.g. `{{a}}.{{b}}`, or pass one of them as a string",
+                );
+            }
+            previous_number = number;
+        }
+    }
+
+    /// Whether a block's output may be a bare number in handlebars.js: `#if` and `#unless` return
+    /// their branch's output as it is, and a branch of only numbers is a number.
+    fn block_prints_number(&mut self, block: &'t Block) -> bool {
+        let name = block.call.head.simple_name().unwrap_or_default();
+        if !matches!(name, "if" | "unless") {
+            return false;
+        }
+        let all_numbers = |walker: &mut Self, program: &'t Program| {
+            let mut any = false;
+            for node in &program.body {
+                match node {
+                    Node::Text(text) if text.value.is_empty() => {}
+                    Node::Comment(_) => {}
+                    Node::Mustache(mustache) if mustache.call.params.is_empty() => {
+                        let resolved = walker.resolve_quietly(&mustache.call.head, false);
+                        if !resolved.as_ref().is_some_and(prints_number) {
+                            return false;
+                        }
+                        any = true;
+                    }
+                    _ => return false,
+                }
+            }
+            any
+        };
+        all_numbers(self, &block.program)
+            || block.inverse.as_ref().is_some_and(|inverse| all_numbers(self, inverse))
+    }
+
+    /// Checks a mustache; returns what it prints when that is a path.
+    fn mustache(&mut self, call: &'t Call) -> Option<Resolved<'v>> {
+        if !call.params.is_empty() {
+            for param in &call.params {
+                if let Expression::Path(path) = param {
+                    self.resolve(path, false);
+                }
+            }
+            return None;
+        }
+        let resolved = self.resolve(&call.head, false)?;
+        if let Kind::Type(Type::Number) = resolved.kind {
+            self.report(
+                Code::PortabilityNumberFormat,
+                call.head.span.clone(),
+                format!(
+                    "`{}` prints a `number`, which Handlebars implementations format differently",
+                    call.head.original
+                ),
+                "formatting differs",
+                "handlebars.js prints 1.0 as `1` and 1e21 as `1e+21`, handlebars-rust prints `1.0`, handlebars.java `1.0` and `1.0E21`, Handlebars.Net uses the culture's decimal separator (`0,5`); format the number in the application and pass it as a string, or declare it `integer`",
+            );
+        }
+        Some(resolved)
+    }
+
+    fn block(&mut self, block: &'t Block) {
+        let name = block.call.head.simple_name().unwrap_or_default();
+        let path = match block.call.params.as_slice() {
+            [Expression::Path(path)] => Some(path),
+            _ => None,
+        };
+        let argument = match block.call.params.as_slice() {
+            [Expression::Path(path)] => self.resolve(path, false),
+            [Expression::Literal(..)] => Some(Resolved::of(Kind::Unknown)),
+            params => {
+                for param in params {
+                    if let Expression::Path(path) = param {
+                        self.resolve(path, false);
+                    }
+                }
+                None
+            }
+        };
+        let guard = path.map(|path| Guard { path, frames: self.frames.len() });
+        match (name, argument) {
+            ("if" | "unless", _) => {
+                let (program_guard, inverse_guard) =
+                    if name == "if" { (guard, None) } else { (None, guard) };
+                self.guarded(&block.program, program_guard);
+                if let Some(inverse) = &block.inverse {
+                    self.guarded(inverse, inverse_guard);
+                }
+            }
+            ("each" | "with", Some(argument)) => {
+                let is_each = name == "each";
+                if let Some(path) = path {
+                    if is_each && matches!(argument.kind, Kind::Root | Kind::Type(Type::Object(_)))
+                    {
+                        self.report(
+                            Code::PortabilityObjectIteration,
+                            path.span.clone(),
+                            format!(
+                                "`#each {}` iterates an object, whose key order differs between Handlebars implementations",
+                                path.original
+                            ),
+                            "iterates an object",
+                            "handlebars.js puts integer-like keys first, handlebars-rust sorts the keys or keeps their insertion order, handlebars.java follows the map it is given, and older handlebars-rust binds `as |a b|` as key, value; pass an array of objects instead, in the order the prompt needs",
+                        );
+                    }
+                    if block.inverse.is_none() {
+                        self.unguarded_each(name, path);
+                    }
+                }
+                let (kind, each) = match (argument.kind, is_each) {
+                    (Kind::Type(Type::Array(item)), true) => {
+                        (Kind::Type(&item.ty), Some(Each::Array))
+                    }
+                    (_, true) => (Kind::Unknown, Some(Each::Object)),
+                    (kind, false) => (kind, None),
+                };
+                self.frames.push(Frame {
+                    kind,
+                    argument: path,
+                    each,
+                    params: &block.program.block_params,
+                });
+                self.guarded(&block.program, guard);
+                self.frames.pop();
+                if let Some(inverse) = &block.inverse {
+                    self.program(inverse);
+                }
+            }
+            _ => {
+                // An unknown helper or a bad argument, which the variables rules report: still
+                // look inside, in an unknown context.
+                self.frames.push(Frame {
+                    kind: Kind::Unknown,
+                    argument: None,
+                    each: None,
+                    params: &block.program.block_params,
+                });
+                self.program(&block.program);
+                self.frames.pop();
+                if let Some(inverse) = &block.inverse {
+                    self.program(inverse);
+                }
+            }
+        }
+    }
+
+    fn guarded(&mut self, program: &'t Program, guard: Option<Guard<'t>>) {
+        let pushed = guard.is_some();
+        if let Some(guard) = guard {
+            self.guards.push(guard);
+        }
+        self.program(program);
+        if pushed {
+            self.guards.pop();
+        }
+    }
+
+    /// `#each x` / `#with x` without `{{else}}` over a value that may be absent: handlebars.js
+    /// renders nothing, handlebars-rust in strict mode fails.
+    fn unguarded_each(&mut self, name: &str, path: &'t Path) {
+        let Some(argument) = self.resolve_quietly(path, true) else { return };
+        if argument.optional.is_empty() {
+            return;
+        }
+        let guards: Vec<String> = (0..self.guards.len())
+            .filter_map(|index| {
+                let guard = &self.guards[index];
+                let (path, frames) = (guard.path, guard.frames);
+                self.resolve_at(path, true, frames, true).map(|resolved| resolved.canonical)
+            })
+            .filter(|canonical| !canonical.is_empty())
+            .collect();
+        let guarded = |optional: &String| {
+            guards.iter().any(|guard| {
+                guard == optional
+                    || guard
+                        .strip_prefix(optional.as_str())
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+            })
+        };
+        let Some(optional) = argument.optional.iter().find(|optional| !guarded(optional)) else {
+            return;
+        };
+        let shown = optional.replace("[]", "");
+        self.report(
+            Code::PortabilityUnguardedEach,
+            path.span.clone(),
+            format!(
+                "`#{name} {}` has no `{{{{else}}}}` and `{shown}` is optional, so some implementations fail when it is absent",
+                path.original
+            ),
+            "may be absent",
+            &format!("handlebars.js renders nothing, but handlebars-rust in strict mode fails on a missing value given to `#each` or `#with` without `{{{{else}}}}`; wrap the block in `{{{{#if {shown}}}}}…{{{{/if}}}}`, or add an `{{{{else}}}}`"),
+        );
+    }
+
+    fn resolve(&mut self, path: &Path, track: bool) -> Option<Resolved<'v>> {
+        self.resolve_at(path, track, self.frames.len(), false)
+    }
+
+    /// Resolves a path a second time without reporting `.length` again.
+    fn resolve_quietly(&mut self, path: &Path, track: bool) -> Option<Resolved<'v>> {
+        self.resolve_at(path, track, self.frames.len(), true)
+    }
+
+    /// The canonical path of the context of frame `index`: its argument's, with `[]` for the
+    /// items of an array.
+    fn frame_canonical(&mut self, index: usize) -> String {
+        let frame = &self.frames[index];
+        let (argument, each) = (frame.argument, frame.each);
+        let Some(argument) = argument else { return String::new() };
+        let parent = self.resolve_at(argument, true, index, true);
+        match (parent, each) {
+            (Some(parent), Some(Each::Array)) => format!("{}[]", parent.canonical),
+            (Some(parent), None) => parent.canonical,
+            _ => String::new(),
+        }
+    }
+
+    /// Resolves a path against the first `visible` frames; `None` when the variables rules report
+    /// it anyway. Reports `.length` unless `quiet`. Only with `track` does it build the canonical
+    /// path and the optional prefixes.
+    fn resolve_at(
+        &mut self,
+        path: &Path,
+        track: bool,
+        visible: usize,
+        quiet: bool,
+    ) -> Option<Resolved<'v>> {
+        let frames = &self.frames[..visible];
+        let mut segments = path.segments.iter();
+        let mut current = if path.data {
+            let first = segments.next()?;
+            let each = frames.iter().rev().filter_map(|frame| frame.each).nth(path.depth as usize);
+            match (first.name.as_str(), each) {
+                ("root", _) => Resolved::of(Kind::Root),
+                ("index", Some(_)) => Resolved::of(Kind::Type(&INTEGER)),
+                ("first" | "last", Some(_)) => Resolved::of(Kind::Type(&BOOLEAN)),
+                ("key", Some(Each::Array)) => Resolved::of(Kind::Type(&INTEGER)),
+                ("key", Some(Each::Object)) => Resolved::of(Kind::Type(&STRING)),
+                _ => return None,
+            }
+        } else if let Some((index, position)) = block_param(frames, path) {
+            segments.next();
+            let frame = &frames[index];
+            let (kind, each) = (frame.kind, frame.each);
+            match (position, each) {
+                (0, _) if track => {
+                    Resolved { kind, canonical: self.frame_canonical(index), optional: Vec::new() }
+                }
+                (0, _) => Resolved::of(kind),
+                (_, Some(Each::Array)) => Resolved::of(Kind::Type(&INTEGER)),
+                (_, Some(Each::Object)) => Resolved::of(Kind::Type(&STRING)),
+                (_, None) => Resolved::of(Kind::Unknown),
+            }
+        } else {
+            let index = visible.checked_sub(path.depth as usize + 1)?;
+            let kind = frames[index].kind;
+            if track {
+                Resolved { kind, canonical: self.frame_canonical(index), optional: Vec::new() }
+            } else {
+                Resolved::of(kind)
+            }
+        };
+        for segment in segments {
+            current = match current.kind {
+                Kind::Root => {
+                    let variable = self.variables.iter().find(|v| v.name == segment.name)?;
+                    let mut next = Resolved {
+                        kind: Kind::Type(&variable.ty),
+                        canonical: String::new(),
+                        optional: current.optional,
+                    };
+                    if track {
+                        next.canonical = variable.name.clone();
+                        if !variable.required {
+                            next.optional.push(variable.name.clone());
+                        }
+                    }
+                    next
+                }
+                Kind::Type(Type::Object(fields)) => {
+                    let field = fields.iter().find(|field| field.name == segment.name)?;
+                    let mut next = Resolved {
+                        kind: Kind::Type(&field.ty),
+                        canonical: String::new(),
+                        optional: current.optional,
+                    };
+                    if track {
+                        next.canonical = format!("{}.{}", current.canonical, field.name);
+                        if !field.required {
+                            next.optional.push(next.canonical.clone());
+                        }
+                    }
+                    next
+                }
+                Kind::Type(Type::Array(item)) => {
+                    let length = segment.name == "length" && !segment.literal;
+                    if length && !quiet {
+                        self.report(
+                            Code::PortabilityLength,
+                            segment.span.clone(),
+                            format!(
+                                "`{}` reads the JavaScript property `length`, which not every Handlebars implementation has",
+                                path.original
+                            ),
+                            "JavaScript only",
+                            "handlebars-rust has no `.length` (it fails to render, and offers a `len` helper instead), nor do some ports such as raymond for Go; test the array itself (`{{#if items}}`), or pass the count as an `integer` variable",
+                        );
+                    } else if !length && segment.name.parse::<usize>().is_err() {
+                        return None;
+                    }
+                    let mut next = Resolved {
+                        kind: Kind::Type(if length { &INTEGER } else { &item.ty }),
+                        canonical: String::new(),
+                        optional: current.optional,
+                    };
+                    if track && length {
+                        next.canonical = format!("{}.length", current.canonical);
+                    } else if track {
+                        next.canonical = format!("{}.[{}]", current.canonical, segment.name);
+                        next.optional.push(next.canonical.clone());
+                    }
+                    next
+                }
+                Kind::Type(_) => return None,
+                Kind::Unknown => Resolved::of(Kind::Unknown),
+            };
+        }
+        Some(current)
+    }
+}
+
+/// The frame and position (0 = the context, 1 = `@index`/`@key`) of a block parameter.
+fn block_param(frames: &[Frame], path: &Path) -> Option<(usize, usize)> {
+    if path.data || path.scoped || path.depth > 0 {
+        return None;
+    }
+    let name = &path.segments.first()?.name;
+    frames.iter().enumerate().rev().find_map(|(index, frame)| {
+        frame
+            .params
+            .iter()
+            .take(2)
+            .position(|param| param == name)
+            .map(|position| (index, position))
+    })
+}
+
+/// Whether a printed value may be a number in JavaScript (booleans add up as 0 and 1).
+fn prints_number(resolved: &Resolved) -> bool {
+    matches!(resolved.kind, Kind::Type(Type::Integer | Type::Number | Type::Boolean))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::prompt::{read_front_matter, resolve_variables, split_front_matter};
+
+    /// Checks a version file (front matter and template) and compares the codes and the text under
+    /// each span with `expect` (`code: spanned text` per line).
+    #[track_caller]
+    fn check(file: &str, expect: &str) {
+        let split = split_front_matter("v1.prompt", file).expect("front matter");
+        let (front, problems) =
+            read_front_matter("v1.prompt", file, split.front_matter_offset, split.front_matter);
+        assert!(problems.is_empty(), "{problems:?}");
+        let (variables, problems) =
+            resolve_variables("v1.prompt", file, &front.expect("front matter reads"));
+        assert!(problems.is_empty(), "{problems:?}");
+        let template = crate::syntax::template::parse(split.body).expect("template parses");
+        let site = Site { file: "v1.prompt", text: file, body_offset: split.body_offset };
+        let found: Vec<String> = super::check(&site, &template, &variables)
+            .iter()
+            .map(|d| {
+                let bytes = d.location.as_ref().map_or(0..0, |l| l.bytes.clone());
+                format!("{}: {}", d.code.as_str(), &file[bytes])
+            })
+            .collect();
+        assert_eq!(found.join("\n"), expect.trim(), "{file}");
+    }
+
+    #[test]
+    fn adjacent_numbers() {
+        let front = "+++\nvariables.a = { type = \"integer\" }\nvariables.b = { type = \"integer\" }\nvariables.s = { type = \"string\" }\nvariables.f = { type = \"boolean\" }\n+++\n";
+        check(
+            &format!("{front}{{{{a}}}}{{{{b}}}}{{{{s}}}}{{{{f}}}}"),
+            "portability/adjacent-numbers: {{a}}{{b}}",
+        );
+        check(&format!("{front}{{{{a}}}}.{{{{b}}}} {{{{s}}}}{{{{a}}}}"), "");
+        check(
+            &format!("{front}{{{{a}}}}{{{{! c }}}}{{{{f}}}}"),
+            "portability/adjacent-numbers: {{a}}{{! c }}{{f}}",
+        );
+        check(
+            &format!("{front}{{{{a}}}} {{{{~b}}}}"),
+            "portability/adjacent-numbers: {{a}} {{~b}}",
+        );
+        check(
+            &format!("{front}{{{{a}}}}{{{{#if f}}}}{{{{b}}}}{{{{/if}}}}"),
+            "portability/adjacent-numbers: {{a}}{{#if f}}{{b}}{{/if}}",
+        );
+        check(&format!("{front}{{{{a}}}}{{{{#if f}}}}{{{{s}}}}{{{{/if}}}}"), "");
+        check(
+            "+++\nvariables.xs = { type = \"array\", items = \"integer\" }\n+++\n{{#each xs}}{{@index}}{{this}} {{/each}}{{#each xs as |x i|}}{{x}}-{{i}}{{/each}}",
+            "portability/adjacent-numbers: {{@index}}{{this}}",
+        );
+    }
+
+    #[test]
+    fn number_format_and_length() {
+        check(
+            "+++\nvariables.price = { type = \"number\" }\nvariables.n = { type = \"integer\" }\nvariables.xs = { type = \"array\", items = \"number\" }\n+++\n{{price}} {{n}} {{xs.length}} {{#each xs}}{{this}}{{/each}}{{#if xs.length}}{{/if}}",
+            "portability/number-format: price\nportability/length: length\nportability/number-format: this\nportability/length: length",
+        );
+    }
+
+    #[test]
+    fn object_iteration() {
+        check(
+            "+++\nvariables.m = { type = \"object\", fields = { a = { type = \"string\" } } }\nvariables.xs = { type = \"array\", items = \"string\" }\n+++\n{{#each m}}{{@key}}{{/each}}{{#each xs}}{{this}}{{/each}}{{#each this}}{{/each}}",
+            "portability/object-iteration: m\nportability/object-iteration: this",
+        );
+    }
+
+    #[test]
+    fn unguarded_each() {
+        let front = "+++\nvariables.xs = { type = \"array\", items = \"string\", required = false }\nvariables.p = { type = \"object\", required = false, fields = { ys = { type = \"array\", items = \"string\", required = false } } }\n+++\n";
+        check(
+            &format!("{front}{{{{#each xs}}}}{{{{this}}}}{{{{/each}}}}"),
+            "portability/unguarded-each: xs",
+        );
+        check(&format!("{front}{{{{#each xs}}}}{{{{this}}}}{{{{else}}}}none{{{{/each}}}}"), "");
+        check(
+            &format!("{front}{{{{#if xs}}}}{{{{#each xs}}}}{{{{this}}}}{{{{/each}}}}{{{{/if}}}}"),
+            "",
+        );
+        check(&format!("{front}{{{{#unless xs}}}}-{{{{else}}}}{{{{#each xs}}}}x{{{{/each}}}}{{{{/unless}}}}"), "");
+        check(
+            &format!("{front}{{{{#if p}}}}{{{{#each p.ys}}}}x{{{{/each}}}}{{{{/if}}}}{{{{#with p}}}}{{{{/with}}}}"),
+            "portability/unguarded-each: p.ys\nportability/unguarded-each: p",
+        );
+        check(&format!("{front}{{{{#if p.ys}}}}{{{{#each p.ys}}}}x{{{{/each}}}}{{{{#with p}}}}{{{{/with}}}}{{{{/if}}}}"), "");
+        // Guards through contexts and block parameters.
+        check(&format!("{front}{{{{#if p}}}}{{{{#with p}}}}{{{{#if ys}}}}{{{{#each ys}}}}x{{{{/each}}}}{{{{/if}}}}{{{{/with}}}}{{{{/if}}}}"), "");
+        check(
+            &format!("{front}{{{{#if p}}}}{{{{#with p as |q|}}}}{{{{#each q.ys}}}}x{{{{/each}}}}{{{{#if q.ys}}}}{{{{#each ../p.ys}}}}x{{{{/each}}}}{{{{/if}}}}{{{{/with}}}}{{{{/if}}}}"),
+            "portability/unguarded-each: q.ys",
+        );
+        let groups = "+++\nvariables.groups = { type = \"array\", items = { type = \"object\", fields = { tags = { type = \"array\", items = \"string\", required = false } } } }\n+++\n";
+        check(&format!("{groups}{{{{#each groups as |g|}}}}{{{{#each g.tags}}}}x{{{{/each}}}}{{{{/each}}}}"), "portability/unguarded-each: g.tags");
+        check(&format!("{groups}{{{{#each groups as |g|}}}}{{{{#if g.tags}}}}{{{{#each g.tags}}}}x{{{{/each}}}}{{{{/if}}}}{{{{/each}}}}"), "");
+        check(&format!("{groups}{{{{#each groups}}}}{{{{#if tags}}}}{{{{#each this.tags}}}}x{{{{/each}}}}{{{{/if}}}}{{{{/each}}}}"), "");
+    }
+}
