@@ -77,6 +77,14 @@ pub enum Command {
     /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
     #[command(group(clap::ArgGroup::new("extraction").multiple(false)))]
     Import(ImportArgs),
+    /// Generate the typed Rust module of the served prompts (the file named by `[codegen] out`)
+    Codegen(CodegenArgs),
+    /// Write a minisign key pair for signing bundles (the secret key file gets mode 0600)
+    Keygen(KeygenArgs),
+    /// Check, generate code, and write the signed bundle: bundle.json and bundle.json.minisig
+    Build(BuildArgs),
+    /// Verify a bundle: signature by a trusted key, trusted comment, format, expiry, digests
+    VerifyBundle(VerifyBundleArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,6 +129,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Color::Never => false,
         Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
+    // A deploy host verifies with `--pubkey` and needs no project.
+    if let Command::VerifyBundle(args) = &cli.command {
+        return verify_bundle(cli.root.as_deref(), args);
+    }
     let project = open_project(cli.root.as_deref())?;
     match cli.command {
         Command::Check { paths, format, bless, no_cache } => {
@@ -144,6 +156,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Lock => lock_project(&project, color),
         Command::Import(args) => import(&project, &args, color),
+        Command::Codegen(args) => codegen(&project, &args, color),
+        Command::Keygen(args) => keygen(&project, &args),
+        Command::Build(args) => build(&project, &args, color),
+        Command::VerifyBundle(_) => unreachable!("handled before the project is opened"),
     }
 }
 
@@ -546,5 +562,346 @@ fn import(project: &Project, args: &ImportArgs, color: bool) -> Result<i32> {
     }
     println!("seed check: v1 reproduces the legacy text byte for byte");
     println!("next: declare variables in v1's front matter and replace literal parts with {{{{name}}}}, with their values in `[seed] vars`; `promptctl check` proves the text did not change. Then add tests, and `promptctl lock`.");
+    Ok(exit::OK)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CodegenArgs {
+    /// Compare with the file instead of writing it: print a diff and exit 1 when it is stale
+    #[arg(long)]
+    pub check: bool,
+    /// The file to generate (default: `[codegen] out` of promptctl.toml), relative to the project root
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<String>,
+}
+
+/// Checks the project and, when it checks clean, reads its catalog; otherwise prints the errors,
+/// says why `what` refuses, and returns `None`.
+fn checked_catalog(
+    project: &Project,
+    color: bool,
+    what: &str,
+) -> Result<Option<crate::codegen::Catalog>> {
+    let mut run = check_project(project, &[], Options::default(), true)?;
+    let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
+    if !errors.is_empty() {
+        for diagnostic in &errors {
+            print!("{}", run.human(diagnostic, color));
+        }
+        eprintln!(
+            "error: not {what} while `check` reports {} error(s); fix them first",
+            errors.len()
+        );
+        return Ok(None);
+    }
+    // A warm check may not have read unchanged files; the catalog needs their bytes.
+    let unreadable = run.prompts.par_iter_mut().find_map_any(|prompt| {
+        let known = prompt.diagnostics.len();
+        prompt.load();
+        let problem = prompt.diagnostics.get(known)?;
+        Some(format!("cannot read `{}`: {}", problem.file, problem.message))
+    });
+    if let Some(message) = unreadable {
+        anyhow::bail!(message);
+    }
+    Ok(Some(crate::codegen::catalog(&project.config, &run.prompts)))
+}
+
+fn codegen(project: &Project, args: &CodegenArgs, color: bool) -> Result<i32> {
+    let Some(out) =
+        args.out.clone().or_else(|| project.config.codegen.as_ref().map(|c| c.out.clone()))
+    else {
+        anyhow::bail!("no file to generate: add `[codegen]` with `out = \"src/prompts.rs\"` to promptctl.toml, or pass `--out FILE`");
+    };
+    let what = if args.check { "checking generated code" } else { "generating code" };
+    let Some(catalog) = checked_catalog(project, color, what)? else { return Ok(exit::ERRORS) };
+    let generated = crate::codegen::generate(&catalog);
+    let target = project.root.join(&out);
+    let current = match std::fs::read(&target) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(error).with_context(|| format!("cannot read `{out}`")),
+    };
+    if current.as_deref() == Some(generated.as_str()) {
+        println!("{out} is up to date");
+        return Ok(exit::OK);
+    }
+    if args.check {
+        let old = current.as_deref().unwrap_or("");
+        print!("{}", crate::diff::unified(old, &generated, &out, &format!("{out} (generated)")));
+        eprintln!(
+            "error: `{out}` is {}; run `promptctl codegen` and commit the result",
+            if current.is_some() { "stale" } else { "missing" }
+        );
+        return Ok(exit::ERRORS);
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create `{}`", parent.display()))?;
+    }
+    std::fs::write(&target, &generated).with_context(|| format!("cannot write `{out}`"))?;
+    println!("wrote {out}");
+    Ok(exit::OK)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// The public key file to write (default: keys/promptctl.pub in the project); commit it and list it in `[signing] public_keys`
+    #[arg(long, value_name = "FILE")]
+    pub public: Option<PathBuf>,
+    /// The secret key file to write (default: .promptctl/keys/promptctl.key in the project); keep it out of git, CI reads it from PROMPTCTL_SIGNING_KEY
+    #[arg(long, value_name = "FILE")]
+    pub secret: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The folder to write bundle.json and bundle.json.minisig to (default: .promptctl/build in the project)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The minisign secret key file to sign with (default: PROMPTCTL_SIGNING_KEY, then `[signing] secret_key`, then a local development key)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The bundle expires this many days after its commit's time
+    #[arg(long, value_name = "DAYS")]
+    pub expires_in: Option<u32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle: a bundle.json file (its signature is BUNDLE.minisig) or the folder holding it
+    pub bundle: PathBuf,
+    /// A trusted minisign public key file (repeatable; default: `[signing] public_keys` of promptctl.toml)
+    #[arg(long = "pubkey", value_name = "FILE")]
+    pub pubkeys: Vec<PathBuf>,
+}
+
+/// The environment variable holding a secret key file's contents, for CI secret stores.
+const SIGNING_KEY_VARIABLE: &str = "PROMPTCTL_SIGNING_KEY";
+/// Where `build` keeps the development key when no signing key is configured.
+const DEV_KEY_DIR: &str = ".promptctl/dev-key";
+const DEV_SECRET_KEY: &str = "promptctl-dev.key";
+const DEV_PUBLIC_KEY: &str = "promptctl-dev.pub";
+
+fn signing_password() -> Option<String> {
+    std::env::var(crate::signing::PASSWORD_VARIABLE).ok()
+}
+
+fn keygen(project: &Project, args: &KeygenArgs) -> Result<i32> {
+    let public_path =
+        args.public.clone().unwrap_or_else(|| project.root.join("keys/promptctl.pub"));
+    let secret_path =
+        args.secret.clone().unwrap_or_else(|| project.root.join(".promptctl/keys/promptctl.key"));
+    let secret_dir_existed =
+        secret_path.parent().is_none_or(|dir| dir.as_os_str().is_empty() || dir.exists());
+    let password = signing_password();
+    let key_id = crate::signing::write_key_pair(&public_path, &secret_path, password.as_deref())?;
+    if !secret_dir_existed {
+        if let Some(dir) = secret_path.parent() {
+            // The folder is new and holds a secret: keep all of it out of git.
+            let _ = std::fs::write(dir.join(".gitignore"), "*\n");
+        }
+    }
+    let public = shown(project, &public_path);
+    let secret = shown(project, &secret_path);
+    println!("wrote {public}: public key {key_id}; commit it and list it in `[signing] public_keys` of promptctl.toml");
+    let protection = if password.is_some() {
+        format!("encrypted with the password in {}", crate::signing::PASSWORD_VARIABLE)
+    } else {
+        format!(
+            "not encrypted (set {} before keygen to encrypt it)",
+            crate::signing::PASSWORD_VARIABLE
+        )
+    };
+    println!("wrote {secret}: secret key, mode 0600, {protection}; never commit it: give its contents to CI as {SIGNING_KEY_VARIABLE}, or pass `build --key {secret}`");
+    Ok(exit::OK)
+}
+
+/// A path for messages: relative to the project root when it is inside it.
+fn shown(project: &Project, path: &Path) -> String {
+    path.strip_prefix(&project.root).unwrap_or(path).display().to_string()
+}
+
+/// The key `build` signs with, where it came from, and whether it is the development key.
+fn signing_key(
+    project: &Project,
+    key_file: Option<&Path>,
+) -> Result<(crate::signing::SecretKey, String, bool)> {
+    let password = signing_password();
+    let read_file = |path: &Path, name: String| -> Result<crate::signing::SecretKey> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secret key `{}`", path.display()))?;
+        Ok(crate::signing::read_secret_key(&text, password.as_deref(), &name)?)
+    };
+    if let Some(path) = key_file {
+        let name = format!("`{}`", path.display());
+        return Ok((read_file(path, name.clone())?, name, false));
+    }
+    if let Ok(text) = std::env::var(SIGNING_KEY_VARIABLE) {
+        let name = format!("from {SIGNING_KEY_VARIABLE}");
+        return Ok((
+            crate::signing::read_secret_key(&text, password.as_deref(), &name)?,
+            name,
+            false,
+        ));
+    }
+    if let Some(path) = &project.config.signing.secret_key {
+        let name = format!("`{path}` (`[signing] secret_key`)");
+        return Ok((read_file(&project.root.join(path), name.clone())?, name, false));
+    }
+    let dir = project.root.join(DEV_KEY_DIR);
+    let secret_path = dir.join(DEV_SECRET_KEY);
+    let name = format!("`{DEV_KEY_DIR}/{DEV_SECRET_KEY}`");
+    if !secret_path.exists() {
+        crate::signing::write_key_pair(&dir.join(DEV_PUBLIC_KEY), &secret_path, None)?;
+        let _ = std::fs::write(dir.join(".gitignore"), "*\n");
+        eprintln!("note: no signing key configured: created the development key {name}");
+    }
+    let text = std::fs::read_to_string(&secret_path)
+        .with_context(|| format!("cannot read the development key {name}"))?;
+    Ok((crate::signing::read_secret_key(&text, None, &name)?, name, true))
+}
+
+fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
+    use crate::bundle;
+    let inputs =
+        [config::FILE_NAME, project.config.prompts_dir.as_str(), project.config.lock_file.as_str()];
+    // git reads the work tree's state while the prompts are checked and read.
+    let (catalog, provenance) = std::thread::scope(|scope| {
+        let provenance = scope.spawn(|| bundle::provenance(&project.root, &inputs));
+        let catalog = checked_catalog(project, color, "building");
+        (catalog, provenance.join())
+    });
+    let Some(catalog) = catalog? else {
+        return Ok(exit::ERRORS);
+    };
+    let provenance = match provenance {
+        Ok(provenance) => provenance?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    let (key, key_name, development_signed) = signing_key(project, args.key.as_deref())?;
+    let options = bundle::Options { expires_in_days: args.expires_in, development_signed };
+    let assembled = bundle::assemble(&catalog, &provenance, &key.key_id(), options);
+    let signed = bundle::sign(&assembled, &key);
+
+    let out = args.out.clone().unwrap_or_else(|| project.root.join(".promptctl/build"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    let bundle_path = out.join("bundle.json");
+    let signature_path = out.join("bundle.json.minisig");
+    std::fs::write(&bundle_path, &signed.json)
+        .with_context(|| format!("cannot write `{}`", bundle_path.display()))?;
+    std::fs::write(&signature_path, &signed.signature)
+        .with_context(|| format!("cannot write `{}`", signature_path.display()))?;
+
+    if let Some(codegen) = &project.config.codegen {
+        let generated = crate::codegen::generate(&catalog);
+        let target = project.root.join(&codegen.out);
+        if std::fs::read(&target).ok().as_deref() != Some(generated.as_bytes()) {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create `{}`", parent.display()))?;
+            }
+            std::fs::write(&target, &generated)
+                .with_context(|| format!("cannot write `{}`", codegen.out))?;
+            println!("wrote {} (it was stale: commit it)", codegen.out);
+        }
+    }
+
+    let versions: usize = assembled.prompts.values().map(|p| p.versions.len()).sum();
+    let commit = &assembled.git_commit[..assembled.git_commit.len().min(12)];
+    println!(
+        "built {}: {} prompts, {versions} versions, seq {}, commit {commit}, sha256 {}",
+        shown(project, &bundle_path),
+        assembled.prompts.len(),
+        assembled.seq,
+        &signed.sha256[..12],
+    );
+    println!(
+        "signed {} with key {} ({key_name})",
+        shown(project, &signature_path),
+        assembled.key_id
+    );
+    if let Some(expires) = &assembled.expires {
+        println!("expires {expires}");
+    }
+    if development_signed {
+        eprintln!("warning: the bundle is development-signed: only the embedded store accepts it; configure a key (`promptctl keygen`, then `--key`, {SIGNING_KEY_VARIABLE} or `[signing] secret_key`) for deployable bundles");
+    }
+    if provenance.dirty {
+        eprintln!("warning: promptctl.toml, the prompts or the lock file have uncommitted changes: the bundle is marked dirty, and publishing it to production needs `--force`");
+    }
+    Ok(exit::OK)
+}
+
+fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Result<i32> {
+    use crate::bundle::{self, Error};
+    let bundle_path =
+        if args.bundle.is_dir() { args.bundle.join("bundle.json") } else { args.bundle.clone() };
+    let mut signature_path = bundle_path.clone().into_os_string();
+    signature_path.push(".minisig");
+    let signature_path = PathBuf::from(signature_path);
+    let bytes = std::fs::read(&bundle_path)
+        .map_err(|source| Error::Read { path: bundle_path.clone(), source })?;
+    let signature = match std::fs::read_to_string(&signature_path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::SignatureMissing { path: signature_path }.into())
+        }
+        Err(source) => return Err(Error::Read { path: signature_path, source }.into()),
+    };
+    let read_key = |path: &Path, shown: String| -> Result<crate::signing::PublicKey> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        Ok(crate::signing::read_public_key(&text, &shown)?)
+    };
+    let mut trusted = Vec::new();
+    let project =
+        if args.pubkeys.is_empty() { Some(open_project(root)?) } else { open_project(root).ok() };
+    if args.pubkeys.is_empty() {
+        if let Some(project) = &project {
+            for path in &project.config.signing.public_keys {
+                trusted.push(read_key(&project.root.join(path), format!("`{path}`"))?);
+            }
+        }
+    } else {
+        for path in &args.pubkeys {
+            trusted.push(read_key(path, format!("`{}`", path.display()))?);
+        }
+    }
+    // A development-signed bundle also verifies with this project's own development key.
+    let claims_development = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|value| value.get("development_signed")?.as_bool())
+        .unwrap_or(false);
+    if let (true, Some(project)) = (claims_development, &project) {
+        let path = project.root.join(DEV_KEY_DIR).join(DEV_PUBLIC_KEY);
+        if path.is_file() {
+            trusted.push(read_key(&path, format!("`{DEV_KEY_DIR}/{DEV_PUBLIC_KEY}`"))?);
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    let verified = bundle::verify(&bytes, &signature, &trusted, now)?;
+    let contents = verified.bundle();
+    let versions: usize = contents.prompts.values().map(|p| p.versions.len()).sum();
+    println!(
+        "verified {}: format {}, seq {}, commit {}, {} prompts, {versions} versions, signed by key {}",
+        bundle_path.display(),
+        contents.format,
+        contents.seq,
+        contents.git_commit,
+        contents.prompts.len(),
+        verified.key_id()
+    );
+    if let Some(expires) = &contents.expires {
+        println!("expires {expires}");
+    }
+    if contents.dirty {
+        eprintln!("warning: built from uncommitted changes (dirty); publishing it to production needs `--force`");
+    }
+    if verified.development_signed() {
+        eprintln!("warning: development-signed: only the embedded store accepts it");
+    }
     Ok(exit::OK)
 }

@@ -17,6 +17,31 @@ pub struct Config {
     #[serde(default = "default_max_template_bytes")]
     pub max_template_bytes: u64,
     pub environments: BTreeMap<String, toml::Table>,
+    /// `[codegen]`: where `promptctl codegen` writes the typed module.
+    #[serde(default)]
+    pub codegen: Option<CodegenConfig>,
+    /// `[signing]`: the keys `build` signs with and `verify-bundle` trusts.
+    #[serde(default)]
+    pub signing: SigningConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodegenConfig {
+    /// The generated Rust file, relative to the project root.
+    pub out: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// minisign public keys (`.pub` files, relative to the project root) that bundles may be signed with.
+    #[serde(default)]
+    pub public_keys: Vec<String>,
+    /// The minisign secret key file `build` signs with, relative to the project root; usually left
+    /// out in favour of `--key` or `PROMPTCTL_SIGNING_KEY`, since a secret key is not committed.
+    #[serde(default)]
+    pub secret_key: Option<String>,
 }
 
 fn default_prompts_dir() -> String {

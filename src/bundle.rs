@@ -1,0 +1,586 @@
+//! `bundle.json` and its signature (docs/bundle.md): assembling a bundle from the catalog and the
+//! commit it was built from, its canonical JSON, the trusted comment, and verification. A bundle
+//! that passed every check is a `Verified`, which only `verify` makes. Assembling, signing and
+//! verifying are pure; reading the commit's provenance from git is the only I/O.
+
+use crate::codegen::{self, Catalog};
+use crate::signing::{self, PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The format of `bundle.json` this version of promptctl writes and reads.
+pub const FORMAT: &str = "promptctl.bundle/1";
+
+/// The untrusted comment of every signature (minisign shows it, nobody should trust it).
+pub const UNTRUSTED_COMMENT: &str = "promptctl bundle signature";
+
+// Fields are declared in the byte order of their names: serde writes them in declaration order,
+// so `to_json` is canonical without sorting (a test compares it with `codegen::canonical_json`).
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// The commit's time (RFC 3339, UTC), so that a rebuild of the same commit is identical.
+    pub created: String,
+    /// Signed with a local development key, not a configured one.
+    pub development_signed: bool,
+    /// The project's files had uncommitted changes when it was built.
+    pub dirty: bool,
+    /// The environments of `promptctl.toml`, sorted.
+    pub environments: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    pub format: String,
+    pub git_commit: String,
+    /// The id of the key that signed it (16 uppercase hex digits, as minisign shows it).
+    pub key_id: String,
+    pub prompts: BTreeMap<String, BundlePrompt>,
+    /// The first-parent commit count of `git_commit`: increases along the deploy branch.
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundlePrompt {
+    /// Environment to the version it serves.
+    pub activate: BTreeMap<String, u32>,
+    pub description: String,
+    /// Every version, sorted by number.
+    pub versions: Vec<BundleVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleVersion {
+    /// The variable-contract fingerprint (`codegen::contract` of `variables`).
+    pub contract: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The version file up to and including its closing `+++` line.
+    pub front_matter: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "sorted_option")]
+    pub model: Option<serde_json::Value>,
+    /// sha256 of `front_matter` followed by `template`: the version file, as in `prompts.lock`.
+    pub sha256: String,
+    /// The template: the rest of the version file.
+    pub template: String,
+    /// The variable specs, keyed by name, in the front matter's shape.
+    #[serde(serialize_with = "sorted")]
+    pub variables: serde_json::Value,
+    pub version: u32,
+}
+
+/// Serialises a JSON value with object keys sorted, whatever map type `serde_json` uses.
+struct Sorted<'a>(&'a serde_json::Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                let mut output = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    output.serialize_entry(key, &Sorted(value))?;
+                }
+                output.end()
+            }
+            serde_json::Value::Array(items) => {
+                let mut output = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    output.serialize_element(&Sorted(item))?;
+                }
+                output.end()
+            }
+            scalar => scalar.serialize(serializer),
+        }
+    }
+}
+
+fn sorted<S: serde::Serializer>(
+    value: &serde_json::Value,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    Sorted(value).serialize(serializer)
+}
+
+fn sorted_option<S: serde::Serializer>(
+    value: &Option<serde_json::Value>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.serialize_some(&Sorted(value)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Where a bundle comes from: the commit and the state of the work tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub seq: u64,
+    pub git_commit: String,
+    /// The committer time, in seconds since the Unix epoch.
+    pub commit_time: i64,
+    pub dirty: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The bundle expires this many days after its commit's time.
+    pub expires_in_days: Option<u32>,
+    pub development_signed: bool,
+}
+
+/// Operational failures of building and verifying bundles.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot run `git` in `{root}`; install git, or build from a git checkout")]
+    GitMissing { root: PathBuf, source: std::io::Error },
+    #[error("`git {command}` failed in `{root}`: {message}; `build` takes seq, commit and time from HEAD, so run it in a git repository with at least one commit")]
+    Git { root: PathBuf, command: String, message: String },
+    #[error("cannot read `{path}`")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("no signature next to the bundle: `{path}` is missing; build with `promptctl build`, or copy the `.minisig` file along with the bundle")]
+    SignatureMissing { path: PathBuf },
+    #[error("no trusted public key: list them in `[signing] public_keys` of promptctl.toml, or pass `--pubkey FILE`")]
+    NoTrustedKeys,
+    #[error("the bundle is signed by key {key_id}, which is not trusted (trusted: {trusted}); pass its public key with `--pubkey FILE` if you trust it")]
+    UntrustedKey { key_id: String, trusted: String },
+    #[error(transparent)]
+    Key(#[from] signing::Error),
+    #[error("the trusted comment of the signature does not match the bundle: {message}")]
+    TrustedComment { message: String },
+    #[error("the bundle is not valid JSON of a bundle: {message}")]
+    Malformed { message: String },
+    #[error("unknown bundle format `{found}`; this promptctl reads `{FORMAT}`: upgrade promptctl")]
+    UnknownFormat { found: String },
+    #[error("the bundle is not in canonical form (sorted keys, no whitespace); it was not written by `promptctl build`")]
+    NotCanonical,
+    #[error("the bundle names key {claimed} but is signed by key {actual}")]
+    KeyMismatch { claimed: String, actual: String },
+    #[error("the bundle expired at {expires} (it is now {now}); build a new one")]
+    Expired { expires: String, now: String },
+    #[error("version {version} of `{prompt}` in the bundle is corrupt: {message}")]
+    Integrity { prompt: String, version: u32, message: String },
+}
+
+/// Builds the bundle of `catalog` (pure).
+pub fn assemble(
+    catalog: &Catalog,
+    provenance: &Provenance,
+    key_id: &str,
+    options: Options,
+) -> Bundle {
+    use rayon::prelude::*;
+    let prompts: Vec<(String, BundlePrompt)> = catalog
+        .prompts
+        .par_iter()
+        .map(|prompt| {
+            let versions = prompt
+                .versions
+                .iter()
+                .map(|version| {
+                    let variables = version.variables_json();
+                    (version, codegen::contract(&variables), variables)
+                })
+                .map(|(version, contract, variables)| BundleVersion {
+                    version: version.number,
+                    description: version.description.clone(),
+                    sha256: version.sha256.clone(),
+                    contract,
+                    front_matter: version.front_matter.clone(),
+                    template: version.template.clone(),
+                    variables,
+                    model: version.model.as_ref().map(|model| {
+                        crate::syntax::prompt::toml_to_json(&toml::Value::Table(model.clone()))
+                    }),
+                })
+                .collect();
+            let entry = BundlePrompt {
+                description: prompt.description.clone(),
+                activate: prompt.activate.clone(),
+                versions,
+            };
+            (prompt.name.clone(), entry)
+        })
+        .collect();
+    Bundle {
+        format: FORMAT.to_string(),
+        seq: provenance.seq,
+        git_commit: provenance.git_commit.clone(),
+        created: rfc3339(provenance.commit_time),
+        expires: options
+            .expires_in_days
+            .map(|days| rfc3339(provenance.commit_time + i64::from(days) * 86_400)),
+        key_id: key_id.to_string(),
+        dirty: provenance.dirty,
+        development_signed: options.development_signed,
+        environments: catalog.environments.clone(),
+        prompts: prompts.into_iter().collect(),
+    }
+}
+
+/// The canonical JSON of a bundle: the bytes that are signed. The prompts are serialised in
+/// parallel and spliced into the rest, which gives the same bytes as serialising it whole (a test
+/// compares both with `codegen::canonical_json`).
+pub fn to_json(bundle: &Bundle) -> String {
+    use rayon::prelude::*;
+    let frame = json(&Bundle {
+        created: bundle.created.clone(),
+        development_signed: bundle.development_signed,
+        dirty: bundle.dirty,
+        environments: bundle.environments.clone(),
+        expires: bundle.expires.clone(),
+        format: bundle.format.clone(),
+        git_commit: bundle.git_commit.clone(),
+        key_id: bundle.key_id.clone(),
+        prompts: BTreeMap::new(),
+        seq: bundle.seq,
+    });
+    let prompts: Vec<String> = bundle
+        .prompts
+        .par_iter()
+        .map(|(name, prompt)| format!("{}:{}", json(name), json(prompt)))
+        .collect();
+    // Outside strings (where `"` is escaped) this occurs only as the key itself.
+    const EMPTY: &str = "\"prompts\":{}";
+    match frame.rfind(EMPTY) {
+        Some(at) => format!(
+            "{}\"prompts\":{{{}}}{}",
+            &frame[..at],
+            prompts.join(","),
+            &frame[at + EMPTY.len()..]
+        ),
+        None => json(bundle),
+    }
+}
+
+/// Serialising strings, maps and the bundle's structs cannot fail.
+fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// The trusted comment: format, seq, commit and the sha256 of the bundle's bytes, so that
+/// `minisign -V` shows what it verified. No times, so that it is reproducible.
+pub fn trusted_comment(bundle: &Bundle, sha256: &str) -> String {
+    format!(
+        "format={} seq={} commit={} sha256={sha256}",
+        bundle.format, bundle.seq, bundle.git_commit
+    )
+}
+
+/// A signed bundle: its bytes, their sha256 (hex) and the signature file's text.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub json: String,
+    pub sha256: String,
+    pub signature: String,
+}
+
+/// Serialises and signs `bundle` (pure and deterministic).
+pub fn sign(bundle: &Bundle, key: &SecretKey) -> Signed {
+    let json = to_json(bundle);
+    let (sha256, prehash) = rayon::join(
+        || hex::encode(Sha256::digest(json.as_bytes())),
+        || signing::prehash(json.as_bytes()),
+    );
+    let comment = trusted_comment(bundle, &sha256);
+    let signature = signing::sign_prehashed(key, &prehash, &comment, UNTRUSTED_COMMENT);
+    Signed { json, sha256, signature }
+}
+
+/// A bundle whose signature, trusted comment, format, expiry and every version's digests were
+/// checked. Only `verify` makes one, so a function that takes a `Verified` cannot be handed an
+/// unchecked bundle.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    bundle: Bundle,
+    bytes: Vec<u8>,
+    sha256: String,
+}
+
+impl Verified {
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The exact bytes that were verified.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// sha256 of `bytes`, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.bundle.key_id
+    }
+
+    pub fn development_signed(&self) -> bool {
+        self.bundle.development_signed
+    }
+}
+
+/// Verifies a bundle's bytes against its signature file's text with the `trusted` keys, at
+/// `now` (seconds since the Unix epoch).
+pub fn verify(
+    bytes: &[u8],
+    signature: &str,
+    trusted: &[PublicKey],
+    now: i64,
+) -> Result<Verified, Error> {
+    if trusted.is_empty() {
+        return Err(Error::NoTrustedKeys);
+    }
+    let signed_by = signing::signature_key_id(signature)?;
+    let Some(key) = trusted.iter().find(|key| key.key_id() == signed_by) else {
+        let names: Vec<String> =
+            trusted.iter().map(|key| format!("{} ({})", key.key_id(), key.source_name)).collect();
+        return Err(Error::UntrustedKey { key_id: signed_by, trusted: names.join(", ") });
+    };
+    let comment = signing::verify(key, bytes, signature)?;
+
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| Error::Malformed { message: error.to_string() })?;
+    let format = value.get("format").and_then(serde_json::Value::as_str).unwrap_or("");
+    if format != FORMAT {
+        return Err(Error::UnknownFormat { found: format.to_string() });
+    }
+    if codegen::canonical_json(&value).as_bytes() != bytes {
+        return Err(Error::NotCanonical);
+    }
+    let bundle: Bundle = serde_json::from_value(value)
+        .map_err(|error| Error::Malformed { message: error.to_string() })?;
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    let expected = trusted_comment(&bundle, &sha256);
+    if comment != expected {
+        return Err(Error::TrustedComment {
+            message: format!("signed `{comment}`, the bundle gives `{expected}`"),
+        });
+    }
+    if bundle.key_id != signed_by {
+        return Err(Error::KeyMismatch { claimed: bundle.key_id.clone(), actual: signed_by });
+    }
+    if let Some(expires) = &bundle.expires {
+        let Some(expiry) = parse_rfc3339(expires) else {
+            return Err(Error::Malformed {
+                message: format!("`expires` is not a UTC time: `{expires}`"),
+            });
+        };
+        if now >= expiry {
+            return Err(Error::Expired { expires: expires.clone(), now: rfc3339(now) });
+        }
+    }
+    for (name, prompt) in &bundle.prompts {
+        for version in &prompt.versions {
+            check_version(name, version)?;
+        }
+    }
+    Ok(Verified { bundle, bytes: bytes.to_vec(), sha256 })
+}
+
+/// A version's digests and template agree with its source.
+fn check_version(name: &str, version: &BundleVersion) -> Result<(), Error> {
+    let corrupt = |message: String| Error::Integrity {
+        prompt: name.to_string(),
+        version: version.version,
+        message,
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(version.front_matter.as_bytes());
+    hasher.update(version.template.as_bytes());
+    let actual = hex::encode(hasher.finalize());
+    if actual != version.sha256 {
+        return Err(corrupt(format!(
+            "`sha256` is {} but `front_matter` and `template` hash to {actual}",
+            version.sha256
+        )));
+    }
+    // The split must fall where the file's own front matter ends.
+    let source = format!("{}{}", version.front_matter, version.template);
+    let path = format!("{name}/v{}.prompt", version.version);
+    let offset = crate::syntax::prompt::split_front_matter(&path, &source)
+        .map(|split| split.body_offset)
+        .map_err(|_| corrupt("`front_matter` is not a `+++` front matter".into()))?;
+    if offset != version.front_matter.len() {
+        return Err(corrupt("`front_matter` does not end at the line that closes it".into()));
+    }
+    let contract = codegen::contract(&version.variables);
+    if contract != version.contract {
+        return Err(corrupt(format!(
+            "`contract` is {} but `variables` give {contract}",
+            version.contract
+        )));
+    }
+    Ok(())
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let second_of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
+/// The inverse of `rfc3339` (only that form: UTC, `Z`, no fraction).
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || bytes[10] != b'T'
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+        || bytes[19] != b'Z'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    (rfc3339(seconds) == text).then_some(seconds)
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month_index = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Reads seq, commit, commit time and dirtiness of `paths` (relative to `root`, the files the
+/// bundle is built from) from git.
+pub fn provenance(root: &Path, paths: &[&str]) -> Result<Provenance, Error> {
+    let git = |args: &[&str]| -> Result<String, Error> {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("LC_ALL", "C")
+            .output()
+            .map_err(|source| Error::GitMissing { root: root.to_path_buf(), source })?;
+        if !output.status.success() {
+            let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            let message = message.strip_prefix("fatal: ").unwrap_or(&message).to_string();
+            return Err(Error::Git { root: root.to_path_buf(), command: args.join(" "), message });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    let parse_error = |command: &str, text: &str| Error::Git {
+        root: root.to_path_buf(),
+        command: command.to_string(),
+        message: format!("unexpected output `{text}`"),
+    };
+    let git_commit = git(&["rev-parse", "--verify", "HEAD^{commit}"])?;
+    let count = git(&["rev-list", "--first-parent", "--count", "HEAD"])?;
+    let seq = count.parse().map_err(|_| parse_error("rev-list", &count))?;
+    let time = git(&["show", "-s", "--format=%ct", "HEAD"])?;
+    let commit_time = time.parse().map_err(|_| parse_error("show", &time))?;
+    let mut status = vec!["status", "--porcelain", "--untracked-files=all", "--"];
+    status.extend_from_slice(paths);
+    let dirty = !git(&status)?.is_empty();
+    Ok(Provenance { seq, git_commit, commit_time, dirty })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_json_is_canonical() {
+        let version = BundleVersion {
+            contract: "c".into(),
+            description: Some("d".into()),
+            front_matter: "+++\n+++\n".into(),
+            model: Some(
+                serde_json::json!({ "z": 1, "a": { "y": [2.5, { "b": 1, "a": 0 }], "x": null } }),
+            ),
+            sha256: "s".into(),
+            template: "t".into(),
+            variables: serde_json::json!({ "b": { "type": "string" }, "a": { "type": "integer" } }),
+            version: 1,
+        };
+        let bundle = Bundle {
+            created: "2001-02-03T04:05:06Z".into(),
+            development_signed: true,
+            dirty: false,
+            environments: vec!["production".into()],
+            expires: Some("2001-02-04T04:05:06Z".into()),
+            format: FORMAT.into(),
+            git_commit: "0".repeat(40),
+            key_id: "0123456789ABCDEF".into(),
+            prompts: BTreeMap::from([(
+                "p".to_string(),
+                BundlePrompt {
+                    activate: BTreeMap::from([("production".to_string(), 1)]),
+                    description: "x".into(),
+                    versions: vec![version],
+                },
+            )]),
+            seq: 7,
+        };
+        let json = to_json(&bundle);
+        let value = serde_json::to_value(&bundle).expect("value");
+        assert_eq!(json, codegen::canonical_json(&value));
+        assert_eq!(json, serde_json::to_string(&bundle).expect("whole"));
+        assert_eq!(serde_json::from_str::<Bundle>(&json).expect("reads back"), bundle);
+    }
+
+    #[test]
+    fn times_round_trip() {
+        for (seconds, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (981_173_106, "2001-02-03T04:05:06Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (4_102_444_799, "2099-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(rfc3339(seconds), text);
+            assert_eq!(parse_rfc3339(text), Some(seconds));
+        }
+        for bad in
+            ["2001-02-30T00:00:00Z", "2001-02-03 04:05:06Z", "2001-02-03T04:05:06+01:00", "x"]
+        {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+}
