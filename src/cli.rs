@@ -252,13 +252,18 @@ pub fn check_project(
     let index_path = crate::index::path(&project.root);
     let known = if use_cache { Index::load(&index_path) } else { Index::default() };
     let loaded = source::load(&project.root, &prompts_path, &known)?;
-    if use_cache {
-        let index = Index::from_entries(loaded.index);
-        if !index.same_as(&known) {
-            // Best effort, like the result cache.
-            let _ = index.save(&index_path);
-        }
-    }
+    // Written on another thread while the prompts are checked; joined before returning.
+    let index_writer = use_cache.then(|| {
+        let entries = loaded.index;
+        let index_path = index_path.clone();
+        std::thread::spawn(move || {
+            let index = Index::from_entries(entries);
+            if !index.same_as(&known) {
+                // Best effort, like the result cache.
+                let _ = index.save(&index_path);
+            }
+        })
+    });
     let mut prompts = loaded.prompts;
     let prompts_dir_selected = paths.is_empty() || select_all(project, paths);
     if prompts_dir_selected {
@@ -322,6 +327,9 @@ pub fn check_project(
     if use_cache && (changed || fresh.len() != memo.len()) && paths.is_empty() {
         // Best effort: a read-only checkout still checks, it just does not get faster.
         let _ = fresh.save(&memo_path);
+    }
+    if let Some(writer) = index_writer {
+        let _ = writer.join();
     }
     diagnostic::sort(&mut diagnostics);
     Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text })

@@ -29,11 +29,6 @@ impl SourceFile {
         SourceFile { path, sha256, absolute: PathBuf::new(), bytes: OnceLock::from(bytes) }
     }
 
-    /// A file read from `absolute`, which can be read again after `PromptFiles::unload`.
-    fn read_from(path: String, absolute: PathBuf, bytes: Vec<u8>) -> SourceFile {
-        SourceFile { absolute, ..SourceFile::new(path, bytes) }
-    }
-
     fn unread(path: String, absolute: PathBuf, sha256: [u8; 32]) -> SourceFile {
         SourceFile { path, sha256, absolute, bytes: OnceLock::new() }
     }
@@ -400,7 +395,7 @@ impl Reader<'_> {
         match read_file(path) {
             Ok((bytes, stamp)) => {
                 let seed = if probe_seed { probe(&bytes) } else { None };
-                let file = SourceFile::read_from(relative_path, path.to_path_buf(), bytes);
+                let file = SourceFile::new(relative_path, bytes);
                 if stamp.settled(self.now) {
                     entries.push((
                         file.path.clone(),

@@ -304,7 +304,7 @@ fn lex_tag(source: &str, open: usize) -> Result<(usize, TokenKind), SyntaxError>
         return lex_comment(source, open, position + 1, strip);
     }
     let opener = &source[open..position];
-    let Some(close_index) = source[position..].find("}}") else {
+    let Some(close_index) = memchr::memmem::find(&bytes[position..], b"}}") else {
         return Err(error(
             open..position,
             format!("`{opener}` is never closed"),
@@ -484,7 +484,7 @@ fn lex_comment(
     let search_from = body;
     let mut from = search_from;
     loop {
-        let Some(index) = source[from..].find("}}") else {
+        let Some(index) = memchr::memmem::find(&source.as_bytes()[from..], b"}}") else {
             let (shown, add) = if long { ("{{!--", "--}}") } else { ("{{!", "}}") };
             return Err(error(
                 open..open + shown.len(),
