@@ -7,11 +7,12 @@
 //! the repository" can be written to `<temp>` without touching anything shared.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use regex::Regex;
 use serde_json::Value;
+
+use crate::support::{run_with, Run};
 
 const CONFIG: &str = r#"prompts_dir = "prompts"
 lock_file = "prompts.lock"
@@ -23,14 +24,6 @@ lock_file = "prompts.lock"
 struct Repo {
     temp: tempfile::TempDir,
     root: PathBuf,
-}
-
-/// One run of the binary.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 impl Repo {
@@ -71,7 +64,7 @@ impl Repo {
     /// Runs `promptctl --color never <args>` in the project folder, as a user at a terminal would:
     /// the project is found from the working directory.
     fn run(&self, args: &[&str]) -> Run {
-        run_in(&self.root, &[], args)
+        run_with(&self.root, &[], args)
     }
 
     /// The codes of `check --format json`, asserting its exit code.
@@ -100,26 +93,6 @@ impl Repo {
         let sha = SHA.get_or_init(|| Regex::new(r"\b[0-9a-f]{12,}\b").expect("sha regex"));
         sha.replace_all(&text, "[SHA]").into_owned()
     }
-}
-
-/// Runs the binary in `dir` with `global` options before `--color never`, never panicking.
-fn run_in(dir: &Path, global: &[&str], args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_promptctl"))
-        .args(global)
-        .args(["--color", "never"])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("run promptctl");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    };
-    assert!(!run.stderr.contains("panicked"), "promptctl {args:?} panicked:\n{}", run.stderr);
-    run
 }
 
 fn diagnostics(json: &str) -> Vec<Value> {
@@ -1232,7 +1205,11 @@ fn import_names_the_existing_folder() {
 fn this_repository_has_no_seed_drift() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root_arg = root.display().to_string();
-    let run = run_in(root, &["--root", &root_arg], &["check", "--format", "json", "--no-cache"]);
+    let run = run_with(
+        root,
+        &[std::ffi::OsStr::new("--root"), std::ffi::OsStr::new(&root_arg)],
+        &["check", "--format", "json", "--no-cache"],
+    );
     assert!(run.code == 0 || run.code == 1, "check failed to run:\n{}{}", run.stdout, run.stderr);
     let seed_problems: Vec<Value> = diagnostics(&run.stdout)
         .into_iter()

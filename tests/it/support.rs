@@ -100,12 +100,17 @@ impl Repo {
 /// Runs the binary with `--root root --color never`, in `root`, without the colour variables of
 /// the environment the tests happen to run in.
 pub fn run_in(root: &Path, args: &[&str]) -> Run {
+    run_with(root, &[std::ffi::OsStr::new("--root"), root.as_os_str()], args)
+}
+
+/// Runs the binary in `dir` with `global` options (none, or a `--root` of the test's choosing)
+/// before `--color never` and `args`; a panic of the binary fails the test.
+pub fn run_with(dir: &Path, global: &[&std::ffi::OsStr], args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_promptctl"))
-        .arg("--root")
-        .arg(root)
+        .args(global)
         .args(["--color", "never"])
         .args(args)
-        .current_dir(root)
+        .current_dir(dir)
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE")
         .output()
