@@ -15,14 +15,21 @@ use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+mod deploy;
+
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
 pub mod exit {
     /// Success; warnings may have been printed.
     pub const OK: i32 = 0;
     /// The check found errors (or a command refused because of them).
     pub const ERRORS: i32 = 1;
-    /// Usage error or operational failure: bad arguments, unreadable files, no project.
+    /// Usage error or operational failure: bad arguments, unreadable files, no project, a store
+    /// that refused or failed (nothing was changed).
     pub const FAILURE: i32 = 2;
+    /// The store was updated but the Redis cache could not be: run `promptctl warm`.
+    pub const CACHE_STALE: i32 = 3;
+    /// The store and cache were updated but the webhook could not be notified.
+    pub const WEBHOOK_FAILED: i32 = 4;
 }
 
 #[derive(Debug, Parser)]
@@ -85,6 +92,17 @@ pub enum Command {
     Build(BuildArgs),
     /// Verify a bundle: signature by a trusted key, trusted comment, format, expiry, digests
     VerifyBundle(VerifyBundleArgs),
+    /// Publish a verified bundle into an environment's store (one transaction), then its cache
+    Publish(deploy::PublishArgs),
+    /// Activate an earlier stored version of a prompt without a bundle (audited)
+    Rollback(deploy::RollbackArgs),
+    /// Per prompt: repository activation, store activation, cache entry and TTL left, drift
+    Status(deploy::StatusArgs),
+    /// Rewrite every cache entry of an environment from its store
+    Warm(deploy::EnvArgs),
+    /// The store's schema: `promptctl db migrate --env ENV`
+    #[command(subcommand)]
+    Db(deploy::DbCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -159,11 +177,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Keygen(args) => keygen(&project, &args),
         Command::Build(args) => build(&project, &args, color),
+        Command::Publish(args) => deploy::publish(&project, &args, color),
+        Command::Rollback(args) => deploy::rollback(&project, &args),
+        Command::Status(args) => deploy::status(&project, &args),
+        Command::Warm(args) => deploy::warm(&project, &args),
+        Command::Db(command) => deploy::db(&project, &command),
         Command::VerifyBundle(_) => unreachable!("handled before the project is opened"),
     }
 }
 
-fn open_project(root: Option<&Path>) -> Result<Project> {
+pub(crate) fn open_project(root: Option<&Path>) -> Result<Project> {
     let root = match root {
         Some(root) => {
             if !root.join(config::FILE_NAME).is_file() {
@@ -585,7 +608,7 @@ pub struct CodegenArgs {
 
 /// Checks the project and, when it checks clean, reads its catalog; otherwise prints the errors,
 /// says why `what` refuses, and returns `None`.
-fn checked_catalog(
+pub(crate) fn checked_catalog(
     project: &Project,
     color: bool,
     what: &str,
@@ -841,10 +864,17 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Result<i32> {
+/// Reads a bundle (a bundle.json file, or the folder holding it) and its signature, and verifies
+/// them with the given public keys, or else the keys `promptctl.toml` trusts (and, for a bundle
+/// that says it is development-signed, this project's development key).
+pub(crate) fn read_verified(
+    project: Option<&Project>,
+    bundle: &Path,
+    pubkeys: &[PathBuf],
+) -> Result<(PathBuf, crate::bundle::Verified)> {
     use crate::bundle::{self, Error};
     let bundle_path =
-        if args.bundle.is_dir() { args.bundle.join("bundle.json") } else { args.bundle.clone() };
+        if bundle.is_dir() { bundle.join("bundle.json") } else { bundle.to_path_buf() };
     let mut signature_path = bundle_path.clone().into_os_string();
     signature_path.push(".minisig");
     let signature_path = PathBuf::from(signature_path);
@@ -863,16 +893,14 @@ fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Result<i32> {
         Ok(crate::signing::read_public_key(&text, &shown)?)
     };
     let mut trusted = Vec::new();
-    let project =
-        if args.pubkeys.is_empty() { Some(open_project(root)?) } else { open_project(root).ok() };
-    if args.pubkeys.is_empty() {
-        if let Some(project) = &project {
+    if pubkeys.is_empty() {
+        if let Some(project) = project {
             for path in &project.config.signing.public_keys {
                 trusted.push(read_key(&project.root.join(path), format!("`{path}`"))?);
             }
         }
     } else {
-        for path in &args.pubkeys {
+        for path in pubkeys {
             trusted.push(read_key(path, format!("`{}`", path.display()))?);
         }
     }
@@ -881,7 +909,7 @@ fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Result<i32> {
         .ok()
         .and_then(|value| value.get("development_signed")?.as_bool())
         .unwrap_or(false);
-    if let (true, Some(project)) = (claims_development, &project) {
+    if let (true, Some(project)) = (claims_development, project) {
         let path = project.root.join(DEV_KEY_DIR).join(DEV_PUBLIC_KEY);
         if path.is_file() {
             trusted.push(read_key(&path, format!("`{DEV_KEY_DIR}/{DEV_PUBLIC_KEY}`"))?);
@@ -891,6 +919,13 @@ fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Result<i32> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
     let verified = bundle::verify(&bytes, &signature, &trusted, now)?;
+    Ok((bundle_path, verified))
+}
+
+fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Result<i32> {
+    let project =
+        if args.pubkeys.is_empty() { Some(open_project(root)?) } else { open_project(root).ok() };
+    let (bundle_path, verified) = read_verified(project.as_ref(), &args.bundle, &args.pubkeys)?;
     let contents = verified.bundle();
     let versions: usize = contents.prompts.values().map(|p| p.versions.len()).sum();
     println!(

@@ -16,13 +16,78 @@ pub struct Config {
     pub lock_file: String,
     #[serde(default = "default_max_template_bytes")]
     pub max_template_bytes: u64,
-    pub environments: BTreeMap<String, toml::Table>,
+    pub environments: BTreeMap<String, EnvironmentConfig>,
     /// `[codegen]`: where `promptctl codegen` writes the typed module.
     #[serde(default)]
     pub codegen: Option<CodegenConfig>,
     /// `[signing]`: the keys `build` signs with and `verify-bundle` trusts.
     #[serde(default)]
     pub signing: SigningConfig,
+    /// `[cache]`: the Redis layout shared by every environment (DESIGN §10).
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// `[environments.NAME]`: where one environment's store and cache are. Every key is optional: an
+/// empty table publishes into the embedded SQLite store and writes no cache.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// The store: `postgres://…`, `sqlite:PATH` (relative to the project root), or `env:VAR` to
+    /// read either from an environment variable. Default: `sqlite:.promptctl/store/NAME.sqlite3`.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The Redis cache: `redis://…`, or `env:VAR`. None: no cache.
+    #[serde(default)]
+    pub redis: Option<String>,
+    /// Refuse dirty bundles here unless `--force`. Default: true for an environment named
+    /// `production`, false otherwise.
+    #[serde(default)]
+    pub protected: Option<bool>,
+    /// A URL that receives a signed POST after each publish or rollback.
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl EnvironmentConfig {
+    pub fn is_protected(&self, name: &str) -> bool {
+        self.protected.unwrap_or(name == "production")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http(s)://…`, or `env:VAR`.
+    pub url: String,
+    /// The environment variable holding the HMAC-SHA256 secret of the signature header.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Prefix of every Redis key and of the notice channel (default `prompt:`).
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// Time to live of the `…:active` entries, in seconds (default 3600).
+    #[serde(default = "default_ttl_seconds")]
+    pub ttl_seconds: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig { key_prefix: default_key_prefix(), ttl_seconds: default_ttl_seconds() }
+    }
+}
+
+fn default_key_prefix() -> String {
+    "prompt:".into()
+}
+
+fn default_ttl_seconds() -> u64 {
+    3600
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +189,9 @@ pub fn load(root: &Path) -> Result<Project, ConfigError> {
             1,
             "declare at least one environment, e.g. `[environments.production]`".into(),
         ));
+    }
+    if config.cache.ttl_seconds == 0 {
+        return Err(invalid(1, 1, "`[cache] ttl_seconds` must be at least 1".into()));
     }
     if config.max_template_bytes == 0 {
         return Err(invalid(1, 1, "`max_template_bytes` must be at least 1".into()));

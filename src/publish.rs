@@ -1,0 +1,666 @@
+//! The deploy step (DESIGN §11): a verified bundle's versions and one environment's activations
+//! into the store, in one locked transaction, and the repairs done without a bundle (`rollback`).
+//! It decides what changes; `store::records` knows the rows. Caching and notifying happen after
+//! the commit, in `cli`, because the store is the truth and the cache can always be rewritten.
+
+use crate::bundle::{self, Verified};
+use crate::store::records::{self, NewActivation, NewDeployment, NewVersion, StoredTemplate};
+use crate::store::{schema, Connection, StoreError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// Where a publish goes and what the environment allows.
+pub struct Target<'a> {
+    pub environment: &'a str,
+    /// Dirty bundles are refused here unless `force`.
+    pub protected: bool,
+    /// The store is the embedded SQLite file (the only one that takes development-signed bundles).
+    pub embedded: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Limit activation changes to these prompts (all versions are still stored).
+    pub only: Vec<String>,
+    /// Publish over drift, and publish a dirty bundle to a protected environment.
+    pub force: bool,
+    /// Accept a bundle whose seq is not higher than the store's highest deployment.
+    pub allow_downgrade: bool,
+    /// Compute and return the plan; roll the transaction back.
+    pub plan_only: bool,
+    pub actor: String,
+}
+
+/// One activation that changes: `from` → `to` (version numbers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub name: String,
+    pub from: Option<i64>,
+    pub to: i64,
+}
+
+/// A prompt whose active version is not the one the last publish set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drift {
+    pub name: String,
+    /// What the latest publish activated.
+    pub published: Option<i64>,
+    /// What the store serves now.
+    pub active: Option<i64>,
+    /// The latest activation, when it was a rollback: who and why.
+    pub by: Option<String>,
+}
+
+/// What a publish does (or, with `plan_only`, would do).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub environment: String,
+    pub seq: u64,
+    pub bundle_sha256: String,
+    pub new_prompts: Vec<String>,
+    pub new_versions: Vec<(String, u32)>,
+    pub description_changes: Vec<String>,
+    pub activations: Vec<Change>,
+    pub drift: Vec<Drift>,
+    /// Prompts in the store that the bundle does not have (left as they are).
+    pub not_in_bundle: Vec<String>,
+    /// The store's highest deployment seq before this one.
+    pub previous_seq: Option<i64>,
+    pub downgrade: bool,
+    /// This exact bundle is the store's latest deployment and nothing would change.
+    pub already_published: bool,
+}
+
+impl Plan {
+    pub fn changes_store(&self) -> bool {
+        !(self.new_prompts.is_empty()
+            && self.new_versions.is_empty()
+            && self.description_changes.is_empty()
+            && self.activations.is_empty())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the store belongs to environment `{store}`, not `{wanted}`; each environment has its own store: check `--env` and the store URL")]
+    WrongEnvironment { store: String, wanted: String },
+    #[error("bundle seq {seq} is not higher than the store's last deployment (seq {highest}, commit {commit}); publish a bundle built from a newer commit of the deploy branch, or pass `--allow-downgrade` to roll back on purpose (audited)")]
+    Downgrade { seq: u64, highest: i64, commit: String },
+    #[error("{}", immutable_message(.0))]
+    Immutable(Vec<(String, u32, String, String)>),
+    #[error("{}", drift_message(.0))]
+    Drifted(Vec<Drift>),
+    #[error("the bundle was built from uncommitted changes (dirty) and `{environment}` is protected; build from a clean commit, or pass `--force`")]
+    Dirty { environment: String },
+    #[error("the bundle is development-signed and `{environment}` is not the embedded store; build with a configured signing key (`--key`, PROMPTCTL_SIGNING_KEY or `[signing] secret_key`)")]
+    DevelopmentSigned { environment: String },
+    #[error("the bundle does not know environment `{environment}` (it has: {known}); build it with this environment declared in promptctl.toml")]
+    UnknownEnvironment { environment: String, known: String },
+    #[error("`--only {name}`: the bundle has no prompt `{name}`{suggestion}")]
+    UnknownPrompt { name: String, suggestion: String },
+    #[error("`{name}` is not in the store{suggestion}")]
+    NotStored { name: String, suggestion: String },
+    #[error(
+        "nothing has been published to this store yet; run `promptctl publish --env ENV` first"
+    )]
+    NothingPublished,
+    #[error(
+        "`{name}` has no active version in the store; pass `--to N` to activate one of: {stored}"
+    )]
+    NoActive { name: String, stored: String },
+    #[error(
+        "`{name}` has no earlier active version to go back to; pass `--to N` (stored: {stored})"
+    )]
+    NoPrevious { name: String, stored: String },
+    #[error("`{name}` v{version} is not in the store (stored: {stored})")]
+    VersionNotStored { name: String, version: i64, stored: String },
+    #[error("`{name}` v{version} is already active")]
+    AlreadyActive { name: String, version: i64 },
+}
+
+fn immutable_message(conflicts: &[(String, u32, String, String)]) -> String {
+    let mut message = String::from("the store already has these versions with other bytes, and a stored version never changes:");
+    for (name, version, stored, bundled) in conflicts {
+        message.push_str(&format!(
+            "\n  `{name}` v{version}: store sha256:{}, bundle sha256:{}",
+            &stored[..stored.len().min(12)],
+            &bundled[..bundled.len().min(12)]
+        ));
+    }
+    message.push_str("\nrestore those files to the published bytes and add the change as a new version; there is no flag to overwrite a published version");
+    message
+}
+
+fn drift_message(drift: &[Drift]) -> String {
+    let mut message =
+        String::from("the store's active versions differ from what the last publish set (drift):");
+    for item in drift {
+        message.push_str(&format!(
+            "\n  `{}`: published {}, active {}{}",
+            item.name,
+            item.published.map_or("none".into(), |v| format!("v{v}")),
+            item.active.map_or("none".into(), |v| format!("v{v}")),
+            item.by.as_deref().map(|by| format!(" ({by})")).unwrap_or_default()
+        ));
+    }
+    message.push_str("\nsomeone rolled back by hand: make the bundle serve what production needs (e.g. add a fixed version) and pass `--force` to publish over it; `promptctl status --env ENV` shows the details");
+    message
+}
+
+fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    crate::diagnostic::did_you_mean(name, candidates)
+        .map(|best| format!("; did you mean `{best}`?"))
+        .unwrap_or_default()
+}
+
+/// sha256 of a template's text: what cache readers check the content against.
+pub fn content_sha256(content: &str) -> String {
+    hex::encode(Sha256::digest(content.as_bytes()))
+}
+
+/// The result of `apply`.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub plan: Plan,
+    /// The transaction was committed (false for `plan_only` and for an unchanged re-publish).
+    pub committed: bool,
+}
+
+/// Progress of the writes of a large bundle: called with (done, total).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Publishes `bundle` into the store behind `connection` (see DESIGN §11 for the order).
+pub fn apply(
+    connection: &mut dyn Connection,
+    verified: &Verified,
+    target: &Target<'_>,
+    options: &Options,
+    progress: Progress<'_>,
+) -> Result<Outcome, PublishError> {
+    let bundle = verified.bundle();
+    if verified.development_signed() && !target.embedded {
+        return Err(PublishError::DevelopmentSigned { environment: target.environment.into() });
+    }
+    if bundle.dirty && target.protected && !options.force {
+        return Err(PublishError::Dirty { environment: target.environment.into() });
+    }
+    if !bundle.environments.iter().any(|e| e == target.environment) {
+        return Err(PublishError::UnknownEnvironment {
+            environment: target.environment.into(),
+            known: bundle.environments.join(", "),
+        });
+    }
+    for name in &options.only {
+        if !bundle.prompts.contains_key(name) {
+            return Err(PublishError::UnknownPrompt {
+                name: name.clone(),
+                suggestion: suggestion(name, bundle.prompts.keys().map(String::as_str)),
+            });
+        }
+    }
+    if options.plan_only {
+        if schema::current(connection)? == 0 {
+            // A store that was never migrated is empty: plan against nothing.
+            let plan = compute(verified, target, options, &BTreeMap::new(), None)?;
+            return Ok(Outcome { plan, committed: false });
+        }
+        schema::require_current(connection)?;
+    } else {
+        schema::migrate(connection)?;
+    }
+
+    connection.begin_locked()?;
+    match transaction(connection, verified, target, options, progress) {
+        Ok(outcome) if outcome.committed => {
+            connection.commit()?;
+            Ok(outcome)
+        }
+        Ok(outcome) => {
+            connection.rollback()?;
+            Ok(outcome)
+        }
+        Err(error) => {
+            let _ = connection.rollback();
+            Err(error)
+        }
+    }
+}
+
+fn check_environment(
+    connection: &mut dyn Connection,
+    environment: &str,
+) -> Result<bool, PublishError> {
+    match records::environment(connection)? {
+        Some(store) if store != environment => {
+            Err(PublishError::WrongEnvironment { store, wanted: environment.into() })
+        }
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
+}
+
+fn transaction(
+    connection: &mut dyn Connection,
+    verified: &Verified,
+    target: &Target<'_>,
+    options: &Options,
+    progress: Progress<'_>,
+) -> Result<Outcome, PublishError> {
+    let bundle = verified.bundle();
+    let claimed = check_environment(connection, target.environment)?;
+    let highest = records::highest_deployment(connection, target.environment)?;
+    let templates = records::templates(connection)?;
+    let plan = compute(verified, target, options, &templates, highest.as_ref())?;
+    if options.plan_only {
+        return Ok(Outcome { plan, committed: false });
+    }
+    if !plan.drift.is_empty() && !options.force {
+        return Err(PublishError::Drifted(plan.drift.clone()));
+    }
+    if plan.already_published {
+        return Ok(Outcome { plan, committed: false });
+    }
+
+    let now = SystemTime::now();
+    let actor = options.actor.as_str();
+    if !claimed {
+        records::claim_environment(connection, target.environment)?;
+    }
+    let total: u64 = bundle.prompts.values().map(|p| p.versions.len() as u64).sum();
+    let mut done = 0;
+    let mut ids: BTreeMap<String, StoredTemplate> = templates;
+    for (name, prompt) in &bundle.prompts {
+        let template_id = match ids.get(name) {
+            Some(template) => {
+                if template.description != prompt.description {
+                    records::update_description(connection, template.id, &prompt.description, now)?;
+                    records::insert_audit(
+                        connection,
+                        Some(template.id),
+                        None,
+                        "description_changed",
+                        actor,
+                        now,
+                        serde_json::json!({"from": template.description, "to": prompt.description, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq}),
+                    )?;
+                }
+                template.id
+            }
+            None => {
+                let id = records::insert_template(connection, name, &prompt.description, now)?;
+                records::insert_audit(
+                    connection,
+                    Some(id),
+                    None,
+                    "template_created",
+                    actor,
+                    now,
+                    serde_json::json!({"name": name, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq}),
+                )?;
+                ids.insert(
+                    name.clone(),
+                    StoredTemplate {
+                        id,
+                        name: name.clone(),
+                        description: prompt.description.clone(),
+                        versions: Vec::new(),
+                        published: None,
+                    },
+                );
+                id
+            }
+        };
+        for version in &prompt.versions {
+            done += 1;
+            if done % 256 == 0 || done == total {
+                progress(done, total);
+            }
+            let template = ids.get_mut(name).expect("inserted above");
+            if template.version(i64::from(version.version)).is_some() {
+                continue;
+            }
+            let content_sha256 = content_sha256(&version.template);
+            let id = records::insert_version(
+                connection,
+                &NewVersion {
+                    template: template_id,
+                    number: i64::from(version.version),
+                    content: &version.template,
+                    content_sha256: &content_sha256,
+                    source_sha256: &version.sha256,
+                    front_matter: &version.front_matter,
+                    variables: &version.variables,
+                    model: version.model.as_ref(),
+                    contract: &version.contract,
+                    git_commit: &bundle.git_commit,
+                    at: now,
+                },
+            )?;
+            records::insert_audit(
+                connection,
+                Some(template_id),
+                Some(id),
+                "version_created",
+                actor,
+                now,
+                serde_json::json!({"version": version.version, "sha256": version.sha256, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq}),
+            )?;
+            template.versions.push(records::StoredVersion {
+                id,
+                number: i64::from(version.version),
+                source_sha256: version.sha256.clone(),
+                content_sha256,
+                is_active: false,
+            });
+        }
+    }
+    for change in &plan.activations {
+        let template = &ids[&change.name];
+        let version = template.version(change.to).expect("every bundled version is stored").id;
+        let previous = change.from.and_then(|from| template.version(from)).map(|v| v.id);
+        records::set_active(connection, template.id, version)?;
+        records::insert_activation(
+            connection,
+            &NewActivation {
+                template: template.id,
+                version,
+                previous,
+                action: "publish",
+                actor,
+                git_commit: Some(&bundle.git_commit),
+                bundle_seq: Some(bundle.seq as i64),
+                reason: None,
+                at: now,
+            },
+        )?;
+        records::insert_audit(
+            connection,
+            Some(template.id),
+            Some(version),
+            "activated",
+            actor,
+            now,
+            serde_json::json!({"environment": target.environment, "from": change.from, "to": change.to, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq, "forced": options.force && !plan.drift.is_empty()}),
+        )?;
+    }
+    records::insert_deployment(
+        connection,
+        &NewDeployment {
+            seq: bundle.seq as i64,
+            environment: target.environment,
+            bundle_sha256: verified.sha256(),
+            git_commit: &bundle.git_commit,
+            key_id: verified.key_id(),
+            actor,
+            at: now,
+            downgrade: plan.downgrade,
+            forced: options.force,
+            dirty: bundle.dirty,
+            development_signed: verified.development_signed(),
+        },
+    )?;
+    records::insert_audit(
+        connection,
+        None,
+        None,
+        "deployed",
+        actor,
+        now,
+        serde_json::json!({
+            "environment": target.environment,
+            "bundle_seq": bundle.seq,
+            "bundle_sha256": verified.sha256(),
+            "git_commit": bundle.git_commit,
+            "key_id": verified.key_id(),
+            "downgrade": plan.downgrade,
+            "previous_seq": plan.previous_seq,
+            "forced": options.force,
+            "dirty": bundle.dirty,
+            "only": options.only,
+            "activations": plan.activations.len(),
+        }),
+    )?;
+    Ok(Outcome { plan, committed: true })
+}
+
+/// The plan, from the bundle and what the store holds (pure).
+fn compute(
+    verified: &Verified,
+    target: &Target<'_>,
+    options: &Options,
+    templates: &BTreeMap<String, StoredTemplate>,
+    highest: Option<&records::Deployment>,
+) -> Result<Plan, PublishError> {
+    let bundle = verified.bundle();
+    let mut plan = Plan {
+        environment: target.environment.into(),
+        seq: bundle.seq,
+        bundle_sha256: verified.sha256().into(),
+        previous_seq: highest.map(|h| h.seq),
+        ..Plan::default()
+    };
+    let same_bundle = highest.is_some_and(|h| h.bundle_sha256 == verified.sha256());
+    if let Some(highest) = highest {
+        if (bundle.seq as i64) <= highest.seq && !same_bundle {
+            if !options.allow_downgrade {
+                return Err(PublishError::Downgrade {
+                    seq: bundle.seq,
+                    highest: highest.seq,
+                    commit: highest.git_commit[..highest.git_commit.len().min(12)].to_string(),
+                });
+            }
+            plan.downgrade = true;
+        }
+    }
+    let mut conflicts = Vec::new();
+    for (name, prompt) in &bundle.prompts {
+        let stored = templates.get(name);
+        match stored {
+            None => plan.new_prompts.push(name.clone()),
+            Some(template) if template.description != prompt.description => {
+                plan.description_changes.push(name.clone())
+            }
+            Some(_) => {}
+        }
+        for version in &prompt.versions {
+            match stored.and_then(|t| t.version(i64::from(version.version))) {
+                None => plan.new_versions.push((name.clone(), version.version)),
+                Some(existing) if existing.source_sha256 != version.sha256 => conflicts.push((
+                    name.clone(),
+                    version.version,
+                    existing.source_sha256.clone(),
+                    version.sha256.clone(),
+                )),
+                Some(_) => {}
+            }
+        }
+        let in_scope = options.only.is_empty() || options.only.contains(name);
+        let Some(&wanted) = prompt.activate.get(target.environment) else { continue };
+        if !in_scope {
+            continue;
+        }
+        let active = stored.and_then(StoredTemplate::active);
+        if let Some(template) = stored {
+            let published = template.published.and_then(|id| template.by_id(id));
+            if published.map(|v| v.id) != active.map(|v| v.id) {
+                plan.drift.push(Drift {
+                    name: name.clone(),
+                    published: published.map(|v| v.number),
+                    active: active.map(|v| v.number),
+                    by: None,
+                });
+            }
+        }
+        if active.map(|v| v.number) != Some(i64::from(wanted)) {
+            plan.activations.push(Change {
+                name: name.clone(),
+                from: active.map(|v| v.number),
+                to: i64::from(wanted),
+            });
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(PublishError::Immutable(conflicts));
+    }
+    plan.not_in_bundle =
+        templates.keys().filter(|name| !bundle.prompts.contains_key(*name)).cloned().collect();
+    plan.already_published = same_bundle && !plan.changes_store();
+    Ok(plan)
+}
+
+/// Fills in who caused each drift (the latest rollback's actor and reason).
+pub fn explain_drift(
+    connection: &mut dyn Connection,
+    drift: &mut [Drift],
+) -> Result<(), StoreError> {
+    let templates = records::templates(connection)?;
+    for item in drift {
+        let Some(template) = templates.get(&item.name) else { continue };
+        if let Some(latest) = records::history(connection, template.id)?.first() {
+            if latest.action == "rollback" {
+                item.by = Some(format!(
+                    "rolled back by {}{}",
+                    latest.actor,
+                    latest.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                ));
+            }
+        } else {
+            item.by = Some("changed outside promptctl".into());
+        }
+    }
+    Ok(())
+}
+
+/// What `rollback` did.
+#[derive(Debug, Clone)]
+pub struct Rollback {
+    pub name: String,
+    pub from: Option<i64>,
+    pub to: i64,
+    pub active: records::ActiveVersion,
+}
+
+/// Activates an earlier stored version of `name` without a bundle: `to`, or the version that was
+/// active before the current one. Audited; the store must already belong to `environment`.
+pub fn rollback(
+    connection: &mut dyn Connection,
+    environment: &str,
+    name: &str,
+    to: Option<i64>,
+    actor: &str,
+    reason: &str,
+) -> Result<Rollback, PublishError> {
+    schema::require_current(connection)?;
+    connection.begin_locked()?;
+    let result = (|| {
+        if !check_environment(connection, environment)? {
+            return Err(PublishError::NothingPublished);
+        }
+        let templates = records::templates(connection)?;
+        let Some(template) = templates.get(name) else {
+            return Err(PublishError::NotStored {
+                name: name.into(),
+                suggestion: suggestion(name, templates.keys().map(String::as_str)),
+            });
+        };
+        let stored = template
+            .versions
+            .iter()
+            .map(|v| format!("v{}", v.number))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let active = template.active();
+        let target_number = match to {
+            Some(number) => number,
+            None => {
+                let Some(current) = active else {
+                    return Err(PublishError::NoActive { name: name.into(), stored });
+                };
+                let history = records::history(connection, template.id)?;
+                let previous = history
+                    .iter()
+                    .find(|row| row.version == current.number)
+                    .and_then(|row| row.previous);
+                match previous {
+                    Some(previous) => previous,
+                    None => return Err(PublishError::NoPrevious { name: name.into(), stored }),
+                }
+            }
+        };
+        let Some(target) = template.version(target_number) else {
+            return Err(PublishError::VersionNotStored {
+                name: name.into(),
+                version: target_number,
+                stored,
+            });
+        };
+        if active.map(|v| v.id) == Some(target.id) {
+            return Err(PublishError::AlreadyActive { name: name.into(), version: target_number });
+        }
+        let now = SystemTime::now();
+        records::set_active(connection, template.id, target.id)?;
+        records::insert_activation(
+            connection,
+            &NewActivation {
+                template: template.id,
+                version: target.id,
+                previous: active.map(|v| v.id),
+                action: "rollback",
+                actor,
+                git_commit: None,
+                bundle_seq: None,
+                reason: Some(reason),
+                at: now,
+            },
+        )?;
+        records::insert_audit(
+            connection,
+            Some(template.id),
+            Some(target.id),
+            "rolled_back",
+            actor,
+            now,
+            serde_json::json!({"environment": environment, "from": active.map(|v| v.number), "to": target_number, "reason": reason}),
+        )?;
+        let active_now =
+            records::active_version(connection, name)?.expect("the version was just activated");
+        Ok(Rollback {
+            name: name.into(),
+            from: active.map(|v| v.number),
+            to: target_number,
+            active: active_now,
+        })
+    })();
+    match result {
+        Ok(done) => {
+            connection.commit()?;
+            Ok(done)
+        }
+        Err(error) => {
+            let _ = connection.rollback();
+            Err(error)
+        }
+    }
+}
+
+/// The cache entry of an active version.
+pub fn cache_entry(active: &records::ActiveVersion) -> crate::cache::Entry {
+    let seconds = active
+        .activated_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    crate::cache::Entry {
+        name: active.name.clone(),
+        version: active.version,
+        sha256: active.content_sha256.clone(),
+        content: active.content.clone(),
+        variables: active.variables.clone(),
+        contract: active.contract.clone(),
+        activated_at: bundle::rfc3339(seconds),
+        seq: active.seq,
+    }
+}

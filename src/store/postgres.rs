@@ -1,0 +1,139 @@
+//! The PostgreSQL store, through the synchronous `postgres` client. Writers serialise on a
+//! transaction-scoped advisory lock, so the lock can never outlive a crashed publisher.
+
+use super::{Connection, Dialect, Row, StoreError, Value};
+use postgres::types::{ToSql, Type};
+
+/// The advisory lock key of promptctl's writers (`promptctl` in ASCII, truncated to 63 bits).
+const ADVISORY_LOCK: i64 = 0x7072_6f6d_7074_6374;
+
+pub struct Postgres {
+    client: postgres::Client,
+}
+
+impl Postgres {
+    pub fn connect(url: &str) -> Result<Postgres, StoreError> {
+        let client = postgres::Client::connect(url, postgres::NoTls).map_err(|error| {
+            StoreError::Connect { location: super::redact_url(url), message: describe(&error) }
+        })?;
+        Ok(Postgres { client })
+    }
+}
+
+/// The server's message when there is one (the `Display` of `postgres::Error` is often just
+/// "db error"), without anything from the connection string.
+fn describe(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut message = db.message().to_string();
+        if let Some(detail) = db.detail() {
+            message.push_str(&format!(" ({detail})"));
+        }
+        return message;
+    }
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
+
+fn database_error(error: postgres::Error) -> StoreError {
+    if error.is_closed()
+        || error.as_db_error().is_some_and(|db| db.code().code().starts_with("57P"))
+    {
+        return StoreError::ConnectionLost { message: describe(&error) };
+    }
+    if error.as_db_error().is_none() && error.to_string().contains("connection") {
+        return StoreError::ConnectionLost { message: describe(&error) };
+    }
+    StoreError::Database { message: describe(&error) }
+}
+
+fn to_postgres(value: &Value) -> Box<dyn ToSql + Sync> {
+    match value {
+        Value::Null => Box::new(Option::<String>::None),
+        Value::Text(text) => Box::new(text.clone()),
+        Value::Int(number) => Box::new(*number),
+        Value::Bool(flag) => Box::new(*flag),
+        Value::Json(json) => Box::new(json.clone()),
+        Value::Uuid(id) => Box::new(*id),
+        Value::Time(time) => Box::new(*time),
+    }
+}
+
+impl Connection for Postgres {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(sql).map_err(database_error)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let boxed: Vec<Box<dyn ToSql + Sync>> = params.iter().map(to_postgres).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
+        self.client.execute(sql, &refs).map_err(database_error)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let boxed: Vec<Box<dyn ToSql + Sync>> = params.iter().map(to_postgres).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
+        let rows = self.client.query(sql, &refs).map_err(database_error)?;
+        let mut result = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut values = Vec::with_capacity(row.len());
+            for (index, column) in row.columns().iter().enumerate() {
+                let ty = column.type_();
+                let value = if *ty == Type::TEXT
+                    || *ty == Type::VARCHAR
+                    || *ty == Type::BPCHAR
+                    || *ty == Type::NAME
+                {
+                    row.try_get::<_, Option<String>>(index).map(|v| v.map(Value::Text))
+                } else if *ty == Type::INT8 {
+                    row.try_get::<_, Option<i64>>(index).map(|v| v.map(Value::Int))
+                } else if *ty == Type::INT4 {
+                    row.try_get::<_, Option<i32>>(index).map(|v| v.map(|n| Value::Int(n.into())))
+                } else if *ty == Type::INT2 {
+                    row.try_get::<_, Option<i16>>(index).map(|v| v.map(|n| Value::Int(n.into())))
+                } else if *ty == Type::BOOL {
+                    row.try_get::<_, Option<bool>>(index).map(|v| v.map(Value::Bool))
+                } else if *ty == Type::UUID {
+                    row.try_get::<_, Option<uuid::Uuid>>(index).map(|v| v.map(Value::Uuid))
+                } else if *ty == Type::JSONB || *ty == Type::JSON {
+                    row.try_get::<_, Option<serde_json::Value>>(index).map(|v| v.map(Value::Json))
+                } else if *ty == Type::TIMESTAMPTZ || *ty == Type::TIMESTAMP {
+                    row.try_get::<_, Option<std::time::SystemTime>>(index)
+                        .map(|v| v.map(Value::Time))
+                } else {
+                    return Err(StoreError::Database {
+                        message: format!("unsupported column type `{ty}` in a query result"),
+                    });
+                }
+                .map_err(database_error)?;
+                values.push(value.unwrap_or(Value::Null));
+            }
+            result.push(Row(values));
+        }
+        Ok(result)
+    }
+
+    fn begin_locked(&mut self) -> Result<(), StoreError> {
+        self.batch("BEGIN")?;
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[Value::Int(ADVISORY_LOCK)]).map(|_| ())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.batch("COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            return Ok(());
+        }
+        self.batch("ROLLBACK")
+    }
+}

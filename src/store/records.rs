@@ -1,0 +1,398 @@
+//! The queries: rows in, domain records out. Everything that knows a table's columns is here;
+//! `publish` decides what to write, this module knows how.
+
+use super::{Connection, StoreError, Value};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+use uuid::Uuid;
+
+/// The key of `promptctl_meta` that names the environment a store belongs to.
+const ENVIRONMENT_KEY: &str = "environment";
+
+pub fn environment(connection: &mut dyn Connection) -> Result<Option<String>, StoreError> {
+    let rows = connection
+        .query("SELECT value FROM promptctl_meta WHERE key = $1", &[ENVIRONMENT_KEY.into()])?;
+    rows.first().map(|row| row.text(0)).transpose()
+}
+
+pub fn claim_environment(
+    connection: &mut dyn Connection,
+    environment: &str,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO promptctl_meta (key, value) VALUES ($1, $2)",
+        &[ENVIRONMENT_KEY.into(), environment.into()],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub seq: i64,
+    pub bundle_sha256: String,
+    pub git_commit: String,
+    pub key_id: String,
+    pub actor: String,
+    pub published_at: SystemTime,
+}
+
+/// The deployment with the highest seq (the latest of those on a tie).
+pub fn highest_deployment(
+    connection: &mut dyn Connection,
+    environment: &str,
+) -> Result<Option<Deployment>, StoreError> {
+    let rows = connection.query(
+        "SELECT seq, bundle_sha256, git_commit, key_id, actor, published_at FROM prompt_deployments WHERE environment = $1 ORDER BY seq DESC, id DESC LIMIT 1",
+        &[environment.into()],
+    )?;
+    rows.first()
+        .map(|row| {
+            Ok(Deployment {
+                seq: row.int(0)?,
+                bundle_sha256: row.text(1)?,
+                git_commit: row.text(2)?,
+                key_id: row.text(3)?,
+                actor: row.text(4)?,
+                published_at: row.time(5)?,
+            })
+        })
+        .transpose()
+}
+
+pub struct NewDeployment<'a> {
+    pub seq: i64,
+    pub environment: &'a str,
+    pub bundle_sha256: &'a str,
+    pub git_commit: &'a str,
+    pub key_id: &'a str,
+    pub actor: &'a str,
+    pub at: SystemTime,
+    pub downgrade: bool,
+    pub forced: bool,
+    pub dirty: bool,
+    pub development_signed: bool,
+}
+
+pub fn insert_deployment(
+    connection: &mut dyn Connection,
+    deployment: &NewDeployment<'_>,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO prompt_deployments (seq, environment, bundle_sha256, git_commit, key_id, actor, published_at, downgrade, forced, dirty, development_signed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            Value::Int(deployment.seq),
+            deployment.environment.into(),
+            deployment.bundle_sha256.into(),
+            deployment.git_commit.into(),
+            deployment.key_id.into(),
+            deployment.actor.into(),
+            Value::Time(deployment.at),
+            deployment.downgrade.into(),
+            deployment.forced.into(),
+            deployment.dirty.into(),
+            deployment.development_signed.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A stored version, without its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVersion {
+    pub id: Uuid,
+    pub number: i64,
+    pub source_sha256: String,
+    pub content_sha256: String,
+    pub is_active: bool,
+}
+
+/// A stored template with its versions (sorted by number).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTemplate {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub versions: Vec<StoredVersion>,
+    /// The version the latest `publish` activation set (what the deployments expect).
+    pub published: Option<Uuid>,
+}
+
+impl StoredTemplate {
+    pub fn active(&self) -> Option<&StoredVersion> {
+        self.versions.iter().find(|version| version.is_active)
+    }
+
+    pub fn version(&self, number: i64) -> Option<&StoredVersion> {
+        self.versions.iter().find(|version| version.number == number)
+    }
+
+    pub fn by_id(&self, id: Uuid) -> Option<&StoredVersion> {
+        self.versions.iter().find(|version| version.id == id)
+    }
+}
+
+/// Every template, keyed by name: three queries whatever the size of the store.
+pub fn templates(
+    connection: &mut dyn Connection,
+) -> Result<BTreeMap<String, StoredTemplate>, StoreError> {
+    let mut by_id = BTreeMap::new();
+    for row in connection.query("SELECT id, name, description FROM prompt_templates", &[])? {
+        let id = row.uuid(0)?;
+        by_id.insert(
+            id,
+            StoredTemplate {
+                id,
+                name: row.text(1)?,
+                description: row.text(2)?,
+                versions: Vec::new(),
+                published: None,
+            },
+        );
+    }
+    for row in connection.query(
+        "SELECT template_id, id, version_number, source_sha256, content_sha256, is_active FROM prompt_versions ORDER BY template_id, version_number",
+        &[],
+    )? {
+        if let Some(template) = by_id.get_mut(&row.uuid(0)?) {
+            template.versions.push(StoredVersion {
+                id: row.uuid(1)?,
+                number: row.int(2)?,
+                source_sha256: row.text(3)?,
+                content_sha256: row.text(4)?,
+                is_active: row.bool(5)?,
+            });
+        }
+    }
+    for row in connection.query(
+        "SELECT a.template_id, a.version_id FROM prompt_activations a WHERE a.id = (SELECT MAX(b.id) FROM prompt_activations b WHERE b.template_id = a.template_id AND b.action = 'publish')",
+        &[],
+    )? {
+        if let Some(template) = by_id.get_mut(&row.uuid(0)?) {
+            template.published = Some(row.uuid(1)?);
+        }
+    }
+    Ok(by_id.into_values().map(|template| (template.name.clone(), template)).collect())
+}
+
+pub fn insert_template(
+    connection: &mut dyn Connection,
+    name: &str,
+    description: &str,
+    at: SystemTime,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::new_v4();
+    connection.execute(
+        "INSERT INTO prompt_templates (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        &[id.into(), name.into(), description.into(), Value::Time(at)],
+    )?;
+    Ok(id)
+}
+
+pub fn update_description(
+    connection: &mut dyn Connection,
+    template: Uuid,
+    description: &str,
+    at: SystemTime,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE prompt_templates SET description = $2, updated_at = $3 WHERE id = $1",
+        &[template.into(), description.into(), Value::Time(at)],
+    )?;
+    Ok(())
+}
+
+pub struct NewVersion<'a> {
+    pub template: Uuid,
+    pub number: i64,
+    pub content: &'a str,
+    pub content_sha256: &'a str,
+    pub source_sha256: &'a str,
+    pub front_matter: &'a str,
+    pub variables: &'a serde_json::Value,
+    pub model: Option<&'a serde_json::Value>,
+    pub contract: &'a str,
+    pub git_commit: &'a str,
+    pub at: SystemTime,
+}
+
+pub fn insert_version(
+    connection: &mut dyn Connection,
+    version: &NewVersion<'_>,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::new_v4();
+    connection.execute(
+        "INSERT INTO prompt_versions (id, template_id, version_number, content, content_sha256, source_sha256, front_matter, variables, model, contract_fingerprint, is_active, git_commit, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        &[
+            id.into(),
+            version.template.into(),
+            Value::Int(version.number),
+            version.content.into(),
+            version.content_sha256.into(),
+            version.source_sha256.into(),
+            version.front_matter.into(),
+            Value::Json(version.variables.clone()),
+            version.model.cloned().map_or(Value::Null, Value::Json),
+            version.contract.into(),
+            false.into(),
+            version.git_commit.into(),
+            Value::Time(version.at),
+        ],
+    )?;
+    Ok(id)
+}
+
+/// Makes `version` the template's one active version (clearing the old one first, so that the
+/// partial unique index holds at every statement).
+pub fn set_active(
+    connection: &mut dyn Connection,
+    template: Uuid,
+    version: Uuid,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE prompt_versions SET is_active = $2 WHERE template_id = $1 AND is_active = $3",
+        &[template.into(), false.into(), true.into()],
+    )?;
+    connection.execute(
+        "UPDATE prompt_versions SET is_active = $2 WHERE id = $1",
+        &[version.into(), true.into()],
+    )?;
+    Ok(())
+}
+
+pub struct NewActivation<'a> {
+    pub template: Uuid,
+    pub version: Uuid,
+    pub previous: Option<Uuid>,
+    /// `publish` or `rollback`.
+    pub action: &'a str,
+    pub actor: &'a str,
+    pub git_commit: Option<&'a str>,
+    pub bundle_seq: Option<i64>,
+    pub reason: Option<&'a str>,
+    pub at: SystemTime,
+}
+
+pub fn insert_activation(
+    connection: &mut dyn Connection,
+    activation: &NewActivation<'_>,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO prompt_activations (template_id, version_id, previous_version_id, action, actor, git_commit, bundle_seq, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            activation.template.into(),
+            activation.version.into(),
+            activation.previous.into(),
+            activation.action.into(),
+            activation.actor.into(),
+            activation.git_commit.map(str::to_string).into(),
+            activation.bundle_seq.map_or(Value::Null, Value::Int),
+            activation.reason.map(str::to_string).into(),
+            Value::Time(activation.at),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn insert_audit(
+    connection: &mut dyn Connection,
+    template: Option<Uuid>,
+    version: Option<Uuid>,
+    action: &str,
+    changed_by: &str,
+    at: SystemTime,
+    details: serde_json::Value,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO prompt_audit_logs (template_id, version_id, action, changed_by, changed_at, details) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            template.into(),
+            version.into(),
+            action.into(),
+            changed_by.into(),
+            Value::Time(at),
+            Value::Json(details),
+        ],
+    )?;
+    Ok(())
+}
+
+/// An active version with everything a cache entry or a client needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveVersion {
+    pub name: String,
+    pub version: i64,
+    pub content: String,
+    pub content_sha256: String,
+    pub variables: serde_json::Value,
+    pub contract: String,
+    /// When the latest activation of this template happened (its creation time if none).
+    pub activated_at: SystemTime,
+    /// The bundle seq of that activation (none for a rollback).
+    pub seq: Option<i64>,
+}
+
+const ACTIVE_SELECT: &str = "SELECT t.name, v.version_number, v.content, v.content_sha256, v.variables, v.contract_fingerprint, COALESCE(a.at, v.created_at), a.bundle_seq FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id LEFT JOIN prompt_activations a ON a.id = (SELECT MAX(b.id) FROM prompt_activations b WHERE b.template_id = v.template_id) WHERE v.is_active = $1";
+
+fn active_from(row: &super::Row) -> Result<ActiveVersion, StoreError> {
+    Ok(ActiveVersion {
+        name: row.text(0)?,
+        version: row.int(1)?,
+        content: row.text(2)?,
+        content_sha256: row.text(3)?,
+        variables: row.json(4)?,
+        contract: row.text(5)?,
+        activated_at: row.time(6)?,
+        seq: row.opt_int(7)?,
+    })
+}
+
+/// Every active version, sorted by name.
+pub fn active_versions(connection: &mut dyn Connection) -> Result<Vec<ActiveVersion>, StoreError> {
+    let sql = format!("{ACTIVE_SELECT} ORDER BY t.name");
+    connection.query(&sql, &[true.into()])?.iter().map(active_from).collect()
+}
+
+/// The active version of one template.
+pub fn active_version(
+    connection: &mut dyn Connection,
+    name: &str,
+) -> Result<Option<ActiveVersion>, StoreError> {
+    let sql = format!("{ACTIVE_SELECT} AND t.name = $2");
+    connection.query(&sql, &[true.into(), name.into()])?.first().map(active_from).transpose()
+}
+
+/// One row of a template's activation history, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activation {
+    pub version: i64,
+    pub previous: Option<i64>,
+    pub action: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub bundle_seq: Option<i64>,
+    pub at: SystemTime,
+}
+
+pub fn history(
+    connection: &mut dyn Connection,
+    template: Uuid,
+) -> Result<Vec<Activation>, StoreError> {
+    connection
+        .query(
+            "SELECT v.version_number, p.version_number, a.action, a.actor, a.reason, a.bundle_seq, a.at FROM prompt_activations a JOIN prompt_versions v ON v.id = a.version_id LEFT JOIN prompt_versions p ON p.id = a.previous_version_id WHERE a.template_id = $1 ORDER BY a.id DESC",
+            &[template.into()],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(Activation {
+                version: row.int(0)?,
+                previous: row.opt_int(1)?,
+                action: row.text(2)?,
+                actor: row.text(3)?,
+                reason: row.opt_text(4)?,
+                bundle_seq: row.opt_int(5)?,
+                at: row.time(6)?,
+            })
+        })
+        .collect()
+}
