@@ -351,8 +351,18 @@ fn an_older_bundle_is_refused_unless_downgrade_is_allowed() {
             .store()
             .query("SELECT seq, downgrade FROM prompt_deployments ORDER BY id", &[])
             .unwrap();
-        assert_eq!(rows.len(), 3);
-        assert_eq!((rows[2].int(0).unwrap(), rows[2].bool(1).unwrap()), (1, true));
+        assert_eq!(rows.len(), 2, "{backend:?}");
+        assert_eq!((rows[0].int(0).unwrap(), rows[0].bool(1).unwrap()), (2, false));
+        assert_eq!((rows[1].int(0).unwrap(), rows[1].bool(1).unwrap()), (1, true));
+        let audit = deploy
+            .store()
+            .query(
+                "SELECT details FROM prompt_audit_logs WHERE action = 'deployed' ORDER BY id DESC",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(audit[0].json(0).unwrap()["downgrade"], true);
+        assert_eq!(audit[0].json(0).unwrap()["previous_seq"], 2);
         // The highest seq still guards: the old bundle is still not higher than 2.
         let again = deploy.run(&["publish", "--env", "production", "--bundle", "old"]);
         expect(&again, 2, &["not higher"]);
