@@ -136,7 +136,10 @@ fn resolve(project: &Project, args: &EnvArgs) -> Result<Resolved> {
         );
     };
     let what = format!("`[environments.{}] database`", args.environment);
-    let url = match (&args.database, &config.database) {
+    // An empty override (an unset CI secret) is no override.
+    let database = args.database.as_ref().filter(|url| !url.is_empty());
+    let redis_override = args.redis.as_ref().filter(|url| !url.is_empty());
+    let url = match (database, &config.database) {
         (Some(url), _) => url.clone(),
         (None, Some(url)) => expand(url, &what)?,
         (None, None) => format!("sqlite:{EMBEDDED_DIR}/{}.sqlite3", args.environment),
@@ -145,7 +148,7 @@ fn resolve(project: &Project, args: &EnvArgs) -> Result<Resolved> {
     let redis = if args.no_cache {
         None
     } else {
-        match (&args.redis, &config.redis) {
+        match (redis_override, &config.redis) {
             (Some(url), _) => Some(url.clone()),
             (None, Some(url)) => {
                 Some(expand(url, &format!("`[environments.{}] redis`", args.environment))?)
@@ -430,6 +433,12 @@ fn print_plan(
             drift.name,
             drift.published.map_or("none".into(), |v| format!("v{v}")),
             drift.active.map_or("none".into(), |v| format!("v{v}"))
+        );
+    }
+    for change in &plan.adopted {
+        println!(
+            "  = {} stays at v{}: the bundle agrees with the version activated outside publish (drift resolved)",
+            change.name, change.to
         );
     }
     for name in &plan.not_in_bundle {
