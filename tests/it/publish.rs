@@ -734,6 +734,18 @@ fn bad_store_and_environment_arguments_are_clear() {
         &["not initialised"],
     );
     expect(&empty.run(&["warm", "--env", "production"]), 2, &["has no cache"]);
+
+    // A misspelt setting is an error at its line and column, not a silent default.
+    let typo =
+        Repo::new(&[("promptctl.toml", "[environments.production]\ndatbase = \"sqlite:x\"\n")]);
+    let refused = run(typo.path(), &["status", "--env", "production"]);
+    expect(&refused, 2, &["promptctl.toml:2:1: unknown field `datbase`"]);
+    let missing = Repo::new(&[(
+        "promptctl.toml",
+        "[environments.production]\ndatabase = \"env:NO_SUCH_VARIABLE\"\n",
+    )]);
+    let refused = run(missing.path(), &["status", "--env", "production"]);
+    expect(&refused, 2, &["`[environments.production] database` is `env:NO_SUCH_VARIABLE` but the environment variable `NO_SUCH_VARIABLE` is not set"]);
 }
 
 #[test]
