@@ -195,17 +195,18 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         options.out.clone().unwrap_or_else(|| crate::target_dir(workspace_root).join("bench"));
     let repo = out.join("tmp").join(format!("publish-{}", options.prompts));
     if repo.exists() {
-        fs::remove_dir_all(&repo)?;
+        fs::remove_dir_all(&repo).with_context(|| format!("cannot remove {}", repo.display()))?;
     }
     let binary = crate::bench::build_release(workspace_root)?;
     let written = synth::write(&repo, SEED, options.prompts)?;
     println!("==> {} prompts, {} files in {}", options.prompts, written.files, repo.display());
     let key = out.join("tmp").join("bench-publish.key");
     let _ = fs::remove_file(&key);
+    let public = repo.join("keys/bench.pub");
     let mut keygen = promptctl(
         &binary,
         &repo,
-        &["keygen", "--public", "keys/bench.pub", "--secret", key.to_str().unwrap()],
+        &["keygen", "--public", public.to_str().unwrap(), "--secret", key.to_str().unwrap()],
     );
     keygen.stderr(Stdio::null());
     run_ok(keygen)?;
