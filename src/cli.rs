@@ -15,6 +15,8 @@ use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+mod review;
+
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
 pub mod exit {
     /// Success; warnings may have been printed.
@@ -74,6 +76,8 @@ pub enum Command {
     },
     /// Record the sha256 of new versions in the lock file (never rewrites an entry)
     Lock,
+    /// Review a change against a git base: what changes for the model, the code and each environment
+    Review(review::ReviewArgs),
     /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
     #[command(group(clap::ArgGroup::new("extraction").multiple(false)))]
     Import(ImportArgs),
@@ -133,6 +137,10 @@ pub fn run(cli: Cli) -> Result<i32> {
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);
     }
+    // A review reads its head from git and may run in a bare clone, without a project on disk.
+    if let Command::Review(args) = &cli.command {
+        return review::run(cli.root.as_deref(), args);
+    }
     let project = open_project(cli.root.as_deref())?;
     match cli.command {
         Command::Check { paths, format, bless, no_cache } => {
@@ -159,7 +167,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Keygen(args) => keygen(&project, &args),
         Command::Build(args) => build(&project, &args, color),
-        Command::VerifyBundle(_) => unreachable!("handled before the project is opened"),
+        Command::VerifyBundle(_) | Command::Review(_) => {
+            unreachable!("handled before the project is opened")
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! promptctl: prompts as code. Modules are declared in the order data flows through them:
 //! configuration and files are read (`config`, `index`, `source`), parsed (`syntax`), checked
-//! (`check`, with `render`, `seed` and `lock`), compiled (`codegen`, `signing`, `bundle`), cached
-//! (`memo`) and reported (`diff`, `report`); `cli` drives them. `diagnostic` is the shared
+//! (`check`, with `render`, `seed` and `lock`), compared with a git base (`review`), compiled (`codegen`, `signing`, `bundle`), cached
+//! (`memo`) and reported (`diff`, `report`, and `github` for the review comment); `cli` drives
+//! them. `diagnostic` is the shared
 //! vocabulary.
 
 pub mod diagnostic;
@@ -13,10 +14,12 @@ pub mod render;
 pub mod seed;
 pub mod lock;
 pub mod check;
+pub mod review;
 pub mod codegen;
 pub mod signing;
 pub mod bundle;
 pub mod memo;
 pub mod diff;
 pub mod report;
+pub mod github;
 pub mod cli;
