@@ -314,8 +314,6 @@ struct VersionView {
 /// One side of one prompt.
 struct SideView {
     manifest: Option<Manifest>,
-    /// The redacted manifest text (test tables are compared by their text).
-    manifest_text: String,
     versions: BTreeMap<u32, VersionView>,
 }
 
@@ -346,13 +344,11 @@ fn shown_text(bytes: &[u8]) -> String {
 }
 
 fn view(folder: &Folder) -> SideView {
-    let mut side =
-        SideView { manifest: None, manifest_text: String::new(), versions: BTreeMap::new() };
+    let mut side = SideView { manifest: None, versions: BTreeMap::new() };
     for (name, bytes) in &folder.files {
         let path = format!("{}/{name}", folder.dir);
         if name == "prompt.toml" {
-            side.manifest_text = shown_text(bytes);
-            side.manifest = prompt::read_manifest(&path, &side.manifest_text).0;
+            side.manifest = prompt::read_manifest(&path, &shown_text(bytes)).0;
         } else if let Some(number) = crate::source::version_number(name) {
             side.versions.insert(number, version_view(number, path, bytes));
         }
@@ -592,6 +588,10 @@ impl Context<'_> {
                 continue;
             }
             let Some(entry) = self.base_lock.get(name, *number) else {
+                if head.is_none() {
+                    // The whole prompt is gone: that is the change, not each version.
+                    continue;
+                }
                 review.unlocked_edits.push(UnlockedEdit {
                     version: *number,
                     file: before.path.clone(),
@@ -819,13 +819,21 @@ fn metadata(base: &SideView, head: &SideView) -> Vec<FieldChange> {
     field("description", before.description.clone(), after.description.clone());
     field("owners", before.owners.join(", "), after.owners.join(", "));
     field("tags", before.tags.join(", "), after.tags.join(", "));
-    // Tests are compared by the text of their tables.
+    // Tests are compared by what they hold, not where it sits in the file.
     let tests = |side: &SideView| -> BTreeMap<String, String> {
         side.tests()
             .iter()
             .map(|test| {
-                let text = side.manifest_text.get(test.span()).unwrap_or_default();
-                (test.get_ref().name.get_ref().clone(), text.trim().to_string())
+                let spec = test.get_ref();
+                let fingerprint = serde_json::json!({
+                    "version": spec.version.as_ref().map(|v| *v.get_ref()),
+                    "vars": check::vars_to_json(&spec.vars),
+                    "contains": spec.contains,
+                    "not_contains": spec.not_contains,
+                    "max_chars": spec.max_chars.as_ref().map(|v| *v.get_ref()),
+                    "snapshot": spec.snapshot,
+                });
+                (spec.name.get_ref().clone(), fingerprint.to_string())
             })
             .collect()
     };

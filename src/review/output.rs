@@ -301,13 +301,12 @@ fn section(prompt: &PromptReview, detail: Detail) -> String {
 }
 
 fn served_section(out: &mut String, served: &Served, detail: Detail) {
-    let _ = writeln!(
-        out,
-        "#### {}: {} → {}\n",
-        served.environments.join(", "),
-        version(served.before),
-        version(served.after)
-    );
+    let change = if served.before == served.after {
+        format!("{} (edited)", version(served.after))
+    } else {
+        format!("{} → {}", version(served.before), version(served.after))
+    };
+    let _ = writeln!(out, "#### {}: {change}\n", served.environments.join(", "));
     if !served.contract.is_empty() {
         let _ = writeln!(out, "- Variables: {}", contract(&served.contract));
     }
@@ -425,7 +424,7 @@ fn details(out: &mut String, summary: &str, body: &str) {
 /// Prompts whose served text does not change, one line each.
 fn unchanged_lines(report: &Report) -> String {
     let quiet: Vec<&PromptReview> = report.prompts.iter().filter(|p| p.served.is_empty()).collect();
-    if quiet.is_empty() && report.lock_rewrites.is_empty() {
+    if quiet.is_empty() {
         return String::new();
     }
     let mut out = String::from("### Served text unchanged\n\n");
@@ -437,9 +436,6 @@ fn unchanged_lines(report: &Report) -> String {
         let extra =
             if facts.is_empty() { String::new() } else { format!(" — {}", facts.join("; ")) };
         let _ = writeln!(out, "- `{}`: {}{extra}", prompt.name, kinds(prompt));
-    }
-    for item in &report.lock_rewrites {
-        let _ = writeln!(out, "- `{}`: ❌ **Forbidden:** {}", item.file, prose(&item.message));
     }
     out.push('\n');
     out

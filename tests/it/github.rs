@@ -1,0 +1,1 @@
+//! The review comment upsert against a real HTTP server on loopback.
