@@ -3,6 +3,7 @@
 
 mod bench;
 mod child;
+mod review_bench;
 mod synth;
 mod verify;
 
