@@ -90,7 +90,13 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
 
     let promptctl = if options.generate_only { None } else { Some(build_release(workspace_root)?) };
     if let (true, Some(promptctl)) = (options.review, &promptctl) {
-        return crate::review_bench::run(promptctl, &out, options.seed, &options.prompts, options.runs);
+        return crate::review_bench::run(
+            promptctl,
+            &out,
+            options.seed,
+            &options.prompts,
+            options.runs,
+        );
     }
 
     let mut reports = Vec::new();

@@ -62,7 +62,10 @@ fn branch(repo: &Path, names: &[String], changed: usize) -> Result<String> {
     for name in names.iter().step_by(step).take(changed) {
         let folder = repo.join("prompts").join(name);
         let v3 = fs::read_to_string(folder.join("v3.prompt"))?;
-        fs::write(folder.join("v4.prompt"), format!("{v3}Always answer in the user's language.\n"))?;
+        fs::write(
+            folder.join("v4.prompt"),
+            format!("{v3}Always answer in the user's language.\n"),
+        )?;
         let manifest = fs::read_to_string(folder.join("prompt.toml"))?;
         fs::write(folder.join("prompt.toml"), manifest.replace("staging = 3", "staging = 4"))?;
     }
