@@ -58,6 +58,10 @@ fn git_error(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
 
 /// Reads both sides of the review.
 pub fn read(request: &Request) -> Result<Input, GitError> {
+    // libgit2 re-hashes every object it reads (SHA-1 with collision detection), which costs more
+    // than the whole review of a small change when the lock file weighs megabytes; git itself
+    // does not, and the objects come from the repository being reviewed.
+    git2::opts::strict_hash_verification(false);
     let repo = Repository::discover(request.start)
         .map_err(|_| GitError::NotARepository { path: request.start.to_path_buf() })?;
     let workdir = repo.workdir().map(Path::to_path_buf);
@@ -140,7 +144,8 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
         .collect();
     changed.extend(head_entries.keys().filter(|name| !base_entries.contains_key(*name)).cloned());
     if disk_root.is_some() {
-        changed.extend(workdir_changes(&repo, &head_tree, &head_prompts_dir)?);
+        let disk_prompts = workdir.as_deref().unwrap_or(Path::new(".")).join(&head_prompts_dir);
+        changed.extend(workdir_changes(&repo, &head_tree, &head_prompts_dir, &disk_prompts)?);
     }
 
     let side_dir = |config: &Config, name: &str| {
@@ -188,7 +193,19 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
                 return Err(GitError::Read { path: root.join(&head_config.lock_file), source })
             }
         },
-        None => blob_text(&repo, &head_tree, &format!("{prefix}{}", head_config.lock_file))?,
+        None => {
+            let path = format!("{prefix}{}", head_config.lock_file);
+            let base_path = format!("{prefix}{}", base_config.lock_file);
+            let id = |tree: &Tree, path: &str| tree.get_path(Path::new(path)).ok().map(|e| e.id());
+            if id(&head_tree, &path).is_some()
+                && id(&head_tree, &path) == id(&base_tree, &base_path)
+            {
+                // The same blob: no need to read it twice.
+                base_lock.clone()
+            } else {
+                blob_text(&repo, &head_tree, &path)?
+            }
+        }
     };
 
     Ok(Input {
@@ -282,12 +299,14 @@ fn workdir_changes(
     repo: &Repository,
     head_tree: &Tree,
     prompts_dir: &str,
+    disk_prompts: &Path,
 ) -> Result<BTreeSet<String>, GitError> {
     let mut options = git2::DiffOptions::new();
     options
         .pathspec(format!("{prompts_dir}/"))
         .include_untracked(true)
-        .recurse_untracked_dirs(true)
+        // An untracked prompt folder is one delta (`prompts/new/`): its name is all we need.
+        .recurse_untracked_dirs(false)
         .skip_binary_check(true)
         .ignore_submodules(true);
     let diff = repo
@@ -298,9 +317,22 @@ fn workdir_changes(
     for delta in diff.deltas() {
         for file in [delta.old_file(), delta.new_file()] {
             let Some(path) = file.path().and_then(Path::to_str) else { continue };
+            if prefix.starts_with(path) {
+                // The whole prompts folder (or a folder above it) is untracked: every prompt is.
+                let entries = std::fs::read_dir(disk_prompts).into_iter().flatten().flatten();
+                names.extend(
+                    entries
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|name| !name.starts_with('.')),
+                );
+                continue;
+            }
             let Some(inside) = path.strip_prefix(&prefix) else { continue };
             if let Some((name, _)) = inside.split_once('/') {
-                names.insert(name.to_string());
+                if !name.is_empty() {
+                    names.insert(name.to_string());
+                }
             }
         }
     }

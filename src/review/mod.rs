@@ -393,7 +393,15 @@ pub fn classify(input: &Input) -> Report {
         text.as_deref().map_or_else(Lock::default, |t| Lock::parse("prompts.lock", t).0)
     };
     let base_lock = parse_lock(&input.base_lock);
-    let head_lock = parse_lock(&input.head_lock);
+    // Usually the same file: parse it once.
+    let same_lock = input.base_lock == input.head_lock;
+    let head_lock_parsed;
+    let head_lock = if same_lock {
+        &base_lock
+    } else {
+        head_lock_parsed = parse_lock(&input.head_lock);
+        &head_lock_parsed
+    };
     // Where each head version's bytes are, to tell a rename from a deletion across folders.
     let mut head_blobs: BTreeMap<String, (String, u32, String)> = BTreeMap::new();
     for pair in &input.pairs {
@@ -412,15 +420,15 @@ pub fn classify(input: &Input) -> Report {
         input,
         environments: &environments,
         base_lock: &base_lock,
-        head_lock: &head_lock,
+        head_lock,
         head_blobs: &head_blobs,
     };
     let prompts: Vec<PromptReview> =
         input.pairs.par_iter().map(|pair| context.prompt(pair)).collect();
-    let lock_rewrites = if input.base_lock == input.head_lock {
+    let lock_rewrites = if same_lock {
         Vec::new()
     } else {
-        lock_rewrites(&base_lock, &head_lock, &input.head_config.lock_file)
+        lock_rewrites(&base_lock, head_lock, &input.head_config.lock_file)
     };
     Report {
         format: FORMAT,

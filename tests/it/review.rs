@@ -245,6 +245,9 @@ fn new_prompt_is_rendered_in_full() {
         "prompts/farewell/v1.prompt",
         "+++\nvariables.name = { type = \"string\" }\n+++\nGoodbye, {{name}}.\n",
     );
+    // Untracked, the new folder is part of a working-tree review.
+    let untracked = json(&repo.review(&["--base", "main", "--format", "json"]));
+    assert_eq!(kinds(&untracked, "farewell")[0], "new-prompt");
     repo.commit("farewell");
     let run = repo.review(&["--base", "main", "--head", "feature"]);
     assert_code(&run, 0);
