@@ -16,6 +16,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 mod deploy;
+mod review;
 
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
 pub mod exit {
@@ -81,6 +82,8 @@ pub enum Command {
     },
     /// Record the sha256 of new versions in the lock file (never rewrites an entry)
     Lock,
+    /// Review a change against a git base: what changes for the model, the code and each environment
+    Review(review::ReviewArgs),
     /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
     #[command(group(clap::ArgGroup::new("extraction").multiple(false)))]
     Import(ImportArgs),
@@ -151,6 +154,10 @@ pub fn run(cli: Cli) -> Result<i32> {
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);
     }
+    // A review reads its head from git and may run in a bare clone, without a project on disk.
+    if let Command::Review(args) = &cli.command {
+        return review::run(cli.root.as_deref(), args);
+    }
     let project = open_project(cli.root.as_deref())?;
     match cli.command {
         Command::Check { paths, format, bless, no_cache } => {
@@ -193,7 +200,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => deploy::status(&project, &args),
         Command::Warm(args) => deploy::warm(&project, &args),
         Command::Db(command) => deploy::db(&project, &command),
-        Command::VerifyBundle(_) => unreachable!("handled before the project is opened"),
+        Command::VerifyBundle(_) | Command::Review(_) => {
+            unreachable!("handled before the project is opened")
+        }
     }
 }
 

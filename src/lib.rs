@@ -1,7 +1,9 @@
 //! promptctl: prompts as code. Modules are declared in the order data flows through them:
 //! configuration and files are read (`config`, `index`, `source`), parsed (`syntax`), checked
-//! (`check`, with `render`, `seed` and `lock`), compiled (`codegen`, `signing`, `bundle`), delivered (`store`, `cache`, `publish`,
-//! `webhook`), cached (`memo`) and reported (`diff`, `report`); `cli` drives them. `diagnostic` is the shared
+//! (`check`, with `render`, `seed` and `lock`), compared with a git base (`review`), compiled
+//! (`codegen`, `signing`, `bundle`), delivered (`store`, `cache`, `publish`, `webhook`), cached
+//! (`memo`) and reported (`diff`, `report`, and `github` for the review comment); `cli` drives
+//! them. `diagnostic` is the shared
 //! vocabulary.
 
 pub mod diagnostic;
@@ -13,6 +15,7 @@ pub mod render;
 pub mod seed;
 pub mod lock;
 pub mod check;
+pub mod review;
 pub mod codegen;
 pub mod signing;
 pub mod bundle;
@@ -23,4 +26,5 @@ pub mod webhook;
 pub mod memo;
 pub mod diff;
 pub mod report;
+pub mod github;
 pub mod cli;

@@ -42,6 +42,9 @@ pub struct Options {
     /// Write the synthetic repositories and print their sizes, but build and time nothing
     #[arg(long)]
     generate_only: bool,
+    /// Time `promptctl review` instead, with 10, 100 and 1,000 prompts changed (review_bench.rs)
+    #[arg(long)]
+    review: bool,
 }
 
 /// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
@@ -86,6 +89,15 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
     println!("machine: {machine}");
 
     let promptctl = if options.generate_only { None } else { Some(build_release(workspace_root)?) };
+    if let (true, Some(promptctl)) = (options.review, &promptctl) {
+        return crate::review_bench::run(
+            promptctl,
+            &out,
+            options.seed,
+            &options.prompts,
+            options.runs,
+        );
+    }
 
     let mut reports = Vec::new();
     for &prompts in &options.prompts {
@@ -374,7 +386,7 @@ fn median(times: &[Duration]) -> Duration {
 }
 
 /// `median [min–max]`.
-fn spread(times: &[Duration]) -> String {
+pub(crate) fn spread(times: &[Duration]) -> String {
     let min = times.iter().min().copied().unwrap_or_default();
     let max = times.iter().max().copied().unwrap_or_default();
     format!("{} [{}–{}]", duration(median(times)), duration(min), duration(max))

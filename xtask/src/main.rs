@@ -4,6 +4,7 @@
 mod bench;
 mod bench_publish;
 mod child;
+mod review_bench;
 mod synth;
 mod verify;
 

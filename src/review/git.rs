@@ -1,0 +1,488 @@
+//! The I/O of `review`: reads the base side straight from git objects with git2 (no checkout, so
+//! it works on a bare clone) and the head side from a commit or the working tree. Only the prompt
+//! folders whose content differs are read: folders are compared by their tree ids, so the cost
+//! follows the number of changed prompts, not the size of the repository (the working tree also
+//! costs one stat per tracked file under the prompts folder, as `git status` does).
+
+use super::{Folder, Input, Pair, Revision};
+use crate::config::{Config, FILE_NAME};
+use crate::source::SeedSource;
+use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// What to compare: the base revision, and the head (a revision, or the working tree).
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// Where to look for the repository (the project root, or the working directory).
+    pub start: &'a Path,
+    /// The project root on disk with its configuration, when there is one; without it (a bare
+    /// clone) the project is the repository root of the head commit.
+    pub project: Option<(&'a Path, &'a Config)>,
+    pub base: &'a str,
+    pub head: Option<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("`{path}` is not inside a git repository; run `promptctl review` in a clone of the repository")]
+    NotARepository { path: PathBuf },
+    #[error("a bare repository has no working tree to review; pass `--head REV`")]
+    Bare,
+    #[error("the repository has no commit yet; commit the prompts first, or pass `--head REV`")]
+    NoHead,
+    #[error("unknown revision `{revision}` ({message}); pass a branch, tag or commit that exists, e.g. `origin/main` after `git fetch origin main`")]
+    UnknownRevision { revision: String, message: String },
+    #[error("unknown revision `{revision}` in this shallow clone; fetch more history (`git fetch --deepen=200 origin`, or `git fetch --unshallow`; in GitHub Actions set `fetch-depth: 0` on actions/checkout)")]
+    ShallowUnknownRevision { revision: String },
+    #[error("this shallow clone lacks the merge base of `{base}` and `{head}`; fetch more history (`git fetch --deepen=200 origin`, or `git fetch --unshallow`; in GitHub Actions set `fetch-depth: 0` on actions/checkout)")]
+    ShallowNoMergeBase { base: String, head: String },
+    #[error("`{base}` and `{head}` have no common history; pass the branch that the head was branched from")]
+    NoMergeBase { base: String, head: String },
+    #[error(
+        "the head revision `{revision}` has no `{path}`; review a commit of a promptctl project"
+    )]
+    NoConfig { revision: String, path: String },
+    #[error("`{path}` of `{revision}` is invalid: {message}")]
+    Config { revision: String, path: String, message: String },
+    #[error("git: cannot {what}: {message}")]
+    Git { what: String, message: String },
+    #[error("cannot read `{path}`")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+fn git_error(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+    let what = what.into();
+    move |error| GitError::Git { what, message: error.message().to_string() }
+}
+
+/// Reads both sides of the review.
+pub fn read(request: &Request) -> Result<Input, GitError> {
+    // libgit2 re-hashes every object it reads (SHA-1 with collision detection), which costs more
+    // than the whole review of a small change when the lock file weighs megabytes; git itself
+    // does not, and the objects come from the repository being reviewed.
+    git2::opts::strict_hash_verification(false);
+    let repo = Repository::discover(request.start)
+        .map_err(|_| GitError::NotARepository { path: request.start.to_path_buf() })?;
+    let workdir = repo.workdir().map(Path::to_path_buf);
+    if workdir.is_none() && request.head.is_none() {
+        return Err(GitError::Bare);
+    }
+    let base_commit = resolve(&repo, request.base)?;
+    let head_commit = match request.head {
+        Some(head) => resolve(&repo, head)?,
+        None => repo.head().and_then(|head| head.peel_to_commit()).map_err(|error| match error
+            .code()
+        {
+            ErrorCode::UnbornBranch | ErrorCode::NotFound => GitError::NoHead,
+            _ => git_error("read HEAD")(error),
+        })?,
+    };
+    let head_name = request.head.unwrap_or("HEAD");
+    let merge_base = match repo.merge_base(base_commit.id(), head_commit.id()) {
+        Ok(oid) => oid,
+        Err(error) if error.code() == ErrorCode::NotFound => {
+            let (base, head) = (request.base.to_string(), head_name.to_string());
+            return Err(if repo.is_shallow() {
+                GitError::ShallowNoMergeBase { base, head }
+            } else {
+                GitError::NoMergeBase { base, head }
+            });
+        }
+        Err(error) => return Err(git_error("find the merge base")(error)),
+    };
+    let base_tree = repo
+        .find_commit(merge_base)
+        .and_then(|commit| commit.tree())
+        .map_err(git_error("read the merge base's tree"))?;
+    let head_tree = head_commit.tree().map_err(git_error("read the head's tree"))?;
+
+    // The project: where promptctl.toml is, relative to the repository's root.
+    let (prefix, head_config, disk_root) = match (request.project, &workdir) {
+        (Some((root, config)), Some(workdir)) => {
+            let canonical =
+                |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+            let relative = canonical(root)
+                .strip_prefix(canonical(workdir))
+                .map(slash_path)
+                .unwrap_or_default();
+            let prefix = if relative.is_empty() { relative } else { format!("{relative}/") };
+            let config = match request.head {
+                // A head commit is read with its own configuration, when it has one.
+                Some(revision) => match config_in(&repo, &head_tree, &prefix, revision)? {
+                    Some(config) => config,
+                    None => config.clone(),
+                },
+                None => config.clone(),
+            };
+            (prefix, config, request.head.is_none().then(|| root.to_path_buf()))
+        }
+        _ => {
+            let config = config_in(&repo, &head_tree, "", head_name)?.ok_or_else(|| {
+                GitError::NoConfig { revision: head_name.to_string(), path: FILE_NAME.into() }
+            })?;
+            (String::new(), config, None)
+        }
+    };
+    // A base without promptctl.toml (or with one this version cannot read) is compared with the
+    // head's settings.
+    let base_config = config_in(&repo, &base_tree, &prefix, request.base)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| head_config.clone());
+
+    let base_prompts_dir = format!("{prefix}{}", base_config.prompts_dir.trim_end_matches('/'));
+    let head_prompts_dir = format!("{prefix}{}", head_config.prompts_dir.trim_end_matches('/'));
+    let base_prompts = subtree(&repo, &base_tree, &base_prompts_dir)?;
+    let head_prompts = subtree(&repo, &head_tree, &head_prompts_dir)?;
+    let base_entries = folder_ids(base_prompts.as_ref());
+    let head_entries = folder_ids(head_prompts.as_ref());
+    let mut changed: BTreeSet<String> = base_entries
+        .iter()
+        .filter(|(name, id)| head_entries.get(*name) != Some(id))
+        .map(|(name, _)| name.clone())
+        .collect();
+    changed.extend(head_entries.keys().filter(|name| !base_entries.contains_key(*name)).cloned());
+    if disk_root.is_some() {
+        let disk_prompts = workdir.as_deref().unwrap_or(Path::new(".")).join(&head_prompts_dir);
+        changed.extend(workdir_changes(&repo, &head_tree, &head_prompts_dir, &disk_prompts)?);
+    }
+
+    let side_dir = |config: &Config, name: &str| {
+        format!("{}/{name}", config.prompts_dir.trim_end_matches('/'))
+    };
+    let mut pairs = Vec::with_capacity(changed.len());
+    for name in &changed {
+        let base = match &base_prompts {
+            Some(tree) => read_tree_folder(&repo, tree, name, side_dir(&base_config, name))?
+                .map(|folder| with_seed_from_tree(&repo, &base_tree, &prefix, folder)),
+            None => None,
+        };
+        let head = match &disk_root {
+            Some(root) => read_disk_folder(root, &head_config, name)?
+                .map(|folder| with_seed_from_disk(root, folder)),
+            None => match &head_prompts {
+                Some(tree) => read_tree_folder(&repo, tree, name, side_dir(&head_config, name))?
+                    .map(|folder| with_seed_from_tree(&repo, &head_tree, &prefix, folder)),
+                None => None,
+            },
+        };
+        // A folder that differs only in files the review does not read is no change.
+        let same = match (&base, &head) {
+            (Some(b), Some(h)) => b.files == h.files,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            pairs.push(Pair { name: name.clone(), base, head });
+        }
+    }
+    let unchanged = base_entries
+        .keys()
+        .filter(|name| {
+            head_entries.contains_key(*name) && !pairs.iter().any(|pair| pair.name == **name)
+        })
+        .count();
+
+    let base_lock = blob_text(&repo, &base_tree, &format!("{prefix}{}", base_config.lock_file))?;
+    let head_lock = match &disk_root {
+        Some(root) => match std::fs::read(root.join(&head_config.lock_file)) {
+            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(GitError::Read { path: root.join(&head_config.lock_file), source })
+            }
+        },
+        None => {
+            let path = format!("{prefix}{}", head_config.lock_file);
+            let base_path = format!("{prefix}{}", base_config.lock_file);
+            let id = |tree: &Tree, path: &str| tree.get_path(Path::new(path)).ok().map(|e| e.id());
+            if id(&head_tree, &path).is_some()
+                && id(&head_tree, &path) == id(&base_tree, &base_path)
+            {
+                // The same blob: no need to read it twice.
+                base_lock.clone()
+            } else {
+                blob_text(&repo, &head_tree, &path)?
+            }
+        }
+    };
+
+    Ok(Input {
+        base: Revision {
+            name: request.base.to_string(),
+            commit: Some(base_commit.id().to_string()),
+        },
+        merge_base: merge_base.to_string(),
+        head: match request.head {
+            Some(name) => {
+                Revision { name: name.to_string(), commit: Some(head_commit.id().to_string()) }
+            }
+            None => Revision { name: "working tree".into(), commit: None },
+        },
+        base_config,
+        head_config,
+        base_lock,
+        head_lock,
+        pairs,
+        unchanged,
+        base_has_prompts: base_prompts.is_some(),
+    })
+}
+
+/// A relative path with `/` separators.
+fn slash_path(path: &Path) -> String {
+    path.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+fn resolve<'r>(repo: &'r Repository, revision: &str) -> Result<git2::Commit<'r>, GitError> {
+    repo.revparse_single(revision).and_then(|object| object.peel_to_commit()).map_err(|error| {
+        if repo.is_shallow() {
+            GitError::ShallowUnknownRevision { revision: revision.to_string() }
+        } else {
+            GitError::UnknownRevision {
+                revision: revision.to_string(),
+                message: error.message().trim_end_matches('.').to_lowercase(),
+            }
+        }
+    })
+}
+
+/// `promptctl.toml` of a tree, parsed; `None` when the tree has none.
+fn config_in(
+    repo: &Repository,
+    tree: &Tree,
+    prefix: &str,
+    revision: &str,
+) -> Result<Option<Config>, GitError> {
+    let path = format!("{prefix}{FILE_NAME}");
+    let Some(text) = blob_text(repo, tree, &path)? else { return Ok(None) };
+    toml::from_str::<Config>(&text).map(Some).map_err(|error| GitError::Config {
+        revision: revision.to_string(),
+        path,
+        message: error.message().lines().next().unwrap_or("invalid TOML").to_string(),
+    })
+}
+
+/// The tree at `path`, if there is one.
+fn subtree<'r>(
+    repo: &'r Repository,
+    tree: &Tree,
+    path: &str,
+) -> Result<Option<Tree<'r>>, GitError> {
+    if path.is_empty() {
+        return repo.find_tree(tree.id()).map(Some).map_err(git_error("read a tree"));
+    }
+    match tree.get_path(Path::new(path)) {
+        Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+            repo.find_tree(entry.id()).map(Some).map_err(git_error(format!("read `{path}`")))
+        }
+        Ok(_) => Ok(None),
+        Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+        Err(error) => Err(git_error(format!("read `{path}`"))(error)),
+    }
+}
+
+/// Prompt folders of a prompts tree with their tree ids.
+fn folder_ids(tree: Option<&Tree>) -> BTreeMap<String, Oid> {
+    let Some(tree) = tree else { return BTreeMap::new() };
+    tree.iter()
+        .filter(|entry| entry.kind() == Some(ObjectType::Tree))
+        .filter_map(|entry| Some((entry.name().ok()?.to_string(), entry.id())))
+        .filter(|(name, _)| !name.starts_with('.'))
+        .collect()
+}
+
+/// Prompt folders whose files differ between the head commit and the working tree (staged,
+/// unstaged or untracked), through the index's stat cache.
+fn workdir_changes(
+    repo: &Repository,
+    head_tree: &Tree,
+    prompts_dir: &str,
+    disk_prompts: &Path,
+) -> Result<BTreeSet<String>, GitError> {
+    let mut options = git2::DiffOptions::new();
+    options
+        .pathspec(format!("{prompts_dir}/"))
+        .include_untracked(true)
+        // An untracked prompt folder is one delta (`prompts/new/`): its name is all we need.
+        .recurse_untracked_dirs(false)
+        .skip_binary_check(true)
+        .ignore_submodules(true);
+    let diff = repo
+        .diff_tree_to_workdir_with_index(Some(head_tree), Some(&mut options))
+        .map_err(git_error("compare the working tree with HEAD"))?;
+    let mut names = BTreeSet::new();
+    let prefix = format!("{prompts_dir}/");
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            let Some(path) = file.path().and_then(Path::to_str) else { continue };
+            if prefix.starts_with(path) {
+                // The whole prompts folder (or a folder above it) is untracked: every prompt is.
+                let entries = std::fs::read_dir(disk_prompts).into_iter().flatten().flatten();
+                names.extend(
+                    entries
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|name| !name.starts_with('.')),
+                );
+                continue;
+            }
+            let Some(inside) = path.strip_prefix(&prefix) else { continue };
+            if let Some((name, _)) = inside.split_once('/') {
+                if !name.is_empty() {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+fn blob_text(repo: &Repository, tree: &Tree, path: &str) -> Result<Option<String>, GitError> {
+    match tree.get_path(Path::new(path)) {
+        Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {
+            let blob = repo.find_blob(entry.id()).map_err(git_error(format!("read `{path}`")))?;
+            Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+        }
+        Ok(_) => Ok(None),
+        Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+        Err(error) => Err(git_error(format!("read `{path}`"))(error)),
+    }
+}
+
+/// Whether a file in a prompt folder is one the review reads.
+fn wanted(name: &str) -> bool {
+    name == "prompt.toml" || crate::source::version_number(name).is_some()
+}
+
+fn read_tree_folder(
+    repo: &Repository,
+    prompts: &Tree,
+    name: &str,
+    dir: String,
+) -> Result<Option<Folder>, GitError> {
+    let Some(entry) = prompts.get_name(name) else { return Ok(None) };
+    if entry.kind() != Some(ObjectType::Tree) {
+        return Ok(None);
+    }
+    let what = || format!("read `{dir}`");
+    let tree = repo.find_tree(entry.id()).map_err(git_error(what()))?;
+    let mut folder = Folder { dir: dir.clone(), ..Folder::default() };
+    for entry in tree.iter() {
+        let Ok(file_name) = entry.name() else { continue };
+        match entry.kind() {
+            Some(ObjectType::Blob) if wanted(file_name) && entry.filemode() != 0o120000 => {
+                let blob = repo.find_blob(entry.id()).map_err(git_error(what()))?;
+                folder.files.insert(file_name.to_string(), blob.content().to_vec());
+            }
+            Some(ObjectType::Tree) if file_name == "snapshots" => {
+                let snapshots = repo.find_tree(entry.id()).map_err(git_error(what()))?;
+                for snapshot in snapshots.iter() {
+                    let (Ok(snapshot_name), Some(ObjectType::Blob)) =
+                        (snapshot.name(), snapshot.kind())
+                    else {
+                        continue;
+                    };
+                    let blob = repo.find_blob(snapshot.id()).map_err(git_error(what()))?;
+                    folder
+                        .files
+                        .insert(format!("snapshots/{snapshot_name}"), blob.content().to_vec());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((!folder.files.is_empty()).then_some(folder))
+}
+
+fn read_disk_folder(root: &Path, config: &Config, name: &str) -> Result<Option<Folder>, GitError> {
+    let dir = format!("{}/{name}", config.prompts_dir.trim_end_matches('/'));
+    let path = root.join(&dir);
+    let read_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GitError::Read { path, source }
+    };
+    let entries = match std::fs::read_dir(&path) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
+        Err(source) => return Err(GitError::Read { path, source }),
+    };
+    let mut folder = Folder { dir, ..Folder::default() };
+    for entry in entries {
+        let entry = entry.map_err(read_error(&path))?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let file_path = entry.path();
+        if file_path.is_file() && wanted(&file_name) {
+            let bytes = std::fs::read(&file_path).map_err(read_error(&file_path))?;
+            folder.files.insert(file_name, bytes);
+        } else if file_name == "snapshots" && file_path.is_dir() {
+            for snapshot in std::fs::read_dir(&file_path).map_err(read_error(&file_path))? {
+                let snapshot = snapshot.map_err(read_error(&file_path))?;
+                if snapshot.path().is_file() {
+                    let bytes =
+                        std::fs::read(snapshot.path()).map_err(read_error(&snapshot.path()))?;
+                    folder.files.insert(
+                        format!("snapshots/{}", snapshot.file_name().to_string_lossy()),
+                        bytes,
+                    );
+                }
+            }
+        }
+    }
+    Ok((!folder.files.is_empty()).then_some(folder))
+}
+
+/// The `[seed] file` a folder's manifest names.
+fn seed_path(folder: &Folder) -> Option<String> {
+    let text = std::str::from_utf8(folder.files.get("prompt.toml")?).ok()?;
+    if !text.contains("seed") {
+        return None;
+    }
+    let (manifest, _) = crate::syntax::prompt::read_manifest("prompt.toml", text);
+    Some(manifest?.seed?.get_ref().file.get_ref().replace('\\', "/"))
+}
+
+fn with_seed_from_tree(repo: &Repository, tree: &Tree, prefix: &str, mut folder: Folder) -> Folder {
+    if let Some(path) = seed_path(&folder) {
+        let unavailable =
+            |reason: &str| SeedSource::Unavailable { path: path.clone(), reason: reason.into() };
+        folder.seed = Some(if path.starts_with('/') || path.split('/').any(|part| part == "..") {
+            unavailable("the path leaves the repository; give it relative to the repository root")
+        } else {
+            match tree.get_path(Path::new(&format!("{prefix}{path}"))) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {
+                    match repo.find_blob(entry.id()) {
+                        Ok(blob) => SeedSource::Read(crate::source::SourceFile::new(
+                            path.clone(),
+                            blob.content().to_vec(),
+                        )),
+                        Err(error) => unavailable(&format!("cannot read it: {}", error.message())),
+                    }
+                }
+                _ => unavailable("the file does not exist"),
+            }
+        });
+    }
+    folder
+}
+
+fn with_seed_from_disk(root: &Path, mut folder: Folder) -> Folder {
+    if let Some(path) = seed_path(&folder) {
+        let unavailable = |reason: String| SeedSource::Unavailable { path: path.clone(), reason };
+        let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        folder.seed = Some(match root.join(&path).canonicalize() {
+            Ok(resolved) if !resolved.starts_with(&canonical_root) => unavailable(format!(
+                "it resolves to `{}`, outside the repository",
+                resolved.display()
+            )),
+            Ok(resolved) => match std::fs::read(&resolved) {
+                Ok(bytes) => SeedSource::Read(crate::source::SourceFile::new(path.clone(), bytes)),
+                Err(error) => unavailable(format!("cannot read it: {error}")),
+            },
+            Err(_) => unavailable("the file does not exist".into()),
+        });
+    }
+    folder
+}
