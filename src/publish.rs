@@ -332,6 +332,14 @@ fn transaction(
         digests.push(content_sha256(&version.template));
         pending.push((name, version));
     }
+    // A template without an active version gets its first activation at insert time, which
+    // saves an update of every row of a first publish.
+    let born_active: std::collections::BTreeSet<(&str, i64)> = plan
+        .activations
+        .iter()
+        .filter(|change| change.from.is_none())
+        .map(|change| (change.name.as_str(), change.to))
+        .collect();
     let mut new_versions = Vec::with_capacity(pending.len());
     for ((name, version), digest) in pending.iter().zip(&digests) {
         new_versions.push(NewVersion {
@@ -346,6 +354,7 @@ fn transaction(
             contract: &version.contract,
             git_commit: commit,
             at: now,
+            is_active: born_active.contains(&(name.as_str(), i64::from(version.version))),
         });
     }
     let mut done = 0;
@@ -368,7 +377,7 @@ fn transaction(
             number: i64::from(version.version),
             source_sha256: version.sha256.clone(),
             content_sha256: digest.clone(),
-            is_active: false,
+            is_active: born_active.contains(&(name.as_str(), i64::from(version.version))),
         });
     }
 
@@ -401,8 +410,12 @@ fn transaction(
         let template = &templates[&change.name];
         let version = template.version(change.to).expect("every bundled version is stored").id;
         let previous = change.from.and_then(|from| template.version(from)).map(|v| v.id);
-        deactivate.extend(template.active().map(|v| v.id));
-        activate.push(version);
+        if template.active().is_some_and(|active| active.id == version) {
+            // Inserted active above.
+        } else {
+            deactivate.extend(template.active().map(|v| v.id));
+            activate.push(version);
+        }
         activations.push(NewActivation {
             template: template.id,
             version,

@@ -241,6 +241,8 @@ pub struct NewVersion<'a> {
     pub contract: &'a str,
     pub git_commit: &'a str,
     pub at: SystemTime,
+    /// Inserted as its template's active version (for a template that has none yet).
+    pub is_active: bool,
 }
 
 pub fn insert_version(
@@ -261,7 +263,7 @@ pub fn insert_version(
             Value::Json(version.variables.clone()),
             version.model.cloned().map_or(Value::Null, Value::Json),
             version.contract.into(),
-            false.into(),
+            version.is_active.into(),
             version.git_commit.into(),
             Value::Time(version.at),
         ],
@@ -290,7 +292,7 @@ pub fn insert_versions(
                 Value::Json(version.variables.clone()),
                 version.model.cloned().map_or(Value::Null, Value::Json),
                 version.contract.into(),
-                false.into(),
+                version.is_active.into(),
                 version.git_commit.into(),
                 Value::Time(version.at),
             ]
