@@ -2,6 +2,7 @@
 //! The only module besides the I/O stages that touches the outside world; `anyhow` lives here.
 
 use crate::check::{self, Options};
+use crate::codegen::Outline;
 use crate::config::{self, Project};
 use crate::diagnostic::{self, Diagnostic};
 use crate::index::Index;
@@ -188,6 +189,8 @@ pub struct CheckRun {
     pub diagnostics: Vec<Diagnostic>,
     pub snapshot_writes: Vec<(String, String)>,
     pub lock_text: Option<String>,
+    /// The catalog's prompts (unsorted), when asked for (`check_for_catalog`); else empty.
+    pub catalog: Vec<crate::codegen::Prompt>,
 }
 
 impl CheckRun {
@@ -224,6 +227,23 @@ pub fn check_project(
     paths: &[PathBuf],
     options: Options,
     use_cache: bool,
+) -> Result<CheckRun> {
+    run_check(project, paths, options, use_cache, false)
+}
+
+/// `check_project` of every prompt, with the result cache, that also reads the catalog: from what
+/// the check parsed for prompts it checked, and by loading and parsing the files of prompts whose
+/// result came from the cache, in the same task, so no file is parsed twice.
+fn check_for_catalog(project: &Project) -> Result<CheckRun> {
+    run_check(project, &[], Options::default(), true, true)
+}
+
+fn run_check(
+    project: &Project,
+    paths: &[PathBuf],
+    options: Options,
+    use_cache: bool,
+    want_catalog: bool,
 ) -> Result<CheckRun> {
     let prompts_path = project.prompts_path();
     if !prompts_path.is_dir() {
@@ -281,26 +301,57 @@ pub fn check_project(
 
     let memo_path = memo::path(project);
     let memo = if use_cache { Memo::load(&memo_path) } else { Memo::default() };
-    let results: Vec<(String, bool, check::Outcome)> = prompts
+    type Checked = (String, bool, check::Outcome, Option<crate::codegen::Prompt>);
+    let results: Vec<Checked> = prompts
         .par_iter_mut()
         .map(|files| {
-            let key = memo::key(project, &lock, files);
+            let mut key = memo::key(project, &lock, files);
             if let Some(diagnostics) = memo.get(&key) {
-                if !diagnostics.is_empty() {
-                    // Their snippets show the files' text.
-                    let _ = files.load();
+                // Their snippets show the files' text, and the catalog needs their bytes.
+                let read = (want_catalog || !diagnostics.is_empty()) && files.load();
+                let reread_key = read.then(|| memo::key(project, &lock, files));
+                // A file that changed since the index vouched for it is checked again.
+                match reread_key {
+                    Some(changed) if changed != key => key = changed,
+                    _ => {
+                        let outline = (want_catalog && !has_errors(&diagnostics))
+                            .then(|| Outline::read(&project.config, files))
+                            .flatten();
+                        let catalog = outline.map(|outline| outline.finish(files));
+                        let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new() };
+                        return (key, true, outcome, catalog);
+                    }
                 }
-                return (key, true, check::Outcome { diagnostics, snapshot_writes: Vec::new() });
             }
-            let key = if files.load() { memo::key(project, &lock, files) } else { key };
-            (key, false, check::prompt(&project.config, &lock, &lock_file, files, options))
+            if files.load() {
+                key = memo::key(project, &lock, files);
+            }
+            let checked = &*files;
+            let (outcome, outline) = check::prompt_with(
+                &project.config,
+                &lock,
+                &lock_file,
+                checked,
+                options,
+                |manifest, versions| {
+                    want_catalog
+                        .then(|| Outline::from_check(&project.config, checked, manifest, versions))
+                        .flatten()
+                },
+            );
+            // A prompt with errors keeps its bytes: its diagnostics quote them.
+            let outline = outline.filter(|_| !has_errors(&outcome.diagnostics));
+            let catalog = outline.map(|outline| outline.finish(files));
+            (key, false, outcome, catalog)
         })
         .collect();
 
     let mut snapshot_writes = Vec::new();
     let mut fresh = Memo::default();
     let mut changed = false;
-    for (key, hit, outcome) in results {
+    let mut catalog = Vec::new();
+    for (key, hit, outcome, prompt) in results {
+        catalog.extend(prompt);
         changed |= !hit;
         if outcome.snapshot_writes.is_empty() {
             fresh.insert(key, &outcome.diagnostics);
@@ -332,7 +383,11 @@ pub fn check_project(
         let _ = writer.join();
     }
     diagnostic::sort(&mut diagnostics);
-    Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text })
+    Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text, catalog })
+}
+
+fn has_errors(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics.iter().any(Diagnostic::is_error)
 }
 
 /// Whether a PATH argument names the prompts folder itself (or the root): then problems of the
@@ -590,7 +645,7 @@ fn checked_catalog(
     color: bool,
     what: &str,
 ) -> Result<Option<crate::codegen::Catalog>> {
-    let mut run = check_project(project, &[], Options::default(), true)?;
+    let run = check_for_catalog(project)?;
     let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
         for diagnostic in &errors {
@@ -602,17 +657,16 @@ fn checked_catalog(
         );
         return Ok(None);
     }
-    // A warm check may not have read unchanged files; the catalog needs their bytes.
-    let unreadable = run.prompts.par_iter_mut().find_map_any(|prompt| {
-        let known = prompt.diagnostics.len();
-        prompt.load();
-        let problem = prompt.diagnostics.get(known)?;
+    // A file the index vouched for may have become unreadable since.
+    let unreadable = run.prompts.iter().find_map(|prompt| {
+        let problem =
+            prompt.diagnostics.iter().find(|d| d.code == diagnostic::Code::SyntaxEncoding)?;
         Some(format!("cannot read `{}`: {}", problem.file, problem.message))
     });
     if let Some(message) = unreadable {
         anyhow::bail!(message);
     }
-    Ok(Some(crate::codegen::catalog(&project.config, &run.prompts)))
+    Ok(Some(crate::codegen::Catalog::new(&project.config, run.catalog)))
 }
 
 fn codegen(project: &Project, args: &CodegenArgs, color: bool) -> Result<i32> {
@@ -789,14 +843,14 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     };
     let (key, key_name, development_signed) = signing_key(project, args.key.as_deref())?;
     let options = bundle::Options { expires_in_days: args.expires_in, development_signed };
-    let assembled = bundle::assemble(&catalog, &provenance, &key.key_id(), options);
-    let signed = bundle::sign(&assembled, &key);
 
     let out = args.out.clone().unwrap_or_else(|| project.root.join(".promptctl/build"));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
     let bundle_path = out.join("bundle.json");
     let signature_path = out.join("bundle.json.minisig");
-    std::fs::write(&bundle_path, &signed.json)
+    // Written as it is serialised: the bundle is never in memory as a whole.
+    let signed = std::fs::File::create(&bundle_path)
+        .and_then(|mut file| bundle::write(&catalog, &provenance, &key, options, &mut file))
         .with_context(|| format!("cannot write `{}`", bundle_path.display()))?;
     std::fs::write(&signature_path, &signed.signature)
         .with_context(|| format!("cannot write `{}`", signature_path.display()))?;
@@ -815,21 +869,17 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
         }
     }
 
-    let versions: usize = assembled.prompts.values().map(|p| p.versions.len()).sum();
-    let commit = &assembled.git_commit[..assembled.git_commit.len().min(12)];
+    let versions: usize = catalog.prompts.iter().map(|p| p.versions.len()).sum();
+    let commit = &provenance.git_commit[..provenance.git_commit.len().min(12)];
     println!(
         "built {}: {} prompts, {versions} versions, seq {}, commit {commit}, sha256 {}",
         shown(project, &bundle_path),
-        assembled.prompts.len(),
-        assembled.seq,
+        catalog.prompts.len(),
+        provenance.seq,
         &signed.sha256[..12],
     );
-    println!(
-        "signed {} with key {} ({key_name})",
-        shown(project, &signature_path),
-        assembled.key_id
-    );
-    if let Some(expires) = &assembled.expires {
+    println!("signed {} with key {} ({key_name})", shown(project, &signature_path), key.key_id());
+    if let Some(expires) = &bundle::expires(&provenance, options) {
         println!("expires {expires}");
     }
     if development_signed {

@@ -50,6 +50,12 @@ impl SourceFile {
         Ok(())
     }
 
+    /// Moves the bytes out (for a stage that keeps them, e.g. as a template of the catalog);
+    /// afterwards `bytes` is empty and `load` would read the file again.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        self.bytes.take().unwrap_or_default()
+    }
+
     pub fn is_loaded(&self) -> bool {
         self.bytes.get().is_some()
     }

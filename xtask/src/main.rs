@@ -22,7 +22,7 @@ struct Cli {
 enum Task {
     /// Run the checks of CI (fmt, clippy, tests, `promptctl check`), stopping at the first failure
     Verify,
-    /// Time `promptctl check` on synthetic repositories against an in-process read+hash floor
+    /// Time `promptctl check` (against an in-process read+hash floor) and `build` on synthetic repositories
     Bench(bench::Options),
 }
 
