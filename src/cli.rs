@@ -271,86 +271,52 @@ fn run_check(
     // The file index lets unchanged files go unread; `--no-cache` and `--bless` read everything.
     let index_path = crate::index::path(&project.root);
     let known = if use_cache { Index::load(&index_path) } else { Index::default() };
-    let loaded = source::load(&project.root, &prompts_path, &known)?;
-    // Written on another thread while the prompts are checked; joined before returning.
-    let index_writer = use_cache.then(|| {
-        let entries = loaded.index;
-        let index_path = index_path.clone();
-        std::thread::spawn(move || {
-            let index = Index::from_entries(entries);
-            if !index.same_as(&known) {
-                // Best effort, like the result cache.
-                let _ = index.save(&index_path);
-            }
-        })
-    });
-    let mut prompts = loaded.prompts;
+    let memo_path = memo::path(project);
+    let (listing, memo) = rayon::join(
+        || source::list(&project.root, &prompts_path, &known),
+        || if use_cache { Memo::load(&memo_path) } else { Memo::default() },
+    );
+    let listing = listing?;
     let prompts_dir_selected = paths.is_empty() || select_all(project, paths);
     if prompts_dir_selected {
-        diagnostics.extend(loaded.diagnostics);
+        diagnostics.extend(listing.diagnostics.iter().cloned());
     }
-    let selected = select(project, &prompts, paths)?;
-    if !paths.is_empty() {
-        prompts = prompts
-            .into_iter()
-            .zip(selected.iter())
-            .filter(|(_, keep)| **keep)
-            .map(|(p, _)| p)
-            .collect();
-    }
+    let dirs: Vec<&str> = listing.folders.iter().map(|folder| folder.dir.as_str()).collect();
+    let selected = select(project, &dirs, paths)?;
+    let folders: Vec<&source::Folder> =
+        listing.folders.iter().zip(&selected).filter(|(_, keep)| **keep).map(|(f, _)| f).collect();
 
-    let memo_path = memo::path(project);
-    let memo = if use_cache { Memo::load(&memo_path) } else { Memo::default() };
-    type Checked = (String, bool, check::Outcome, Option<crate::codegen::Prompt>);
-    let results: Vec<Checked> = prompts
-        .par_iter_mut()
-        .map(|files| {
-            let mut key = memo::key(project, &lock, files);
-            if let Some(diagnostics) = memo.get(&key) {
-                // Their snippets show the files' text, and the catalog needs their bytes.
-                let read = (want_catalog || !diagnostics.is_empty()) && files.load();
-                let reread_key = read.then(|| memo::key(project, &lock, files));
-                // A file that changed since the index vouched for it is checked again.
-                match reread_key {
-                    Some(changed) if changed != key => key = changed,
-                    _ => {
-                        let outline = (want_catalog && !has_errors(&diagnostics))
-                            .then(|| Outline::read(&project.config, files))
-                            .flatten();
-                        let catalog = outline.map(|outline| outline.finish(files));
-                        let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new() };
-                        return (key, true, outcome, catalog);
-                    }
-                }
-            }
-            if files.load() {
-                key = memo::key(project, &lock, files);
-            }
-            let checked = &*files;
-            let (outcome, outline) = check::prompt_with(
-                &project.config,
+    // Each prompt is read and checked in one task, so that a clean prompt's bytes are freed (and
+    // their memory reused) while the others are still being read.
+    type Read = (PromptFiles, Vec<(String, crate::index::Entry)>);
+    let results: Vec<(Read, Checked)> = folders
+        .par_iter()
+        .map(|folder| {
+            let (mut files, index_entries) = listing.read(folder);
+            let (key, hit, outcome, catalog) = check_one(
+                project,
                 &lock,
                 &lock_file,
-                checked,
+                &memo,
+                &mut files,
                 options,
-                |manifest, versions| {
-                    want_catalog
-                        .then(|| Outline::from_check(&project.config, checked, manifest, versions))
-                        .flatten()
-                },
+                want_catalog,
             );
-            // A prompt with errors keeps its bytes: its diagnostics quote them.
-            let outline = outline.filter(|_| !has_errors(&outcome.diagnostics));
-            let catalog = outline.map(|outline| outline.finish(files));
-            (key, false, outcome, catalog)
+            if outcome.diagnostics.is_empty() {
+                files.release();
+            }
+            ((files, index_entries), (key, hit, outcome, catalog))
         })
         .collect();
-
+    let mut prompts = Vec::with_capacity(results.len());
+    let mut index_entries = Vec::new();
     let mut snapshot_writes = Vec::new();
     let mut fresh = Memo::default();
     let mut changed = false;
     let mut catalog = Vec::new();
-    for (key, hit, outcome, prompt) in results {
+    for ((files, entries), (key, hit, outcome, prompt)) in results {
+        prompts.push(files);
+        index_entries.extend(entries);
         catalog.extend(prompt);
         changed |= !hit;
         if outcome.snapshot_writes.is_empty() {
@@ -375,12 +341,22 @@ fn run_check(
             lock::check(&lock, &lock_file, &dir, name, &[], &[], &mut diagnostics);
         }
     }
-    if use_cache && (changed || fresh.len() != memo.len()) && paths.is_empty() {
-        // Best effort: a read-only checkout still checks, it just does not get faster.
-        let _ = fresh.save(&memo_path);
-    }
-    if let Some(writer) = index_writer {
-        let _ = writer.join();
+    // Both caches are best effort: a read-only checkout still checks, it just does not get
+    // faster. A partial check leaves them as they were.
+    if use_cache && paths.is_empty() {
+        rayon::join(
+            || {
+                if changed || fresh.len() != memo.len() {
+                    let _ = fresh.save(&memo_path);
+                }
+            },
+            || {
+                let index = Index::from_entries(index_entries);
+                if !index.same_as(&known) {
+                    let _ = index.save(&index_path);
+                }
+            },
+        );
     }
     diagnostic::sort(&mut diagnostics);
     Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text, catalog })
@@ -388,6 +364,61 @@ fn run_check(
 
 fn has_errors(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().any(Diagnostic::is_error)
+}
+
+/// What checking one prompt gave: its result cache key, whether the result came from the cache,
+/// the outcome, and (when `want_catalog` and it has no errors) its entry of the catalog.
+type Checked = (String, bool, check::Outcome, Option<crate::codegen::Prompt>);
+
+/// Checks one prompt, or takes its result from `memo`; with `want_catalog`, also reads its entry
+/// of the catalog, from what the check parsed or by parsing its files after a cache hit.
+fn check_one(
+    project: &Project,
+    lock: &Lock,
+    lock_file: &str,
+    memo: &Memo,
+    files: &mut PromptFiles,
+    options: Options,
+    want_catalog: bool,
+) -> Checked {
+    let mut key = memo::key(project, lock, files);
+    if let Some(diagnostics) = memo.get(&key) {
+        // Their snippets show the files' text, and the catalog needs their bytes.
+        let read = (want_catalog || !diagnostics.is_empty()) && files.load();
+        let reread_key = read.then(|| memo::key(project, lock, files));
+        // A file that changed since the index vouched for it is checked again.
+        match reread_key {
+            Some(changed) if changed != key => key = changed,
+            _ => {
+                let outline = (want_catalog && !has_errors(&diagnostics))
+                    .then(|| Outline::read(&project.config, files))
+                    .flatten();
+                let catalog = outline.map(|outline| outline.finish(files));
+                let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new() };
+                return (key, true, outcome, catalog);
+            }
+        }
+    }
+    if files.load() {
+        key = memo::key(project, lock, files);
+    }
+    let checked = &*files;
+    let (outcome, outline) = check::prompt_with(
+        &project.config,
+        lock,
+        lock_file,
+        checked,
+        options,
+        |manifest, versions| {
+            want_catalog
+                .then(|| Outline::from_check(&project.config, checked, manifest, versions))
+                .flatten()
+        },
+    );
+    // A prompt with errors keeps its bytes: its diagnostics quote them.
+    let outline = outline.filter(|_| !has_errors(&outcome.diagnostics));
+    let catalog = outline.map(|outline| outline.finish(files));
+    (key, false, outcome, catalog)
 }
 
 /// Whether a PATH argument names the prompts folder itself (or the root): then problems of the
@@ -402,9 +433,9 @@ fn select_all(project: &Project, paths: &[PathBuf]) -> bool {
 }
 
 /// Which prompts the PATH arguments select (all when there are none).
-fn select(project: &Project, prompts: &[PromptFiles], paths: &[PathBuf]) -> Result<Vec<bool>> {
+fn select(project: &Project, dirs: &[&str], paths: &[PathBuf]) -> Result<Vec<bool>> {
     if paths.is_empty() {
-        return Ok(vec![true; prompts.len()]);
+        return Ok(vec![true; dirs.len()]);
     }
     let working = std::env::current_dir().context("cannot read the working directory")?;
     let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
@@ -425,14 +456,14 @@ fn select(project: &Project, prompts: &[PromptFiles], paths: &[PathBuf]) -> Resu
                 .join("/"),
         );
     }
-    Ok(prompts
+    Ok(dirs
         .iter()
-        .map(|prompt| {
+        .map(|dir| {
             wanted.iter().any(|w| {
                 w.is_empty()
-                    || *w == prompt.dir
-                    || w.starts_with(&format!("{}/", prompt.dir))
-                    || prompt.dir.starts_with(&format!("{w}/"))
+                    || w == dir
+                    || w.starts_with(&format!("{dir}/"))
+                    || dir.starts_with(&format!("{w}/"))
             })
         })
         .collect())
