@@ -293,15 +293,8 @@ fn run_check(
         .par_iter()
         .map(|folder| {
             let (mut files, index_entries) = listing.read(folder);
-            let (key, hit, outcome, catalog) = check_one(
-                project,
-                &lock,
-                &lock_file,
-                &memo,
-                &mut files,
-                options,
-                want_catalog,
-            );
+            let (key, hit, outcome, catalog) =
+                check_one(project, &lock, &lock_file, &memo, &mut files, options, want_catalog);
             if outcome.diagnostics.is_empty() {
                 files.release();
             }

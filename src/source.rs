@@ -259,7 +259,12 @@ pub fn list<'a>(
     };
     let folders = folders
         .into_iter()
-        .map(|(name, path, is_symlink)| Folder { dir: relative(root, &path), name, path, is_symlink })
+        .map(|(name, path, is_symlink)| Folder {
+            dir: relative(root, &path),
+            name,
+            path,
+            is_symlink,
+        })
         .collect();
     // A file directly in the prompts folder belongs to no prompt (a README is welcome).
     let diagnostics = stray
