@@ -5,6 +5,7 @@
 
 use crate::codegen::{self, Catalog};
 use crate::signing::{self, PublicKey, SecretKey};
+use crate::syntax::prompt::{Type, Variable};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -212,15 +213,352 @@ pub fn assemble(
         seq: provenance.seq,
         git_commit: provenance.git_commit.clone(),
         created: rfc3339(provenance.commit_time),
-        expires: options
-            .expires_in_days
-            .map(|days| rfc3339(provenance.commit_time + i64::from(days) * 86_400)),
+        expires: expires(provenance, options),
         key_id: key_id.to_string(),
         dirty: provenance.dirty,
         development_signed: options.development_signed,
         environments: catalog.environments.clone(),
         prompts: prompts.into_iter().collect(),
     }
+}
+
+/// When a bundle built from `provenance` with `options` expires (RFC 3339), if it does.
+pub fn expires(provenance: &Provenance, options: Options) -> Option<String> {
+    options.expires_in_days.map(|days| rfc3339(provenance.commit_time + i64::from(days) * 86_400))
+}
+
+/// What `write` signed: the sha256 (hex) of the bytes it wrote and the signature file's text.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub sha256: String,
+    pub signature: String,
+}
+
+/// Writes the signed bundle of `catalog` to `out`: the same bytes as `sign(&assemble(…), key)`
+/// (a test compares them), written straight from the catalog as canonical JSON, without the
+/// `Bundle` tree, its JSON values or the whole text in memory. Prompts are written in batches:
+/// each prompt of a batch in parallel into its own pre-sized buffer (keys in the byte order of
+/// their names, as `Bundle`'s fields are declared), while the previous batch is hashed (sha256
+/// and minisign's BLAKE2b prehash, side by side) and handed to `out`. Pure but for `out`.
+pub fn write(
+    catalog: &Catalog,
+    provenance: &Provenance,
+    key: &SecretKey,
+    options: Options,
+    out: &mut (dyn std::io::Write + Send),
+) -> std::io::Result<Written> {
+    // About 2 MB of JSON per batch: large enough to keep both cores busy, small enough that the
+    // bundle is never in memory as a whole.
+    write_in_batches(catalog, provenance, key, options, out, 256)
+}
+
+fn write_in_batches(
+    catalog: &Catalog,
+    provenance: &Provenance,
+    key: &SecretKey,
+    options: Options,
+    out: &mut (dyn std::io::Write + Send),
+    batch_size: usize,
+) -> std::io::Result<Written> {
+    use rayon::prelude::*;
+    // `Bundle::prompts` is a map: sorted by name, whatever order the catalog is in.
+    let mut prompts: Vec<&codegen::Prompt> = catalog.prompts.iter().collect();
+    if !prompts.is_sorted_by(|a, b| a.name <= b.name) {
+        prompts.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let mut head = String::with_capacity(512);
+    head.push_str("{\"created\":");
+    push_string(&mut head, &rfc3339(provenance.commit_time));
+    head.push_str(",\"development_signed\":");
+    head.push_str(if options.development_signed { "true" } else { "false" });
+    head.push_str(",\"dirty\":");
+    head.push_str(if provenance.dirty { "true" } else { "false" });
+    head.push_str(",\"environments\":[");
+    for (index, environment) in catalog.environments.iter().enumerate() {
+        if index > 0 {
+            head.push(',');
+        }
+        push_string(&mut head, environment);
+    }
+    head.push(']');
+    if let Some(expires) = expires(provenance, options) {
+        head.push_str(",\"expires\":");
+        push_string(&mut head, &expires);
+    }
+    head.push_str(",\"format\":");
+    push_string(&mut head, FORMAT);
+    head.push_str(",\"git_commit\":");
+    push_string(&mut head, &provenance.git_commit);
+    head.push_str(",\"key_id\":");
+    push_string(&mut head, &key.key_id());
+    head.push_str(",\"prompts\":{");
+
+    let mut sink = Sink { out, sha256: Sha256::new(), prehash: signing::Prehasher::default() };
+    sink.emit(head.as_bytes())?;
+    let mut pending: Vec<String> = Vec::new();
+    let mut joined = String::new();
+    for (index, batch) in prompts.chunks(batch_size).enumerate() {
+        let (written, produced) = rayon::join(
+            || sink.emit_pieces(&pending, index == 1, &mut joined),
+            || batch.par_iter().map(|prompt| prompt_json(prompt)).collect::<Vec<String>>(),
+        );
+        written?;
+        pending = produced;
+    }
+    let first = prompts.len() <= batch_size;
+    sink.emit_pieces(&pending, first, &mut joined)?;
+    sink.emit(format!("}},\"seq\":{}}}", provenance.seq).as_bytes())?;
+    let sha256 = hex::encode(sink.sha256.finalize());
+    let comment = comment(FORMAT, provenance.seq, &provenance.git_commit, &sha256);
+    let signature =
+        signing::sign_prehashed(key, &sink.prehash.finish(), &comment, UNTRUSTED_COMMENT);
+    Ok(Written { sha256, signature })
+}
+
+/// Where `write` puts the bytes: the output and both digests.
+struct Sink<'a> {
+    out: &'a mut (dyn std::io::Write + Send),
+    sha256: Sha256,
+    prehash: signing::Prehasher,
+}
+
+impl Sink<'_> {
+    fn emit(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let (sha256, prehash) = (&mut self.sha256, &mut self.prehash);
+        rayon::join(|| sha256.update(bytes), || prehash.update(bytes));
+        self.out.write_all(bytes)
+    }
+
+    /// The pieces, separated by commas (and preceded by one unless `first`), in one buffer.
+    fn emit_pieces(
+        &mut self,
+        pieces: &[String],
+        first: bool,
+        joined: &mut String,
+    ) -> std::io::Result<()> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        joined.clear();
+        for (index, piece) in pieces.iter().enumerate() {
+            if index > 0 || !first {
+                joined.push(',');
+            }
+            joined.push_str(piece);
+        }
+        let bytes = std::mem::take(joined);
+        let result = self.emit(bytes.as_bytes());
+        *joined = bytes;
+        result
+    }
+}
+
+/// `"name":{…}`: one entry of a bundle's `prompts`, as serde writes a `BundlePrompt`.
+fn prompt_json(prompt: &codegen::Prompt) -> String {
+    let texts: usize = prompt
+        .versions
+        .iter()
+        .map(|version| version.front_matter.len() + version.template.len())
+        .sum();
+    // Escaping adds a little (a `\n` per line); the rest is about 600 bytes per version.
+    let mut out = String::with_capacity(texts + texts / 16 + 1024 * (prompt.versions.len() + 1));
+    push_string(&mut out, &prompt.name);
+    out.push_str(":{\"activate\":{");
+    for (index, (environment, version)) in prompt.activate.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        push_string(&mut out, environment);
+        out.push(':');
+        push_number(&mut out, u64::from(*version));
+    }
+    out.push_str("},\"description\":");
+    push_string(&mut out, &prompt.description);
+    out.push_str(",\"versions\":[");
+    let mut scratch = String::new();
+    for (index, version) in prompt.versions.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        // The contract: sha256 of the canonical JSON of the specs without their documentation.
+        scratch.clear();
+        push_specs(&mut scratch, &version.variables, Specs::Contract);
+        out.push_str("{\"contract\":\"");
+        out.push_str(&hex::encode(Sha256::digest(scratch.as_bytes())));
+        out.push('"');
+        if let Some(description) = &version.description {
+            out.push_str(",\"description\":");
+            push_string(&mut out, description);
+        }
+        out.push_str(",\"front_matter\":");
+        push_string(&mut out, &version.front_matter);
+        if let Some(model) = &version.model {
+            let model: serde_json::Map<String, serde_json::Value> = model
+                .iter()
+                .map(|(key, value)| (key.clone(), crate::syntax::prompt::toml_to_json(value)))
+                .collect();
+            out.push_str(",\"model\":");
+            out.push_str(&codegen::canonical_json(&serde_json::Value::Object(model)));
+        }
+        out.push_str(",\"sha256\":");
+        push_string(&mut out, &version.sha256);
+        out.push_str(",\"template\":");
+        push_string(&mut out, &version.template);
+        out.push_str(",\"variables\":");
+        push_specs(&mut out, &version.variables, Specs::Full);
+        out.push_str(",\"version\":");
+        push_number(&mut out, u64::from(version.number));
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
+}
+
+/// Which form of the variable specs `push_specs` writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Specs {
+    /// `codegen::Version::variables_json`.
+    Full,
+    /// What `codegen::contract` hashes: without `description` and `source`.
+    Contract,
+}
+
+/// `{name: spec}` in canonical JSON, keys sorted by their bytes.
+fn push_specs(out: &mut String, variables: &[Variable], form: Specs) {
+    let mut sorted: Vec<&Variable> = variables.iter().collect();
+    sorted.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    sorted.dedup_by(|a, b| a.name == b.name);
+    out.push('{');
+    for (index, variable) in sorted.into_iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        push_string(out, &variable.name);
+        out.push(':');
+        push_spec(out, variable, true, form);
+    }
+    out.push('}');
+}
+
+/// One spec as `codegen` shapes it (`required` only at the top of a declaration, not for
+/// `items`), its keys in byte order: description, fields, items, max_len, required, source,
+/// type, values.
+fn push_spec(out: &mut String, variable: &Variable, top: bool, form: Specs) {
+    out.push('{');
+    let mut first = true;
+    let mut key = |out: &mut String, name: &str| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":");
+    };
+    if let (Some(description), Specs::Full) = (&variable.description, form) {
+        key(out, "description");
+        push_string(out, description);
+    }
+    match &variable.ty {
+        Type::Object(fields) => {
+            key(out, "fields");
+            push_specs(out, fields, form);
+        }
+        Type::Array(item) => {
+            key(out, "items");
+            push_spec(out, item, false, form);
+        }
+        Type::String { max_len: Some(max_len) } => {
+            key(out, "max_len");
+            push_number(out, *max_len);
+        }
+        _ => {}
+    }
+    if top {
+        key(out, "required");
+        out.push_str(if variable.required { "true" } else { "false" });
+    }
+    if variable.user_source && form == Specs::Full {
+        key(out, "source");
+        out.push_str("\"user\"");
+    }
+    key(out, "type");
+    out.push('"');
+    out.push_str(variable.ty.name());
+    out.push('"');
+    if let Type::Enum(values) = &variable.ty {
+        key(out, "values");
+        out.push('[');
+        for (index, value) in values.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            push_string(out, value);
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
+fn push_number(out: &mut String, number: u64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{number}");
+}
+
+/// A JSON string as `serde_json` writes it: `"`, `\\` and control characters escaped (the short
+/// forms `\b \t \n \f \r`, else `\u00xx`), everything else as it is. Templates are long runs of
+/// plain text, so it skips eight bytes at a time while none of them needs escaping.
+fn push_string(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(text.len() + 2);
+    out.push('"');
+    let bytes = text.as_bytes();
+    let (mut start, mut index) = (0, 0);
+    while index < bytes.len() {
+        if let Some(word) = bytes.get(index..index + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            if !may_need_escaping(word) {
+                index += 8;
+                continue;
+            }
+        }
+        let byte = bytes[index];
+        index += 1;
+        if byte >= 0x20 && byte != b'"' && byte != b'\\' {
+            continue;
+        }
+        // Escaped bytes are ASCII, so both ends of the run are character boundaries.
+        out.push_str(&text[start..index - 1]);
+        start = index;
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\r' => out.push_str("\\r"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xf)]));
+            }
+        }
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
+}
+
+/// Whether any of the eight bytes of `word` is below 0x20, `"` or `\\` (never false when one is;
+/// the exact bytes are then looked at one by one).
+fn may_need_escaping(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
+    (below_space | zero_byte(quote) | zero_byte(backslash)) & HIGH != 0
 }
 
 /// The canonical JSON of a bundle: the bytes that are signed. The prompts are serialised in
@@ -266,10 +604,11 @@ fn json<T: Serialize + ?Sized>(value: &T) -> String {
 /// The trusted comment: format, seq, commit and the sha256 of the bundle's bytes, so that
 /// `minisign -V` shows what it verified. No times, so that it is reproducible.
 pub fn trusted_comment(bundle: &Bundle, sha256: &str) -> String {
-    format!(
-        "format={} seq={} commit={} sha256={sha256}",
-        bundle.format, bundle.seq, bundle.git_commit
-    )
+    comment(&bundle.format, bundle.seq, &bundle.git_commit, sha256)
+}
+
+fn comment(format: &str, seq: u64, git_commit: &str, sha256: &str) -> String {
+    format!("format={format} seq={seq} commit={git_commit} sha256={sha256}")
 }
 
 /// A signed bundle: its bytes, their sha256 (hex) and the signature file's text.
@@ -638,6 +977,114 @@ mod tests {
         assert_eq!(json, codegen::canonical_json(&value));
         assert_eq!(json, serde_json::to_string(&bundle).expect("whole"));
         assert_eq!(serde_json::from_str::<Bundle>(&json).expect("reads back"), bundle);
+    }
+
+    fn variable(name: &str, ty: Type) -> Variable {
+        Variable {
+            name: name.into(),
+            ty,
+            required: name.len() % 2 == 0,
+            description: (name.len() % 3 != 0).then(|| format!("the \"{name}\"\tvariable ünïcode")),
+            user_source: name.starts_with('u'),
+            span: 0..0,
+        }
+    }
+
+    /// A catalog with every type, nesting, a model, texts that need escaping, and a prompt out of
+    /// order.
+    fn catalog() -> Catalog {
+        let item = variable(
+            "item",
+            Type::Object(vec![
+                variable("zeta", Type::Number),
+                variable("alpha", Type::Enum(vec!["b".into(), "a\"q".into()])),
+            ]),
+        );
+        let variables = vec![
+            variable("user_text", Type::String { max_len: Some(4000) }),
+            variable("a", Type::Integer),
+            variable("Bee", Type::Boolean),
+            variable("list", Type::Array(Box::new(item))),
+            variable("names", Type::Array(Box::new(variable("n", Type::String { max_len: None })))),
+            variable("obj", Type::Object(vec![variable("inner", Type::String { max_len: None })])),
+        ];
+        let model: toml::Table = toml::from_str(
+            "name = \"gpt\"\ntemperature = 0.25\nz = [1, 2.5e300, \"x\"]\n[params]\nb = true\na = 1979-05-27T07:32:00Z\n",
+        )
+        .expect("model");
+        let version = |number: u32, model: Option<toml::Table>| codegen::Version {
+            number,
+            description: (number == 1).then(|| "first \u{1} \u{7f} \\ / \u{2028}".to_string()),
+            front_matter: format!("+++\ndescription = \"v{number}\"\n+++\n"),
+            template: "Hello {{user_text}}\r\n\u{8}\u{c}\"quoted\" \\ back\n\u{1f}😀\n".into(),
+            sha256: format!("{number:064}"),
+            variables: variables.clone(),
+            model,
+        };
+        let prompt = |name: &str| codegen::Prompt {
+            name: name.into(),
+            description: format!("{name}: \"described\"\n"),
+            activate: BTreeMap::from([("staging".to_string(), 2), ("production".to_string(), 1)]),
+            versions: vec![version(1, Some(model.clone())), version(2, None)],
+        };
+        Catalog {
+            environments: vec!["production".into(), "staging".into()],
+            prompts: vec![prompt("qa"), prompt("b-prompt"), prompt("chess")],
+        }
+    }
+
+    #[test]
+    fn build_writes_the_bytes_of_sign_and_assemble() {
+        let (_, secret, _) = signing::generate(None).expect("generate");
+        let key = signing::read_secret_key(&secret, None, "test key").expect("read");
+        let catalog = catalog();
+        for (dirty, options) in [
+            (false, Options { expires_in_days: None, development_signed: false }),
+            (true, Options { expires_in_days: Some(30), development_signed: true }),
+        ] {
+            let provenance = Provenance {
+                seq: 42,
+                git_commit: "ab".repeat(20),
+                commit_time: 981_173_106,
+                dirty,
+            };
+            let reference = sign(&assemble(&catalog, &provenance, &key.key_id(), options), &key);
+            for batch_size in [1, 2, 3, 256] {
+                let mut bytes = Vec::new();
+                let written =
+                    write_in_batches(&catalog, &provenance, &key, options, &mut bytes, batch_size)
+                        .expect("write");
+                assert_eq!(String::from_utf8(bytes).expect("utf-8"), reference.json);
+                assert_eq!(written.sha256, reference.sha256);
+                assert_eq!(written.signature, reference.signature);
+            }
+            let value: serde_json::Value = serde_json::from_str(&reference.json).expect("json");
+            assert_eq!(reference.json, codegen::canonical_json(&value));
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        let mut every: String = (0u32..0x80).filter_map(char::from_u32).collect();
+        every.push_str("é€😀\u{2028}\u{feff}");
+        let mut texts: Vec<String> =
+            [every.as_str(), "", "plain", "\"", "\\", "a\nb"].map(String::from).to_vec();
+        // Every special byte at every position of strings around the eight-byte steps.
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}', 'é', ' ', '\u{7f}'] {
+            for length in 0..20 {
+                for at in 0..length {
+                    let mut text: Vec<char> =
+                        "abcdefghij😀klmnopqrst".chars().take(length).collect();
+                    text[at] = special;
+                    texts.push(text.into_iter().collect());
+                }
+            }
+        }
+        for text in &texts {
+            let mut ours = String::new();
+            push_string(&mut ours, text);
+            assert_eq!(ours, serde_json::to_string(text).expect("serde_json"), "{text:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! The only module besides the I/O stages that touches the outside world; `anyhow` lives here.
 
 use crate::check::{self, Options};
+use crate::codegen::Outline;
 use crate::config::{self, Project};
 use crate::diagnostic::{self, Diagnostic};
 use crate::index::Index;
@@ -231,6 +232,8 @@ pub struct CheckRun {
     pub diagnostics: Vec<Diagnostic>,
     pub snapshot_writes: Vec<(String, String)>,
     pub lock_text: Option<String>,
+    /// The catalog's prompts (unsorted), when asked for (`check_for_catalog`); else empty.
+    pub catalog: Vec<crate::codegen::Prompt>,
 }
 
 impl CheckRun {
@@ -268,6 +271,23 @@ pub fn check_project(
     options: Options,
     use_cache: bool,
 ) -> Result<CheckRun> {
+    run_check(project, paths, options, use_cache, false)
+}
+
+/// `check_project` of every prompt, with the result cache, that also reads the catalog: from what
+/// the check parsed for prompts it checked, and by loading and parsing the files of prompts whose
+/// result came from the cache, in the same task, so no file is parsed twice.
+fn check_for_catalog(project: &Project) -> Result<CheckRun> {
+    run_check(project, &[], Options::default(), true, true)
+}
+
+fn run_check(
+    project: &Project,
+    paths: &[PathBuf],
+    options: Options,
+    use_cache: bool,
+    want_catalog: bool,
+) -> Result<CheckRun> {
     let prompts_path = project.prompts_path();
     if !prompts_path.is_dir() {
         anyhow::bail!("the prompts folder `{}` does not exist; create it or set `prompts_dir` in promptctl.toml", prompts_path.display());
@@ -294,56 +314,46 @@ pub fn check_project(
     // The file index lets unchanged files go unread; `--no-cache` and `--bless` read everything.
     let index_path = crate::index::path(&project.root);
     let known = if use_cache { Index::load(&index_path) } else { Index::default() };
-    let loaded = source::load(&project.root, &prompts_path, &known)?;
-    // Written on another thread while the prompts are checked; joined before returning.
-    let index_writer = use_cache.then(|| {
-        let entries = loaded.index;
-        let index_path = index_path.clone();
-        std::thread::spawn(move || {
-            let index = Index::from_entries(entries);
-            if !index.same_as(&known) {
-                // Best effort, like the result cache.
-                let _ = index.save(&index_path);
-            }
-        })
-    });
-    let mut prompts = loaded.prompts;
+    let memo_path = memo::path(project);
+    let (listing, memo) = rayon::join(
+        || source::list(&project.root, &prompts_path, &known),
+        || if use_cache { Memo::load(&memo_path) } else { Memo::default() },
+    );
+    let listing = listing?;
     let prompts_dir_selected = paths.is_empty() || select_all(project, paths);
     if prompts_dir_selected {
-        diagnostics.extend(loaded.diagnostics);
+        diagnostics.extend(listing.diagnostics.iter().cloned());
     }
-    let selected = select(project, &prompts, paths)?;
-    if !paths.is_empty() {
-        prompts = prompts
-            .into_iter()
-            .zip(selected.iter())
-            .filter(|(_, keep)| **keep)
-            .map(|(p, _)| p)
-            .collect();
-    }
+    let dirs: Vec<&str> = listing.folders.iter().map(|folder| folder.dir.as_str()).collect();
+    let selected = select(project, &dirs, paths)?;
+    let folders: Vec<&source::Folder> =
+        listing.folders.iter().zip(&selected).filter(|(_, keep)| **keep).map(|(f, _)| f).collect();
 
-    let memo_path = memo::path(project);
-    let memo = if use_cache { Memo::load(&memo_path) } else { Memo::default() };
-    let results: Vec<(String, bool, check::Outcome)> = prompts
-        .par_iter_mut()
-        .map(|files| {
-            let key = memo::key(project, &lock, files);
-            if let Some(diagnostics) = memo.get(&key) {
-                if !diagnostics.is_empty() {
-                    // Their snippets show the files' text.
-                    let _ = files.load();
-                }
-                return (key, true, check::Outcome { diagnostics, snapshot_writes: Vec::new() });
+    // Each prompt is read and checked in one task, so that a clean prompt's bytes are freed (and
+    // their memory reused) while the others are still being read.
+    type Read = (PromptFiles, Vec<(String, crate::index::Entry)>);
+    let results: Vec<(Read, Checked)> = folders
+        .par_iter()
+        .map(|folder| {
+            let (mut files, index_entries) = listing.read(folder);
+            let (key, hit, outcome, catalog) =
+                check_one(project, &lock, &lock_file, &memo, &mut files, options, want_catalog);
+            if outcome.diagnostics.is_empty() {
+                files.release();
             }
-            let key = if files.load() { memo::key(project, &lock, files) } else { key };
-            (key, false, check::prompt(&project.config, &lock, &lock_file, files, options))
+            ((files, index_entries), (key, hit, outcome, catalog))
         })
         .collect();
-
+    let mut prompts = Vec::with_capacity(results.len());
+    let mut index_entries = Vec::new();
     let mut snapshot_writes = Vec::new();
     let mut fresh = Memo::default();
     let mut changed = false;
-    for (key, hit, outcome) in results {
+    let mut catalog = Vec::new();
+    for ((files, entries), (key, hit, outcome, prompt)) in results {
+        prompts.push(files);
+        index_entries.extend(entries);
+        catalog.extend(prompt);
         changed |= !hit;
         if outcome.snapshot_writes.is_empty() {
             fresh.insert(key, &outcome.diagnostics);
@@ -367,15 +377,84 @@ pub fn check_project(
             lock::check(&lock, &lock_file, &dir, name, &[], &[], &mut diagnostics);
         }
     }
-    if use_cache && (changed || fresh.len() != memo.len()) && paths.is_empty() {
-        // Best effort: a read-only checkout still checks, it just does not get faster.
-        let _ = fresh.save(&memo_path);
-    }
-    if let Some(writer) = index_writer {
-        let _ = writer.join();
+    // Both caches are best effort: a read-only checkout still checks, it just does not get
+    // faster. A partial check leaves them as they were.
+    if use_cache && paths.is_empty() {
+        rayon::join(
+            || {
+                if changed || fresh.len() != memo.len() {
+                    let _ = fresh.save(&memo_path);
+                }
+            },
+            || {
+                let index = Index::from_entries(index_entries);
+                if !index.same_as(&known) {
+                    let _ = index.save(&index_path);
+                }
+            },
+        );
     }
     diagnostic::sort(&mut diagnostics);
-    Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text })
+    Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text, catalog })
+}
+
+fn has_errors(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics.iter().any(Diagnostic::is_error)
+}
+
+/// What checking one prompt gave: its result cache key, whether the result came from the cache,
+/// the outcome, and (when `want_catalog` and it has no errors) its entry of the catalog.
+type Checked = (String, bool, check::Outcome, Option<crate::codegen::Prompt>);
+
+/// Checks one prompt, or takes its result from `memo`; with `want_catalog`, also reads its entry
+/// of the catalog, from what the check parsed or by parsing its files after a cache hit.
+fn check_one(
+    project: &Project,
+    lock: &Lock,
+    lock_file: &str,
+    memo: &Memo,
+    files: &mut PromptFiles,
+    options: Options,
+    want_catalog: bool,
+) -> Checked {
+    let mut key = memo::key(project, lock, files);
+    if let Some(diagnostics) = memo.get(&key) {
+        // Their snippets show the files' text, and the catalog needs their bytes.
+        let read = (want_catalog || !diagnostics.is_empty()) && files.load();
+        let reread_key = read.then(|| memo::key(project, lock, files));
+        // A file that changed since the index vouched for it is checked again.
+        match reread_key {
+            Some(changed) if changed != key => key = changed,
+            _ => {
+                let outline = (want_catalog && !has_errors(&diagnostics))
+                    .then(|| Outline::read(&project.config, files))
+                    .flatten();
+                let catalog = outline.map(|outline| outline.finish(files));
+                let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new() };
+                return (key, true, outcome, catalog);
+            }
+        }
+    }
+    if files.load() {
+        key = memo::key(project, lock, files);
+    }
+    let checked = &*files;
+    let (outcome, outline) = check::prompt_with(
+        &project.config,
+        lock,
+        lock_file,
+        checked,
+        options,
+        |manifest, versions| {
+            want_catalog
+                .then(|| Outline::from_check(&project.config, checked, manifest, versions))
+                .flatten()
+        },
+    );
+    // A prompt with errors keeps its bytes: its diagnostics quote them.
+    let outline = outline.filter(|_| !has_errors(&outcome.diagnostics));
+    let catalog = outline.map(|outline| outline.finish(files));
+    (key, false, outcome, catalog)
 }
 
 /// Whether a PATH argument names the prompts folder itself (or the root): then problems of the
@@ -390,9 +469,9 @@ fn select_all(project: &Project, paths: &[PathBuf]) -> bool {
 }
 
 /// Which prompts the PATH arguments select (all when there are none).
-fn select(project: &Project, prompts: &[PromptFiles], paths: &[PathBuf]) -> Result<Vec<bool>> {
+fn select(project: &Project, dirs: &[&str], paths: &[PathBuf]) -> Result<Vec<bool>> {
     if paths.is_empty() {
-        return Ok(vec![true; prompts.len()]);
+        return Ok(vec![true; dirs.len()]);
     }
     let working = std::env::current_dir().context("cannot read the working directory")?;
     let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
@@ -413,14 +492,14 @@ fn select(project: &Project, prompts: &[PromptFiles], paths: &[PathBuf]) -> Resu
                 .join("/"),
         );
     }
-    Ok(prompts
+    Ok(dirs
         .iter()
-        .map(|prompt| {
+        .map(|dir| {
             wanted.iter().any(|w| {
                 w.is_empty()
-                    || *w == prompt.dir
-                    || w.starts_with(&format!("{}/", prompt.dir))
-                    || prompt.dir.starts_with(&format!("{w}/"))
+                    || w == dir
+                    || w.starts_with(&format!("{dir}/"))
+                    || dir.starts_with(&format!("{w}/"))
             })
         })
         .collect())
@@ -633,7 +712,7 @@ pub(crate) fn checked_catalog(
     color: bool,
     what: &str,
 ) -> Result<Option<crate::codegen::Catalog>> {
-    let mut run = check_project(project, &[], Options::default(), true)?;
+    let run = check_for_catalog(project)?;
     let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
         for diagnostic in &errors {
@@ -645,17 +724,16 @@ pub(crate) fn checked_catalog(
         );
         return Ok(None);
     }
-    // A warm check may not have read unchanged files; the catalog needs their bytes.
-    let unreadable = run.prompts.par_iter_mut().find_map_any(|prompt| {
-        let known = prompt.diagnostics.len();
-        prompt.load();
-        let problem = prompt.diagnostics.get(known)?;
+    // A file the index vouched for may have become unreadable since.
+    let unreadable = run.prompts.iter().find_map(|prompt| {
+        let problem =
+            prompt.diagnostics.iter().find(|d| d.code == diagnostic::Code::SyntaxEncoding)?;
         Some(format!("cannot read `{}`: {}", problem.file, problem.message))
     });
     if let Some(message) = unreadable {
         anyhow::bail!(message);
     }
-    Ok(Some(crate::codegen::catalog(&project.config, &run.prompts)))
+    Ok(Some(crate::codegen::Catalog::new(&project.config, run.catalog)))
 }
 
 fn codegen(project: &Project, args: &CodegenArgs, color: bool) -> Result<i32> {
@@ -835,14 +913,14 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     };
     let (key, key_name, development_signed) = signing_key(project, args.key.as_deref())?;
     let options = bundle::Options { expires_in_days: args.expires_in, development_signed };
-    let assembled = bundle::assemble(&catalog, &provenance, &key.key_id(), options);
-    let signed = bundle::sign(&assembled, &key);
 
     let out = args.out.clone().unwrap_or_else(|| project.root.join(".promptctl/build"));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
     let bundle_path = out.join("bundle.json");
     let signature_path = out.join("bundle.json.minisig");
-    std::fs::write(&bundle_path, &signed.json)
+    // Written as it is serialised: the bundle is never in memory as a whole.
+    let signed = std::fs::File::create(&bundle_path)
+        .and_then(|mut file| bundle::write(&catalog, &provenance, &key, options, &mut file))
         .with_context(|| format!("cannot write `{}`", bundle_path.display()))?;
     std::fs::write(&signature_path, &signed.signature)
         .with_context(|| format!("cannot write `{}`", signature_path.display()))?;
@@ -861,21 +939,17 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
         }
     }
 
-    let versions: usize = assembled.prompts.values().map(|p| p.versions.len()).sum();
-    let commit = &assembled.git_commit[..assembled.git_commit.len().min(12)];
+    let versions: usize = catalog.prompts.iter().map(|p| p.versions.len()).sum();
+    let commit = &provenance.git_commit[..provenance.git_commit.len().min(12)];
     println!(
         "built {}: {} prompts, {versions} versions, seq {}, commit {commit}, sha256 {}",
         shown(project, &bundle_path),
-        assembled.prompts.len(),
-        assembled.seq,
+        catalog.prompts.len(),
+        provenance.seq,
         &signed.sha256[..12],
     );
-    println!(
-        "signed {} with key {} ({key_name})",
-        shown(project, &signature_path),
-        assembled.key_id
-    );
-    if let Some(expires) = &assembled.expires {
+    println!("signed {} with key {} ({key_name})", shown(project, &signature_path), key.key_id());
+    if let Some(expires) = &bundle::expires(&provenance, options) {
         println!("expires {expires}");
     }
     if development_signed {

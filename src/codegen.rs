@@ -190,20 +190,107 @@ fn write_canonical(value: &Value, output: &mut String) {
 /// Reads the catalog out of prompt folders whose bytes are loaded (`PromptFiles::load`). Meant for
 /// prompts that checked clean; a file that does not parse is skipped.
 pub fn catalog(config: &Config, prompts: &[PromptFiles]) -> Catalog {
-    let mut catalog = Catalog {
-        environments: config.environments.keys().cloned().collect(),
-        prompts: Vec::new(),
-    };
     use rayon::prelude::*;
-    catalog.prompts = prompts.par_iter().filter_map(|files| read_prompt(config, files)).collect();
-    catalog.prompts.sort_by(|a, b| a.name.cmp(&b.name));
-    catalog
+    let prompts = prompts.par_iter().filter_map(|files| read_prompt(config, files)).collect();
+    Catalog::new(config, prompts)
 }
 
-fn read_prompt(config: &Config, files: &PromptFiles) -> Option<Prompt> {
+impl Catalog {
+    /// The catalog of `prompts` (in any order) in a project with `config`'s environments.
+    pub fn new(config: &Config, mut prompts: Vec<Prompt>) -> Catalog {
+        prompts.sort_by(|a, b| a.name.cmp(&b.name));
+        Catalog { environments: config.environments.keys().cloned().collect(), prompts }
+    }
+}
+
+/// Reads one prompt of the catalog out of its loaded files, parsing them.
+pub fn read_prompt(config: &Config, files: &PromptFiles) -> Option<Prompt> {
+    read(config, files, true).map(|outline| outline.0)
+}
+
+/// A prompt of the catalog whose templates are still in its files: `finish` moves them in, so
+/// that the catalog shares the bytes `source` read instead of copying them.
+pub struct Outline(Prompt);
+
+impl Outline {
+    /// Reads the outline of a prompt out of its loaded files, parsing them (a prompt whose result
+    /// came from the check cache).
+    pub fn read(config: &Config, files: &PromptFiles) -> Option<Outline> {
+        read(config, files, false)
+    }
+
+    /// The outline from what `check::prompt_with` parsed of `files`, without parsing anything
+    /// again; `finish` gives the same prompt as `read_prompt` of the same files.
+    pub fn from_check(
+        config: &Config,
+        files: &PromptFiles,
+        manifest: Option<&prompt::Manifest>,
+        versions: &[crate::check::Version],
+    ) -> Option<Outline> {
+        let manifest = manifest?;
+        let versions = files
+            .versions
+            .iter()
+            .zip(versions)
+            .filter_map(|((number, file), parsed)| {
+                let (text, front, variables) =
+                    (parsed.text?, parsed.front.as_ref()?, parsed.variables.as_ref()?);
+                parsed.body?;
+                Some(version_of(
+                    *number,
+                    text,
+                    parsed.body_offset,
+                    front,
+                    variables.clone(),
+                    file.sha256_hex(),
+                    false,
+                ))
+            })
+            .collect();
+        Some(Outline(prompt_of(config, files, manifest, versions)))
+    }
+
+    /// The prompt, each template taken out of its version file's bytes, which `files` no longer
+    /// holds afterwards (`SourceFile::take_bytes`).
+    pub fn finish(self, files: &mut PromptFiles) -> Prompt {
+        let mut prompt = self.0;
+        for version in &mut prompt.versions {
+            let Some((_, file)) = files.versions.iter_mut().find(|(n, _)| *n == version.number)
+            else {
+                continue;
+            };
+            let mut text = match String::from_utf8(file.take_bytes()) {
+                Ok(text) => text,
+                // Not reached: the version was read from these bytes as UTF-8.
+                Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+            };
+            text.drain(..version.front_matter.len().min(text.len()));
+            version.template = text;
+        }
+        prompt
+    }
+}
+
+fn read(config: &Config, files: &PromptFiles, copy_templates: bool) -> Option<Outline> {
     let manifest_file = files.manifest.as_ref()?;
     let text = std::str::from_utf8(manifest_file.bytes()).ok()?;
     let manifest = prompt::read_manifest(&manifest_file.path, text).0?;
+    let versions = files
+        .versions
+        .iter()
+        .filter_map(|(number, file)| {
+            read_version(*number, &file.path, file.bytes(), file.sha256_hex(), copy_templates)
+        })
+        .collect();
+    Some(Outline(prompt_of(config, files, &manifest, versions)))
+}
+
+fn prompt_of(
+    config: &Config,
+    files: &PromptFiles,
+    manifest: &prompt::Manifest,
+    versions: Vec<Version>,
+) -> Prompt {
     let activate = manifest
         .activate
         .iter()
@@ -212,18 +299,22 @@ fn read_prompt(config: &Config, files: &PromptFiles) -> Option<Prompt> {
             Some((environment.get_ref().clone(), u32::try_from(*version.get_ref()).ok()?))
         })
         .collect();
-    let versions = files
-        .versions
-        .iter()
-        .filter_map(|(number, file)| {
-            read_version(*number, &file.path, file.bytes(), file.sha256_hex())
-        })
-        .collect();
-    Some(Prompt { name: files.name.clone(), description: manifest.description, activate, versions })
+    Prompt {
+        name: files.name.clone(),
+        description: manifest.description.clone(),
+        activate,
+        versions,
+    }
 }
 
 /// `sha256` is the digest of `bytes` (`SourceFile` computed it when it read them).
-fn read_version(number: u32, path: &str, bytes: &[u8], sha256: String) -> Option<Version> {
+fn read_version(
+    number: u32,
+    path: &str,
+    bytes: &[u8],
+    sha256: String,
+    copy_template: bool,
+) -> Option<Version> {
     let text = std::str::from_utf8(bytes).ok()?;
     let split = prompt::split_front_matter(path, text).ok()?;
     let (front, _) =
@@ -233,15 +324,28 @@ fn read_version(number: u32, path: &str, bytes: &[u8], sha256: String) -> Option
     if !problems.is_empty() {
         return None;
     }
-    Some(Version {
+    Some(version_of(number, text, split.body_offset, &front, variables, sha256, copy_template))
+}
+
+/// A version of the catalog; its template is empty unless `copy_template`.
+fn version_of(
+    number: u32,
+    text: &str,
+    body_offset: usize,
+    front: &prompt::FrontMatter,
+    variables: Vec<Variable>,
+    sha256: String,
+    copy_template: bool,
+) -> Version {
+    Version {
         number,
         description: front.description.clone(),
-        front_matter: text[..split.body_offset].to_string(),
-        template: split.body.to_string(),
+        front_matter: text[..body_offset].to_string(),
+        template: if copy_template { text[body_offset..].to_string() } else { String::new() },
         sha256,
         variables,
         model: front.model.clone(),
-    })
+    }
 }
 
 /// The digest in the header: what the generated text depends on (each prompt's name, description

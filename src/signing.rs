@@ -234,6 +234,20 @@ pub fn prehash(data: &[u8]) -> [u8; 64] {
     blake2::Blake2b512::digest(data).into()
 }
 
+/// `prehash` of data that arrives in pieces: `update` with each piece in order, then `finish`.
+#[derive(Clone, Default)]
+pub struct Prehasher(blake2::Blake2b512);
+
+impl Prehasher {
+    pub fn update(&mut self, data: &[u8]) {
+        blake2::Digest::update(&mut self.0, data);
+    }
+
+    pub fn finish(self) -> [u8; 64] {
+        blake2::Digest::finalize(self.0).into()
+    }
+}
+
 /// `sign`, given `prehash(data)`.
 pub fn sign_prehashed(
     key: &SecretKey,

@@ -50,6 +50,12 @@ impl SourceFile {
         Ok(())
     }
 
+    /// Moves the bytes out (for a stage that keeps them, e.g. as a template of the catalog);
+    /// afterwards `bytes` is empty and `load` would read the file again.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        self.bytes.take().unwrap_or_default()
+    }
+
     pub fn is_loaded(&self) -> bool {
         self.bytes.get().is_some()
     }
@@ -108,6 +114,24 @@ impl PromptFiles {
         read
     }
 
+    /// Drops the bytes of every file (a clean prompt's, once it is checked); `load` reads them
+    /// again if a later stage needs them.
+    pub fn release(&mut self) {
+        let seed = match &mut self.seed {
+            Some(SeedSource::Read(file)) => Some(file),
+            _ => None,
+        };
+        let files = self
+            .manifest
+            .iter_mut()
+            .chain(self.versions.iter_mut().map(|(_, file)| file))
+            .chain(self.snapshots.iter_mut())
+            .chain(seed);
+        for file in files {
+            drop(file.take_bytes());
+        }
+    }
+
     /// Every file of the prompt, for digests.
     pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
         self.manifest
@@ -157,6 +181,53 @@ pub struct Loaded {
 /// Reads every prompt folder under `prompts_dir` (an absolute path inside `root`), in parallel,
 /// trusting `known` for files whose metadata did not change.
 pub fn load(root: &Path, prompts_dir: &Path, known: &Index) -> Result<Loaded, SourceError> {
+    let listing = list(root, prompts_dir, known)?;
+    let results: Vec<(PromptFiles, Vec<(String, index::Entry)>)> =
+        listing.folders.par_iter().map(|folder| listing.read(folder)).collect();
+    let mut prompts = Vec::with_capacity(results.len());
+    let mut entries = Vec::new();
+    for (prompt, prompt_entries) in results {
+        prompts.push(prompt);
+        entries.extend(prompt_entries);
+    }
+    Ok(Loaded { prompts, diagnostics: listing.diagnostics, index: entries })
+}
+
+/// The prompt folders of a prompts folder, listed but not read: a caller that reads and checks
+/// each prompt in one task (`Listing::read`) frees a clean prompt's bytes while others are still
+/// being read.
+pub struct Listing<'a> {
+    reader: Reader<'a>,
+    /// Sorted by name.
+    pub folders: Vec<Folder>,
+    /// Problems with the folder itself: files that belong to no prompt.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One prompt folder of a `Listing`.
+pub struct Folder {
+    /// The folder name, which is the prompt's name (valid or not).
+    pub name: String,
+    /// The folder, relative to the project root.
+    pub dir: String,
+    path: PathBuf,
+    is_symlink: bool,
+}
+
+impl Listing<'_> {
+    /// Reads one prompt folder: its files and the file index entries they give.
+    pub fn read(&self, folder: &Folder) -> (PromptFiles, Vec<(String, index::Entry)>) {
+        self.reader.prompt(&folder.name, &folder.path, folder.is_symlink)
+    }
+}
+
+/// Lists the prompt folders under `prompts_dir` (an absolute path inside `root`); reading them
+/// will trust `known` for files whose metadata did not change.
+pub fn list<'a>(
+    root: &'a Path,
+    prompts_dir: &Path,
+    known: &'a Index,
+) -> Result<Listing<'a>, SourceError> {
     let read_dir_error = |source| SourceError::ReadDir { path: prompts_dir.to_path_buf(), source };
     let mut folders = Vec::new();
     let mut stray = Vec::new();
@@ -186,16 +257,15 @@ pub fn load(root: &Path, prompts_dir: &Path, known: &Index) -> Result<Loaded, So
         known,
         now: SystemTime::now(),
     };
-    let results: Vec<(PromptFiles, Vec<(String, index::Entry)>)> = folders
-        .par_iter()
-        .map(|(name, path, is_symlink)| reader.prompt(name, path, *is_symlink))
+    let folders = folders
+        .into_iter()
+        .map(|(name, path, is_symlink)| Folder {
+            dir: relative(root, &path),
+            name,
+            path,
+            is_symlink,
+        })
         .collect();
-    let mut prompts = Vec::with_capacity(results.len());
-    let mut entries = Vec::new();
-    for (prompt, prompt_entries) in results {
-        prompts.push(prompt);
-        entries.extend(prompt_entries);
-    }
     // A file directly in the prompts folder belongs to no prompt (a README is welcome).
     let diagnostics = stray
         .into_iter()
@@ -205,7 +275,7 @@ pub fn load(root: &Path, prompts_dir: &Path, known: &Index) -> Result<Loaded, So
                 .help("move it into `prompts/<name>/`, or delete it (only README.md may sit beside the prompt folders)")
         })
         .collect();
-    Ok(Loaded { prompts, diagnostics, index: entries })
+    Ok(Listing { reader, folders, diagnostics })
 }
 
 /// The project-relative, `/`-separated form of a path.
@@ -224,7 +294,7 @@ struct Reader<'a> {
 /// A listed directory entry: name, path, type (from the listing, no system call).
 type Listed = (String, PathBuf, std::fs::FileType, std::fs::DirEntry);
 
-fn list(dir: &Path) -> std::io::Result<Vec<Listed>> {
+fn list_dir(dir: &Path) -> std::io::Result<Vec<Listed>> {
     let mut entries: Vec<Listed> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -260,7 +330,7 @@ impl Reader<'_> {
                 return (prompt, entries);
             }
         }
-        let listed = match list(dir) {
+        let listed = match list_dir(dir) {
             Ok(listed) => listed,
             Err(error) => {
                 prompt.diagnostics.push(Diagnostic::new(
@@ -289,7 +359,7 @@ impl Reader<'_> {
             };
             if file_name == "snapshots" && is_dir {
                 for (snapshot_name, snapshot, snapshot_type, snapshot_entry) in
-                    list(&path).unwrap_or_default()
+                    list_dir(&path).unwrap_or_default()
                 {
                     let snapshot_relative = format!("{relative_path}/{snapshot_name}");
                     if snapshot_type.is_symlink() {
@@ -395,7 +465,8 @@ impl Reader<'_> {
         match read_file(path) {
             Ok((bytes, stamp)) => {
                 let seed = if probe_seed { probe(&bytes) } else { None };
-                let file = SourceFile::new(relative_path, bytes);
+                let mut file = SourceFile::new(relative_path, bytes);
+                file.absolute = path.to_path_buf();
                 if stamp.settled(self.now) {
                     entries.push((
                         file.path.clone(),

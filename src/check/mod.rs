@@ -59,10 +59,25 @@ pub fn prompt(
     files: &PromptFiles,
     options: Options,
 ) -> Outcome {
+    prompt_with(config, lock, lock_file, files, options, |_, _| ()).0
+}
+
+/// `prompt`, which also hands what it parsed (the manifest when it parsed, and every version) to
+/// `inspect` before dropping it, so that a later stage (the catalog of `build`) does not parse the
+/// same files again.
+pub fn prompt_with<R>(
+    config: &Config,
+    lock: &Lock,
+    lock_file: &str,
+    files: &PromptFiles,
+    options: Options,
+    inspect: impl FnOnce(Option<&Manifest>, &[Version]) -> R,
+) -> (Outcome, R) {
     let mut outcome =
         Outcome { diagnostics: files.diagnostics.clone(), snapshot_writes: Vec::new() };
     if files.unreadable {
-        return outcome;
+        let inspected = inspect(None, &[]);
+        return (outcome, inspected);
     }
     let diagnostics = &mut outcome.diagnostics;
     if !is_valid_name(&files.name) {
@@ -210,7 +225,8 @@ pub fn prompt(
     for diagnostic in &mut outcome.diagnostics {
         redact_texts(diagnostic);
     }
-    outcome
+    let inspected = inspect(manifest.as_ref().map(|(manifest, _, _)| manifest), &versions);
+    (outcome, inspected)
 }
 
 /// Blanks secrets out of everything a diagnostic says: a test's `contains` string, a rendered

@@ -66,7 +66,7 @@ pub enum Unescape {
 }
 
 /// The front matter of a version file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FrontMatter {
     pub description: Option<String>,
     pub variables: BTreeMap<Spanned<String>, Spanned<RawVariable>>,
@@ -74,7 +74,7 @@ pub struct FrontMatter {
 }
 
 /// A variable spec as written; `resolve_variables` turns it into a `Variable`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RawVariable {
     pub kind: String,
     pub required: Option<bool>,
@@ -86,7 +86,7 @@ pub struct RawVariable {
     pub fields: Option<BTreeMap<String, RawVariable>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RawItems {
     Name(String),
     Spec(Box<RawVariable>),
@@ -650,8 +650,32 @@ fn read_extract(reader: &mut Reader, value: &super::walk::Value) -> Option<Extra
     })
 }
 
-/// Reads the front matter of a version file; `offset` is where it starts in `text`.
+/// Reads the front matter of a version file; `offset` is where it starts in `text`. The common
+/// shape takes a fast path (`quick`); the rest, and every problem, the general TOML parser.
 pub fn read_front_matter(
+    file: &str,
+    text: &str,
+    offset: usize,
+    front_matter: &str,
+) -> (Option<FrontMatter>, Vec<Diagnostic>) {
+    if let Some(quick) = super::quick::front_matter(front_matter, offset) {
+        #[cfg(debug_assertions)]
+        {
+            let (general, problems) = read_front_matter_generally(file, text, offset, front_matter);
+            let spans = |front: &FrontMatter| -> Vec<(Range<usize>, Range<usize>)> {
+                front.variables.iter().map(|(name, spec)| (name.span(), spec.span())).collect()
+            };
+            assert!(problems.is_empty(), "the fast path read a front matter with problems");
+            let general = general.expect("the general path reads what the fast path read");
+            assert_eq!(quick, general, "fast and general front matter of {file} differ");
+            assert_eq!(spans(&quick), spans(&general), "spans of {file} differ");
+        }
+        return (Some(quick), Vec::new());
+    }
+    read_front_matter_generally(file, text, offset, front_matter)
+}
+
+fn read_front_matter_generally(
     file: &str,
     text: &str,
     offset: usize,

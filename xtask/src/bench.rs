@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: times `promptctl check` (cold and warm result cache, peak RSS) on
 //! synthetic repositories from `synth`, against an in-process floor that only reads and hashes the
-//! same files, and writes the report to `target/bench/`. Timings are reported, never asserted.
+//! same files, and `promptctl build` (check included, cold and warm) on some of them; writes the
+//! report to `target/bench/`. Timings are reported, never asserted.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -45,6 +46,10 @@ pub struct Options {
     /// Time `promptctl review` instead, with 10, 100 and 1,000 prompts changed (review_bench.rs)
     #[arg(long)]
     review: bool,
+    /// Sizes (among `--prompts`) at which `promptctl build` is timed too; the repository is
+    /// committed to git first, which takes a while for large ones (`--build-at` alone: none)
+    #[arg(long, value_name = "N", num_args = 0.., default_values_t = [10_000])]
+    build_at: Vec<usize>,
 }
 
 /// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
@@ -58,6 +63,8 @@ struct SizeReport {
     floor: Vec<Duration>,
     cold: Vec<Measured>,
     warm: Vec<Measured>,
+    /// `promptctl build` with the check cache removed before each run, and kept.
+    build: Option<(Vec<Measured>, Vec<Measured>)>,
 }
 
 /// Set on the release re-run, so that it cannot re-run itself again.
@@ -129,7 +136,28 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         println!("    cold check: {} (CPU {})", spread(&walls(&cold)), spread(&cpu_times(&cold)));
         let warm = time_check(promptctl, &repo, options.runs, false)?;
         println!("    warm check: {} (CPU {})", spread(&walls(&warm)), spread(&cpu_times(&warm)));
-        reports.push(SizeReport { prompts, written, generate, floor, cold, warm });
+        let build = if options.build_at.contains(&prompts) {
+            let keys = out.join("tmp").join(format!("keys-{prompts}"));
+            prepare_build(promptctl, &repo, &keys)?;
+            let cold = time_build(promptctl, &repo, &keys, options.runs, true)?;
+            println!(
+                "    cold build: {} (CPU {}, peak {:.0} MB)",
+                spread(&walls(&cold)),
+                spread(&cpu_times(&cold)),
+                megabytes(peak_rss(&cold))
+            );
+            let warm = time_build(promptctl, &repo, &keys, options.runs, false)?;
+            println!(
+                "    warm build: {} (CPU {}, peak {:.0} MB)",
+                spread(&walls(&warm)),
+                spread(&cpu_times(&warm)),
+                megabytes(peak_rss(&warm))
+            );
+            Some((cold, warm))
+        } else {
+            None
+        };
+        reports.push(SizeReport { prompts, written, generate, floor, cold, warm, build });
     }
     if options.generate_only {
         return Ok(());
@@ -241,6 +269,92 @@ fn time_check(promptctl: &Path, repo: &Path, runs: u32, cold: bool) -> Result<Ve
     Ok(measured)
 }
 
+/// Makes `repo` something `promptctl build` accepts: a git repository with one commit of fixed
+/// author, committer and date (so seq, commit and bundle are the same every time), and a key pair
+/// in `keys`, outside the repository.
+fn prepare_build(promptctl: &Path, repo: &Path, keys: &Path) -> Result<()> {
+    println!("    committing the repository to git and writing a signing key");
+    let git = |args: &[&str]| -> Result<()> {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("GIT_AUTHOR_NAME", "bench")
+            .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+            .env("GIT_COMMITTER_NAME", "bench")
+            .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .stdout(Stdio::null())
+            .status()
+            .context("cannot run git; `build` needs it")?;
+        ensure!(status.success(), "`git {}` failed in {}", args.join(" "), repo.display());
+        Ok(())
+    };
+    fs::write(repo.join(".gitignore"), ".promptctl/\n")?;
+    git(&["init", "-q"])?;
+    git(&["add", "-A"])?;
+    git(&["commit", "-q", "--no-gpg-sign", "-m", "synthetic prompts"])?;
+    if keys.exists() {
+        fs::remove_dir_all(keys).with_context(|| format!("cannot remove {}", keys.display()))?;
+    }
+    let status = Command::new(promptctl)
+        .arg("--root")
+        .arg(repo)
+        .arg("keygen")
+        .arg("--public")
+        .arg(keys.join("bench.pub"))
+        .arg("--secret")
+        .arg(keys.join("bench.key"))
+        .env_remove("PROMPTCTL_SIGNING_KEY_PASSWORD")
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run promptctl keygen")?;
+    ensure!(status.success(), "`promptctl keygen` failed ({status})");
+    Ok(())
+}
+
+/// Runs `promptctl --root <repo> build --key <keys>/bench.key --out <keys>/bundle` `runs` times;
+/// `cold` removes `.promptctl/` (the check cache and file index) before each run.
+fn time_build(
+    promptctl: &Path,
+    repo: &Path,
+    keys: &Path,
+    runs: u32,
+    cold: bool,
+) -> Result<Vec<Measured>> {
+    let cache = repo.join(".promptctl");
+    let mut measured = Vec::new();
+    for _ in 0..runs {
+        if cold && cache.exists() {
+            fs::remove_dir_all(&cache)
+                .with_context(|| format!("cannot remove {}", cache.display()))?;
+        }
+        let mut command = Command::new(promptctl);
+        command
+            .arg("--root")
+            .arg(repo)
+            .arg("build")
+            .arg("--key")
+            .arg(keys.join("bench.key"))
+            .arg("--out")
+            .arg(keys.join("bundle"))
+            .env_remove("PROMPTCTL_SIGNING_KEY")
+            .env_remove("PROMPTCTL_SIGNING_KEY_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let run = child::measure(&mut command)?;
+        ensure!(
+            run.status.success(),
+            "`promptctl --root {} build` failed ({}) on the synthetic repository",
+            repo.display(),
+            run.status
+        );
+        measured.push(run);
+    }
+    Ok(measured)
+}
+
 /// The first 40 lines of `promptctl --root <repo> check`, stdout then stderr.
 fn human_output(promptctl: &Path, repo: &Path) -> String {
     let output = match Command::new(promptctl).arg("--root").arg(repo).arg("check").output() {
@@ -286,6 +400,31 @@ fn markdown(machine: &str, runs: u32, reports: &[SizeReport]) -> String {
             megabytes(peak_rss(&report.warm)),
         );
     }
+    if reports.iter().any(|report| report.build.is_some()) {
+        out.push_str(
+            "\n`promptctl build` (check included, signed bundle written): cold = `.promptctl/` \
+             removed before each run, warm = the check cache of the previous run kept.\n\n",
+        );
+        out.push_str(
+            "| prompts | cold build median [min–max] | CPU | warm build median [min–max] | CPU \
+             | peak RSS MB cold / warm |\n",
+        );
+        out.push_str("|---:|---:|---:|---:|---:|---:|\n");
+    }
+    for report in reports {
+        let Some((cold, warm)) = &report.build else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.0} / {:.0} |",
+            report.prompts,
+            spread(&walls(cold)),
+            duration(median(&cpu_times(cold))),
+            spread(&walls(warm)),
+            duration(median(&cpu_times(warm))),
+            megabytes(peak_rss(cold)),
+            megabytes(peak_rss(warm)),
+        );
+    }
     out
 }
 
@@ -298,7 +437,7 @@ fn json(machine: &str, options: &Options, reports: &[SizeReport]) -> String {
     let sizes: Vec<String> = reports
         .iter()
         .map(|report| {
-            let fields = [
+            let mut fields = vec![
                 ("prompts", report.prompts.to_string()),
                 ("files", report.written.files.to_string()),
                 ("bytes", report.written.bytes.to_string()),
@@ -312,6 +451,16 @@ fn json(machine: &str, options: &Options, reports: &[SizeReport]) -> String {
                 ("warm_cpu_ms", times(cpu_times(&report.warm))),
                 ("warm_max_rss_bytes", rss(&report.warm)),
             ];
+            if let Some((cold, warm)) = &report.build {
+                fields.extend([
+                    ("build_cold_ms", times(walls(cold))),
+                    ("build_cold_cpu_ms", times(cpu_times(cold))),
+                    ("build_cold_max_rss_bytes", rss(cold)),
+                    ("build_warm_ms", times(walls(warm))),
+                    ("build_warm_cpu_ms", times(cpu_times(warm))),
+                    ("build_warm_max_rss_bytes", rss(warm)),
+                ]);
+            }
             let fields: Vec<String> =
                 fields.iter().map(|(key, value)| format!("      \"{key}\": {value}")).collect();
             format!("    {{\n{}\n    }}", fields.join(",\n"))

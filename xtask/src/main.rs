@@ -24,7 +24,7 @@ struct Cli {
 enum Task {
     /// Run the checks of CI (fmt, clippy, tests, `promptctl check`), stopping at the first failure
     Verify,
-    /// Time `promptctl check` on synthetic repositories against an in-process read+hash floor
+    /// Time `promptctl check` (against an in-process read+hash floor) and `build` on synthetic repositories
     Bench(bench::Options),
     /// Time `promptctl publish` into a real PostgreSQL and Redis beside a `psql \copy` floor
     BenchPublish(bench_publish::Options),
