@@ -814,14 +814,21 @@ fn check_version(name: &str, version: &BundleVersion) -> Result<(), Error> {
             version.sha256
         )));
     }
-    // The split must fall where the file's own front matter ends: `front_matter` is a whole
-    // front matter, up to and including the newline of its closing line.
+    // The split must fall where the file's own front matter ends. The common case, a whole front
+    // matter up to and including the newline of its closing line, needs no copy of the file; any
+    // other is judged on the file as a whole.
     let path = format!("{name}/v{}.prompt", version.version);
-    let offset = crate::syntax::prompt::split_front_matter(&path, &version.front_matter)
-        .map(|split| split.body_offset)
-        .map_err(|_| corrupt("`front_matter` is not a `+++` front matter".into()))?;
-    if offset != version.front_matter.len() || !version.front_matter.ends_with('\n') {
-        return Err(corrupt("`front_matter` does not end at the line that closes it".into()));
+    let whole = crate::syntax::prompt::split_front_matter(&path, &version.front_matter)
+        .is_ok_and(|split| split.body_offset == version.front_matter.len())
+        && version.front_matter.ends_with('\n');
+    if !whole {
+        let source = format!("{}{}", version.front_matter, version.template);
+        let offset = crate::syntax::prompt::split_front_matter(&path, &source)
+            .map(|split| split.body_offset)
+            .map_err(|_| corrupt("`front_matter` is not a `+++` front matter".into()))?;
+        if offset != version.front_matter.len() {
+            return Err(corrupt("`front_matter` does not end at the line that closes it".into()));
+        }
     }
     let contract = codegen::contract(&version.variables);
     if contract != version.contract {
