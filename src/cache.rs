@@ -31,6 +31,9 @@ pub struct Notice {
     pub seq: Option<i64>,
 }
 
+/// An `…:active` entry as read, with its TTL left in seconds; `Err` holds why it does not parse.
+pub type Cached = (Result<Entry, String>, i64);
+
 /// Key names for one prefix.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -187,7 +190,7 @@ impl Cache {
 
     /// The active entry of `name` and its TTL left in seconds; an entry that is not valid JSON
     /// of the contract's shape is reported as `Err(text)` in the inner result.
-    pub fn read(&mut self, name: &str) -> Result<Option<(Result<Entry, String>, i64)>, CacheError> {
+    pub fn read(&mut self, name: &str) -> Result<Option<Cached>, CacheError> {
         let key = self.layout.active(name);
         let (value, ttl): (Option<String>, i64) = redis::pipe()
             .cmd("GET")
