@@ -1,7 +1,7 @@
 //! promptctl: prompts as code. Modules are declared in the order data flows through them:
 //! configuration and files are read (`config`, `index`, `source`), parsed (`syntax`), checked
 //! (`check`, with `render`, `seed` and `lock`), compiled (`codegen`, `signing`, `bundle`), delivered (`store`, `cache`, `publish`,
-//! `webhook`), cached (`memo`) and reported (`diff`, `report`); `cli` drives them. `diagnostic` is the shared
+//! `webhook`) and served (`runtime`), cached (`memo`) and reported (`diff`, `report`); `cli` drives them. `diagnostic` is the shared
 //! vocabulary.
 
 pub mod diagnostic;
@@ -20,6 +20,7 @@ pub mod store;
 pub mod cache;
 pub mod publish;
 pub mod webhook;
+pub mod runtime;
 pub mod memo;
 pub mod diff;
 pub mod report;
