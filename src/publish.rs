@@ -64,6 +64,10 @@ pub struct Plan {
     pub description_changes: Vec<String>,
     pub activations: Vec<Change>,
     pub drift: Vec<Drift>,
+    /// Drifted prompts whose bundle activation is the version the store serves now: the publish
+    /// records that the repository agrees (a `publish` activation of the same version), which
+    /// ends the drift without changing what is served.
+    pub adopted: Vec<Change>,
     /// Prompts in the store that the bundle does not have (left as they are).
     pub not_in_bundle: Vec<String>,
     /// The store's highest deployment seq before this one.
@@ -78,7 +82,8 @@ impl Plan {
         !(self.new_prompts.is_empty()
             && self.new_versions.is_empty()
             && self.description_changes.is_empty()
-            && self.activations.is_empty())
+            && self.activations.is_empty()
+            && self.adopted.is_empty())
     }
 }
 
@@ -358,6 +363,33 @@ fn transaction(
             });
         }
     }
+    for change in &plan.adopted {
+        let template = &ids[&change.name];
+        let version = template.version(change.to).expect("the active version is stored").id;
+        records::insert_activation(
+            connection,
+            &NewActivation {
+                template: template.id,
+                version,
+                previous: Some(version),
+                action: "publish",
+                actor,
+                git_commit: Some(&bundle.git_commit),
+                bundle_seq: Some(bundle.seq as i64),
+                reason: Some("the bundle agrees with the version activated outside publish"),
+                at: now,
+            },
+        )?;
+        records::insert_audit(
+            connection,
+            Some(template.id),
+            Some(version),
+            "drift_adopted",
+            actor,
+            now,
+            serde_json::json!({"environment": target.environment, "version": change.to, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq}),
+        )?;
+    }
     for change in &plan.activations {
         let template = &ids[&change.name];
         let version = template.version(change.to).expect("every bundled version is stored").id;
@@ -486,7 +518,14 @@ fn compute(
         let active = stored.and_then(StoredTemplate::active);
         if let Some(template) = stored {
             let published = template.published.and_then(|id| template.by_id(id));
-            if published.map(|v| v.id) != active.map(|v| v.id) {
+            let agrees = active.map(|v| v.number) == Some(i64::from(wanted));
+            if published.map(|v| v.id) != active.map(|v| v.id) && agrees {
+                plan.adopted.push(Change {
+                    name: name.clone(),
+                    from: active.map(|v| v.number),
+                    to: i64::from(wanted),
+                });
+            } else if published.map(|v| v.id) != active.map(|v| v.id) {
                 plan.drift.push(Drift {
                     name: name.clone(),
                     published: published.map(|v| v.number),

@@ -136,7 +136,10 @@ fn resolve(project: &Project, args: &EnvArgs) -> Result<Resolved> {
         );
     };
     let what = format!("`[environments.{}] database`", args.environment);
-    let url = match (&args.database, &config.database) {
+    // An empty override (an unset CI secret) is no override.
+    let database = args.database.as_ref().filter(|url| !url.is_empty());
+    let redis_override = args.redis.as_ref().filter(|url| !url.is_empty());
+    let url = match (database, &config.database) {
         (Some(url), _) => url.clone(),
         (None, Some(url)) => expand(url, &what)?,
         (None, None) => format!("sqlite:{EMBEDDED_DIR}/{}.sqlite3", args.environment),
@@ -145,7 +148,7 @@ fn resolve(project: &Project, args: &EnvArgs) -> Result<Resolved> {
     let redis = if args.no_cache {
         None
     } else {
-        match (&args.redis, &config.redis) {
+        match (redis_override, &config.redis) {
             (Some(url), _) => Some(url.clone()),
             (None, Some(url)) => {
                 Some(expand(url, &format!("`[environments.{}] redis`", args.environment))?)
@@ -226,8 +229,15 @@ fn refresh_cache(
     }
 }
 
-fn notify(resolved: &Resolved, event: &str, body: serde_json::Value) -> Result<i32> {
-    let Some(webhook) = &resolved.webhook else { return Ok(exit::OK) };
+/// The webhook's URL and secret, resolved before anything is published so that a missing secret
+/// refuses the publish instead of skipping the notification.
+struct Hook {
+    url: String,
+    secret: Option<String>,
+}
+
+fn hook(resolved: &Resolved) -> Result<Option<Hook>> {
+    let Some(webhook) = &resolved.webhook else { return Ok(None) };
     let url = expand(&webhook.url, &format!("`[environments.{}.webhook] url`", resolved.name))?;
     let secret = match &webhook.secret_env {
         Some(variable) => Some(std::env::var(variable).map_err(|_| {
@@ -235,22 +245,27 @@ fn notify(resolved: &Resolved, event: &str, body: serde_json::Value) -> Result<i
         })?),
         None => None,
     };
+    Ok(Some(Hook { url, secret }))
+}
+
+fn notify(hook: Option<&Hook>, event: &str, body: serde_json::Value) -> i32 {
+    let Some(hook) = hook else { return exit::OK };
     match crate::webhook::send(
-        &url,
+        &hook.url,
         event,
         &body,
-        secret.as_deref().map(str::as_bytes),
+        hook.secret.as_deref().map(str::as_bytes),
         &crate::webhook::Delivery::default(),
     ) {
         Ok(_) => {
-            println!("webhook {} notified", store::redact_url(&url));
-            Ok(exit::OK)
+            println!("webhook {} notified", store::redact_url(&hook.url));
+            exit::OK
         }
         Err(error) => {
             eprintln!(
                 "error: {error}; the store and cache are updated, only the notification is missing"
             );
-            Ok(exit::WEBHOOK_FAILED)
+            exit::WEBHOOK_FAILED
         }
     }
 }
@@ -270,6 +285,7 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         );
     }
     let (bundle_path, verified) = super::read_verified(Some(project), &bundle_path, &args.pubkeys)?;
+    let hook = hook(&resolved)?;
     let mut connection = connect(&resolved)?;
     let options = publish::Options {
         only: args.only.clone(),
@@ -353,7 +369,7 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
             "actor": options.actor,
             "activations": plan.activations,
         });
-        let notified = notify(&resolved, "publish", body)?;
+        let notified = notify(hook.as_ref(), "publish", body);
         if code == exit::OK {
             code = notified;
         }
@@ -419,6 +435,12 @@ fn print_plan(
             drift.active.map_or("none".into(), |v| format!("v{v}"))
         );
     }
+    for change in &plan.adopted {
+        println!(
+            "  = {} stays at v{}: the bundle agrees with the version activated outside publish (drift resolved)",
+            change.name, change.to
+        );
+    }
     for name in &plan.not_in_bundle {
         println!("  = {name} is in the store but not in the bundle: left as it is");
     }
@@ -432,6 +454,7 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
     if args.reason.trim().is_empty() {
         anyhow::bail!("`--reason` is empty; say why, for the audit trail");
     }
+    let hook = hook(&resolved)?;
     let mut connection = connect(&resolved)?;
     let actor = actor(args.actor.as_deref());
     let done = match publish::rollback(
@@ -471,7 +494,7 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
         "actor": actor,
         "reason": args.reason,
     });
-    let notified = notify(&resolved, "rollback", body)?;
+    let notified = notify(hook.as_ref(), "rollback", body);
     Ok(if code == exit::OK { notified } else { code })
 }
 

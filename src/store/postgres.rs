@@ -51,9 +51,29 @@ fn database_error(error: postgres::Error) -> StoreError {
     StoreError::Database { message: describe(&error) }
 }
 
+/// SQL NULL for a parameter of any type (`Option::<T>::None` only binds to `T`'s types).
+#[derive(Debug)]
+struct Null;
+
+impl ToSql for Null {
+    fn to_sql(
+        &self,
+        _: &Type,
+        _: &mut postgres::types::private::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(postgres::types::IsNull::Yes)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
 fn to_postgres(value: &Value) -> Box<dyn ToSql + Sync> {
     match value {
-        Value::Null => Box::new(Option::<String>::None),
+        Value::Null => Box::new(Null),
         Value::Text(text) => Box::new(text.clone()),
         Value::Int(number) => Box::new(*number),
         Value::Bool(flag) => Box::new(*flag),

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, a module per stage. `support` builds projects in temporary
 //! folders and runs the real `promptctl` binary against them.
 
+mod servers;
 mod support;
 
 mod build;
@@ -11,4 +12,5 @@ mod formats;
 mod schemas;
 mod security;
 mod index;
+mod publish;
 mod seed;

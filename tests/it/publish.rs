@@ -1,0 +1,801 @@
+//! `publish`, `rollback`, `status`, `warm` and `db migrate` against real stores: the embedded
+//! SQLite file and a PostgreSQL server, with a real redis-server as the cache (tests/it/servers.rs).
+//! Each scenario runs against both stores where both apply.
+
+use crate::servers;
+use crate::support::{Repo, Run};
+use promptctl::store::{self, Location};
+use std::path::Path;
+use std::process::Command;
+
+const SIGNING_VARIABLES: &[&str] = &[
+    "PROMPTCTL_SIGNING_KEY",
+    "PROMPTCTL_SIGNING_KEY_PASSWORD",
+    "PROMPTCTL_DATABASE_URL",
+    "PROMPTCTL_REDIS_URL",
+    "PROMPTCTL_ACTOR",
+    "GITHUB_ACTOR",
+];
+
+fn run_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+    command.arg("--root").arg(root).args(["--color", "never"]).args(args).current_dir(root);
+    for name in SIGNING_VARIABLES {
+        command.env_remove(name);
+    }
+    command.env("PROMPTCTL_ACTOR", "tester");
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run promptctl");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    };
+    assert!(!run.stderr.contains("panicked"), "promptctl {args:?} panicked:\n{}", run.stderr);
+    run
+}
+
+fn run(root: &Path, args: &[&str]) -> Run {
+    run_env(root, args, &[])
+}
+
+#[track_caller]
+fn expect(run: &Run, code: i32, needles: &[&str]) {
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    for needle in needles {
+        assert!(
+            all.contains(needle),
+            "missing `{needle}` in\n--- stdout\n{}\n--- stderr\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args(["-c", "user.name=promptctl tests", "-c", "user.email=tests@example.invalid"])
+        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(root)
+        .env("GIT_AUTHOR_DATE", "2001-02-03T04:05:06Z")
+        .env("GIT_COMMITTER_DATE", "2001-02-03T04:05:06Z")
+        .output()
+        .expect("run git");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn commit_all(root: &Path, message: &str) {
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", message]);
+}
+
+/// Which store a scenario runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A store URL for one test: a new SQLite file, or a new database in the shared PostgreSQL.
+fn store_url(backend: Backend) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite:{}", servers::unique("store"))),
+        Backend::Postgres => servers::postgres_database(),
+    }
+}
+
+fn greeter_version(greeting: &str) -> String {
+    format!("+++\nvariables.name = {{ type = \"string\", max_len = 100 }}\n+++\n{greeting}, {{{{name}}}}!\n")
+}
+
+fn manifest(production: u32, staging: u32, description: &str) -> String {
+    format!(
+        "description = \"{description}\"\n\n[activate]\nproduction = {production}\nstaging = {staging}\n\n[[test]]\nname = \"greets\"\nvars = {{ name = \"Ada\" }}\ncontains = [\"Ada\"]\n"
+    )
+}
+
+/// A committed project with two prompts (`greeter` v1..v2, `farewell` v1), a trusted key pair,
+/// the given store for both environments (overridable with `--db`), and, when given, the Redis
+/// cache with a key prefix of its own.
+struct Deploy {
+    repo: Repo,
+    database: String,
+    prefix: String,
+    redis: Option<String>,
+}
+
+impl Deploy {
+    fn new(database: &str, redis: Option<&str>, extra_production: &str) -> Deploy {
+        let prefix = format!("{}:", servers::unique("p"));
+        let redis_line = redis.map(|url| format!("redis = \"{url}\"\n")).unwrap_or_default();
+        let config = format!(
+            "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[cache]\nkey_prefix = \"{prefix}\"\nttl_seconds = 600\n\n[environments.production]\ndatabase = \"{database}\"\n{redis_line}{extra_production}\n[environments.staging]\n{redis_line}"
+        );
+        let repo = Repo::new(&[("promptctl.toml", config.as_str())]);
+        repo.write(".gitignore", ".promptctl/\n");
+        repo.write("prompts/greeter/prompt.toml", &manifest(1, 2, "Greets a user"));
+        repo.write("prompts/greeter/v1.prompt", &greeter_version("Hello"));
+        repo.write("prompts/greeter/v2.prompt", &greeter_version("Welcome"));
+        repo.write("prompts/farewell/prompt.toml", &manifest(1, 1, "Says goodbye"));
+        repo.write("prompts/farewell/v1.prompt", &greeter_version("Goodbye"));
+        expect(&run(repo.path(), &["keygen"]), 0, &[]);
+        expect(&run(repo.path(), &["lock"]), 0, &[]);
+        git(repo.path(), &["init", "-q"]);
+        commit_all(repo.path(), "prompts");
+        Deploy { repo, database: database.to_string(), prefix, redis: redis.map(str::to_string) }
+    }
+
+    fn path(&self) -> &Path {
+        self.repo.path()
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run(self.path(), args)
+    }
+
+    fn build(&self) -> Run {
+        let built = run(self.path(), &["build", "--key", ".promptctl/keys/promptctl.key"]);
+        expect(&built, 0, &["built"]);
+        built
+    }
+
+    /// Commits a change of the prompts and builds the next bundle.
+    fn change(&self, files: &[(&str, &str)], message: &str) {
+        for (path, content) in files {
+            self.repo.write(path, content);
+        }
+        expect(&self.run(&["lock"]), 0, &[]);
+        commit_all(self.path(), message);
+        self.build();
+    }
+
+    fn store(&self) -> Box<dyn store::Connection> {
+        let location = Location::parse(&self.database, self.path()).expect("store URL");
+        store::open(&location).expect("open the store")
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        let rows =
+            self.store().query(&format!("SELECT COUNT(*) FROM {table}"), &[]).expect("count");
+        rows[0].int(0).unwrap()
+    }
+
+    fn tables(&self) -> i64 {
+        let mut store = self.store();
+        let sql = match store.dialect() {
+            store::Dialect::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            }
+            store::Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+        };
+        store.query(sql, &[]).unwrap()[0].int(0).unwrap()
+    }
+
+    fn active(&self, name: &str) -> Option<i64> {
+        let rows = self
+            .store()
+            .query(
+                "SELECT v.version_number FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE t.name = $1 AND v.is_active = $2",
+                &[name.into(), true.into()],
+            )
+            .unwrap();
+        rows.first().map(|row| row.int(0).unwrap())
+    }
+
+    fn cache_get(&self, key: &str) -> Option<String> {
+        let url = self.redis.as_deref()?;
+        let mut connection = servers::redis_connection(url);
+        redis::cmd("GET").arg(format!("{}{key}", self.prefix)).query(&mut connection).unwrap()
+    }
+
+    fn cache_entry(&self, name: &str) -> Option<serde_json::Value> {
+        self.cache_get(&format!("{name}:active")).map(|text| serde_json::from_str(&text).unwrap())
+    }
+}
+
+fn backends() -> Vec<(Backend, String)> {
+    [Backend::Sqlite, Backend::Postgres]
+        .into_iter()
+        .filter_map(|backend| store_url(backend).map(|url| (backend, url)))
+        .collect()
+}
+
+#[test]
+fn publish_then_republish_changes_nothing() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        let plan = deploy.run(&["publish", "--env", "production", "--plan"]);
+        expect(
+            &plan,
+            0,
+            &[
+                "plan for `production`",
+                "+ prompt greeter",
+                "+ version greeter v2",
+                "* activate greeter (none) -> v1",
+            ],
+        );
+        assert_eq!(deploy.tables(), 0, "{backend:?}: --plan created tables");
+
+        let first = deploy.run(&["publish", "--env", "production"]);
+        expect(
+            &first,
+            0,
+            &["published `production`", "* activate farewell (none) -> v1", "greeter"],
+        );
+        assert_eq!(deploy.count("prompt_templates"), 2, "{backend:?}");
+        assert_eq!(deploy.count("prompt_versions"), 3, "{backend:?}");
+        assert_eq!(deploy.count("prompt_activations"), 2, "{backend:?}");
+        assert_eq!(deploy.count("prompt_deployments"), 1, "{backend:?}");
+        assert_eq!(deploy.active("greeter"), Some(1));
+        // The status table follows the publish.
+        assert!(first.stdout.contains("prompt    repo  store  published"), "{}", first.stdout);
+
+        let audit = deploy.count("prompt_audit_logs");
+        let again = deploy.run(&["publish", "--env", "production"]);
+        expect(&again, 0, &["is already published to `production`", "nothing changed"]);
+        assert_eq!(deploy.count("prompt_activations"), 2, "{backend:?}");
+        assert_eq!(deploy.count("prompt_deployments"), 1, "{backend:?}");
+        assert_eq!(deploy.count("prompt_audit_logs"), audit, "{backend:?}");
+
+        let migrate = deploy.run(&["db", "migrate", "--env", "production"]);
+        expect(&migrate, 0, &["schema up to date (migration 1)"]);
+    }
+}
+
+#[test]
+fn a_new_commit_activates_versions_writes_the_cache_and_notifies() {
+    let Some(redis) = servers::redis() else { return };
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, Some(&redis.url()), "");
+        deploy.build();
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &["cache redis://"]);
+        let entry = deploy.cache_entry("greeter").expect("greeter cached");
+        assert_eq!(entry["version"], 1, "{backend:?}");
+        assert_eq!(entry["content"], "Hello, {{name}}!\n");
+        let sha = entry["sha256"].as_str().unwrap().to_string();
+        assert_eq!(sha, promptctl::publish::content_sha256("Hello, {{name}}!\n"));
+        assert_eq!(
+            deploy.cache_get(&format!("greeter:sha256:{sha}")).as_deref(),
+            Some("Hello, {{name}}!\n")
+        );
+        assert_eq!(entry["variables"]["name"]["type"], "string");
+
+        // Listen on the channel, then publish production = 2.
+        let mut subscriber = servers::redis_connection(&redis.url());
+        let channel = format!("{}activations", deploy.prefix);
+        let mut pubsub = subscriber.as_pubsub();
+        pubsub.subscribe(&channel).unwrap();
+        pubsub.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        deploy.change(
+            &[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))],
+            "serve v2",
+        );
+        let published = deploy.run(&["publish", "--env", "production"]);
+        expect(&published, 0, &["* activate greeter v1 -> v2", "previous seq 1"]);
+        let message = pubsub.get_message().expect("a notice");
+        let payload: String = message.get_payload().unwrap();
+        let notice: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(notice["name"], "greeter");
+        assert_eq!(notice["version"], 2);
+        assert_eq!(notice["seq"], 2);
+        drop(pubsub);
+
+        let entry = deploy.cache_entry("greeter").unwrap();
+        assert_eq!(entry["version"], 2);
+        assert_eq!(entry["seq"], 2);
+        assert_eq!(deploy.active("greeter"), Some(2), "{backend:?}");
+        assert_eq!(deploy.active("farewell"), Some(1));
+        let rows = deploy
+            .store()
+            .query(
+                "SELECT a.action, a.actor, a.bundle_seq, p.version_number FROM prompt_activations a JOIN prompt_versions p ON p.id = a.previous_version_id",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{backend:?}");
+        assert_eq!(rows[0].text(0).unwrap(), "publish");
+        assert_eq!(rows[0].text(1).unwrap(), "tester");
+        assert_eq!(rows[0].int(2).unwrap(), 2);
+        assert_eq!(rows[0].int(3).unwrap(), 1);
+
+        let status = deploy.run(&["status", "--env", "production", "--format", "json"]);
+        expect(&status, 0, &[]);
+        let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+        let greeter = &status["prompts"][1];
+        assert_eq!(greeter["name"], "greeter");
+        assert_eq!(greeter["repository"], 2);
+        assert_eq!(greeter["store"], 2);
+        assert_eq!(greeter["cache"], 2);
+        assert_eq!(greeter["drift"], false);
+        assert!(greeter["cache_ttl_seconds"].as_i64().unwrap() > 500);
+    }
+}
+
+#[test]
+fn an_older_bundle_is_refused_unless_downgrade_is_allowed() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        let old = deploy.path().join("old");
+        std::fs::create_dir_all(&old).unwrap();
+        for file in ["bundle.json", "bundle.json.minisig"] {
+            std::fs::copy(deploy.path().join(".promptctl/build").join(file), old.join(file))
+                .unwrap();
+        }
+        deploy.change(
+            &[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))],
+            "serve v2",
+        );
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+
+        let refused = deploy.run(&["publish", "--env", "production", "--bundle", "old"]);
+        expect(
+            &refused,
+            2,
+            &[
+                "bundle seq 1 is not higher than the store's last deployment (seq 2",
+                "--allow-downgrade",
+            ],
+        );
+        assert_eq!(deploy.active("greeter"), Some(2), "{backend:?}");
+
+        let allowed =
+            deploy.run(&["publish", "--env", "production", "--bundle", "old", "--allow-downgrade"]);
+        expect(&allowed, 0, &["downgrade allowed", "* activate greeter v2 -> v1"]);
+        assert_eq!(deploy.active("greeter"), Some(1));
+        let rows = deploy
+            .store()
+            .query("SELECT seq, downgrade FROM prompt_deployments ORDER BY id", &[])
+            .unwrap();
+        assert_eq!(rows.len(), 2, "{backend:?}");
+        assert_eq!((rows[0].int(0).unwrap(), rows[0].bool(1).unwrap()), (2, false));
+        assert_eq!((rows[1].int(0).unwrap(), rows[1].bool(1).unwrap()), (1, true));
+        let audit = deploy
+            .store()
+            .query(
+                "SELECT details FROM prompt_audit_logs WHERE action = 'deployed' ORDER BY id DESC",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(audit[0].json(0).unwrap()["downgrade"], true);
+        assert_eq!(audit[0].json(0).unwrap()["previous_seq"], 2);
+        // The highest seq still guards: the old bundle is still not higher than 2.
+        let again = deploy.run(&["publish", "--env", "production", "--bundle", "old"]);
+        expect(&again, 2, &["not higher"]);
+    }
+}
+
+#[test]
+fn a_stored_version_never_changes() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+        // The store already has greeter v1 with other bytes (another project, a hand edit).
+        deploy
+            .store()
+            .execute(
+                "UPDATE prompt_versions SET source_sha256 = $1 WHERE version_number = 2",
+                &["0".repeat(64).into()],
+            )
+            .unwrap();
+        deploy.change(
+            &[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))],
+            "serve v2",
+        );
+        let before = deploy.count("prompt_audit_logs");
+        let refused =
+            deploy.run(&["publish", "--env", "production", "--force", "--allow-downgrade"]);
+        expect(
+            &refused,
+            2,
+            &[
+                "a stored version never changes",
+                "`greeter` v2: store sha256:000000000000",
+                "there is no flag to overwrite",
+            ],
+        );
+        assert_eq!(deploy.active("greeter"), Some(1), "{backend:?}");
+        assert_eq!(deploy.count("prompt_deployments"), 1);
+        assert_eq!(deploy.count("prompt_audit_logs"), before);
+    }
+}
+
+#[test]
+fn a_store_belongs_to_one_environment() {
+    for (_backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+        let refused = deploy.run(&["publish", "--env", "staging", "--db", &url]);
+        expect(&refused, 2, &["the store belongs to environment `production`, not `staging`"]);
+        let status = deploy.run(&["status", "--env", "staging", "--db", &url]);
+        expect(&status, 2, &["belongs to environment `production`"]);
+    }
+}
+
+#[test]
+fn rollback_is_audited_and_publish_refuses_the_drift_unless_forced() {
+    let Some(redis) = servers::redis() else { return };
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, Some(&redis.url()), "");
+        deploy.build();
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+        deploy.change(
+            &[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))],
+            "serve v2",
+        );
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+
+        let no_reason =
+            deploy.run(&["rollback", "greeter", "--env", "production", "--reason", " "]);
+        expect(&no_reason, 2, &["`--reason` is empty"]);
+        let rolled = deploy.run(&[
+            "rollback",
+            "greeter",
+            "--env",
+            "production",
+            "--reason",
+            "v2 confuses users",
+            "--actor",
+            "oncall",
+        ]);
+        expect(
+            &rolled,
+            0,
+            &["rolled back `greeter` in `production`", "v2 -> v1 by oncall: v2 confuses users"],
+        );
+        assert_eq!(deploy.active("greeter"), Some(1), "{backend:?}");
+        assert_eq!(deploy.cache_entry("greeter").unwrap()["version"], 1);
+        let rows = deploy
+            .store()
+            .query("SELECT action, actor, reason FROM prompt_activations ORDER BY id DESC", &[])
+            .unwrap();
+        assert_eq!(rows[0].text(0).unwrap(), "rollback");
+        assert_eq!(rows[0].text(1).unwrap(), "oncall");
+        assert_eq!(rows[0].text(2).unwrap(), "v2 confuses users");
+        let audit = deploy
+            .store()
+            .query("SELECT details FROM prompt_audit_logs WHERE action = 'rolled_back'", &[])
+            .unwrap();
+        assert_eq!(audit[0].json(0).unwrap()["reason"], "v2 confuses users");
+
+        let status = deploy.run(&["status", "--env", "production"]);
+        expect(&status, 0, &["drift: active is not what the last publish set"]);
+
+        // The next publish would undo the on-call's rollback: refused with the report.
+        deploy.change(
+            &[("prompts/farewell/prompt.toml", &manifest(1, 1, "Says goodbye politely"))],
+            "describe",
+        );
+        let refused = deploy.run(&["publish", "--env", "production"]);
+        expect(
+            &refused,
+            2,
+            &[
+                "(drift)",
+                "`greeter`: published v2, active v1 (rolled back by oncall: v2 confuses users)",
+                "--force",
+            ],
+        );
+        assert_eq!(deploy.active("greeter"), Some(1));
+        let forced = deploy.run(&["publish", "--env", "production", "--force"]);
+        expect(
+            &forced,
+            0,
+            &["! drift greeter", "* activate greeter v1 -> v2", "~ description of farewell"],
+        );
+        assert_eq!(deploy.active("greeter"), Some(2));
+        let status = deploy.run(&["status", "--env", "production"]);
+        assert!(!status.stdout.contains("drift:"), "{}", status.stdout);
+
+        // Rollback without --to goes back to the version before the current one.
+        expect(
+            &deploy.run(&["rollback", "greeter", "--env", "production", "--reason", "again"]),
+            0,
+            &["v2 -> v1"],
+        );
+        expect(
+            &deploy.run(&[
+                "rollback",
+                "greeter",
+                "--env",
+                "production",
+                "--to",
+                "1",
+                "--reason",
+                "x",
+            ]),
+            2,
+            &["`greeter` v1 is already active"],
+        );
+        expect(
+            &deploy.run(&[
+                "rollback",
+                "greeter",
+                "--env",
+                "production",
+                "--to",
+                "7",
+                "--reason",
+                "x",
+            ]),
+            2,
+            &["`greeter` v7 is not in the store (stored: v1, v2)"],
+        );
+        expect(
+            &deploy.run(&["rollback", "greeterr", "--env", "production", "--reason", "x"]),
+            2,
+            &["`greeterr` is not in the store; did you mean `greeter`?"],
+        );
+        expect(
+            &deploy.run(&["rollback", "farewell", "--env", "production", "--reason", "x"]),
+            2,
+            &["`farewell` has no earlier active version to go back to; pass `--to N`"],
+        );
+    }
+}
+
+#[test]
+fn dirty_and_development_signed_bundles_are_refused_where_they_do_not_belong() {
+    let Some(postgres) = servers::postgres_database() else { return };
+    let deploy = Deploy::new(&postgres, None, "");
+    // Uncommitted change: the bundle is dirty.
+    deploy.repo.write("prompts/farewell/prompt.toml", &manifest(1, 1, "Says goodbye, uncommitted"));
+    deploy.build();
+    let refused = deploy.run(&["publish", "--env", "production"]);
+    expect(
+        &refused,
+        2,
+        &["built from uncommitted changes (dirty) and `production` is protected", "--force"],
+    );
+    assert_eq!(deploy.tables(), 0, "a refused publish touched the store");
+    let staging_db = format!("sqlite:{}", servers::unique("staging"));
+    expect(
+        &deploy.run(&["publish", "--env", "staging", "--db", &staging_db]),
+        0,
+        &["published `staging`"],
+    );
+    expect(
+        &deploy.run(&["publish", "--env", "production", "--force"]),
+        0,
+        &["published `production`"],
+    );
+
+    // No key: a development-signed bundle, accepted by the embedded store only.
+    let fresh = servers::postgres_database().unwrap();
+    let dev = Deploy::new(&fresh, None, "");
+    expect(&run(dev.path(), &["build"]), 0, &["development key"]);
+    let refused = dev.run(&["publish", "--env", "production"]);
+    expect(
+        &refused,
+        2,
+        &["the bundle is development-signed and `production` is not the embedded store"],
+    );
+    let embedded =
+        dev.run(&["publish", "--env", "production", "--db", "sqlite:.promptctl/store/dev.sqlite3"]);
+    expect(&embedded, 0, &["published `production`"]);
+}
+
+#[test]
+fn only_limits_the_activations() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        expect(
+            &deploy.run(&["publish", "--env", "staging", "--db", &url, "--only", "farewell"]),
+            0,
+            &["* activate farewell (none) -> v1", "+ version greeter v2"],
+        );
+        assert_eq!(deploy.active("greeter"), None, "{backend:?}");
+        assert_eq!(deploy.active("farewell"), Some(1));
+        expect(
+            &deploy.run(&["publish", "--env", "staging", "--db", &url, "--only", "greter"]),
+            2,
+            &["`--only greter`: the bundle has no prompt `greter`; did you mean `greeter`?"],
+        );
+    }
+}
+
+#[test]
+fn redis_down_after_the_commit_exits_3_and_warm_repairs_the_cache() {
+    let Some(redis) = servers::redis() else { return };
+    for (backend, url) in backends() {
+        let closed = format!("redis://127.0.0.1:{}/", free_closed_port());
+        let deploy = Deploy::new(&url, Some(&redis.url()), "");
+        deploy.build();
+        let stale = deploy.run(&["publish", "--env", "production", "--redis", &closed]);
+        expect(
+            &stale,
+            3,
+            &["cannot reach Redis", "the cache is stale: run `promptctl warm --env production`"],
+        );
+        assert_eq!(deploy.active("greeter"), Some(1), "{backend:?}: the store was not committed");
+        assert_eq!(deploy.cache_entry("greeter"), None);
+        let status = deploy.run(&["status", "--env", "production"]);
+        expect(&status, 0, &["cache stale: run `promptctl warm`"]);
+        let warmed = deploy.run(&["warm", "--env", "production"]);
+        expect(&warmed, 0, &["2 entries written"]);
+        assert_eq!(deploy.cache_entry("greeter").unwrap()["version"], 1);
+        // A re-publish of the same bundle also repairs the cache.
+        redis::cmd("DEL")
+            .arg(format!("{}greeter:active", deploy.prefix))
+            .query::<()>(&mut servers::redis_connection(&redis.url()))
+            .unwrap();
+        expect(
+            &deploy.run(&["publish", "--env", "production"]),
+            0,
+            &["already published", "2 entries written"],
+        );
+        assert_eq!(deploy.cache_entry("greeter").unwrap()["version"], 1);
+    }
+}
+
+fn free_closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_database_failure_before_the_commit_changes_nothing() {
+    let Some(url) = servers::postgres_database() else { return };
+    let deploy = Deploy::new(&url, None, "");
+    deploy.build();
+    expect(
+        &deploy.run(&["db", "migrate", "--env", "production"]),
+        0,
+        &["applied migration 1 (prompt tables)"],
+    );
+    // The last insert of the transaction fails: everything before it must be rolled back.
+    deploy
+        .store()
+        .batch(
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'deployments are frozen'; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER refuse BEFORE INSERT ON prompt_deployments FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .unwrap();
+    let failed = deploy.run(&["publish", "--env", "production"]);
+    expect(&failed, 2, &["store error: deployments are frozen"]);
+    assert_eq!(deploy.count("prompt_templates"), 0);
+    assert_eq!(deploy.count("prompt_versions"), 0);
+    assert_eq!(deploy.count("prompt_audit_logs"), 0);
+    assert_eq!(deploy.count("promptctl_meta"), 0);
+
+    // The connection dies in the middle of the transaction.
+    deploy
+        .store()
+        .batch(
+            "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$ LANGUAGE plpgsql;",
+        )
+        .unwrap();
+    let lost = deploy.run(&["publish", "--env", "production"]);
+    expect(&lost, 2, &["the connection to the store was lost", "nothing was committed"]);
+    assert_eq!(deploy.count("prompt_versions"), 0);
+    assert_eq!(deploy.count("prompt_deployments"), 0);
+    deploy.store().batch("DROP TRIGGER refuse ON prompt_deployments").unwrap();
+    expect(&deploy.run(&["publish", "--env", "production"]), 0, &["published `production`"]);
+}
+
+#[test]
+fn bad_store_and_environment_arguments_are_clear() {
+    let deploy = Deploy::new("sqlite:.promptctl/store/production.sqlite3", None, "");
+    deploy.build();
+    expect(
+        &deploy.run(&["publish", "--env", "prod"]),
+        2,
+        &["unknown environment `prod`; did you mean `production`?"],
+    );
+    expect(
+        &deploy.run(&["publish", "--env", "production", "--db", "mysql://x"]),
+        2,
+        &["store URL `mysql://x`: use `postgres://USER@HOST/DB` or `sqlite:PATH`"],
+    );
+    let port = free_closed_port();
+    let unreachable = deploy.run(&[
+        "publish",
+        "--env",
+        "production",
+        "--db",
+        &format!("postgres://deploy:hunter2@127.0.0.1:{port}/prompts"),
+    ]);
+    expect(
+        &unreachable,
+        2,
+        &[&format!("cannot connect to the store `postgres://deploy:***@127.0.0.1:{port}/prompts`")],
+    );
+    assert!(!format!("{}{}", unreachable.stdout, unreachable.stderr).contains("hunter2"));
+    let from_env = run_env(
+        deploy.path(),
+        &["status", "--env", "production"],
+        &[(
+            "PROMPTCTL_DATABASE_URL",
+            &format!("postgres://deploy:hunter2@127.0.0.1:{port}/prompts"),
+        )],
+    );
+    expect(&from_env, 2, &["deploy:***@"]);
+    assert!(!format!("{}{}", from_env.stdout, from_env.stderr).contains("hunter2"));
+    expect(
+        &deploy.run(&["publish", "--env", "production", "--bundle", "nowhere"]),
+        2,
+        &["cannot read"],
+    );
+    let empty = Deploy::new("sqlite:x.sqlite3", None, "");
+    expect(
+        &empty.run(&["publish", "--env", "production"]),
+        2,
+        &["no bundle at `.promptctl/build/bundle.json`; run `promptctl build` first"],
+    );
+    expect(
+        &empty.run(&["rollback", "greeter", "--env", "production", "--reason", "x"]),
+        2,
+        &["not initialised"],
+    );
+    expect(&empty.run(&["warm", "--env", "production"]), 2, &["has no cache"]);
+}
+
+#[test]
+fn the_webhook_is_signed_and_retried() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A real HTTP server on loopback: 502 first, then 200; it records what it received.
+    let server = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        for status in ["502 Bad Gateway", "200 OK"] {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut headers = Vec::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap();
+                }
+                headers.push(line.trim_end().to_string());
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut stream = reader.into_inner();
+            write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            received.push((headers, body));
+        }
+        received
+    });
+    let webhook = format!("[environments.production.webhook]\nurl = \"http://127.0.0.1:{port}/hooks/prompts\"\nsecret_env = \"HOOK_SECRET\"\n");
+    let deploy = Deploy::new("sqlite:store.sqlite3", None, &webhook);
+    deploy.build();
+    let published =
+        run_env(deploy.path(), &["publish", "--env", "production"], &[("HOOK_SECRET", "s3cret")]);
+    expect(&published, 0, &["webhook http://127.0.0.1"]);
+    let received = server.join().unwrap();
+    assert_eq!(received.len(), 2);
+    let (headers, body) = &received[1];
+    assert_eq!(received[0].1, *body, "the retry sends the same body");
+    let signature = headers
+        .iter()
+        .find_map(|h| {
+            h.strip_prefix("X-Promptctl-Signature: ")
+                .or_else(|| h.strip_prefix("x-promptctl-signature: "))
+        })
+        .expect("signature header");
+    assert_eq!(signature, promptctl::webhook::signature(b"s3cret", body));
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(json["event"], "publish");
+    assert_eq!(json["environment"], "production");
+    assert_eq!(json["activations"][1]["name"], "greeter");
+    assert!(!published.stdout.contains("s3cret") && !published.stderr.contains("s3cret"));
+
+    // Without the secret variable, publish refuses before it touches the store.
+    deploy.change(&[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))], "v2");
+    let missing = deploy.run(&["publish", "--env", "production"]);
+    expect(&missing, 2, &["the webhook secret variable `HOOK_SECRET` is not set"]);
+    assert_eq!(deploy.active("greeter"), Some(1));
+}
