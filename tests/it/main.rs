@@ -13,4 +13,5 @@ mod schemas;
 mod security;
 mod index;
 mod publish;
+mod runtime;
 mod seed;
