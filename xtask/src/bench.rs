@@ -42,6 +42,10 @@ pub struct Options {
     /// Write the synthetic repositories and print their sizes, but build and time nothing
     #[arg(long)]
     generate_only: bool,
+    /// Time the runtime client instead (`get`, activation propagation, per-request Redis GET,
+    /// `redis-benchmark`); needs redis-server and redis-benchmark
+    #[arg(long, conflicts_with = "generate_only")]
+    runtime: bool,
 }
 
 /// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
@@ -84,6 +88,10 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         options.out.clone().unwrap_or_else(|| crate::target_dir(workspace_root).join("bench"));
     let machine = machine();
     println!("machine: {machine}");
+    if options.runtime {
+        let promptctl = build_release(workspace_root)?;
+        return crate::serve::run(workspace_root, &promptctl, &out, &machine);
+    }
 
     let promptctl = if options.generate_only { None } else { Some(build_release(workspace_root)?) };
 

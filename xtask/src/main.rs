@@ -1,8 +1,9 @@
 //! Entry point of `cargo xtask`: parses the command line and hands over to one task module
-//! (`verify`, `bench`); it owns no task logic itself.
+//! (`verify`, `bench`, whose `--runtime` part is in `serve`); it owns no task logic itself.
 
 mod bench;
 mod child;
+mod serve;
 mod synth;
 mod verify;
 
@@ -23,6 +24,7 @@ enum Task {
     /// Run the checks of CI (fmt, clippy, tests, `promptctl check`), stopping at the first failure
     Verify,
     /// Time `promptctl check` on synthetic repositories against an in-process read+hash floor
+    /// (or, with `--runtime`, the runtime client against per-request Redis reads)
     Bench(bench::Options),
 }
 
