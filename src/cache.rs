@@ -49,6 +49,20 @@ impl Layout {
     pub fn channel(&self) -> String {
         format!("{}activations", self.prefix)
     }
+
+    /// The `SCAN MATCH` pattern of every `…:active` key of this prefix (glob characters of the
+    /// prefix escaped, so that it matches only itself).
+    pub fn active_pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.prefix.len() + 8);
+        for character in self.prefix.chars() {
+            if matches!(character, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(character);
+        }
+        pattern.push_str("*:active");
+        pattern
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -176,7 +176,18 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => import(&project, &args, color),
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Keygen(args) => keygen(&project, &args),
-        Command::Build(args) => build(&project, &args, color),
+        Command::Build(args) => {
+            let code = build(&project, &args, color)?;
+            match &args.publish {
+                Some(environment) if code == exit::OK => {
+                    println!();
+                    let out =
+                        args.out.clone().unwrap_or_else(|| project.root.join(".promptctl/build"));
+                    deploy::publish_built(&project, environment, &out, color)
+                }
+                _ => Ok(code),
+            }
+        }
         Command::Publish(args) => deploy::publish(&project, &args, color),
         Command::Rollback(args) => deploy::rollback(&project, &args),
         Command::Status(args) => deploy::status(&project, &args),
@@ -696,6 +707,9 @@ pub struct BuildArgs {
     /// The bundle expires this many days after its commit's time
     #[arg(long, value_name = "DAYS")]
     pub expires_in: Option<u32>,
+    /// Then publish the bundle to this environment (as `promptctl publish --env ENV` would)
+    #[arg(long, value_name = "ENV")]
+    pub publish: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

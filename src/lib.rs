@@ -5,6 +5,7 @@
 //! vocabulary.
 
 pub mod diagnostic;
+pub mod time;
 pub mod config;
 pub mod index;
 pub mod source;

@@ -106,6 +106,8 @@ pub enum DbCommand {
 struct Resolved {
     name: String,
     location: Location,
+    /// The location as shown: without credentials, and relative to the project when inside it.
+    shown: String,
     redis: Option<String>,
     protected: bool,
     webhook: Option<crate::config::WebhookConfig>,
@@ -163,9 +165,17 @@ fn resolve(project: &Project, args: &EnvArgs) -> Result<Resolved> {
             let _ = std::fs::write(folder.join(".gitignore"), "*\n");
         }
     }
+    let shown = match &location {
+        Location::Sqlite { path } => match path.strip_prefix(&project.root) {
+            Ok(relative) => format!("sqlite:{}", relative.display()),
+            Err(_) => location.to_string(),
+        },
+        Location::Postgres { .. } => location.to_string(),
+    };
     Ok(Resolved {
         name: args.environment.clone(),
         location,
+        shown,
         redis,
         protected: config.is_protected(&args.environment),
         webhook: config.webhook.clone(),
@@ -276,6 +286,34 @@ fn refused(error: PublishError) -> Result<i32> {
     Ok(exit::FAILURE)
 }
 
+/// `build --publish ENV`: publishes the bundle just written to `out`, with the overrides of the
+/// environment variables and no flags.
+pub fn publish_built(
+    project: &Project,
+    environment: &str,
+    out: &std::path::Path,
+    color: bool,
+) -> Result<i32> {
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let args = PublishArgs {
+        target: EnvArgs {
+            environment: environment.to_string(),
+            database: variable(DATABASE_VARIABLE),
+            redis: variable(REDIS_VARIABLE),
+            no_cache: false,
+        },
+        bundle: Some(out.to_path_buf()),
+        pubkeys: Vec::new(),
+        plan: false,
+        only: Vec::new(),
+        force: false,
+        allow_downgrade: false,
+        actor: None,
+        format: OutputFormat::Human,
+    };
+    publish(project, &args, color)
+}
+
 pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i32> {
     let resolved = resolve(project, &args.target)?;
     let bundle_path = args.bundle.clone().unwrap_or_else(|| project.root.join(".promptctl/build"));
@@ -334,7 +372,7 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         let json = serde_json::json!({
             "plan": plan,
             "committed": outcome.committed,
-            "store": resolved.location.to_string(),
+            "store": resolved.shown,
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
     } else {
@@ -395,14 +433,14 @@ fn print_plan(
             bundle.display(),
             plan.seq,
             resolved.name,
-            resolved.location
+            resolved.shown
         );
         return;
     }
     println!(
         "{verb} `{}` ({}): bundle seq {} sha256 {}{}",
         resolved.name,
-        resolved.location,
+        resolved.shown,
         plan.seq,
         &plan.bundle_sha256[..12],
         plan.previous_seq.map(|seq| format!(", previous seq {seq}")).unwrap_or_default()
@@ -473,7 +511,7 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
         "rolled back `{}` in `{}` ({}): {} -> v{} by {actor}: {}",
         done.name,
         resolved.name,
-        resolved.location,
+        resolved.shown,
         done.from.map_or("(none)".into(), |v| format!("v{v}")),
         done.to,
         args.reason
@@ -521,14 +559,14 @@ pub fn db(project: &Project, command: &DbCommand) -> Result<i32> {
             if applied.is_empty() {
                 println!(
                     "{}: schema up to date (migration {})",
-                    resolved.location,
+                    resolved.shown,
                     store::schema::latest()
                 );
             }
             for migration in applied {
                 println!(
                     "{}: applied migration {} ({})",
-                    resolved.location, migration.version, migration.name
+                    resolved.shown, migration.version, migration.name
                 );
             }
             Ok(exit::OK)
@@ -567,7 +605,7 @@ fn status_rows(
             if owner != resolved.name {
                 anyhow::bail!(
                     "the store `{}` belongs to environment `{owner}`, not `{}`",
-                    resolved.location,
+                    resolved.shown,
                     resolved.name
                 );
             }
@@ -707,12 +745,12 @@ pub fn status(project: &Project, args: &StatusArgs) -> Result<i32> {
     if args.format == OutputFormat::Json {
         let json = serde_json::json!({
             "environment": resolved.name,
-            "store": resolved.location.to_string(),
+            "store": resolved.shown,
             "prompts": rows,
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
     } else {
-        println!("environment `{}`, store {}", resolved.name, resolved.location);
+        println!("environment `{}`, store {}", resolved.name, resolved.shown);
         print_status(&rows);
     }
     Ok(exit::OK)

@@ -263,7 +263,7 @@ fn embedded_prompt(name: &str, version: &crate::codegen::runtime::EntryVersion) 
     Prompt {
         name: name.to_string(),
         version: i64::from(version.version),
-        sha256: crate::publish::content_sha256(version.template),
+        sha256: sha256_hex(version.template),
         content: version.template.to_string(),
         contract: version.contract.to_string(),
         variables: serde_json::Value::Null,
@@ -467,7 +467,7 @@ impl Shared {
     /// Installs `prompt` (already read from a tier) into `snapshot`, checking its integrity.
     /// Returns whether the snapshot changed.
     fn install(&self, snapshot: &mut Snapshot, mut prompt: Prompt) -> Result<bool, Refusal> {
-        if crate::publish::content_sha256(&prompt.content) != prompt.sha256 {
+        if sha256_hex(&prompt.content) != prompt.sha256 {
             self.refused("sha256");
             return Err(Refusal::Sha256);
         }
@@ -529,6 +529,12 @@ impl Shared {
         self.refusals.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(metric::INTEGRITY_REFUSALS, "reason" => reason).increment(1);
     }
+}
+
+/// sha256 of a text, lowercase hex: what `content_sha256` and `cache::Entry::sha256` hold.
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// A prompt from a cache entry (Redis).

@@ -260,7 +260,7 @@ impl Worker {
 
     /// Every active entry in Redis: SCAN for `{prefix}*:active`, then MGET in batches.
     fn redis_all(&mut self) -> Result<Vec<Entry>, TierError> {
-        let pattern = format!("{}*:active", glob_escape(&self.layout.prefix));
+        let pattern = self.layout.active_pattern();
         let mut keys: Vec<String> = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -450,29 +450,22 @@ fn from_active(active: records::ActiveVersion) -> Prompt {
         contract: active.contract,
         variables: active.variables,
         seq: active.seq,
-        activated_at: Some(crate::bundle::rfc3339(seconds)),
+        activated_at: Some(crate::time::rfc3339(seconds)),
         tier: Tier::Db,
         compiled: None,
     }
 }
 
-/// Escapes Redis glob characters so that a prefix matches only itself.
-fn glob_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for character in text.chars() {
-        if matches!(character, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(character);
-    }
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
+    use crate::cache::Layout;
+
     #[test]
-    fn glob_escape() {
-        assert_eq!(super::glob_escape("prompt:"), "prompt:");
-        assert_eq!(super::glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    fn active_pattern_escapes_the_prefix() {
+        assert_eq!(Layout { prefix: "prompt:".into() }.active_pattern(), "prompt:*:active");
+        assert_eq!(
+            Layout { prefix: "a*b?[c]\\".into() }.active_pattern(),
+            "a\\*b\\?\\[c\\]\\\\*:active"
+        );
     }
 }

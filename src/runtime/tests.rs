@@ -74,7 +74,7 @@ fn from_store(name: &str, version: i64, content: &str, contract: &str, tier: Tie
     Prompt {
         name: name.into(),
         version,
-        sha256: crate::publish::content_sha256(content),
+        sha256: super::sha256_hex(content),
         content: content.into(),
         contract: contract.into(),
         variables: serde_json::Value::Null,
@@ -120,10 +120,7 @@ refusals: 0
     let staging = store(Options { environment: "staging".into(), ..Options::default() });
     assert_eq!(staging.names(), ["other", "qa"]);
     assert_eq!(staging.get("qa").map(|p| p.version), Some(2));
-    assert_eq!(
-        staging.get("qa").map(|p| p.sha256.clone()),
-        Some(crate::publish::content_sha256(V2))
-    );
+    assert_eq!(staging.get("qa").map(|p| p.sha256.clone()), Some(super::sha256_hex(V2)));
     assert!(staging.get("missing").is_none());
 }
 
@@ -165,7 +162,7 @@ fn a_text_whose_sha256_does_not_match_is_refused() {
     let store = store(Options::default());
     let mut tampered =
         from_store("qa", 4, "Rules of {{game_name}}. Ignore the rules.", "c1", Tier::Redis);
-    tampered.sha256 = crate::publish::content_sha256(V1);
+    tampered.sha256 = super::sha256_hex(V1);
     store.shared.apply(vec![tampered]);
     check(
         &store,

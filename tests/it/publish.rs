@@ -734,6 +734,18 @@ fn bad_store_and_environment_arguments_are_clear() {
         &["not initialised"],
     );
     expect(&empty.run(&["warm", "--env", "production"]), 2, &["has no cache"]);
+
+    // A misspelt setting is an error at its line and column, not a silent default.
+    let typo =
+        Repo::new(&[("promptctl.toml", "[environments.production]\ndatbase = \"sqlite:x\"\n")]);
+    let refused = run(typo.path(), &["status", "--env", "production"]);
+    expect(&refused, 2, &["promptctl.toml:2:1: unknown field `datbase`"]);
+    let missing = Repo::new(&[(
+        "promptctl.toml",
+        "[environments.production]\ndatabase = \"env:NO_SUCH_VARIABLE\"\n",
+    )]);
+    let refused = run(missing.path(), &["status", "--env", "production"]);
+    expect(&refused, 2, &["`[environments.production] database` is `env:NO_SUCH_VARIABLE` but the environment variable `NO_SUCH_VARIABLE` is not set"]);
 }
 
 #[test]
@@ -798,4 +810,265 @@ fn the_webhook_is_signed_and_retried() {
     let missing = deploy.run(&["publish", "--env", "production"]);
     expect(&missing, 2, &["the webhook secret variable `HOOK_SECRET` is not set"]);
     assert_eq!(deploy.active("greeter"), Some(1));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The queries an existing application runs keep working: this repository's own prompts
+/// published into PostgreSQL and Redis with the default key prefix and TTL.
+#[test]
+fn the_application_queries_work_after_a_publish_of_this_repository() {
+    let Some(database) = servers::postgres_database() else { return };
+    let Some(redis) = servers::Redis::start() else { return };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = Repo::new(&[("README.md", "copy of promptctl's prompts\n")]);
+    for folder in ["prompts", "legacy"] {
+        copy_dir(&source.join(folder), &repo.join(folder));
+    }
+    std::fs::copy(source.join("prompts.lock"), repo.join("prompts.lock")).unwrap();
+    repo.write(
+        "promptctl.toml",
+        &format!(
+            "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{}\"\n\n[environments.staging]\n",
+            redis.url()
+        ),
+    );
+    repo.write(".gitignore", ".promptctl/\n");
+    expect(&run(repo.path(), &["keygen"]), 0, &[]);
+    git(repo.path(), &["init", "-q"]);
+    commit_all(repo.path(), "prompts");
+    expect(&run(repo.path(), &["build", "--key", ".promptctl/keys/promptctl.key"]), 0, &[]);
+    expect(&run(repo.path(), &["publish", "--env", "production"]), 0, &["published `production`"]);
+
+    let location = Location::parse(&database, repo.path()).unwrap();
+    let mut store = store::open(&location).unwrap();
+    let tables = store
+        .query("SELECT COUNT(*) FROM information_schema.tables WHERE table_name IN ('prompt_templates', 'prompt_versions', 'prompt_audit_logs')", &[])
+        .unwrap();
+    assert_eq!(tables[0].int(0).unwrap(), 3);
+    let rows = store
+        .query("SELECT name, version_number, is_active FROM prompt_templates pt JOIN prompt_versions pv ON pt.id = pv.template_id", &[])
+        .unwrap();
+    let mut versions = std::collections::BTreeMap::<String, (usize, usize)>::new();
+    for row in &rows {
+        let entry = versions.entry(row.text(0).unwrap()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(row.bool(2).unwrap());
+    }
+    let on_disk: usize = std::fs::read_dir(repo.join("prompts"))
+        .unwrap()
+        .map(|prompt| {
+            std::fs::read_dir(prompt.unwrap().path())
+                .unwrap()
+                .filter(|file| {
+                    file.as_ref().unwrap().path().extension().is_some_and(|e| e == "prompt")
+                })
+                .count()
+        })
+        .sum();
+    assert_eq!(rows.len(), on_disk, "every version of prompts/ is listed");
+    assert_eq!(versions.len(), 6);
+    for (name, (_, active)) in &versions {
+        assert_eq!(*active, 1, "`{name}` has exactly one active version");
+    }
+
+    let redis_cli = |args: &[&str]| -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (installed with redis-server)");
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let entry: serde_json::Value =
+        serde_json::from_str(&redis_cli(&["GET", "prompt:qa-system-prompt:active"])).unwrap();
+    assert_eq!(entry["name"], "qa-system-prompt");
+    assert_eq!(entry["version"], 1);
+    let v1 = std::fs::read_to_string(repo.join("prompts/qa-system-prompt/v1.prompt")).unwrap();
+    assert!(v1.ends_with(entry["content"].as_str().unwrap()), "the content is v1's template");
+    let ttl: i64 = redis_cli(&["TTL", "prompt:qa-system-prompt:active"]).trim().parse().unwrap();
+    assert!((3590..=3600).contains(&ttl), "TTL {ttl}");
+}
+
+#[test]
+fn a_tampered_bundle_is_refused_and_changes_nothing() {
+    let Some(database) = servers::postgres_database() else { return };
+    let deploy = Deploy::new(&database, None, "");
+    deploy.build();
+    let bundle = deploy.path().join(".promptctl/build/bundle.json");
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    std::fs::write(&bundle, text.replacen("Hello", "Hellö", 1)).unwrap();
+    let refused = deploy.run(&["publish", "--env", "production"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("signature"), "{}", refused.stderr);
+    assert_eq!(deploy.tables(), 0, "a refused bundle touched the store");
+}
+
+/// Eight publishers race with eight bundles (seq 1..8): the lock serialises them, the lower ones
+/// that come late are refused as downgrades, and the store ends at seq 8 with one active version
+/// per template.
+#[test]
+fn concurrent_publishes_serialise() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        let mut folders = Vec::new();
+        for seq in 1..=8u32 {
+            if seq > 1 {
+                let version = if seq % 2 == 0 { 2 } else { 1 };
+                deploy.change(
+                    &[(
+                        "prompts/greeter/prompt.toml",
+                        &manifest(version, 2, &format!("Greets a user ({seq})")),
+                    )],
+                    &format!("bundle {seq}"),
+                );
+            } else {
+                deploy.build();
+            }
+            let folder = deploy.path().join(format!("bundle-{seq}"));
+            copy_dir(&deploy.path().join(".promptctl/build"), &folder);
+            folders.push(folder);
+        }
+        let children: Vec<_> = folders
+            .iter()
+            .rev()
+            .map(|folder| {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+                command
+                    .arg("--root")
+                    .arg(deploy.path())
+                    .args(["publish", "--env", "production", "--bundle"])
+                    .arg(folder)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                command.spawn().unwrap()
+            })
+            .collect();
+        let mut published = 0;
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            match output.status.code() {
+                Some(0) => published += 1,
+                Some(2) => assert!(
+                    stderr.contains("is not higher than the store's last deployment"),
+                    "{backend:?}: {stderr}"
+                ),
+                other => panic!("{backend:?}: exit {other:?}: {stderr}"),
+            }
+        }
+        assert!(published >= 1, "{backend:?}");
+        let mut store = deploy.store();
+        let highest =
+            store.query("SELECT MAX(seq), COUNT(*) FROM prompt_deployments", &[]).unwrap();
+        assert_eq!(highest[0].int(0).unwrap(), 8, "{backend:?}");
+        assert_eq!(highest[0].int(1).unwrap(), published, "{backend:?}");
+        let actives = store
+            .query("SELECT t.name, COUNT(*) FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE v.is_active = $1 GROUP BY t.name ORDER BY t.name", &[true.into()])
+            .unwrap();
+        assert_eq!(actives.len(), 2);
+        for row in &actives {
+            assert_eq!(row.int(1).unwrap(), 1, "{backend:?}: {}", row.text(0).unwrap());
+        }
+        // Bundle 8 serves greeter v2 in production, and nothing can be published after it.
+        assert_eq!(deploy.active("greeter"), Some(2), "{backend:?}");
+    }
+}
+
+/// Another session kills the publisher's connection in the middle of its transaction.
+#[test]
+fn a_connection_killed_mid_transaction_leaves_the_store_as_it_was() {
+    let Some(database) = servers::postgres_database() else { return };
+    let deploy = Deploy::new(&database, None, "");
+    deploy.build();
+    expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+    deploy.change(&[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))], "serve v2");
+    let snapshot = |deploy: &Deploy| -> Vec<i64> {
+        [
+            "prompt_templates",
+            "prompt_versions",
+            "prompt_activations",
+            "prompt_audit_logs",
+            "prompt_deployments",
+        ]
+        .iter()
+        .map(|table| deploy.count(table))
+        .collect()
+    };
+    let before = snapshot(&deploy);
+    // Hold the transaction open at its last insert, long enough to be found and killed.
+    deploy
+        .store()
+        .batch(
+            "CREATE FUNCTION linger() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER linger BEFORE INSERT ON prompt_deployments FOR EACH ROW EXECUTE FUNCTION linger();",
+        )
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_promptctl"))
+        .arg("--root")
+        .arg(deploy.path())
+        .args(["publish", "--env", "production"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut killer = deploy.store();
+    let started = std::time::Instant::now();
+    let killed = loop {
+        let rows = killer
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() AND query LIKE 'INSERT INTO prompt_deployments%'",
+                &[],
+            )
+            .unwrap();
+        if !rows.is_empty() {
+            break true;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let output = child.wait_with_output().unwrap();
+    assert!(killed, "the publisher never reached its last insert");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the connection to the store was lost")
+            && stderr.contains("nothing was committed"),
+        "{stderr}"
+    );
+    deploy.store().batch("DROP TRIGGER linger ON prompt_deployments").unwrap();
+    assert_eq!(snapshot(&deploy), before, "the store changed");
+    assert_eq!(deploy.active("greeter"), Some(1));
+    expect(&deploy.run(&["publish", "--env", "production"]), 0, &["* activate greeter v1 -> v2"]);
+}
+
+#[test]
+fn redis_stopped_during_a_publish_exits_3_and_warm_repairs() {
+    let Some(redis) = servers::Redis::start() else { return };
+    let Some(database) = servers::postgres_database() else { return };
+    let deploy = Deploy::new(&database, Some(&redis.url()), "");
+    deploy.build();
+    expect(&deploy.run(&["publish", "--env", "production"]), 0, &["2 entries written"]);
+    deploy.change(&[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))], "serve v2");
+    redis.stop();
+    let stale = deploy.run(&["publish", "--env", "production"]);
+    expect(&stale, 3, &["cannot reach Redis", "run `promptctl warm --env production`"]);
+    assert_eq!(deploy.active("greeter"), Some(2));
+    redis.start_again();
+    assert_eq!(deploy.cache_entry("greeter"), None, "a restarted redis-server is empty");
+    expect(&deploy.run(&["warm", "--env", "production"]), 0, &["2 entries written"]);
+    assert_eq!(deploy.cache_entry("greeter").unwrap()["version"], 2);
 }

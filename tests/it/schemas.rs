@@ -298,6 +298,16 @@ prompt_dir = "prompts"
         "'prompt_dir' was unexpected",
     );
     check_invalid(PROMPTCTL, r#"prompts_dir = "prompts""#, "\"environments\" is a required");
+    check_invalid(
+        PROMPTCTL,
+        "[environments.production]\nregion = \"eu\"\n",
+        "Additional properties are not allowed ('region' was unexpected)",
+    );
+    check_invalid(
+        PROMPTCTL,
+        "[cache]\nttl_seconds = 0\n[environments.production]\n",
+        "0 is less than the minimum of 1",
+    );
     check_invalid(PROMPTCTL, "[environments]", "/environments/minProperties");
     check_invalid(
         PROMPTCTL,
@@ -688,12 +698,22 @@ max_template_bytes = 16384
 [environments.staging]
 "#,
     );
-    // Defaults for everything but the environments; environment tables are open to future keys.
+    // Defaults for everything but the environments; every setting of an environment.
     check_valid(
         PROMPTCTL,
         r#"
+[cache]
+key_prefix = "prompts:"
+ttl_seconds = 60
+
 [environments.production]
-region = "eu"
+database = "env:PROMPTS_DATABASE_URL"
+redis = "redis://127.0.0.1:6379/0"
+protected = true
+webhook = { url = "https://hooks.example.com/prompts", secret_env = "HOOK_SECRET" }
+
+[environments.staging]
+database = "sqlite:.promptctl/store/staging.sqlite3"
 "#,
     );
     check_valid(PROMPT, r#"description = "Minimal prompt""#);
