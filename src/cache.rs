@@ -75,6 +75,9 @@ pub enum CacheError {
     Command { url: String, message: String },
 }
 
+/// What `Cache::read` found: the entry (or why it is unreadable) and its TTL left in seconds.
+pub type Found = (Result<Entry, String>, i64);
+
 /// A connection to one environment's cache.
 pub struct Cache {
     connection: redis::Connection,
@@ -148,7 +151,7 @@ impl Cache {
 
     /// The active entry of `name` and its TTL left in seconds; an entry that is not valid JSON
     /// of the contract's shape is reported as `Err(text)` in the inner result.
-    pub fn read(&mut self, name: &str) -> Result<Option<(Result<Entry, String>, i64)>, CacheError> {
+    pub fn read(&mut self, name: &str) -> Result<Option<Found>, CacheError> {
         let key = self.layout.active(name);
         let (value, ttl): (Option<String>, i64) = redis::pipe()
             .cmd("GET")

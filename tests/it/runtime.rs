@@ -336,14 +336,17 @@ impl Drop for Service {
     }
 }
 
+/// (port, endpoint, version, tier) of one response.
+type Served = (u16, &'static str, i64, String);
+
 /// The steady request loop: both endpoints against whichever service `port` names.
 struct Traffic {
     port: AtomicU16,
     stop: AtomicBool,
     requests: AtomicU64,
     errors: Mutex<Vec<String>>,
-    /// (port, endpoint, version, tier) → responses.
-    seen: Mutex<BTreeMap<(u16, &'static str, i64, String), u64>>,
+    /// Responses by what served them.
+    seen: Mutex<BTreeMap<Served, u64>>,
 }
 
 impl Traffic {
