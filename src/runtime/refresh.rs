@@ -53,7 +53,12 @@ pub(super) fn run(shared: Arc<Shared>) {
     });
     let location = options.database_url.as_deref().map(|url| {
         let root = std::env::current_dir().unwrap_or_default();
-        Location::parse(url, &root).map_err(|error| error.to_string())
+        match Location::parse(url, &root) {
+            Ok(Location::Postgres { url }) => {
+                Ok(Location::Postgres { url: with_connect_timeout(&url, options.timeout) })
+            }
+            other => other.map_err(|error| error.to_string()),
+        }
     });
     let now = Instant::now();
     let mut worker = Worker {
@@ -456,9 +461,42 @@ fn from_active(active: records::ActiveVersion) -> Prompt {
     }
 }
 
+/// Bounds the PostgreSQL connect time by the refresher's timeout (whole seconds, at least 1),
+/// unless the URL sets `connect_timeout` itself: an unreachable host must not hold the refresher
+/// for the operating system's TCP timeout.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let seconds = timeout.as_secs_f64().ceil().max(1.0) as u64;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
+}
+
 #[cfg(test)]
 mod tests {
     use crate::cache::Layout;
+    use std::time::Duration;
+
+    #[test]
+    fn connect_timeout_is_added_unless_set() {
+        let second = Duration::from_millis(300);
+        assert_eq!(
+            super::with_connect_timeout("postgres://u@h/db", second),
+            "postgres://u@h/db?connect_timeout=1"
+        );
+        assert_eq!(
+            super::with_connect_timeout(
+                "postgres://u@h/db?sslmode=disable",
+                Duration::from_millis(2500)
+            ),
+            "postgres://u@h/db?sslmode=disable&connect_timeout=3"
+        );
+        assert_eq!(
+            super::with_connect_timeout("postgres://u@h/db?connect_timeout=9", second),
+            "postgres://u@h/db?connect_timeout=9"
+        );
+    }
 
     #[test]
     fn active_pattern_escapes_the_prefix() {
