@@ -918,21 +918,34 @@ pub(crate) fn read_verified(
             trusted.push(read_key(path, format!("`{}`", path.display()))?);
         }
     }
-    // A development-signed bundle also verifies with this project's own development key.
-    let claims_development = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|value| value.get("development_signed")?.as_bool())
-        .unwrap_or(false);
-    if let (true, Some(project)) = (claims_development, project) {
+    // A development-signed bundle also verifies with this project's own development key: trusted
+    // when the signature names it, and then only for a bundle that says it is development-signed.
+    let signed_by = crate::signing::signature_key_id(&signature).ok();
+    let mut development_key = None;
+    if let Some(project) = project {
         let path = project.root.join(DEV_KEY_DIR).join(DEV_PUBLIC_KEY);
         if path.is_file() {
-            trusted.push(read_key(&path, format!("`{DEV_KEY_DIR}/{DEV_PUBLIC_KEY}`"))?);
+            let key = read_key(&path, format!("`{DEV_KEY_DIR}/{DEV_PUBLIC_KEY}`"))?;
+            if signed_by.as_deref() == Some(key.key_id().as_str())
+                && !trusted
+                    .iter()
+                    .any(|trusted: &crate::signing::PublicKey| trusted.key_id() == key.key_id())
+            {
+                development_key = Some(key.key_id());
+                trusted.push(key);
+            }
         }
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
     let verified = bundle::verify(&bytes, &signature, &trusted, now)?;
+    if development_key.is_some() && !verified.development_signed() {
+        anyhow::bail!(
+            "`{}` is signed with the development key but does not say it is development-signed; rebuild it with `promptctl build`",
+            bundle_path.display()
+        );
+    }
     Ok((bundle_path, verified))
 }
 

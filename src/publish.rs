@@ -4,7 +4,9 @@
 //! the commit, in `cli`, because the store is the truth and the cache can always be rewritten.
 
 use crate::bundle::{self, Verified};
-use crate::store::records::{self, NewActivation, NewDeployment, NewVersion, StoredTemplate};
+use crate::store::records::{
+    self, NewActivation, NewAudit, NewDeployment, NewVersion, StoredTemplate,
+};
 use crate::store::{schema, Connection, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -275,150 +277,152 @@ fn transaction(
     if !claimed {
         records::claim_environment(connection, target.environment)?;
     }
-    let total: u64 = bundle.prompts.values().map(|p| p.versions.len() as u64).sum();
-    let mut done = 0;
-    let mut ids: BTreeMap<String, StoredTemplate> = templates;
-    for (name, prompt) in &bundle.prompts {
-        let template_id = match ids.get(name) {
-            Some(template) => {
-                if template.description != prompt.description {
-                    records::update_description(connection, template.id, &prompt.description, now)?;
-                    records::insert_audit(
-                        connection,
-                        Some(template.id),
-                        None,
-                        "description_changed",
-                        actor,
-                        now,
-                        serde_json::json!({"from": template.description, "to": prompt.description, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq}),
-                    )?;
-                }
-                template.id
-            }
-            None => {
-                let id = records::insert_template(connection, name, &prompt.description, now)?;
-                records::insert_audit(
-                    connection,
-                    Some(id),
-                    None,
-                    "template_created",
-                    actor,
-                    now,
-                    serde_json::json!({"name": name, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq}),
-                )?;
-                ids.insert(
-                    name.clone(),
-                    StoredTemplate {
-                        id,
-                        name: name.clone(),
-                        description: prompt.description.clone(),
-                        versions: Vec::new(),
-                        published: None,
-                    },
-                );
-                id
-            }
-        };
-        for version in &prompt.versions {
-            done += 1;
-            if done % 256 == 0 || done == total {
-                progress(done, total);
-            }
-            let template = ids.get_mut(name).expect("inserted above");
-            if template.version(i64::from(version.version)).is_some() {
-                continue;
-            }
-            let content_sha256 = content_sha256(&version.template);
-            let id = records::insert_version(
-                connection,
-                &NewVersion {
-                    template: template_id,
-                    number: i64::from(version.version),
-                    content: &version.template,
-                    content_sha256: &content_sha256,
-                    source_sha256: &version.sha256,
-                    front_matter: &version.front_matter,
-                    variables: &version.variables,
-                    model: version.model.as_ref(),
-                    contract: &version.contract,
-                    git_commit: &bundle.git_commit,
-                    at: now,
-                },
-            )?;
-            records::insert_audit(
-                connection,
-                Some(template_id),
-                Some(id),
-                "version_created",
-                actor,
-                now,
-                serde_json::json!({"version": version.version, "sha256": version.sha256, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq}),
-            )?;
-            template.versions.push(records::StoredVersion {
+    let commit = bundle.git_commit.as_str();
+    let mut audits: Vec<NewAudit<'_>> = Vec::new();
+    let mut templates = templates;
+
+    // Templates: the new ones in one insert, then the changed descriptions.
+    let new_names: Vec<(&str, &str)> = bundle
+        .prompts
+        .iter()
+        .filter(|(name, _)| !templates.contains_key(*name))
+        .map(|(name, prompt)| (name.as_str(), prompt.description.as_str()))
+        .collect();
+    let new_ids = records::insert_templates(connection, &new_names, now)?;
+    for ((name, description), id) in new_names.iter().zip(new_ids) {
+        audits.push(NewAudit {
+            template: Some(id),
+            version: None,
+            action: "template_created",
+            details: serde_json::json!({"name": name, "git_commit": commit, "bundle_seq": bundle.seq}),
+        });
+        templates.insert(
+            name.to_string(),
+            StoredTemplate {
                 id,
-                number: i64::from(version.version),
-                source_sha256: version.sha256.clone(),
-                content_sha256,
-                is_active: false,
-            });
-        }
-    }
-    for change in &plan.adopted {
-        let template = &ids[&change.name];
-        let version = template.version(change.to).expect("the active version is stored").id;
-        records::insert_activation(
-            connection,
-            &NewActivation {
-                template: template.id,
-                version,
-                previous: Some(version),
-                action: "publish",
-                actor,
-                git_commit: Some(&bundle.git_commit),
-                bundle_seq: Some(bundle.seq as i64),
-                reason: Some("the bundle agrees with the version activated outside publish"),
-                at: now,
+                name: name.to_string(),
+                description: description.to_string(),
+                versions: Vec::new(),
+                published: None,
             },
-        )?;
-        records::insert_audit(
-            connection,
-            Some(template.id),
-            Some(version),
-            "drift_adopted",
-            actor,
-            now,
-            serde_json::json!({"environment": target.environment, "version": change.to, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq}),
-        )?;
+        );
     }
+    for name in &plan.description_changes {
+        let template = &templates[name];
+        let description = &bundle.prompts[name].description;
+        records::update_description(connection, template.id, description, now)?;
+        audits.push(NewAudit {
+            template: Some(template.id),
+            version: None,
+            action: "description_changed",
+            details: serde_json::json!({"from": template.description, "to": description, "git_commit": commit, "bundle_seq": bundle.seq}),
+        });
+    }
+
+    // Versions: every missing one in one insert.
+    let total = plan.new_versions.len() as u64;
+    let mut digests = Vec::with_capacity(plan.new_versions.len());
+    let mut pending = Vec::with_capacity(plan.new_versions.len());
+    for (name, number) in &plan.new_versions {
+        let version = bundle.prompts[name]
+            .versions
+            .iter()
+            .find(|version| version.version == *number)
+            .expect("the plan names bundled versions");
+        digests.push(content_sha256(&version.template));
+        pending.push((name, version));
+    }
+    let mut new_versions = Vec::with_capacity(pending.len());
+    for ((name, version), digest) in pending.iter().zip(&digests) {
+        new_versions.push(NewVersion {
+            template: templates[*name].id,
+            number: i64::from(version.version),
+            content: &version.template,
+            content_sha256: digest,
+            source_sha256: &version.sha256,
+            front_matter: &version.front_matter,
+            variables: &version.variables,
+            model: version.model.as_ref(),
+            contract: &version.contract,
+            git_commit: commit,
+            at: now,
+        });
+    }
+    let mut done = 0;
+    let mut version_ids = Vec::with_capacity(new_versions.len());
+    for chunk in new_versions.chunks(2000) {
+        version_ids.extend(records::insert_versions(connection, chunk)?);
+        done += chunk.len() as u64;
+        progress(done, total);
+    }
+    for (((name, version), digest), id) in pending.iter().zip(&digests).zip(version_ids) {
+        let template = templates.get_mut(*name).expect("inserted above");
+        audits.push(NewAudit {
+            template: Some(template.id),
+            version: Some(id),
+            action: "version_created",
+            details: serde_json::json!({"version": version.version, "sha256": version.sha256, "git_commit": commit, "bundle_seq": bundle.seq}),
+        });
+        template.versions.push(records::StoredVersion {
+            id,
+            number: i64::from(version.version),
+            source_sha256: version.sha256.clone(),
+            content_sha256: digest.clone(),
+            is_active: false,
+        });
+    }
+
+    // Activations: the drift adopted, then the switches, each with its history and audit rows.
+    let mut activations = Vec::new();
+    for change in &plan.adopted {
+        let template = &templates[&change.name];
+        let version = template.version(change.to).expect("the active version is stored").id;
+        activations.push(NewActivation {
+            template: template.id,
+            version,
+            previous: Some(version),
+            action: "publish",
+            actor,
+            git_commit: Some(commit),
+            bundle_seq: Some(bundle.seq as i64),
+            reason: Some("the bundle agrees with the version activated outside publish"),
+            at: now,
+        });
+        audits.push(NewAudit {
+            template: Some(template.id),
+            version: Some(version),
+            action: "drift_adopted",
+            details: serde_json::json!({"environment": target.environment, "version": change.to, "git_commit": commit, "bundle_seq": bundle.seq}),
+        });
+    }
+    let mut deactivate = Vec::new();
+    let mut activate = Vec::new();
     for change in &plan.activations {
-        let template = &ids[&change.name];
+        let template = &templates[&change.name];
         let version = template.version(change.to).expect("every bundled version is stored").id;
         let previous = change.from.and_then(|from| template.version(from)).map(|v| v.id);
-        records::set_active(connection, template.id, version)?;
-        records::insert_activation(
-            connection,
-            &NewActivation {
-                template: template.id,
-                version,
-                previous,
-                action: "publish",
-                actor,
-                git_commit: Some(&bundle.git_commit),
-                bundle_seq: Some(bundle.seq as i64),
-                reason: None,
-                at: now,
-            },
-        )?;
-        records::insert_audit(
-            connection,
-            Some(template.id),
-            Some(version),
-            "activated",
+        deactivate.extend(template.active().map(|v| v.id));
+        activate.push(version);
+        activations.push(NewActivation {
+            template: template.id,
+            version,
+            previous,
+            action: "publish",
             actor,
-            now,
-            serde_json::json!({"environment": target.environment, "from": change.from, "to": change.to, "git_commit": bundle.git_commit, "bundle_seq": bundle.seq, "forced": options.force && !plan.drift.is_empty()}),
-        )?;
+            git_commit: Some(commit),
+            bundle_seq: Some(bundle.seq as i64),
+            reason: None,
+            at: now,
+        });
+        audits.push(NewAudit {
+            template: Some(template.id),
+            version: Some(version),
+            action: "activated",
+            details: serde_json::json!({"environment": target.environment, "from": change.from, "to": change.to, "git_commit": commit, "bundle_seq": bundle.seq, "forced": options.force && !plan.drift.is_empty()}),
+        });
     }
+    records::switch_active(connection, &deactivate, &activate)?;
+    records::insert_activations(connection, &activations)?;
     records::insert_deployment(
         connection,
         &NewDeployment {
@@ -435,14 +439,11 @@ fn transaction(
             development_signed: verified.development_signed(),
         },
     )?;
-    records::insert_audit(
-        connection,
-        None,
-        None,
-        "deployed",
-        actor,
-        now,
-        serde_json::json!({
+    audits.push(NewAudit {
+        template: None,
+        version: None,
+        action: "deployed",
+        details: serde_json::json!({
             "environment": target.environment,
             "bundle_seq": bundle.seq,
             "bundle_sha256": verified.sha256(),
@@ -455,7 +456,8 @@ fn transaction(
             "only": options.only,
             "activations": plan.activations.len(),
         }),
-    )?;
+    });
+    records::insert_audits(connection, audits, actor, now)?;
     Ok(Outcome { plan, committed: true })
 }
 

@@ -19,6 +19,8 @@ const REDIS_VARIABLE: &str = "PROMPTCTL_REDIS_URL";
 const EMBEDDED_DIR: &str = ".promptctl/store";
 /// Bundles with more versions than this get a progress bar on a terminal.
 const PROGRESS_THRESHOLD: u64 = 2000;
+/// `publish` follows with the status table up to this many prompts.
+const STATUS_TABLE_LIMIT: usize = 100;
 
 #[derive(Debug, clap::Args)]
 pub struct EnvArgs {
@@ -414,8 +416,16 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
     }
     if args.format == OutputFormat::Human {
         println!();
-        let rows = status_rows(project, &resolved, &mut *connection)?;
-        print_status(&rows);
+        if verified.bundle().prompts.len() <= STATUS_TABLE_LIMIT {
+            let rows = status_rows(project, &resolved, &mut *connection)?;
+            print_status(&rows);
+        } else {
+            println!(
+                "{} prompts: `promptctl status --env {}` shows the table",
+                verified.bundle().prompts.len(),
+                resolved.name
+            );
+        }
     }
     Ok(code)
 }

@@ -191,6 +191,23 @@ pub trait Connection {
     /// transaction-scoped advisory lock, or SQLite's `BEGIN IMMEDIATE`. Two publishers never
     /// interleave.
     fn begin_locked(&mut self) -> Result<(), StoreError>;
+    /// Inserts many rows at once (PostgreSQL's `COPY`, a prepared statement in SQLite); each row
+    /// holds one value per column.
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, StoreError>;
+    /// `UPDATE table SET column = value WHERE id` is one of `ids`, in one statement where the
+    /// dialect allows it.
+    fn update_ids(
+        &mut self,
+        table: &str,
+        column: &str,
+        value: Value,
+        ids: &[uuid::Uuid],
+    ) -> Result<u64, StoreError>;
     fn commit(&mut self) -> Result<(), StoreError>;
     fn rollback(&mut self) -> Result<(), StoreError>;
 }

@@ -71,6 +71,31 @@ impl ToSql for Null {
     postgres::types::to_sql_checked!();
 }
 
+/// One field of `COPY … FROM STDIN` in the text format: `\N` for NULL, backslash escapes for
+/// the characters that separate fields and rows.
+fn copy_text(value: &Value, out: &mut Vec<u8>) {
+    let escaped = |text: &str, out: &mut Vec<u8>| {
+        for byte in text.bytes() {
+            match byte {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                other => out.push(other),
+            }
+        }
+    };
+    match value {
+        Value::Null => out.extend_from_slice(b"\\N"),
+        Value::Text(text) => escaped(text, out),
+        Value::Int(number) => out.extend_from_slice(number.to_string().as_bytes()),
+        Value::Bool(flag) => out.push(if *flag { b't' } else { b'f' }),
+        Value::Json(json) => escaped(&json.to_string(), out),
+        Value::Uuid(id) => out.extend_from_slice(id.hyphenated().to_string().as_bytes()),
+        Value::Time(time) => out.extend_from_slice(super::format_time(*time).as_bytes()),
+    }
+}
+
 fn to_postgres(value: &Value) -> Box<dyn ToSql + Sync> {
     match value {
         Value::Null => Box::new(Null),
@@ -139,6 +164,50 @@ impl Connection for Postgres {
             result.push(Row(values));
         }
         Ok(result)
+    }
+
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, StoreError> {
+        use std::io::Write;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
+        let mut text = Vec::with_capacity(rows.len() * 64);
+        for row in rows {
+            for (index, value) in row.iter().enumerate() {
+                if index > 0 {
+                    text.push(b'\t');
+                }
+                copy_text(value, &mut text);
+            }
+            text.push(b'\n');
+        }
+        let mut writer = self.client.copy_in(&sql).map_err(database_error)?;
+        writer
+            .write_all(&text)
+            .map_err(|error| StoreError::ConnectionLost { message: error.to_string() })?;
+        writer.finish().map_err(database_error)
+    }
+
+    fn update_ids(
+        &mut self,
+        table: &str,
+        column: &str,
+        value: Value,
+        ids: &[uuid::Uuid],
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = ANY($2)");
+        let value = to_postgres(&value);
+        let ids: Vec<uuid::Uuid> = ids.to_vec();
+        self.client.execute(&sql, &[value.as_ref(), &ids]).map_err(database_error)
     }
 
     fn begin_locked(&mut self) -> Result<(), StoreError> {

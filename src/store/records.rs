@@ -164,7 +164,7 @@ pub fn templates(
         }
     }
     for row in connection.query(
-        "SELECT a.template_id, a.version_id FROM prompt_activations a WHERE a.id = (SELECT MAX(b.id) FROM prompt_activations b WHERE b.template_id = a.template_id AND b.action = 'publish')",
+        "SELECT template_id, version_id FROM prompt_activations WHERE id IN (SELECT MAX(id) FROM prompt_activations WHERE action = 'publish' GROUP BY template_id)",
         &[],
     )? {
         if let Some(template) = by_id.get_mut(&row.uuid(0)?) {
@@ -199,6 +199,34 @@ pub fn update_description(
         &[template.into(), description.into(), Value::Time(at)],
     )?;
     Ok(())
+}
+
+/// Inserts templates `(name, description)` at once; returns their ids, in order.
+pub fn insert_templates(
+    connection: &mut dyn Connection,
+    templates: &[(&str, &str)],
+    at: SystemTime,
+) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<Uuid> = templates.iter().map(|_| Uuid::new_v4()).collect();
+    let rows: Vec<Vec<Value>> = templates
+        .iter()
+        .zip(&ids)
+        .map(|((name, description), id)| {
+            vec![
+                (*id).into(),
+                (*name).into(),
+                (*description).into(),
+                Value::Time(at),
+                Value::Time(at),
+            ]
+        })
+        .collect();
+    connection.insert_rows(
+        "prompt_templates",
+        &["id", "name", "description", "created_at", "updated_at"],
+        &rows,
+    )?;
+    Ok(ids)
 }
 
 pub struct NewVersion<'a> {
@@ -239,6 +267,67 @@ pub fn insert_version(
         ],
     )?;
     Ok(id)
+}
+
+/// Inserts versions at once; returns their ids, in order.
+pub fn insert_versions(
+    connection: &mut dyn Connection,
+    versions: &[NewVersion<'_>],
+) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<Uuid> = versions.iter().map(|_| Uuid::new_v4()).collect();
+    let rows: Vec<Vec<Value>> = versions
+        .iter()
+        .zip(&ids)
+        .map(|(version, id)| {
+            vec![
+                (*id).into(),
+                version.template.into(),
+                Value::Int(version.number),
+                version.content.into(),
+                version.content_sha256.into(),
+                version.source_sha256.into(),
+                version.front_matter.into(),
+                Value::Json(version.variables.clone()),
+                version.model.cloned().map_or(Value::Null, Value::Json),
+                version.contract.into(),
+                false.into(),
+                version.git_commit.into(),
+                Value::Time(version.at),
+            ]
+        })
+        .collect();
+    connection.insert_rows(
+        "prompt_versions",
+        &[
+            "id",
+            "template_id",
+            "version_number",
+            "content",
+            "content_sha256",
+            "source_sha256",
+            "front_matter",
+            "variables",
+            "model",
+            "contract_fingerprint",
+            "is_active",
+            "git_commit",
+            "created_at",
+        ],
+        &rows,
+    )?;
+    Ok(ids)
+}
+
+/// Switches many templates' active versions at once: `deactivate` first, then `activate`, so
+/// that the one-active-version index holds after each statement.
+pub fn switch_active(
+    connection: &mut dyn Connection,
+    deactivate: &[Uuid],
+    activate: &[Uuid],
+) -> Result<(), StoreError> {
+    connection.update_ids("prompt_versions", "is_active", false.into(), deactivate)?;
+    connection.update_ids("prompt_versions", "is_active", true.into(), activate)?;
+    Ok(())
 }
 
 /// Makes `version` the template's one active version (clearing the old one first, so that the
@@ -289,6 +378,81 @@ pub fn insert_activation(
             activation.reason.map(str::to_string).into(),
             Value::Time(activation.at),
         ],
+    )?;
+    Ok(())
+}
+
+/// Inserts activations at once.
+pub fn insert_activations(
+    connection: &mut dyn Connection,
+    activations: &[NewActivation<'_>],
+) -> Result<(), StoreError> {
+    let rows: Vec<Vec<Value>> = activations
+        .iter()
+        .map(|activation| {
+            vec![
+                activation.template.into(),
+                activation.version.into(),
+                activation.previous.into(),
+                activation.action.into(),
+                activation.actor.into(),
+                activation.git_commit.map(str::to_string).into(),
+                activation.bundle_seq.map_or(Value::Null, Value::Int),
+                activation.reason.map(str::to_string).into(),
+                Value::Time(activation.at),
+            ]
+        })
+        .collect();
+    connection.insert_rows(
+        "prompt_activations",
+        &[
+            "template_id",
+            "version_id",
+            "previous_version_id",
+            "action",
+            "actor",
+            "git_commit",
+            "bundle_seq",
+            "reason",
+            "at",
+        ],
+        &rows,
+    )?;
+    Ok(())
+}
+
+/// One audit row, for `insert_audits`.
+pub struct NewAudit<'a> {
+    pub template: Option<Uuid>,
+    pub version: Option<Uuid>,
+    pub action: &'a str,
+    pub details: serde_json::Value,
+}
+
+/// Inserts audit rows at once, all by `changed_by` at `at`.
+pub fn insert_audits(
+    connection: &mut dyn Connection,
+    audits: Vec<NewAudit<'_>>,
+    changed_by: &str,
+    at: SystemTime,
+) -> Result<(), StoreError> {
+    let rows: Vec<Vec<Value>> = audits
+        .into_iter()
+        .map(|audit| {
+            vec![
+                audit.template.into(),
+                audit.version.into(),
+                audit.action.into(),
+                changed_by.into(),
+                Value::Time(at),
+                Value::Json(audit.details),
+            ]
+        })
+        .collect();
+    connection.insert_rows(
+        "prompt_audit_logs",
+        &["template_id", "version_id", "action", "changed_by", "changed_at", "details"],
+        &rows,
     )?;
     Ok(())
 }

@@ -103,6 +103,46 @@ impl Connection for Sqlite {
         Ok(result)
     }
 
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, StoreError> {
+        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            columns.join(", "),
+            placeholders.join(", ")
+        );
+        let mut statement = self.connection.prepare_cached(&sql).map_err(database_error)?;
+        for row in rows {
+            statement
+                .execute(rusqlite::params_from_iter(row.iter().map(to_sqlite)))
+                .map_err(database_error)?;
+        }
+        Ok(rows.len() as u64)
+    }
+
+    fn update_ids(
+        &mut self,
+        table: &str,
+        column: &str,
+        value: Value,
+        ids: &[uuid::Uuid],
+    ) -> Result<u64, StoreError> {
+        let sql = format!("UPDATE {table} SET {column} = ?1 WHERE id = ?2");
+        let mut statement = self.connection.prepare_cached(&sql).map_err(database_error)?;
+        let value = to_sqlite(&value);
+        let mut changed = 0;
+        for id in ids {
+            changed += statement
+                .execute(rusqlite::params![value, id.to_string()])
+                .map_err(database_error)? as u64;
+        }
+        Ok(changed)
+    }
+
     fn begin_locked(&mut self) -> Result<(), StoreError> {
         self.batch("BEGIN IMMEDIATE")
     }
