@@ -412,6 +412,29 @@ fn is_canonical(bundle: &Bundle, bytes: &[u8]) -> bool {
     serde_json::to_writer(&mut compare, bundle).is_ok() && compare.rest.is_empty()
 }
 
+/// The fields of a canonical bundle that come before `prompts`, read from its first bytes
+/// without parsing the rest. Only meaningful for bytes already known to be a verified bundle
+/// (same sha256): `publish` uses it to recognise a bundle it has already published.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Header {
+    pub created: String,
+    pub development_signed: bool,
+    pub dirty: bool,
+    pub environments: Vec<String>,
+    #[serde(default)]
+    pub expires: Option<String>,
+    pub format: String,
+    pub git_commit: String,
+    pub key_id: String,
+}
+
+pub fn header(bytes: &[u8]) -> Option<Header> {
+    let end = memchr::memmem::find(bytes, b",\"prompts\":{")?;
+    let mut head = bytes[..end].to_vec();
+    head.push(b'}');
+    serde_json::from_slice(&head).ok()
+}
+
 /// Parses a bundle's bytes straight into `Bundle` (no intermediate JSON tree: a bundle of
 /// 10,000 prompts is tens of megabytes). A document that does not fit is reported as an unknown
 /// format when its `format` says so, and as malformed otherwise.

@@ -63,6 +63,22 @@ impl Layout {
         pattern.push_str("*:active");
         pattern
     }
+
+    /// The store revision the entries were last made consistent with (`_` cannot start a prompt
+    /// name, so this key never collides with an entry).
+    pub fn stamp(&self) -> String {
+        format!("{}_revision", self.prefix)
+    }
+}
+
+/// How much of the cache a write covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Every active version: the stamp gets the full TTL.
+    Full,
+    /// Only the entries that changed since the stamp's revision: the stamp keeps its TTL, so it
+    /// expires with the oldest entries.
+    Changes,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,9 +133,39 @@ impl Cache {
         }
     }
 
-    /// Writes the entries (active JSON with the TTL, immutable content without one) and then
-    /// publishes the notices, in one round trip.
-    pub fn write(&mut self, entries: &[Entry], notices: &[Notice]) -> Result<(), CacheError> {
+    /// The stamp: the store revision the cache holds, if it is known to hold one.
+    pub fn read_stamp(&mut self) -> Result<Option<i64>, CacheError> {
+        let value: Option<String> = redis::cmd("GET")
+            .arg(self.layout.stamp())
+            .query(&mut self.connection)
+            .map_err(|error| self.failed(error))?;
+        Ok(value.and_then(|text| text.parse().ok()))
+    }
+
+    /// How many of these prompts have no `…:active` entry (one pipelined round trip).
+    pub fn count_missing(&mut self, names: &[&str]) -> Result<usize, CacheError> {
+        let mut missing = 0;
+        for chunk in names.chunks(1000) {
+            let mut pipe = redis::pipe();
+            for name in chunk {
+                pipe.cmd("EXISTS").arg(self.layout.active(name));
+            }
+            let found: Vec<i64> =
+                pipe.query(&mut self.connection).map_err(|error| self.failed(error))?;
+            missing += found.iter().filter(|&&exists| exists == 0).count();
+        }
+        Ok(missing)
+    }
+
+    /// Writes the entries (active JSON with the TTL, immutable content without one), stamps the
+    /// cache with the store `revision` they come from, then publishes the notices.
+    pub fn write(
+        &mut self,
+        entries: &[Entry],
+        notices: &[Notice],
+        revision: i64,
+        coverage: Coverage,
+    ) -> Result<(), CacheError> {
         for chunk in entries.chunks(1000) {
             let mut pipe = redis::pipe();
             for entry in chunk {
@@ -138,6 +184,13 @@ impl Cache {
             }
             pipe.query::<()>(&mut self.connection).map_err(|error| self.failed(error))?;
         }
+        let mut stamp = redis::cmd("SET");
+        stamp.arg(self.layout.stamp()).arg(revision);
+        match coverage {
+            Coverage::Full => stamp.arg("EX").arg(self.ttl_seconds),
+            Coverage::Changes => stamp.arg("KEEPTTL"),
+        };
+        stamp.query::<()>(&mut self.connection).map_err(|error| self.failed(error))?;
         if !notices.is_empty() {
             let mut pipe = redis::pipe();
             for notice in notices {

@@ -878,6 +878,37 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// The ids of the keys `read_verified` would trust (the development key included, when it exists).
+pub(crate) fn trusted_key_ids(
+    project: Option<&Project>,
+    pubkeys: &[PathBuf],
+) -> Result<Vec<String>> {
+    let read = |path: &Path| -> Result<String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| crate::bundle::Error::Read { path: path.to_path_buf(), source })?;
+        Ok(crate::signing::read_public_key(&text, &format!("`{}`", path.display()))?.key_id())
+    };
+    let mut ids = Vec::new();
+    if pubkeys.is_empty() {
+        if let Some(project) = project {
+            for path in &project.config.signing.public_keys {
+                ids.push(read(&project.root.join(path))?);
+            }
+        }
+    } else {
+        for path in pubkeys {
+            ids.push(read(path)?);
+        }
+    }
+    if let Some(project) = project {
+        let path = project.root.join(DEV_KEY_DIR).join(DEV_PUBLIC_KEY);
+        if path.is_file() {
+            ids.push(read(&path)?);
+        }
+    }
+    Ok(ids)
+}
+
 /// Reads a bundle (a bundle.json file, or the folder holding it) and its signature, and verifies
 /// them with the given public keys, or else the keys `promptctl.toml` trusts (and, for a bundle
 /// that says it is development-signed, this project's development key).

@@ -207,27 +207,71 @@ fn connect_cache(project: &Project, url: &str) -> Result<Cache, cache::CacheErro
     Cache::connect(url, layout, project.config.cache.ttl_seconds)
 }
 
-/// Rewrites the cache entries of every active version and publishes `notices`. Returns the exit
-/// code: OK, or CACHE_STALE with the reason printed.
+/// Beyond this many changed prompts, the cache is rewritten whole rather than entry by entry.
+const INCREMENTAL_LIMIT: usize = 100;
+
+/// Brings the cache up to date with the store and publishes `notices`; returns the exit code:
+/// OK, or CACHE_STALE with the reason printed. `since` is the store revision before this
+/// command's changes: when the cache's stamp says it holds that revision and no entry is missing,
+/// only the changed entries are written; otherwise (and always for `warm`, `since = None`) every
+/// active version is.
 fn refresh_cache(
     project: &Project,
     resolved: &Resolved,
     connection: &mut dyn store::Connection,
     notices: &[Notice],
+    since: Option<i64>,
 ) -> Result<i32> {
     let Some(url) = &resolved.redis else { return Ok(exit::OK) };
-    let active = records::active_versions(connection)?;
-    let entries: Vec<cache::Entry> = active.iter().map(publish::cache_entry).collect();
-    let written = connect_cache(project, url).and_then(|mut cache| cache.write(&entries, notices));
+    let revision = records::revision(connection)?;
+    let names = records::active_names(connection)?;
+    let written = (|| -> Result<String, cache::CacheError> {
+        let mut cache = connect_cache(project, url)?;
+        let stamp = match since {
+            Some(_) => cache.read_stamp()?,
+            None => None,
+        };
+        let consistent = stamp.is_some()
+            && (stamp == Some(revision) || stamp == since)
+            && notices.len() <= INCREMENTAL_LIMIT
+            && cache.count_missing(&names.iter().map(String::as_str).collect::<Vec<_>>())? == 0;
+        if consistent && stamp == Some(revision) && notices.is_empty() {
+            return Ok(format!("up to date ({} entries, revision {revision})", names.len()));
+        }
+        let (entries, coverage) = if consistent {
+            let mut entries = Vec::new();
+            for notice in notices {
+                let active =
+                    records::active_version(connection, &notice.name).map_err(|error| {
+                        cache::CacheError::Command {
+                            url: store::redact_url(url),
+                            message: error.to_string(),
+                        }
+                    })?;
+                entries.extend(active.as_ref().map(publish::cache_entry));
+            }
+            (entries, cache::Coverage::Changes)
+        } else {
+            let active = records::active_versions(connection).map_err(|error| {
+                cache::CacheError::Command {
+                    url: store::redact_url(url),
+                    message: error.to_string(),
+                }
+            })?;
+            (active.iter().map(publish::cache_entry).collect(), cache::Coverage::Full)
+        };
+        cache.write(&entries, notices, revision, coverage)?;
+        Ok(format!(
+            "{} entries written{}, {} notices on `{}activations`",
+            entries.len(),
+            if coverage == cache::Coverage::Full { "" } else { " (changed only)" },
+            notices.len(),
+            project.config.cache.key_prefix
+        ))
+    })();
     match written {
-        Ok(()) => {
-            println!(
-                "cache {}: {} entries written, {} notices on `{}activations`",
-                store::redact_url(url),
-                entries.len(),
-                notices.len(),
-                project.config.cache.key_prefix
-            );
+        Ok(summary) => {
+            println!("cache {}: {summary}", store::redact_url(url));
             Ok(exit::OK)
         }
         Err(error) => {
@@ -324,9 +368,18 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
             "no bundle at `.promptctl/build/bundle.json`; run `promptctl build` first, or pass `--bundle PATH`"
         );
     }
-    let (bundle_path, verified) = super::read_verified(Some(project), &bundle_path, &args.pubkeys)?;
     let hook = hook(&resolved)?;
+    if !args.plan && args.only.is_empty() {
+        if let Some(code) = republish(project, args, &resolved, &bundle_path)? {
+            return Ok(code);
+        }
+    }
+    let (bundle_path, verified) = super::read_verified(Some(project), &bundle_path, &args.pubkeys)?;
     let mut connection = connect(&resolved)?;
+    let since = match store::schema::current(&mut *connection)? {
+        0 => None,
+        _ => Some(records::revision(&mut *connection)?),
+    };
     let options = publish::Options {
         only: args.only.clone(),
         force: args.force,
@@ -384,21 +437,25 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         return Ok(exit::OK);
     }
     let notices: Vec<Notice> = if outcome.committed {
-        let active = records::active_versions(&mut *connection)?;
         plan.activations
             .iter()
-            .filter_map(|change| active.iter().find(|a| a.name == change.name))
-            .map(|a| Notice {
-                name: a.name.clone(),
-                version: a.version,
-                sha256: a.content_sha256.clone(),
-                seq: a.seq,
+            .filter_map(|change| {
+                let version = verified.bundle().prompts[&change.name]
+                    .versions
+                    .iter()
+                    .find(|version| i64::from(version.version) == change.to)?;
+                Some(Notice {
+                    name: change.name.clone(),
+                    version: change.to,
+                    sha256: publish::content_sha256(&version.template),
+                    seq: Some(plan.seq as i64),
+                })
             })
             .collect()
     } else {
         Vec::new()
     };
-    let mut code = refresh_cache(project, &resolved, &mut *connection, &notices)?;
+    let mut code = refresh_cache(project, &resolved, &mut *connection, &notices, since)?;
     if outcome.committed {
         let body = serde_json::json!({
             "event": "publish",
@@ -415,19 +472,100 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         }
     }
     if args.format == OutputFormat::Human {
-        println!();
-        if verified.bundle().prompts.len() <= STATUS_TABLE_LIMIT {
-            let rows = status_rows(project, &resolved, &mut *connection)?;
-            print_status(&rows);
-        } else {
-            println!(
-                "{} prompts: `promptctl status --env {}` shows the table",
-                verified.bundle().prompts.len(),
-                resolved.name
-            );
-        }
+        print_short_status(project, &resolved, &mut *connection, verified.bundle().prompts.len())?;
     }
     Ok(code)
+}
+
+/// The status table after a publish, or a pointer to it for large bundles.
+fn print_short_status(
+    project: &Project,
+    resolved: &Resolved,
+    connection: &mut dyn store::Connection,
+    prompts: usize,
+) -> Result<()> {
+    println!();
+    if prompts <= STATUS_TABLE_LIMIT {
+        let rows = status_rows(project, resolved, connection)?;
+        print_status(&rows);
+    } else {
+        println!("{prompts} prompts: `promptctl status --env {}` shows the table", resolved.name);
+    }
+    Ok(())
+}
+
+/// Re-publishing the very bundle that is the store's latest deployment, with nothing drifted,
+/// changes nothing: recognised by the sha256 of its bytes (those bytes were verified when they
+/// were published, and their signing key must still be trusted), without parsing or verifying
+/// the whole bundle again. Returns None when that is not the case, and the full publish runs.
+fn republish(
+    project: &Project,
+    args: &PublishArgs,
+    resolved: &Resolved,
+    bundle: &std::path::Path,
+) -> Result<Option<i32>> {
+    use sha2::Digest;
+    let path = if bundle.is_dir() { bundle.join("bundle.json") } else { bundle.to_path_buf() };
+    let mut signature_path = path.clone().into_os_string();
+    signature_path.push(".minisig");
+    let (Ok(bytes), Ok(signature)) =
+        (std::fs::read(&path), std::fs::read_to_string(&signature_path))
+    else {
+        return Ok(None);
+    };
+    let Some(header) = crate::bundle::header(&bytes) else { return Ok(None) };
+    let Ok(signed_by) = crate::signing::signature_key_id(&signature) else { return Ok(None) };
+    let trusted = super::trusted_key_ids(Some(project), &args.pubkeys)?;
+    if signed_by != header.key_id || !trusted.contains(&signed_by) {
+        return Ok(None);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    if let Some(expires) = &header.expires {
+        if crate::bundle::parse_rfc3339(expires).is_none_or(|expiry| now >= expiry) {
+            return Ok(None);
+        }
+    }
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let mut connection = connect(resolved)?;
+    if store::schema::current(&mut *connection)? != store::schema::latest()
+        || records::environment(&mut *connection)?.as_deref() != Some(resolved.name.as_str())
+    {
+        return Ok(None);
+    }
+    let Some(latest) = records::highest_deployment(&mut *connection, &resolved.name)? else {
+        return Ok(None);
+    };
+    if latest.bundle_sha256 != sha256
+        || latest.key_id != signed_by
+        || !records::drifted(&mut *connection)?.is_empty()
+    {
+        return Ok(None);
+    }
+    let prompts = records::active_names(&mut *connection)?.len();
+    if args.format == OutputFormat::Json {
+        let json = serde_json::json!({
+            "plan": {"environment": resolved.name, "bundle_sha256": sha256, "already_published": true},
+            "committed": false,
+            "store": resolved.shown,
+        });
+        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
+    } else {
+        println!(
+            "{} seq {} is already published to `{}` ({}): nothing changed",
+            path.display(),
+            latest.seq,
+            resolved.name,
+            resolved.shown
+        );
+    }
+    let revision = records::revision(&mut *connection)?;
+    let code = refresh_cache(project, resolved, &mut *connection, &[], Some(revision))?;
+    if args.format == OutputFormat::Human {
+        print_short_status(project, resolved, &mut *connection, prompts)?;
+    }
+    Ok(Some(code))
 }
 
 fn print_plan(
@@ -504,6 +642,10 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
     }
     let hook = hook(&resolved)?;
     let mut connection = connect(&resolved)?;
+    let since = match store::schema::current(&mut *connection)? {
+        0 => None,
+        _ => Some(records::revision(&mut *connection)?),
+    };
     let actor = actor(args.actor.as_deref());
     let done = match publish::rollback(
         &mut *connection,
@@ -532,7 +674,7 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
         sha256: done.active.content_sha256.clone(),
         seq: None,
     };
-    let code = refresh_cache(project, &resolved, &mut *connection, &[notice])?;
+    let code = refresh_cache(project, &resolved, &mut *connection, &[notice], since)?;
     let body = serde_json::json!({
         "event": "rollback",
         "environment": resolved.name,
@@ -557,7 +699,7 @@ pub fn warm(project: &Project, args: &EnvArgs) -> Result<i32> {
     }
     let mut connection = connect(&resolved)?;
     store::schema::require_current(&mut *connection)?;
-    refresh_cache(project, &resolved, &mut *connection, &[])
+    refresh_cache(project, &resolved, &mut *connection, &[], None)
 }
 
 pub fn db(project: &Project, command: &DbCommand) -> Result<i32> {

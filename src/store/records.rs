@@ -560,3 +560,32 @@ pub fn history(
         })
         .collect()
 }
+
+/// The store's activation revision: the id of its latest activation row (0 for none). Every
+/// change of what is served (publish or rollback) raises it, so a cache stamped with it is known
+/// to hold the store's state of then.
+pub fn revision(connection: &mut dyn Connection) -> Result<i64, StoreError> {
+    let rows = connection.query("SELECT COALESCE(MAX(id), 0) FROM prompt_activations", &[])?;
+    rows.first().map_or(Ok(0), |row| row.int(0))
+}
+
+/// The prompts whose active version is not the one the latest publish set.
+pub fn drifted(connection: &mut dyn Connection) -> Result<Vec<String>, StoreError> {
+    Ok(templates(connection)?
+        .into_values()
+        .filter(|template| template.published != template.active().map(|v| v.id))
+        .map(|template| template.name)
+        .collect())
+}
+
+/// The names of the templates that have an active version, sorted.
+pub fn active_names(connection: &mut dyn Connection) -> Result<Vec<String>, StoreError> {
+    connection
+        .query(
+            "SELECT t.name FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE v.is_active = $1 ORDER BY t.name",
+            &[true.into()],
+        )?
+        .iter()
+        .map(|row| row.text(0))
+        .collect()
+}

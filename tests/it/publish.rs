@@ -275,7 +275,15 @@ fn a_new_commit_activates_versions_writes_the_cache_and_notifies() {
             "serve v2",
         );
         let published = deploy.run(&["publish", "--env", "production"]);
-        expect(&published, 0, &["* activate greeter v1 -> v2", "previous seq 1"]);
+        expect(
+            &published,
+            0,
+            &[
+                "* activate greeter v1 -> v2",
+                "previous seq 1",
+                "1 entries written (changed only), 1 notices",
+            ],
+        );
         let message = pubsub.get_message().expect("a notice");
         let payload: String = message.get_payload().unwrap();
         let notice: serde_json::Value = serde_json::from_str(&payload).unwrap();
@@ -287,6 +295,8 @@ fn a_new_commit_activates_versions_writes_the_cache_and_notifies() {
         let entry = deploy.cache_entry("greeter").unwrap();
         assert_eq!(entry["version"], 2);
         assert_eq!(entry["seq"], 2);
+        let again = deploy.run(&["publish", "--env", "production"]);
+        expect(&again, 0, &["already published", "up to date (2 entries"]);
         assert_eq!(deploy.active("greeter"), Some(2), "{backend:?}");
         assert_eq!(deploy.active("farewell"), Some(1));
         let rows = deploy
@@ -1071,4 +1081,42 @@ fn redis_stopped_during_a_publish_exits_3_and_warm_repairs() {
     assert_eq!(deploy.cache_entry("greeter"), None, "a restarted redis-server is empty");
     expect(&deploy.run(&["warm", "--env", "production"]), 0, &["2 entries written"]);
     assert_eq!(deploy.cache_entry("greeter").unwrap()["version"], 2);
+}
+
+/// The fast re-publish of a known bundle still refuses what a full verification would.
+#[test]
+fn a_republished_bundle_must_still_be_trusted_and_unexpired() {
+    let deploy = Deploy::new("sqlite:store.sqlite3", None, "");
+    deploy.build();
+    expect(&deploy.run(&["publish", "--env", "production"]), 0, &["published"]);
+    // The key is no longer trusted: the bundle is verified in full, and refused.
+    expect(
+        &deploy.run(&[
+            "keygen",
+            "--public",
+            "keys/other.pub",
+            "--secret",
+            ".promptctl/keys/other.key",
+        ]),
+        0,
+        &[],
+    );
+    let config = deploy.repo.read("promptctl.toml").replace("keys/promptctl.pub", "keys/other.pub");
+    deploy.repo.write("promptctl.toml", &config);
+    let refused = deploy.run(&["publish", "--env", "production"]);
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("not trusted") || refused.stderr.contains("trusted"),
+        "{}",
+        refused.stderr
+    );
+    // A changed signature file alone does not matter for bytes already published (they were
+    // verified then), but changed bytes are verified again.
+    let config = deploy.repo.read("promptctl.toml").replace("keys/other.pub", "keys/promptctl.pub");
+    deploy.repo.write("promptctl.toml", &config);
+    let bundle = deploy.path().join(".promptctl/build/bundle.json");
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    std::fs::write(&bundle, text.replacen("Goodbye", "Goodbyf", 1)).unwrap();
+    let tampered = deploy.run(&["publish", "--env", "production"]);
+    assert_eq!(tampered.code, 2, "{}", tampered.stdout);
 }

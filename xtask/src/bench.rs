@@ -145,7 +145,7 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
 }
 
 /// Builds the release binary the bench times and returns its path.
-fn build_release(workspace_root: &Path) -> Result<PathBuf> {
+pub(crate) fn build_release(workspace_root: &Path) -> Result<PathBuf> {
     println!("==> cargo build --release --bin promptctl");
     let status = crate::cargo()
         .args(["build", "--release", "--bin", "promptctl"])
@@ -341,7 +341,7 @@ fn json_string(value: &str) -> String {
 }
 
 /// `nproc, CPU model, kernel`, from /proc; parts that cannot be read say so.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -388,7 +388,7 @@ fn spread(times: &[Duration]) -> String {
     format!("{} [{}–{}]", duration(median(times)), duration(min), duration(max))
 }
 
-fn duration(time: Duration) -> String {
+pub(crate) fn duration(time: Duration) -> String {
     let millis = time.as_secs_f64() * 1e3;
     if millis < 10.0 {
         format!("{millis:.2} ms")

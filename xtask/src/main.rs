@@ -2,6 +2,7 @@
 //! (`verify`, `bench`, whose `--runtime` part is in `serve`); it owns no task logic itself.
 
 mod bench;
+mod bench_publish;
 mod child;
 mod serve;
 mod synth;
@@ -26,6 +27,8 @@ enum Task {
     /// Time `promptctl check` on synthetic repositories against an in-process read+hash floor
     /// (or, with `--runtime`, the runtime client against per-request Redis reads)
     Bench(bench::Options),
+    /// Time `promptctl publish` into a real PostgreSQL and Redis beside a `psql \copy` floor
+    BenchPublish(bench_publish::Options),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Verify => verify::run(&workspace_root()),
         Task::Bench(options) => bench::run(&workspace_root(), &options),
+        Task::BenchPublish(options) => bench_publish::run(&workspace_root(), &options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

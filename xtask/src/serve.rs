@@ -223,9 +223,9 @@ fn time_redis_get(url: &str, key: &str) -> Result<Percentiles> {
 }
 
 /// `ACTIVATIONS` activations, alternating v1 and v2: each one is committed in the store
-/// (`publish::rollback`, the same transaction code as publish), then the cache is written and the
-/// notice published as `promptctl publish` does after its commit; the time runs from the commit to
-/// the first `get` that returns the new version.
+/// (`publish::rollback`, the same transaction code as publish), then the cache is brought up to
+/// date and the notice published as `promptctl` does after its commit; the time runs from the
+/// commit to the first `get` that returns the new version.
 fn time_propagation(
     store: &PromptStore,
     connection: &mut dyn store::Connection,
@@ -245,16 +245,25 @@ fn time_propagation(
         )
         .map_err(|error| anyhow::anyhow!("{error}"))?;
         let committed = Instant::now();
-        let active = records::active_versions(connection)?;
-        let entries: Vec<cache::Entry> =
-            active.iter().map(promptctl::publish::cache_entry).collect();
+        // What `promptctl` does after the commit when the cache is consistent: check the stamp
+        // and that every entry exists, then write the changed entry, the stamp and the notice.
+        let revision = records::revision(connection)?;
+        let names = records::active_names(connection)?;
+        let stamp = cache.read_stamp()?;
+        let missing = cache.count_missing(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        ensure!(
+            stamp.is_some() && missing == 0,
+            "the cache is not consistent (stamp {stamp:?}, {missing} missing)"
+        );
+        let active = records::active_version(connection, PROMPT)?.context("active")?;
         let notice = Notice {
             name: done.active.name.clone(),
             version: done.active.version,
             sha256: done.active.content_sha256.clone(),
             seq: None,
         };
-        cache.write(&entries, &[notice])?;
+        let entries = [promptctl::publish::cache_entry(&active)];
+        cache.write(&entries, &[notice], revision, cache::Coverage::Changes)?;
         loop {
             if store.get(PROMPT).is_some_and(|prompt| prompt.version == next) {
                 break;
