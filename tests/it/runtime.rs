@@ -202,7 +202,7 @@ fn a_store_follows_publishes_falls_back_to_the_database_and_refuses_tampered_tex
 }
 
 #[test]
-fn the_allow_list_keeps_other_prompts_on_their_embedded_text() {
+fn the_allow_list_limits_what_follows_the_store() {
     let Some((redis, postgres)) = servers_or_skip() else { return };
     let database = postgres.database();
     let prefix = format!("{}:", servers::unique("rt"));
