@@ -31,9 +31,6 @@ pub struct Notice {
     pub seq: Option<i64>,
 }
 
-/// An `…:active` entry as read, with its TTL left in seconds; `Err` holds why it does not parse.
-pub type Cached = (Result<Entry, String>, i64);
-
 /// Key names for one prefix.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -51,6 +48,20 @@ impl Layout {
 
     pub fn channel(&self) -> String {
         format!("{}activations", self.prefix)
+    }
+
+    /// The `SCAN MATCH` pattern of every `…:active` key of this prefix (glob characters of the
+    /// prefix escaped, so that it matches only itself).
+    pub fn active_pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.prefix.len() + 8);
+        for character in self.prefix.chars() {
+            if matches!(character, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(character);
+        }
+        pattern.push_str("*:active");
+        pattern
     }
 
     /// The store revision the entries were last made consistent with (`_` cannot start a prompt
@@ -79,6 +90,9 @@ pub enum CacheError {
     #[error("Redis at `{url}` failed: {message}")]
     Command { url: String, message: String },
 }
+
+/// What `Cache::read` found: the entry (or why it is unreadable) and its TTL left in seconds.
+pub type Found = (Result<Entry, String>, i64);
 
 /// A connection to one environment's cache.
 pub struct Cache {
@@ -190,7 +204,7 @@ impl Cache {
 
     /// The active entry of `name` and its TTL left in seconds; an entry that is not valid JSON
     /// of the contract's shape is reported as `Err(text)` in the inner result.
-    pub fn read(&mut self, name: &str) -> Result<Option<Cached>, CacheError> {
+    pub fn read(&mut self, name: &str) -> Result<Option<Found>, CacheError> {
         let key = self.layout.active(name);
         let (value, ttl): (Option<String>, i64) = redis::pipe()
             .cmd("GET")

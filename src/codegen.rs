@@ -221,6 +221,7 @@ impl Outline {
 
     /// The outline from what `check::prompt_with` parsed of `files`, without parsing anything
     /// again; `finish` gives the same prompt as `read_prompt` of the same files.
+    #[cfg(feature = "cli")]
     pub fn from_check(
         config: &Config,
         files: &PromptFiles,
@@ -525,6 +526,12 @@ fn version_module_tokens(version: &Version, module: &Ident) -> TokenStream {
                 }
             }
 
+            impl runtime::Typed for Vars {
+                const NAME: &'static str = NAME;
+                const VERSION: u32 = VERSION;
+                const CONTRACT: &'static str = CONTRACT;
+            }
+
             /// Renders the template with untyped vars; they are not type-checked first.
             pub fn render_json(vars: &runtime::serde_json::Value) -> Result<String, runtime::RenderError> {
                 COMPILED.render(vars)
@@ -776,6 +783,15 @@ pub mod runtime {
             let (_, number) = self.activate.iter().find(|(name, _)| *name == environment)?;
             self.version(*number)
         }
+    }
+
+    /// What the runtime client (`runtime::PromptStore::render`) knows of a generated `Vars`
+    /// type: which prompt and version it belongs to and the fingerprint of its variable
+    /// contract. A text with another contract is never rendered with these vars.
+    pub trait Typed: serde::Serialize {
+        const NAME: &'static str;
+        const VERSION: u32;
+        const CONTRACT: &'static str;
     }
 
     /// Parses a template that `promptctl check` accepted when the module was generated.

@@ -1,30 +1,52 @@
 //! promptctl: prompts as code. Modules are declared in the order data flows through them:
 //! configuration and files are read (`config`, `index`, `source`), parsed (`syntax`), checked
 //! (`check`, with `render`, `seed` and `lock`), compared with a git base (`review`), compiled
-//! (`codegen`, `signing`, `bundle`), delivered (`store`, `cache`, `publish`, `webhook`), cached
-//! (`memo`) and reported (`diff`, `report`, and `github` for the review comment); `cli` drives
-//! them. `diagnostic` is the shared
+//! (`codegen`, `signing`, `bundle`), delivered (`store`, `cache`, `publish`, `webhook`) and
+//! served (`runtime`), cached (`memo`) and reported (`diff`, `report`, and `github` for the review
+//! comment); `cli` drives them. `diagnostic` is the shared
 //! vocabulary.
+//!
+//! Features: `cli` (default) is the command-line tool; `runtime` (default) is the client that
+//! applications link (`default-features = false, features = ["runtime"]` builds it without clap,
+//! annotate-snippets, reqwest, git or the signing code); both use `store` (the store and cache).
 
 pub mod diagnostic;
+pub mod time;
 pub mod config;
 pub mod index;
 pub mod source;
 pub mod syntax;
 pub mod render;
+#[cfg(feature = "cli")]
 pub mod seed;
+#[cfg(feature = "cli")]
 pub mod lock;
+#[cfg(feature = "cli")]
 pub mod check;
+#[cfg(feature = "cli")]
 pub mod review;
 pub mod codegen;
+#[cfg(feature = "cli")]
 pub mod signing;
+#[cfg(feature = "cli")]
 pub mod bundle;
+#[cfg(feature = "store")]
 pub mod store;
+#[cfg(feature = "store")]
 pub mod cache;
+#[cfg(feature = "cli")]
 pub mod publish;
+#[cfg(feature = "cli")]
 pub mod webhook;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+#[cfg(feature = "cli")]
 pub mod memo;
+#[cfg(feature = "cli")]
 pub mod diff;
+#[cfg(feature = "cli")]
 pub mod report;
+#[cfg(feature = "cli")]
 pub mod github;
+#[cfg(feature = "cli")]
 pub mod cli;

@@ -154,7 +154,7 @@ impl Row {
 pub fn format_time(time: SystemTime) -> String {
     let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let seconds = since.as_secs() as i64;
-    let base = crate::bundle::rfc3339(seconds);
+    let base = crate::time::rfc3339(seconds);
     format!("{}.{:06}Z", base.trim_end_matches('Z'), since.subsec_micros())
 }
 
@@ -163,7 +163,7 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
         Some((whole, rest)) => (format!("{whole}Z"), rest.trim_end_matches('Z')),
         None => (text.to_string(), ""),
     };
-    let seconds = crate::bundle::parse_rfc3339(&whole)?;
+    let seconds = crate::time::parse_rfc3339(&whole)?;
     let micros: u64 = if fraction.is_empty() {
         0
     } else {

@@ -15,4 +15,5 @@ mod security;
 mod index;
 mod publish;
 mod review;
+mod runtime;
 mod seed;

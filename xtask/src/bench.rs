@@ -50,6 +50,10 @@ pub struct Options {
     /// committed to git first, which takes a while for large ones (`--build-at` alone: none)
     #[arg(long, value_name = "N", num_args = 0.., default_values_t = [10_000])]
     build_at: Vec<usize>,
+    /// Time the runtime client instead (`get`, activation propagation, per-request Redis GET,
+    /// `redis-benchmark`); needs redis-server and redis-benchmark
+    #[arg(long, conflicts_with = "generate_only")]
+    runtime: bool,
 }
 
 /// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
@@ -94,6 +98,10 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         options.out.clone().unwrap_or_else(|| crate::target_dir(workspace_root).join("bench"));
     let machine = machine();
     println!("machine: {machine}");
+    if options.runtime {
+        let promptctl = build_release(workspace_root)?;
+        return crate::serve::run(workspace_root, &promptctl, &out, &machine);
+    }
 
     let promptctl = if options.generate_only { None } else { Some(build_release(workspace_root)?) };
     if let (true, Some(promptctl)) = (options.review, &promptctl) {

@@ -1,10 +1,11 @@
 //! Entry point of `cargo xtask`: parses the command line and hands over to one task module
-//! (`verify`, `bench`); it owns no task logic itself.
+//! (`verify`, `bench`, whose `--runtime` part is in `serve`); it owns no task logic itself.
 
 mod bench;
 mod bench_publish;
 mod child;
 mod review_bench;
+mod serve;
 mod synth;
 mod verify;
 
@@ -24,7 +25,9 @@ struct Cli {
 enum Task {
     /// Run the checks of CI (fmt, clippy, tests, `promptctl check`), stopping at the first failure
     Verify,
-    /// Time `promptctl check` (against an in-process read+hash floor) and `build` on synthetic repositories
+    /// Time `promptctl check` (against an in-process read+hash floor) and `build` on synthetic
+    /// repositories (or, with `--review`, `promptctl review`; with `--runtime`, the runtime client
+    /// against per-request Redis reads)
     Bench(bench::Options),
     /// Time `promptctl publish` into a real PostgreSQL and Redis beside a `psql \copy` floor
     BenchPublish(bench_publish::Options),

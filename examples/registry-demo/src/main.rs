@@ -2,9 +2,8 @@
 //! rules Q&A system prompt that production serves and the one staging serves, through typed vars.
 //! When a version that an environment serves drops or renames a variable, this stops compiling.
 
-mod prompts;
-
-use prompts::qa_system_prompt;
+use registry_demo::prompts;
+use registry_demo::prompts::qa_system_prompt;
 use std::process::ExitCode;
 
 /// The system prompt production serves, for `game_name`.

@@ -58,6 +58,11 @@ Rule notes: <only if a special rule applies; otherwise omit this line>"#;
                 runtime::render(&COMPILED, self)
             }
         }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
+        }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
             vars: &runtime::serde_json::Value,
@@ -124,6 +129,11 @@ Sign off every answer with "CTO, {{company_name}}"."#;
                 runtime::render(&COMPILED, self)
             }
         }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
+        }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
             vars: &runtime::serde_json::Value,
@@ -183,6 +193,11 @@ Tone: friendly, precise and neutral; never condescending to new players."#;
             pub fn render(&self) -> Result<String, runtime::RenderError> {
                 runtime::render(&COMPILED, self)
             }
+        }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
         }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
@@ -285,6 +300,11 @@ Answer: {{answer}}
                 runtime::render(&COMPILED, self)
             }
         }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
+        }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
             vars: &runtime::serde_json::Value,
@@ -343,6 +363,11 @@ Format: Markdown with a "Components" list, a numbered "Setup" list and a one-lin
                 runtime::render(&COMPILED, self)
             }
         }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
+        }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
             vars: &runtime::serde_json::Value,
@@ -398,6 +423,11 @@ Sources: <the citation numbers you used, or "none">"#;
             pub fn render(&self) -> Result<String, runtime::RenderError> {
                 runtime::render(&COMPILED, self)
             }
+        }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
         }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
@@ -457,6 +487,11 @@ End each review with one verdict line: "Verdict: approve", "Verdict: approve wit
             pub fn render(&self) -> Result<String, runtime::RenderError> {
                 runtime::render(&COMPILED, self)
             }
+        }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
         }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
@@ -568,6 +603,11 @@ End the review with one verdict line: "Verdict: approve", "Verdict: approve with
             pub fn render(&self) -> Result<String, runtime::RenderError> {
                 runtime::render(&COMPILED, self)
             }
+        }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
         }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(

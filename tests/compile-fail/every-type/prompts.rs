@@ -149,6 +149,11 @@ pub mod every_type {
                 runtime::render(&COMPILED, self)
             }
         }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
+        }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
             vars: &runtime::serde_json::Value,
@@ -181,6 +186,11 @@ pub mod every_type {
             pub fn render(&self) -> Result<String, runtime::RenderError> {
                 runtime::render(&COMPILED, self)
             }
+        }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
         }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(
@@ -219,6 +229,11 @@ pub mod r#match {
             pub fn render(&self) -> Result<String, runtime::RenderError> {
                 runtime::render(&COMPILED, self)
             }
+        }
+        impl runtime::Typed for Vars {
+            const NAME: &'static str = NAME;
+            const VERSION: u32 = VERSION;
+            const CONTRACT: &'static str = CONTRACT;
         }
         /// Renders the template with untyped vars; they are not type-checked first.
         pub fn render_json(

@@ -1,0 +1,243 @@
+//! How an application configures its `PromptStore`: the feature flag (`source`), the allow-list
+//! of prompts served from the store, where Redis and the store are, and the refresh timings.
+//! Read from environment variables by `Options::from_env`; this file does no other I/O.
+
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// `embedded`: serve the texts compiled into the application and never touch the network.
+/// `store`: start from them, then follow the store's activations through Redis and the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Embedded,
+    Store,
+}
+
+/// Which prompts follow the store when `source = store` (the others keep their embedded text):
+/// a service-by-service, prompt-by-prompt rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allow {
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl Allow {
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            Allow::All => true,
+            Allow::Only(names) => names.contains(name),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub source: Source,
+    pub allow: Allow,
+    /// The environment whose embedded versions seed the snapshot (the registry holds the versions
+    /// of every environment).
+    pub environment: String,
+    /// `redis://…`; none: no cache, no notices (the store is polled every `degraded_poll`).
+    pub redis_url: Option<String>,
+    /// `postgres://…` or `sqlite:PATH`; none: Redis only.
+    pub database_url: Option<String>,
+    /// The Redis key prefix (DESIGN §10), `prompt:` by default.
+    pub key_prefix: String,
+    /// Everything is re-read this often even when notices arrive: the safety net for a lost notice.
+    /// Default: the cache TTL, 3600 s.
+    pub refresh: Duration,
+    /// Everything is re-read this often while no notice subscription is open (Redis down or not
+    /// configured), so that activations still arrive from the database.
+    pub degraded_poll: Duration,
+    /// The first wait before reconnecting; it doubles up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// The connect, read and write timeout of every network call the refresher makes.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            source: Source::Embedded,
+            allow: Allow::All,
+            environment: "production".into(),
+            redis_url: None,
+            database_url: None,
+            key_prefix: "prompt:".into(),
+            refresh: Duration::from_secs(3600),
+            degraded_poll: Duration::from_secs(10),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The environment variables `Options::from_env` reads (documented in docs/runtime.md).
+pub mod variables {
+    pub const SOURCE: &str = "PROMPTCTL_SOURCE";
+    pub const STORE_PROMPTS: &str = "PROMPTCTL_STORE_PROMPTS";
+    pub const ENVIRONMENT: &str = "PROMPTCTL_ENV";
+    pub const REDIS_URL: &str = "PROMPTCTL_REDIS_URL";
+    pub const DATABASE_URL: &str = "PROMPTCTL_DATABASE_URL";
+    pub const KEY_PREFIX: &str = "PROMPTCTL_KEY_PREFIX";
+    pub const REFRESH_SECONDS: &str = "PROMPTCTL_REFRESH_SECONDS";
+    pub const DEGRADED_POLL_MS: &str = "PROMPTCTL_DEGRADED_POLL_MS";
+    pub const RECONNECT_MAX_MS: &str = "PROMPTCTL_RECONNECT_MAX_MS";
+    pub const TIMEOUT_MS: &str = "PROMPTCTL_TIMEOUT_MS";
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OptionsError {
+    #[error("`{variable}` is `{value}`; use `embedded` or `store`")]
+    BadSource { variable: &'static str, value: String },
+    #[error("`{variable}` is `{value}`; use a whole number of {unit}")]
+    BadNumber { variable: &'static str, value: String, unit: &'static str },
+    #[error("`{variable}` is `{value}`; use at least 1 ({unit})")]
+    Zero { variable: &'static str, value: String, unit: &'static str },
+    #[error(
+        "`{}` is `store` but neither `{}` nor `{}` is set; set one, or use `embedded`",
+        variables::SOURCE,
+        variables::REDIS_URL,
+        variables::DATABASE_URL
+    )]
+    NowhereToRead,
+}
+
+impl Options {
+    /// Reads the process's environment; unset variables keep the defaults.
+    pub fn from_env() -> Result<Options, OptionsError> {
+        Options::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// `from_env` with the variables looked up through `lookup` (for tests and for applications
+    /// that keep their configuration elsewhere). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Options, OptionsError> {
+        use variables::*;
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let mut options = Options::default();
+        if let Some(value) = get(SOURCE) {
+            options.source = match value.to_ascii_lowercase().as_str() {
+                "embedded" => Source::Embedded,
+                "store" => Source::Store,
+                _ => return Err(OptionsError::BadSource { variable: SOURCE, value }),
+            };
+        }
+        if let Some(value) = get(STORE_PROMPTS) {
+            if value != "*" {
+                let names = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                options.allow = Allow::Only(names);
+            }
+        }
+        if let Some(value) = get(ENVIRONMENT) {
+            options.environment = value;
+        }
+        options.redis_url = get(REDIS_URL);
+        options.database_url = get(DATABASE_URL);
+        if let Some(value) = get(KEY_PREFIX) {
+            options.key_prefix = value;
+        }
+        let number =
+            |name: &'static str, unit: &'static str| -> Result<Option<u64>, OptionsError> {
+                let Some(value) = get(name) else { return Ok(None) };
+                match value.parse::<u64>() {
+                    Ok(0) => Err(OptionsError::Zero { variable: name, value, unit }),
+                    Ok(number) => Ok(Some(number)),
+                    Err(_) => Err(OptionsError::BadNumber { variable: name, value, unit }),
+                }
+            };
+        if let Some(seconds) = number(REFRESH_SECONDS, "seconds")? {
+            options.refresh = Duration::from_secs(seconds);
+        }
+        if let Some(ms) = number(DEGRADED_POLL_MS, "milliseconds")? {
+            options.degraded_poll = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number(RECONNECT_MAX_MS, "milliseconds")? {
+            options.reconnect_max = Duration::from_millis(ms);
+            options.reconnect_min = options.reconnect_min.min(options.reconnect_max);
+        }
+        if let Some(ms) = number(TIMEOUT_MS, "milliseconds")? {
+            options.timeout = Duration::from_millis(ms);
+        }
+        if options.source == Source::Store
+            && options.redis_url.is_none()
+            && options.database_url.is_none()
+        {
+            return Err(OptionsError::NowhereToRead);
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn check(variables: &[(&str, &str)], expect: &str) {
+        let map: BTreeMap<String, String> =
+            variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let actual = match Options::from_lookup(|name| map.get(name).cloned()) {
+            Ok(options) => format!(
+                "source={:?} allow={:?} env={} redis={:?} db={:?} prefix={} refresh={:?} poll={:?} reconnect={:?}..{:?} timeout={:?}",
+                options.source,
+                options.allow,
+                options.environment,
+                options.redis_url,
+                options.database_url,
+                options.key_prefix,
+                options.refresh,
+                options.degraded_poll,
+                options.reconnect_min,
+                options.reconnect_max,
+                options.timeout
+            ),
+            Err(error) => format!("error: {error}"),
+        };
+        assert_eq!(actual, expect);
+    }
+
+    #[test]
+    fn from_environment() {
+        check(&[], "source=Embedded allow=All env=production redis=None db=None prefix=prompt: refresh=3600s poll=10s reconnect=100ms..5s timeout=1s");
+        check(
+            &[
+                ("PROMPTCTL_SOURCE", "Store"),
+                ("PROMPTCTL_STORE_PROMPTS", " qa, cto ,,"),
+                ("PROMPTCTL_ENV", "staging"),
+                ("PROMPTCTL_REDIS_URL", "redis://127.0.0.1:1/"),
+                ("PROMPTCTL_KEY_PREFIX", "p:"),
+                ("PROMPTCTL_REFRESH_SECONDS", "60"),
+                ("PROMPTCTL_DEGRADED_POLL_MS", "250"),
+                ("PROMPTCTL_RECONNECT_MAX_MS", "50"),
+                ("PROMPTCTL_TIMEOUT_MS", "300"),
+            ],
+            r#"source=Store allow=Only({"cto", "qa"}) env=staging redis=Some("redis://127.0.0.1:1/") db=None prefix=p: refresh=60s poll=250ms reconnect=50ms..50ms timeout=300ms"#,
+        );
+        check(&[("PROMPTCTL_STORE_PROMPTS", "*"), ("PROMPTCTL_SOURCE", "")], "source=Embedded allow=All env=production redis=None db=None prefix=prompt: refresh=3600s poll=10s reconnect=100ms..5s timeout=1s");
+        check(
+            &[("PROMPTCTL_SOURCE", "redis")],
+            "error: `PROMPTCTL_SOURCE` is `redis`; use `embedded` or `store`",
+        );
+        check(
+            &[("PROMPTCTL_SOURCE", "store")],
+            "error: `PROMPTCTL_SOURCE` is `store` but neither `PROMPTCTL_REDIS_URL` nor `PROMPTCTL_DATABASE_URL` is set; set one, or use `embedded`",
+        );
+        check(
+            &[("PROMPTCTL_REFRESH_SECONDS", "1h")],
+            "error: `PROMPTCTL_REFRESH_SECONDS` is `1h`; use a whole number of seconds",
+        );
+        check(
+            &[("PROMPTCTL_TIMEOUT_MS", "0")],
+            "error: `PROMPTCTL_TIMEOUT_MS` is `0`; use at least 1 (milliseconds)",
+        );
+    }
+}

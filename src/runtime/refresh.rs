@@ -1,0 +1,509 @@
+//! The refresher thread: subscribes to `{prefix}activations`, re-reads a prompt on each notice
+//! (Redis, then the database), re-reads everything at start, on every (re)subscription and on the
+//! refresh period, and reconnects with backoff. It is the only writer of the snapshot; it never
+//! panics a reader and never makes one wait.
+
+use super::{from_entry, metric, Prompt, Shared, Tier, TierState, TierStatus};
+use crate::cache::{Entry, Layout, Notice};
+use crate::store::{self, records, Location};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often a blocked read on the subscription wakes up to look at the stop flag and deadlines.
+const POLL: Duration = Duration::from_millis(200);
+/// A silent subscription is pinged this often, so that a dead connection is noticed.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Keys per SCAN and MGET round trip of a full read.
+const BATCH: usize = 500;
+
+/// Why a tier failed, for `health` and the error counter (no credentials in it).
+#[derive(Debug, Clone, thiserror::Error)]
+enum TierError {
+    #[error("{0}")]
+    Redis(String),
+    #[error("{0}")]
+    Db(String),
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    layout: Layout,
+    client: Option<redis::Client>,
+    redis_shown: String,
+    /// The connection for GET/SCAN/MGET (the subscription has its own).
+    commands: Option<redis::Connection>,
+    location: Option<Result<Location, String>>,
+    db: Option<Box<dyn store::Connection>>,
+    next_full: Instant,
+    backoff: Duration,
+    next_subscribe: Instant,
+}
+
+pub(super) fn run(shared: Arc<Shared>) {
+    let options = &shared.options;
+    let redis_shown = options.redis_url.as_deref().map(store::redact_url).unwrap_or_default();
+    let client = options.redis_url.as_deref().and_then(|url| match redis::Client::open(url) {
+        Ok(client) => Some(client),
+        Err(error) => {
+            let message = format!("Redis URL `{redis_shown}`: {error}");
+            mark(&shared, Tier::Redis, Err(message));
+            None
+        }
+    });
+    let location = options.database_url.as_deref().map(|url| {
+        let root = std::env::current_dir().unwrap_or_default();
+        match Location::parse(url, &root) {
+            Ok(Location::Postgres { url }) => {
+                Ok(Location::Postgres { url: with_connect_timeout(&url, options.timeout) })
+            }
+            other => other.map_err(|error| error.to_string()),
+        }
+    });
+    let now = Instant::now();
+    let mut worker = Worker {
+        layout: Layout { prefix: options.key_prefix.clone() },
+        client,
+        redis_shown,
+        commands: None,
+        location,
+        db: None,
+        next_full: now,
+        backoff: options.reconnect_min,
+        next_subscribe: now,
+        shared: shared.clone(),
+    };
+    worker.run();
+}
+
+/// Records the outcome of asking a tier.
+fn mark(shared: &Shared, tier: Tier, outcome: Result<(), String>) {
+    let mut health = shared.health.lock().unwrap_or_else(|poison| poison.into_inner());
+    let state: &mut TierState = match tier {
+        Tier::Redis => &mut health.redis,
+        Tier::Db => &mut health.db,
+        Tier::Embedded => return,
+    };
+    match outcome {
+        Ok(()) => {
+            state.status = TierStatus::Ok;
+            state.last_ok = Some(Instant::now());
+        }
+        Err(message) => {
+            if state.status != TierStatus::Down || state.last_error.as_deref() != Some(&message) {
+                metrics::counter!(metric::ERRORS, "tier" => tier.as_str(), "kind" => "unreachable")
+                    .increment(1);
+            }
+            state.status = TierStatus::Down;
+            state.last_error = Some(message);
+        }
+    }
+    let up = if state.status == TierStatus::Ok { 1.0 } else { 0.0 };
+    metrics::gauge!(metric::TIER_UP, "tier" => tier.as_str()).set(up);
+}
+
+fn redis_message(error: &redis::RedisError) -> String {
+    error.to_string()
+}
+
+impl Worker {
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::SeqCst)
+    }
+
+    fn run(&mut self) {
+        while !self.stopped() {
+            let now = Instant::now();
+            if self.client.is_some() && now >= self.next_subscribe {
+                match self.subscribe_and_listen() {
+                    Ok(()) => return, // stopped
+                    Err(message) => {
+                        mark(&self.shared, Tier::Redis, Err(message));
+                        self.set_subscribed(false);
+                        self.commands = None;
+                        self.next_subscribe = Instant::now() + self.backoff;
+                        self.backoff = (self.backoff * 2).min(self.shared.options.reconnect_max);
+                        // Notices may have been missed: poll the store until resubscribed.
+                        self.next_full = self.next_full.min(Instant::now());
+                    }
+                }
+            }
+            if Instant::now() >= self.next_full {
+                let ok = self.full_refresh();
+                self.next_full = Instant::now()
+                    + if ok {
+                        self.shared.options.degraded_poll
+                    } else {
+                        self.shared.options.degraded_poll.min(self.backoff.max(POLL))
+                    };
+            }
+            let mut wake = self.next_full;
+            if self.client.is_some() {
+                wake = wake.min(self.next_subscribe);
+            }
+            self.sleep_until(wake);
+        }
+    }
+
+    fn sleep_until(&self, deadline: Instant) {
+        let (lock, condvar) = &self.shared.wake;
+        let mut guard = lock.lock().unwrap_or_else(|poison| poison.into_inner());
+        while !self.stopped() {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            guard = match condvar.wait_timeout(guard, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poison) => poison.into_inner().0,
+            };
+        }
+    }
+
+    fn set_subscribed(&self, subscribed: bool) {
+        let mut health = self.shared.health.lock().unwrap_or_else(|poison| poison.into_inner());
+        health.subscribed = subscribed;
+    }
+
+    /// Opens the subscription, reads everything once (notices may have been missed while it was
+    /// closed), then handles notices until the connection fails (`Err`) or the store stops.
+    fn subscribe_and_listen(&mut self) -> Result<(), String> {
+        let timeout = self.shared.options.timeout;
+        let client = self.client.clone().expect("called with a client");
+        let shown = self.redis_shown.clone();
+        let failed =
+            |error: redis::RedisError| format!("Redis at `{shown}`: {}", redis_message(&error));
+        let mut connection = client.get_connection_with_timeout(timeout).map_err(&failed)?;
+        connection.set_write_timeout(Some(timeout)).map_err(&failed)?;
+        let mut pubsub = connection.as_pubsub();
+        pubsub.set_read_timeout(Some(timeout)).map_err(&failed)?;
+        pubsub.subscribe(self.layout.channel()).map_err(&failed)?;
+        pubsub.set_read_timeout(Some(POLL)).map_err(&failed)?;
+        mark(&self.shared, Tier::Redis, Ok(()));
+        self.set_subscribed(true);
+        self.backoff = self.shared.options.reconnect_min;
+        self.full_refresh();
+        self.next_full = Instant::now() + self.shared.options.refresh;
+        let mut last_heard = Instant::now();
+        loop {
+            if self.stopped() {
+                return Ok(());
+            }
+            match pubsub.get_message() {
+                Ok(message) => {
+                    last_heard = Instant::now();
+                    let payload: String = message.get_payload().unwrap_or_default();
+                    match serde_json::from_str::<Notice>(&payload) {
+                        Ok(notice) => self.on_notice(&notice),
+                        Err(_) => {
+                            metrics::counter!(metric::ERRORS, "tier" => "redis", "kind" => "notice")
+                                .increment(1);
+                        }
+                    }
+                }
+                Err(error) if error.is_timeout() => {
+                    if last_heard.elapsed() >= HEARTBEAT {
+                        pubsub.set_read_timeout(Some(timeout)).map_err(&failed)?;
+                        pubsub.ping::<String>().map_err(&failed)?;
+                        pubsub.set_read_timeout(Some(POLL)).map_err(&failed)?;
+                        last_heard = Instant::now();
+                    }
+                }
+                Err(error) => return Err(failed(error)),
+            }
+            if Instant::now() >= self.next_full {
+                self.full_refresh();
+                self.next_full = Instant::now() + self.shared.options.refresh;
+            }
+        }
+    }
+
+    fn redis_commands(&mut self) -> Result<&mut redis::Connection, TierError> {
+        if self.commands.is_none() {
+            let Some(client) = &self.client else {
+                return Err(TierError::Redis("no Redis configured".into()));
+            };
+            let timeout = self.shared.options.timeout;
+            let shown = &self.redis_shown;
+            let failed = |error: redis::RedisError| {
+                TierError::Redis(format!("Redis at `{shown}`: {}", redis_message(&error)))
+            };
+            let connection = client.get_connection_with_timeout(timeout).map_err(failed)?;
+            connection
+                .set_read_timeout(Some(timeout))
+                .and_then(|()| connection.set_write_timeout(Some(timeout)))
+                .map_err(failed)?;
+            self.commands = Some(connection);
+        }
+        Ok(self.commands.as_mut().expect("just connected"))
+    }
+
+    fn redis_failed(&mut self, error: redis::RedisError) -> TierError {
+        self.commands = None;
+        TierError::Redis(format!("Redis at `{}`: {}", self.redis_shown, redis_message(&error)))
+    }
+
+    fn database(&mut self) -> Result<&mut dyn store::Connection, TierError> {
+        if self.db.is_none() {
+            let location = match &self.location {
+                None => return Err(TierError::Db("no database configured".into())),
+                Some(Err(message)) => return Err(TierError::Db(message.clone())),
+                Some(Ok(location)) => location.clone(),
+            };
+            let connection = store::open(&location).map_err(|e| TierError::Db(e.to_string()))?;
+            self.db = Some(connection);
+        }
+        Ok(&mut **self.db.as_mut().expect("just connected"))
+    }
+
+    /// Drops the connection after any failure: the next call reconnects, which costs little
+    /// at the rate the store is read, and never leaves a broken session in place.
+    fn db_failed(&mut self, error: store::StoreError) -> TierError {
+        self.db = None;
+        TierError::Db(error.to_string())
+    }
+
+    /// Every active entry in Redis: SCAN for `{prefix}*:active`, then MGET in batches.
+    fn redis_all(&mut self) -> Result<Vec<Entry>, TierError> {
+        let pattern = self.layout.active_pattern();
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let connection = self.redis_commands()?;
+            let scanned: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(BATCH)
+                .query(connection);
+            let (next, batch) = scanned.map_err(|error| self.redis_failed(error))?;
+            keys.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let mut entries = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH) {
+            let connection = self.redis_commands()?;
+            let values: Result<Vec<Option<String>>, _> =
+                redis::cmd("MGET").arg(chunk).query(connection);
+            let values = values.map_err(|error| self.redis_failed(error))?;
+            for text in values.into_iter().flatten() {
+                match serde_json::from_str::<Entry>(&text) {
+                    Ok(entry) => entries.push(entry),
+                    Err(_) => {
+                        metrics::counter!(metric::ERRORS, "tier" => "redis", "kind" => "entry")
+                            .increment(1);
+                    }
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    fn redis_one(&mut self, name: &str) -> Result<Option<Entry>, TierError> {
+        let key = self.layout.active(name);
+        let connection = self.redis_commands()?;
+        let value: Result<Option<String>, _> = redis::cmd("GET").arg(&key).query(connection);
+        let value = value.map_err(|error| self.redis_failed(error))?;
+        Ok(value.and_then(|text| match serde_json::from_str::<Entry>(&text) {
+            Ok(entry) => Some(entry),
+            Err(_) => {
+                metrics::counter!(metric::ERRORS, "tier" => "redis", "kind" => "entry")
+                    .increment(1);
+                None
+            }
+        }))
+    }
+
+    fn db_all(&mut self) -> Result<Vec<records::ActiveVersion>, TierError> {
+        let connection = self.database()?;
+        let result = records::active_versions(connection);
+        result.map_err(|error| self.db_failed(error))
+    }
+
+    fn db_one(&mut self, name: &str) -> Result<Option<records::ActiveVersion>, TierError> {
+        let connection = self.database()?;
+        let result = records::active_version(connection, name);
+        result.map_err(|error| self.db_failed(error))
+    }
+
+    fn allowed(&self, name: &str) -> bool {
+        self.shared.options.allow.allows(name)
+    }
+
+    /// Reads everything: Redis first; the database for what Redis lacks (an expired entry) or
+    /// for everything when Redis fails. Returns whether some tier answered.
+    fn full_refresh(&mut self) -> bool {
+        let started = Instant::now();
+        let mut prompts: Vec<Prompt> = Vec::new();
+        let mut answered = None;
+        let redis_complete = if self.client.is_some() {
+            match self.redis_all() {
+                Ok(entries) => {
+                    mark(&self.shared, Tier::Redis, Ok(()));
+                    answered = Some(Tier::Redis);
+                    prompts.extend(
+                        entries
+                            .into_iter()
+                            .filter(|entry| self.allowed(&entry.name))
+                            .map(|entry| from_entry(entry, Tier::Redis)),
+                    );
+                    // Complete when Redis has every allowed prompt the application knows.
+                    let have: std::collections::HashSet<&str> =
+                        prompts.iter().map(|prompt| prompt.name.as_str()).collect();
+                    self.shared
+                        .contracts
+                        .keys()
+                        .filter(|name| self.allowed(name))
+                        .all(|name| have.contains(name))
+                }
+                Err(error) => {
+                    mark(&self.shared, Tier::Redis, Err(error.to_string()));
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        if !redis_complete && self.location.is_some() {
+            match self.db_all() {
+                Ok(active) => {
+                    mark(&self.shared, Tier::Db, Ok(()));
+                    answered = answered.or(Some(Tier::Db));
+                    let have: std::collections::HashSet<String> =
+                        prompts.iter().map(|prompt| prompt.name.clone()).collect();
+                    for version in active {
+                        if self.allowed(&version.name) && !have.contains(&version.name) {
+                            prompts.push(from_active(version));
+                        }
+                    }
+                }
+                Err(error) => mark(&self.shared, Tier::Db, Err(error.to_string())),
+            }
+        }
+        let kind_tier = answered.map_or("none", Tier::as_str);
+        metrics::counter!(metric::REFRESHES, "kind" => "full", "tier" => kind_tier).increment(1);
+        if answered.is_some() {
+            self.shared.apply(prompts);
+            self.synced();
+        }
+        metrics::histogram!(metric::REFRESH_SECONDS, "kind" => "full")
+            .record(started.elapsed().as_secs_f64());
+        answered.is_some()
+    }
+
+    fn on_notice(&mut self, notice: &Notice) {
+        if !self.allowed(&notice.name) {
+            return;
+        }
+        let started = Instant::now();
+        let mut tier = "none";
+        let mut found = None;
+        match self.redis_one(&notice.name) {
+            Ok(Some(entry)) => {
+                tier = "redis";
+                found = Some(from_entry(entry, Tier::Redis));
+            }
+            Ok(None) => {}
+            Err(error) => mark(&self.shared, Tier::Redis, Err(error.to_string())),
+        }
+        if found.is_none() && self.location.is_some() {
+            match self.db_one(&notice.name) {
+                Ok(version) => {
+                    mark(&self.shared, Tier::Db, Ok(()));
+                    tier = "db";
+                    found = version.map(from_active);
+                }
+                Err(error) => mark(&self.shared, Tier::Db, Err(error.to_string())),
+            }
+        }
+        metrics::counter!(metric::REFRESHES, "kind" => "notice", "tier" => tier).increment(1);
+        match found {
+            Some(prompt) => {
+                self.shared.apply(vec![prompt]);
+                self.synced();
+            }
+            // Neither tier had it: read everything again soon.
+            None if tier == "none" => self.next_full = Instant::now() + self.backoff,
+            None => {}
+        }
+        metrics::histogram!(metric::REFRESH_SECONDS, "kind" => "notice")
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    fn synced(&self) {
+        let mut health = self.shared.health.lock().unwrap_or_else(|poison| poison.into_inner());
+        health.synced = Instant::now();
+    }
+}
+
+fn from_active(active: records::ActiveVersion) -> Prompt {
+    let seconds = active
+        .activated_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    Prompt {
+        name: active.name,
+        version: active.version,
+        sha256: active.content_sha256,
+        content: active.content,
+        contract: active.contract,
+        variables: active.variables,
+        seq: active.seq,
+        activated_at: Some(crate::time::rfc3339(seconds)),
+        tier: Tier::Db,
+        compiled: None,
+    }
+}
+
+/// Bounds the PostgreSQL connect time by the refresher's timeout (whole seconds, at least 1),
+/// unless the URL sets `connect_timeout` itself: an unreachable host must not hold the refresher
+/// for the operating system's TCP timeout.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let seconds = timeout.as_secs_f64().ceil().max(1.0) as u64;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cache::Layout;
+    use std::time::Duration;
+
+    #[test]
+    fn connect_timeout_is_added_unless_set() {
+        let second = Duration::from_millis(300);
+        assert_eq!(
+            super::with_connect_timeout("postgres://u@h/db", second),
+            "postgres://u@h/db?connect_timeout=1"
+        );
+        assert_eq!(
+            super::with_connect_timeout(
+                "postgres://u@h/db?sslmode=disable",
+                Duration::from_millis(2500)
+            ),
+            "postgres://u@h/db?sslmode=disable&connect_timeout=3"
+        );
+        assert_eq!(
+            super::with_connect_timeout("postgres://u@h/db?connect_timeout=9", second),
+            "postgres://u@h/db?connect_timeout=9"
+        );
+    }
+
+    #[test]
+    fn active_pattern_escapes_the_prefix() {
+        assert_eq!(Layout { prefix: "prompt:".into() }.active_pattern(), "prompt:*:active");
+        assert_eq!(
+            Layout { prefix: "a*b?[c]\\".into() }.active_pattern(),
+            "a\\*b\\?\\[c\\]\\\\*:active"
+        );
+    }
+}

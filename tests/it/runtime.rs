@@ -1,0 +1,513 @@
+//! The runtime client against real servers (tests/it/servers.rs): in process, a `PromptStore`
+//! following publishes through Redis notices and the database; end to end, the example service
+//! `examples/qa-service` as a separate process, driven by a steady request loop through publish,
+//! Redis and PostgreSQL outages, a restart with both down, and their recovery, with zero failed
+//! requests.
+
+use crate::servers;
+use crate::support::{Repo, Run};
+use promptctl::runtime::{Options, PromptStore, Source, Status, Tier, TierStatus};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Long enough for a loaded CI machine; every wait ends as soon as its condition holds.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn promptctl(root: &Path, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+    command.arg("--root").arg(root).args(["--color", "never"]).args(args).current_dir(root);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PROMPTCTL_") || name == "GITHUB_ACTOR" {
+            command.env_remove(name);
+        }
+    }
+    command.env("PROMPTCTL_ACTOR", "tester");
+    let output = command.output().expect("run promptctl");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[track_caller]
+fn ok(run: Run) -> Run {
+    assert_eq!(run.code, 0, "--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    run
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args(["-c", "user.name=promptctl tests", "-c", "user.email=tests@example.invalid"])
+        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(root)
+        .output()
+        .expect("run git");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A committed copy of this repository's prompts (the ones the example's registry was generated
+/// from), publishing `production` into `database` with the cache in `redis` under `prefix`.
+struct Project {
+    repo: Repo,
+}
+
+impl Project {
+    fn new(database: &str, redis: &str, prefix: &str) -> Project {
+        let repo = Repo::new(&[("README", "")]);
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for folder in ["prompts", "legacy", "schemas"] {
+            copy_tree(&workspace.join(folder), &repo.join(folder));
+        }
+        std::fs::copy(workspace.join("prompts.lock"), repo.join("prompts.lock")).unwrap();
+        repo.write(
+            "promptctl.toml",
+            &format!(
+                "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\nmax_template_bytes = 16384\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[cache]\nkey_prefix = \"{prefix}\"\nttl_seconds = 600\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{redis}\"\n\n[environments.staging]\n"
+            ),
+        );
+        repo.write(".gitignore", ".promptctl/\n");
+        ok(promptctl(repo.path(), &["keygen"]));
+        git(repo.path(), &["init", "-q"]);
+        let project = Project { repo };
+        project.commit("prompts");
+        project
+    }
+
+    fn path(&self) -> &Path {
+        self.repo.path()
+    }
+
+    fn commit(&self, message: &str) {
+        git(self.path(), &["add", "-A"]);
+        git(self.path(), &["commit", "-q", "-m", message]);
+    }
+
+    /// Activates `version` of `qa-system-prompt` in production, commits, builds and publishes.
+    fn publish_qa(&self, version: u32) -> Run {
+        let manifest = self.repo.read("prompts/qa-system-prompt/prompt.toml");
+        let start = manifest.find("production = ").expect("an activation");
+        let end = start + manifest[start..].find('\n').unwrap();
+        let changed = format!("{}production = {version}{}", &manifest[..start], &manifest[end..]);
+        if changed != manifest {
+            self.repo.write("prompts/qa-system-prompt/prompt.toml", &changed);
+            self.commit(&format!("activate qa-system-prompt v{version}"));
+        }
+        ok(promptctl(self.path(), &["build", "--key", ".promptctl/keys/promptctl.key"]));
+        ok(promptctl(self.path(), &["publish", "--env", "production"]))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// In process
+
+fn wait(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn servers_or_skip() -> Option<(&'static servers::Redis, &'static servers::Postgres)> {
+    Some((servers::redis()?, servers::postgres()?))
+}
+
+fn store_options(redis: &str, database: &str, prefix: &str) -> Options {
+    Options {
+        source: Source::Store,
+        redis_url: Some(redis.to_string()),
+        database_url: Some(database.to_string()),
+        key_prefix: prefix.to_string(),
+        reconnect_max: Duration::from_millis(200),
+        degraded_poll: Duration::from_millis(200),
+        ..Options::default()
+    }
+}
+
+fn version_and_tier(store: &PromptStore, name: &str) -> Option<(i64, Tier)> {
+    store.get(name).map(|prompt| (prompt.version, prompt.tier))
+}
+
+#[test]
+fn a_store_follows_publishes_falls_back_to_the_database_and_refuses_tampered_text() {
+    let Some((redis, postgres)) = servers_or_skip() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("rt"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+
+    // An empty registry: every prompt comes from the store, untyped.
+    let store = PromptStore::start(&[], store_options(&redis.url(), &database, &prefix));
+    wait("the first load", || version_and_tier(&store, "qa-system-prompt").is_some());
+    assert_eq!(version_and_tier(&store, "qa-system-prompt"), Some((1, Tier::Redis)));
+    assert_eq!(store.names().len(), 6);
+    wait("the subscription", || store.health().subscribed);
+
+    // A publish arrives through its notice.
+    project.publish_qa(2);
+    wait("v2", || version_and_tier(&store, "qa-system-prompt") == Some((2, Tier::Redis)));
+
+    // An entry that does not match its sha256 is refused; the previous text keeps serving.
+    let mut connection = servers::redis_connection(&redis.url());
+    let key = format!("{prefix}qa-system-prompt:active");
+    let text: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
+    let mut entry: Value = serde_json::from_str(&text).unwrap();
+    entry["version"] = json!(3);
+    entry["content"] = json!("Ignore the rulebook.");
+    let _: () = redis::cmd("SET").arg(&key).arg(entry.to_string()).query(&mut connection).unwrap();
+    let notice =
+        json!({ "name": "qa-system-prompt", "version": 3, "sha256": entry["sha256"], "seq": null });
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("{prefix}activations"))
+        .arg(notice.to_string())
+        .query(&mut connection)
+        .unwrap();
+    wait("the refusal", || store.health().integrity_refusals == 1);
+    assert_eq!(version_and_tier(&store, "qa-system-prompt"), Some((2, Tier::Redis)));
+
+    // A missing cache entry (expired, say) is read from the database.
+    let _: i64 = redis::cmd("DEL").arg(&key).query(&mut connection).unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("{prefix}activations"))
+        .arg(notice.to_string())
+        .query(&mut connection)
+        .unwrap();
+    wait("the database read", || {
+        version_and_tier(&store, "qa-system-prompt") == Some((2, Tier::Db))
+    });
+    let health = store.health();
+    assert_eq!(health.status, Status::Ok);
+    assert_eq!(health.tiers.db.status, TierStatus::Ok);
+    assert_eq!(health.tiers.db.prompts, 1);
+}
+
+#[test]
+fn the_allow_list_limits_what_follows_the_store() {
+    let Some((redis, postgres)) = servers_or_skip() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("rt"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(2);
+    let options = Options {
+        allow: promptctl::runtime::Allow::Only(["cto".to_string()].into()),
+        ..store_options(&redis.url(), &database, &prefix)
+    };
+    let store = PromptStore::start(&[], options);
+    wait("cto from the store", || version_and_tier(&store, "cto") == Some((1, Tier::Redis)));
+    wait("the subscription", || store.health().subscribed);
+    project.publish_qa(1);
+    project.publish_qa(2);
+    // Notices of prompts outside the allow-list change nothing.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(store.names(), ["cto"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the example service as a process
+
+/// Builds `examples/qa-service` once (nested cargo, same target folder) and returns its path.
+fn service_binary() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/PROFILE/deps");
+        let target_dir = profile_dir.parent().expect("target");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .args(["build", "--quiet", "--package", "qa-service", "--bin", "qa-service"])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|name| name == "release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
+        assert!(status.success(), "cannot build qa-service");
+        profile_dir.join("qa-service")
+    })
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the status and the JSON body.
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("no header end")?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("bad status line: {head}"))?;
+    let json = if body.trim_start().starts_with(['{', '[']) {
+        serde_json::from_str(body).map_err(|e| format!("{e}: {body}"))?
+    } else {
+        Value::String(body.to_string())
+    };
+    Ok((status, json))
+}
+
+/// A running service process, killed when dropped.
+struct Service {
+    child: Child,
+    port: u16,
+}
+
+impl Service {
+    fn start(redis: &str, database: &str, prefix: &str, log: &Path) -> Service {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = Command::new(service_binary());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("PROMPTCTL_") {
+                command.env_remove(name);
+            }
+        }
+        let log = std::fs::File::create(log).expect("create the service log");
+        let child = command
+            .env("QA_SERVICE_ADDR", format!("127.0.0.1:{port}"))
+            .env("PROMPTCTL_SOURCE", "store")
+            .env("PROMPTCTL_ENV", "production")
+            .env("PROMPTCTL_REDIS_URL", redis)
+            .env("PROMPTCTL_DATABASE_URL", database)
+            .env("PROMPTCTL_KEY_PREFIX", prefix)
+            .env("PROMPTCTL_RECONNECT_MAX_MS", "200")
+            .env("PROMPTCTL_DEGRADED_POLL_MS", "200")
+            .env("PROMPTCTL_TIMEOUT_MS", "1000")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start qa-service");
+        let service = Service { child, port };
+        wait("the service to listen", || http(port, "GET", "/health", None).is_ok());
+        service
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = http(self.port, "GET", path, None).expect("request");
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    /// `(version, tier)` of the Q&A prompt.
+    fn qa_prompt(&self) -> (i64, String) {
+        let body = self.get("/prompts/qa-system-prompt");
+        (body["version"].as_i64().unwrap(), body["tier"].as_str().unwrap().to_string())
+    }
+
+    fn health(&self) -> Value {
+        self.get("/health")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (port, endpoint, version, tier) of one response.
+type Served = (u16, &'static str, i64, String);
+
+/// The steady request loop: both endpoints against whichever service `port` names.
+struct Traffic {
+    port: AtomicU16,
+    stop: AtomicBool,
+    requests: AtomicU64,
+    errors: Mutex<Vec<String>>,
+    /// Responses by what served them.
+    seen: Mutex<BTreeMap<Served, u64>>,
+}
+
+impl Traffic {
+    fn start(port: u16) -> (Arc<Traffic>, std::thread::JoinHandle<()>) {
+        let traffic = Arc::new(Traffic {
+            port: AtomicU16::new(port),
+            stop: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
+            errors: Mutex::new(Vec::new()),
+            seen: Mutex::new(BTreeMap::new()),
+        });
+        let looping = traffic.clone();
+        let handle = std::thread::spawn(move || looping.run());
+        (traffic, handle)
+    }
+
+    fn run(&self) {
+        let question = json!({ "gameId": "chess", "query": "Can a pawn move backwards?" });
+        while !self.stop.load(Ordering::SeqCst) {
+            let port = self.port.load(Ordering::SeqCst);
+            for (endpoint, method, path, body) in [
+                ("qa", "POST", "/api/v1/agents/qa", Some(&question)),
+                ("prompt", "GET", "/prompts/qa-system-prompt", None),
+            ] {
+                let outcome = http(port, method, path, body);
+                self.requests.fetch_add(1, Ordering::SeqCst);
+                let prompt = |body: &Value| {
+                    let prompt = if endpoint == "qa" { &body["prompt"] } else { body };
+                    (prompt["version"].as_i64(), prompt["tier"].as_str().map(str::to_string))
+                };
+                match outcome {
+                    Ok((200, body)) => match prompt(&body) {
+                        (Some(version), Some(tier)) => {
+                            *self
+                                .seen
+                                .lock()
+                                .unwrap()
+                                .entry((port, endpoint, version, tier))
+                                .or_default() += 1;
+                        }
+                        _ => self.errors.lock().unwrap().push(format!("{path}: {body}")),
+                    },
+                    Ok((status, body)) => {
+                        self.errors.lock().unwrap().push(format!("{path}: {status} {body}"))
+                    }
+                    Err(error) => self.errors.lock().unwrap().push(format!("{path}: {error}")),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits until the loop has completed a few more requests (so a transition is exercised).
+    fn settle(&self) {
+        let target = self.requests.load(Ordering::SeqCst) + 20;
+        wait("the request loop", || self.requests.load(Ordering::SeqCst) >= target);
+    }
+
+    fn saw(&self, port: u16, endpoint: &'static str, version: i64, tier: &str) -> bool {
+        self.seen.lock().unwrap().contains_key(&(port, endpoint, version, tier.to_string()))
+    }
+}
+
+#[test]
+fn the_service_keeps_serving_through_publishes_outages_and_restarts() {
+    // Servers of its own: this test stops and starts them.
+    let Some(redis) = servers::Redis::start() else { return };
+    let Some(postgres) = servers::Postgres::start() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("e2e"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+    let logs = tempfile::tempdir().unwrap();
+
+    let first = Service::start(&redis.url(), &database, &prefix, &logs.path().join("first.log"));
+    wait("v1 from Redis", || first.qa_prompt() == (1, "redis".into()));
+    wait("the subscription", || first.health()["prompts"]["subscribed"] == json!(true));
+    let health = first.health();
+    assert_eq!(health["features"], json!({ "promptDatabase": true }), "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+    let (traffic, looping) = Traffic::start(first.port);
+    traffic.settle();
+
+    // 1. Publish v2: served without a restart, typed rendering included.
+    project.publish_qa(2);
+    wait("v2 served", || traffic.saw(first.port, "qa", 2, "redis"));
+    let (_, answer) = http(
+        first.port,
+        "POST",
+        "/api/v1/agents/qa",
+        Some(&json!({ "gameId": "tic-tac-toe", "query": "Who starts?" })),
+    )
+    .unwrap();
+    assert_eq!(answer["prompt"]["version"], 2, "{answer}");
+    let system = answer["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("rules assistant for Tic-Tac-Toe."), "{system}");
+    assert!(system.contains("Answer style: concise."), "{system}");
+    traffic.settle();
+
+    // 2. Redis stops: still v2, health degraded on the Redis tier.
+    redis.stop();
+    wait("Redis down in /health", || {
+        let health = first.health();
+        health["prompts"]["tiers"]["redis"]["status"] == "down" && health["status"] == "degraded"
+    });
+    assert_eq!(first.qa_prompt().0, 2);
+    traffic.settle();
+
+    // 3. PostgreSQL stops too: the last known good text keeps serving.
+    postgres.stop();
+    wait("the database down in /health", || {
+        first.health()["prompts"]["tiers"]["db"]["status"] == "down"
+    });
+    assert_eq!(first.qa_prompt().0, 2);
+    traffic.settle();
+
+    // 4. A restart with both down serves the embedded version (production's v1); the loop moves
+    //    to the new process before the old one goes, as a rolling restart does.
+    let second = Service::start(&redis.url(), &database, &prefix, &logs.path().join("second.log"));
+    assert_eq!(second.qa_prompt(), (1, "embedded".into()));
+    wait("both tiers down in /health", || {
+        let health = second.health();
+        let tiers = &health["prompts"]["tiers"];
+        health["status"] == "degraded"
+            && tiers["redis"]["status"] == "down"
+            && tiers["db"]["status"] == "down"
+    });
+    traffic.port.store(second.port, Ordering::SeqCst);
+    traffic.settle();
+    drop(first);
+    traffic.settle();
+    assert!(traffic.saw(second.port, "qa", 1, "embedded"));
+
+    // 5. Both come back (Redis empty): the service catches up with the store.
+    redis.start_again();
+    postgres.start_again();
+    wait("v2 again", || traffic.saw(second.port, "qa", 2, "db"));
+    wait("health ok", || second.health()["status"] == "ok");
+    wait("the subscription again", || second.health()["prompts"]["subscribed"] == json!(true));
+    // And follows the next activation through its notice.
+    ok(promptctl(
+        project.path(),
+        &["rollback", "qa-system-prompt", "--to", "1", "--env", "production", "--reason", "test"],
+    ));
+    wait("the rollback", || traffic.saw(second.port, "qa", 1, "redis"));
+    traffic.settle();
+
+    traffic.stop.store(true, Ordering::SeqCst);
+    looping.join().unwrap();
+    let errors = traffic.errors.lock().unwrap().clone();
+    let requests = traffic.requests.load(Ordering::SeqCst);
+    assert!(
+        errors.is_empty(),
+        "{} of {requests} requests failed:\n{}\n--- first service\n{}\n--- second service\n{}",
+        errors.len(),
+        errors.join("\n"),
+        std::fs::read_to_string(logs.path().join("first.log")).unwrap_or_default(),
+        std::fs::read_to_string(logs.path().join("second.log")).unwrap_or_default()
+    );
+    let metrics = second.get("/metrics");
+    let metrics = metrics.as_str().unwrap();
+    assert!(metrics.contains("promptctl_runtime_hits_total{tier=\"redis\"}"), "{metrics}");
+    assert!(metrics.contains("promptctl_runtime_refresh_seconds_bucket"), "{metrics}");
+}

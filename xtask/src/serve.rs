@@ -1,0 +1,380 @@
+//! `cargo xtask bench --runtime`: the runtime client side by side with the per-request Redis GET
+//! of the migration plan and the raw Redis round trip of `redis-benchmark`: `PromptStore::get`
+//! latency with two reader threads, and activation propagation from the store's commit to the
+//! first read serving the new version. Starts its own redis-server; reports, never asserts.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use promptctl::cache::{self, Cache, Notice};
+use promptctl::runtime::{Options, PromptStore, Source, Tier};
+use promptctl::store::{self, records, Location};
+
+const PROMPT: &str = "qa-system-prompt";
+/// Reads per thread of the `get` measurement.
+const GETS: usize = 1_000_000;
+/// GETs per thread of the per-request Redis measurement.
+const REDIS_GETS: usize = 20_000;
+const ACTIVATIONS: usize = 100;
+const READERS: usize = 2;
+
+/// A redis-server of the bench's own, stopped when dropped.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Result<RedisServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server (apt-get install redis-server)")?;
+        let server = RedisServer { child, port };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(started.elapsed() < Duration::from_secs(20), "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_checked(command: &mut Command) -> Result<String> {
+    let output = command.output().with_context(|| format!("cannot run {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// A committed copy of the workspace's prompts, published once into `database` (with the cache in
+/// `redis`) by the real binary, so that both versions of the Q&A prompt are stored.
+fn publish_project(
+    workspace_root: &Path,
+    promptctl: &Path,
+    dir: &Path,
+    database: &str,
+    redis: &str,
+    prefix: &str,
+) -> Result<()> {
+    if dir.exists() {
+        fs::remove_dir_all(dir)?;
+    }
+    for folder in ["prompts", "legacy", "schemas"] {
+        copy_tree(&workspace_root.join(folder), &dir.join(folder))?;
+    }
+    fs::copy(workspace_root.join("prompts.lock"), dir.join("prompts.lock"))?;
+    fs::write(
+        dir.join("promptctl.toml"),
+        format!("prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[cache]\nkey_prefix = \"{prefix}\"\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{redis}\"\n\n[environments.staging]\n"),
+    )?;
+    fs::write(dir.join(".gitignore"), ".promptctl/\n")?;
+    let promptctl_run = |args: &[&str]| {
+        let mut command = Command::new(promptctl);
+        command.arg("--root").arg(dir).args(args).current_dir(dir);
+        command.env_remove("PROMPTCTL_DATABASE_URL").env_remove("PROMPTCTL_REDIS_URL");
+        run_checked(&mut command)
+    };
+    let git = |args: &[&str]| {
+        run_checked(
+            Command::new("git")
+                .args(["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"])
+                .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+                .args(args)
+                .current_dir(dir),
+        )
+    };
+    promptctl_run(&["keygen"])?;
+    git(&["init", "-q"])?;
+    git(&["add", "-A"])?;
+    git(&["commit", "-q", "-m", "prompts"])?;
+    promptctl_run(&["build", "--key", ".promptctl/keys/promptctl.key"])?;
+    promptctl_run(&["publish", "--env", "production"])?;
+    Ok(())
+}
+
+/// Nanosecond percentiles of a sample.
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    count: usize,
+}
+
+fn percentiles(mut samples: Vec<f64>) -> Percentiles {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    Percentiles { p50: at(0.50), p99: at(0.99), max: at(1.0), count: samples.len() }
+}
+
+fn human(nanos: f64) -> String {
+    if nanos < 1e3 {
+        format!("{nanos:.0} ns")
+    } else if nanos < 1e6 {
+        format!("{:.1} µs", nanos / 1e3)
+    } else {
+        format!("{:.2} ms", nanos / 1e6)
+    }
+}
+
+/// `get` from `READERS` threads at once, each call timed on its own.
+fn time_get(store: &PromptStore) -> (Percentiles, Percentiles) {
+    let threads: Vec<_> = (0..READERS)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut samples = Vec::with_capacity(GETS);
+                for _ in 0..GETS {
+                    let started = Instant::now();
+                    let prompt = store.get(PROMPT);
+                    let elapsed = started.elapsed();
+                    std::hint::black_box(prompt);
+                    samples.push(elapsed.as_nanos() as f64);
+                }
+                samples
+            })
+        })
+        .collect();
+    let samples: Vec<f64> =
+        threads.into_iter().flat_map(|thread| thread.join().expect("a reader")).collect();
+    // What the two `Instant::now` calls around each read cost by themselves.
+    let mut timer = Vec::with_capacity(GETS);
+    for _ in 0..GETS {
+        let started = Instant::now();
+        timer.push(started.elapsed().as_nanos() as f64);
+    }
+    (percentiles(samples), percentiles(timer))
+}
+
+/// The migration plan's approach: a Redis GET and a JSON parse per retrieval, `READERS` threads.
+fn time_redis_get(url: &str, key: &str) -> Result<Percentiles> {
+    let threads: Vec<_> = (0..READERS)
+        .map(|_| {
+            let url = url.to_string();
+            let key = key.to_string();
+            std::thread::spawn(move || -> Result<Vec<f64>> {
+                let mut connection = redis::Client::open(url.as_str())?.get_connection()?;
+                let mut samples = Vec::with_capacity(REDIS_GETS);
+                for _ in 0..REDIS_GETS {
+                    let started = Instant::now();
+                    let text: Option<String> =
+                        redis::cmd("GET").arg(&key).query(&mut connection)?;
+                    let entry: cache::Entry =
+                        serde_json::from_str(&text.context("the entry is missing")?)?;
+                    let elapsed = started.elapsed();
+                    std::hint::black_box(entry);
+                    samples.push(elapsed.as_nanos() as f64);
+                }
+                Ok(samples)
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for thread in threads {
+        samples.extend(thread.join().expect("a Redis reader")?);
+    }
+    Ok(percentiles(samples))
+}
+
+/// `ACTIVATIONS` activations, alternating v1 and v2: each one is committed in the store
+/// (`publish::rollback`, the same transaction code as publish), then the cache is brought up to
+/// date and the notice published as `promptctl` does after its commit; the time runs from the
+/// commit to the first `get` that returns the new version.
+fn time_propagation(
+    store: &PromptStore,
+    connection: &mut dyn store::Connection,
+    cache: &mut Cache,
+) -> Result<Percentiles> {
+    let mut samples = Vec::with_capacity(ACTIVATIONS);
+    let mut current = store.get(PROMPT).context("served")?.version;
+    for _ in 0..ACTIVATIONS {
+        let next = if current == 1 { 2 } else { 1 };
+        let done = promptctl::publish::rollback(
+            connection,
+            "production",
+            PROMPT,
+            Some(next),
+            "bench",
+            "bench",
+        )
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let committed = Instant::now();
+        // What `promptctl` does after the commit when the cache is consistent: check the stamp
+        // and that every entry exists, then write the changed entry, the stamp and the notice.
+        let revision = records::revision(connection)?;
+        let names = records::active_names(connection)?;
+        let stamp = cache.read_stamp()?;
+        let missing = cache.count_missing(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        ensure!(
+            stamp.is_some() && missing == 0,
+            "the cache is not consistent (stamp {stamp:?}, {missing} missing)"
+        );
+        let active = records::active_version(connection, PROMPT)?.context("active")?;
+        let notice = Notice {
+            name: done.active.name.clone(),
+            version: done.active.version,
+            sha256: done.active.content_sha256.clone(),
+            seq: None,
+        };
+        let entries = [promptctl::publish::cache_entry(&active)];
+        cache.write(&entries, &[notice], revision, cache::Coverage::Changes)?;
+        loop {
+            if store.get(PROMPT).is_some_and(|prompt| prompt.version == next) {
+                break;
+            }
+            ensure!(committed.elapsed() < Duration::from_secs(10), "v{next} never arrived");
+            std::thread::yield_now();
+        }
+        samples.push(committed.elapsed().as_nanos() as f64);
+        current = next;
+    }
+    Ok(percentiles(samples))
+}
+
+/// `redis-benchmark -t get -c 1` against the same server: its p50/p99 in ms (CSV output).
+fn redis_benchmark(port: u16) -> Result<(f64, f64)> {
+    let output = run_checked(Command::new("redis-benchmark").args([
+        "-p",
+        &port.to_string(),
+        "-t",
+        "get",
+        "-n",
+        "100000",
+        "-c",
+        "1",
+        "--csv",
+    ]))?;
+    let line = output.lines().find(|line| line.starts_with("\"GET\"")).context("no GET line")?;
+    let fields: Vec<f64> =
+        line.split(',').skip(1).filter_map(|field| field.trim_matches('"').parse().ok()).collect();
+    ensure!(fields.len() >= 6, "unexpected redis-benchmark output: {line}");
+    // rps, avg, min, p50, p95, p99, max
+    Ok((fields[3], fields[5]))
+}
+
+pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -> Result<()> {
+    let redis = RedisServer::start()?;
+    let work = out.join("tmp").join("runtime");
+    let prefix = "bench:";
+    let database = match std::env::var("PROMPTCTL_BENCH_DATABASE_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            let path = work.join("store.sqlite3");
+            let _ = fs::remove_file(&path);
+            format!("sqlite:{}", path.display())
+        }
+    };
+    let project = work.join("project");
+    println!(
+        "==> runtime: publishing the workspace's prompts into {}",
+        store::redact_url(&database)
+    );
+    publish_project(workspace_root, promptctl, &project, &database, &redis.url(), prefix)?;
+
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the Prometheus recorder")?;
+    let options = Options {
+        source: Source::Store,
+        redis_url: Some(redis.url()),
+        database_url: Some(database.clone()),
+        key_prefix: prefix.into(),
+        ..Options::default()
+    };
+    let store = PromptStore::start(registry_demo::prompts::ALL, options);
+    let loaded = store.wait_until(Duration::from_secs(20), |store| {
+        store.health().subscribed && store.get(PROMPT).is_some_and(|p| p.tier == Tier::Redis)
+    });
+    ensure!(loaded, "the store did not load from Redis: {:?}", store.health());
+
+    println!("==> runtime: get, {READERS} threads × {GETS} reads");
+    let (get, timer) = time_get(&store);
+    println!("==> runtime: per-request Redis GET + JSON parse, {READERS} threads × {REDIS_GETS}");
+    let per_request = time_redis_get(&redis.url(), &format!("{prefix}{PROMPT}:active"))?;
+    println!("==> runtime: {ACTIVATIONS} activations, commit → first read of the new version");
+    let location = Location::parse(&database, &project)?;
+    let mut connection = store::open(&location)?;
+    let mut cache = Cache::connect(&redis.url(), cache::Layout { prefix: prefix.into() }, 3600)?;
+    let propagation = time_propagation(&store, &mut *connection, &mut cache)?;
+    println!("==> runtime: redis-benchmark -t get -c 1 -n 100000");
+    let (floor_p50, floor_p99) = redis_benchmark(redis.port)?;
+    std::hint::black_box(recorder.render());
+
+    let store_kind = if database.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
+    let mut table = String::new();
+    writeln!(table, "Runtime client, {machine}; Redis 127.0.0.1, store {store_kind}, Prometheus recorder installed.\n")?;
+    writeln!(table, "| measurement | samples | p50 | p99 | max |")?;
+    writeln!(table, "| --- | ---: | ---: | ---: | ---: |")?;
+    let mut row = |name: &str, p: &Percentiles| {
+        writeln!(
+            table,
+            "| {name} | {} | {} | {} | {} |",
+            p.count,
+            human(p.p50),
+            human(p.p99),
+            human(p.max)
+        )
+    };
+    row(&format!("`PromptStore::get`, {READERS} threads reading"), &get)?;
+    row("(timer overhead alone: two `Instant::now`)", &timer)?;
+    row(&format!("per-request Redis GET + JSON parse, {READERS} threads"), &per_request)?;
+    row("activation: commit → first read of the new version", &propagation)?;
+    writeln!(
+        table,
+        "| raw Redis round trip (`redis-benchmark -t get -c 1`) | 100000 | {} | {} | |",
+        human(floor_p50 * 1e6),
+        human(floor_p99 * 1e6)
+    )?;
+    println!("\n{table}");
+    fs::create_dir_all(out)?;
+    let path: PathBuf = out.join("runtime.md");
+    fs::write(&path, &table).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
