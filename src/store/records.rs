@@ -174,20 +174,6 @@ pub fn templates(
     Ok(by_id.into_values().map(|template| (template.name.clone(), template)).collect())
 }
 
-pub fn insert_template(
-    connection: &mut dyn Connection,
-    name: &str,
-    description: &str,
-    at: SystemTime,
-) -> Result<Uuid, StoreError> {
-    let id = Uuid::new_v4();
-    connection.execute(
-        "INSERT INTO prompt_templates (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-        &[id.into(), name.into(), description.into(), Value::Time(at)],
-    )?;
-    Ok(id)
-}
-
 pub fn update_description(
     connection: &mut dyn Connection,
     template: Uuid,
@@ -243,32 +229,6 @@ pub struct NewVersion<'a> {
     pub at: SystemTime,
     /// Inserted as its template's active version (for a template that has none yet).
     pub is_active: bool,
-}
-
-pub fn insert_version(
-    connection: &mut dyn Connection,
-    version: &NewVersion<'_>,
-) -> Result<Uuid, StoreError> {
-    let id = Uuid::new_v4();
-    connection.execute(
-        "INSERT INTO prompt_versions (id, template_id, version_number, content, content_sha256, source_sha256, front_matter, variables, model, contract_fingerprint, is_active, git_commit, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        &[
-            id.into(),
-            version.template.into(),
-            Value::Int(version.number),
-            version.content.into(),
-            version.content_sha256.into(),
-            version.source_sha256.into(),
-            version.front_matter.into(),
-            Value::Json(version.variables.clone()),
-            version.model.cloned().map_or(Value::Null, Value::Json),
-            version.contract.into(),
-            version.is_active.into(),
-            version.git_commit.into(),
-            Value::Time(version.at),
-        ],
-    )?;
-    Ok(id)
 }
 
 /// Inserts versions at once; returns their ids, in order.
@@ -367,21 +327,7 @@ pub fn insert_activation(
     connection: &mut dyn Connection,
     activation: &NewActivation<'_>,
 ) -> Result<(), StoreError> {
-    connection.execute(
-        "INSERT INTO prompt_activations (template_id, version_id, previous_version_id, action, actor, git_commit, bundle_seq, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            activation.template.into(),
-            activation.version.into(),
-            activation.previous.into(),
-            activation.action.into(),
-            activation.actor.into(),
-            activation.git_commit.map(str::to_string).into(),
-            activation.bundle_seq.map_or(Value::Null, Value::Int),
-            activation.reason.map(str::to_string).into(),
-            Value::Time(activation.at),
-        ],
-    )?;
-    Ok(())
+    insert_activations(connection, std::slice::from_ref(activation))
 }
 
 /// Inserts activations at once.
@@ -468,18 +414,7 @@ pub fn insert_audit(
     at: SystemTime,
     details: serde_json::Value,
 ) -> Result<(), StoreError> {
-    connection.execute(
-        "INSERT INTO prompt_audit_logs (template_id, version_id, action, changed_by, changed_at, details) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            template.into(),
-            version.into(),
-            action.into(),
-            changed_by.into(),
-            Value::Time(at),
-            Value::Json(details),
-        ],
-    )?;
-    Ok(())
+    insert_audits(connection, vec![NewAudit { template, version, action, details }], changed_by, at)
 }
 
 /// An active version with everything a cache entry or a client needs.
