@@ -289,12 +289,21 @@ fn transaction(
         .map(|(name, prompt)| (name.as_str(), prompt.description.as_str()))
         .collect();
     let new_ids = records::insert_templates(connection, &new_names, now)?;
+    // A new template's audit row lists the versions it arrives with (one row per template, not
+    // one per version: a first publish of 10,000 prompts writes 10,000 rows, not 40,000).
+    let created: std::collections::BTreeSet<&str> =
+        new_names.iter().map(|(name, _)| *name).collect();
     for ((name, description), id) in new_names.iter().zip(new_ids) {
+        let versions: Vec<serde_json::Value> = bundle.prompts[*name]
+            .versions
+            .iter()
+            .map(|v| serde_json::json!({"version": v.version, "sha256": v.sha256}))
+            .collect();
         audits.push(NewAudit {
             template: Some(id),
             version: None,
             action: "template_created",
-            details: serde_json::json!({"name": name, "git_commit": commit, "bundle_seq": bundle.seq}),
+            details: serde_json::json!({"name": name, "versions": versions, "git_commit": commit, "bundle_seq": bundle.seq}),
         });
         templates.insert(
             name.to_string(),
@@ -366,12 +375,14 @@ fn transaction(
     }
     for (((name, version), digest), id) in pending.iter().zip(&digests).zip(version_ids) {
         let template = templates.get_mut(*name).expect("inserted above");
-        audits.push(NewAudit {
-            template: Some(template.id),
-            version: Some(id),
-            action: "version_created",
-            details: serde_json::json!({"version": version.version, "sha256": version.sha256, "git_commit": commit, "bundle_seq": bundle.seq}),
-        });
+        if !created.contains(name.as_str()) {
+            audits.push(NewAudit {
+                template: Some(template.id),
+                version: Some(id),
+                action: "version_created",
+                details: serde_json::json!({"version": version.version, "sha256": version.sha256, "git_commit": commit, "bundle_seq": bundle.seq}),
+            });
+        }
         template.versions.push(records::StoredVersion {
             id,
             number: i64::from(version.version),

@@ -294,13 +294,42 @@ fn folder_ids(tree: Option<&Tree>) -> BTreeMap<String, Oid> {
 }
 
 /// Prompt folders whose files differ between the head commit and the working tree (staged,
-/// unstaged or untracked), through the index's stat cache.
+/// unstaged or untracked), through the index's stat cache. The `git` command does this about
+/// twice as fast as libgit2 on a large tree (it stats files in parallel), so it is asked first;
+/// libgit2 answers when it is not installed or fails.
 fn workdir_changes(
     repo: &Repository,
     head_tree: &Tree,
     prompts_dir: &str,
     disk_prompts: &Path,
 ) -> Result<BTreeSet<String>, GitError> {
+    if let Some(paths) = repo.workdir().and_then(|workdir| git_status(workdir, prompts_dir)) {
+        let mut names = BTreeSet::new();
+        let prefix = format!("{prompts_dir}/");
+        for path in paths {
+            let path = path.trim_end_matches('/');
+            if prefix.trim_end_matches('/').starts_with(path)
+                || prefix.starts_with(&format!("{path}/"))
+            {
+                // The whole prompts folder (or a folder above it) is untracked: every prompt is.
+                let entries = std::fs::read_dir(disk_prompts).into_iter().flatten().flatten();
+                names.extend(
+                    entries
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|name| !name.starts_with('.')),
+                );
+                continue;
+            }
+            let Some(inside) = path.strip_prefix(&prefix) else { continue };
+            let name = inside.split_once('/').map_or(inside, |(name, _)| name);
+            // A file directly in the prompts folder is not a prompt.
+            if !name.is_empty() && (inside.contains('/') || disk_prompts.join(name).is_dir()) {
+                names.insert(name.to_string());
+            }
+        }
+        return Ok(names);
+    }
     let mut options = git2::DiffOptions::new();
     options
         .pathspec(format!("{prompts_dir}/"))
@@ -337,6 +366,32 @@ fn workdir_changes(
         }
     }
     Ok(names)
+}
+
+/// The paths `git status` reports under `prompts_dir` (both sides of a rename), relative to the
+/// repository root; None when git cannot be run or fails.
+fn git_status(workdir: &Path, prompts_dir: &str) -> Option<Vec<String>> {
+    let output = std::process::Command::new("git")
+        .args(["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames", "--"])
+        .arg(format!("{prompts_dir}/"))
+        .current_dir(workdir)
+        .env("LC_ALL", "C")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(output.stdout).ok()?;
+    // Each record is `XY PATH`, NUL-terminated.
+    Some(
+        text.split('\0')
+            .filter(|record| record.len() > 3)
+            .map(|record| record[3..].to_string())
+            .collect(),
+    )
 }
 
 fn blob_text(repo: &Repository, tree: &Tree, path: &str) -> Result<Option<String>, GitError> {
