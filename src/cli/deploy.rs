@@ -519,6 +519,13 @@ fn republish(
     if signed_by != header.key_id || !trusted.contains(&signed_by) {
         return Ok(None);
     }
+    // What the full publish would refuse is left to it, so that both paths say the same.
+    if (header.dirty && resolved.protected && !args.force)
+        || (header.development_signed && !resolved.location.is_embedded())
+        || !header.environments.contains(&resolved.name)
+    {
+        return Ok(None);
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);

@@ -575,6 +575,10 @@ fn dirty_and_development_signed_bundles_are_refused_where_they_do_not_belong() {
         0,
         &["published `production`"],
     );
+    // Publishing it again says the same as the first time: a dirty bundle needs --force here.
+    let again = deploy.run(&["publish", "--env", "production"]);
+    expect(&again, 2, &["built from uncommitted changes (dirty)"]);
+    expect(&deploy.run(&["publish", "--env", "production", "--force"]), 0, &["already published"]);
 
     // No key: a development-signed bundle, accepted by the embedded store only.
     let fresh = servers::postgres_database().unwrap();
