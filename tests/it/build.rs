@@ -189,26 +189,9 @@ fn typed_vars_reject_wrong_variables_at_compile_time() {
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The variables a developer's shell might set that would change what the binary signs with.
-const SIGNING_VARIABLES: &[&str] = &["PROMPTCTL_SIGNING_KEY", "PROMPTCTL_SIGNING_KEY_PASSWORD"];
-
-/// Runs the binary in `root` with `env` set and the signing variables of the test's own
-/// environment removed.
+/// Runs the binary in `root` with `env` set and no signing settings from the test's own shell.
 fn run_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
-    command.arg("--root").arg(root).args(["--color", "never"]).args(args).current_dir(root);
-    for name in SIGNING_VARIABLES {
-        command.env_remove(name);
-    }
-    command.envs(env.iter().copied());
-    let output = command.output().expect("run promptctl");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    };
-    assert!(!run.stderr.contains("panicked"), "promptctl {args:?} panicked:\n{}", run.stderr);
-    run
+    crate::support::run_isolated(root, args, env)
 }
 
 fn run(root: &Path, args: &[&str]) -> Run {

@@ -8,31 +8,12 @@ use promptctl::store::{self, Location};
 use std::path::Path;
 use std::process::Command;
 
-const SIGNING_VARIABLES: &[&str] = &[
-    "PROMPTCTL_SIGNING_KEY",
-    "PROMPTCTL_SIGNING_KEY_PASSWORD",
-    "PROMPTCTL_DATABASE_URL",
-    "PROMPTCTL_REDIS_URL",
-    "PROMPTCTL_ACTOR",
-    "GITHUB_ACTOR",
-];
-
+/// Runs the binary in `root` as the actor `tester`, with `env` and nothing from the shell's
+/// `PROMPTCTL_*` variables.
 fn run_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
-    command.arg("--root").arg(root).args(["--color", "never"]).args(args).current_dir(root);
-    for name in SIGNING_VARIABLES {
-        command.env_remove(name);
-    }
-    command.env("PROMPTCTL_ACTOR", "tester");
-    command.envs(env.iter().copied());
-    let output = command.output().expect("run promptctl");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    };
-    assert!(!run.stderr.contains("panicked"), "promptctl {args:?} panicked:\n{}", run.stderr);
-    run
+    let mut all = vec![("PROMPTCTL_ACTOR", "tester")];
+    all.extend_from_slice(env);
+    crate::support::run_isolated(root, args, &all)
 }
 
 fn run(root: &Path, args: &[&str]) -> Run {

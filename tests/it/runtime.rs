@@ -20,20 +20,7 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(60);
 
 fn promptctl(root: &Path, args: &[&str]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
-    command.arg("--root").arg(root).args(["--color", "never"]).args(args).current_dir(root);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("PROMPTCTL_") || name == "GITHUB_ACTOR" {
-            command.env_remove(name);
-        }
-    }
-    command.env("PROMPTCTL_ACTOR", "tester");
-    let output = command.output().expect("run promptctl");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    crate::support::run_isolated(root, args, &[("PROMPTCTL_ACTOR", "tester")])
 }
 
 #[track_caller]

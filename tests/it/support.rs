@@ -125,6 +125,29 @@ pub fn run_with(dir: &Path, global: &[&std::ffi::OsStr], args: &[&str]) -> Run {
     run
 }
 
+/// Runs the binary with `--root root --color never` in `root`, with none of the `PROMPTCTL_*`
+/// variables (or `GITHUB_ACTOR`) of the shell the tests run in, and `env` set: what it signs with,
+/// publishes to and records as the actor comes from the test alone. A panic fails the test.
+pub fn run_isolated(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+    command.arg("--root").arg(root).args(["--color", "never"]).args(args).current_dir(root);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("PROMPTCTL_") || name == "GITHUB_ACTOR" {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run promptctl");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    };
+    assert!(!run.stderr.contains("panicked"), "promptctl {args:?} panicked:\n{}", run.stderr);
+    run
+}
+
 /// Makes output comparable across machines: `root` (as given and canonicalised) becomes `[ROOT]`,
 /// any other temporary folder `[TMP]`, and runs of 12 or more hex digits (sha256 digests, whole or
 /// shortened) `[SHA]`.
