@@ -1,6 +1,7 @@
 //! `bundle.json` and its signature (docs/bundle.md): assembling a bundle from the catalog and the
 //! commit it was built from, its canonical JSON, the trusted comment, and verification. A bundle
-//! that passed every check is a `Verified`, which only `verify` makes. Assembling, signing and
+//! whose signature and layout passed is a `Verified`, which only `authenticate` and `verify`
+//! make; its prompts are checked on first use. Assembling, signing and
 //! verifying are pure; reading the commit's provenance from git is the only I/O.
 
 use crate::codegen::{self, Catalog};
@@ -631,38 +632,176 @@ pub fn sign(bundle: &Bundle, key: &SecretKey) -> Signed {
     Signed { json, sha256, signature }
 }
 
-/// A bundle whose signature, trusted comment, format, expiry and every version's digests were
-/// checked. Only `verify` makes one, so a function that takes a `Verified` cannot be handed an
-/// unchecked bundle.
-#[derive(Debug, Clone)]
+/// A bundle whose signature (with a trusted key), trusted comment, format, header, layout and
+/// expiry were checked. Its prompts are checked when first asked for (`prompt`, `check`): each
+/// one's JSON is parsed, compared with its canonical form, and its versions' digests, front
+/// matter and contract are recomputed. Only `authenticate` and `verify` make one, so a function
+/// that takes a `Verified` cannot be handed an unsigned or tampered bundle, and cannot read a
+/// prompt that did not pass its checks.
+///
+/// Checking per prompt lets `publish` skip the prompts whose JSON is byte for byte what the store
+/// recorded when it last published them (by `digest`): a bundle with one changed prompt of 10,000
+/// costs the signature's hash of every byte plus the checks of one prompt.
+#[derive(Debug)]
 pub struct Verified {
-    bundle: Bundle,
+    bytes: Vec<u8>,
+    header: Header,
+    seq: u64,
+    /// Sorted by name (the canonical order).
+    entries: Vec<Entry>,
     sha256: String,
 }
 
+/// One prompt of a bundle: its name, where its JSON value lies, and its checks once done.
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    value: std::ops::Range<usize>,
+    digest: u128,
+    checked: std::sync::OnceLock<Result<BundlePrompt, Problem>>,
+}
+
+/// Why one prompt of a bundle failed its checks (kept with the entry, reported as an `Error`).
+#[derive(Debug, Clone)]
+enum Problem {
+    Malformed(String),
+    NotCanonical,
+    Integrity { version: u32, message: String },
+}
+
+impl Problem {
+    fn error(&self, prompt: &str) -> Error {
+        match self {
+            Problem::Malformed(message) => {
+                Error::Malformed { message: format!("prompt `{prompt}`: {message}") }
+            }
+            Problem::NotCanonical => Error::NotCanonical,
+            Problem::Integrity { version, message } => Error::Integrity {
+                prompt: prompt.to_string(),
+                version: *version,
+                message: message.clone(),
+            },
+        }
+    }
+}
+
 impl Verified {
-    pub fn bundle(&self) -> &Bundle {
-        &self.bundle
+    /// The fields before `prompts`.
+    pub fn header(&self) -> &Header {
+        &self.header
     }
 
-    /// sha256 of `bytes`, hex.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn git_commit(&self) -> &str {
+        &self.header.git_commit
+    }
+
+    /// sha256 of the bundle's bytes, hex.
     pub fn sha256(&self) -> &str {
         &self.sha256
     }
 
     pub fn key_id(&self) -> &str {
-        &self.bundle.key_id
+        &self.header.key_id
     }
 
     pub fn development_signed(&self) -> bool {
-        self.bundle.development_signed
+        self.header.development_signed
+    }
+
+    pub fn dirty(&self) -> bool {
+        self.header.dirty
+    }
+
+    pub fn environments(&self) -> &[String] {
+        &self.header.environments
+    }
+
+    /// The number of prompts.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The prompts' names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|entry| entry.name.as_str())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.entry(name).is_some()
+    }
+
+    /// A digest of the prompt's JSON bytes (xxh3-128, hex): equal digests, equal prompts. Used to
+    /// recognise a prompt already published from a verified bundle; the bytes themselves are
+    /// authenticated by the signature.
+    pub fn digest(&self, name: &str) -> Option<String> {
+        self.entry(name).map(|entry| format!("{:032x}", entry.digest))
+    }
+
+    /// The prompt, checked (on first use).
+    pub fn prompt(&self, name: &str) -> Result<&BundlePrompt, Error> {
+        let Some(entry) = self.entry(name) else {
+            return Err(Error::Malformed { message: format!("the bundle has no prompt `{name}`") });
+        };
+        entry
+            .checked
+            .get_or_init(|| check_entry(&self.bytes, entry))
+            .as_ref()
+            .map_err(|problem| problem.error(&entry.name))
+    }
+
+    /// Checks the named prompts (in parallel); the first failure in name order is the error.
+    pub fn check<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
+        use rayon::prelude::*;
+        let mut wanted: Vec<&str> = names.into_iter().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let failures: Vec<Error> =
+            wanted.par_iter().filter_map(|name| self.prompt(name).err()).collect();
+        failures.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Checks every prompt.
+    pub fn check_all(&self) -> Result<(), Error> {
+        use rayon::prelude::*;
+        let failures: Vec<Error> =
+            self.entries.par_iter().filter_map(|entry| self.prompt(&entry.name).err()).collect();
+        failures.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|entry| entry.name.as_str().cmp(name))
+            .ok()
+            .map(|index| &self.entries[index])
     }
 }
 
-/// Verifies a bundle's bytes against its signature file's text with the `trusted` keys, at
-/// `now` (seconds since the Unix epoch).
+/// Verifies a bundle's bytes against its signature file's text with the `trusted` keys, at `now`
+/// (seconds since the Unix epoch), every prompt included.
 pub fn verify(
-    bytes: &[u8],
+    bytes: Vec<u8>,
+    signature: &str,
+    trusted: &[PublicKey],
+    now: i64,
+) -> Result<Verified, Error> {
+    let verified = authenticate(bytes, signature, trusted, now)?;
+    verified.check_all()?;
+    Ok(verified)
+}
+
+/// Verifies everything of a bundle but its prompts' contents, which `Verified` checks on first
+/// use: the signature over every byte with a trusted key, the trusted comment, the format, the
+/// canonical header and layout (sorted names, no whitespace), the signing key's id and expiry.
+pub fn authenticate(
+    bytes: Vec<u8>,
     signature: &str,
     trusted: &[PublicKey],
     now: i64,
@@ -676,29 +815,24 @@ pub fn verify(
             trusted.iter().map(|key| format!("{} ({})", key.key_id(), key.source_name)).collect();
         return Err(Error::UntrustedKey { key_id: signed_by, trusted: names.join(", ") });
     };
-    // The signature (a hash of every byte) and the parse are independent: run them side by side.
-    // The signature (a hash of every byte) and the parse are independent: run them side by side.
-    let (comment, parsed) = rayon::join(|| signing::verify(key, bytes, signature), || parse(bytes));
-    let comment = comment?;
-    let bundle = parsed?;
-    // Canonical: the bytes are exactly what `to_json` writes for what they parse into.
-    let (canonical, (sha256, problem)) = rayon::join(
-        || is_canonical(&bundle, bytes),
-        || rayon::join(|| hex::encode(Sha256::digest(bytes)), || check_versions(&bundle)),
+    // The signature's hash and the sha256 each read every byte: side by side, and the layout
+    // beside the sha256.
+    let (signed, (sha256, layout)) = rayon::join(
+        || signing::verify(key, &bytes, signature),
+        || rayon::join(|| hex::encode(Sha256::digest(&bytes)), || layout(&bytes)),
     );
-    if !canonical {
-        return Err(Error::NotCanonical);
-    }
-    let expected = trusted_comment(&bundle, &sha256);
-    if comment != expected {
+    let signed = signed?;
+    let (header, seq, entries) = layout?;
+    let expected = comment(&header.format, seq, &header.git_commit, &sha256);
+    if signed != expected {
         return Err(Error::TrustedComment {
-            message: format!("signed `{comment}`, the bundle gives `{expected}`"),
+            message: format!("signed `{signed}`, the bundle gives `{expected}`"),
         });
     }
-    if bundle.key_id != signed_by {
-        return Err(Error::KeyMismatch { claimed: bundle.key_id.clone(), actual: signed_by });
+    if header.key_id != signed_by {
+        return Err(Error::KeyMismatch { claimed: header.key_id.clone(), actual: signed_by });
     }
-    if let Some(expires) = &bundle.expires {
+    if let Some(expires) = &header.expires {
         let Some(expiry) = parse_rfc3339(expires) else {
             return Err(Error::Malformed {
                 message: format!("`expires` is not a UTC time: `{expires}`"),
@@ -708,28 +842,11 @@ pub fn verify(
             return Err(Error::Expired { expires: expires.clone(), now: rfc3339(now) });
         }
     }
-    if let Some(problem) = problem {
-        return Err(problem);
-    }
-    Ok(Verified { bundle, sha256 })
+    Ok(Verified { bytes, header, seq, entries, sha256 })
 }
 
-/// The first version (in name order) whose digests or front matter do not hold.
-fn check_versions(bundle: &Bundle) -> Option<Error> {
-    use rayon::prelude::*;
-    let problems: Vec<Error> = bundle
-        .prompts
-        .par_iter()
-        .filter_map(|(name, prompt)| {
-            prompt.versions.iter().find_map(|version| check_version(name, version).err())
-        })
-        .collect();
-    problems.into_iter().next()
-}
-
-/// Whether `bytes` are exactly the canonical JSON of `bundle`, compared while serialising, without
-/// writing the JSON out.
-fn is_canonical(bundle: &Bundle, bytes: &[u8]) -> bool {
+/// Whether `bytes` are exactly the canonical JSON of `value`, compared while serialising.
+fn is_canonical<T: Serialize + ?Sized>(value: &T, bytes: &[u8]) -> bool {
     struct Compare<'a> {
         rest: &'a [u8],
     }
@@ -748,36 +865,149 @@ fn is_canonical(bundle: &Bundle, bytes: &[u8]) -> bool {
         }
     }
     let mut compare = Compare { rest: bytes };
-    serde_json::to_writer(&mut compare, bundle).is_ok() && compare.rest.is_empty()
+    serde_json::to_writer(&mut compare, value).is_ok() && compare.rest.is_empty()
 }
 
-/// The fields of a canonical bundle that come before `prompts`, read from its first bytes
-/// without parsing the rest. Only meaningful for bytes already known to be a verified bundle
-/// (same sha256): `publish` uses it to recognise a bundle it has already published.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The fields of a bundle that come before `prompts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Header {
     pub created: String,
     pub development_signed: bool,
     pub dirty: bool,
     pub environments: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     pub format: String,
     pub git_commit: String,
     pub key_id: String,
 }
 
+const PROMPTS_KEY: &[u8] = b",\"prompts\":{";
+
+/// The header of a bundle's bytes, read from its first bytes without looking at the rest. Only
+/// meaningful for bytes already verified.
 pub fn header(bytes: &[u8]) -> Option<Header> {
-    let end = memchr::memmem::find(bytes, b",\"prompts\":{")?;
+    let end = memchr::memmem::find(bytes, PROMPTS_KEY)?;
     let mut head = bytes[..end].to_vec();
     head.push(b'}');
     serde_json::from_slice(&head).ok()
 }
 
-/// Parses a bundle's bytes straight into `Bundle` (no intermediate JSON tree: a bundle of
-/// 10,000 prompts is tens of megabytes). A document that does not fit is reported as an unknown
-/// format when its `format` says so, and as malformed otherwise.
-fn parse(bytes: &[u8]) -> Result<Bundle, Error> {
+/// Splits canonical bundle bytes into the header, the prompts (name and the range of each one's
+/// JSON value, with its digest) and seq, checking everything between the prompts' values: the
+/// header's canonical form, the names' order and escaping, and the separators. A prompt's value is
+/// found by matching braces outside strings; it is parsed only when the prompt is checked.
+/// Anything unexpected is reported by a full parse of the document, which names the place.
+fn layout(bytes: &[u8]) -> Result<(Header, u64, Vec<Entry>), Error> {
+    let Some(header) = header(bytes) else { return Err(not_a_bundle(bytes)) };
+    if header.format != FORMAT {
+        return Err(Error::UnknownFormat { found: header.format });
+    }
+    let head_end = memchr::memmem::find(bytes, PROMPTS_KEY).expect("header() found it");
+    let canonical_head = serde_json::to_vec(&header).expect("serialisable");
+    if canonical_head[..canonical_head.len() - 1] != bytes[..head_end] {
+        return Err(Error::NotCanonical);
+    }
+    let mut at = head_end + PROMPTS_KEY.len();
+    let mut entries: Vec<Entry> = Vec::new();
+    loop {
+        match bytes.get(at) {
+            Some(b'}') => {
+                at += 1;
+                break;
+            }
+            Some(b',') if !entries.is_empty() => at += 1,
+            Some(b'"') if entries.is_empty() => {}
+            _ => return Err(not_a_bundle(bytes)),
+        }
+        if bytes.get(at) != Some(&b'"') {
+            return Err(not_a_bundle(bytes));
+        }
+        let Some(key_end) = string_end(bytes, at) else { return Err(not_a_bundle(bytes)) };
+        let Ok(name) = serde_json::from_slice::<String>(&bytes[at..key_end]) else {
+            return Err(not_a_bundle(bytes));
+        };
+        if serde_json::to_vec(&name).expect("serialisable") != bytes[at..key_end]
+            || entries.last().is_some_and(|last| last.name >= name)
+        {
+            return Err(Error::NotCanonical);
+        }
+        at = key_end;
+        if bytes.get(at) != Some(&b':') || bytes.get(at + 1) != Some(&b'{') {
+            return Err(not_a_bundle(bytes));
+        }
+        at += 1;
+        let Some(end) = object_end(bytes, at) else { return Err(not_a_bundle(bytes)) };
+        entries.push(Entry {
+            name,
+            value: at..end,
+            digest: 0,
+            checked: std::sync::OnceLock::new(),
+        });
+        at = end;
+    }
+    let Some(digits) =
+        bytes[at..].strip_prefix(b",\"seq\":").and_then(|rest| rest.strip_suffix(b"}"))
+    else {
+        return Err(not_a_bundle(bytes));
+    };
+    let Some(seq) = std::str::from_utf8(digits).ok().and_then(|text| text.parse::<u64>().ok())
+    else {
+        return Err(not_a_bundle(bytes));
+    };
+    if seq.to_string().as_bytes() != digits {
+        return Err(Error::NotCanonical);
+    }
+    {
+        use rayon::prelude::*;
+        entries.par_iter_mut().for_each(|entry| {
+            entry.digest = xxhash_rust::xxh3::xxh3_128(&bytes[entry.value.clone()]);
+        });
+    }
+    Ok((header, seq, entries))
+}
+
+/// The end (one past the closing quote) of the JSON string that starts at `start`.
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        let quote = at + memchr::memchr(b'"', bytes.get(at..)?)?;
+        let backslashes = bytes[at..quote].iter().rev().take_while(|&&byte| byte == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(quote + 1);
+        }
+        at = quote + 1;
+    }
+}
+
+/// The end (one past the closing brace) of the JSON object that starts at `start`.
+fn object_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = start;
+    loop {
+        let found = at + memchr::memchr3(b'"', b'{', b'}', bytes.get(at..)?)?;
+        match bytes[found] {
+            b'"' => at = string_end(bytes, found)?,
+            b'{' => {
+                depth += 1;
+                at = found + 1;
+            }
+            _ => {
+                depth = depth.checked_sub(1)?;
+                at = found + 1;
+                if depth == 0 {
+                    return Some(at);
+                }
+            }
+        }
+    }
+}
+
+/// The error for bytes that do not have a bundle's canonical layout, from a full parse: an
+/// unknown format when its `format` says so, malformed (with serde's place) when it is not a
+/// bundle, and not canonical when it is one in another form.
+fn not_a_bundle(bytes: &[u8]) -> Error {
     #[derive(Deserialize)]
     struct Head {
         #[serde(default)]
@@ -785,16 +1015,37 @@ fn parse(bytes: &[u8]) -> Result<Bundle, Error> {
     }
     let unknown_format = |found: &str| Error::UnknownFormat { found: found.to_string() };
     match serde_json::from_slice::<Bundle>(bytes) {
-        Ok(bundle) if bundle.format == FORMAT => Ok(bundle),
-        Ok(bundle) => Err(unknown_format(&bundle.format)),
+        Ok(bundle) if bundle.format == FORMAT => Error::NotCanonical,
+        Ok(bundle) => unknown_format(&bundle.format),
         Err(error) => match serde_json::from_slice::<Head>(bytes) {
             Ok(Head { format: Some(serde_json::Value::String(format)) }) if format != FORMAT => {
-                Err(unknown_format(&format))
+                unknown_format(&format)
             }
-            Ok(Head { format: None }) => Err(unknown_format("")),
-            _ => Err(Error::Malformed { message: error.to_string() }),
+            Ok(Head { format: None }) => unknown_format(""),
+            _ => Error::Malformed { message: error.to_string() },
         },
     }
+}
+
+/// One prompt's checks: its JSON parses into a `BundlePrompt`, is in canonical form, and each
+/// version's digests hold.
+fn check_entry(bytes: &[u8], entry: &Entry) -> Result<BundlePrompt, Problem> {
+    let value = &bytes[entry.value.clone()];
+    let prompt: BundlePrompt =
+        serde_json::from_slice(value).map_err(|error| Problem::Malformed(error.to_string()))?;
+    if !is_canonical(&prompt, value) {
+        return Err(Problem::NotCanonical);
+    }
+    for version in &prompt.versions {
+        match check_version(&entry.name, version) {
+            Ok(()) => {}
+            Err(Error::Integrity { version, message, .. }) => {
+                return Err(Problem::Integrity { version, message })
+            }
+            Err(other) => return Err(Problem::Malformed(other.to_string())),
+        }
+    }
+    Ok(prompt)
 }
 
 /// A version's digests and template agree with its source.
@@ -1001,6 +1252,141 @@ mod tests {
             let value: serde_json::Value = serde_json::from_str(&reference.json).expect("json");
             assert_eq!(reference.json, codegen::canonical_json(&value));
         }
+    }
+
+    /// A signed bundle of `catalog()` with real digests, its key, and the trusted public key.
+    fn signed_bundle() -> (Bundle, SecretKey, PublicKey) {
+        let (_, secret, _) = signing::generate(None).expect("generate");
+        let key = signing::read_secret_key(&secret, None, "test key").expect("read");
+        let public = signing::read_public_key(&key.public_key_text(), "test key").expect("public");
+        let mut catalog = catalog();
+        for prompt in &mut catalog.prompts {
+            for version in &mut prompt.versions {
+                let mut hasher = Sha256::new();
+                hasher.update(version.front_matter.as_bytes());
+                hasher.update(version.template.as_bytes());
+                version.sha256 = hex::encode(hasher.finalize());
+            }
+        }
+        let provenance = Provenance {
+            seq: 7,
+            git_commit: "cd".repeat(20),
+            commit_time: 981_173_106,
+            dirty: false,
+        };
+        let options = Options { expires_in_days: None, development_signed: false };
+        (assemble(&catalog, &provenance, &key.key_id(), options), key, public)
+    }
+
+    /// Signs `json` as `build` would sign a bundle with that format, seq and commit.
+    fn sign_json(json: &str, bundle: &Bundle, key: &SecretKey) -> String {
+        let sha256 = hex::encode(Sha256::digest(json.as_bytes()));
+        signing::sign(key, json.as_bytes(), &trusted_comment(bundle, &sha256), UNTRUSTED_COMMENT)
+    }
+
+    fn authentic(
+        json: &str,
+        bundle: &Bundle,
+        key: &SecretKey,
+        public: &PublicKey,
+    ) -> Result<Verified, Error> {
+        let signature = sign_json(json, bundle, key);
+        authenticate(json.as_bytes().to_vec(), &signature, std::slice::from_ref(public), 0)
+    }
+
+    #[test]
+    fn a_bundle_is_split_into_its_prompts_without_parsing_them() {
+        let (bundle, key, public) = signed_bundle();
+        let json = to_json(&bundle);
+        let verified = authentic(&json, &bundle, &key, &public).expect("authentic");
+        assert_eq!(verified.names().collect::<Vec<_>>(), ["b-prompt", "chess", "qa"]);
+        assert_eq!(verified.seq(), 7);
+        assert_eq!(verified.header().git_commit, "cd".repeat(20));
+        // Each prompt's value is exactly its canonical JSON, whatever its strings hold (quotes,
+        // backslashes, braces in the template and descriptions).
+        for (name, prompt) in &bundle.prompts {
+            assert_eq!(verified.prompt(name).expect("checks"), prompt);
+            let entry = verified.entry(name).expect("entry");
+            assert_eq!(&json.as_bytes()[entry.value.clone()], serde_json::to_vec(prompt).unwrap());
+        }
+        verified.check_all().expect("every prompt checks");
+        assert!(verify(
+            json.as_bytes().to_vec(),
+            &sign_json(&json, &bundle, &key),
+            &[public.clone()],
+            0
+        )
+        .is_ok());
+
+        // The digest follows the prompt's bytes, and only them.
+        let mut changed = bundle.clone();
+        changed.prompts.get_mut("chess").unwrap().description.push('!');
+        let other = authentic(&to_json(&changed), &changed, &key, &public).expect("authentic");
+        assert_eq!(other.digest("qa"), verified.digest("qa"));
+        assert_eq!(other.digest("b-prompt"), verified.digest("b-prompt"));
+        assert_ne!(other.digest("chess"), verified.digest("chess"));
+        assert_eq!(verified.digest("nope"), None);
+    }
+
+    #[test]
+    fn bytes_that_are_not_the_canonical_layout_are_refused() {
+        let (bundle, key, public) = signed_bundle();
+        let json = to_json(&bundle);
+        let refused = |text: &str| match authentic(text, &bundle, &key, &public) {
+            Ok(verified) => verified.check_all().expect_err("refused"),
+            Err(error) => error,
+        };
+        let pretty = serde_json::to_string_pretty(&bundle).unwrap();
+        assert!(matches!(refused(&pretty), Error::NotCanonical), "{}", refused(&pretty));
+        // Prompts out of order, and twice.
+        let chess =
+            format!("\"chess\":{}", serde_json::to_string(&bundle.prompts["chess"]).unwrap());
+        let qa = format!("\"qa\":{}", serde_json::to_string(&bundle.prompts["qa"]).unwrap());
+        let swapped = json.replace(&format!("{chess},{qa}"), &format!("{qa},{chess}"));
+        assert_ne!(swapped, json);
+        assert!(matches!(refused(&swapped), Error::NotCanonical));
+        let twice = json.replace(&qa, &format!("{qa},{qa}"));
+        assert!(matches!(refused(&twice), Error::NotCanonical));
+        // Whitespace inside one prompt: the others still check, that one does not.
+        let spaced = json.replacen("\"activate\":{", "\"activate\": {", 1);
+        let verified = authentic(&spaced, &bundle, &key, &public).expect("the layout holds");
+        assert!(matches!(verified.prompt("b-prompt"), Err(Error::NotCanonical)));
+        assert!(verified.prompt("qa").is_ok());
+        // An unknown field in a prompt, at the top level, a seq with a leading zero, a cut.
+        let extra = json.replacen("\"activate\":{", "\"activatf\":1,\"activate\":{", 1);
+        let error = refused(&extra);
+        assert!(
+            error.to_string().contains("prompt `b-prompt`: unknown field `activatf`"),
+            "{error}"
+        );
+        let top = json.replacen("{\"created\"", "{\"a\":1,\"created\"", 1);
+        assert!(matches!(refused(&top), Error::Malformed { .. }), "{}", refused(&top));
+        let zero = json.replace(",\"seq\":7}", ",\"seq\":07}");
+        assert!(matches!(refused(&zero), Error::Malformed { .. } | Error::NotCanonical));
+        for cut in [json.len() - 1, json.len() / 2, 40] {
+            assert!(matches!(refused(&json[..cut]), Error::Malformed { .. }), "cut at {cut}");
+        }
+        let future = json.replace(FORMAT, "promptctl.bundle/2");
+        let mut newer = bundle.clone();
+        newer.format = "promptctl.bundle/2".into();
+        let signature = sign_json(&future, &newer, &key);
+        let error =
+            authenticate(future.into_bytes(), &signature, &[public.clone()], 0).unwrap_err();
+        assert!(matches!(error, Error::UnknownFormat { .. }), "{error}");
+    }
+
+    #[test]
+    fn json_strings_and_objects_end_where_json_says() {
+        // `"a\\"` ends after its fourth byte's quote; `"a\"b\\\"c"`: escaped quotes inside.
+        let text = br#""a\\"x"#;
+        assert_eq!(string_end(text, 0), Some(5));
+        let text = br#""a\"b\\\"c"x"#;
+        assert_eq!(string_end(text, 0), Some(11));
+        assert_eq!(string_end(br#""a\"x"#, 0), None);
+        assert_eq!(string_end(br#""open"#, 0), None);
+        let text = br#"{"a":{"}":"{"},"b":[{}]}tail"#;
+        assert_eq!(object_end(text, 0), Some(text.len() - 4));
+        assert_eq!(object_end(br#"{"a":{"b":1}"#, 0), None);
     }
 
     #[test]

@@ -961,44 +961,15 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// The ids of the keys `read_verified` would trust (the development key included, when it exists).
-pub(crate) fn trusted_key_ids(
-    project: Option<&Project>,
-    pubkeys: &[PathBuf],
-) -> Result<Vec<String>> {
-    let read = |path: &Path| -> Result<String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| crate::bundle::Error::Read { path: path.to_path_buf(), source })?;
-        Ok(crate::signing::read_public_key(&text, &format!("`{}`", path.display()))?.key_id())
-    };
-    let mut ids = Vec::new();
-    if pubkeys.is_empty() {
-        if let Some(project) = project {
-            for path in &project.config.signing.public_keys {
-                ids.push(read(&project.root.join(path))?);
-            }
-        }
-    } else {
-        for path in pubkeys {
-            ids.push(read(path)?);
-        }
-    }
-    if let Some(project) = project {
-        let path = project.root.join(DEV_KEY_DIR).join(DEV_PUBLIC_KEY);
-        if path.is_file() {
-            ids.push(read(&path)?);
-        }
-    }
-    Ok(ids)
-}
-
 /// Reads a bundle (a bundle.json file, or the folder holding it) and its signature, and verifies
 /// them with the given public keys, or else the keys `promptctl.toml` trusts (and, for a bundle
-/// that says it is development-signed, this project's development key).
+/// that says it is development-signed, this project's development key). `every_prompt` checks
+/// every prompt now; otherwise they are checked when used (`bundle::authenticate`).
 pub(crate) fn read_verified(
     project: Option<&Project>,
     bundle: &Path,
     pubkeys: &[PathBuf],
+    every_prompt: bool,
 ) -> Result<(PathBuf, crate::bundle::Verified)> {
     use crate::bundle::{self, Error};
     let bundle_path =
@@ -1053,7 +1024,11 @@ pub(crate) fn read_verified(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
-    let verified = bundle::verify(&bytes, &signature, &trusted, now)?;
+    let verified = if every_prompt {
+        bundle::verify(bytes, &signature, &trusted, now)?
+    } else {
+        bundle::authenticate(bytes, &signature, &trusted, now)?
+    };
     if development_key.is_some() && !verified.development_signed() {
         anyhow::bail!(
             "`{}` is signed with the development key but does not say it is development-signed; rebuild it with `promptctl build`",
@@ -1066,22 +1041,26 @@ pub(crate) fn read_verified(
 fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Result<i32> {
     let project =
         if args.pubkeys.is_empty() { Some(open_project(root)?) } else { open_project(root).ok() };
-    let (bundle_path, verified) = read_verified(project.as_ref(), &args.bundle, &args.pubkeys)?;
-    let contents = verified.bundle();
-    let versions: usize = contents.prompts.values().map(|p| p.versions.len()).sum();
+    let (bundle_path, verified) =
+        read_verified(project.as_ref(), &args.bundle, &args.pubkeys, true)?;
+    let mut versions = 0;
+    for name in verified.names() {
+        versions += verified.prompt(name)?.versions.len();
+    }
+    let header = verified.header();
     println!(
         "verified {}: format {}, seq {}, commit {}, {} prompts, {versions} versions, signed by key {}",
         bundle_path.display(),
-        contents.format,
-        contents.seq,
-        contents.git_commit,
-        contents.prompts.len(),
+        header.format,
+        verified.seq(),
+        header.git_commit,
+        verified.len(),
         verified.key_id()
     );
-    if let Some(expires) = &contents.expires {
+    if let Some(expires) = &header.expires {
         println!("expires {expires}");
     }
-    if contents.dirty {
+    if header.dirty {
         eprintln!("warning: built from uncommitted changes (dirty); publishing it to production needs `--force`");
     }
     if verified.development_signed() {

@@ -10,7 +10,7 @@ use crate::store::records::{
 use crate::store::{schema, Connection, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 /// Where a publish goes and what the environment allows.
@@ -93,6 +93,9 @@ impl Plan {
 pub enum PublishError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A prompt of the bundle failed its checks (they run when the prompt is first used).
+    #[error(transparent)]
+    Bundle(#[from] bundle::Error),
     #[error("the store belongs to environment `{store}`, not `{wanted}`; each environment has its own store: check `--env` and the store URL")]
     WrongEnvironment { store: String, wanted: String },
     #[error("bundle seq {seq} is not higher than the store's last deployment (seq {highest}, commit {commit}); publish a bundle built from a newer commit of the deploy branch, or pass `--allow-downgrade` to roll back on purpose (audited)")]
@@ -188,31 +191,31 @@ pub fn apply(
     options: &Options,
     progress: Progress<'_>,
 ) -> Result<Outcome, PublishError> {
-    let bundle = verified.bundle();
     if verified.development_signed() && !target.embedded {
         return Err(PublishError::DevelopmentSigned { environment: target.environment.into() });
     }
-    if bundle.dirty && target.protected && !options.force {
+    if verified.dirty() && target.protected && !options.force {
         return Err(PublishError::Dirty { environment: target.environment.into() });
     }
-    if !bundle.environments.iter().any(|e| e == target.environment) {
+    if !verified.environments().iter().any(|e| e == target.environment) {
         return Err(PublishError::UnknownEnvironment {
             environment: target.environment.into(),
-            known: bundle.environments.join(", "),
+            known: verified.environments().join(", "),
         });
     }
     for name in &options.only {
-        if !bundle.prompts.contains_key(name) {
+        if !verified.contains(name) {
             return Err(PublishError::UnknownPrompt {
                 name: name.clone(),
-                suggestion: suggestion(name, bundle.prompts.keys().map(String::as_str)),
+                suggestion: suggestion(name, verified.names()),
             });
         }
     }
     if options.plan_only {
         if schema::current(connection)? == 0 {
             // A store that was never migrated is empty: plan against nothing.
-            let plan = compute(verified, target, options, &BTreeMap::new(), None)?;
+            verified.check_all()?;
+            let plan = compute(verified, target, options, &Stored::default(), None)?;
             return Ok(Outcome { plan, committed: false });
         }
         schema::require_current(connection)?;
@@ -257,11 +260,11 @@ fn transaction(
     options: &Options,
     progress: Progress<'_>,
 ) -> Result<Outcome, PublishError> {
-    let bundle = verified.bundle();
     let claimed = check_environment(connection, target.environment)?;
     let highest = records::highest_deployment(connection, target.environment)?;
-    let templates = records::templates(connection)?;
-    let plan = compute(verified, target, options, &templates, highest.as_ref())?;
+    let stored = Stored::read(connection, verified)?;
+    let plan = compute(verified, target, options, &stored, highest.as_ref())?;
+    let Stored { templates, unchanged, .. } = stored;
     if options.plan_only {
         return Ok(Outcome { plan, committed: false });
     }
@@ -277,24 +280,24 @@ fn transaction(
     if !claimed {
         records::claim_environment(connection, target.environment)?;
     }
-    let commit = bundle.git_commit.as_str();
+    let commit = verified.git_commit();
+    let seq = verified.seq();
     let mut audits: Vec<NewAudit<'_>> = Vec::new();
     let mut templates = templates;
 
     // Templates: the new ones in one insert, then the changed descriptions.
-    let new_names: Vec<(&str, &str)> = bundle
-        .prompts
-        .iter()
-        .filter(|(name, _)| !templates.contains_key(*name))
-        .map(|(name, prompt)| (name.as_str(), prompt.description.as_str()))
-        .collect();
+    let mut new_names: Vec<(&str, &str)> = Vec::with_capacity(plan.new_prompts.len());
+    for name in &plan.new_prompts {
+        new_names.push((name.as_str(), verified.prompt(name)?.description.as_str()));
+    }
     let new_ids = records::insert_templates(connection, &new_names, now)?;
     // A new template's audit row lists the versions it arrives with (one row per template, not
     // one per version: a first publish of 10,000 prompts writes 10,000 rows, not 40,000).
     let created: std::collections::BTreeSet<&str> =
         new_names.iter().map(|(name, _)| *name).collect();
     for ((name, description), id) in new_names.iter().zip(new_ids) {
-        let versions: Vec<serde_json::Value> = bundle.prompts[*name]
+        let versions: Vec<serde_json::Value> = verified
+            .prompt(name)?
             .versions
             .iter()
             .map(|v| serde_json::json!({"version": v.version, "sha256": v.sha256}))
@@ -303,7 +306,7 @@ fn transaction(
             template: Some(id),
             version: None,
             action: "template_created",
-            details: serde_json::json!({"name": name, "versions": versions, "git_commit": commit, "bundle_seq": bundle.seq}),
+            details: serde_json::json!({"name": name, "versions": versions, "git_commit": commit, "bundle_seq": seq}),
         });
         templates.insert(
             name.to_string(),
@@ -318,13 +321,13 @@ fn transaction(
     }
     for name in &plan.description_changes {
         let template = &templates[name];
-        let description = &bundle.prompts[name].description;
+        let description = &verified.prompt(name)?.description;
         records::update_description(connection, template.id, description, now)?;
         audits.push(NewAudit {
             template: Some(template.id),
             version: None,
             action: "description_changed",
-            details: serde_json::json!({"from": template.description, "to": description, "git_commit": commit, "bundle_seq": bundle.seq}),
+            details: serde_json::json!({"from": template.description, "to": description, "git_commit": commit, "bundle_seq": seq}),
         });
     }
 
@@ -333,7 +336,8 @@ fn transaction(
     let mut digests = Vec::with_capacity(plan.new_versions.len());
     let mut pending = Vec::with_capacity(plan.new_versions.len());
     for (name, number) in &plan.new_versions {
-        let version = bundle.prompts[name]
+        let version = verified
+            .prompt(name)?
             .versions
             .iter()
             .find(|version| version.version == *number)
@@ -380,7 +384,7 @@ fn transaction(
                 template: Some(template.id),
                 version: Some(id),
                 action: "version_created",
-                details: serde_json::json!({"version": version.version, "sha256": version.sha256, "git_commit": commit, "bundle_seq": bundle.seq}),
+                details: serde_json::json!({"version": version.version, "sha256": version.sha256, "git_commit": commit, "bundle_seq": seq}),
             });
         }
         template.versions.push(records::StoredVersion {
@@ -404,7 +408,7 @@ fn transaction(
             action: "publish",
             actor,
             git_commit: Some(commit),
-            bundle_seq: Some(bundle.seq as i64),
+            bundle_seq: Some(seq as i64),
             reason: Some("the bundle agrees with the version activated outside publish"),
             at: now,
         });
@@ -412,7 +416,7 @@ fn transaction(
             template: Some(template.id),
             version: Some(version),
             action: "drift_adopted",
-            details: serde_json::json!({"environment": target.environment, "version": change.to, "git_commit": commit, "bundle_seq": bundle.seq}),
+            details: serde_json::json!({"environment": target.environment, "version": change.to, "git_commit": commit, "bundle_seq": seq}),
         });
     }
     let mut deactivate = Vec::new();
@@ -434,7 +438,7 @@ fn transaction(
             action: "publish",
             actor,
             git_commit: Some(commit),
-            bundle_seq: Some(bundle.seq as i64),
+            bundle_seq: Some(seq as i64),
             reason: None,
             at: now,
         });
@@ -442,24 +446,38 @@ fn transaction(
             template: Some(template.id),
             version: Some(version),
             action: "activated",
-            details: serde_json::json!({"environment": target.environment, "from": change.from, "to": change.to, "git_commit": commit, "bundle_seq": bundle.seq, "forced": options.force && !plan.drift.is_empty()}),
+            details: serde_json::json!({"environment": target.environment, "from": change.from, "to": change.to, "git_commit": commit, "bundle_seq": seq, "forced": options.force && !plan.drift.is_empty()}),
         });
     }
     records::switch_active(connection, &deactivate, &activate)?;
     records::insert_activations(connection, &activations)?;
+
+    // The digest of each prompt this publish looked at, so that the next one can skip those that
+    // stay as they are. A prompt left out by `--only` may still have changed (versions,
+    // description) without its activation: its old digest goes and none replaces it.
+    let mut cleared = Vec::new();
+    let mut recorded = Vec::new();
+    for name in verified.names().filter(|name| !unchanged.contains(*name)) {
+        let template = &templates[name];
+        cleared.push(template.id);
+        if options.only.is_empty() || options.only.iter().any(|only| only == name) {
+            recorded.push((template.id, verified.digest(name).expect("a bundled prompt")));
+        }
+    }
+    records::record_published(connection, &cleared, &recorded)?;
     records::insert_deployment(
         connection,
         &NewDeployment {
-            seq: bundle.seq as i64,
+            seq: seq as i64,
             environment: target.environment,
             bundle_sha256: verified.sha256(),
-            git_commit: &bundle.git_commit,
+            git_commit: commit,
             key_id: verified.key_id(),
             actor,
             at: now,
             downgrade: plan.downgrade,
             forced: options.force,
-            dirty: bundle.dirty,
+            dirty: verified.dirty(),
             development_signed: verified.development_signed(),
         },
     )?;
@@ -469,14 +487,14 @@ fn transaction(
         action: "deployed",
         details: serde_json::json!({
             "environment": target.environment,
-            "bundle_seq": bundle.seq,
+            "bundle_seq": seq,
             "bundle_sha256": verified.sha256(),
-            "git_commit": bundle.git_commit,
+            "git_commit": commit,
             "key_id": verified.key_id(),
             "downgrade": plan.downgrade,
             "previous_seq": plan.previous_seq,
             "forced": options.force,
-            "dirty": bundle.dirty,
+            "dirty": verified.dirty(),
             "only": options.only,
             "activations": plan.activations.len(),
         }),
@@ -485,28 +503,67 @@ fn transaction(
     Ok(Outcome { plan, committed: true })
 }
 
+/// What the plan needs of the store: every template the bundle may change, in full, and the names
+/// of the bundle's prompts that the store holds exactly as the bundle has them: published from
+/// JSON with the same digest, and not changed since (the store forgets the digest of a template
+/// whose rows change: a rollback, by `rollback` or by hand). Those need neither their checks nor
+/// their rows.
+#[derive(Default)]
+struct Stored {
+    templates: BTreeMap<String, StoredTemplate>,
+    unchanged: BTreeSet<String>,
+    /// Every template's name, sorted.
+    names: Vec<String>,
+}
+
+impl Stored {
+    fn read(connection: &mut dyn Connection, verified: &Verified) -> Result<Stored, PublishError> {
+        let states = records::published_states(connection)?;
+        let mut unchanged = BTreeSet::new();
+        let mut changed = Vec::new();
+        for state in &states {
+            let Some(digest) = verified.digest(&state.name) else { continue };
+            if state.digest.as_deref() == Some(digest.as_str()) {
+                unchanged.insert(state.name.clone());
+            } else {
+                changed.push(state.id);
+            }
+        }
+        verified.check(verified.names().filter(|name| !unchanged.contains(*name)))?;
+        // A few templates by id; past a quarter of the store, all of them at once.
+        let templates = if changed.len() * 4 > states.len() {
+            records::templates(connection)?
+        } else {
+            records::templates_by_id(connection, &changed)?
+        };
+        let mut names: Vec<String> = states.into_iter().map(|state| state.name).collect();
+        names.sort_unstable();
+        Ok(Stored { templates, unchanged, names })
+    }
+}
+
 /// The plan, from the bundle and what the store holds (pure).
 fn compute(
     verified: &Verified,
     target: &Target<'_>,
     options: &Options,
-    templates: &BTreeMap<String, StoredTemplate>,
+    stored: &Stored,
     highest: Option<&records::Deployment>,
 ) -> Result<Plan, PublishError> {
-    let bundle = verified.bundle();
+    let templates = &stored.templates;
     let mut plan = Plan {
         environment: target.environment.into(),
-        seq: bundle.seq,
+        seq: verified.seq(),
         bundle_sha256: verified.sha256().into(),
         previous_seq: highest.map(|h| h.seq),
         ..Plan::default()
     };
     let same_bundle = highest.is_some_and(|h| h.bundle_sha256 == verified.sha256());
     if let Some(highest) = highest {
-        if (bundle.seq as i64) <= highest.seq && !same_bundle {
+        if (verified.seq() as i64) <= highest.seq && !same_bundle {
             if !options.allow_downgrade {
                 return Err(PublishError::Downgrade {
-                    seq: bundle.seq,
+                    seq: verified.seq(),
                     highest: highest.seq,
                     commit: highest.git_commit[..highest.git_commit.len().min(12)].to_string(),
                 });
@@ -515,7 +572,10 @@ fn compute(
         }
     }
     let mut conflicts = Vec::new();
-    for (name, prompt) in &bundle.prompts {
+    // The prompts the store holds exactly as this bundle has them change nothing.
+    for name in verified.names().filter(|name| !stored.unchanged.contains(*name)) {
+        let prompt = verified.prompt(name)?;
+        let name = &name.to_string();
         let stored = templates.get(name);
         match stored {
             None => plan.new_prompts.push(name.clone()),
@@ -572,7 +632,7 @@ fn compute(
         return Err(PublishError::Immutable(conflicts));
     }
     plan.not_in_bundle =
-        templates.keys().filter(|name| !bundle.prompts.contains_key(*name)).cloned().collect();
+        stored.names.iter().filter(|name| !verified.contains(name)).cloned().collect();
     plan.already_published = same_bundle && !plan.changes_store();
     Ok(plan)
 }

@@ -369,12 +369,10 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         );
     }
     let hook = hook(&resolved)?;
-    if !args.plan && args.only.is_empty() {
-        if let Some(code) = republish(project, args, &resolved, &bundle_path)? {
-            return Ok(code);
-        }
-    }
-    let (bundle_path, verified) = super::read_verified(Some(project), &bundle_path, &args.pubkeys)?;
+    // The prompts are checked as publish uses them: those the store already holds as they are
+    // in the bundle are not parsed again.
+    let (bundle_path, verified) =
+        super::read_verified(Some(project), &bundle_path, &args.pubkeys, false)?;
     let mut connection = connect(&resolved)?;
     let since = match store::schema::current(&mut *connection)? {
         0 => None,
@@ -392,24 +390,26 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         protected: resolved.protected,
         embedded: resolved.location.is_embedded(),
     };
-    let total: u64 = verified.bundle().prompts.values().map(|p| p.versions.len() as u64).sum();
-    let bar =
-        (std::io::stderr().is_terminal() && total > PROGRESS_THRESHOLD && !args.plan).then(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
+    // A bar for many new versions, on a terminal; the number is known once the plan is.
+    let terminal = std::io::stderr().is_terminal() && !args.plan;
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut progress = |done: u64, total: u64| {
+        if bar.is_none() && terminal && total > PROGRESS_THRESHOLD {
+            let new = indicatif::ProgressBar::new(total);
+            new.set_style(
                 indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} versions")
                     .expect("a valid template")
                     .progress_chars("=> "),
             );
-            bar.set_message(format!("publishing to {}", resolved.name));
-            bar
-        });
-    let mut progress = |done: u64, _total: u64| {
+            new.set_message(format!("publishing to {}", resolved.name));
+            bar = Some(new);
+        }
         if let Some(bar) = &bar {
             bar.set_position(done);
         }
     };
     let outcome = publish::apply(&mut *connection, &verified, &target, &options, &mut progress);
+    drop(progress);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -420,6 +420,7 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
             return refused(PublishError::Drifted(drift));
         }
         Err(PublishError::Store(error)) => return Err(error.into()),
+        Err(PublishError::Bundle(error)) => return Err(error.into()),
         Err(error) => return refused(error),
     };
     let plan = &outcome.plan;
@@ -440,7 +441,9 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         plan.activations
             .iter()
             .filter_map(|change| {
-                let version = verified.bundle().prompts[&change.name]
+                let version = verified
+                    .prompt(&change.name)
+                    .ok()?
                     .versions
                     .iter()
                     .find(|version| i64::from(version.version) == change.to)?;
@@ -462,7 +465,7 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
             "environment": resolved.name,
             "seq": plan.seq,
             "bundle_sha256": plan.bundle_sha256,
-            "git_commit": verified.bundle().git_commit,
+            "git_commit": verified.git_commit(),
             "actor": options.actor,
             "activations": plan.activations,
         });
@@ -472,7 +475,7 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         }
     }
     if args.format == OutputFormat::Human {
-        print_short_status(project, &resolved, &mut *connection, verified.bundle().prompts.len())?;
+        print_short_status(project, &resolved, &mut *connection, verified.len())?;
     }
     Ok(code)
 }
@@ -492,87 +495,6 @@ fn print_short_status(
         println!("{prompts} prompts: `promptctl status --env {}` shows the table", resolved.name);
     }
     Ok(())
-}
-
-/// Re-publishing the very bundle that is the store's latest deployment, with nothing drifted,
-/// changes nothing: recognised by the sha256 of its bytes (those bytes were verified when they
-/// were published, and their signing key must still be trusted), without parsing or verifying
-/// the whole bundle again. Returns None when that is not the case, and the full publish runs.
-fn republish(
-    project: &Project,
-    args: &PublishArgs,
-    resolved: &Resolved,
-    bundle: &std::path::Path,
-) -> Result<Option<i32>> {
-    use sha2::Digest;
-    let path = if bundle.is_dir() { bundle.join("bundle.json") } else { bundle.to_path_buf() };
-    let mut signature_path = path.clone().into_os_string();
-    signature_path.push(".minisig");
-    let (Ok(bytes), Ok(signature)) =
-        (std::fs::read(&path), std::fs::read_to_string(&signature_path))
-    else {
-        return Ok(None);
-    };
-    let Some(header) = crate::bundle::header(&bytes) else { return Ok(None) };
-    let Ok(signed_by) = crate::signing::signature_key_id(&signature) else { return Ok(None) };
-    let trusted = super::trusted_key_ids(Some(project), &args.pubkeys)?;
-    if signed_by != header.key_id || !trusted.contains(&signed_by) {
-        return Ok(None);
-    }
-    // What the full publish would refuse is left to it, so that both paths say the same.
-    if (header.dirty && resolved.protected && !args.force)
-        || (header.development_signed && !resolved.location.is_embedded())
-        || !header.environments.contains(&resolved.name)
-    {
-        return Ok(None);
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() as i64);
-    if let Some(expires) = &header.expires {
-        if crate::bundle::parse_rfc3339(expires).is_none_or(|expiry| now >= expiry) {
-            return Ok(None);
-        }
-    }
-    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
-    let mut connection = connect(resolved)?;
-    if store::schema::current(&mut *connection)? != store::schema::latest()
-        || records::environment(&mut *connection)?.as_deref() != Some(resolved.name.as_str())
-    {
-        return Ok(None);
-    }
-    let Some(latest) = records::highest_deployment(&mut *connection, &resolved.name)? else {
-        return Ok(None);
-    };
-    if latest.bundle_sha256 != sha256
-        || latest.key_id != signed_by
-        || !records::drifted(&mut *connection)?.is_empty()
-    {
-        return Ok(None);
-    }
-    let prompts = records::active_names(&mut *connection)?.len();
-    if args.format == OutputFormat::Json {
-        let json = serde_json::json!({
-            "plan": {"environment": resolved.name, "bundle_sha256": sha256, "already_published": true},
-            "committed": false,
-            "store": resolved.shown,
-        });
-        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
-    } else {
-        println!(
-            "{} seq {} is already published to `{}` ({}): nothing changed",
-            path.display(),
-            latest.seq,
-            resolved.name,
-            resolved.shown
-        );
-    }
-    let revision = records::revision(&mut *connection)?;
-    let code = refresh_cache(project, resolved, &mut *connection, &[], Some(revision))?;
-    if args.format == OutputFormat::Human {
-        print_short_status(project, resolved, &mut *connection, prompts)?;
-    }
-    Ok(Some(code))
 }
 
 fn print_plan(

@@ -208,9 +208,17 @@ pub trait Connection {
         value: Value,
         ids: &[uuid::Uuid],
     ) -> Result<u64, StoreError>;
+    /// Runs `sql`, in which `IN_IDS` stands for "is one of `ids`" (PostgreSQL: `= ANY($1)` with
+    /// an array; SQLite: `= ?1`, once per id), and returns every row.
+    fn query_ids(&mut self, sql: &str, ids: &[uuid::Uuid]) -> Result<Vec<Row>, StoreError>;
+    /// Like `query_ids`, for a statement that returns no rows; the number of rows changed.
+    fn execute_ids(&mut self, sql: &str, ids: &[uuid::Uuid]) -> Result<u64, StoreError>;
     fn commit(&mut self) -> Result<(), StoreError>;
     fn rollback(&mut self) -> Result<(), StoreError>;
 }
+
+/// What `query_ids` and `execute_ids` replace by the dialect's "is one of the ids".
+pub const IN_IDS: &str = "{in_ids}";
 
 /// Where a store is, parsed from a URL; `Display` never shows a password.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -108,6 +108,46 @@ fn to_postgres(value: &Value) -> Box<dyn ToSql + Sync> {
     }
 }
 
+/// Rows of the client, as the store's `Row`s.
+fn convert(rows: Vec<postgres::Row>) -> Result<Vec<Row>, StoreError> {
+    let mut result = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut values = Vec::with_capacity(row.len());
+        for (index, column) in row.columns().iter().enumerate() {
+            let ty = column.type_();
+            let value = if *ty == Type::TEXT
+                || *ty == Type::VARCHAR
+                || *ty == Type::BPCHAR
+                || *ty == Type::NAME
+            {
+                row.try_get::<_, Option<String>>(index).map(|v| v.map(Value::Text))
+            } else if *ty == Type::INT8 {
+                row.try_get::<_, Option<i64>>(index).map(|v| v.map(Value::Int))
+            } else if *ty == Type::INT4 {
+                row.try_get::<_, Option<i32>>(index).map(|v| v.map(|n| Value::Int(n.into())))
+            } else if *ty == Type::INT2 {
+                row.try_get::<_, Option<i16>>(index).map(|v| v.map(|n| Value::Int(n.into())))
+            } else if *ty == Type::BOOL {
+                row.try_get::<_, Option<bool>>(index).map(|v| v.map(Value::Bool))
+            } else if *ty == Type::UUID {
+                row.try_get::<_, Option<uuid::Uuid>>(index).map(|v| v.map(Value::Uuid))
+            } else if *ty == Type::JSONB || *ty == Type::JSON {
+                row.try_get::<_, Option<serde_json::Value>>(index).map(|v| v.map(Value::Json))
+            } else if *ty == Type::TIMESTAMPTZ || *ty == Type::TIMESTAMP {
+                row.try_get::<_, Option<std::time::SystemTime>>(index).map(|v| v.map(Value::Time))
+            } else {
+                return Err(StoreError::Database {
+                    message: format!("unsupported column type `{ty}` in a query result"),
+                });
+            }
+            .map_err(database_error)?;
+            values.push(value.unwrap_or(Value::Null));
+        }
+        result.push(Row(values));
+    }
+    Ok(result)
+}
+
 impl Connection for Postgres {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -127,43 +167,7 @@ impl Connection for Postgres {
         let boxed: Vec<Box<dyn ToSql + Sync>> = params.iter().map(to_postgres).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
         let rows = self.client.query(sql, &refs).map_err(database_error)?;
-        let mut result = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut values = Vec::with_capacity(row.len());
-            for (index, column) in row.columns().iter().enumerate() {
-                let ty = column.type_();
-                let value = if *ty == Type::TEXT
-                    || *ty == Type::VARCHAR
-                    || *ty == Type::BPCHAR
-                    || *ty == Type::NAME
-                {
-                    row.try_get::<_, Option<String>>(index).map(|v| v.map(Value::Text))
-                } else if *ty == Type::INT8 {
-                    row.try_get::<_, Option<i64>>(index).map(|v| v.map(Value::Int))
-                } else if *ty == Type::INT4 {
-                    row.try_get::<_, Option<i32>>(index).map(|v| v.map(|n| Value::Int(n.into())))
-                } else if *ty == Type::INT2 {
-                    row.try_get::<_, Option<i16>>(index).map(|v| v.map(|n| Value::Int(n.into())))
-                } else if *ty == Type::BOOL {
-                    row.try_get::<_, Option<bool>>(index).map(|v| v.map(Value::Bool))
-                } else if *ty == Type::UUID {
-                    row.try_get::<_, Option<uuid::Uuid>>(index).map(|v| v.map(Value::Uuid))
-                } else if *ty == Type::JSONB || *ty == Type::JSON {
-                    row.try_get::<_, Option<serde_json::Value>>(index).map(|v| v.map(Value::Json))
-                } else if *ty == Type::TIMESTAMPTZ || *ty == Type::TIMESTAMP {
-                    row.try_get::<_, Option<std::time::SystemTime>>(index)
-                        .map(|v| v.map(Value::Time))
-                } else {
-                    return Err(StoreError::Database {
-                        message: format!("unsupported column type `{ty}` in a query result"),
-                    });
-                }
-                .map_err(database_error)?;
-                values.push(value.unwrap_or(Value::Null));
-            }
-            result.push(Row(values));
-        }
-        Ok(result)
+        convert(rows)
     }
 
     fn insert_rows(
@@ -208,6 +212,24 @@ impl Connection for Postgres {
         let value = to_postgres(&value);
         let ids: Vec<uuid::Uuid> = ids.to_vec();
         self.client.execute(&sql, &[value.as_ref(), &ids]).map_err(database_error)
+    }
+
+    fn query_ids(&mut self, sql: &str, ids: &[uuid::Uuid]) -> Result<Vec<Row>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = sql.replace(super::IN_IDS, "= ANY($1)");
+        let ids = ids.to_vec();
+        convert(self.client.query(&sql, &[&ids]).map_err(database_error)?)
+    }
+
+    fn execute_ids(&mut self, sql: &str, ids: &[uuid::Uuid]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = sql.replace(super::IN_IDS, "= ANY($1)");
+        let ids = ids.to_vec();
+        self.client.execute(&sql, &[&ids]).map_err(database_error)
     }
 
     fn begin_locked(&mut self) -> Result<(), StoreError> {

@@ -135,8 +135,30 @@ impl StoredTemplate {
 pub fn templates(
     connection: &mut dyn Connection,
 ) -> Result<BTreeMap<String, StoredTemplate>, StoreError> {
+    load_templates(connection, None)
+}
+
+/// The templates with these ids, keyed by name (three queries per id in SQLite, three in all in
+/// PostgreSQL).
+pub fn templates_by_id(
+    connection: &mut dyn Connection,
+    ids: &[Uuid],
+) -> Result<BTreeMap<String, StoredTemplate>, StoreError> {
+    load_templates(connection, Some(ids))
+}
+
+fn load_templates(
+    connection: &mut dyn Connection,
+    ids: Option<&[Uuid]>,
+) -> Result<BTreeMap<String, StoredTemplate>, StoreError> {
+    let mut query = |sql: &str, filter: &str| match ids {
+        None => connection.query(&sql.replace("{filter}", ""), &[]),
+        Some(ids) => connection.query_ids(&sql.replace("{filter}", filter), ids),
+    };
     let mut by_id = BTreeMap::new();
-    for row in connection.query("SELECT id, name, description FROM prompt_templates", &[])? {
+    for row in
+        query("SELECT id, name, description FROM prompt_templates{filter}", " WHERE id {in_ids}")?
+    {
         let id = row.uuid(0)?;
         by_id.insert(
             id,
@@ -149,9 +171,9 @@ pub fn templates(
             },
         );
     }
-    for row in connection.query(
-        "SELECT template_id, id, version_number, source_sha256, content_sha256, is_active FROM prompt_versions ORDER BY template_id, version_number",
-        &[],
+    for row in query(
+        "SELECT template_id, id, version_number, source_sha256, content_sha256, is_active FROM prompt_versions{filter} ORDER BY template_id, version_number",
+        " WHERE template_id {in_ids}",
     )? {
         if let Some(template) = by_id.get_mut(&row.uuid(0)?) {
             template.versions.push(StoredVersion {
@@ -163,15 +185,63 @@ pub fn templates(
             });
         }
     }
-    for row in connection.query(
-        "SELECT template_id, version_id FROM prompt_activations WHERE id IN (SELECT MAX(id) FROM prompt_activations WHERE action = 'publish' GROUP BY template_id)",
-        &[],
+    for row in query(
+        "SELECT template_id, version_id FROM prompt_activations WHERE id IN (SELECT MAX(id) FROM prompt_activations WHERE action = 'publish'{filter} GROUP BY template_id)",
+        " AND template_id {in_ids}",
     )? {
         if let Some(template) = by_id.get_mut(&row.uuid(0)?) {
             template.published = Some(row.uuid(1)?);
         }
     }
+    // SQLite answers per id: keep each template's versions in order.
+    for template in by_id.values_mut() {
+        template.versions.sort_by_key(|version| version.number);
+    }
     Ok(by_id.into_values().map(|template| (template.name.clone(), template)).collect())
+}
+
+/// A template, and the digest of the bundle JSON it was last published from, when nothing has
+/// changed it since (none: not recorded, e.g. left out by `--only`, changed by a rollback or by
+/// hand, or stored before migration 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedState {
+    pub id: Uuid,
+    pub name: String,
+    pub digest: Option<String>,
+}
+
+/// Every template's published state, in one query.
+pub fn published_states(
+    connection: &mut dyn Connection,
+) -> Result<Vec<PublishedState>, StoreError> {
+    connection
+        .query(
+            "SELECT t.id, t.name, p.digest FROM prompt_templates t LEFT JOIN promptctl_published p ON p.template_id = t.id",
+            &[],
+        )?
+        .iter()
+        .map(|row| Ok(PublishedState { id: row.uuid(0)?, name: row.text(1)?, digest: row.opt_text(2)? }))
+        .collect()
+}
+
+/// Replaces the published digests of the `cleared` templates by `recorded` (template, digest); a
+/// cleared template without a new digest is looked at in full by the next publish.
+pub fn record_published(
+    connection: &mut dyn Connection,
+    cleared: &[Uuid],
+    recorded: &[(Uuid, String)],
+) -> Result<(), StoreError> {
+    connection
+        .execute_ids("DELETE FROM promptctl_published WHERE template_id {in_ids}", cleared)?;
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<Value>> = recorded
+        .iter()
+        .map(|(template, digest)| vec![(*template).into(), digest.as_str().into()])
+        .collect();
+    connection.insert_rows("promptctl_published", &["template_id", "digest"], &rows)?;
+    Ok(())
 }
 
 pub fn update_description(
@@ -519,8 +589,8 @@ pub fn drifted(connection: &mut dyn Connection) -> Result<Vec<String>, StoreErro
 pub fn active_names(connection: &mut dyn Connection) -> Result<Vec<String>, StoreError> {
     connection
         .query(
-            "SELECT t.name FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE v.is_active = $1 ORDER BY t.name",
-            &[true.into()],
+            "SELECT t.name FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE v.is_active ORDER BY t.name",
+            &[],
         )?
         .iter()
         .map(|row| row.text(0))

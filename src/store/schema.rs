@@ -12,10 +12,11 @@ pub struct Migration {
     pub sqlite: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "prompt tables",
-    postgres: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "prompt tables",
+        postgres: r#"
 CREATE TABLE promptctl_meta (
     key   text PRIMARY KEY,
     value text NOT NULL
@@ -83,7 +84,7 @@ CREATE TABLE prompt_deployments (
 );
 CREATE INDEX prompt_deployments_by_seq ON prompt_deployments (environment, seq DESC);
 "#,
-    sqlite: r#"
+        sqlite: r#"
 CREATE TABLE promptctl_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -151,7 +152,55 @@ CREATE TABLE prompt_deployments (
 );
 CREATE INDEX prompt_deployments_by_seq ON prompt_deployments (environment, seq DESC);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "published prompt digests",
+        // Per template, the digest of the bundle JSON it was last published from: `publish` skips
+        // the prompts whose JSON is unchanged since (DESIGN §11). Any later change to a
+        // template's rows (a rollback, by `rollback` or by hand in SQL, a new description)
+        // forgets the digest, so that the next publish looks at that template in full.
+        // promptctl's own bookkeeping, like `promptctl_meta`.
+        postgres: r#"
+CREATE TABLE promptctl_published (
+    template_id uuid PRIMARY KEY REFERENCES prompt_templates (id) ON DELETE CASCADE,
+    digest      text NOT NULL
+);
+CREATE FUNCTION promptctl_forget_published() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'prompt_templates' THEN
+        DELETE FROM promptctl_published WHERE template_id = OLD.id;
+    ELSE
+        DELETE FROM promptctl_published WHERE template_id = OLD.template_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER promptctl_forget_published AFTER UPDATE OR DELETE ON prompt_versions
+    FOR EACH ROW EXECUTE FUNCTION promptctl_forget_published();
+CREATE TRIGGER promptctl_forget_published AFTER UPDATE ON prompt_templates
+    FOR EACH ROW EXECUTE FUNCTION promptctl_forget_published();
+"#,
+        sqlite: r#"
+CREATE TABLE promptctl_published (
+    template_id TEXT PRIMARY KEY REFERENCES prompt_templates (id) ON DELETE CASCADE,
+    digest      TEXT NOT NULL
+);
+CREATE TRIGGER promptctl_forget_published_version_update AFTER UPDATE ON prompt_versions
+BEGIN
+    DELETE FROM promptctl_published WHERE template_id = OLD.template_id;
+END;
+CREATE TRIGGER promptctl_forget_published_version_delete AFTER DELETE ON prompt_versions
+BEGIN
+    DELETE FROM promptctl_published WHERE template_id = OLD.template_id;
+END;
+CREATE TRIGGER promptctl_forget_published_template_update AFTER UPDATE ON prompt_templates
+BEGIN
+    DELETE FROM promptctl_published WHERE template_id = OLD.id;
+END;
+"#,
+    },
+];
 
 /// The newest migration this promptctl knows.
 pub fn latest() -> i64 {

@@ -143,6 +143,24 @@ impl Connection for Sqlite {
         Ok(changed)
     }
 
+    fn query_ids(&mut self, sql: &str, ids: &[uuid::Uuid]) -> Result<Vec<Row>, StoreError> {
+        let sql = sql.replace(super::IN_IDS, "= $1");
+        let mut rows = Vec::new();
+        for id in ids {
+            rows.extend(self.query(&sql, &[(*id).into()])?);
+        }
+        Ok(rows)
+    }
+
+    fn execute_ids(&mut self, sql: &str, ids: &[uuid::Uuid]) -> Result<u64, StoreError> {
+        let sql = sql.replace(super::IN_IDS, "= $1");
+        let mut changed = 0;
+        for id in ids {
+            changed += self.execute(&sql, &[(*id).into()])?;
+        }
+        Ok(changed)
+    }
+
     fn begin_locked(&mut self) -> Result<(), StoreError> {
         self.batch("BEGIN IMMEDIATE")
     }
