@@ -1313,7 +1313,7 @@ mod tests {
         assert!(verify(
             json.as_bytes().to_vec(),
             &sign_json(&json, &bundle, &key),
-            &[public.clone()],
+            std::slice::from_ref(&public),
             0
         )
         .is_ok());
@@ -1370,8 +1370,8 @@ mod tests {
         let mut newer = bundle.clone();
         newer.format = "promptctl.bundle/2".into();
         let signature = sign_json(&future, &newer, &key);
-        let error =
-            authenticate(future.into_bytes(), &signature, &[public.clone()], 0).unwrap_err();
+        let error = authenticate(future.into_bytes(), &signature, std::slice::from_ref(&public), 0)
+            .unwrap_err();
         assert!(matches!(error, Error::UnknownFormat { .. }), "{error}");
     }
 

@@ -393,23 +393,26 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
     // A bar for many new versions, on a terminal; the number is known once the plan is.
     let terminal = std::io::stderr().is_terminal() && !args.plan;
     let mut bar: Option<indicatif::ProgressBar> = None;
-    let mut progress = |done: u64, total: u64| {
-        if bar.is_none() && terminal && total > PROGRESS_THRESHOLD {
-            let new = indicatif::ProgressBar::new(total);
-            new.set_style(
-                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} versions")
+    let outcome = {
+        let mut progress = |done: u64, total: u64| {
+            if bar.is_none() && terminal && total > PROGRESS_THRESHOLD {
+                let new = indicatif::ProgressBar::new(total);
+                new.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg} [{bar:40}] {pos}/{len} versions",
+                    )
                     .expect("a valid template")
                     .progress_chars("=> "),
-            );
-            new.set_message(format!("publishing to {}", resolved.name));
-            bar = Some(new);
-        }
-        if let Some(bar) = &bar {
-            bar.set_position(done);
-        }
+                );
+                new.set_message(format!("publishing to {}", resolved.name));
+                bar = Some(new);
+            }
+            if let Some(bar) = &bar {
+                bar.set_position(done);
+            }
+        };
+        publish::apply(&mut *connection, &verified, &target, &options, &mut progress)
     };
-    let outcome = publish::apply(&mut *connection, &verified, &target, &options, &mut progress);
-    drop(progress);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

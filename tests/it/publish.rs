@@ -223,7 +223,7 @@ fn publish_then_republish_changes_nothing() {
         assert_eq!(deploy.count("prompt_audit_logs"), audit, "{backend:?}");
 
         let migrate = deploy.run(&["db", "migrate", "--env", "production"]);
-        expect(&migrate, 0, &["schema up to date (migration 1)"]);
+        expect(&migrate, 0, &["schema up to date (migration 2)"]);
     }
 }
 
@@ -658,6 +658,7 @@ fn a_database_failure_before_the_commit_changes_nothing() {
     assert_eq!(deploy.count("prompt_versions"), 0);
     assert_eq!(deploy.count("prompt_audit_logs"), 0);
     assert_eq!(deploy.count("promptctl_meta"), 0);
+    assert_eq!(deploy.count("promptctl_published"), 0);
 
     // The connection dies in the middle of the transaction.
     deploy
@@ -1095,8 +1096,7 @@ fn a_republished_bundle_must_still_be_trusted_and_unexpired() {
         "{}",
         refused.stderr
     );
-    // A changed signature file alone does not matter for bytes already published (they were
-    // verified then), but changed bytes are verified again.
+    // Changed bytes no longer match their signature.
     let config = deploy.repo.read("promptctl.toml").replace("keys/other.pub", "keys/promptctl.pub");
     deploy.repo.write("promptctl.toml", &config);
     let bundle = deploy.path().join(".promptctl/build/bundle.json");
@@ -1104,4 +1104,192 @@ fn a_republished_bundle_must_still_be_trusted_and_unexpired() {
     std::fs::write(&bundle, text.replacen("Goodbye", "Goodbyf", 1)).unwrap();
     let tampered = deploy.run(&["publish", "--env", "production"]);
     assert_eq!(tampered.code, 2, "{}", tampered.stdout);
+}
+
+/// Every row a publish writes that says what is served and why, without ids and times: two stores
+/// that went through the same publishes show the same lines.
+fn snapshot(root: &Path, url: &str) -> Vec<String> {
+    let location = Location::parse(url, root).expect("store URL");
+    let mut store = store::open(&location).expect("open the store");
+    let mut lines = Vec::new();
+    for (what, sql) in [
+        ("template", "SELECT name, description FROM prompt_templates"),
+        (
+            "version",
+            "SELECT t.name, v.version_number, v.source_sha256, v.content_sha256, v.is_active, v.contract_fingerprint, v.git_commit FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id",
+        ),
+        (
+            "activation",
+            "SELECT t.name, v.version_number, p.version_number, a.action, a.actor, a.bundle_seq, a.reason FROM prompt_activations a JOIN prompt_templates t ON t.id = a.template_id JOIN prompt_versions v ON v.id = a.version_id LEFT JOIN prompt_versions p ON p.id = a.previous_version_id",
+        ),
+        ("audit", "SELECT action, changed_by, details FROM prompt_audit_logs"),
+        ("deployment", "SELECT seq, environment, bundle_sha256, git_commit FROM prompt_deployments"),
+    ] {
+        for row in store.query(sql, &[]).expect(sql) {
+            lines.push(format!("{what} {:?}", row.0));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_publish_looks_only_at_changed_prompts_and_ends_as_a_full_one_would() {
+    for (backend, url) in backends() {
+        let Some(full) = store_url(backend) else { return };
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        let first = ["publish", "--env", "production"];
+        expect(&deploy.run(&first), 0, &["published"]);
+        expect(&deploy.run(&["publish", "--env", "production", "--db", &full]), 0, &["published"]);
+        assert_eq!(deploy.count("promptctl_published"), 2, "{backend:?}");
+
+        // A new version of one prompt, served; the other prompt is known and left alone.
+        deploy.change(
+            &[
+                ("prompts/greeter/v3.prompt", &greeter_version("Hi")),
+                ("prompts/greeter/prompt.toml", &manifest(3, 2, "Greets a user")),
+            ],
+            "greeter v3",
+        );
+        let published = deploy.run(&first);
+        expect(&published, 0, &["+ version greeter v3", "* activate greeter v1 -> v3"]);
+        let plan = published.stdout.split("\nprompt ").next().unwrap_or("");
+        assert!(!plan.contains("farewell"), "{}", published.stdout);
+        assert_eq!(deploy.count("promptctl_published"), 2, "{backend:?}");
+        // The same bundle into a store that forgot what it published is looked at in full.
+        let mut other = store::open(&Location::parse(&full, deploy.path()).unwrap()).unwrap();
+        other.batch("DELETE FROM promptctl_published").unwrap();
+        drop(other);
+        expect(&deploy.run(&["publish", "--env", "production", "--db", &full]), 0, &["v1 -> v3"]);
+        assert_eq!(
+            snapshot(deploy.path(), &url),
+            snapshot(deploy.path(), &full),
+            "{backend:?}: the incremental publish differs from the full one"
+        );
+        expect(&deploy.run(&first), 0, &["is already published", "nothing changed"]);
+    }
+}
+
+#[test]
+fn a_rollback_by_hand_in_sql_is_seen_by_the_next_publish() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &["published"]);
+        deploy.change(
+            &[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))],
+            "serve v2",
+        );
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &["v1 -> v2"]);
+        // An operator switches greeter back to v1 with SQL, bypassing promptctl.
+        let mut store = deploy.store();
+        for (number, active) in [(2, false), (1, true)] {
+            store
+                .execute(
+                    "UPDATE prompt_versions SET is_active = $1 WHERE version_number = $2 AND template_id = (SELECT id FROM prompt_templates WHERE name = $3)",
+                    &[active.into(), (number as i64).into(), "greeter".into()],
+                )
+                .unwrap();
+        }
+        drop(store);
+        assert_eq!(deploy.count("promptctl_published"), 1, "{backend:?}: greeter is forgotten");
+        // Only farewell changes in the repository; the drift of greeter is still found.
+        deploy.change(
+            &[("prompts/farewell/prompt.toml", &manifest(1, 1, "Says goodbye politely"))],
+            "describe",
+        );
+        let refused = deploy.run(&["publish", "--env", "production"]);
+        expect(&refused, 2, &["(drift)", "`greeter`: published v2, active v1", "--force"]);
+        assert_eq!(deploy.active("greeter"), Some(1), "{backend:?}");
+        let forced = deploy.run(&["publish", "--env", "production", "--force"]);
+        expect(&forced, 0, &["* activate greeter v1 -> v2", "~ description of farewell"]);
+        assert_eq!(deploy.active("greeter"), Some(2), "{backend:?}");
+        assert_eq!(deploy.count("promptctl_published"), 2, "{backend:?}");
+    }
+}
+
+#[test]
+fn a_prompt_left_out_by_only_is_looked_at_in_full_next_time() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &["published"]);
+        deploy.change(
+            &[
+                ("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user")),
+                ("prompts/farewell/prompt.toml", &manifest(1, 1, "Says goodbye for now")),
+            ],
+            "both change",
+        );
+        let only = deploy.run(&["publish", "--env", "production", "--only", "farewell"]);
+        expect(&only, 0, &["~ description of farewell"]);
+        assert_eq!(deploy.active("greeter"), Some(1), "{backend:?}");
+        // greeter's JSON was published without its activation: nothing is recorded for it.
+        deploy.change(
+            &[("prompts/farewell/prompt.toml", &manifest(1, 1, "Says goodbye"))],
+            "farewell as it was",
+        );
+        let next = deploy.run(&["publish", "--env", "production"]);
+        expect(&next, 0, &["* activate greeter v1 -> v2", "~ description of farewell"]);
+        assert_eq!(deploy.active("greeter"), Some(2), "{backend:?}");
+        let rows = deploy
+            .store()
+            .query("SELECT description FROM prompt_templates WHERE name = $1", &["farewell".into()])
+            .unwrap();
+        assert_eq!(rows[0].text(0).unwrap(), "Says goodbye", "{backend:?}");
+    }
+}
+
+/// Signs `json` as a bundle with the deploy's key, the way `build` does.
+fn sign_bundle(deploy: &Deploy, json: &str) {
+    use sha2::Digest;
+    let key = promptctl::signing::read_secret_key(
+        &deploy.repo.read(".promptctl/keys/promptctl.key"),
+        None,
+        "test key",
+    )
+    .expect("key");
+    let value: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    let comment = format!(
+        "format={} seq={} commit={} sha256={}",
+        value["format"].as_str().unwrap(),
+        value["seq"],
+        value["git_commit"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(json.as_bytes()))
+    );
+    deploy.repo.write(".promptctl/build/bundle.json", json);
+    deploy.repo.write(
+        ".promptctl/build/bundle.json.minisig",
+        &promptctl::signing::sign(&key, json.as_bytes(), &comment, "test"),
+    );
+}
+
+#[test]
+fn a_corrupt_prompt_in_a_signed_bundle_is_refused_even_when_others_are_known() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &["published"]);
+        deploy.change(
+            &[("prompts/farewell/prompt.toml", &manifest(1, 1, "Says goodbye politely"))],
+            "describe",
+        );
+        let json = deploy.repo.read(".promptctl/build/bundle.json");
+        // Signed by the trusted key, but greeter's (unchanged) text no longer matches its sha256.
+        let corrupt = json.replacen("Hello, {{name}}", "Hello, {{name}}!", 1);
+        assert_ne!(corrupt, json);
+        sign_bundle(&deploy, &corrupt);
+        let refused = deploy.run(&["publish", "--env", "production"]);
+        expect(&refused, 2, &["version 1 of `greeter` in the bundle is corrupt: `sha256` is "]);
+        assert_eq!(deploy.count("prompt_deployments"), 1, "{backend:?}");
+        // Not canonical inside one prompt: refused too, and nothing written.
+        let spaced = json.replacen("\"activate\":{", "\"activate\": {", 1);
+        sign_bundle(&deploy, &spaced);
+        let refused = deploy.run(&["publish", "--env", "production"]);
+        expect(&refused, 2, &["not in canonical form"]);
+        assert_eq!(deploy.count("prompt_deployments"), 1, "{backend:?}");
+        sign_bundle(&deploy, &json);
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &["~ description of farewell"]);
+    }
 }
