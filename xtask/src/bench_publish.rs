@@ -245,8 +245,9 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
     }
     println!("    fresh publish: {}", spread(&fresh));
     println!("    unchanged re-publish: {}", spread(&unchanged));
-    // One changed prompt: a new description per run, committed and built (untimed), published
-    // into the last database (timed).
+    // One changed prompt: a new description and production switched to another of its versions
+    // per run (an activation, so a cache entry and a notice too), committed and built (untimed),
+    // published into the last database (timed).
     let last = format!("bench_{}", options.runs - 1);
     let manifest = fs::read_dir(repo.join("prompts"))?
         .flatten()
@@ -257,6 +258,18 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         let text = fs::read_to_string(&manifest)?;
         let (first, rest) = text.split_once('\n').context("empty prompt.toml")?;
         ensure!(first.starts_with("description = "), "unexpected prompt.toml");
+        // Every synthetic prompt has versions 1 to 3.
+        let from: u32 = rest
+            .split_once("\n[activate]\nproduction = ")
+            .and_then(|(_, after)| after.split('\n').next())
+            .and_then(|number| number.parse().ok())
+            .context("no `production = N` under [activate]")?;
+        let to = if from == 3 { 2 } else { 3 };
+        let rest = rest.replacen(
+            &format!("\n[activate]\nproduction = {from}\n"),
+            &format!("\n[activate]\nproduction = {to}\n"),
+            1,
+        );
         fs::write(&manifest, format!("description = \"Changed for bench run {run}\"\n{rest}"))?;
         git(&repo, &["commit", "-q", "-am", &format!("change {run}")])?;
         build(&repo)?;
@@ -320,7 +333,7 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         bundle_bytes as f64 / 1e6,
         row("publish into an empty store (verify + schema + insert + cache)", &fresh),
         row("re-publish unchanged", &unchanged),
-        row("one changed prompt (verify the new bundle + 1 activation + cache)", &changed),
+        row("one changed prompt (new bundle: description + activation, cache entry, notice)", &changed),
         row("floor: `psql \\copy` of the same rows into the empty schema", &floor),
     );
     println!("\n{table}");
