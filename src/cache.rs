@@ -144,17 +144,18 @@ impl Cache {
 
     /// How many of these prompts have no `…:active` entry (one pipelined round trip).
     pub fn count_missing(&mut self, names: &[&str]) -> Result<usize, CacheError> {
-        let mut missing = 0;
-        for chunk in names.chunks(1000) {
-            let mut pipe = redis::pipe();
-            for name in chunk {
-                pipe.cmd("EXISTS").arg(self.layout.active(name));
-            }
-            let found: Vec<i64> =
-                pipe.query(&mut self.connection).map_err(|error| self.failed(error))?;
-            missing += found.iter().filter(|&&exists| exists == 0).count();
+        if names.is_empty() {
+            return Ok(0);
         }
-        Ok(missing)
+        // One `EXISTS` of many keys counts those that exist; the names are distinct.
+        let mut pipe = redis::pipe();
+        for chunk in names.chunks(1000) {
+            let keys: Vec<String> = chunk.iter().map(|name| self.layout.active(name)).collect();
+            pipe.cmd("EXISTS").arg(keys);
+        }
+        let found: Vec<usize> =
+            pipe.query(&mut self.connection).map_err(|error| self.failed(error))?;
+        Ok(names.len().saturating_sub(found.iter().sum()))
     }
 
     /// Writes the entries (active JSON with the TTL, immutable content without one), stamps the

@@ -224,7 +224,12 @@ fn refresh_cache(
 ) -> Result<i32> {
     let Some(url) = &resolved.redis else { return Ok(exit::OK) };
     let revision = records::revision(connection)?;
-    let names = records::active_names(connection)?;
+    // The entries a consistent cache holds, to find missing ones (expired or deleted); only when
+    // the cache may be consistent (`warm` rewrites everything).
+    let names = match since {
+        Some(_) => records::activated_names(connection)?,
+        None => Vec::new(),
+    };
     let written = (|| -> Result<String, cache::CacheError> {
         let mut cache = connect_cache(project, url)?;
         let stamp = match since {

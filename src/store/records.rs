@@ -585,11 +585,13 @@ pub fn drifted(connection: &mut dyn Connection) -> Result<Vec<String>, StoreErro
         .collect())
 }
 
-/// The names of the templates that have an active version, sorted.
-pub fn active_names(connection: &mut dyn Connection) -> Result<Vec<String>, StoreError> {
+/// The names of the templates that were ever activated, i.e. that have an active version (a
+/// template is never left without one, except by hand in SQL). Read from the narrow activations
+/// table, not from the versions and their text.
+pub fn activated_names(connection: &mut dyn Connection) -> Result<Vec<String>, StoreError> {
     connection
         .query(
-            "SELECT t.name FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE v.is_active ORDER BY t.name",
+            "SELECT t.name FROM prompt_templates t WHERE EXISTS (SELECT 1 FROM prompt_activations a WHERE a.template_id = t.id)",
             &[],
         )?
         .iter()
