@@ -7,7 +7,22 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its position in `mi_option_t`, mimalloc.h; libmimalloc-sys
+/// has no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() {
+    // A command lives for seconds and frees big buffers (a bundle of tens of megabytes, its parse,
+    // a catalog) while it allocates the next ones. mimalloc returns freed memory to the OS after
+    // 10 ms by default, and the kernel then zeroes every page again on its next use: up to a
+    // second of system time in a first publish of 10,000 prompts (BENCHMARKS.md). Keep freed
+    // memory until exit instead.
+    // The one `unsafe` of the package (the lint denies it everywhere else).
+    // SAFETY: sets one of mimalloc's options, which it reads atomically; no memory is involved.
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1)
+    };
     let cli = promptctl::cli::Cli::parse();
     let code = match promptctl::cli::run(cli) {
         Ok(code) => code,
