@@ -248,7 +248,7 @@ fn time_propagation(
         // What `promptctl` does after the commit when the cache is consistent: check the stamp
         // and that every entry exists, then write the changed entry, the stamp and the notice.
         let revision = records::revision(connection)?;
-        let names = records::active_names(connection)?;
+        let names = records::activated_names(connection)?;
         let stamp = cache.read_stamp()?;
         let missing = cache.count_missing(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
         ensure!(
