@@ -773,18 +773,18 @@ pub fn rollback(
 }
 
 /// The cache entry of an active version.
-pub fn cache_entry(active: &records::ActiveVersion) -> crate::cache::Entry {
+pub fn cache_entry(active: records::ActiveVersion) -> crate::cache::Entry {
     let seconds = active
         .activated_at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
     crate::cache::Entry {
-        name: active.name.clone(),
+        name: active.name,
         version: active.version,
-        sha256: active.content_sha256.clone(),
-        content: active.content.clone(),
-        variables: active.variables.clone(),
-        contract: active.contract.clone(),
+        sha256: active.content_sha256,
+        content: active.content,
+        variables: active.variables,
+        contract: active.contract,
         activated_at: bundle::rfc3339(seconds),
         seq: active.seq,
     }

@@ -253,7 +253,7 @@ fn refresh_cache(
                             message: error.to_string(),
                         }
                     })?;
-                entries.extend(active.as_ref().map(publish::cache_entry));
+                entries.extend(active.map(publish::cache_entry));
             }
             (entries, cache::Coverage::Changes)
         } else {
@@ -263,7 +263,7 @@ fn refresh_cache(
                     message: error.to_string(),
                 }
             })?;
-            (active.iter().map(publish::cache_entry).collect(), cache::Coverage::Full)
+            (active.into_iter().map(publish::cache_entry).collect(), cache::Coverage::Full)
         };
         cache.write(&entries, notices, revision, coverage)?;
         Ok(format!(

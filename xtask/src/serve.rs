@@ -262,7 +262,7 @@ fn time_propagation(
             sha256: done.active.content_sha256.clone(),
             seq: None,
         };
-        let entries = [promptctl::publish::cache_entry(&active)];
+        let entries = [promptctl::publish::cache_entry(active.clone())];
         cache.write(&entries, &[notice], revision, cache::Coverage::Changes)?;
         loop {
             if store.get(PROMPT).is_some_and(|prompt| prompt.version == next) {
