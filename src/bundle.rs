@@ -1,7 +1,8 @@
 //! `bundle.json` and its signature (docs/bundle.md): assembling a bundle from the catalog and the
 //! commit it was built from, its canonical JSON, the trusted comment, and verification. A bundle
 //! that passed every check is a `Verified`, which only `verify` makes. Assembling, signing and
-//! verifying are pure; reading the commit's provenance from git is the only I/O.
+//! verifying are pure; reading the commit's provenance from git (`head`, `Head::provenance`) is
+//! the only I/O.
 
 use crate::codegen::{self, Catalog};
 use crate::signing::{self, PublicKey, SecretKey};
@@ -842,37 +843,175 @@ fn check_version(name: &str, version: &BundleVersion) -> Result<(), Error> {
 
 pub use crate::time::{parse_rfc3339, rfc3339};
 
-/// Reads seq, commit, commit time and dirtiness of `paths` (relative to `root`, the files the
-/// bundle is built from) from git.
-pub fn provenance(root: &Path, paths: &[&str]) -> Result<Provenance, Error> {
-    let git = |args: &[&str]| -> Result<String, Error> {
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .env("LC_ALL", "C")
-            .output()
-            .map_err(|source| Error::GitMissing { root: root.to_path_buf(), source })?;
-        if !output.status.success() {
-            let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
-            let message = message.strip_prefix("fatal: ").unwrap_or(&message).to_string();
-            return Err(Error::Git { root: root.to_path_buf(), command: args.join(" "), message });
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-    };
+/// What git says about HEAD, read beside the check: the provenance but for `dirty`, and what
+/// git's index holds under the inputs, against which `provenance` compares the files the build
+/// read.
+#[derive(Debug)]
+pub struct Head {
+    pub seq: u64,
+    pub git_commit: String,
+    /// The committer time, in seconds since the Unix epoch.
+    pub commit_time: i64,
+    /// The index's entries under the inputs, when the index equals HEAD there; `None` when it
+    /// does not, or git could not list it: then only `git status` can tell.
+    index: Option<Vec<IndexEntry>>,
+}
+
+/// One entry of `git ls-files --stage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IndexEntry {
+    path: String,
+    mode: String,
+    blob: String,
+    stage: String,
+}
+
+/// A file of the working tree under the inputs, as the build read it.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkFile<'a> {
+    /// Relative to the project root, `/`-separated.
+    pub path: &'a str,
+    /// The git blob id of the bytes read (`source::git_blob_id`).
+    pub blob: [u8; 20],
+    pub executable: bool,
+}
+
+/// Runs git in `root` (English messages); the error names the command.
+fn git(root: &Path, args: &[&str]) -> Result<std::process::Output, Error> {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| Error::GitMissing { root: root.to_path_buf(), source })
+}
+
+/// `git ARGS` that must succeed: its output, trimmed.
+fn git_text(root: &Path, args: &[&str]) -> Result<String, Error> {
+    let output = git(root, args)?;
+    if !output.status.success() {
+        let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        let message = message.strip_prefix("fatal: ").unwrap_or(&message).to_string();
+        return Err(Error::Git { root: root.to_path_buf(), command: args.join(" "), message });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Reads seq, commit and commit time of HEAD, and git's index under `paths` (relative to `root`,
+/// the files the bundle is built from). None of it looks at the working tree.
+pub fn head(root: &Path, paths: &[&str]) -> Result<Head, Error> {
     let parse_error = |command: &str, text: &str| Error::Git {
         root: root.to_path_buf(),
         command: command.to_string(),
         message: format!("unexpected output `{text}`"),
     };
-    let git_commit = git(&["rev-parse", "--verify", "HEAD^{commit}"])?;
-    let count = git(&["rev-list", "--first-parent", "--count", "HEAD"])?;
+    let git_commit = git_text(root, &["rev-parse", "--verify", "HEAD^{commit}"])?;
+    let count = git_text(root, &["rev-list", "--first-parent", "--count", "HEAD"])?;
     let seq = count.parse().map_err(|_| parse_error("rev-list", &count))?;
-    let time = git(&["show", "-s", "--format=%ct", "HEAD"])?;
+    let time = git_text(root, &["show", "-s", "--format=%ct", "HEAD"])?;
     let commit_time = time.parse().map_err(|_| parse_error("show", &time))?;
+    Ok(Head { seq, git_commit, commit_time, index: index_if_head(root, paths) })
+}
+
+/// The index's entries under `paths`, if the index has exactly HEAD's files there (a staged
+/// change is for `git status` to report). Any failure is `None`: `git status` decides then.
+fn index_if_head(root: &Path, paths: &[&str]) -> Option<Vec<IndexEntry>> {
+    let with_paths = |args: &[&'static str]| -> Vec<&str> {
+        let mut args = args.to_vec();
+        args.push("--");
+        args.extend_from_slice(paths);
+        args
+    };
+    // Exit code 0: no difference; 1: some; anything else: git could not tell.
+    let staged = git(root, &with_paths(&["diff-index", "--cached", "--quiet", "HEAD"])).ok()?;
+    if staged.status.code() != Some(0) {
+        return None;
+    }
+    let listed = git(root, &with_paths(&["ls-files", "--stage", "-z"])).ok()?;
+    if !listed.status.success() {
+        return None;
+    }
+    parse_stage(&listed.stdout)
+}
+
+/// `git ls-files --stage -z` output: `<mode> <object> <stage>\t<path>\0` per entry.
+fn parse_stage(output: &[u8]) -> Option<Vec<IndexEntry>> {
+    let text = std::str::from_utf8(output).ok()?;
+    let mut entries = Vec::new();
+    for record in text.split_terminator('\0') {
+        let (fields, path) = record.split_once('\t')?;
+        let mut fields = fields.split(' ');
+        let (mode, blob, stage) = (fields.next()?, fields.next()?, fields.next()?);
+        if fields.next().is_some() {
+            return None;
+        }
+        entries.push(IndexEntry {
+            path: path.to_string(),
+            mode: mode.to_string(),
+            blob: blob.to_string(),
+            stage: stage.to_string(),
+        });
+    }
+    Some(entries)
+}
+
+/// Whether the files the build read are exactly the index's files under the inputs, byte for
+/// byte and mode for mode: every index entry is a read file with the same blob id and execute
+/// bit, and every read file is in the index. Pure; `false` means "ask `git status`", not
+/// "dirty": a file that git's filters rewrite (line endings, LFS), a symbolic link, a file git
+/// ignores or `core.fileMode = false` can make the two differ while `git status` sees nothing.
+fn matches_index(index: &[IndexEntry], files: &[WorkFile]) -> bool {
+    let mut read: std::collections::HashMap<&str, &WorkFile> =
+        std::collections::HashMap::with_capacity(files.len());
+    for file in files {
+        if let Some(other) = read.insert(file.path, file) {
+            if other.blob != file.blob || other.executable != file.executable {
+                return false;
+            }
+        }
+    }
+    if read.len() != index.len() {
+        return false;
+    }
+    index.iter().all(|entry| {
+        let Some(file) = read.get(entry.path.as_str()) else { return false };
+        let mode = if file.executable { "100755" } else { "100644" };
+        entry.stage == "0" && entry.mode == mode && entry.blob == hex::encode(file.blob)
+    })
+}
+
+impl Head {
+    /// The provenance, with `dirty` from the files the build read (`files`; `None` when some
+    /// entry under the inputs could not be read as a file): when they are exactly the files of
+    /// git's index and the index is HEAD's, the inputs are committed; otherwise `git status`
+    /// decides, so that the bundle is marked dirty only when git reports changes (to
+    /// promptctl.toml, the prompts folder or the lock file, untracked files included).
+    pub fn provenance(
+        self,
+        root: &Path,
+        paths: &[&str],
+        files: Option<&[WorkFile]>,
+    ) -> Result<Provenance, Error> {
+        let committed = match (&self.index, files) {
+            (Some(index), Some(files)) => matches_index(index, files),
+            _ => false,
+        };
+        let dirty = !committed && status_reports_changes(root, paths)?;
+        Ok(Provenance {
+            seq: self.seq,
+            git_commit: self.git_commit,
+            commit_time: self.commit_time,
+            dirty,
+        })
+    }
+}
+
+/// Whether `git status` reports changes to `paths`, untracked files included.
+fn status_reports_changes(root: &Path, paths: &[&str]) -> Result<bool, Error> {
     let mut status = vec!["status", "--porcelain", "--untracked-files=all", "--"];
     status.extend_from_slice(paths);
-    let dirty = !git(&status)?.is_empty();
-    Ok(Provenance { seq, git_commit, commit_time, dirty })
+    Ok(!git_text(root, &status)?.is_empty())
 }
 
 #[cfg(test)]

@@ -229,6 +229,8 @@ pub(crate) fn open_project(root: Option<&Path>) -> Result<Project> {
 /// Everything one `check` produced, with the texts needed to render it.
 pub struct CheckRun {
     pub prompts: Vec<PromptFiles>,
+    /// Entries of the prompts folder beside the prompt folders (a README, dot files, strays).
+    pub extras: Vec<source::Extra>,
     pub diagnostics: Vec<Diagnostic>,
     pub snapshot_writes: Vec<(String, String)>,
     pub lock_text: Option<String>,
@@ -395,7 +397,8 @@ fn run_check(
         );
     }
     diagnostic::sort(&mut diagnostics);
-    Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text, catalog })
+    let extras = listing.extras;
+    Ok(CheckRun { prompts, extras, diagnostics, snapshot_writes, lock_text, catalog })
 }
 
 fn has_errors(diagnostics: &[Diagnostic]) -> bool {
@@ -712,6 +715,12 @@ pub(crate) fn checked_catalog(
     color: bool,
     what: &str,
 ) -> Result<Option<crate::codegen::Catalog>> {
+    Ok(checked_run(project, color, what)?
+        .map(|run| crate::codegen::Catalog::new(&project.config, run.catalog)))
+}
+
+/// `check_for_catalog`, refusing (printing the errors, `None`) while it reports errors.
+fn checked_run(project: &Project, color: bool, what: &str) -> Result<Option<CheckRun>> {
     let run = check_for_catalog(project)?;
     let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
@@ -733,7 +742,7 @@ pub(crate) fn checked_catalog(
     if let Some(message) = unreadable {
         anyhow::bail!(message);
     }
-    Ok(Some(crate::codegen::Catalog::new(&project.config, run.catalog)))
+    Ok(Some(run))
 }
 
 fn codegen(project: &Project, args: &CodegenArgs, color: bool) -> Result<i32> {
@@ -898,19 +907,30 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     use crate::bundle;
     let inputs =
         [config::FILE_NAME, project.config.prompts_dir.as_str(), project.config.lock_file.as_str()];
-    // git reads the work tree's state while the prompts are checked and read.
-    let (catalog, provenance) = std::thread::scope(|scope| {
-        let provenance = scope.spawn(|| bundle::provenance(&project.root, &inputs));
-        let catalog = checked_catalog(project, color, "building");
-        (catalog, provenance.join())
+    // git reads HEAD and its index, and the files beside the prompts are read, while the prompts
+    // are checked and read.
+    let (run, head) = std::thread::scope(|scope| {
+        let head = scope.spawn(|| (bundle::head(&project.root, &inputs), read_top_inputs(project)));
+        let run = checked_run(project, color, "building");
+        (run, head.join())
     });
-    let Some(catalog) = catalog? else {
+    let Some(mut run) = run? else {
         return Ok(exit::ERRORS);
     };
-    let provenance = match provenance {
-        Ok(provenance) => provenance?,
+    let (head, top_inputs) = match head {
+        Ok((head, top_inputs)) => (head?, top_inputs),
         Err(panic) => std::panic::resume_unwind(panic),
     };
+    let provenance = {
+        let extras = top_inputs.zip(read_extras(&run));
+        let files = extras.as_ref().map(|(top, extras)| {
+            let prompt_files = run.prompts.iter().flat_map(PromptFiles::files);
+            prompt_files.chain(top).chain(extras).map(work_file).collect::<Vec<_>>()
+        });
+        head.provenance(&project.root, &inputs, files.as_deref())?
+    };
+    let catalog = crate::codegen::Catalog::new(&project.config, std::mem::take(&mut run.catalog));
+    drop(run);
     let (key, key_name, development_signed) = signing_key(project, args.key.as_deref())?;
     let options = bundle::Options { expires_in_days: args.expires_in, development_signed };
 
@@ -959,6 +979,31 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
         eprintln!("warning: promptctl.toml, the prompts or the lock file have uncommitted changes: the bundle is marked dirty, and publishing it to production needs `--force`");
     }
     Ok(exit::OK)
+}
+
+/// promptctl.toml and the lock file, read for their git blob ids (`None`: one could not be read;
+/// a missing lock file is simply left out).
+fn read_top_inputs(project: &Project) -> Option<Vec<source::SourceFile>> {
+    let mut files = Vec::new();
+    for relative in [config::FILE_NAME, project.config.lock_file.as_str()] {
+        match source::read_one(&project.root, relative) {
+            Ok(file) => files.push(file),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return None,
+        }
+    }
+    Some(files)
+}
+
+/// The entries of the prompts folder that no check read, read now for their git blob ids (`None`:
+/// one is a folder, a link or unreadable, so only `git status` can tell whether it is committed).
+fn read_extras(run: &CheckRun) -> Option<Vec<source::SourceFile>> {
+    let extras = run.extras.iter().chain(run.prompts.iter().flat_map(|prompt| &prompt.extras));
+    extras.map(|extra| if extra.is_file { extra.read().ok() } else { None }).collect()
+}
+
+fn work_file(file: &source::SourceFile) -> crate::bundle::WorkFile<'_> {
+    crate::bundle::WorkFile { path: &file.path, blob: file.blob, executable: file.executable }
 }
 
 /// The ids of the keys `read_verified` would trust (the development key included, when it exists).
