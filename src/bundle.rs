@@ -1143,6 +1143,53 @@ mod tests {
     }
 
     #[test]
+    fn the_index_vouches_only_for_exactly_its_files() {
+        let blob = |text: &str| crate::source::git_blob_id(text.as_bytes());
+        // `git hash-object` of an empty file and of "hello\n".
+        assert_eq!(hex::encode(blob("")), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+        assert_eq!(hex::encode(blob("hello\n")), "ce013625030ba8dba906f756967f9e9ca394464a");
+        let listed = parse_stage(
+            b"100644 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0\
+              100755 e69de29bb2d1d6434b8b29ae775ad8c2e48c5391 0\tprompts/a tab\tname.txt\0",
+        )
+        .expect("parses");
+        assert_eq!(listed[1].path, "prompts/a tab\tname.txt");
+        let file = |path, text, executable| WorkFile { path, blob: blob(text), executable };
+        let exact = [
+            file("prompts/a/v1.prompt", "hello\n", false),
+            file("prompts/a tab\tname.txt", "", true),
+        ];
+        assert!(matches_index(&listed, &exact));
+        // The same file twice (a lock file inside the prompts folder, say) is one file.
+        assert!(matches_index(&listed, &[exact[0], exact[1], exact[0]]));
+        let cases: [(&str, Vec<WorkFile>); 5] = [
+            ("changed bytes", vec![file("prompts/a/v1.prompt", "hello", false), exact[1]]),
+            ("changed mode", vec![file("prompts/a/v1.prompt", "hello\n", true), exact[1]]),
+            ("a file the index lacks", vec![exact[0], exact[1], file("prompts/b", "", false)]),
+            ("a file of the index not read", vec![exact[0]]),
+            (
+                "two readings of one path",
+                vec![exact[0], exact[1], file("prompts/a/v1.prompt", "", false)],
+            ),
+        ];
+        for (what, files) in cases {
+            assert!(!matches_index(&listed, &files), "{what}");
+        }
+        // A conflict (stages 1–3) or a symbolic link is for git status to judge.
+        let conflicted = parse_stage(
+            b"100644 ce013625030ba8dba906f756967f9e9ca394464a 2\tprompts/a/v1.prompt\0",
+        )
+        .expect("parses");
+        assert!(!matches_index(&conflicted, &exact[..1]));
+        let link = parse_stage(
+            b"120000 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0",
+        )
+        .expect("parses");
+        assert!(!matches_index(&link, &exact[..1]));
+        assert!(parse_stage(b"garbage\0").is_none());
+    }
+
+    #[test]
     fn strings_are_escaped_as_serde_json_does() {
         let mut every: String = (0u32..0x80).filter_map(char::from_u32).collect();
         every.push_str("é€😀\u{2028}\u{feff}");
