@@ -852,18 +852,18 @@ pub struct Head {
     pub git_commit: String,
     /// The committer time, in seconds since the Unix epoch.
     pub commit_time: i64,
-    /// The index's entries under the inputs, when the index equals HEAD there; `None` when it
+    /// `git ls-files --stage -z` of the inputs, when the index equals HEAD there; `None` when it
     /// does not, or git could not list it: then only `git status` can tell.
-    index: Option<Vec<IndexEntry>>,
+    index: Option<String>,
 }
 
 /// One entry of `git ls-files --stage`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct IndexEntry {
-    path: String,
-    mode: String,
-    blob: String,
-    stage: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexEntry<'a> {
+    path: &'a str,
+    mode: &'a str,
+    blob: &'a str,
+    stage: &'a str,
 }
 
 /// A file of the working tree under the inputs, as the build read it.
@@ -916,7 +916,7 @@ pub fn head(root: &Path, paths: &[&str]) -> Result<Head, Error> {
 
 /// The index's entries under `paths`, if the index has exactly HEAD's files there (a staged
 /// change is for `git status` to report). Any failure is `None`: `git status` decides then.
-fn index_if_head(root: &Path, paths: &[&str]) -> Option<Vec<IndexEntry>> {
+fn index_if_head(root: &Path, paths: &[&str]) -> Option<String> {
     let with_paths = |args: &[&'static str]| -> Vec<&str> {
         let mut args = args.to_vec();
         args.push("--");
@@ -932,26 +932,20 @@ fn index_if_head(root: &Path, paths: &[&str]) -> Option<Vec<IndexEntry>> {
     if !listed.status.success() {
         return None;
     }
-    parse_stage(&listed.stdout)
+    String::from_utf8(listed.stdout).ok()
 }
 
 /// `git ls-files --stage -z` output: `<mode> <object> <stage>\t<path>\0` per entry.
-fn parse_stage(output: &[u8]) -> Option<Vec<IndexEntry>> {
-    let text = std::str::from_utf8(output).ok()?;
+fn parse_stage(output: &str) -> Option<Vec<IndexEntry<'_>>> {
     let mut entries = Vec::new();
-    for record in text.split_terminator('\0') {
+    for record in output.split_terminator('\0') {
         let (fields, path) = record.split_once('\t')?;
         let mut fields = fields.split(' ');
         let (mode, blob, stage) = (fields.next()?, fields.next()?, fields.next()?);
         if fields.next().is_some() {
             return None;
         }
-        entries.push(IndexEntry {
-            path: path.to_string(),
-            mode: mode.to_string(),
-            blob: blob.to_string(),
-            stage: stage.to_string(),
-        });
+        entries.push(IndexEntry { path, mode, blob, stage });
     }
     Some(entries)
 }
@@ -975,7 +969,7 @@ fn matches_index(index: &[IndexEntry], files: &[WorkFile]) -> bool {
         return false;
     }
     index.iter().all(|entry| {
-        let Some(file) = read.get(entry.path.as_str()) else { return false };
+        let Some(file) = read.get(entry.path) else { return false };
         let mode = if file.executable { "100755" } else { "100644" };
         entry.stage == "0" && entry.mode == mode && entry.blob == hex::encode(file.blob)
     })
@@ -994,7 +988,9 @@ impl Head {
         files: Option<&[WorkFile]>,
     ) -> Result<Provenance, Error> {
         let committed = match (&self.index, files) {
-            (Some(index), Some(files)) => matches_index(index, files),
+            (Some(index), Some(files)) => {
+                parse_stage(index).is_some_and(|index| matches_index(&index, files))
+            }
             _ => false,
         };
         let dirty = !committed && status_reports_changes(root, paths)?;
@@ -1149,7 +1145,7 @@ mod tests {
         assert_eq!(hex::encode(blob("")), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
         assert_eq!(hex::encode(blob("hello\n")), "ce013625030ba8dba906f756967f9e9ca394464a");
         let listed = parse_stage(
-            b"100644 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0\
+            "100644 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0\
               100755 e69de29bb2d1d6434b8b29ae775ad8c2e48c5391 0\tprompts/a tab\tname.txt\0",
         )
         .expect("parses");
@@ -1176,17 +1172,15 @@ mod tests {
             assert!(!matches_index(&listed, &files), "{what}");
         }
         // A conflict (stages 1–3) or a symbolic link is for git status to judge.
-        let conflicted = parse_stage(
-            b"100644 ce013625030ba8dba906f756967f9e9ca394464a 2\tprompts/a/v1.prompt\0",
-        )
-        .expect("parses");
+        let conflicted =
+            parse_stage("100644 ce013625030ba8dba906f756967f9e9ca394464a 2\tprompts/a/v1.prompt\0")
+                .expect("parses");
         assert!(!matches_index(&conflicted, &exact[..1]));
-        let link = parse_stage(
-            b"120000 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0",
-        )
-        .expect("parses");
+        let link =
+            parse_stage("120000 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0")
+                .expect("parses");
         assert!(!matches_index(&link, &exact[..1]));
-        assert!(parse_stage(b"garbage\0").is_none());
+        assert!(parse_stage("garbage\0").is_none());
     }
 
     #[test]

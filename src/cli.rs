@@ -987,7 +987,10 @@ fn read_top_inputs(project: &Project) -> Option<Vec<source::SourceFile>> {
     let mut files = Vec::new();
     for relative in [config::FILE_NAME, project.config.lock_file.as_str()] {
         match source::read_one(&project.root, relative) {
-            Ok(file) => files.push(file),
+            Ok(mut file) => {
+                drop(file.take_bytes());
+                files.push(file);
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(_) => return None,
         }
@@ -999,7 +1002,13 @@ fn read_top_inputs(project: &Project) -> Option<Vec<source::SourceFile>> {
 /// one is a folder, a link or unreadable, so only `git status` can tell whether it is committed).
 fn read_extras(run: &CheckRun) -> Option<Vec<source::SourceFile>> {
     let extras = run.extras.iter().chain(run.prompts.iter().flat_map(|prompt| &prompt.extras));
-    extras.map(|extra| if extra.is_file { extra.read().ok() } else { None }).collect()
+    extras
+        .map(|extra| {
+            let mut file = extra.read().ok().filter(|_| extra.is_file)?;
+            drop(file.take_bytes());
+            Some(file)
+        })
+        .collect()
 }
 
 fn work_file(file: &source::SourceFile) -> crate::bundle::WorkFile<'_> {
