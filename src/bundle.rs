@@ -852,18 +852,17 @@ pub struct Head {
     pub git_commit: String,
     /// The committer time, in seconds since the Unix epoch.
     pub commit_time: i64,
-    /// `git ls-files --stage -z` of the inputs, when the index equals HEAD there; `None` when it
+    /// The index's files under the inputs, when the index equals HEAD there; `None` when it
     /// does not, or git could not list it: then only `git status` can tell.
-    index: Option<String>,
+    index: Option<Tracked>,
 }
 
-/// One entry of `git ls-files --stage`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct IndexEntry<'a> {
-    path: &'a str,
-    mode: &'a str,
-    blob: &'a str,
-    stage: &'a str,
+/// The files of git's index (`git ls-files --stage`), by path: a regular file's execute bit and
+/// blob id. Any other entry (a symbolic link, a submodule, a conflict) makes the whole `None`.
+#[derive(Debug, Default)]
+struct Tracked {
+    positions: std::collections::HashMap<String, usize>,
+    files: Vec<(bool, [u8; 20])>,
 }
 
 /// A file of the working tree under the inputs, as the build read it.
@@ -914,9 +913,9 @@ pub fn head(root: &Path, paths: &[&str]) -> Result<Head, Error> {
     Ok(Head { seq, git_commit, commit_time, index: index_if_head(root, paths) })
 }
 
-/// The index's entries under `paths`, if the index has exactly HEAD's files there (a staged
-/// change is for `git status` to report). Any failure is `None`: `git status` decides then.
-fn index_if_head(root: &Path, paths: &[&str]) -> Option<String> {
+/// The index's files under `paths`, if the index has exactly HEAD's files there (a staged change
+/// is for `git status` to report). Any failure is `None`: `git status` decides then.
+fn index_if_head(root: &Path, paths: &[&str]) -> Option<Tracked> {
     let with_paths = |args: &[&'static str]| -> Vec<&str> {
         let mut args = args.to_vec();
         args.push("--");
@@ -932,47 +931,55 @@ fn index_if_head(root: &Path, paths: &[&str]) -> Option<String> {
     if !listed.status.success() {
         return None;
     }
-    String::from_utf8(listed.stdout).ok()
+    parse_stage(&listed.stdout)
 }
 
-/// `git ls-files --stage -z` output: `<mode> <object> <stage>\t<path>\0` per entry.
-fn parse_stage(output: &str) -> Option<Vec<IndexEntry<'_>>> {
-    let mut entries = Vec::new();
-    for record in output.split_terminator('\0') {
+/// `git ls-files --stage -z` output: `<mode> <object> <stage>\t<path>\0` per entry. Only regular
+/// files at stage 0 (no conflict) with a SHA-1 id are understood; anything else is `None`.
+fn parse_stage(output: &[u8]) -> Option<Tracked> {
+    let text = std::str::from_utf8(output).ok()?;
+    let mut tracked = Tracked::default();
+    for record in text.split_terminator('\0') {
         let (fields, path) = record.split_once('\t')?;
         let mut fields = fields.split(' ');
         let (mode, blob, stage) = (fields.next()?, fields.next()?, fields.next()?);
-        if fields.next().is_some() {
+        let executable = match mode {
+            "100644" => false,
+            "100755" => true,
+            _ => return None,
+        };
+        let mut id = [0; 20];
+        hex::decode_to_slice(blob, &mut id).ok()?;
+        if stage != "0" || fields.next().is_some() {
             return None;
         }
-        entries.push(IndexEntry { path, mode, blob, stage });
+        let position = tracked.files.len();
+        if tracked.positions.insert(path.to_string(), position).is_some() {
+            return None;
+        }
+        tracked.files.push((executable, id));
     }
-    Some(entries)
+    Some(tracked)
 }
 
 /// Whether the files the build read are exactly the index's files under the inputs, byte for
-/// byte and mode for mode: every index entry is a read file with the same blob id and execute
-/// bit, and every read file is in the index. Pure; `false` means "ask `git status`", not
-/// "dirty": a file that git's filters rewrite (line endings, LFS), a symbolic link, a file git
-/// ignores or `core.fileMode = false` can make the two differ while `git status` sees nothing.
-fn matches_index(index: &[IndexEntry], files: &[WorkFile]) -> bool {
-    let mut read: std::collections::HashMap<&str, &WorkFile> =
-        std::collections::HashMap::with_capacity(files.len());
+/// byte and mode for mode: every read file is in the index with the same blob id and execute
+/// bit, and every file of the index was read. Pure; `false` means "ask `git status`", not
+/// "dirty": a file that git's filters rewrite (line endings, LFS), a file git ignores or
+/// `core.fileMode = false` can make the two differ while `git status` sees nothing.
+fn matches_index(index: &Tracked, files: &[WorkFile]) -> bool {
+    let mut seen = vec![false; index.files.len()];
+    let mut unseen = index.files.len();
     for file in files {
-        if let Some(other) = read.insert(file.path, file) {
-            if other.blob != file.blob || other.executable != file.executable {
-                return false;
-            }
+        let Some(&position) = index.positions.get(file.path) else { return false };
+        if index.files[position] != (file.executable, file.blob) {
+            return false;
+        }
+        if !std::mem::replace(&mut seen[position], true) {
+            unseen -= 1;
         }
     }
-    if read.len() != index.len() {
-        return false;
-    }
-    index.iter().all(|entry| {
-        let Some(file) = read.get(entry.path) else { return false };
-        let mode = if file.executable { "100755" } else { "100644" };
-        entry.stage == "0" && entry.mode == mode && entry.blob == hex::encode(file.blob)
-    })
+    unseen == 0
 }
 
 impl Head {
@@ -988,9 +995,7 @@ impl Head {
         files: Option<&[WorkFile]>,
     ) -> Result<Provenance, Error> {
         let committed = match (&self.index, files) {
-            (Some(index), Some(files)) => {
-                parse_stage(index).is_some_and(|index| matches_index(&index, files))
-            }
+            (Some(index), Some(files)) => matches_index(index, files),
             _ => false,
         };
         let dirty = !committed && status_reports_changes(root, paths)?;
@@ -1145,11 +1150,11 @@ mod tests {
         assert_eq!(hex::encode(blob("")), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
         assert_eq!(hex::encode(blob("hello\n")), "ce013625030ba8dba906f756967f9e9ca394464a");
         let listed = parse_stage(
-            "100644 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0\
+            b"100644 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0\
               100755 e69de29bb2d1d6434b8b29ae775ad8c2e48c5391 0\tprompts/a tab\tname.txt\0",
         )
         .expect("parses");
-        assert_eq!(listed[1].path, "prompts/a tab\tname.txt");
+        assert_eq!(listed.positions.get("prompts/a tab\tname.txt"), Some(&1));
         let file = |path, text, executable| WorkFile { path, blob: blob(text), executable };
         let exact = [
             file("prompts/a/v1.prompt", "hello\n", false),
@@ -1162,7 +1167,7 @@ mod tests {
             ("changed bytes", vec![file("prompts/a/v1.prompt", "hello", false), exact[1]]),
             ("changed mode", vec![file("prompts/a/v1.prompt", "hello\n", true), exact[1]]),
             ("a file the index lacks", vec![exact[0], exact[1], file("prompts/b", "", false)]),
-            ("a file of the index not read", vec![exact[0]]),
+            ("a file of the index not read", vec![exact[0], exact[0]]),
             (
                 "two readings of one path",
                 vec![exact[0], exact[1], file("prompts/a/v1.prompt", "", false)],
@@ -1171,16 +1176,17 @@ mod tests {
         for (what, files) in cases {
             assert!(!matches_index(&listed, &files), "{what}");
         }
-        // A conflict (stages 1–3) or a symbolic link is for git status to judge.
-        let conflicted =
-            parse_stage("100644 ce013625030ba8dba906f756967f9e9ca394464a 2\tprompts/a/v1.prompt\0")
-                .expect("parses");
-        assert!(!matches_index(&conflicted, &exact[..1]));
-        let link =
-            parse_stage("120000 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0")
-                .expect("parses");
-        assert!(!matches_index(&link, &exact[..1]));
-        assert!(parse_stage("garbage\0").is_none());
+        // A conflict (stages 1–3), a symbolic link, a SHA-256 repository's ids or output that
+        // is not git's: for git status to judge.
+        for output in [
+            &b"100644 ce013625030ba8dba906f756967f9e9ca394464a 2\tprompts/a/v1.prompt\0"[..],
+            b"120000 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0",
+            b"100644 ce013625030ba8dba906f756967f9e9ca394464ace013625030ba8dba906f756 0\tp\0",
+            b"garbage\0",
+        ] {
+            assert!(parse_stage(output).is_none(), "{}", String::from_utf8_lossy(output));
+        }
+        assert!(parse_stage(b"").is_some_and(|empty| matches_index(&empty, &[])));
     }
 
     #[test]
