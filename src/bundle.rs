@@ -253,20 +253,72 @@ pub fn write(
     write_in_batches(catalog, provenance, key, options, out, 256)
 }
 
-fn write_in_batches(
-    catalog: &Catalog,
+/// One prompt's entry of `bundle.json`'s `prompts` (`"name":{…}`), serialised as `write` would,
+/// so that `build` can serialise each prompt as soon as it is checked and keep only its JSON.
+#[derive(Debug, Clone)]
+pub struct PromptEntry {
+    pub name: String,
+    pub json: String,
+    /// How many versions it holds.
+    pub versions: usize,
+}
+
+impl PromptEntry {
+    pub fn new(prompt: &codegen::Prompt) -> PromptEntry {
+        // Serialised into a reused buffer, then copied at its exact size: the entries of a large
+        // repository stay in memory until the bundle is written.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let json = SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            prompt_json(prompt, scratch);
+            scratch.as_str().to_owned()
+        });
+        PromptEntry { name: prompt.name.clone(), json, versions: prompt.versions.len() }
+    }
+}
+
+/// Writes the signed bundle of prompts already serialised (`PromptEntry`, in any order) in a
+/// project with `environments` (sorted): the bytes `write` writes for the catalog they came from.
+pub fn write_entries(
+    entries: &[PromptEntry],
+    environments: &[String],
     provenance: &Provenance,
     key: &SecretKey,
     options: Options,
     out: &mut (dyn std::io::Write + Send),
-    batch_size: usize,
 ) -> std::io::Result<Written> {
-    use rayon::prelude::*;
-    // `Bundle::prompts` is a map: sorted by name, whatever order the catalog is in.
-    let mut prompts: Vec<&codegen::Prompt> = catalog.prompts.iter().collect();
-    if !prompts.is_sorted_by(|a, b| a.name <= b.name) {
-        prompts.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut sorted: Vec<&PromptEntry> = entries.iter().collect();
+    if !sorted.is_sorted_by(|a, b| a.name <= b.name) {
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    let head = head_json(environments, provenance, key, options);
+    let mut sink = Sink { out, sha256: Sha256::new(), prehash: signing::Prehasher::default() };
+    sink.emit(head.as_bytes())?;
+    let mut joined = String::new();
+    let mut pieces: Vec<&str> = Vec::new();
+    let mut first = true;
+    // About 2 MB at a time: few system calls, little memory.
+    for entry in sorted {
+        pieces.push(&entry.json);
+        if pieces.iter().map(|piece| piece.len()).sum::<usize>() >= 2 << 20 {
+            sink.emit_pieces(&pieces, first, &mut joined)?;
+            pieces.clear();
+            first = false;
+        }
+    }
+    sink.emit_pieces(&pieces, first, &mut joined)?;
+    finish(sink, provenance, key)
+}
+
+/// Everything of the bundle's JSON before the first prompt: `{"created":…,"prompts":{`.
+fn head_json(
+    environments: &[String],
+    provenance: &Provenance,
+    key: &SecretKey,
+    options: Options,
+) -> String {
     let mut head = String::with_capacity(512);
     head.push_str("{\"created\":");
     push_string(&mut head, &rfc3339(provenance.commit_time));
@@ -275,7 +327,7 @@ fn write_in_batches(
     head.push_str(",\"dirty\":");
     head.push_str(if provenance.dirty { "true" } else { "false" });
     head.push_str(",\"environments\":[");
-    for (index, environment) in catalog.environments.iter().enumerate() {
+    for (index, environment) in environments.iter().enumerate() {
         if index > 0 {
             head.push(',');
         }
@@ -293,7 +345,24 @@ fn write_in_batches(
     head.push_str(",\"key_id\":");
     push_string(&mut head, &key.key_id());
     head.push_str(",\"prompts\":{");
+    head
+}
 
+fn write_in_batches(
+    catalog: &Catalog,
+    provenance: &Provenance,
+    key: &SecretKey,
+    options: Options,
+    out: &mut (dyn std::io::Write + Send),
+    batch_size: usize,
+) -> std::io::Result<Written> {
+    use rayon::prelude::*;
+    // `Bundle::prompts` is a map: sorted by name, whatever order the catalog is in.
+    let mut prompts: Vec<&codegen::Prompt> = catalog.prompts.iter().collect();
+    if !prompts.is_sorted_by(|a, b| a.name <= b.name) {
+        prompts.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let head = head_json(&catalog.environments, provenance, key, options);
     let mut sink = Sink { out, sha256: Sha256::new(), prehash: signing::Prehasher::default() };
     sink.emit(head.as_bytes())?;
     let mut pending: Vec<String> = Vec::new();
@@ -301,13 +370,27 @@ fn write_in_batches(
     for (index, batch) in prompts.chunks(batch_size).enumerate() {
         let (written, produced) = rayon::join(
             || sink.emit_pieces(&pending, index == 1, &mut joined),
-            || batch.par_iter().map(|prompt| prompt_json(prompt)).collect::<Vec<String>>(),
+            || {
+                batch
+                    .par_iter()
+                    .map(|prompt| {
+                        let mut json = String::new();
+                        prompt_json(prompt, &mut json);
+                        json
+                    })
+                    .collect::<Vec<String>>()
+            },
         );
         written?;
         pending = produced;
     }
     let first = prompts.len() <= batch_size;
     sink.emit_pieces(&pending, first, &mut joined)?;
+    finish(sink, provenance, key)
+}
+
+/// Writes the end of the bundle and signs what was written.
+fn finish(mut sink: Sink, provenance: &Provenance, key: &SecretKey) -> std::io::Result<Written> {
     sink.emit(format!("}},\"seq\":{}}}", provenance.seq).as_bytes())?;
     let sha256 = hex::encode(sink.sha256.finalize());
     let comment = comment(FORMAT, provenance.seq, &provenance.git_commit, &sha256);
@@ -324,16 +407,23 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// Hashes and writes `bytes`: the BLAKE2b prehash (the slower) beside sha256 and the write.
     fn emit(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let (sha256, prehash) = (&mut self.sha256, &mut self.prehash);
-        rayon::join(|| sha256.update(bytes), || prehash.update(bytes));
-        self.out.write_all(bytes)
+        let (sha256, prehash, out) = (&mut self.sha256, &mut self.prehash, &mut self.out);
+        let (written, ()) = rayon::join(
+            || {
+                sha256.update(bytes);
+                out.write_all(bytes)
+            },
+            || prehash.update(bytes),
+        );
+        written
     }
 
     /// The pieces, separated by commas (and preceded by one unless `first`), in one buffer.
     fn emit_pieces(
         &mut self,
-        pieces: &[String],
+        pieces: &[impl AsRef<str>],
         first: bool,
         joined: &mut String,
     ) -> std::io::Result<()> {
@@ -345,7 +435,7 @@ impl Sink<'_> {
             if index > 0 || !first {
                 joined.push(',');
             }
-            joined.push_str(piece);
+            joined.push_str(piece.as_ref());
         }
         let bytes = std::mem::take(joined);
         let result = self.emit(bytes.as_bytes());
@@ -354,27 +444,28 @@ impl Sink<'_> {
     }
 }
 
-/// `"name":{…}`: one entry of a bundle's `prompts`, as serde writes a `BundlePrompt`.
-fn prompt_json(prompt: &codegen::Prompt) -> String {
+/// `"name":{…}`: one entry of a bundle's `prompts`, as serde writes a `BundlePrompt`, appended to
+/// `out`.
+fn prompt_json(prompt: &codegen::Prompt, out: &mut String) {
     let texts: usize = prompt
         .versions
         .iter()
         .map(|version| version.front_matter.len() + version.template.len())
         .sum();
     // Escaping adds a little (a `\n` per line); the rest is about 600 bytes per version.
-    let mut out = String::with_capacity(texts + texts / 16 + 1024 * (prompt.versions.len() + 1));
-    push_string(&mut out, &prompt.name);
+    out.reserve(texts + texts / 16 + 1024 * (prompt.versions.len() + 1));
+    push_string(out, &prompt.name);
     out.push_str(":{\"activate\":{");
     for (index, (environment, version)) in prompt.activate.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        push_string(&mut out, environment);
+        push_string(out, environment);
         out.push(':');
-        push_number(&mut out, u64::from(*version));
+        push_number(out, u64::from(*version));
     }
     out.push_str("},\"description\":");
-    push_string(&mut out, &prompt.description);
+    push_string(out, &prompt.description);
     out.push_str(",\"versions\":[");
     let mut scratch = String::new();
     for (index, version) in prompt.versions.iter().enumerate() {
@@ -389,10 +480,10 @@ fn prompt_json(prompt: &codegen::Prompt) -> String {
         out.push('"');
         if let Some(description) = &version.description {
             out.push_str(",\"description\":");
-            push_string(&mut out, description);
+            push_string(out, description);
         }
         out.push_str(",\"front_matter\":");
-        push_string(&mut out, &version.front_matter);
+        push_string(out, &version.front_matter);
         if let Some(model) = &version.model {
             let model: serde_json::Map<String, serde_json::Value> = model
                 .iter()
@@ -402,17 +493,16 @@ fn prompt_json(prompt: &codegen::Prompt) -> String {
             out.push_str(&codegen::canonical_json(&serde_json::Value::Object(model)));
         }
         out.push_str(",\"sha256\":");
-        push_string(&mut out, &version.sha256);
+        push_string(out, &version.sha256);
         out.push_str(",\"template\":");
-        push_string(&mut out, &version.template);
+        push_string(out, &version.template);
         out.push_str(",\"variables\":");
-        push_specs(&mut out, &version.variables, Specs::Full);
+        push_specs(out, &version.variables, Specs::Full);
         out.push_str(",\"version\":");
-        push_number(&mut out, u64::from(version.number));
+        push_number(out, u64::from(version.number));
         out.push('}');
     }
     out.push_str("]}");
-    out
 }
 
 /// Which form of the variable specs `push_specs` writes.
@@ -1138,6 +1228,22 @@ mod tests {
                 assert_eq!(written.sha256, reference.sha256);
                 assert_eq!(written.signature, reference.signature);
             }
+            // Entries serialised one by one, in any order, give the same bytes.
+            let mut entries: Vec<PromptEntry> =
+                catalog.prompts.iter().map(PromptEntry::new).collect();
+            entries.reverse();
+            let mut bytes = Vec::new();
+            let written = write_entries(
+                &entries,
+                &catalog.environments,
+                &provenance,
+                &key,
+                options,
+                &mut bytes,
+            )
+            .expect("write");
+            assert_eq!(String::from_utf8(bytes).expect("utf-8"), reference.json);
+            assert_eq!(written.signature, reference.signature);
             let value: serde_json::Value = serde_json::from_str(&reference.json).expect("json");
             assert_eq!(reference.json, codegen::canonical_json(&value));
         }
