@@ -1,8 +1,8 @@
 //! `bundle.json` and its signature (docs/bundle.md): assembling a bundle from the catalog and the
 //! commit it was built from, its canonical JSON, the trusted comment, and verification. A bundle
 //! whose signature and layout passed is a `Verified`, which only `authenticate` and `verify`
-//! make; its prompts are checked on first use. Assembling, signing and
-//! verifying are pure; reading the commit's provenance from git is the only I/O.
+//! make; its prompts are checked on first use. Assembling, signing and verifying are pure;
+//! reading the commit's provenance from git (`head`, `Head::provenance`) is the only I/O.
 
 use crate::codegen::{self, Catalog};
 use crate::signing::{self, PublicKey, SecretKey};
@@ -253,20 +253,72 @@ pub fn write(
     write_in_batches(catalog, provenance, key, options, out, 256)
 }
 
-fn write_in_batches(
-    catalog: &Catalog,
+/// One prompt's entry of `bundle.json`'s `prompts` (`"name":{…}`), serialised as `write` would,
+/// so that `build` can serialise each prompt as soon as it is checked and keep only its JSON.
+#[derive(Debug, Clone)]
+pub struct PromptEntry {
+    pub name: String,
+    pub json: String,
+    /// How many versions it holds.
+    pub versions: usize,
+}
+
+impl PromptEntry {
+    pub fn new(prompt: &codegen::Prompt) -> PromptEntry {
+        // Serialised into a reused buffer, then copied at its exact size: the entries of a large
+        // repository stay in memory until the bundle is written.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let json = SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            prompt_json(prompt, scratch);
+            scratch.as_str().to_owned()
+        });
+        PromptEntry { name: prompt.name.clone(), json, versions: prompt.versions.len() }
+    }
+}
+
+/// Writes the signed bundle of prompts already serialised (`PromptEntry`, in any order) in a
+/// project with `environments` (sorted): the bytes `write` writes for the catalog they came from.
+pub fn write_entries(
+    entries: &[PromptEntry],
+    environments: &[String],
     provenance: &Provenance,
     key: &SecretKey,
     options: Options,
     out: &mut (dyn std::io::Write + Send),
-    batch_size: usize,
 ) -> std::io::Result<Written> {
-    use rayon::prelude::*;
-    // `Bundle::prompts` is a map: sorted by name, whatever order the catalog is in.
-    let mut prompts: Vec<&codegen::Prompt> = catalog.prompts.iter().collect();
-    if !prompts.is_sorted_by(|a, b| a.name <= b.name) {
-        prompts.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut sorted: Vec<&PromptEntry> = entries.iter().collect();
+    if !sorted.is_sorted_by(|a, b| a.name <= b.name) {
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    let head = head_json(environments, provenance, key, options);
+    let mut sink = Sink { out, sha256: Sha256::new(), prehash: signing::Prehasher::default() };
+    sink.emit(head.as_bytes())?;
+    let mut joined = String::new();
+    let mut pieces: Vec<&str> = Vec::new();
+    let mut first = true;
+    // About 2 MB at a time: few system calls, little memory.
+    for entry in sorted {
+        pieces.push(&entry.json);
+        if pieces.iter().map(|piece| piece.len()).sum::<usize>() >= 2 << 20 {
+            sink.emit_pieces(&pieces, first, &mut joined)?;
+            pieces.clear();
+            first = false;
+        }
+    }
+    sink.emit_pieces(&pieces, first, &mut joined)?;
+    finish(sink, provenance, key)
+}
+
+/// Everything of the bundle's JSON before the first prompt: `{"created":…,"prompts":{`.
+fn head_json(
+    environments: &[String],
+    provenance: &Provenance,
+    key: &SecretKey,
+    options: Options,
+) -> String {
     let mut head = String::with_capacity(512);
     head.push_str("{\"created\":");
     push_string(&mut head, &rfc3339(provenance.commit_time));
@@ -275,7 +327,7 @@ fn write_in_batches(
     head.push_str(",\"dirty\":");
     head.push_str(if provenance.dirty { "true" } else { "false" });
     head.push_str(",\"environments\":[");
-    for (index, environment) in catalog.environments.iter().enumerate() {
+    for (index, environment) in environments.iter().enumerate() {
         if index > 0 {
             head.push(',');
         }
@@ -293,7 +345,24 @@ fn write_in_batches(
     head.push_str(",\"key_id\":");
     push_string(&mut head, &key.key_id());
     head.push_str(",\"prompts\":{");
+    head
+}
 
+fn write_in_batches(
+    catalog: &Catalog,
+    provenance: &Provenance,
+    key: &SecretKey,
+    options: Options,
+    out: &mut (dyn std::io::Write + Send),
+    batch_size: usize,
+) -> std::io::Result<Written> {
+    use rayon::prelude::*;
+    // `Bundle::prompts` is a map: sorted by name, whatever order the catalog is in.
+    let mut prompts: Vec<&codegen::Prompt> = catalog.prompts.iter().collect();
+    if !prompts.is_sorted_by(|a, b| a.name <= b.name) {
+        prompts.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let head = head_json(&catalog.environments, provenance, key, options);
     let mut sink = Sink { out, sha256: Sha256::new(), prehash: signing::Prehasher::default() };
     sink.emit(head.as_bytes())?;
     let mut pending: Vec<String> = Vec::new();
@@ -301,13 +370,27 @@ fn write_in_batches(
     for (index, batch) in prompts.chunks(batch_size).enumerate() {
         let (written, produced) = rayon::join(
             || sink.emit_pieces(&pending, index == 1, &mut joined),
-            || batch.par_iter().map(|prompt| prompt_json(prompt)).collect::<Vec<String>>(),
+            || {
+                batch
+                    .par_iter()
+                    .map(|prompt| {
+                        let mut json = String::new();
+                        prompt_json(prompt, &mut json);
+                        json
+                    })
+                    .collect::<Vec<String>>()
+            },
         );
         written?;
         pending = produced;
     }
     let first = prompts.len() <= batch_size;
     sink.emit_pieces(&pending, first, &mut joined)?;
+    finish(sink, provenance, key)
+}
+
+/// Writes the end of the bundle and signs what was written.
+fn finish(mut sink: Sink, provenance: &Provenance, key: &SecretKey) -> std::io::Result<Written> {
     sink.emit(format!("}},\"seq\":{}}}", provenance.seq).as_bytes())?;
     let sha256 = hex::encode(sink.sha256.finalize());
     let comment = comment(FORMAT, provenance.seq, &provenance.git_commit, &sha256);
@@ -324,16 +407,23 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// Hashes and writes `bytes`: the BLAKE2b prehash (the slower) beside sha256 and the write.
     fn emit(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let (sha256, prehash) = (&mut self.sha256, &mut self.prehash);
-        rayon::join(|| sha256.update(bytes), || prehash.update(bytes));
-        self.out.write_all(bytes)
+        let (sha256, prehash, out) = (&mut self.sha256, &mut self.prehash, &mut self.out);
+        let (written, ()) = rayon::join(
+            || {
+                sha256.update(bytes);
+                out.write_all(bytes)
+            },
+            || prehash.update(bytes),
+        );
+        written
     }
 
     /// The pieces, separated by commas (and preceded by one unless `first`), in one buffer.
     fn emit_pieces(
         &mut self,
-        pieces: &[String],
+        pieces: &[impl AsRef<str>],
         first: bool,
         joined: &mut String,
     ) -> std::io::Result<()> {
@@ -345,7 +435,7 @@ impl Sink<'_> {
             if index > 0 || !first {
                 joined.push(',');
             }
-            joined.push_str(piece);
+            joined.push_str(piece.as_ref());
         }
         let bytes = std::mem::take(joined);
         let result = self.emit(bytes.as_bytes());
@@ -354,27 +444,28 @@ impl Sink<'_> {
     }
 }
 
-/// `"name":{…}`: one entry of a bundle's `prompts`, as serde writes a `BundlePrompt`.
-fn prompt_json(prompt: &codegen::Prompt) -> String {
+/// `"name":{…}`: one entry of a bundle's `prompts`, as serde writes a `BundlePrompt`, appended to
+/// `out`.
+fn prompt_json(prompt: &codegen::Prompt, out: &mut String) {
     let texts: usize = prompt
         .versions
         .iter()
         .map(|version| version.front_matter.len() + version.template.len())
         .sum();
     // Escaping adds a little (a `\n` per line); the rest is about 600 bytes per version.
-    let mut out = String::with_capacity(texts + texts / 16 + 1024 * (prompt.versions.len() + 1));
-    push_string(&mut out, &prompt.name);
+    out.reserve(texts + texts / 16 + 1024 * (prompt.versions.len() + 1));
+    push_string(out, &prompt.name);
     out.push_str(":{\"activate\":{");
     for (index, (environment, version)) in prompt.activate.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        push_string(&mut out, environment);
+        push_string(out, environment);
         out.push(':');
-        push_number(&mut out, u64::from(*version));
+        push_number(out, u64::from(*version));
     }
     out.push_str("},\"description\":");
-    push_string(&mut out, &prompt.description);
+    push_string(out, &prompt.description);
     out.push_str(",\"versions\":[");
     let mut scratch = String::new();
     for (index, version) in prompt.versions.iter().enumerate() {
@@ -389,10 +480,10 @@ fn prompt_json(prompt: &codegen::Prompt) -> String {
         out.push('"');
         if let Some(description) = &version.description {
             out.push_str(",\"description\":");
-            push_string(&mut out, description);
+            push_string(out, description);
         }
         out.push_str(",\"front_matter\":");
-        push_string(&mut out, &version.front_matter);
+        push_string(out, &version.front_matter);
         if let Some(model) = &version.model {
             let model: serde_json::Map<String, serde_json::Value> = model
                 .iter()
@@ -402,17 +493,16 @@ fn prompt_json(prompt: &codegen::Prompt) -> String {
             out.push_str(&codegen::canonical_json(&serde_json::Value::Object(model)));
         }
         out.push_str(",\"sha256\":");
-        push_string(&mut out, &version.sha256);
+        push_string(out, &version.sha256);
         out.push_str(",\"template\":");
-        push_string(&mut out, &version.template);
+        push_string(out, &version.template);
         out.push_str(",\"variables\":");
-        push_specs(&mut out, &version.variables, Specs::Full);
+        push_specs(out, &version.variables, Specs::Full);
         out.push_str(",\"version\":");
-        push_number(&mut out, u64::from(version.number));
+        push_number(out, u64::from(version.number));
         out.push('}');
     }
     out.push_str("]}");
-    out
 }
 
 /// Which form of the variable specs `push_specs` writes.
@@ -1093,37 +1183,176 @@ fn check_version(name: &str, version: &BundleVersion) -> Result<(), Error> {
 
 pub use crate::time::{parse_rfc3339, rfc3339};
 
-/// Reads seq, commit, commit time and dirtiness of `paths` (relative to `root`, the files the
-/// bundle is built from) from git.
-pub fn provenance(root: &Path, paths: &[&str]) -> Result<Provenance, Error> {
-    let git = |args: &[&str]| -> Result<String, Error> {
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .env("LC_ALL", "C")
-            .output()
-            .map_err(|source| Error::GitMissing { root: root.to_path_buf(), source })?;
-        if !output.status.success() {
-            let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
-            let message = message.strip_prefix("fatal: ").unwrap_or(&message).to_string();
-            return Err(Error::Git { root: root.to_path_buf(), command: args.join(" "), message });
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-    };
+/// What git says about HEAD, read beside the check: the provenance but for `dirty`, and what
+/// git's index holds under the inputs, against which `provenance` compares the files the build
+/// read.
+#[derive(Debug)]
+pub struct Head {
+    pub seq: u64,
+    pub git_commit: String,
+    /// The committer time, in seconds since the Unix epoch.
+    pub commit_time: i64,
+    /// The index's files under the inputs, when the index equals HEAD there; `None` when it
+    /// does not, or git could not list it: then only `git status` can tell.
+    index: Option<Tracked>,
+}
+
+/// The files of git's index (`git ls-files --stage`), by path: a regular file's execute bit and
+/// blob id. Any other entry (a symbolic link, a submodule, a conflict) makes the whole `None`.
+#[derive(Debug, Default)]
+struct Tracked {
+    positions: std::collections::HashMap<String, usize>,
+    files: Vec<(bool, [u8; 20])>,
+}
+
+/// A file of the working tree under the inputs, as the build read it.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkFile<'a> {
+    /// Relative to the project root, `/`-separated.
+    pub path: &'a str,
+    /// The git blob id of the bytes read (`source::git_blob_id`).
+    pub blob: [u8; 20],
+    pub executable: bool,
+}
+
+/// Runs git in `root` (English messages); the error names the command.
+fn git(root: &Path, args: &[&str]) -> Result<std::process::Output, Error> {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| Error::GitMissing { root: root.to_path_buf(), source })
+}
+
+/// `git ARGS` that must succeed: its output, trimmed.
+fn git_text(root: &Path, args: &[&str]) -> Result<String, Error> {
+    let output = git(root, args)?;
+    if !output.status.success() {
+        let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        let message = message.strip_prefix("fatal: ").unwrap_or(&message).to_string();
+        return Err(Error::Git { root: root.to_path_buf(), command: args.join(" "), message });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Reads seq, commit and commit time of HEAD, and git's index under `paths` (relative to `root`,
+/// the files the bundle is built from). None of it looks at the working tree.
+pub fn head(root: &Path, paths: &[&str]) -> Result<Head, Error> {
     let parse_error = |command: &str, text: &str| Error::Git {
         root: root.to_path_buf(),
         command: command.to_string(),
         message: format!("unexpected output `{text}`"),
     };
-    let git_commit = git(&["rev-parse", "--verify", "HEAD^{commit}"])?;
-    let count = git(&["rev-list", "--first-parent", "--count", "HEAD"])?;
+    let git_commit = git_text(root, &["rev-parse", "--verify", "HEAD^{commit}"])?;
+    let count = git_text(root, &["rev-list", "--first-parent", "--count", "HEAD"])?;
     let seq = count.parse().map_err(|_| parse_error("rev-list", &count))?;
-    let time = git(&["show", "-s", "--format=%ct", "HEAD"])?;
+    let time = git_text(root, &["show", "-s", "--format=%ct", "HEAD"])?;
     let commit_time = time.parse().map_err(|_| parse_error("show", &time))?;
+    Ok(Head { seq, git_commit, commit_time, index: index_if_head(root, paths) })
+}
+
+/// The index's files under `paths`, if the index has exactly HEAD's files there (a staged change
+/// is for `git status` to report). Any failure is `None`: `git status` decides then.
+fn index_if_head(root: &Path, paths: &[&str]) -> Option<Tracked> {
+    let with_paths = |args: &[&'static str]| -> Vec<&str> {
+        let mut args = args.to_vec();
+        args.push("--");
+        args.extend_from_slice(paths);
+        args
+    };
+    // Exit code 0: no difference; 1: some; anything else: git could not tell.
+    let staged = git(root, &with_paths(&["diff-index", "--cached", "--quiet", "HEAD"])).ok()?;
+    if staged.status.code() != Some(0) {
+        return None;
+    }
+    let listed = git(root, &with_paths(&["ls-files", "--stage", "-z"])).ok()?;
+    if !listed.status.success() {
+        return None;
+    }
+    parse_stage(&listed.stdout)
+}
+
+/// `git ls-files --stage -z` output: `<mode> <object> <stage>\t<path>\0` per entry. Only regular
+/// files at stage 0 (no conflict) with a SHA-1 id are understood; anything else is `None`.
+fn parse_stage(output: &[u8]) -> Option<Tracked> {
+    let text = std::str::from_utf8(output).ok()?;
+    let mut tracked = Tracked::default();
+    for record in text.split_terminator('\0') {
+        let (fields, path) = record.split_once('\t')?;
+        let mut fields = fields.split(' ');
+        let (mode, blob, stage) = (fields.next()?, fields.next()?, fields.next()?);
+        let executable = match mode {
+            "100644" => false,
+            "100755" => true,
+            _ => return None,
+        };
+        let mut id = [0; 20];
+        hex::decode_to_slice(blob, &mut id).ok()?;
+        if stage != "0" || fields.next().is_some() {
+            return None;
+        }
+        let position = tracked.files.len();
+        if tracked.positions.insert(path.to_string(), position).is_some() {
+            return None;
+        }
+        tracked.files.push((executable, id));
+    }
+    Some(tracked)
+}
+
+/// Whether the files the build read are exactly the index's files under the inputs, byte for
+/// byte and mode for mode: every read file is in the index with the same blob id and execute
+/// bit, and every file of the index was read. Pure; `false` means "ask `git status`", not
+/// "dirty": a file that git's filters rewrite (line endings, LFS), a file git ignores or
+/// `core.fileMode = false` can make the two differ while `git status` sees nothing.
+fn matches_index(index: &Tracked, files: &[WorkFile]) -> bool {
+    let mut seen = vec![false; index.files.len()];
+    let mut unseen = index.files.len();
+    for file in files {
+        let Some(&position) = index.positions.get(file.path) else { return false };
+        if index.files[position] != (file.executable, file.blob) {
+            return false;
+        }
+        if !std::mem::replace(&mut seen[position], true) {
+            unseen -= 1;
+        }
+    }
+    unseen == 0
+}
+
+impl Head {
+    /// The provenance, with `dirty` from the files the build read (`files`; `None` when some
+    /// entry under the inputs could not be read as a file): when they are exactly the files of
+    /// git's index and the index is HEAD's, the inputs are committed; otherwise `git status`
+    /// decides, so that the bundle is marked dirty only when git reports changes (to
+    /// promptctl.toml, the prompts folder or the lock file, untracked files included).
+    pub fn provenance(
+        self,
+        root: &Path,
+        paths: &[&str],
+        files: Option<&[WorkFile]>,
+    ) -> Result<Provenance, Error> {
+        let committed = match (&self.index, files) {
+            (Some(index), Some(files)) => matches_index(index, files),
+            _ => false,
+        };
+        let dirty = !committed && status_reports_changes(root, paths)?;
+        Ok(Provenance {
+            seq: self.seq,
+            git_commit: self.git_commit,
+            commit_time: self.commit_time,
+            dirty,
+        })
+    }
+}
+
+/// Whether `git status` reports changes to `paths`, untracked files included.
+fn status_reports_changes(root: &Path, paths: &[&str]) -> Result<bool, Error> {
     let mut status = vec!["status", "--porcelain", "--untracked-files=all", "--"];
     status.extend_from_slice(paths);
-    let dirty = !git(&status)?.is_empty();
-    Ok(Provenance { seq, git_commit, commit_time, dirty })
+    Ok(!git_text(root, &status)?.is_empty())
 }
 
 #[cfg(test)]
@@ -1249,6 +1478,22 @@ mod tests {
                 assert_eq!(written.sha256, reference.sha256);
                 assert_eq!(written.signature, reference.signature);
             }
+            // Entries serialised one by one, in any order, give the same bytes.
+            let mut entries: Vec<PromptEntry> =
+                catalog.prompts.iter().map(PromptEntry::new).collect();
+            entries.reverse();
+            let mut bytes = Vec::new();
+            let written = write_entries(
+                &entries,
+                &catalog.environments,
+                &provenance,
+                &key,
+                options,
+                &mut bytes,
+            )
+            .expect("write");
+            assert_eq!(String::from_utf8(bytes).expect("utf-8"), reference.json);
+            assert_eq!(written.signature, reference.signature);
             let value: serde_json::Value = serde_json::from_str(&reference.json).expect("json");
             assert_eq!(reference.json, codegen::canonical_json(&value));
         }
@@ -1387,6 +1632,52 @@ mod tests {
         let text = br#"{"a":{"}":"{"},"b":[{}]}tail"#;
         assert_eq!(object_end(text, 0), Some(text.len() - 4));
         assert_eq!(object_end(br#"{"a":{"b":1}"#, 0), None);
+    }
+
+    #[test]
+    fn the_index_vouches_only_for_exactly_its_files() {
+        let blob = |text: &str| crate::source::git_blob_id(text.as_bytes());
+        // `git hash-object` of an empty file and of "hello\n".
+        assert_eq!(hex::encode(blob("")), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+        assert_eq!(hex::encode(blob("hello\n")), "ce013625030ba8dba906f756967f9e9ca394464a");
+        let listed = parse_stage(
+            b"100644 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0\
+              100755 e69de29bb2d1d6434b8b29ae775ad8c2e48c5391 0\tprompts/a tab\tname.txt\0",
+        )
+        .expect("parses");
+        assert_eq!(listed.positions.get("prompts/a tab\tname.txt"), Some(&1));
+        let file = |path, text, executable| WorkFile { path, blob: blob(text), executable };
+        let exact = [
+            file("prompts/a/v1.prompt", "hello\n", false),
+            file("prompts/a tab\tname.txt", "", true),
+        ];
+        assert!(matches_index(&listed, &exact));
+        // The same file twice (a lock file inside the prompts folder, say) is one file.
+        assert!(matches_index(&listed, &[exact[0], exact[1], exact[0]]));
+        let cases: [(&str, Vec<WorkFile>); 5] = [
+            ("changed bytes", vec![file("prompts/a/v1.prompt", "hello", false), exact[1]]),
+            ("changed mode", vec![file("prompts/a/v1.prompt", "hello\n", true), exact[1]]),
+            ("a file the index lacks", vec![exact[0], exact[1], file("prompts/b", "", false)]),
+            ("a file of the index not read", vec![exact[0], exact[0]]),
+            (
+                "two readings of one path",
+                vec![exact[0], exact[1], file("prompts/a/v1.prompt", "", false)],
+            ),
+        ];
+        for (what, files) in cases {
+            assert!(!matches_index(&listed, &files), "{what}");
+        }
+        // A conflict (stages 1–3), a symbolic link, a SHA-256 repository's ids or output that
+        // is not git's: for git status to judge.
+        for output in [
+            &b"100644 ce013625030ba8dba906f756967f9e9ca394464a 2\tprompts/a/v1.prompt\0"[..],
+            b"120000 ce013625030ba8dba906f756967f9e9ca394464a 0\tprompts/a/v1.prompt\0",
+            b"100644 ce013625030ba8dba906f756967f9e9ca394464ace013625030ba8dba906f756 0\tp\0",
+            b"garbage\0",
+        ] {
+            assert!(parse_stage(output).is_none(), "{}", String::from_utf8_lossy(output));
+        }
+        assert!(parse_stage(b"").is_some_and(|empty| matches_index(&empty, &[])));
     }
 
     #[test]

@@ -229,11 +229,15 @@ pub(crate) fn open_project(root: Option<&Path>) -> Result<Project> {
 /// Everything one `check` produced, with the texts needed to render it.
 pub struct CheckRun {
     pub prompts: Vec<PromptFiles>,
+    /// Entries of the prompts folder beside the prompt folders (a README, dot files, strays).
+    pub extras: Vec<source::Extra>,
     pub diagnostics: Vec<Diagnostic>,
     pub snapshot_writes: Vec<(String, String)>,
     pub lock_text: Option<String>,
     /// The catalog's prompts (unsorted), when asked for (`check_for_catalog`); else empty.
     pub catalog: Vec<crate::codegen::Prompt>,
+    /// The serialised entries of `bundle.json`, with `Keep::Bundle`; else empty.
+    pub bundle_entries: Vec<crate::bundle::PromptEntry>,
 }
 
 impl CheckRun {
@@ -271,14 +275,27 @@ pub fn check_project(
     options: Options,
     use_cache: bool,
 ) -> Result<CheckRun> {
-    run_check(project, paths, options, use_cache, false)
+    run_check(project, paths, options, use_cache, Keep::Diagnostics)
+}
+
+/// What a check run keeps of each prompt that checks clean, besides its diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Nothing (`check`).
+    Diagnostics,
+    /// Its entry of the catalog (`codegen`).
+    Catalog,
+    /// Its entry of `bundle.json`, serialised in the prompt's own task, and, when `served`, its
+    /// catalog entry with only the versions an environment activates: all that the generated
+    /// module needs (`build`).
+    Bundle { served: bool },
 }
 
 /// `check_project` of every prompt, with the result cache, that also reads the catalog: from what
 /// the check parsed for prompts it checked, and by loading and parsing the files of prompts whose
 /// result came from the cache, in the same task, so no file is parsed twice.
-fn check_for_catalog(project: &Project) -> Result<CheckRun> {
-    run_check(project, &[], Options::default(), true, true)
+fn check_for_catalog(project: &Project, keep: Keep) -> Result<CheckRun> {
+    run_check(project, &[], Options::default(), true, keep)
 }
 
 fn run_check(
@@ -286,8 +303,9 @@ fn run_check(
     paths: &[PathBuf],
     options: Options,
     use_cache: bool,
-    want_catalog: bool,
+    keep: Keep,
 ) -> Result<CheckRun> {
+    let want_catalog = keep != Keep::Diagnostics;
     let prompts_path = project.prompts_path();
     if !prompts_path.is_dir() {
         anyhow::bail!("the prompts folder `{}` does not exist; create it or set `prompts_dir` in promptctl.toml", prompts_path.display());
@@ -332,7 +350,8 @@ fn run_check(
     // Each prompt is read and checked in one task, so that a clean prompt's bytes are freed (and
     // their memory reused) while the others are still being read.
     type Read = (PromptFiles, Vec<(String, crate::index::Entry)>);
-    let results: Vec<(Read, Checked)> = folders
+    type Kept = (Option<crate::codegen::Prompt>, Option<crate::bundle::PromptEntry>);
+    let results: Vec<(Read, (String, bool, check::Outcome), Kept)> = folders
         .par_iter()
         .map(|folder| {
             let (mut files, index_entries) = listing.read(folder);
@@ -341,7 +360,14 @@ fn run_check(
             if outcome.diagnostics.is_empty() {
                 files.release();
             }
-            ((files, index_entries), (key, hit, outcome, catalog))
+            let kept = match (keep, catalog) {
+                (Keep::Bundle { served }, Some(prompt)) => {
+                    let entry = crate::bundle::PromptEntry::new(&prompt);
+                    (served.then(|| prompt.served_only()).flatten(), Some(entry))
+                }
+                (_, catalog) => (catalog, None),
+            };
+            ((files, index_entries), (key, hit, outcome), kept)
         })
         .collect();
     let mut prompts = Vec::with_capacity(results.len());
@@ -350,10 +376,12 @@ fn run_check(
     let mut fresh = Memo::default();
     let mut changed = false;
     let mut catalog = Vec::new();
-    for ((files, entries), (key, hit, outcome, prompt)) in results {
+    let mut bundle_entries = Vec::new();
+    for ((files, entries), (key, hit, outcome), (prompt, bundle_entry)) in results {
         prompts.push(files);
         index_entries.extend(entries);
         catalog.extend(prompt);
+        bundle_entries.extend(bundle_entry);
         changed |= !hit;
         if outcome.snapshot_writes.is_empty() {
             fresh.insert(key, &outcome.diagnostics);
@@ -395,7 +423,16 @@ fn run_check(
         );
     }
     diagnostic::sort(&mut diagnostics);
-    Ok(CheckRun { prompts, diagnostics, snapshot_writes, lock_text, catalog })
+    let extras = listing.extras;
+    Ok(CheckRun {
+        prompts,
+        extras,
+        diagnostics,
+        snapshot_writes,
+        lock_text,
+        catalog,
+        bundle_entries,
+    })
 }
 
 fn has_errors(diagnostics: &[Diagnostic]) -> bool {
@@ -712,7 +749,13 @@ pub(crate) fn checked_catalog(
     color: bool,
     what: &str,
 ) -> Result<Option<crate::codegen::Catalog>> {
-    let run = check_for_catalog(project)?;
+    Ok(checked_run(project, color, what, Keep::Catalog)?
+        .map(|run| crate::codegen::Catalog::new(&project.config, run.catalog)))
+}
+
+/// `check_for_catalog`, refusing (printing the errors, `None`) while it reports errors.
+fn checked_run(project: &Project, color: bool, what: &str, keep: Keep) -> Result<Option<CheckRun>> {
+    let run = check_for_catalog(project, keep)?;
     let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
         for diagnostic in &errors {
@@ -733,7 +776,7 @@ pub(crate) fn checked_catalog(
     if let Some(message) = unreadable {
         anyhow::bail!(message);
     }
-    Ok(Some(crate::codegen::Catalog::new(&project.config, run.catalog)))
+    Ok(Some(run))
 }
 
 fn codegen(project: &Project, args: &CodegenArgs, color: bool) -> Result<i32> {
@@ -898,19 +941,34 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     use crate::bundle;
     let inputs =
         [config::FILE_NAME, project.config.prompts_dir.as_str(), project.config.lock_file.as_str()];
-    // git reads the work tree's state while the prompts are checked and read.
-    let (catalog, provenance) = std::thread::scope(|scope| {
-        let provenance = scope.spawn(|| bundle::provenance(&project.root, &inputs));
-        let catalog = checked_catalog(project, color, "building");
-        (catalog, provenance.join())
+    // git reads HEAD and its index, and the files beside the prompts are read, while the prompts
+    // are checked and read.
+    let (run, head) = std::thread::scope(|scope| {
+        let head = scope.spawn(|| (bundle::head(&project.root, &inputs), read_top_inputs(project)));
+        // Each prompt's entry of the bundle is serialised as soon as it is checked; the catalog
+        // keeps only what the generated module needs, if it is generated.
+        let keep = Keep::Bundle { served: project.config.codegen.is_some() };
+        let run = checked_run(project, color, "building", keep);
+        (run, head.join())
     });
-    let Some(catalog) = catalog? else {
+    let Some(mut run) = run? else {
         return Ok(exit::ERRORS);
     };
-    let provenance = match provenance {
-        Ok(provenance) => provenance?,
+    let (head, top_inputs) = match head {
+        Ok((head, top_inputs)) => (head?, top_inputs),
         Err(panic) => std::panic::resume_unwind(panic),
     };
+    let provenance = {
+        let extras = top_inputs.zip(read_extras(&run));
+        let files = extras.as_ref().map(|(top, extras)| {
+            let prompt_files = run.prompts.iter().flat_map(PromptFiles::files);
+            prompt_files.chain(top).chain(extras).map(work_file).collect::<Vec<_>>()
+        });
+        head.provenance(&project.root, &inputs, files.as_deref())?
+    };
+    let catalog = crate::codegen::Catalog::new(&project.config, std::mem::take(&mut run.catalog));
+    let entries = std::mem::take(&mut run.bundle_entries);
+    drop(run);
     let (key, key_name, development_signed) = signing_key(project, args.key.as_deref())?;
     let options = bundle::Options { expires_in_days: args.expires_in, development_signed };
 
@@ -918,9 +976,11 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
     let bundle_path = out.join("bundle.json");
     let signature_path = out.join("bundle.json.minisig");
-    // Written as it is serialised: the bundle is never in memory as a whole.
     let signed = std::fs::File::create(&bundle_path)
-        .and_then(|mut file| bundle::write(&catalog, &provenance, &key, options, &mut file))
+        .and_then(|mut file| {
+            let environments = &catalog.environments;
+            bundle::write_entries(&entries, environments, &provenance, &key, options, &mut file)
+        })
         .with_context(|| format!("cannot write `{}`", bundle_path.display()))?;
     std::fs::write(&signature_path, &signed.signature)
         .with_context(|| format!("cannot write `{}`", signature_path.display()))?;
@@ -939,12 +999,12 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
         }
     }
 
-    let versions: usize = catalog.prompts.iter().map(|p| p.versions.len()).sum();
+    let versions: usize = entries.iter().map(|entry| entry.versions).sum();
     let commit = &provenance.git_commit[..provenance.git_commit.len().min(12)];
     println!(
         "built {}: {} prompts, {versions} versions, seq {}, commit {commit}, sha256 {}",
         shown(project, &bundle_path),
-        catalog.prompts.len(),
+        entries.len(),
         provenance.seq,
         &signed.sha256[..12],
     );
@@ -958,7 +1018,44 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
     if provenance.dirty {
         eprintln!("warning: promptctl.toml, the prompts or the lock file have uncommitted changes: the bundle is marked dirty, and publishing it to production needs `--force`");
     }
+    // Hundreds of thousands of allocations: freeing them one by one takes longer than the
+    // process's exit, which returns the memory at once.
+    std::mem::forget((catalog, entries));
     Ok(exit::OK)
+}
+
+/// promptctl.toml and the lock file, read for their git blob ids (`None`: one could not be read;
+/// a missing lock file is simply left out).
+fn read_top_inputs(project: &Project) -> Option<Vec<source::SourceFile>> {
+    let mut files = Vec::new();
+    for relative in [config::FILE_NAME, project.config.lock_file.as_str()] {
+        match source::read_one(&project.root, relative) {
+            Ok(mut file) => {
+                drop(file.take_bytes());
+                files.push(file);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return None,
+        }
+    }
+    Some(files)
+}
+
+/// The entries of the prompts folder that no check read, read now for their git blob ids (`None`:
+/// one is a folder, a link or unreadable, so only `git status` can tell whether it is committed).
+fn read_extras(run: &CheckRun) -> Option<Vec<source::SourceFile>> {
+    let extras = run.extras.iter().chain(run.prompts.iter().flat_map(|prompt| &prompt.extras));
+    extras
+        .map(|extra| {
+            let mut file = extra.read().ok().filter(|_| extra.is_file)?;
+            drop(file.take_bytes());
+            Some(file)
+        })
+        .collect()
+}
+
+fn work_file(file: &source::SourceFile) -> crate::bundle::WorkFile<'_> {
+    crate::bundle::WorkFile { path: &file.path, blob: file.blob, executable: file.executable }
 }
 
 /// Reads a bundle (a bundle.json file, or the folder holding it) and its signature, and verifies

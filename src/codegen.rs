@@ -51,6 +51,14 @@ pub struct Version {
 }
 
 impl Prompt {
+    /// The prompt with only the versions some environment activates (all that `generate` reads of
+    /// it), or `None` when no environment serves it (`generate` leaves it out).
+    pub fn served_only(mut self) -> Option<Prompt> {
+        let numbers: BTreeSet<u32> = self.activate.values().copied().collect();
+        self.versions.retain(|version| numbers.contains(&version.number));
+        (!self.versions.is_empty()).then_some(self)
+    }
+
     /// The versions some environment activates, sorted by number.
     pub fn activated(&self) -> impl Iterator<Item = &Version> {
         let numbers: BTreeSet<u32> = self.activate.values().copied().collect();

@@ -1,5 +1,5 @@
 //! The file index: what `source` knew about each file the last time it read it (size, times,
-//! inode, sha256), so that a warm `check` can trust a file whose metadata did not change without
+//! inode, executable bit, sha256 and git blob id), so that a warm `check` can trust a file whose metadata did not change without
 //! reading it, as git's index does. Stored in `.promptctl/cache/files.bin`, advisory: a missing or
 //! corrupt index only means files are read again.
 
@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-const MAGIC: &[u8] = b"promptctl-file-index/1\n";
+const MAGIC: &[u8] = b"promptctl-file-index/2\n";
 
 /// Where the index of the project at `root` lives.
 pub fn path(root: &Path) -> std::path::PathBuf {
@@ -25,6 +25,8 @@ pub struct Stamp {
     pub modified_ns: i128,
     pub changed_ns: i128,
     pub inode: u64,
+    /// The owner's execute bit, which git records as the file's mode (100755 or 100644).
+    pub executable: bool,
 }
 
 impl Stamp {
@@ -39,6 +41,7 @@ impl Stamp {
                 changed_ns: i128::from(metadata.ctime()) * 1_000_000_000
                     + i128::from(metadata.ctime_nsec()),
                 inode: metadata.ino(),
+                executable: metadata.mode() & 0o100 != 0,
             }
         }
         #[cfg(not(unix))]
@@ -53,6 +56,7 @@ impl Stamp {
                 modified_ns: nanos(metadata.modified()),
                 changed_ns: nanos(metadata.modified()),
                 inode: 0,
+                executable: false,
             }
         }
     }
@@ -68,6 +72,9 @@ impl Stamp {
 pub struct Entry {
     pub stamp: Stamp,
     pub sha256: [u8; 32],
+    /// The id git gives the bytes as a blob (`source::git_blob_id`), which `build` compares with
+    /// git's index to tell whether its inputs are committed.
+    pub blob: [u8; 20],
     /// For a `prompt.toml`: the `[seed] file` it names (derived from its bytes, so valid as long
     /// as they are).
     pub seed: Option<String>,
@@ -129,7 +136,9 @@ fn encode(index: &Index) -> Vec<u8> {
         out.extend_from_slice(&entry.stamp.modified_ns.to_le_bytes());
         out.extend_from_slice(&entry.stamp.changed_ns.to_le_bytes());
         out.extend_from_slice(&entry.stamp.inode.to_le_bytes());
+        out.push(u8::from(entry.stamp.executable));
         out.extend_from_slice(&entry.sha256);
+        out.extend_from_slice(&entry.blob);
         match &entry.seed {
             Some(seed) => {
                 out.push(1);
@@ -181,14 +190,20 @@ fn decode(bytes: &[u8]) -> Option<Index> {
             modified_ns: i128::from_le_bytes(decoder.array()?),
             changed_ns: i128::from_le_bytes(decoder.array()?),
             inode: u64::from_le_bytes(decoder.array()?),
+            executable: match decoder.take(1)?[0] {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
         };
         let sha256 = decoder.array()?;
+        let blob = decoder.array()?;
         let seed = match decoder.take(1)?[0] {
             0 => None,
             1 => Some(decoder.string()?),
             _ => return None,
         };
-        entries.insert(path, Entry { stamp, sha256, seed });
+        entries.insert(path, Entry { stamp, sha256, blob, seed });
     }
     decoder.bytes.is_empty().then_some(Index { entries })
 }
@@ -199,19 +214,37 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_garbage() {
-        let stamp =
-            Stamp { size: 10, modified_ns: 1_700_000_000_123_456_789, changed_ns: 5, inode: 42 };
+        let stamp = Stamp {
+            size: 10,
+            modified_ns: 1_700_000_000_123_456_789,
+            changed_ns: 5,
+            inode: 42,
+            executable: false,
+        };
         let index = Index::from_entries([
             (
                 "prompts/a/prompt.toml".to_string(),
-                Entry { stamp, sha256: [7; 32], seed: Some("legacy/A.cs".into()) },
+                Entry { stamp, sha256: [7; 32], blob: [3; 20], seed: Some("legacy/A.cs".into()) },
             ),
-            ("prompts/a/v1.prompt".to_string(), Entry { stamp, sha256: [9; 32], seed: None }),
+            (
+                "prompts/a/v1.prompt".to_string(),
+                Entry {
+                    stamp: Stamp { executable: true, ..stamp },
+                    sha256: [9; 32],
+                    blob: [4; 20],
+                    seed: None,
+                },
+            ),
         ]);
         let bytes = encode(&index);
         let decoded = decode(&bytes).expect("decodes");
         assert!(decoded.same_as(&index));
-        assert!(decoded.get("prompts/a/v1.prompt", &stamp).is_some());
+        let executable = Stamp { executable: true, ..stamp };
+        assert!(decoded.get("prompts/a/v1.prompt", &executable).is_some());
+        assert!(
+            decoded.get("prompts/a/v1.prompt", &stamp).is_none(),
+            "the mode is part of the stamp"
+        );
         assert!(decoded.get("prompts/a/v1.prompt", &Stamp { size: 11, ..stamp }).is_none());
         assert!(decode(&bytes[..bytes.len() - 1]).is_none());
         assert!(decode(b"something else").is_none());
@@ -226,12 +259,14 @@ mod tests {
             modified_ns: now_ns - 1_000_000,
             changed_ns: now_ns - 1_000_000,
             inode: 1,
+            executable: false,
         };
         let old = Stamp {
             size: 1,
             modified_ns: now_ns - 10_000_000_000,
             changed_ns: now_ns - 10_000_000_000,
             inode: 1,
+            executable: false,
         };
         assert!(!fresh.settled(now));
         assert!(old.settled(now));

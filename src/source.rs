@@ -2,11 +2,14 @@
 //! only stage of `check` that touches the file system; it never interprets contents beyond file
 //! names (and the `[seed] file` of a manifest), so a file that cannot be parsed still arrives here.
 //! With a file index (`index`), a file whose metadata did not change is not read at all: its
-//! sha256 comes from the index and its bytes are read only if a stage asks for them.
+//! sha256 comes from the index and its bytes are read only if a stage asks for them. Each file
+//! also carries its git blob id, and the listing names every entry it did not read (`Extra`), so
+//! that `build` can tell from git's index alone whether the prompts are committed.
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::index::{self, Index, Stamp};
 use rayon::prelude::*;
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -18,6 +21,10 @@ use std::time::SystemTime;
 pub struct SourceFile {
     pub path: String,
     pub sha256: [u8; 32],
+    /// The git blob id of the bytes (`git_blob_id`).
+    pub blob: [u8; 20],
+    /// The owner's execute bit when the file was read (false for bytes that came from elsewhere).
+    pub executable: bool,
     absolute: PathBuf,
     bytes: OnceLock<Vec<u8>>,
 }
@@ -25,12 +32,35 @@ pub struct SourceFile {
 impl SourceFile {
     /// A file whose bytes are already in memory.
     pub fn new(path: String, bytes: Vec<u8>) -> SourceFile {
-        let sha256 = Sha256::digest(&bytes).into();
-        SourceFile { path, sha256, absolute: PathBuf::new(), bytes: OnceLock::from(bytes) }
+        SourceFile {
+            path,
+            sha256: Sha256::digest(&bytes).into(),
+            blob: git_blob_id(&bytes),
+            executable: false,
+            absolute: PathBuf::new(),
+            bytes: OnceLock::from(bytes),
+        }
     }
 
-    fn unread(path: String, absolute: PathBuf, sha256: [u8; 32]) -> SourceFile {
-        SourceFile { path, sha256, absolute, bytes: OnceLock::new() }
+    /// A file the index vouched for: digests from the index, bytes read on first use.
+    fn unread(path: String, absolute: PathBuf, known: &index::Entry) -> SourceFile {
+        SourceFile {
+            path,
+            sha256: known.sha256,
+            blob: known.blob,
+            executable: known.stamp.executable,
+            absolute,
+            bytes: OnceLock::new(),
+        }
+    }
+
+    /// Reads the file at `absolute`, named `path`.
+    fn read(path: String, absolute: PathBuf) -> std::io::Result<(SourceFile, Stamp)> {
+        let (bytes, stamp) = read_file(&absolute)?;
+        let mut file = SourceFile::new(path, bytes);
+        file.absolute = absolute;
+        file.executable = stamp.executable;
+        Ok((file, stamp))
     }
 
     /// The bytes, or nothing if they were never loaded (see `PromptFiles::load`).
@@ -44,8 +74,10 @@ impl SourceFile {
         if self.bytes.get().is_some() {
             return Ok(());
         }
-        let bytes = read_file(&self.absolute)?.0;
+        let (bytes, stamp) = read_file(&self.absolute)?;
         self.sha256 = Sha256::digest(&bytes).into();
+        self.blob = git_blob_id(&bytes);
+        self.executable = stamp.executable;
         let _ = self.bytes.set(bytes);
         Ok(())
     }
@@ -62,6 +94,42 @@ impl SourceFile {
 
     pub fn sha256_hex(&self) -> String {
         hex::encode(self.sha256)
+    }
+}
+
+/// The id git gives `bytes` as a blob: SHA-1 of `blob <length>\0` followed by the bytes, as
+/// `git hash-object` computes it for a file without filters.
+pub fn git_blob_id(bytes: &[u8]) -> [u8; 20] {
+    let mut hasher = Sha1::new();
+    hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+    hasher.update(bytes);
+    hasher.finalize().into()
+}
+
+/// An entry under the prompts folder that no check reads: a README, a dot file, a stray file or
+/// folder. Nothing checks it, but `git status` would list it if it were new or changed, so
+/// `build` needs to know of it to tell whether its inputs are what git has committed.
+#[derive(Debug, Clone)]
+pub struct Extra {
+    /// Relative to the project root, `/`-separated.
+    pub path: String,
+    absolute: PathBuf,
+    /// A regular file: not a folder or a symbolic link.
+    pub is_file: bool,
+}
+
+impl Extra {
+    fn new(root: &Path, absolute: PathBuf, file_type: Option<std::fs::FileType>) -> Extra {
+        Extra {
+            path: relative(root, &absolute),
+            absolute,
+            is_file: file_type.is_some_and(|kind| kind.is_file()),
+        }
+    }
+
+    /// Reads the file, with its digests.
+    pub fn read(&self) -> std::io::Result<SourceFile> {
+        Ok(SourceFile::read(self.path.clone(), self.absolute.clone())?.0)
     }
 }
 
@@ -83,6 +151,8 @@ pub struct PromptFiles {
     pub diagnostics: Vec<Diagnostic>,
     /// The folder itself could not be read (a link out of the repository): only `diagnostics` apply.
     pub unreadable: bool,
+    /// Entries of the folder that were not read: dot files, stray files and folders.
+    pub extras: Vec<Extra>,
 }
 
 impl PromptFiles {
@@ -202,6 +272,8 @@ pub struct Listing<'a> {
     pub folders: Vec<Folder>,
     /// Problems with the folder itself: files that belong to no prompt.
     pub diagnostics: Vec<Diagnostic>,
+    /// Entries beside the prompt folders: dot files, a README, stray files.
+    pub extras: Vec<Extra>,
 }
 
 /// One prompt folder of a `Listing`.
@@ -231,11 +303,13 @@ pub fn list<'a>(
     let read_dir_error = |source| SourceError::ReadDir { path: prompts_dir.to_path_buf(), source };
     let mut folders = Vec::new();
     let mut stray = Vec::new();
+    let mut extras = Vec::new();
     for entry in std::fs::read_dir(prompts_dir).map_err(read_dir_error)? {
         let entry = entry.map_err(read_dir_error)?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
+            extras.push(Extra::new(root, path, entry.file_type().ok()));
             continue;
         }
         let is_symlink = entry.file_type().is_ok_and(|kind| kind.is_symlink());
@@ -247,10 +321,12 @@ pub fn list<'a>(
         if is_dir {
             folders.push((name, path, is_symlink));
         } else {
+            extras.push(Extra::new(root, path, entry.file_type().ok()));
             stray.push(name);
         }
     }
     folders.sort();
+    extras.sort_by(|a, b| a.path.cmp(&b.path));
     let reader = Reader {
         root,
         canonical_root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
@@ -275,7 +351,13 @@ pub fn list<'a>(
                 .help("move it into `prompts/<name>/`, or delete it (only README.md may sit beside the prompt folders)")
         })
         .collect();
-    Ok(Listing { reader, folders, diagnostics })
+    Ok(Listing { reader, folders, diagnostics, extras })
+}
+
+/// Reads one file of the project, named by its path relative to `root`, with its digests.
+pub fn read_one(root: &Path, relative_path: &str) -> std::io::Result<SourceFile> {
+    let absolute = root.join(relative_path);
+    Ok(SourceFile::read(relative(root, &absolute), absolute)?.0)
 }
 
 /// The project-relative, `/`-separated form of a path.
@@ -321,6 +403,7 @@ impl Reader<'_> {
             seed: None,
             diagnostics: Vec::new(),
             unreadable: false,
+            extras: Vec::new(),
         };
         let mut entries = Vec::new();
         if is_symlink {
@@ -344,6 +427,7 @@ impl Reader<'_> {
         let mut manifest_seed = None;
         for (file_name, path, file_type, entry) in listed {
             if file_name.starts_with('.') {
+                prompt.extras.push(Extra::new(self.root, path, Some(file_type)));
                 continue;
             }
             let relative_path = format!("{}/{file_name}", prompt.dir);
@@ -351,6 +435,7 @@ impl Reader<'_> {
                 if let Some(diagnostic) = check_symlink(&self.canonical_root, &path, &relative_path)
                 {
                     prompt.diagnostics.push(diagnostic);
+                    prompt.extras.push(Extra::new(self.root, path, None));
                     continue;
                 }
                 (path.is_dir(), path.is_file())
@@ -367,10 +452,13 @@ impl Reader<'_> {
                             check_symlink(&self.canonical_root, &snapshot, &snapshot_relative)
                         {
                             prompt.diagnostics.push(diagnostic);
+                            prompt.extras.push(Extra::new(self.root, snapshot, None));
                             continue;
                         }
                     }
-                    if snapshot.is_file() {
+                    if !snapshot.is_file() {
+                        prompt.extras.push(Extra::new(self.root, snapshot, None));
+                    } else {
                         if let Some((file, _)) = self.fetch(
                             &snapshot,
                             Some(&snapshot_entry),
@@ -413,6 +501,7 @@ impl Reader<'_> {
                     }
                 }
                 _ => {
+                    prompt.extras.push(Extra::new(self.root, path.clone(), Some(file_type)));
                     let help = if file_name.ends_with(".prompt") {
                         "name version files `v1.prompt`, `v2.prompt`, … (no leading zeros)"
                     } else {
@@ -453,24 +542,24 @@ impl Reader<'_> {
             if let Ok(metadata) = metadata {
                 let stamp = Stamp::of(&metadata);
                 if let Some(known) = self.known.get(&relative_path, &stamp) {
-                    let (sha256, seed) = (known.sha256, known.seed.clone());
                     entries.push((relative_path.clone(), known.clone()));
-                    return Some((
-                        SourceFile::unread(relative_path, path.to_path_buf(), sha256),
-                        seed,
-                    ));
+                    let file = SourceFile::unread(relative_path, path.to_path_buf(), known);
+                    return Some((file, known.seed.clone()));
                 }
             }
         }
-        match read_file(path) {
-            Ok((bytes, stamp)) => {
-                let seed = if probe_seed { probe(&bytes) } else { None };
-                let mut file = SourceFile::new(relative_path, bytes);
-                file.absolute = path.to_path_buf();
+        match SourceFile::read(relative_path.clone(), path.to_path_buf()) {
+            Ok((file, stamp)) => {
+                let seed = if probe_seed { probe(file.bytes()) } else { None };
                 if stamp.settled(self.now) {
                     entries.push((
                         file.path.clone(),
-                        index::Entry { stamp, sha256: file.sha256, seed: seed.clone() },
+                        index::Entry {
+                            stamp,
+                            sha256: file.sha256,
+                            blob: file.blob,
+                            seed: seed.clone(),
+                        },
                     ));
                 }
                 Some((file, seed))

@@ -760,6 +760,7 @@ fn lint(config: &Config, lock: &Lock, name: &str, folder: &Folder) -> Vec<Diagno
         seed: folder.seed.clone(),
         diagnostics: Vec::new(),
         unreadable: false,
+        extras: Vec::new(),
     };
     for (file_name, bytes) in &folder.files {
         let file = SourceFile::new(format!("{}/{file_name}", folder.dir), bytes.clone());

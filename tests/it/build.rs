@@ -648,6 +648,112 @@ fn seq_follows_first_parent_history_and_dirty_trees_are_marked() {
     assert_eq!(field("created"), "2001-02-04T00:00:00Z");
 }
 
+/// The bundle's `dirty` flag says what `git status` says about the inputs (promptctl.toml, the
+/// prompts folder, the lock file), through every kind of change; and a build whose inputs are
+/// exactly git's index and HEAD decides that without running `git status` (GIT_TRACE lists the
+/// git commands promptctl ran).
+#[test]
+fn dirty_agrees_with_git_status_and_clean_builds_do_not_run_it() {
+    let repo = bundle_repo();
+    let traces = tempfile::tempdir().expect("temp dir");
+    let trace = traces.path().join("git.trace");
+    let trace_value = trace.to_string_lossy().into_owned();
+    // Builds and compares; `status` says whether promptctl must have asked `git status`.
+    let build = |what: &str, expected: bool, status: bool| {
+        let _ = std::fs::remove_file(&trace);
+        let built =
+            run_env(repo.path(), &["build", "--key", SECRET_KEY], &[("GIT_TRACE", &trace_value)]);
+        assert_code(&built, 0);
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&read_bytes(&repo.join(BUNDLE))).expect("JSON");
+        let inputs = ["promptctl.toml", "prompts", "prompts.lock"];
+        let mut args = vec!["status", "--porcelain", "--untracked-files=all", "--"];
+        args.extend(inputs);
+        let reported = git(repo.path(), &args);
+        assert_eq!(
+            bundle["dirty"],
+            !reported.is_empty(),
+            "{what}: the bundle's `dirty` disagrees with git status:\n{reported}"
+        );
+        assert_eq!(bundle["dirty"], expected, "{what}: git status says:\n{reported}");
+        assert_eq!(
+            built.stderr.contains("the bundle is marked dirty"),
+            expected,
+            "{what}: {}",
+            built.stderr
+        );
+        let commands = std::fs::read_to_string(&trace).expect("GIT_TRACE wrote its file");
+        let ran_status = commands.lines().any(|line| line.contains(" git status "));
+        assert_eq!(ran_status, status, "{what}: git commands run:\n{commands}");
+    };
+    let commit = |message: &str| commit_all(repo.path(), message);
+
+    build("as committed", false, false);
+    repo.write("prompts/draft/prompt.toml", "description = \"Still served nowhere\"\n");
+    build("a modified tracked file", true, true);
+    git(repo.path(), &["add", "prompts/draft/prompt.toml"]);
+    build("the change staged", true, true);
+    let committed = git(repo.path(), &["show", "HEAD:prompts/draft/prompt.toml"]);
+    repo.write("prompts/draft/prompt.toml", &committed);
+    build("staged, but the working tree back at HEAD's bytes", true, true);
+    git(repo.path(), &["reset", "-q"]);
+    build("the index back at HEAD", false, false);
+
+    repo.write("prompts/extra/prompt.toml", "description = \"New\"\n");
+    repo.write("prompts/extra/v1.prompt", "+++\n+++\nOne\n");
+    repo.write("prompts/extra/v2.prompt", "+++\n+++\nTwo\n");
+    build("a new untracked prompt", true, true);
+    commit("extra");
+    build("the new prompt committed", false, false);
+    repo.remove("prompts/extra/v2.prompt");
+    build("a deleted prompt file", true, true);
+    git(repo.path(), &["checkout", "--", "prompts/extra/v2.prompt"]);
+    build("the file restored", false, false);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set_mode = |mode: u32| {
+            let path = repo.join("prompts/extra/v1.prompt");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        set_mode(0o755);
+        build("a version file made executable", true, true);
+        set_mode(0o644);
+        build("its mode restored", false, false);
+    }
+
+    repo.write("prompts/README.md", "The prompts.\n");
+    build("an untracked README beside the prompts", true, true);
+    commit("readme");
+    build("the README committed", false, false);
+    repo.write("prompts/README.md", "The prompts, described.\n");
+    build("the README changed", true, true);
+    git(repo.path(), &["checkout", "--", "prompts/README.md"]);
+
+    // A file git ignores is not a change to git status; the build cannot tell from the index
+    // alone, and asks.
+    repo.write(".gitignore", ".promptctl/\n.DS_Store\n");
+    commit("ignore");
+    repo.write("prompts/.DS_Store", "junk");
+    build("an ignored file in the prompts folder", false, true);
+    repo.remove("prompts/.DS_Store");
+
+    let config = repo.read("promptctl.toml");
+    repo.write("promptctl.toml", &format!("{config}# a comment\n"));
+    build("a changed promptctl.toml", true, true);
+    commit("config");
+    build("promptctl.toml committed", false, false);
+    let lock = repo.read("prompts.lock");
+    repo.write("prompts.lock", &format!("{lock}# a comment\n"));
+    build("a changed prompts.lock", true, true);
+    commit("lock");
+    build("prompts.lock committed", false, false);
+    repo.remove("prompts.lock");
+    git(repo.path(), &["rm", "-q", "--cached", "prompts.lock"]);
+    build("the lock file deleted", true, true);
+}
+
 #[test]
 fn build_refuses_while_check_reports_errors_or_outside_git() {
     let repo = bundle_repo();

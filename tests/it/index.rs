@@ -52,13 +52,19 @@ fn a_corrupt_index_is_ignored() {
     let repo = Repo::new(&minimal_prompt("hello"));
     settle();
     assert_eq!(repo.run(&["check"]).code, 0);
-    repo.write(".promptctl/cache/files.bin", "not an index");
-    let run = repo.run(&["check"]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
-    // And it is rewritten.
-    assert!(std::fs::read(repo.join(".promptctl/cache/files.bin"))
-        .unwrap()
-        .starts_with(b"promptctl-file-index/1"));
+    // Garbage, and an index of the previous format (no git blob ids), whose entries would
+    // otherwise be read with the wrong layout.
+    let mut old_format = b"promptctl-file-index/1\n".to_vec();
+    old_format.extend_from_slice(&1u64.to_le_bytes());
+    for corrupt in [&b"not an index"[..], &old_format] {
+        repo.write_bytes(".promptctl/cache/files.bin", corrupt);
+        let run = repo.run(&["check"]);
+        assert_eq!(run.code, 0, "{}", run.stdout);
+        // And it is rewritten.
+        assert!(std::fs::read(repo.join(".promptctl/cache/files.bin"))
+            .unwrap()
+            .starts_with(b"promptctl-file-index/2\n"));
+    }
 }
 
 #[test]
