@@ -10,6 +10,7 @@ use crate::source::SeedSource;
 use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What to compare: the base revision, and the head (a revision, or the working tree).
 #[derive(Debug, Clone)]
@@ -133,19 +134,50 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
 
     let base_prompts_dir = format!("{prefix}{}", base_config.prompts_dir.trim_end_matches('/'));
     let head_prompts_dir = format!("{prefix}{}", head_config.prompts_dir.trim_end_matches('/'));
+    // Of a working tree, `git status` says which prompt folders changed; on a large tree it takes
+    // longest, so it runs while the trees and the locks are read.
+    let status = match (&disk_root, &workdir) {
+        (Some(_), Some(workdir)) => Status::start(workdir, &head_prompts_dir),
+        _ => Status(None),
+    };
     let base_prompts = subtree(&repo, &base_tree, &base_prompts_dir)?;
     let head_prompts = subtree(&repo, &head_tree, &head_prompts_dir)?;
-    let base_entries = folder_ids(base_prompts.as_ref());
-    let head_entries = folder_ids(head_prompts.as_ref());
-    let mut changed: BTreeSet<String> = base_entries
-        .iter()
-        .filter(|(name, id)| head_entries.get(*name) != Some(id))
-        .map(|(name, _)| name.clone())
-        .collect();
-    changed.extend(head_entries.keys().filter(|name| !base_entries.contains_key(*name)).cloned());
+    let compared = compare_folders(base_prompts.as_ref(), head_prompts.as_ref());
+
+    let base_lock = blob_text(&repo, &base_tree, &format!("{prefix}{}", base_config.lock_file))?;
+    let head_lock = match &disk_root {
+        Some(root) => match std::fs::read(root.join(&head_config.lock_file)) {
+            Ok(bytes) => Some(Arc::new(lossy_text(bytes))),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(GitError::Read { path: root.join(&head_config.lock_file), source })
+            }
+        },
+        None => {
+            let path = format!("{prefix}{}", head_config.lock_file);
+            let base_path = format!("{prefix}{}", base_config.lock_file);
+            let id = |tree: &Tree, path: &str| tree.get_path(Path::new(path)).ok().map(|e| e.id());
+            if id(&head_tree, &path).is_some()
+                && id(&head_tree, &path) == id(&base_tree, &base_path)
+            {
+                // The same blob: no need to read it twice.
+                base_lock.clone()
+            } else {
+                blob_text(&repo, &head_tree, &path)?
+            }
+        }
+    };
+
+    let mut changed = compared.changed;
     if disk_root.is_some() {
         let disk_prompts = workdir.as_deref().unwrap_or(Path::new(".")).join(&head_prompts_dir);
-        changed.extend(workdir_changes(&repo, &head_tree, &head_prompts_dir, &disk_prompts)?);
+        changed.extend(workdir_changes(
+            &repo,
+            &head_tree,
+            &head_prompts_dir,
+            &disk_prompts,
+            status,
+        )?);
     }
 
     let side_dir = |config: &Config, name: &str| {
@@ -177,36 +209,15 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
             pairs.push(Pair { name: name.clone(), base, head });
         }
     }
-    let unchanged = base_entries
-        .keys()
-        .filter(|name| {
-            head_entries.contains_key(*name) && !pairs.iter().any(|pair| pair.name == **name)
-        })
-        .count();
-
-    let base_lock = blob_text(&repo, &base_tree, &format!("{prefix}{}", base_config.lock_file))?;
-    let head_lock = match &disk_root {
-        Some(root) => match std::fs::read(root.join(&head_config.lock_file)) {
-            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(GitError::Read { path: root.join(&head_config.lock_file), source })
-            }
-        },
-        None => {
-            let path = format!("{prefix}{}", head_config.lock_file);
-            let base_path = format!("{prefix}{}", base_config.lock_file);
-            let id = |tree: &Tree, path: &str| tree.get_path(Path::new(path)).ok().map(|e| e.id());
-            if id(&head_tree, &path).is_some()
-                && id(&head_tree, &path) == id(&base_tree, &base_path)
-            {
-                // The same blob: no need to read it twice.
-                base_lock.clone()
-            } else {
-                blob_text(&repo, &head_tree, &path)?
-            }
-        }
+    // The folders on both sides of the trees that are not in the review. A changed folder is on
+    // both sides when the comparison says so; one that only the working tree changed has the same
+    // tree on both sides, or none.
+    let on_both_sides = |name: &str| match compared.presence.get(name) {
+        Some(&(in_base, in_head)) => in_base && in_head,
+        None => base_prompts.as_ref().is_some_and(|tree| is_folder(tree, name)),
     };
+    let unchanged =
+        compared.on_both_sides - pairs.iter().filter(|pair| on_both_sides(&pair.name)).count();
 
     Ok(Input {
         base: Revision {
@@ -293,6 +304,127 @@ fn folder_ids(tree: Option<&Tree>) -> BTreeMap<String, Oid> {
         .collect()
 }
 
+/// Whether a prompts tree has a prompt folder of that name.
+fn is_folder(tree: &Tree, name: &str) -> bool {
+    !name.starts_with('.')
+        && tree.get_name(name).is_some_and(|entry| entry.kind() == Some(ObjectType::Tree))
+}
+
+/// How the prompt folders of two prompts trees compare.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Comparison {
+    /// Folders whose tree ids differ, and folders on one side only.
+    changed: BTreeSet<String>,
+    /// For each changed folder: whether it is in the base, and in the head.
+    presence: BTreeMap<String, (bool, bool)>,
+    /// How many folders are on both sides (changed or not).
+    on_both_sides: usize,
+}
+
+/// Compares the prompt folders of two prompts trees by their tree ids: nothing below the prompts
+/// tree is read, so beyond its two listings (a tree object is one sorted list, a few bytes per
+/// prompt) the cost follows the changed folders.
+fn compare_folders(base: Option<&Tree>, head: Option<&Tree>) -> Comparison {
+    if let (Some(base), Some(head)) = (base, head) {
+        if base.id() == head.id() {
+            let on_both_sides = listing(&base.iter().collect::<Vec<_>>()).len();
+            return Comparison { on_both_sides, ..Comparison::default() };
+        }
+    }
+    let base_entries = base.map(|tree| tree.iter().collect::<Vec<_>>()).unwrap_or_default();
+    let head_entries = head.map(|tree| tree.iter().collect::<Vec<_>>()).unwrap_or_default();
+    match compare_sorted(&listing(&base_entries), &listing(&head_entries)) {
+        Some(comparison) => comparison,
+        // Trees git did not write (out of order, or a name twice): compared by name instead.
+        None => compare_maps(&folder_ids(base), &folder_ids(head)),
+    }
+}
+
+/// The prompt folders of a listing of a prompts tree: sub-trees with a UTF-8 name that does not
+/// start with `.`, as (name, tree id).
+fn listing<'e>(entries: &'e [git2::TreeEntry<'_>]) -> Vec<(&'e [u8], Oid)> {
+    entries
+        .iter()
+        .filter(|entry| entry.kind() == Some(ObjectType::Tree))
+        .map(|entry| (entry.name_bytes(), entry.id()))
+        .filter(|(name, _)| std::str::from_utf8(name).is_ok() && !name.starts_with(b"."))
+        .collect()
+}
+
+/// Git's order of the sub-trees of a tree: by name, as if each ended with `/`.
+fn tree_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.iter().chain(b"/").cmp(b.iter().chain(b"/"))
+}
+
+/// Walks two folder listings in git's order side by side; `None` when one of them is not
+/// strictly in that order, as no tree that git writes is.
+fn compare_sorted(base: &[(&[u8], Oid)], head: &[(&[u8], Oid)]) -> Option<Comparison> {
+    use std::cmp::Ordering;
+    let increasing = |listing: &[(&[u8], Oid)]| {
+        listing.windows(2).all(|pair| tree_order(pair[0].0, pair[1].0) == Ordering::Less)
+    };
+    if !increasing(base) || !increasing(head) {
+        return None;
+    }
+    fn mark(comparison: &mut Comparison, name: &[u8], presence: (bool, bool)) {
+        // Listings hold UTF-8 names only.
+        let name = String::from_utf8_lossy(name).into_owned();
+        comparison.presence.insert(name.clone(), presence);
+        comparison.changed.insert(name);
+    }
+    let mut comparison = Comparison::default();
+    let (mut b, mut h) = (0, 0);
+    while b < base.len() || h < head.len() {
+        let order = match (base.get(b), head.get(h)) {
+            (Some(left), Some(right)) => tree_order(left.0, right.0),
+            (Some(_), None) => Ordering::Less,
+            (None, _) => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                mark(&mut comparison, base[b].0, (true, false));
+                b += 1;
+            }
+            Ordering::Greater => {
+                mark(&mut comparison, head[h].0, (false, true));
+                h += 1;
+            }
+            Ordering::Equal => {
+                comparison.on_both_sides += 1;
+                if base[b].1 != head[h].1 {
+                    mark(&mut comparison, base[b].0, (true, true));
+                }
+                b += 1;
+                h += 1;
+            }
+        }
+    }
+    Some(comparison)
+}
+
+/// `compare_sorted` for listings in any order, through maps by name.
+fn compare_maps(base: &BTreeMap<String, Oid>, head: &BTreeMap<String, Oid>) -> Comparison {
+    let mut comparison = Comparison::default();
+    for (name, id) in base {
+        match head.get(name) {
+            Some(other) => {
+                comparison.on_both_sides += 1;
+                if other != id {
+                    comparison.presence.insert(name.clone(), (true, true));
+                }
+            }
+            None => {
+                comparison.presence.insert(name.clone(), (true, false));
+            }
+        }
+    }
+    for name in head.keys().filter(|name| !base.contains_key(*name)) {
+        comparison.presence.insert(name.clone(), (false, true));
+    }
+    comparison.changed = comparison.presence.keys().cloned().collect();
+    comparison
+}
+
 /// Prompt folders whose files differ between the head commit and the working tree (staged,
 /// unstaged or untracked), through the index's stat cache. The `git` command does this about
 /// twice as fast as libgit2 on a large tree (it stats files in parallel), so it is asked first;
@@ -302,8 +434,9 @@ fn workdir_changes(
     head_tree: &Tree,
     prompts_dir: &str,
     disk_prompts: &Path,
+    status: Status,
 ) -> Result<BTreeSet<String>, GitError> {
-    if let Some(paths) = repo.workdir().and_then(|workdir| git_status(workdir, prompts_dir)) {
+    if let Some(paths) = status.finish() {
         let mut names = BTreeSet::new();
         let prefix = format!("{prompts_dir}/");
         for path in paths {
@@ -368,42 +501,72 @@ fn workdir_changes(
     Ok(names)
 }
 
-/// The paths `git status` reports under `prompts_dir` (both sides of a rename), relative to the
-/// repository root; None when git cannot be run or fails.
-fn git_status(workdir: &Path, prompts_dir: &str) -> Option<Vec<String>> {
-    let output = std::process::Command::new("git")
-        .args(["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames", "--"])
-        .arg(format!("{prompts_dir}/"))
-        .current_dir(workdir)
-        .env("LC_ALL", "C")
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
+/// `git status` of the prompts folder, running: the paths it reports under it (both sides of a
+/// rename, relative to the repository root) once it is done. Dropped unfinished (the review
+/// failed meanwhile), it is stopped.
+struct Status(Option<std::process::Child>);
+
+impl Status {
+    /// Starts `git status`; without git, a `Status` that reports nothing (libgit2 answers then).
+    fn start(workdir: &Path, prompts_dir: &str) -> Status {
+        let child = std::process::Command::new("git")
+            .args(["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames"])
+            .arg("--")
+            .arg(format!("{prompts_dir}/"))
+            .current_dir(workdir)
+            .env("LC_ALL", "C")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok();
+        Status(child)
     }
-    let text = String::from_utf8(output.stdout).ok()?;
-    // Each record is `XY PATH`, NUL-terminated.
-    Some(
-        text.split('\0')
-            .filter(|record| record.len() > 3)
-            .map(|record| record[3..].to_string())
-            .collect(),
-    )
+
+    /// The reported paths; `None` when git could not be run or failed.
+    fn finish(mut self) -> Option<Vec<String>> {
+        let output = self.0.take()?.wait_with_output().ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        let text = String::from_utf8(output.stdout).ok()?;
+        // Each record is `XY PATH`, NUL-terminated.
+        Some(
+            text.split('\0')
+                .filter(|record| record.len() > 3)
+                .map(|record| record[3..].to_string())
+                .collect(),
+        )
+    }
 }
 
-fn blob_text(repo: &Repository, tree: &Tree, path: &str) -> Result<Option<String>, GitError> {
+impl Drop for Status {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn blob_text(repo: &Repository, tree: &Tree, path: &str) -> Result<Option<Arc<String>>, GitError> {
     match tree.get_path(Path::new(path)) {
         Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {
             let blob = repo.find_blob(entry.id()).map_err(git_error(format!("read `{path}`")))?;
-            Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+            Ok(Some(Arc::new(lossy_text(blob.content().to_vec()))))
         }
         Ok(_) => Ok(None),
         Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
         Err(error) => Err(git_error(format!("read `{path}`"))(error)),
     }
+}
+
+/// The text of a file, with invalid UTF-8 replaced (the lock and the configuration are read as
+/// text); a valid file is not copied again.
+fn lossy_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
 /// Whether a file in a prompt folder is one the review reads.

@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The version of the `--format json` shape (docs/review.md).
 pub const FORMAT: &str = "promptctl.review/1";
@@ -61,9 +62,10 @@ pub struct Input {
     pub head: Revision,
     pub base_config: Config,
     pub head_config: Config,
-    /// `prompts.lock` on each side, as text (`None`: no lock file).
-    pub base_lock: Option<String>,
-    pub head_lock: Option<String>,
+    /// `prompts.lock` on each side, as text (`None`: no lock file); the same `Arc` when git has
+    /// the same blob on both sides.
+    pub base_lock: Option<Arc<String>>,
+    pub head_lock: Option<Arc<String>>,
     /// Changed prompts, sorted by name.
     pub pairs: Vec<Pair>,
     /// Prompts present on both sides with identical folders.
@@ -389,19 +391,16 @@ pub fn classify(input: &Input) -> Report {
         input.head_config.environments.keys().cloned().collect();
     environments.extend(input.base_config.environments.keys().cloned());
     let environments: Vec<String> = environments.into_iter().collect();
-    let parse_lock = |text: &Option<String>| {
-        text.as_deref().map_or_else(Lock::default, |t| Lock::parse("prompts.lock", t).0)
-    };
-    let base_lock = parse_lock(&input.base_lock);
-    // Usually the same file: parse it once.
-    let same_lock = input.base_lock == input.head_lock;
-    let head_lock_parsed;
-    let head_lock = if same_lock {
-        &base_lock
-    } else {
-        head_lock_parsed = parse_lock(&input.head_lock);
-        &head_lock_parsed
-    };
+    let locks = Locks::read(input);
+    #[cfg(debug_assertions)]
+    {
+        let whole = Locks::whole(input);
+        debug_assert!(
+            locks.agrees_with(&whole, input),
+            "the lock entries read differ from the whole lock's"
+        );
+    }
+    let (base_lock, head_lock, same_lock) = (&locks.base, &locks.head, locks.same);
     // Where each head version's bytes are, to tell a rename from a deletion across folders.
     let mut head_blobs: BTreeMap<String, (String, u32, String)> = BTreeMap::new();
     for pair in &input.pairs {
@@ -419,7 +418,7 @@ pub fn classify(input: &Input) -> Report {
     let context = Context {
         input,
         environments: &environments,
-        base_lock: &base_lock,
+        base_lock,
         head_lock,
         head_blobs: &head_blobs,
     };
@@ -428,7 +427,7 @@ pub fn classify(input: &Input) -> Report {
     let lock_rewrites = if same_lock {
         Vec::new()
     } else {
-        lock_rewrites(&base_lock, head_lock, &input.head_config.lock_file)
+        lock_rewrites(base_lock, head_lock, &input.head_config.lock_file)
     };
     Report {
         format: FORMAT,
@@ -439,6 +438,75 @@ pub fn classify(input: &Input) -> Report {
         prompts,
         unchanged: input.unchanged,
         lock_rewrites,
+    }
+}
+
+/// The two locks as far as the review reads them: every entry of the changed prompts and, when
+/// the two files differ, of every prompt whose entries differ (what `lock_rewrites` reports). A
+/// lock as `promptctl lock` writes it is read without being parsed whole, so that the cost follows
+/// the changed prompts; any other is parsed whole, as `check` does.
+struct Locks {
+    base: Lock,
+    head: Lock,
+    /// The two files are identical (or both missing).
+    same: bool,
+}
+
+impl Locks {
+    fn read(input: &Input) -> Locks {
+        let same = input.base_lock == input.head_lock;
+        let base_text = input.base_lock.as_deref().map_or("", String::as_str);
+        let head_text = input.head_lock.as_deref().map_or("", String::as_str);
+        let mut names: BTreeSet<&str> = input.pairs.iter().map(|pair| pair.name.as_str()).collect();
+        if same {
+            if let Some(sorted) = lock::Sorted::new(base_text) {
+                let lock = sorted.select(names);
+                return Locks { head: lock.clone(), base: lock, same };
+            }
+        } else if let (Some(base), Some(head)) =
+            (lock::Sorted::new(base_text), lock::Sorted::new(head_text))
+        {
+            names.extend(base.differing(&head));
+            return Locks {
+                base: base.select(names.iter().copied()),
+                head: head.select(names),
+                same,
+            };
+        }
+        Locks::whole(input)
+    }
+
+    /// Both locks parsed whole: what `read` must agree with.
+    fn whole(input: &Input) -> Locks {
+        let parse = |text: &Option<Arc<String>>| {
+            text.as_deref().map_or_else(Lock::default, |t| Lock::parse("prompts.lock", t).0)
+        };
+        let same = input.base_lock == input.head_lock;
+        let base = parse(&input.base_lock);
+        let head = if same { base.clone() } else { parse(&input.head_lock) };
+        Locks { base, head, same }
+    }
+
+    /// Whether the review reads the same from both: the entries of every changed prompt on each
+    /// side, and the rewritten or removed entries.
+    #[cfg(any(test, debug_assertions))]
+    fn agrees_with(&self, other: &Locks, input: &Input) -> bool {
+        let lock_file = &input.head_config.lock_file;
+        let entries = |lock: &Lock, name: &str| lock.for_prompt(name).cloned().collect::<Vec<_>>();
+        let rewrites = |locks: &Locks| {
+            let found = if locks.same {
+                Vec::new()
+            } else {
+                lock_rewrites(&locks.base, &locks.head, lock_file)
+            };
+            found.into_iter().map(|f| (f.prompt, f.version, f.kind, f.message)).collect::<Vec<_>>()
+        };
+        self.same == other.same
+            && input.pairs.iter().all(|pair| {
+                entries(&self.base, &pair.name) == entries(&other.base, &pair.name)
+                    && entries(&self.head, &pair.name) == entries(&other.head, &pair.name)
+            })
+            && rewrites(self) == rewrites(other)
     }
 }
 
