@@ -302,4 +302,54 @@ mod tests {
         let (_, problems) = Lock::parse("prompts.lock", "[[version]]\nname = 1\n");
         assert_eq!(problems.len(), 1);
     }
+
+    #[test]
+    fn a_sorted_lock_gives_the_entries_of_the_prompts_asked_for() {
+        let entry = |name: &str, version: u32, sha256: &str| Entry {
+            name: name.into(),
+            version,
+            sha256: sha256.into(),
+        };
+        let mut lock = Lock::default();
+        lock.add([
+            entry("a", 1, "11"),
+            entry("a", 2, "12"),
+            entry("a-b", 1, "21"),
+            entry("b", 10, "31"),
+            entry("b", 9, "32"),
+            entry("c", 1, "41"),
+        ]);
+        let text = lock.render();
+        let sorted = Sorted::new(&text).expect("what `promptctl lock` writes");
+        let whole = Lock::parse("prompts.lock", &text).0;
+        for names in [&["a"][..], &["b", "a-b"], &["missing", "c"], &[], &["a", "a"]] {
+            let expected: Vec<Entry> = whole
+                .entries
+                .iter()
+                .filter(|e| names.contains(&e.name.as_str()))
+                .cloned()
+                .collect();
+            assert_eq!(sorted.select(names.iter().copied()).entries, expected, "{names:?}");
+        }
+
+        let mut other = lock.clone();
+        other.entries.retain(|e| e.name != "a-b");
+        other.entries.iter_mut().find(|e| e.name == "b" && e.version == 9).unwrap().sha256 =
+            "ff".into();
+        other.add([entry("d", 1, "51")]);
+        let other_text = other.render();
+        let other_sorted = Sorted::new(&other_text).expect("canonical");
+        let expected: BTreeSet<&str> = ["a-b", "b", "d"].into();
+        assert_eq!(sorted.differing(&other_sorted), expected);
+        assert_eq!(other_sorted.differing(&sorted), expected);
+        assert!(sorted.differing(&sorted).is_empty());
+
+        // Not what `promptctl lock` writes: the caller parses it whole.
+        let unsorted = format!("{text}\n[[version]]\nname = \"a\"\nversion = 3\nsha256 = \"13\"\n");
+        assert!(Sorted::new(&unsorted).is_none());
+        let twice = format!("{text}\n[[version]]\nname = \"c\"\nversion = 1\nsha256 = \"42\"\n");
+        assert!(Sorted::new(&twice).is_none());
+        assert!(Sorted::new(&text.replace("version = 1\n", "version = 01\n")).is_none());
+        assert!(Sorted::new("").is_some_and(|empty| empty.select(["a"]).entries.is_empty()));
+    }
 }

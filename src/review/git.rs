@@ -704,3 +704,55 @@ fn with_seed_from_disk(root: &Path, mut folder: Folder) -> Folder {
     }
     folder
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> Oid {
+        Oid::from_bytes(&[byte; 20]).expect("20 bytes")
+    }
+
+    /// A listing sorted as git sorts a tree's sub-trees (`a-b/` before `a/`).
+    fn listing<'n>(entries: &[(&'n str, u8)]) -> Vec<(&'n [u8], Oid)> {
+        let mut listing: Vec<(&[u8], Oid)> =
+            entries.iter().map(|(name, byte)| (name.as_bytes(), id(*byte))).collect();
+        listing.sort_by(|a, b| tree_order(a.0, b.0));
+        listing
+    }
+
+    fn maps(listing: &[(&[u8], Oid)]) -> BTreeMap<String, Oid> {
+        listing.iter().map(|(name, id)| (String::from_utf8_lossy(name).into_owned(), *id)).collect()
+    }
+
+    #[test]
+    fn the_side_by_side_walk_agrees_with_maps_by_name() {
+        let base = listing(&[("a", 1), ("a-b", 2), ("b", 3), ("c", 4), ("gone", 5), ("a.b", 6)]);
+        let head = listing(&[("a", 1), ("a-b", 9), ("b", 3), ("c", 8), ("new", 7), ("a.b", 6)]);
+        assert_eq!(tree_order(b"a-b", b"a"), std::cmp::Ordering::Less, "git's order");
+        let walked = compare_sorted(&base, &head).expect("in git's order");
+        assert_eq!(walked, compare_maps(&maps(&base), &maps(&head)));
+        let changed: Vec<&str> = walked.changed.iter().map(String::as_str).collect();
+        assert_eq!(changed, ["a-b", "c", "gone", "new"]);
+        assert_eq!(walked.presence["gone"], (true, false));
+        assert_eq!(walked.presence["new"], (false, true));
+        assert_eq!(walked.presence["c"], (true, true));
+        assert_eq!(walked.on_both_sides, 5);
+        // One side empty: everything on the other changed.
+        let all_new = compare_sorted(&[], &head).expect("sorted");
+        assert_eq!(all_new.changed.len(), head.len());
+        assert_eq!(all_new.on_both_sides, 0);
+    }
+
+    #[test]
+    fn listings_out_of_git_order_are_not_walked() {
+        let mut unsorted = listing(&[("a", 1), ("b", 2)]);
+        unsorted.reverse();
+        assert_eq!(compare_sorted(&unsorted, &listing(&[("a", 1)])), None);
+        let twice = [(&b"a"[..], id(1)), (&b"a"[..], id(2))];
+        assert_eq!(compare_sorted(&listing(&[("a", 1)]), &twice), None);
+        // Byte order is not git's order either.
+        let bytewise = [(&b"a"[..], id(1)), (&b"a-b"[..], id(2))];
+        assert_eq!(compare_sorted(&bytewise, &bytewise), None);
+    }
+}

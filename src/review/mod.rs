@@ -387,19 +387,20 @@ fn version_view(number: u32, path: String, bytes: &[u8]) -> VersionView {
 
 /// Classifies every changed prompt of `input`.
 pub fn classify(input: &Input) -> Report {
+    let locks = Locks::read(input);
+    // Debug builds (the tests') check every review against the locks parsed whole.
+    debug_assert!(
+        locks.agrees_with(&Locks::whole(input), input),
+        "the lock entries read for the review differ from those of the whole locks"
+    );
+    classify_with(input, &locks)
+}
+
+fn classify_with(input: &Input, locks: &Locks) -> Report {
     let mut environments: BTreeSet<String> =
         input.head_config.environments.keys().cloned().collect();
     environments.extend(input.base_config.environments.keys().cloned());
     let environments: Vec<String> = environments.into_iter().collect();
-    let locks = Locks::read(input);
-    #[cfg(debug_assertions)]
-    {
-        let whole = Locks::whole(input);
-        debug_assert!(
-            locks.agrees_with(&whole, input),
-            "the lock entries read differ from the whole lock's"
-        );
-    }
     let (base_lock, head_lock, same_lock) = (&locks.base, &locks.head, locks.same);
     // Where each head version's bytes are, to tell a rename from a deletion across folders.
     let mut head_blobs: BTreeMap<String, (String, u32, String)> = BTreeMap::new();
@@ -489,7 +490,6 @@ impl Locks {
 
     /// Whether the review reads the same from both: the entries of every changed prompt on each
     /// side, and the rewritten or removed entries.
-    #[cfg(any(test, debug_assertions))]
     fn agrees_with(&self, other: &Locks, input: &Input) -> bool {
         let lock_file = &input.head_config.lock_file;
         let entries = |lock: &Lock, name: &str| lock.for_prompt(name).cloned().collect::<Vec<_>>();
@@ -1288,5 +1288,316 @@ mod tests {
         assert_eq!(words.len(), 1, "{words:?}");
         assert!(words[0].segments.contains(&('-', "helpful".to_string())), "{words:?}");
         assert!(words[0].segments.contains(&('+', "terse".to_string())), "{words:?}");
+    }
+
+    // The lock entries a review reads, against the locks parsed whole: on a repository of many
+    // prompts with every version locked, of which a few change.
+
+    const CONFIG: &str = "[environments.production]\n[environments.staging]\n";
+
+    fn manifest(active: u32) -> String {
+        format!(
+            "description = \"A prompt\"\n\n[activate]\nproduction = {active}\nstaging = {active}\n\n[[test]]\nname = \"ada\"\nvars = {{ who = \"Ada\" }}\n"
+        )
+    }
+
+    fn version_text(name: &str, number: u32) -> String {
+        format!("+++\nvariables.who = {{ type = \"string\" }}\n+++\nv{number} of {name} greets {{{{who}}}}.\n")
+    }
+
+    fn prompt_name(index: usize) -> String {
+        format!("p{index:04}")
+    }
+
+    /// A prompt folder with these version texts, serving the last of them.
+    fn folder(name: &str, versions: &[(u32, String)]) -> Folder {
+        let mut files = BTreeMap::new();
+        let active = versions.iter().map(|(number, _)| *number).max().unwrap_or(1);
+        files.insert("prompt.toml".to_string(), manifest(active).into_bytes());
+        for (number, text) in versions {
+            files.insert(format!("v{number}.prompt"), text.clone().into_bytes());
+        }
+        Folder { dir: format!("prompts/{name}"), files, seed: None }
+    }
+
+    /// The base folder of prompt `index`: v1 and v2.
+    fn base_folder(index: usize) -> Folder {
+        let name = prompt_name(index);
+        folder(&name, &[(1, version_text(&name, 1)), (2, version_text(&name, 2))])
+    }
+
+    /// The lock of `prompts` prompts with v1 and v2 of each locked, as `promptctl lock` writes it.
+    fn full_lock(prompts: usize) -> Lock {
+        let mut lock = Lock::default();
+        lock.add((0..prompts).flat_map(|index| {
+            let name = prompt_name(index);
+            [1, 2].map(|number| lock::Entry {
+                name: name.clone(),
+                version: number,
+                sha256: sha256_hex(version_text(&name, number).as_bytes()),
+            })
+        }));
+        lock
+    }
+
+    fn input(base_lock: &str, head_lock: &str, pairs: Vec<Pair>) -> Input {
+        let config: Config = toml::from_str(CONFIG).expect("valid configuration");
+        let text = |lock: &str| Some(Arc::new(lock.to_string()));
+        // The same text is the same `Arc`, as `git::read` gives one blob.
+        let base_lock = text(base_lock);
+        let head_lock = if base_lock.as_deref().map(String::as_str) == Some(head_lock) {
+            base_lock.clone()
+        } else {
+            text(head_lock)
+        };
+        Input {
+            base: Revision { name: "main".into(), commit: Some("0".repeat(40)) },
+            merge_base: "0".repeat(40),
+            head: Revision { name: "working tree".into(), commit: None },
+            base_config: config.clone(),
+            head_config: config,
+            base_lock,
+            head_lock,
+            pairs,
+            unchanged: 0,
+            base_has_prompts: true,
+        }
+    }
+
+    /// Classifies with the lock entries the review reads and with the whole locks; the reports
+    /// must be the same. Returns the report, and how many entries of the base's lock were read.
+    fn check(input: &Input) -> (Report, usize) {
+        let read = Locks::read(input);
+        let whole = Locks::whole(input);
+        assert!(read.agrees_with(&whole, input), "the locks disagree");
+        let report = classify_with(input, &read);
+        let json = |report: &Report| serde_json::to_value(report).expect("serialisable");
+        assert_eq!(json(&report), json(&classify_with(input, &whole)));
+        (report, read.base.entries.len())
+    }
+
+    /// (prompt, kinds, forbidden kinds) of each prompt of a report, and its lock rewrites.
+    type Summary =
+        (Vec<(String, Vec<Kind>, Vec<ForbiddenKind>)>, Vec<(String, u32, ForbiddenKind)>);
+
+    fn summary(report: &Report) -> Summary {
+        (
+            report
+                .prompts
+                .iter()
+                .map(|p| {
+                    (p.name.clone(), p.kinds.clone(), p.forbidden.iter().map(|f| f.kind).collect())
+                })
+                .collect(),
+            report.lock_rewrites.iter().map(|f| (f.prompt.clone(), f.version, f.kind)).collect(),
+        )
+    }
+
+    const PROMPTS: usize = 300;
+
+    #[test]
+    fn a_new_version_locked_reads_the_entries_of_its_prompt_only() {
+        let base = full_lock(PROMPTS);
+        let name = prompt_name(100);
+        let v3 = version_text(&name, 3);
+        let mut head = base.clone();
+        head.add([lock::Entry {
+            name: name.clone(),
+            version: 3,
+            sha256: sha256_hex(v3.as_bytes()),
+        }]);
+        let after =
+            folder(&name, &[(1, version_text(&name, 1)), (2, version_text(&name, 2)), (3, v3)]);
+        let pair = Pair { name: name.clone(), base: Some(base_folder(100)), head: Some(after) };
+        let (report, read) = check(&input(&base.render(), &head.render(), vec![pair]));
+        assert_eq!(read, 2, "only the changed prompt's entries");
+        let (prompts, rewrites) = summary(&report);
+        assert_eq!(prompts.len(), 1);
+        assert_eq!(prompts[0].0, name);
+        assert!(prompts[0].1.contains(&Kind::NewVersion), "{prompts:?}");
+        assert!(prompts[0].2.is_empty(), "{prompts:?}");
+        assert!(rewrites.is_empty(), "{rewrites:?}");
+    }
+
+    #[test]
+    fn a_locked_version_edited_among_untouched_prompts_is_forbidden() {
+        let lock = full_lock(PROMPTS).render();
+        let name = prompt_name(50);
+        let edited = version_text(&name, 1).replace("greets", "welcomes");
+        let head = folder(&name, &[(1, edited), (2, version_text(&name, 2))]);
+        let pair = Pair { name: name.clone(), base: Some(base_folder(50)), head: Some(head) };
+        let (report, read) = check(&input(&lock, &lock, vec![pair]));
+        assert_eq!(read, 2);
+        let (prompts, rewrites) = summary(&report);
+        assert_eq!(prompts.len(), 1);
+        assert_eq!(prompts[0].2, [ForbiddenKind::Edited]);
+        assert!(prompts[0].1.contains(&Kind::Forbidden));
+        assert!(rewrites.is_empty());
+    }
+
+    #[test]
+    fn renamed_and_deleted_prompts_keep_their_locked_versions() {
+        let lock = full_lock(PROMPTS).render();
+        // p0010 moves to `renamed` (same bytes), p0020 is deleted.
+        let mut moved = base_folder(10);
+        moved.dir = "prompts/renamed".into();
+        let pairs = vec![
+            Pair { name: prompt_name(10), base: Some(base_folder(10)), head: None },
+            Pair { name: prompt_name(20), base: Some(base_folder(20)), head: None },
+            Pair { name: "renamed".into(), base: None, head: Some(moved) },
+        ];
+        let (report, read) = check(&input(&lock, &lock, pairs));
+        assert_eq!(read, 4);
+        let (prompts, _) = summary(&report);
+        let find = |name: &str| prompts.iter().find(|p| p.0 == name).expect("reviewed").clone();
+        let renamed = find(&prompt_name(10));
+        assert!(renamed.1.contains(&Kind::DeletedPrompt));
+        assert_eq!(renamed.2, [ForbiddenKind::Renamed, ForbiddenKind::Renamed]);
+        let deleted = find(&prompt_name(20));
+        assert_eq!(deleted.2, [ForbiddenKind::Deleted, ForbiddenKind::Deleted]);
+        assert!(find("renamed").1.contains(&Kind::NewPrompt));
+    }
+
+    #[test]
+    fn lock_entries_removed_or_rewritten_for_untouched_prompts_are_found() {
+        let base = full_lock(PROMPTS);
+        let mut head = base.clone();
+        head.entries.retain(|e| !(e.name == prompt_name(30) && e.version == 2));
+        let rewritten = head
+            .entries
+            .iter_mut()
+            .find(|e| e.name == prompt_name(40) && e.version == 1)
+            .expect("an entry");
+        rewritten.sha256 = "ab".repeat(32);
+        // One folder changes as well (a new, unlocked version), far from the two.
+        let name = prompt_name(200);
+        let after = folder(
+            &name,
+            &[
+                (1, version_text(&name, 1)),
+                (2, version_text(&name, 2)),
+                (3, version_text(&name, 3)),
+            ],
+        );
+        let pair = Pair { name: name.clone(), base: Some(base_folder(200)), head: Some(after) };
+        let (report, read) = check(&input(&base.render(), &head.render(), vec![pair]));
+        assert_eq!(read, 6, "the changed prompt's entries and those of the two prompts");
+        let (prompts, rewrites) = summary(&report);
+        assert_eq!(prompts.len(), 1);
+        assert_eq!(
+            rewrites,
+            [
+                (prompt_name(30), 2, ForbiddenKind::LockRemoved),
+                (prompt_name(40), 1, ForbiddenKind::LockRewritten)
+            ]
+        );
+    }
+
+    #[test]
+    fn locks_in_another_shape_are_parsed_whole() {
+        let base = full_lock(PROMPTS).render();
+        let name = prompt_name(7);
+        let edited = version_text(&name, 2).replace("greets", "welcomes");
+        let head_folder = folder(&name, &[(1, version_text(&name, 1)), (2, edited)]);
+        let pair = || Pair {
+            name: name.clone(),
+            base: Some(base_folder(7)),
+            head: Some(head_folder.clone()),
+        };
+        // A comment after a value, entries out of order, and a version locked twice (a merge).
+        let commented = base.replacen("version = 1\n", "version = 1 # checked\n", 1);
+        let entry = |index: usize| {
+            let name = prompt_name(index);
+            let sha = sha256_hex(version_text(&name, 1).as_bytes());
+            format!("\n[[version]]\nname = \"{name}\"\nversion = 1\nsha256 = \"{sha}\"\n")
+        };
+        let unsorted = format!("{base}{}", entry(3));
+        let twice = format!(
+            "{base}\n[[version]]\nname = \"{name}\"\nversion = 2\nsha256 = \"{}\"\n",
+            "cd".repeat(32)
+        );
+        for text in [&commented, &unsorted, &twice] {
+            assert!(lock::Sorted::new(text).is_none());
+            for (base_text, head_text) in [(text, text), (&base, text), (text, &base)] {
+                let (report, _) = check(&input(base_text, head_text, vec![pair()]));
+                let (prompts, _) = summary(&report);
+                assert!(prompts[0].2.contains(&ForbiddenKind::Edited), "{prompts:?}");
+            }
+        }
+    }
+
+    /// A small random generator, so that the next test is the same on every run.
+    struct Steps(u64);
+
+    impl Steps {
+        fn below(&mut self, bound: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % bound as u64) as usize
+        }
+    }
+
+    #[test]
+    fn random_changes_to_locks_and_folders_read_as_the_whole_locks_do() {
+        let prompts = 12;
+        let mut steps = Steps(0x5eed);
+        for _ in 0..200 {
+            let base = full_lock(prompts);
+            let mut head = base.clone();
+            for _ in 0..steps.below(4) {
+                let index = steps.below(head.entries.len().max(1));
+                match steps.below(3) {
+                    0 if !head.entries.is_empty() => {
+                        head.entries.remove(index);
+                    }
+                    1 if !head.entries.is_empty() => head.entries[index].sha256 = "ee".repeat(32),
+                    _ => {
+                        let name = prompt_name(steps.below(prompts + 2));
+                        let sha = sha256_hex(version_text(&name, 3).as_bytes());
+                        head.add([lock::Entry { name, version: 3, sha256: sha }]);
+                    }
+                }
+            }
+            let mut head_text = head.render();
+            if steps.below(8) == 0 {
+                // Sometimes a shape only the TOML parser reads.
+                head_text.push_str("# edited by hand\n");
+                head_text = head_text.replacen("version = 2\n", "version = 2  # kept\n", 1);
+            }
+            let mut pairs = Vec::new();
+            for index in 0..prompts + 2 {
+                let name = prompt_name(index);
+                let before = (index < prompts).then(|| base_folder(index));
+                let after = match steps.below(6) {
+                    0 => None,
+                    1 => Some(folder(
+                        &name,
+                        &[
+                            (1, version_text(&name, 1).replace("greets", "meets")),
+                            (2, version_text(&name, 2)),
+                        ],
+                    )),
+                    2 => Some(folder(
+                        &name,
+                        &[
+                            (1, version_text(&name, 1)),
+                            (2, version_text(&name, 2)),
+                            (3, version_text(&name, 3)),
+                        ],
+                    )),
+                    3 => Some(folder(
+                        &name,
+                        &[(2, version_text(&name, 1)), (3, version_text(&name, 2))],
+                    )),
+                    // Unchanged: not a pair, as `git::read` leaves it out.
+                    _ => continue,
+                };
+                if before.is_some() || after.is_some() {
+                    pairs.push(Pair { name, base: before, head: after });
+                }
+            }
+            check(&input(&base.render(), &head_text, pairs));
+        }
     }
 }
