@@ -84,8 +84,9 @@ impl Lock {
 /// before any prompt can be checked, so its parse is on the critical path. Anything else (comments
 /// added by hand, other spacing, other key order) returns `None` and goes through the TOML parser.
 fn parse_canonical(text: &str) -> Option<Lock> {
-    let entries = scan_canonical(text)?;
-    Some(Lock { entries: entries.into_iter().map(EntryRef::to_entry).collect() })
+    let entries: Option<Vec<Entry>> =
+        Scan::new(text).map(|entry| Some(entry?.to_entry())).collect();
+    Some(Lock { entries: entries? })
 }
 
 /// One entry of a lock text in the canonical shape, borrowed from the text.
@@ -106,102 +107,129 @@ impl EntryRef<'_> {
     }
 }
 
-/// The entries of a text in the shape `Lock::render` writes, in file order, without copying them;
-/// `None` for any other shape.
-fn scan_canonical(text: &str) -> Option<Vec<EntryRef<'_>>> {
-    let mut lines = text.lines().filter(|line| !line.is_empty() && !line.starts_with('#'));
-    // A rendered entry takes about 110 bytes.
-    let mut entries = Vec::with_capacity(text.len() / 100);
-    while let Some(header) = lines.next() {
+/// The entries of a text in the shape `Lock::render` writes, in file order, without copying
+/// them; an item `None` (the last) where the text leaves that shape.
+struct Scan<'t> {
+    lines: std::str::Lines<'t>,
+    failed: bool,
+}
+
+impl<'t> Scan<'t> {
+    fn new(text: &'t str) -> Scan<'t> {
+        Scan { lines: text.lines(), failed: false }
+    }
+
+    fn line(&mut self) -> Option<&'t str> {
+        self.lines.by_ref().find(|line| !line.is_empty() && !line.starts_with('#'))
+    }
+
+    fn entry(&mut self, header: &str) -> Option<EntryRef<'t>> {
         if header != "[[version]]" {
             return None;
         }
-        let name = plain_string(lines.next()?.strip_prefix("name = ")?)?;
-        let version = lines.next()?.strip_prefix("version = ")?;
+        let name = plain_string(self.line()?.strip_prefix("name = ")?)?;
+        let version = self.line()?.strip_prefix("version = ")?;
         if version.starts_with('0') || !version.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let sha256 = plain_string(lines.next()?.strip_prefix("sha256 = ")?)?;
-        entries.push(EntryRef { name, version: version.parse().ok()?, sha256 });
+        let sha256 = plain_string(self.line()?.strip_prefix("sha256 = ")?)?;
+        Some(EntryRef { name, version: version.parse().ok()?, sha256 })
     }
-    Some(entries)
 }
 
-/// A lock text as `promptctl lock` keeps it: the canonical shape, sorted, one entry per version.
-/// Its entries stay in the text, so that `review` can take the few prompts it reads without
-/// building the whole lock (11 MB at 30,000 prompts). A text of any other shape has no `Sorted`:
-/// parse it whole with `Lock::parse`.
-#[derive(Debug, Clone)]
-pub struct Sorted<'t> {
-    /// Strictly increasing by (name, version): the order of `Lock::parse`, without duplicates.
-    entries: Vec<EntryRef<'t>>,
-}
+impl<'t> Iterator for Scan<'t> {
+    type Item = Option<EntryRef<'t>>;
 
-impl<'t> Sorted<'t> {
-    /// `None` when the text is not in the canonical shape, not sorted, or holds two entries for one
-    /// version (a merge can do that): `Lock::parse` then decides what it means.
-    pub fn new(text: &'t str) -> Option<Sorted<'t>> {
-        let entries = scan_canonical(text)?;
-        let increasing = entries
-            .windows(2)
-            .all(|pair| (pair[0].name, pair[0].version) < (pair[1].name, pair[1].version));
-        increasing.then_some(Sorted { entries })
-    }
-
-    /// The lock of these prompts only: for each of them, the same entries as `Lock::parse` of
-    /// the whole text holds.
-    pub fn select<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Lock {
-        let mut entries: Vec<Entry> = Vec::new();
-        for name in names {
-            let start = self.entries.partition_point(|entry| entry.name < name);
-            entries.extend(
-                self.entries[start..]
-                    .iter()
-                    .take_while(|entry| entry.name == name)
-                    .copied()
-                    .map(EntryRef::to_entry),
-            );
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
         }
-        entries.sort();
-        entries.dedup();
-        Lock { entries }
+        let header = self.line()?;
+        let entry = self.entry(header);
+        self.failed = entry.is_none();
+        Some(entry)
+    }
+}
+
+/// The entries of a canonical text grouped by prompt, checking on the way that they are sorted
+/// with one entry per version, as `promptctl lock` keeps them.
+struct Groups<'t> {
+    scan: std::iter::Peekable<Scan<'t>>,
+    last: Option<(&'t str, u32)>,
+}
+
+impl<'t> Groups<'t> {
+    fn new(text: &'t str) -> Groups<'t> {
+        Groups { scan: Scan::new(text).peekable(), last: None }
     }
 
-    /// The prompts whose entries differ between the two locks: an entry one of them has and the
-    /// other has not, or records with another digest. One pass over both, without copying.
-    pub fn differing(&self, other: &Sorted<'t>) -> BTreeSet<&'t str> {
-        use std::cmp::Ordering;
-        let mut names = BTreeSet::new();
-        let (mut left, mut right) =
-            (self.entries.iter().peekable(), other.entries.iter().peekable());
-        loop {
-            match (left.peek(), right.peek()) {
-                (Some(a), Some(b)) => match (a.name, a.version).cmp(&(b.name, b.version)) {
-                    Ordering::Less => {
-                        names.insert(a.name);
-                        left.next();
-                    }
-                    Ordering::Greater => {
-                        names.insert(b.name);
-                        right.next();
-                    }
-                    Ordering::Equal => {
-                        if a.sha256 != b.sha256 {
-                            names.insert(a.name);
-                        }
-                        left.next();
-                        right.next();
-                    }
-                },
-                (Some(a), None) => {
-                    names.insert(a.name);
-                    left.next();
+    /// The next prompt's entries into `into` (cleared first): `Some(None)` at the end, `None` where
+    /// the text is not a sorted canonical lock.
+    fn next_into(&mut self, into: &mut Vec<EntryRef<'t>>) -> Option<Option<&'t str>> {
+        into.clear();
+        let Some(first) = self.scan.peek().copied() else { return Some(None) };
+        let name = first?.name;
+        while let Some(entry) = self.scan.next_if(|entry| entry.is_none_or(|e| e.name == name)) {
+            let entry = entry?;
+            if self.last.is_some_and(|last| last >= (entry.name, entry.version)) {
+                return None;
+            }
+            self.last = Some((entry.name, entry.version));
+            into.push(entry);
+        }
+        Some(Some(name))
+    }
+}
+
+/// For `review`: the entries of the prompts `names` in a lock text as `promptctl lock` writes it
+/// (canonical, sorted, one entry per version), the same as `Lock::parse` of the whole text holds
+/// for them, in one pass over the text that copies nothing else (a lock of 30,000 prompts weighs
+/// 11 MB). `None` for a text of any other shape: parse it whole then.
+pub fn select(text: &str, names: &BTreeSet<&str>) -> Option<Lock> {
+    let mut groups = Groups::new(text);
+    let mut group = Vec::new();
+    let mut entries = Vec::new();
+    while let Some(name) = groups.next_into(&mut group)? {
+        if names.contains(name) {
+            entries.extend(group.iter().map(|entry| entry.to_entry()));
+        }
+    }
+    Some(Lock { entries })
+}
+
+/// For `review` of two lock texts: from each, the entries of the prompts `names` and of every
+/// prompt whose entries differ between the two (an entry one text has and the other has not, or
+/// records with another digest), in one pass over both texts. `None` unless both are as
+/// `promptctl lock` writes them (see `select`).
+pub fn select_changes(base: &str, head: &str, names: &BTreeSet<&str>) -> Option<(Lock, Lock)> {
+    let (mut base_groups, mut head_groups) = (Groups::new(base), Groups::new(head));
+    let (mut base_group, mut head_group) = (Vec::new(), Vec::new());
+    let (mut base_entries, mut head_entries) = (Vec::new(), Vec::new());
+    let mut base_name = base_groups.next_into(&mut base_group)?;
+    let mut head_name = head_groups.next_into(&mut head_group)?;
+    let keep = |group: &[EntryRef], into: &mut Vec<Entry>| {
+        into.extend(group.iter().map(|entry| entry.to_entry()));
+    };
+    loop {
+        match (base_name, head_name) {
+            (None, None) => {
+                return Some((Lock { entries: base_entries }, Lock { entries: head_entries }))
+            }
+            (Some(left), Some(right)) if left == right => {
+                if names.contains(left) || base_group != head_group {
+                    keep(&base_group, &mut base_entries);
+                    keep(&head_group, &mut head_entries);
                 }
-                (None, Some(b)) => {
-                    names.insert(b.name);
-                    right.next();
-                }
-                (None, None) => return names,
+                base_name = base_groups.next_into(&mut base_group)?;
+                head_name = head_groups.next_into(&mut head_group)?;
+            }
+            (Some(left), right) if right.is_none_or(|right| left < right) => {
+                keep(&base_group, &mut base_entries);
+                base_name = base_groups.next_into(&mut base_group)?;
+            }
+            _ => {
+                keep(&head_group, &mut head_entries);
+                head_name = head_groups.next_into(&mut head_group)?;
             }
         }
     }
@@ -320,16 +348,14 @@ mod tests {
             entry("c", 1, "41"),
         ]);
         let text = lock.render();
-        let sorted = Sorted::new(&text).expect("what `promptctl lock` writes");
         let whole = Lock::parse("prompts.lock", &text).0;
-        for names in [&["a"][..], &["b", "a-b"], &["missing", "c"], &[], &["a", "a"]] {
-            let expected: Vec<Entry> = whole
-                .entries
-                .iter()
-                .filter(|e| names.contains(&e.name.as_str()))
-                .cloned()
-                .collect();
-            assert_eq!(sorted.select(names.iter().copied()).entries, expected, "{names:?}");
+        let only = |lock: &Lock, names: &BTreeSet<&str>| -> Vec<Entry> {
+            lock.entries.iter().filter(|e| names.contains(e.name.as_str())).cloned().collect()
+        };
+        for names in [&["a"][..], &["b", "a-b"], &["missing", "c"], &[]] {
+            let names: BTreeSet<&str> = names.iter().copied().collect();
+            let selected = select(&text, &names).expect("what `promptctl lock` writes");
+            assert_eq!(selected.entries, only(&whole, &names), "{names:?}");
         }
 
         let mut other = lock.clone();
@@ -338,18 +364,24 @@ mod tests {
             "ff".into();
         other.add([entry("d", 1, "51")]);
         let other_text = other.render();
-        let other_sorted = Sorted::new(&other_text).expect("canonical");
-        let expected: BTreeSet<&str> = ["a-b", "b", "d"].into();
-        assert_eq!(sorted.differing(&other_sorted), expected);
-        assert_eq!(other_sorted.differing(&sorted), expected);
-        assert!(sorted.differing(&sorted).is_empty());
+        // `c` is asked for, `a-b`, `b` and `d` differ, `a` is the same on both sides.
+        let asked: BTreeSet<&str> = ["c"].into();
+        let taken: BTreeSet<&str> = ["a-b", "b", "c", "d"].into();
+        let (base, head) = select_changes(&text, &other_text, &asked).expect("canonical");
+        assert_eq!(base.entries, only(&whole, &taken));
+        assert_eq!(head.entries, only(&other, &taken));
+        let (same_base, same_head) = select_changes(&text, &text, &asked).expect("canonical");
+        assert_eq!((same_base.entries.len(), same_head.entries.len()), (1, 1));
 
         // Not what `promptctl lock` writes: the caller parses it whole.
         let unsorted = format!("{text}\n[[version]]\nname = \"a\"\nversion = 3\nsha256 = \"13\"\n");
-        assert!(Sorted::new(&unsorted).is_none());
         let twice = format!("{text}\n[[version]]\nname = \"c\"\nversion = 1\nsha256 = \"42\"\n");
-        assert!(Sorted::new(&twice).is_none());
-        assert!(Sorted::new(&text.replace("version = 1\n", "version = 01\n")).is_none());
-        assert!(Sorted::new("").is_some_and(|empty| empty.select(["a"]).entries.is_empty()));
+        let padded = text.replace("version = 1\n", "version = 01\n");
+        for bad in [&unsorted, &twice, &padded] {
+            assert_eq!(select(bad, &asked), None);
+            assert_eq!(select_changes(&text, bad, &asked), None);
+            assert_eq!(select_changes(bad, &text, &asked), None);
+        }
+        assert_eq!(select("", &asked), Some(Lock::default()));
     }
 }

@@ -4,13 +4,13 @@
 //! follows the number of changed prompts, not the size of the repository (the working tree also
 //! costs one stat per tracked file under the prompts folder, as `git status` does).
 
-use super::{Folder, Input, Pair, Revision};
+use super::{Folder, Input, Locks, Pair, Revision};
 use crate::config::{Config, FILE_NAME};
 use crate::source::SeedSource;
-use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
+use git2::{Blob, ErrorCode, ObjectType, Oid, Repository, Tree};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// What to compare: the base revision, and the head (a revision, or the working tree).
 #[derive(Debug, Clone)]
@@ -144,26 +144,28 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
     let head_prompts = subtree(&repo, &head_tree, &head_prompts_dir)?;
     let compared = compare_folders(base_prompts.as_ref(), head_prompts.as_ref());
 
-    let base_lock = blob_text(&repo, &base_tree, &format!("{prefix}{}", base_config.lock_file))?;
-    let head_lock = match &disk_root {
-        Some(root) => match std::fs::read(root.join(&head_config.lock_file)) {
-            Ok(bytes) => Some(Arc::new(lossy_text(bytes))),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(GitError::Read { path: root.join(&head_config.lock_file), source })
-            }
-        },
+    // The locks' blobs stay in libgit2's memory until the entries the review needs are taken.
+    let base_lock_path = format!("{prefix}{}", base_config.lock_file);
+    let head_lock_path = format!("{prefix}{}", head_config.lock_file);
+    let base_lock = blob(&repo, &base_tree, &base_lock_path)?;
+    let (head_lock, head_lock_on_disk, same_lock_blob) = match &disk_root {
+        Some(root) => {
+            let path = root.join(&head_config.lock_file);
+            let text = match std::fs::read(&path) {
+                Ok(bytes) => Some(lossy_text(bytes)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => return Err(GitError::Read { path, source }),
+            };
+            (None, text, false)
+        }
         None => {
-            let path = format!("{prefix}{}", head_config.lock_file);
-            let base_path = format!("{prefix}{}", base_config.lock_file);
             let id = |tree: &Tree, path: &str| tree.get_path(Path::new(path)).ok().map(|e| e.id());
-            if id(&head_tree, &path).is_some()
-                && id(&head_tree, &path) == id(&base_tree, &base_path)
-            {
-                // The same blob: no need to read it twice.
-                base_lock.clone()
+            let head_id = id(&head_tree, &head_lock_path);
+            if head_id.is_some() && head_id == id(&base_tree, &base_lock_path) {
+                // The same blob: read once, and no entry can differ.
+                (None, None, true)
             } else {
-                blob_text(&repo, &head_tree, &path)?
+                (blob(&repo, &head_tree, &head_lock_path)?, None, false)
             }
         }
     };
@@ -209,6 +211,15 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
             pairs.push(Pair { name: name.clone(), base, head });
         }
     }
+    let base_text = base_lock.as_ref().map(|blob| String::from_utf8_lossy(blob.content()));
+    let head_text = match (&head_lock, &head_lock_on_disk) {
+        (Some(blob), _) => Some(String::from_utf8_lossy(blob.content())),
+        (None, Some(text)) => Some(Cow::Borrowed(text.as_str())),
+        (None, None) => None,
+    };
+    let head_text = if same_lock_blob { base_text.as_deref() } else { head_text.as_deref() };
+    let locks = Locks::read(base_text.as_deref(), head_text, &pairs);
+
     // The folders on both sides of the trees that are not in the review. A changed folder is on
     // both sides when the comparison says so; one that only the working tree changed has the same
     // tree on both sides, or none.
@@ -233,8 +244,7 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
         },
         base_config,
         head_config,
-        base_lock,
-        head_lock,
+        locks,
         pairs,
         unchanged,
         base_has_prompts: base_prompts.is_some(),
@@ -327,28 +337,42 @@ struct Comparison {
 fn compare_folders(base: Option<&Tree>, head: Option<&Tree>) -> Comparison {
     if let (Some(base), Some(head)) = (base, head) {
         if base.id() == head.id() {
-            let on_both_sides = listing(&base.iter().collect::<Vec<_>>()).len();
+            let on_both_sides = folders(Some(base)).count();
             return Comparison { on_both_sides, ..Comparison::default() };
         }
     }
-    let base_entries = base.map(|tree| tree.iter().collect::<Vec<_>>()).unwrap_or_default();
-    let head_entries = head.map(|tree| tree.iter().collect::<Vec<_>>()).unwrap_or_default();
-    match compare_sorted(&listing(&base_entries), &listing(&head_entries)) {
+    match compare_sorted(folders(base), folders(head)) {
         Some(comparison) => comparison,
         // Trees git did not write (out of order, or a name twice): compared by name instead.
         None => compare_maps(&folder_ids(base), &folder_ids(head)),
     }
 }
 
-/// The prompt folders of a listing of a prompts tree: sub-trees with a UTF-8 name that does not
-/// start with `.`, as (name, tree id).
-fn listing<'e>(entries: &'e [git2::TreeEntry<'_>]) -> Vec<(&'e [u8], Oid)> {
-    entries
-        .iter()
-        .filter(|entry| entry.kind() == Some(ObjectType::Tree))
-        .map(|entry| (entry.name_bytes(), entry.id()))
-        .filter(|(name, _)| std::str::from_utf8(name).is_ok() && !name.starts_with(b"."))
-        .collect()
+/// The prompt folders of a prompts tree, in the tree's order.
+fn folders<'t>(tree: Option<&'t Tree<'_>>) -> impl Iterator<Item = git2::TreeEntry<'t>> {
+    tree.into_iter().flat_map(Tree::iter).filter(is_prompt_folder)
+}
+
+/// A sub-tree with a UTF-8 name that does not start with `.`.
+fn is_prompt_folder(entry: &git2::TreeEntry<'_>) -> bool {
+    entry.kind() == Some(ObjectType::Tree)
+        && std::str::from_utf8(entry.name_bytes()).is_ok_and(|name| !name.starts_with('.'))
+}
+
+/// A folder of a listing: its name and tree id.
+trait Listed {
+    fn name(&self) -> &[u8];
+    fn id(&self) -> Oid;
+}
+
+impl Listed for git2::TreeEntry<'_> {
+    fn name(&self) -> &[u8] {
+        self.name_bytes()
+    }
+
+    fn id(&self) -> Oid {
+        git2::TreeEntry::id(self)
+    }
 }
 
 /// Git's order of the sub-trees of a tree: by name, as if each ended with `/`.
@@ -356,50 +380,56 @@ fn tree_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     a.iter().chain(b"/").cmp(b.iter().chain(b"/"))
 }
 
-/// Walks two folder listings in git's order side by side; `None` when one of them is not
-/// strictly in that order, as no tree that git writes is.
-fn compare_sorted(base: &[(&[u8], Oid)], head: &[(&[u8], Oid)]) -> Option<Comparison> {
+/// Walks two folder listings in git's order side by side, without copying them; `None` when one
+/// of them is not strictly in that order, as no tree that git writes is.
+fn compare_sorted<E: Listed>(
+    base: impl Iterator<Item = E>,
+    head: impl Iterator<Item = E>,
+) -> Option<Comparison> {
     use std::cmp::Ordering;
-    let increasing = |listing: &[(&[u8], Oid)]| {
-        listing.windows(2).all(|pair| tree_order(pair[0].0, pair[1].0) == Ordering::Less)
-    };
-    if !increasing(base) || !increasing(head) {
-        return None;
-    }
     fn mark(comparison: &mut Comparison, name: &[u8], presence: (bool, bool)) {
         // Listings hold UTF-8 names only.
         let name = String::from_utf8_lossy(name).into_owned();
         comparison.presence.insert(name.clone(), presence);
         comparison.changed.insert(name);
     }
+    /// The next folder of a listing, `None` when the one after it does not come after it.
+    fn next_in_order<E: Listed>(
+        listing: &mut std::iter::Peekable<impl Iterator<Item = E>>,
+    ) -> Option<E> {
+        let entry = listing.next()?;
+        match listing.peek() {
+            Some(after) if tree_order(entry.name(), after.name()) != Ordering::Less => None,
+            _ => Some(entry),
+        }
+    }
+    let (mut base, mut head) = (base.peekable(), head.peekable());
     let mut comparison = Comparison::default();
-    let (mut b, mut h) = (0, 0);
-    while b < base.len() || h < head.len() {
-        let order = match (base.get(b), head.get(h)) {
-            (Some(left), Some(right)) => tree_order(left.0, right.0),
+    loop {
+        let order = match (base.peek(), head.peek()) {
+            (Some(left), Some(right)) => tree_order(left.name(), right.name()),
             (Some(_), None) => Ordering::Less,
-            (None, _) => Ordering::Greater,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => return Some(comparison),
         };
         match order {
             Ordering::Less => {
-                mark(&mut comparison, base[b].0, (true, false));
-                b += 1;
+                let entry = next_in_order(&mut base)?;
+                mark(&mut comparison, entry.name(), (true, false));
             }
             Ordering::Greater => {
-                mark(&mut comparison, head[h].0, (false, true));
-                h += 1;
+                let entry = next_in_order(&mut head)?;
+                mark(&mut comparison, entry.name(), (false, true));
             }
             Ordering::Equal => {
+                let (left, right) = (next_in_order(&mut base)?, next_in_order(&mut head)?);
                 comparison.on_both_sides += 1;
-                if base[b].1 != head[h].1 {
-                    mark(&mut comparison, base[b].0, (true, true));
+                if left.id() != right.id() {
+                    mark(&mut comparison, left.name(), (true, true));
                 }
-                b += 1;
-                h += 1;
             }
         }
     }
-    Some(comparison)
 }
 
 /// `compare_sorted` for listings in any order, through maps by name.
@@ -550,11 +580,15 @@ impl Drop for Status {
     }
 }
 
-fn blob_text(repo: &Repository, tree: &Tree, path: &str) -> Result<Option<Arc<String>>, GitError> {
+fn blob_text(repo: &Repository, tree: &Tree, path: &str) -> Result<Option<String>, GitError> {
+    Ok(blob(repo, tree, path)?.map(|blob| String::from_utf8_lossy(blob.content()).into_owned()))
+}
+
+/// The blob at `path`, if there is one.
+fn blob<'r>(repo: &'r Repository, tree: &Tree, path: &str) -> Result<Option<Blob<'r>>, GitError> {
     match tree.get_path(Path::new(path)) {
         Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {
-            let blob = repo.find_blob(entry.id()).map_err(git_error(format!("read `{path}`")))?;
-            Ok(Some(Arc::new(lossy_text(blob.content().to_vec()))))
+            repo.find_blob(entry.id()).map(Some).map_err(git_error(format!("read `{path}`")))
         }
         Ok(_) => Ok(None),
         Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
@@ -713,6 +747,20 @@ mod tests {
         Oid::from_bytes(&[byte; 20]).expect("20 bytes")
     }
 
+    impl Listed for (&[u8], Oid) {
+        fn name(&self) -> &[u8] {
+            self.0
+        }
+
+        fn id(&self) -> Oid {
+            self.1
+        }
+    }
+
+    fn walk(base: &[(&[u8], Oid)], head: &[(&[u8], Oid)]) -> Option<Comparison> {
+        compare_sorted(base.iter().copied(), head.iter().copied())
+    }
+
     /// A listing sorted as git sorts a tree's sub-trees (`a-b/` before `a/`).
     fn listing<'n>(entries: &[(&'n str, u8)]) -> Vec<(&'n [u8], Oid)> {
         let mut listing: Vec<(&[u8], Oid)> =
@@ -730,7 +778,7 @@ mod tests {
         let base = listing(&[("a", 1), ("a-b", 2), ("b", 3), ("c", 4), ("gone", 5), ("a.b", 6)]);
         let head = listing(&[("a", 1), ("a-b", 9), ("b", 3), ("c", 8), ("new", 7), ("a.b", 6)]);
         assert_eq!(tree_order(b"a-b", b"a"), std::cmp::Ordering::Less, "git's order");
-        let walked = compare_sorted(&base, &head).expect("in git's order");
+        let walked = walk(&base, &head).expect("in git's order");
         assert_eq!(walked, compare_maps(&maps(&base), &maps(&head)));
         let changed: Vec<&str> = walked.changed.iter().map(String::as_str).collect();
         assert_eq!(changed, ["a-b", "c", "gone", "new"]);
@@ -739,7 +787,7 @@ mod tests {
         assert_eq!(walked.presence["c"], (true, true));
         assert_eq!(walked.on_both_sides, 5);
         // One side empty: everything on the other changed.
-        let all_new = compare_sorted(&[], &head).expect("sorted");
+        let all_new = walk(&[], &head).expect("sorted");
         assert_eq!(all_new.changed.len(), head.len());
         assert_eq!(all_new.on_both_sides, 0);
     }
@@ -748,11 +796,11 @@ mod tests {
     fn listings_out_of_git_order_are_not_walked() {
         let mut unsorted = listing(&[("a", 1), ("b", 2)]);
         unsorted.reverse();
-        assert_eq!(compare_sorted(&unsorted, &listing(&[("a", 1)])), None);
+        assert_eq!(walk(&unsorted, &listing(&[("a", 1)])), None);
         let twice = [(&b"a"[..], id(1)), (&b"a"[..], id(2))];
-        assert_eq!(compare_sorted(&listing(&[("a", 1)]), &twice), None);
+        assert_eq!(walk(&listing(&[("a", 1)]), &twice), None);
         // Byte order is not git's order either.
         let bytewise = [(&b"a"[..], id(1)), (&b"a-b"[..], id(2))];
-        assert_eq!(compare_sorted(&bytewise, &bytewise), None);
+        assert_eq!(walk(&bytewise, &bytewise), None);
     }
 }

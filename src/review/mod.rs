@@ -20,7 +20,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 /// The version of the `--format json` shape (docs/review.md).
 pub const FORMAT: &str = "promptctl.review/1";
@@ -62,10 +61,8 @@ pub struct Input {
     pub head: Revision,
     pub base_config: Config,
     pub head_config: Config,
-    /// `prompts.lock` on each side, as text (`None`: no lock file); the same `Arc` when git has
-    /// the same blob on both sides.
-    pub base_lock: Option<Arc<String>>,
-    pub head_lock: Option<Arc<String>>,
+    /// The entries of `prompts.lock` on each side that the review reads.
+    pub locks: Locks,
     /// Changed prompts, sorted by name.
     pub pairs: Vec<Pair>,
     /// Prompts present on both sides with identical folders.
@@ -387,13 +384,7 @@ fn version_view(number: u32, path: String, bytes: &[u8]) -> VersionView {
 
 /// Classifies every changed prompt of `input`.
 pub fn classify(input: &Input) -> Report {
-    let locks = Locks::read(input);
-    // Debug builds (the tests') check every review against the locks parsed whole.
-    debug_assert!(
-        locks.agrees_with(&Locks::whole(input), input),
-        "the lock entries read for the review differ from those of the whole locks"
-    );
-    classify_with(input, &locks)
+    classify_with(input, &input.locks)
 }
 
 fn classify_with(input: &Input, locks: &Locks) -> Report {
@@ -444,9 +435,11 @@ fn classify_with(input: &Input, locks: &Locks) -> Report {
 
 /// The two locks as far as the review reads them: every entry of the changed prompts and, when
 /// the two files differ, of every prompt whose entries differ (what `lock_rewrites` reports). A
-/// lock as `promptctl lock` writes it is read without being parsed whole, so that the cost follows
-/// the changed prompts; any other is parsed whole, as `check` does.
-struct Locks {
+/// lock as `promptctl lock` writes it is read in one pass that keeps only those entries, so that
+/// beyond that pass the cost follows the changed prompts; any other is parsed whole, as `check`
+/// does.
+#[derive(Debug, Clone)]
+pub struct Locks {
     base: Lock,
     head: Lock,
     /// The two files are identical (or both missing).
@@ -454,61 +447,62 @@ struct Locks {
 }
 
 impl Locks {
-    fn read(input: &Input) -> Locks {
-        let same = input.base_lock == input.head_lock;
-        let base_text = input.base_lock.as_deref().map_or("", String::as_str);
-        let head_text = input.head_lock.as_deref().map_or("", String::as_str);
-        let mut names: BTreeSet<&str> = input.pairs.iter().map(|pair| pair.name.as_str()).collect();
-        if same {
-            if let Some(sorted) = lock::Sorted::new(base_text) {
-                let lock = sorted.select(names);
-                return Locks { head: lock.clone(), base: lock, same };
-            }
-        } else if let (Some(base), Some(head)) =
-            (lock::Sorted::new(base_text), lock::Sorted::new(head_text))
-        {
-            names.extend(base.differing(&head));
-            return Locks {
-                base: base.select(names.iter().copied()),
-                head: head.select(names),
-                same,
-            };
-        }
-        Locks::whole(input)
+    /// From the texts of `prompts.lock` on each side (`None`: no lock file) and the changed
+    /// prompts. Debug builds (the tests') check the result against the whole locks.
+    pub fn read(base: Option<&str>, head: Option<&str>, pairs: &[Pair]) -> Locks {
+        let same = match (base, head) {
+            // The same blob comes as the same text.
+            (Some(base), Some(head)) => std::ptr::eq(base, head) || base == head,
+            (base, head) => base.is_none() && head.is_none(),
+        };
+        let names: BTreeSet<&str> = pairs.iter().map(|pair| pair.name.as_str()).collect();
+        let (base_text, head_text) = (base.unwrap_or_default(), head.unwrap_or_default());
+        let selected = if same {
+            lock::select(base_text, &names).map(|lock| (lock.clone(), lock))
+        } else {
+            lock::select_changes(base_text, head_text, &names)
+        };
+        let locks = match selected {
+            Some((base, head)) => Locks { base, head, same },
+            None => Locks::whole(base, head),
+        };
+        debug_assert!(
+            locks.agrees_with(&Locks::whole(base, head), pairs),
+            "the lock entries read for the review differ from those of the whole locks"
+        );
+        locks
     }
 
     /// Both locks parsed whole: what `read` must agree with.
-    fn whole(input: &Input) -> Locks {
-        let parse = |text: &Option<Arc<String>>| {
-            text.as_deref().map_or_else(Lock::default, |t| Lock::parse("prompts.lock", t).0)
-        };
-        let same = input.base_lock == input.head_lock;
-        let base = parse(&input.base_lock);
-        let head = if same { base.clone() } else { parse(&input.head_lock) };
-        Locks { base, head, same }
+    fn whole(base: Option<&str>, head: Option<&str>) -> Locks {
+        let parse =
+            |text: Option<&str>| text.map_or_else(Lock::default, |t| Lock::parse(FILE, t).0);
+        let same = base == head;
+        let base_lock = parse(base);
+        let head_lock = if same { base_lock.clone() } else { parse(head) };
+        Locks { base: base_lock, head: head_lock, same }
     }
 
     /// Whether the review reads the same from both: the entries of every changed prompt on each
     /// side, and the rewritten or removed entries.
-    fn agrees_with(&self, other: &Locks, input: &Input) -> bool {
-        let lock_file = &input.head_config.lock_file;
+    fn agrees_with(&self, other: &Locks, pairs: &[Pair]) -> bool {
         let entries = |lock: &Lock, name: &str| lock.for_prompt(name).cloned().collect::<Vec<_>>();
         let rewrites = |locks: &Locks| {
-            let found = if locks.same {
-                Vec::new()
-            } else {
-                lock_rewrites(&locks.base, &locks.head, lock_file)
-            };
+            let found =
+                if locks.same { Vec::new() } else { lock_rewrites(&locks.base, &locks.head, FILE) };
             found.into_iter().map(|f| (f.prompt, f.version, f.kind, f.message)).collect::<Vec<_>>()
         };
         self.same == other.same
-            && input.pairs.iter().all(|pair| {
+            && pairs.iter().all(|pair| {
                 entries(&self.base, &pair.name) == entries(&other.base, &pair.name)
                     && entries(&self.head, &pair.name) == entries(&other.head, &pair.name)
             })
             && rewrites(self) == rewrites(other)
     }
 }
+
+/// The name `Lock::parse` gives the lock in its diagnostics, which the review does not show.
+const FILE: &str = "prompts.lock";
 
 /// Entries of the base's lock that the head's lock changes or drops: `check` of the head alone
 /// cannot see them, since it trusts the head's lock.
@@ -1340,24 +1334,15 @@ mod tests {
         lock
     }
 
-    fn input(base_lock: &str, head_lock: &str, pairs: Vec<Pair>) -> Input {
+    fn input(locks: Locks, pairs: Vec<Pair>) -> Input {
         let config: Config = toml::from_str(CONFIG).expect("valid configuration");
-        let text = |lock: &str| Some(Arc::new(lock.to_string()));
-        // The same text is the same `Arc`, as `git::read` gives one blob.
-        let base_lock = text(base_lock);
-        let head_lock = if base_lock.as_deref().map(String::as_str) == Some(head_lock) {
-            base_lock.clone()
-        } else {
-            text(head_lock)
-        };
         Input {
             base: Revision { name: "main".into(), commit: Some("0".repeat(40)) },
             merge_base: "0".repeat(40),
             head: Revision { name: "working tree".into(), commit: None },
             base_config: config.clone(),
             head_config: config,
-            base_lock,
-            head_lock,
+            locks,
             pairs,
             unchanged: 0,
             base_has_prompts: true,
@@ -1366,14 +1351,16 @@ mod tests {
 
     /// Classifies with the lock entries the review reads and with the whole locks; the reports
     /// must be the same. Returns the report, and how many entries of the base's lock were read.
-    fn check(input: &Input) -> (Report, usize) {
-        let read = Locks::read(input);
-        let whole = Locks::whole(input);
-        assert!(read.agrees_with(&whole, input), "the locks disagree");
-        let report = classify_with(input, &read);
+    fn check(base_lock: &str, head_lock: &str, pairs: Vec<Pair>) -> (Report, usize) {
+        let whole = Locks::whole(Some(base_lock), Some(head_lock));
+        let read = Locks::read(Some(base_lock), Some(head_lock), &pairs);
+        assert!(read.agrees_with(&whole, &pairs), "the locks disagree");
+        let entries = read.base.entries.len();
+        let input = input(read, pairs);
+        let report = classify(&input);
         let json = |report: &Report| serde_json::to_value(report).expect("serialisable");
-        assert_eq!(json(&report), json(&classify_with(input, &whole)));
-        (report, read.base.entries.len())
+        assert_eq!(json(&report), json(&classify_with(&input, &whole)));
+        (report, entries)
     }
 
     /// (prompt, kinds, forbidden kinds) of each prompt of a report, and its lock rewrites.
@@ -1409,7 +1396,7 @@ mod tests {
         let after =
             folder(&name, &[(1, version_text(&name, 1)), (2, version_text(&name, 2)), (3, v3)]);
         let pair = Pair { name: name.clone(), base: Some(base_folder(100)), head: Some(after) };
-        let (report, read) = check(&input(&base.render(), &head.render(), vec![pair]));
+        let (report, read) = check(&base.render(), &head.render(), vec![pair]);
         assert_eq!(read, 2, "only the changed prompt's entries");
         let (prompts, rewrites) = summary(&report);
         assert_eq!(prompts.len(), 1);
@@ -1426,7 +1413,7 @@ mod tests {
         let edited = version_text(&name, 1).replace("greets", "welcomes");
         let head = folder(&name, &[(1, edited), (2, version_text(&name, 2))]);
         let pair = Pair { name: name.clone(), base: Some(base_folder(50)), head: Some(head) };
-        let (report, read) = check(&input(&lock, &lock, vec![pair]));
+        let (report, read) = check(&lock, &lock, vec![pair]);
         assert_eq!(read, 2);
         let (prompts, rewrites) = summary(&report);
         assert_eq!(prompts.len(), 1);
@@ -1446,7 +1433,7 @@ mod tests {
             Pair { name: prompt_name(20), base: Some(base_folder(20)), head: None },
             Pair { name: "renamed".into(), base: None, head: Some(moved) },
         ];
-        let (report, read) = check(&input(&lock, &lock, pairs));
+        let (report, read) = check(&lock, &lock, pairs);
         assert_eq!(read, 4);
         let (prompts, _) = summary(&report);
         let find = |name: &str| prompts.iter().find(|p| p.0 == name).expect("reviewed").clone();
@@ -1480,7 +1467,7 @@ mod tests {
             ],
         );
         let pair = Pair { name: name.clone(), base: Some(base_folder(200)), head: Some(after) };
-        let (report, read) = check(&input(&base.render(), &head.render(), vec![pair]));
+        let (report, read) = check(&base.render(), &head.render(), vec![pair]);
         assert_eq!(read, 6, "the changed prompt's entries and those of the two prompts");
         let (prompts, rewrites) = summary(&report);
         assert_eq!(prompts.len(), 1);
@@ -1517,9 +1504,9 @@ mod tests {
             "cd".repeat(32)
         );
         for text in [&commented, &unsorted, &twice] {
-            assert!(lock::Sorted::new(text).is_none());
+            assert_eq!(lock::select(text, &BTreeSet::new()), None);
             for (base_text, head_text) in [(text, text), (&base, text), (text, &base)] {
-                let (report, _) = check(&input(base_text, head_text, vec![pair()]));
+                let (report, _) = check(base_text, head_text, vec![pair()]);
                 let (prompts, _) = summary(&report);
                 assert!(prompts[0].2.contains(&ForbiddenKind::Edited), "{prompts:?}");
             }
@@ -1597,7 +1584,7 @@ mod tests {
                     pairs.push(Pair { name, base: before, head: after });
                 }
             }
-            check(&input(&base.render(), &head_text, pairs));
+            check(&base.render(), &head_text, pairs);
         }
     }
 }
