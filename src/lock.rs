@@ -238,7 +238,7 @@ pub fn select_changes(base: &str, head: &str, names: &BTreeSet<&str>) -> Option<
 /// A basic TOML string without escapes: `"…"`.
 fn plain_string(value: &str) -> Option<&str> {
     let inner = value.strip_prefix('"')?.strip_suffix('"')?;
-    (!inner.contains(['"', '\\'])).then_some(inner)
+    memchr::memchr2(b'"', b'\\', inner.as_bytes()).is_none().then_some(inner)
 }
 
 /// The lock rules: a locked version must still exist with the same bytes.

@@ -1,8 +1,10 @@
 //! The I/O of `review`: reads the base side straight from git objects with git2 (no checkout, so
 //! it works on a bare clone) and the head side from a commit or the working tree. Only the prompt
-//! folders whose content differs are read: folders are compared by their tree ids, so the cost
-//! follows the number of changed prompts, not the size of the repository (the working tree also
-//! costs one stat per tracked file under the prompts folder, as `git status` does).
+//! folders whose tree ids differ are read, and only the lock entries of the changed prompts are
+//! kept, so the cost follows the number of changed prompts; what still grows with the repository
+//! is one listing of each prompts tree, inflating and scanning `prompts.lock` once per side, and
+//! for a working tree `git status` (a stat per tracked file, a listing per folder, of the prompts
+//! folder).
 
 use super::{Folder, Input, Locks, Pair, Revision};
 use crate::config::{Config, FILE_NAME};
@@ -227,8 +229,9 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
         Some(&(in_base, in_head)) => in_base && in_head,
         None => base_prompts.as_ref().is_some_and(|tree| is_folder(tree, name)),
     };
-    let unchanged =
-        compared.on_both_sides - pairs.iter().filter(|pair| on_both_sides(&pair.name)).count();
+    let unchanged = compared
+        .on_both_sides
+        .saturating_sub(pairs.iter().filter(|pair| on_both_sides(&pair.name)).count());
 
     Ok(Input {
         base: Revision {
@@ -335,12 +338,6 @@ struct Comparison {
 /// tree is read, so beyond its two listings (a tree object is one sorted list, a few bytes per
 /// prompt) the cost follows the changed folders.
 fn compare_folders(base: Option<&Tree>, head: Option<&Tree>) -> Comparison {
-    if let (Some(base), Some(head)) = (base, head) {
-        if base.id() == head.id() {
-            let on_both_sides = folders(Some(base)).count();
-            return Comparison { on_both_sides, ..Comparison::default() };
-        }
-    }
     match compare_sorted(folders(base), folders(head)) {
         Some(comparison) => comparison,
         // Trees git did not write (out of order, or a name twice): compared by name instead.
