@@ -150,24 +150,22 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
     let base_lock_path = format!("{prefix}{}", base_config.lock_file);
     let head_lock_path = format!("{prefix}{}", head_config.lock_file);
     let base_lock = blob(&repo, &base_tree, &base_lock_path)?;
-    let (head_lock, head_lock_on_disk, same_lock_blob) = match &disk_root {
+    let head_lock = match &disk_root {
         Some(root) => {
             let path = root.join(&head_config.lock_file);
-            let text = match std::fs::read(&path) {
+            HeadLock::Disk(match std::fs::read(&path) {
                 Ok(bytes) => Some(lossy_text(bytes)),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
                 Err(source) => return Err(GitError::Read { path, source }),
-            };
-            (None, text, false)
+            })
         }
         None => {
             let id = |tree: &Tree, path: &str| tree.get_path(Path::new(path)).ok().map(|e| e.id());
             let head_id = id(&head_tree, &head_lock_path);
             if head_id.is_some() && head_id == id(&base_tree, &base_lock_path) {
-                // The same blob: read once, and no entry can differ.
-                (None, None, true)
+                HeadLock::SameBlob
             } else {
-                (blob(&repo, &head_tree, &head_lock_path)?, None, false)
+                HeadLock::Blob(blob(&repo, &head_tree, &head_lock_path)?)
             }
         }
     };
@@ -214,12 +212,15 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
         }
     }
     let base_text = base_lock.as_ref().map(|blob| String::from_utf8_lossy(blob.content()));
-    let head_text = match (&head_lock, &head_lock_on_disk) {
-        (Some(blob), _) => Some(String::from_utf8_lossy(blob.content())),
-        (None, Some(text)) => Some(Cow::Borrowed(text.as_str())),
-        (None, None) => None,
+    let head_text = match &head_lock {
+        HeadLock::Blob(blob) => blob.as_ref().map(|blob| String::from_utf8_lossy(blob.content())),
+        HeadLock::Disk(text) => text.as_deref().map(Cow::Borrowed),
+        HeadLock::SameBlob => None,
     };
-    let head_text = if same_lock_blob { base_text.as_deref() } else { head_text.as_deref() };
+    let head_text = match &head_lock {
+        HeadLock::SameBlob => base_text.as_deref(),
+        _ => head_text.as_deref(),
+    };
     let locks = Locks::read(base_text.as_deref(), head_text, &pairs);
 
     // The folders on both sides of the trees that are not in the review. A changed folder is on
@@ -252,6 +253,16 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
         unchanged,
         base_has_prompts: base_prompts.is_some(),
     })
+}
+
+/// Where the head's `prompts.lock` is.
+enum HeadLock<'r> {
+    /// In the head commit (`None`: it has none).
+    Blob(Option<Blob<'r>>),
+    /// In the working tree.
+    Disk(Option<String>),
+    /// The base's blob: read once, and no entry can differ.
+    SameBlob,
 }
 
 /// A relative path with `/` separators.
