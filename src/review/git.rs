@@ -146,26 +146,35 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
     let head_prompts = subtree(&repo, &head_tree, &head_prompts_dir)?;
     let compared = compare_folders(base_prompts.as_ref(), head_prompts.as_ref());
 
-    // The locks' blobs stay in libgit2's memory until the entries the review needs are taken.
+    // The locks: blobs stay in libgit2's memory until the entries the review needs are taken. The
+    // working tree's file is the head of a working-tree review, and otherwise stands in for a
+    // blob whose id its bytes hash to (a clean checkout, as in CI): reading and hashing it costs
+    // a fraction of inflating the blob.
     let base_lock_path = format!("{prefix}{}", base_config.lock_file);
     let head_lock_path = format!("{prefix}{}", head_config.lock_file);
-    let base_lock = blob(&repo, &base_tree, &base_lock_path)?;
-    let head_lock = match &disk_root {
-        Some(root) => {
+    let disk_lock = match (&disk_root, &workdir) {
+        (Some(root), _) => {
             let path = root.join(&head_config.lock_file);
-            HeadLock::Disk(match std::fs::read(&path) {
-                Ok(bytes) => Some(lossy_text(bytes)),
+            match std::fs::read(&path) {
+                Ok(bytes) => Some(bytes),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
                 Err(source) => return Err(GitError::Read { path, source }),
-            })
+            }
         }
+        // A copy that cannot be read is no copy: the blob is read instead.
+        (None, Some(workdir)) => std::fs::read(workdir.join(&head_lock_path)).ok(),
+        (None, None) => None,
+    };
+    let disk_lock = WorktreeCopy::new(disk_lock);
+    let base_lock = disk_lock.or_blob(&repo, blob_id(&base_tree, &base_lock_path)?)?;
+    let head_lock = match &disk_root {
+        Some(_) => LockText::Disk,
         None => {
-            let id = |tree: &Tree, path: &str| tree.get_path(Path::new(path)).ok().map(|e| e.id());
-            let head_id = id(&head_tree, &head_lock_path);
-            if head_id.is_some() && head_id == id(&base_tree, &base_lock_path) {
-                HeadLock::SameBlob
+            let head_id = blob_id(&head_tree, &head_lock_path)?;
+            if head_id.is_some() && head_id == blob_id(&base_tree, &base_lock_path)? {
+                LockText::SameAsBase
             } else {
-                HeadLock::Blob(blob(&repo, &head_tree, &head_lock_path)?)
+                disk_lock.or_blob(&repo, head_id)?
             }
         }
     };
@@ -211,14 +220,12 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
             pairs.push(Pair { name: name.clone(), base, head });
         }
     }
-    let base_text = base_lock.as_ref().map(|blob| String::from_utf8_lossy(blob.content()));
-    let head_text = match &head_lock {
-        HeadLock::Blob(blob) => blob.as_ref().map(|blob| String::from_utf8_lossy(blob.content())),
-        HeadLock::Disk(text) => text.as_deref().map(Cow::Borrowed),
-        HeadLock::SameBlob => None,
-    };
-    let head_text = match &head_lock {
-        HeadLock::SameBlob => base_text.as_deref(),
+    let disk_text = disk_lock.text();
+    let (base_text, head_text) =
+        (base_lock.text(disk_text.as_deref()), head_lock.text(disk_text.as_deref()));
+    // The same blob is the same text.
+    let head_text = match head_lock {
+        LockText::SameAsBase => base_text.as_deref(),
         _ => head_text.as_deref(),
     };
     let locks = Locks::read(base_text.as_deref(), head_text, &pairs);
@@ -255,14 +262,80 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
     })
 }
 
-/// Where the head's `prompts.lock` is.
-enum HeadLock<'r> {
-    /// In the head commit (`None`: it has none).
-    Blob(Option<Blob<'r>>),
-    /// In the working tree.
-    Disk(Option<String>),
-    /// The base's blob: read once, and no entry can differ.
-    SameBlob,
+/// Where a side's `prompts.lock` is read from.
+enum LockText<'r> {
+    /// The side has none.
+    Missing,
+    Blob(Blob<'r>),
+    /// The working tree's file (`WorktreeCopy`).
+    Disk,
+    /// The head has the base's blob: read once, and no entry can differ.
+    SameAsBase,
+}
+
+impl LockText<'_> {
+    /// The text, given the working tree's; `None` for `SameAsBase` too.
+    fn text<'a>(&'a self, disk: Option<&'a str>) -> Option<Cow<'a, str>> {
+        match self {
+            LockText::Missing | LockText::SameAsBase => None,
+            LockText::Blob(blob) => Some(String::from_utf8_lossy(blob.content())),
+            LockText::Disk => disk.map(Cow::Borrowed),
+        }
+    }
+}
+
+/// The working tree's `prompts.lock`, and its git blob id once asked.
+struct WorktreeCopy {
+    bytes: Option<Vec<u8>>,
+    id: std::cell::OnceCell<Option<Oid>>,
+}
+
+impl WorktreeCopy {
+    fn new(bytes: Option<Vec<u8>>) -> WorktreeCopy {
+        WorktreeCopy { bytes, id: std::cell::OnceCell::new() }
+    }
+
+    /// The blob `id`, unless the working tree's file has exactly its bytes. A file of another size
+    /// is told apart without hashing it.
+    fn or_blob<'r>(&self, repo: &'r Repository, id: Option<Oid>) -> Result<LockText<'r>, GitError> {
+        let Some(id) = id else { return Ok(LockText::Missing) };
+        let same_size = |bytes: &Vec<u8>| {
+            repo.odb()
+                .and_then(|odb| odb.read_header(id))
+                .is_ok_and(|(size, _)| size == bytes.len())
+        };
+        if self.bytes.as_ref().is_some_and(same_size) && self.blob_id() == Some(id) {
+            return Ok(LockText::Disk);
+        }
+        repo.find_blob(id).map(LockText::Blob).map_err(git_error("read the lock file"))
+    }
+
+    /// Git's id of the file as a blob: the SHA-1 of `blob LEN\0` and its bytes.
+    fn blob_id(&self) -> Option<Oid> {
+        *self.id.get_or_init(|| {
+            use sha1::Digest;
+            let bytes = self.bytes.as_ref()?;
+            let mut hasher = sha1::Sha1::new();
+            hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+            hasher.update(bytes);
+            Oid::from_bytes(&hasher.finalize()).ok()
+        })
+    }
+
+    /// The file as text, as a working-tree review reads it.
+    fn text(&self) -> Option<Cow<'_, str>> {
+        self.bytes.as_deref().map(String::from_utf8_lossy)
+    }
+}
+
+/// The id of the blob at `path`, if there is one.
+fn blob_id(tree: &Tree, path: &str) -> Result<Option<Oid>, GitError> {
+    match tree.get_path(Path::new(path)) {
+        Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),
+        Ok(_) => Ok(None),
+        Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+        Err(error) => Err(git_error(format!("read `{path}`"))(error)),
+    }
 }
 
 /// A relative path with `/` separators.
@@ -604,13 +677,6 @@ fn blob<'r>(repo: &'r Repository, tree: &Tree, path: &str) -> Result<Option<Blob
     }
 }
 
-/// The text of a file, with invalid UTF-8 replaced (the lock and the configuration are read as
-/// text); a valid file is not copied again.
-fn lossy_text(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
-}
-
 /// Whether a file in a prompt folder is one the review reads.
 fn wanted(name: &str) -> bool {
     name == "prompt.toml" || crate::source::version_number(name).is_some()
@@ -798,6 +864,16 @@ mod tests {
         let all_new = walk(&[], &head).expect("sorted");
         assert_eq!(all_new.changed.len(), head.len());
         assert_eq!(all_new.on_both_sides, 0);
+    }
+
+    #[test]
+    fn a_working_tree_copy_has_its_blobs_id() {
+        for bytes in [&b""[..], b"# generated\n", &[0xff, 0, b'\n']] {
+            let copy = WorktreeCopy::new(Some(bytes.to_vec()));
+            let expected = Oid::hash_object(ObjectType::Blob, bytes).expect("hashable");
+            assert_eq!(copy.blob_id(), Some(expected));
+        }
+        assert_eq!(WorktreeCopy::new(None).blob_id(), None);
     }
 
     #[test]

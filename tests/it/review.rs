@@ -820,6 +820,33 @@ fn few_changes_among_many_untouched_prompts() {
 }
 
 #[test]
+fn head_revision_reads_its_own_lock_not_the_working_trees() {
+    let repo = shop();
+    repo.write("prompts/greeter/v2.prompt", GREETER_V2);
+    repo.commit("v2");
+    let lock = repo.repo.read("prompts.lock");
+    let rewrites = |args: &[&str]| {
+        let run = repo.review(&[&["--base", "main", "--format", "json"], args].concat());
+        json(&run)["lock_rewrites"].as_array().unwrap().len()
+    };
+    // A clean checkout: the working tree's lock is the commit's.
+    assert_eq!(rewrites(&["--head", "feature"]), 0);
+    // A digest rewritten in place (same size) and an entry removed, neither committed: only the
+    // working tree has them.
+    let sha = lock.lines().find(|l| l.starts_with("sha256")).unwrap();
+    let same_size = lock.replacen(sha, &format!("sha256 = \"{}\"", "0".repeat(64)), 1);
+    assert_eq!(same_size.len(), lock.len());
+    let entry = lock.find("\n[[version]]").unwrap();
+    let next = lock[entry + 1..].find("\n[[version]]").map_or(lock.len(), |at| entry + 1 + at);
+    let removed = format!("{}{}", &lock[..entry], &lock[next..]);
+    for edited in [same_size, removed] {
+        repo.write("prompts.lock", &edited);
+        assert_eq!(rewrites(&["--head", "feature"]), 0, "{edited}");
+        assert_eq!(rewrites(&[]), 1, "{edited}");
+    }
+}
+
+#[test]
 fn bare_clone_reads_everything_from_git_objects() {
     let repo = shop();
     repo.write("prompts/greeter/v2.prompt", GREETER_V2);
