@@ -2,9 +2,9 @@
 //! it works on a bare clone) and the head side from a commit or the working tree. Only the prompt
 //! folders whose tree ids differ are read, and only the lock entries of the changed prompts are
 //! kept, so the cost follows the number of changed prompts; what still grows with the repository
-//! is one listing of each prompts tree, inflating and scanning `prompts.lock` once per side, and
-//! for a working tree `git status` (a stat per tracked file, a listing per folder, of the prompts
-//! folder).
+//! is one listing of each prompts tree, reading and scanning `prompts.lock` once per side (from
+//! the working tree when its bytes are the blob's, cheaper than inflating it), and for a working
+//! tree `git status` (a stat per tracked file, a listing per folder, of the prompts folder).
 
 use super::{Folder, Input, Locks, Pair, Revision};
 use crate::config::{Config, FILE_NAME};
