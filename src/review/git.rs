@@ -1,13 +1,16 @@
 //! The I/O of `review`: reads the base side straight from git objects with git2 (no checkout, so
 //! it works on a bare clone) and the head side from a commit or the working tree. Only the prompt
-//! folders whose content differs are read: folders are compared by their tree ids, so the cost
-//! follows the number of changed prompts, not the size of the repository (the working tree also
-//! costs one stat per tracked file under the prompts folder, as `git status` does).
+//! folders whose tree ids differ are read, and only the lock entries of the changed prompts are
+//! kept, so the cost follows the number of changed prompts; what still grows with the repository
+//! is one listing of each prompts tree, reading and scanning `prompts.lock` once per side (from
+//! the working tree when its bytes are the blob's, cheaper than inflating it), and for a working
+//! tree `git status` (a stat per tracked file, a listing per folder, of the prompts folder).
 
-use super::{Folder, Input, Pair, Revision};
+use super::{Folder, Input, Locks, Pair, Revision};
 use crate::config::{Config, FILE_NAME};
 use crate::source::SeedSource;
-use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
+use git2::{Blob, ErrorCode, ObjectType, Oid, Repository, Tree};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -133,19 +136,59 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
 
     let base_prompts_dir = format!("{prefix}{}", base_config.prompts_dir.trim_end_matches('/'));
     let head_prompts_dir = format!("{prefix}{}", head_config.prompts_dir.trim_end_matches('/'));
+    // Of a working tree, `git status` says which prompt folders changed; on a large tree it takes
+    // longest, so it runs while the trees and the locks are read.
+    let status = match (&disk_root, &workdir) {
+        (Some(_), Some(workdir)) => Status::start(workdir, &head_prompts_dir),
+        _ => Status(None),
+    };
     let base_prompts = subtree(&repo, &base_tree, &base_prompts_dir)?;
     let head_prompts = subtree(&repo, &head_tree, &head_prompts_dir)?;
-    let base_entries = folder_ids(base_prompts.as_ref());
-    let head_entries = folder_ids(head_prompts.as_ref());
-    let mut changed: BTreeSet<String> = base_entries
-        .iter()
-        .filter(|(name, id)| head_entries.get(*name) != Some(id))
-        .map(|(name, _)| name.clone())
-        .collect();
-    changed.extend(head_entries.keys().filter(|name| !base_entries.contains_key(*name)).cloned());
+    let compared = compare_folders(base_prompts.as_ref(), head_prompts.as_ref());
+
+    // The locks: blobs stay in libgit2's memory until the entries the review needs are taken. The
+    // working tree's file is the head of a working-tree review, and otherwise stands in for a
+    // blob whose id its bytes hash to (a clean checkout, as in CI): reading and hashing it costs
+    // a fraction of inflating the blob.
+    let base_lock_path = format!("{prefix}{}", base_config.lock_file);
+    let head_lock_path = format!("{prefix}{}", head_config.lock_file);
+    let disk_lock = match (&disk_root, &workdir) {
+        (Some(root), _) => {
+            let path = root.join(&head_config.lock_file);
+            match std::fs::read(&path) {
+                Ok(bytes) => Some(bytes),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => return Err(GitError::Read { path, source }),
+            }
+        }
+        // A copy that cannot be read is no copy: the blob is read instead.
+        (None, Some(workdir)) => std::fs::read(workdir.join(&head_lock_path)).ok(),
+        (None, None) => None,
+    };
+    let disk_lock = WorktreeCopy::new(disk_lock);
+    let base_lock = disk_lock.or_blob(&repo, blob_id(&base_tree, &base_lock_path)?)?;
+    let head_lock = match &disk_root {
+        Some(_) => LockText::Disk,
+        None => {
+            let head_id = blob_id(&head_tree, &head_lock_path)?;
+            if head_id.is_some() && head_id == blob_id(&base_tree, &base_lock_path)? {
+                LockText::SameAsBase
+            } else {
+                disk_lock.or_blob(&repo, head_id)?
+            }
+        }
+    };
+
+    let mut changed = compared.changed;
     if disk_root.is_some() {
         let disk_prompts = workdir.as_deref().unwrap_or(Path::new(".")).join(&head_prompts_dir);
-        changed.extend(workdir_changes(&repo, &head_tree, &head_prompts_dir, &disk_prompts)?);
+        changed.extend(workdir_changes(
+            &repo,
+            &head_tree,
+            &head_prompts_dir,
+            &disk_prompts,
+            status,
+        )?);
     }
 
     let side_dir = |config: &Config, name: &str| {
@@ -177,36 +220,26 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
             pairs.push(Pair { name: name.clone(), base, head });
         }
     }
-    let unchanged = base_entries
-        .keys()
-        .filter(|name| {
-            head_entries.contains_key(*name) && !pairs.iter().any(|pair| pair.name == **name)
-        })
-        .count();
-
-    let base_lock = blob_text(&repo, &base_tree, &format!("{prefix}{}", base_config.lock_file))?;
-    let head_lock = match &disk_root {
-        Some(root) => match std::fs::read(root.join(&head_config.lock_file)) {
-            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(GitError::Read { path: root.join(&head_config.lock_file), source })
-            }
-        },
-        None => {
-            let path = format!("{prefix}{}", head_config.lock_file);
-            let base_path = format!("{prefix}{}", base_config.lock_file);
-            let id = |tree: &Tree, path: &str| tree.get_path(Path::new(path)).ok().map(|e| e.id());
-            if id(&head_tree, &path).is_some()
-                && id(&head_tree, &path) == id(&base_tree, &base_path)
-            {
-                // The same blob: no need to read it twice.
-                base_lock.clone()
-            } else {
-                blob_text(&repo, &head_tree, &path)?
-            }
-        }
+    let disk_text = disk_lock.text();
+    let (base_text, head_text) =
+        (base_lock.text(disk_text.as_deref()), head_lock.text(disk_text.as_deref()));
+    // The same blob is the same text.
+    let head_text = match head_lock {
+        LockText::SameAsBase => base_text.as_deref(),
+        _ => head_text.as_deref(),
     };
+    let locks = Locks::read(base_text.as_deref(), head_text, &pairs);
+
+    // The folders on both sides of the trees that are not in the review. A changed folder is on
+    // both sides when the comparison says so; one that only the working tree changed has the same
+    // tree on both sides, or none.
+    let on_both_sides = |name: &str| match compared.presence.get(name) {
+        Some(&(in_base, in_head)) => in_base && in_head,
+        None => base_prompts.as_ref().is_some_and(|tree| is_folder(tree, name)),
+    };
+    let unchanged = compared
+        .on_both_sides
+        .saturating_sub(pairs.iter().filter(|pair| on_both_sides(&pair.name)).count());
 
     Ok(Input {
         base: Revision {
@@ -222,12 +255,87 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
         },
         base_config,
         head_config,
-        base_lock,
-        head_lock,
+        locks,
         pairs,
         unchanged,
         base_has_prompts: base_prompts.is_some(),
     })
+}
+
+/// Where a side's `prompts.lock` is read from.
+enum LockText<'r> {
+    /// The side has none.
+    Missing,
+    Blob(Blob<'r>),
+    /// The working tree's file (`WorktreeCopy`).
+    Disk,
+    /// The head has the base's blob: read once, and no entry can differ.
+    SameAsBase,
+}
+
+impl LockText<'_> {
+    /// The text, given the working tree's; `None` for `SameAsBase` too.
+    fn text<'a>(&'a self, disk: Option<&'a str>) -> Option<Cow<'a, str>> {
+        match self {
+            LockText::Missing | LockText::SameAsBase => None,
+            LockText::Blob(blob) => Some(String::from_utf8_lossy(blob.content())),
+            LockText::Disk => disk.map(Cow::Borrowed),
+        }
+    }
+}
+
+/// The working tree's `prompts.lock`, and its git blob id once asked.
+struct WorktreeCopy {
+    bytes: Option<Vec<u8>>,
+    id: std::cell::OnceCell<Option<Oid>>,
+}
+
+impl WorktreeCopy {
+    fn new(bytes: Option<Vec<u8>>) -> WorktreeCopy {
+        WorktreeCopy { bytes, id: std::cell::OnceCell::new() }
+    }
+
+    /// The blob `id`, unless the working tree's file has exactly its bytes. A file of another size
+    /// is told apart without hashing it.
+    fn or_blob<'r>(&self, repo: &'r Repository, id: Option<Oid>) -> Result<LockText<'r>, GitError> {
+        let Some(id) = id else { return Ok(LockText::Missing) };
+        let same_size = |bytes: &Vec<u8>| {
+            repo.odb()
+                .and_then(|odb| odb.read_header(id))
+                .is_ok_and(|(size, _)| size == bytes.len())
+        };
+        if self.bytes.as_ref().is_some_and(same_size) && self.blob_id() == Some(id) {
+            return Ok(LockText::Disk);
+        }
+        repo.find_blob(id).map(LockText::Blob).map_err(git_error("read the lock file"))
+    }
+
+    /// Git's id of the file as a blob: the SHA-1 of `blob LEN\0` and its bytes.
+    fn blob_id(&self) -> Option<Oid> {
+        *self.id.get_or_init(|| {
+            use sha1::Digest;
+            let bytes = self.bytes.as_ref()?;
+            let mut hasher = sha1::Sha1::new();
+            hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+            hasher.update(bytes);
+            Oid::from_bytes(&hasher.finalize()).ok()
+        })
+    }
+
+    /// The file as text, as a working-tree review reads it.
+    fn text(&self) -> Option<Cow<'_, str>> {
+        self.bytes.as_deref().map(String::from_utf8_lossy)
+    }
+}
+
+/// The id of the blob at `path`, if there is one.
+fn blob_id(tree: &Tree, path: &str) -> Result<Option<Oid>, GitError> {
+    match tree.get_path(Path::new(path)) {
+        Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),
+        Ok(_) => Ok(None),
+        Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+        Err(error) => Err(git_error(format!("read `{path}`"))(error)),
+    }
 }
 
 /// A relative path with `/` separators.
@@ -293,6 +401,141 @@ fn folder_ids(tree: Option<&Tree>) -> BTreeMap<String, Oid> {
         .collect()
 }
 
+/// Whether a prompts tree has a prompt folder of that name.
+fn is_folder(tree: &Tree, name: &str) -> bool {
+    !name.starts_with('.')
+        && tree.get_name(name).is_some_and(|entry| entry.kind() == Some(ObjectType::Tree))
+}
+
+/// How the prompt folders of two prompts trees compare.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Comparison {
+    /// Folders whose tree ids differ, and folders on one side only.
+    changed: BTreeSet<String>,
+    /// For each changed folder: whether it is in the base, and in the head.
+    presence: BTreeMap<String, (bool, bool)>,
+    /// How many folders are on both sides (changed or not).
+    on_both_sides: usize,
+}
+
+/// Compares the prompt folders of two prompts trees by their tree ids: nothing below the prompts
+/// tree is read, so beyond its two listings (a tree object is one sorted list, a few bytes per
+/// prompt) the cost follows the changed folders.
+fn compare_folders(base: Option<&Tree>, head: Option<&Tree>) -> Comparison {
+    match compare_sorted(folders(base), folders(head)) {
+        Some(comparison) => comparison,
+        // Trees git did not write (out of order, or a name twice): compared by name instead.
+        None => compare_maps(&folder_ids(base), &folder_ids(head)),
+    }
+}
+
+/// The prompt folders of a prompts tree, in the tree's order.
+fn folders<'t>(tree: Option<&'t Tree<'_>>) -> impl Iterator<Item = git2::TreeEntry<'t>> {
+    tree.into_iter().flat_map(Tree::iter).filter(is_prompt_folder)
+}
+
+/// A sub-tree with a UTF-8 name that does not start with `.`.
+fn is_prompt_folder(entry: &git2::TreeEntry<'_>) -> bool {
+    entry.kind() == Some(ObjectType::Tree)
+        && std::str::from_utf8(entry.name_bytes()).is_ok_and(|name| !name.starts_with('.'))
+}
+
+/// A folder of a listing: its name and tree id.
+trait Listed {
+    fn name(&self) -> &[u8];
+    fn id(&self) -> Oid;
+}
+
+impl Listed for git2::TreeEntry<'_> {
+    fn name(&self) -> &[u8] {
+        self.name_bytes()
+    }
+
+    fn id(&self) -> Oid {
+        git2::TreeEntry::id(self)
+    }
+}
+
+/// Git's order of the sub-trees of a tree: by name, as if each ended with `/`.
+fn tree_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.iter().chain(b"/").cmp(b.iter().chain(b"/"))
+}
+
+/// Walks two folder listings in git's order side by side, without copying them; `None` when one
+/// of them is not strictly in that order, as no tree that git writes is.
+fn compare_sorted<E: Listed>(
+    base: impl Iterator<Item = E>,
+    head: impl Iterator<Item = E>,
+) -> Option<Comparison> {
+    use std::cmp::Ordering;
+    fn mark(comparison: &mut Comparison, name: &[u8], presence: (bool, bool)) {
+        // Listings hold UTF-8 names only.
+        let name = String::from_utf8_lossy(name).into_owned();
+        comparison.presence.insert(name.clone(), presence);
+        comparison.changed.insert(name);
+    }
+    /// The next folder of a listing, `None` when the one after it does not come after it.
+    fn next_in_order<E: Listed>(
+        listing: &mut std::iter::Peekable<impl Iterator<Item = E>>,
+    ) -> Option<E> {
+        let entry = listing.next()?;
+        match listing.peek() {
+            Some(after) if tree_order(entry.name(), after.name()) != Ordering::Less => None,
+            _ => Some(entry),
+        }
+    }
+    let (mut base, mut head) = (base.peekable(), head.peekable());
+    let mut comparison = Comparison::default();
+    loop {
+        let order = match (base.peek(), head.peek()) {
+            (Some(left), Some(right)) => tree_order(left.name(), right.name()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => return Some(comparison),
+        };
+        match order {
+            Ordering::Less => {
+                let entry = next_in_order(&mut base)?;
+                mark(&mut comparison, entry.name(), (true, false));
+            }
+            Ordering::Greater => {
+                let entry = next_in_order(&mut head)?;
+                mark(&mut comparison, entry.name(), (false, true));
+            }
+            Ordering::Equal => {
+                let (left, right) = (next_in_order(&mut base)?, next_in_order(&mut head)?);
+                comparison.on_both_sides += 1;
+                if left.id() != right.id() {
+                    mark(&mut comparison, left.name(), (true, true));
+                }
+            }
+        }
+    }
+}
+
+/// `compare_sorted` for listings in any order, through maps by name.
+fn compare_maps(base: &BTreeMap<String, Oid>, head: &BTreeMap<String, Oid>) -> Comparison {
+    let mut comparison = Comparison::default();
+    for (name, id) in base {
+        match head.get(name) {
+            Some(other) => {
+                comparison.on_both_sides += 1;
+                if other != id {
+                    comparison.presence.insert(name.clone(), (true, true));
+                }
+            }
+            None => {
+                comparison.presence.insert(name.clone(), (true, false));
+            }
+        }
+    }
+    for name in head.keys().filter(|name| !base.contains_key(*name)) {
+        comparison.presence.insert(name.clone(), (false, true));
+    }
+    comparison.changed = comparison.presence.keys().cloned().collect();
+    comparison
+}
+
 /// Prompt folders whose files differ between the head commit and the working tree (staged,
 /// unstaged or untracked), through the index's stat cache. The `git` command does this about
 /// twice as fast as libgit2 on a large tree (it stats files in parallel), so it is asked first;
@@ -302,8 +545,9 @@ fn workdir_changes(
     head_tree: &Tree,
     prompts_dir: &str,
     disk_prompts: &Path,
+    status: Status,
 ) -> Result<BTreeSet<String>, GitError> {
-    if let Some(paths) = repo.workdir().and_then(|workdir| git_status(workdir, prompts_dir)) {
+    if let Some(paths) = status.finish() {
         let mut names = BTreeSet::new();
         let prefix = format!("{prompts_dir}/");
         for path in paths {
@@ -368,37 +612,64 @@ fn workdir_changes(
     Ok(names)
 }
 
-/// The paths `git status` reports under `prompts_dir` (both sides of a rename), relative to the
-/// repository root; None when git cannot be run or fails.
-fn git_status(workdir: &Path, prompts_dir: &str) -> Option<Vec<String>> {
-    let output = std::process::Command::new("git")
-        .args(["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames", "--"])
-        .arg(format!("{prompts_dir}/"))
-        .current_dir(workdir)
-        .env("LC_ALL", "C")
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
+/// `git status` of the prompts folder, running: the paths it reports under it (both sides of a
+/// rename, relative to the repository root) once it is done. Dropped unfinished (the review
+/// failed meanwhile), it is stopped.
+struct Status(Option<std::process::Child>);
+
+impl Status {
+    /// Starts `git status`; without git, a `Status` that reports nothing (libgit2 answers then).
+    fn start(workdir: &Path, prompts_dir: &str) -> Status {
+        let child = std::process::Command::new("git")
+            .args(["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames"])
+            .arg("--")
+            .arg(format!("{prompts_dir}/"))
+            .current_dir(workdir)
+            .env("LC_ALL", "C")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok();
+        Status(child)
     }
-    let text = String::from_utf8(output.stdout).ok()?;
-    // Each record is `XY PATH`, NUL-terminated.
-    Some(
-        text.split('\0')
-            .filter(|record| record.len() > 3)
-            .map(|record| record[3..].to_string())
-            .collect(),
-    )
+
+    /// The reported paths; `None` when git could not be run or failed.
+    fn finish(mut self) -> Option<Vec<String>> {
+        let output = self.0.take()?.wait_with_output().ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        let text = String::from_utf8(output.stdout).ok()?;
+        // Each record is `XY PATH`, NUL-terminated.
+        Some(
+            text.split('\0')
+                .filter(|record| record.len() > 3)
+                .map(|record| record[3..].to_string())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Status {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 fn blob_text(repo: &Repository, tree: &Tree, path: &str) -> Result<Option<String>, GitError> {
+    Ok(blob(repo, tree, path)?.map(|blob| String::from_utf8_lossy(blob.content()).into_owned()))
+}
+
+/// The blob at `path`, if there is one.
+fn blob<'r>(repo: &'r Repository, tree: &Tree, path: &str) -> Result<Option<Blob<'r>>, GitError> {
     match tree.get_path(Path::new(path)) {
         Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {
-            let blob = repo.find_blob(entry.id()).map_err(git_error(format!("read `{path}`")))?;
-            Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+            repo.find_blob(entry.id()).map(Some).map_err(git_error(format!("read `{path}`")))
         }
         Ok(_) => Ok(None),
         Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
@@ -540,4 +811,80 @@ fn with_seed_from_disk(root: &Path, mut folder: Folder) -> Folder {
         });
     }
     folder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> Oid {
+        Oid::from_bytes(&[byte; 20]).expect("20 bytes")
+    }
+
+    impl Listed for (&[u8], Oid) {
+        fn name(&self) -> &[u8] {
+            self.0
+        }
+
+        fn id(&self) -> Oid {
+            self.1
+        }
+    }
+
+    fn walk(base: &[(&[u8], Oid)], head: &[(&[u8], Oid)]) -> Option<Comparison> {
+        compare_sorted(base.iter().copied(), head.iter().copied())
+    }
+
+    /// A listing sorted as git sorts a tree's sub-trees (`a-b/` before `a/`).
+    fn listing<'n>(entries: &[(&'n str, u8)]) -> Vec<(&'n [u8], Oid)> {
+        let mut listing: Vec<(&[u8], Oid)> =
+            entries.iter().map(|(name, byte)| (name.as_bytes(), id(*byte))).collect();
+        listing.sort_by(|a, b| tree_order(a.0, b.0));
+        listing
+    }
+
+    fn maps(listing: &[(&[u8], Oid)]) -> BTreeMap<String, Oid> {
+        listing.iter().map(|(name, id)| (String::from_utf8_lossy(name).into_owned(), *id)).collect()
+    }
+
+    #[test]
+    fn the_side_by_side_walk_agrees_with_maps_by_name() {
+        let base = listing(&[("a", 1), ("a-b", 2), ("b", 3), ("c", 4), ("gone", 5), ("a.b", 6)]);
+        let head = listing(&[("a", 1), ("a-b", 9), ("b", 3), ("c", 8), ("new", 7), ("a.b", 6)]);
+        assert_eq!(tree_order(b"a-b", b"a"), std::cmp::Ordering::Less, "git's order");
+        let walked = walk(&base, &head).expect("in git's order");
+        assert_eq!(walked, compare_maps(&maps(&base), &maps(&head)));
+        let changed: Vec<&str> = walked.changed.iter().map(String::as_str).collect();
+        assert_eq!(changed, ["a-b", "c", "gone", "new"]);
+        assert_eq!(walked.presence["gone"], (true, false));
+        assert_eq!(walked.presence["new"], (false, true));
+        assert_eq!(walked.presence["c"], (true, true));
+        assert_eq!(walked.on_both_sides, 5);
+        // One side empty: everything on the other changed.
+        let all_new = walk(&[], &head).expect("sorted");
+        assert_eq!(all_new.changed.len(), head.len());
+        assert_eq!(all_new.on_both_sides, 0);
+    }
+
+    #[test]
+    fn a_working_tree_copy_has_its_blobs_id() {
+        for bytes in [&b""[..], b"# generated\n", &[0xff, 0, b'\n']] {
+            let copy = WorktreeCopy::new(Some(bytes.to_vec()));
+            let expected = Oid::hash_object(ObjectType::Blob, bytes).expect("hashable");
+            assert_eq!(copy.blob_id(), Some(expected));
+        }
+        assert_eq!(WorktreeCopy::new(None).blob_id(), None);
+    }
+
+    #[test]
+    fn listings_out_of_git_order_are_not_walked() {
+        let mut unsorted = listing(&[("a", 1), ("b", 2)]);
+        unsorted.reverse();
+        assert_eq!(walk(&unsorted, &listing(&[("a", 1)])), None);
+        let twice = [(&b"a"[..], id(1)), (&b"a"[..], id(2))];
+        assert_eq!(walk(&listing(&[("a", 1)]), &twice), None);
+        // Byte order is not git's order either.
+        let bytewise = [(&b"a"[..], id(1)), (&b"a-b"[..], id(2))];
+        assert_eq!(walk(&bytewise, &bytewise), None);
+    }
 }

@@ -61,9 +61,8 @@ pub struct Input {
     pub head: Revision,
     pub base_config: Config,
     pub head_config: Config,
-    /// `prompts.lock` on each side, as text (`None`: no lock file).
-    pub base_lock: Option<String>,
-    pub head_lock: Option<String>,
+    /// The entries of `prompts.lock` on each side that the review reads.
+    pub locks: Locks,
     /// Changed prompts, sorted by name.
     pub pairs: Vec<Pair>,
     /// Prompts present on both sides with identical folders.
@@ -385,23 +384,15 @@ fn version_view(number: u32, path: String, bytes: &[u8]) -> VersionView {
 
 /// Classifies every changed prompt of `input`.
 pub fn classify(input: &Input) -> Report {
+    classify_with(input, &input.locks)
+}
+
+fn classify_with(input: &Input, locks: &Locks) -> Report {
     let mut environments: BTreeSet<String> =
         input.head_config.environments.keys().cloned().collect();
     environments.extend(input.base_config.environments.keys().cloned());
     let environments: Vec<String> = environments.into_iter().collect();
-    let parse_lock = |text: &Option<String>| {
-        text.as_deref().map_or_else(Lock::default, |t| Lock::parse("prompts.lock", t).0)
-    };
-    let base_lock = parse_lock(&input.base_lock);
-    // Usually the same file: parse it once.
-    let same_lock = input.base_lock == input.head_lock;
-    let head_lock_parsed;
-    let head_lock = if same_lock {
-        &base_lock
-    } else {
-        head_lock_parsed = parse_lock(&input.head_lock);
-        &head_lock_parsed
-    };
+    let (base_lock, head_lock, same_lock) = (&locks.base, &locks.head, locks.same);
     // Where each head version's bytes are, to tell a rename from a deletion across folders.
     let mut head_blobs: BTreeMap<String, (String, u32, String)> = BTreeMap::new();
     for pair in &input.pairs {
@@ -419,7 +410,7 @@ pub fn classify(input: &Input) -> Report {
     let context = Context {
         input,
         environments: &environments,
-        base_lock: &base_lock,
+        base_lock,
         head_lock,
         head_blobs: &head_blobs,
     };
@@ -428,7 +419,7 @@ pub fn classify(input: &Input) -> Report {
     let lock_rewrites = if same_lock {
         Vec::new()
     } else {
-        lock_rewrites(&base_lock, head_lock, &input.head_config.lock_file)
+        lock_rewrites(base_lock, head_lock, &input.head_config.lock_file)
     };
     Report {
         format: FORMAT,
@@ -441,6 +432,77 @@ pub fn classify(input: &Input) -> Report {
         lock_rewrites,
     }
 }
+
+/// The two locks as far as the review reads them: every entry of the changed prompts and, when
+/// the two files differ, of every prompt whose entries differ (what `lock_rewrites` reports). A
+/// lock as `promptctl lock` writes it is read in one pass that keeps only those entries, so that
+/// beyond that pass the cost follows the changed prompts; any other is parsed whole, as `check`
+/// does.
+#[derive(Debug, Clone)]
+pub struct Locks {
+    base: Lock,
+    head: Lock,
+    /// The two files are identical (or both missing).
+    same: bool,
+}
+
+impl Locks {
+    /// From the texts of `prompts.lock` on each side (`None`: no lock file) and the changed
+    /// prompts. Debug builds (the tests') check the result against the whole locks.
+    pub fn read(base: Option<&str>, head: Option<&str>, pairs: &[Pair]) -> Locks {
+        let same = match (base, head) {
+            // The same blob comes as the same text.
+            (Some(base), Some(head)) => std::ptr::eq(base, head) || base == head,
+            (base, head) => base.is_none() && head.is_none(),
+        };
+        let names: BTreeSet<&str> = pairs.iter().map(|pair| pair.name.as_str()).collect();
+        let (base_text, head_text) = (base.unwrap_or_default(), head.unwrap_or_default());
+        let selected = if same {
+            lock::select(base_text, &names).map(|lock| (lock.clone(), lock))
+        } else {
+            lock::select_changes(base_text, head_text, &names)
+        };
+        let locks = match selected {
+            Some((base, head)) => Locks { base, head, same },
+            None => Locks::whole(base, head),
+        };
+        debug_assert!(
+            locks.agrees_with(&Locks::whole(base, head), pairs),
+            "the lock entries read for the review differ from those of the whole locks"
+        );
+        locks
+    }
+
+    /// Both locks parsed whole: what `read` must agree with.
+    fn whole(base: Option<&str>, head: Option<&str>) -> Locks {
+        let parse =
+            |text: Option<&str>| text.map_or_else(Lock::default, |t| Lock::parse(FILE, t).0);
+        let same = base == head;
+        let base_lock = parse(base);
+        let head_lock = if same { base_lock.clone() } else { parse(head) };
+        Locks { base: base_lock, head: head_lock, same }
+    }
+
+    /// Whether the review reads the same from both: the entries of every changed prompt on each
+    /// side, and the rewritten or removed entries.
+    fn agrees_with(&self, other: &Locks, pairs: &[Pair]) -> bool {
+        let entries = |lock: &Lock, name: &str| lock.for_prompt(name).cloned().collect::<Vec<_>>();
+        let rewrites = |locks: &Locks| {
+            let found =
+                if locks.same { Vec::new() } else { lock_rewrites(&locks.base, &locks.head, FILE) };
+            found.into_iter().map(|f| (f.prompt, f.version, f.kind, f.message)).collect::<Vec<_>>()
+        };
+        self.same == other.same
+            && pairs.iter().all(|pair| {
+                entries(&self.base, &pair.name) == entries(&other.base, &pair.name)
+                    && entries(&self.head, &pair.name) == entries(&other.head, &pair.name)
+            })
+            && rewrites(self) == rewrites(other)
+    }
+}
+
+/// The name `Lock::parse` gives the lock in its diagnostics, which the review does not show.
+const FILE: &str = "prompts.lock";
 
 /// Entries of the base's lock that the head's lock changes or drops: `check` of the head alone
 /// cannot see them, since it trusts the head's lock.
@@ -1221,5 +1283,309 @@ mod tests {
         assert_eq!(words.len(), 1, "{words:?}");
         assert!(words[0].segments.contains(&('-', "helpful".to_string())), "{words:?}");
         assert!(words[0].segments.contains(&('+', "terse".to_string())), "{words:?}");
+    }
+
+    // The lock entries a review reads, against the locks parsed whole: on a repository of many
+    // prompts with every version locked, of which a few change.
+
+    const CONFIG: &str = "[environments.production]\n[environments.staging]\n";
+
+    fn manifest(active: u32) -> String {
+        format!(
+            "description = \"A prompt\"\n\n[activate]\nproduction = {active}\nstaging = {active}\n\n[[test]]\nname = \"ada\"\nvars = {{ who = \"Ada\" }}\n"
+        )
+    }
+
+    fn version_text(name: &str, number: u32) -> String {
+        format!("+++\nvariables.who = {{ type = \"string\" }}\n+++\nv{number} of {name} greets {{{{who}}}}.\n")
+    }
+
+    fn prompt_name(index: usize) -> String {
+        format!("p{index:04}")
+    }
+
+    /// A prompt folder with these version texts, serving the last of them.
+    fn folder(name: &str, versions: &[(u32, String)]) -> Folder {
+        let mut files = BTreeMap::new();
+        let active = versions.iter().map(|(number, _)| *number).max().unwrap_or(1);
+        files.insert("prompt.toml".to_string(), manifest(active).into_bytes());
+        for (number, text) in versions {
+            files.insert(format!("v{number}.prompt"), text.clone().into_bytes());
+        }
+        Folder { dir: format!("prompts/{name}"), files, seed: None }
+    }
+
+    /// The base folder of prompt `index`: v1 and v2.
+    fn base_folder(index: usize) -> Folder {
+        let name = prompt_name(index);
+        folder(&name, &[(1, version_text(&name, 1)), (2, version_text(&name, 2))])
+    }
+
+    /// The lock of `prompts` prompts with v1 and v2 of each locked, as `promptctl lock` writes it.
+    fn full_lock(prompts: usize) -> Lock {
+        let mut lock = Lock::default();
+        lock.add((0..prompts).flat_map(|index| {
+            let name = prompt_name(index);
+            [1, 2].map(|number| lock::Entry {
+                name: name.clone(),
+                version: number,
+                sha256: sha256_hex(version_text(&name, number).as_bytes()),
+            })
+        }));
+        lock
+    }
+
+    fn input(locks: Locks, pairs: Vec<Pair>) -> Input {
+        let config: Config = toml::from_str(CONFIG).expect("valid configuration");
+        Input {
+            base: Revision { name: "main".into(), commit: Some("0".repeat(40)) },
+            merge_base: "0".repeat(40),
+            head: Revision { name: "working tree".into(), commit: None },
+            base_config: config.clone(),
+            head_config: config,
+            locks,
+            pairs,
+            unchanged: 0,
+            base_has_prompts: true,
+        }
+    }
+
+    /// Classifies with the lock entries the review reads and with the whole locks; the reports
+    /// must be the same. Returns the report, and how many entries of the base's lock were read.
+    fn check(base_lock: &str, head_lock: &str, pairs: Vec<Pair>) -> (Report, usize) {
+        let whole = Locks::whole(Some(base_lock), Some(head_lock));
+        let read = Locks::read(Some(base_lock), Some(head_lock), &pairs);
+        assert!(read.agrees_with(&whole, &pairs), "the locks disagree");
+        let entries = read.base.entries.len();
+        let input = input(read, pairs);
+        let report = classify(&input);
+        let json = |report: &Report| serde_json::to_value(report).expect("serialisable");
+        assert_eq!(json(&report), json(&classify_with(&input, &whole)));
+        (report, entries)
+    }
+
+    /// (prompt, kinds, forbidden kinds) of each prompt of a report, and its lock rewrites.
+    type Summary =
+        (Vec<(String, Vec<Kind>, Vec<ForbiddenKind>)>, Vec<(String, u32, ForbiddenKind)>);
+
+    fn summary(report: &Report) -> Summary {
+        (
+            report
+                .prompts
+                .iter()
+                .map(|p| {
+                    (p.name.clone(), p.kinds.clone(), p.forbidden.iter().map(|f| f.kind).collect())
+                })
+                .collect(),
+            report.lock_rewrites.iter().map(|f| (f.prompt.clone(), f.version, f.kind)).collect(),
+        )
+    }
+
+    const PROMPTS: usize = 300;
+
+    #[test]
+    fn a_new_version_locked_reads_the_entries_of_its_prompt_only() {
+        let base = full_lock(PROMPTS);
+        let name = prompt_name(100);
+        let v3 = version_text(&name, 3);
+        let mut head = base.clone();
+        head.add([lock::Entry {
+            name: name.clone(),
+            version: 3,
+            sha256: sha256_hex(v3.as_bytes()),
+        }]);
+        let after =
+            folder(&name, &[(1, version_text(&name, 1)), (2, version_text(&name, 2)), (3, v3)]);
+        let pair = Pair { name: name.clone(), base: Some(base_folder(100)), head: Some(after) };
+        let (report, read) = check(&base.render(), &head.render(), vec![pair]);
+        assert_eq!(read, 2, "only the changed prompt's entries");
+        let (prompts, rewrites) = summary(&report);
+        assert_eq!(prompts.len(), 1);
+        assert_eq!(prompts[0].0, name);
+        assert!(prompts[0].1.contains(&Kind::NewVersion), "{prompts:?}");
+        assert!(prompts[0].2.is_empty(), "{prompts:?}");
+        assert!(rewrites.is_empty(), "{rewrites:?}");
+    }
+
+    #[test]
+    fn a_locked_version_edited_among_untouched_prompts_is_forbidden() {
+        let lock = full_lock(PROMPTS).render();
+        let name = prompt_name(50);
+        let edited = version_text(&name, 1).replace("greets", "welcomes");
+        let head = folder(&name, &[(1, edited), (2, version_text(&name, 2))]);
+        let pair = Pair { name: name.clone(), base: Some(base_folder(50)), head: Some(head) };
+        let (report, read) = check(&lock, &lock, vec![pair]);
+        assert_eq!(read, 2);
+        let (prompts, rewrites) = summary(&report);
+        assert_eq!(prompts.len(), 1);
+        assert_eq!(prompts[0].2, [ForbiddenKind::Edited]);
+        assert!(prompts[0].1.contains(&Kind::Forbidden));
+        assert!(rewrites.is_empty());
+    }
+
+    #[test]
+    fn renamed_and_deleted_prompts_keep_their_locked_versions() {
+        let lock = full_lock(PROMPTS).render();
+        // p0010 moves to `renamed` (same bytes), p0020 is deleted.
+        let mut moved = base_folder(10);
+        moved.dir = "prompts/renamed".into();
+        let pairs = vec![
+            Pair { name: prompt_name(10), base: Some(base_folder(10)), head: None },
+            Pair { name: prompt_name(20), base: Some(base_folder(20)), head: None },
+            Pair { name: "renamed".into(), base: None, head: Some(moved) },
+        ];
+        let (report, read) = check(&lock, &lock, pairs);
+        assert_eq!(read, 4);
+        let (prompts, _) = summary(&report);
+        let find = |name: &str| prompts.iter().find(|p| p.0 == name).expect("reviewed").clone();
+        let renamed = find(&prompt_name(10));
+        assert!(renamed.1.contains(&Kind::DeletedPrompt));
+        assert_eq!(renamed.2, [ForbiddenKind::Renamed, ForbiddenKind::Renamed]);
+        let deleted = find(&prompt_name(20));
+        assert_eq!(deleted.2, [ForbiddenKind::Deleted, ForbiddenKind::Deleted]);
+        assert!(find("renamed").1.contains(&Kind::NewPrompt));
+    }
+
+    #[test]
+    fn lock_entries_removed_or_rewritten_for_untouched_prompts_are_found() {
+        let base = full_lock(PROMPTS);
+        let mut head = base.clone();
+        head.entries.retain(|e| !(e.name == prompt_name(30) && e.version == 2));
+        let rewritten = head
+            .entries
+            .iter_mut()
+            .find(|e| e.name == prompt_name(40) && e.version == 1)
+            .expect("an entry");
+        rewritten.sha256 = "ab".repeat(32);
+        // One folder changes as well (a new, unlocked version), far from the two.
+        let name = prompt_name(200);
+        let after = folder(
+            &name,
+            &[
+                (1, version_text(&name, 1)),
+                (2, version_text(&name, 2)),
+                (3, version_text(&name, 3)),
+            ],
+        );
+        let pair = Pair { name: name.clone(), base: Some(base_folder(200)), head: Some(after) };
+        let (report, read) = check(&base.render(), &head.render(), vec![pair]);
+        assert_eq!(read, 6, "the changed prompt's entries and those of the two prompts");
+        let (prompts, rewrites) = summary(&report);
+        assert_eq!(prompts.len(), 1);
+        assert_eq!(
+            rewrites,
+            [
+                (prompt_name(30), 2, ForbiddenKind::LockRemoved),
+                (prompt_name(40), 1, ForbiddenKind::LockRewritten)
+            ]
+        );
+    }
+
+    #[test]
+    fn locks_in_another_shape_are_parsed_whole() {
+        let base = full_lock(PROMPTS).render();
+        let name = prompt_name(7);
+        let edited = version_text(&name, 2).replace("greets", "welcomes");
+        let head_folder = folder(&name, &[(1, version_text(&name, 1)), (2, edited)]);
+        let pair = || Pair {
+            name: name.clone(),
+            base: Some(base_folder(7)),
+            head: Some(head_folder.clone()),
+        };
+        // A comment after a value, entries out of order, and a version locked twice (a merge).
+        let commented = base.replacen("version = 1\n", "version = 1 # checked\n", 1);
+        let entry = |index: usize| {
+            let name = prompt_name(index);
+            let sha = sha256_hex(version_text(&name, 1).as_bytes());
+            format!("\n[[version]]\nname = \"{name}\"\nversion = 1\nsha256 = \"{sha}\"\n")
+        };
+        let unsorted = format!("{base}{}", entry(3));
+        let twice = format!(
+            "{base}\n[[version]]\nname = \"{name}\"\nversion = 2\nsha256 = \"{}\"\n",
+            "cd".repeat(32)
+        );
+        for text in [&commented, &unsorted, &twice] {
+            assert_eq!(lock::select(text, &BTreeSet::new()), None);
+            for (base_text, head_text) in [(text, text), (&base, text), (text, &base)] {
+                let (report, _) = check(base_text, head_text, vec![pair()]);
+                let (prompts, _) = summary(&report);
+                assert!(prompts[0].2.contains(&ForbiddenKind::Edited), "{prompts:?}");
+            }
+        }
+    }
+
+    /// A small random generator, so that the next test is the same on every run.
+    struct Steps(u64);
+
+    impl Steps {
+        fn below(&mut self, bound: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % bound as u64) as usize
+        }
+    }
+
+    #[test]
+    fn random_changes_to_locks_and_folders_read_as_the_whole_locks_do() {
+        let prompts = 12;
+        let mut steps = Steps(0x5eed);
+        for _ in 0..200 {
+            let base = full_lock(prompts);
+            let mut head = base.clone();
+            for _ in 0..steps.below(4) {
+                let index = steps.below(head.entries.len().max(1));
+                match steps.below(3) {
+                    0 if !head.entries.is_empty() => {
+                        head.entries.remove(index);
+                    }
+                    1 if !head.entries.is_empty() => head.entries[index].sha256 = "ee".repeat(32),
+                    _ => {
+                        let name = prompt_name(steps.below(prompts + 2));
+                        let sha = sha256_hex(version_text(&name, 3).as_bytes());
+                        head.add([lock::Entry { name, version: 3, sha256: sha }]);
+                    }
+                }
+            }
+            let mut head_text = head.render();
+            if steps.below(8) == 0 {
+                // Sometimes a shape only the TOML parser reads.
+                head_text.push_str("# edited by hand\n");
+                head_text = head_text.replacen("version = 2\n", "version = 2  # kept\n", 1);
+            }
+            let mut pairs = Vec::new();
+            for index in 0..prompts + 2 {
+                let name = prompt_name(index);
+                let before = (index < prompts).then(|| base_folder(index));
+                let after = match steps.below(6) {
+                    0 => None,
+                    1 => Some(folder(
+                        &name,
+                        &[
+                            (1, version_text(&name, 1).replace("greets", "meets")),
+                            (2, version_text(&name, 2)),
+                        ],
+                    )),
+                    2 => Some(folder(
+                        &name,
+                        &[
+                            (1, version_text(&name, 1)),
+                            (2, version_text(&name, 2)),
+                            (3, version_text(&name, 3)),
+                        ],
+                    )),
+                    3 => Some(folder(
+                        &name,
+                        &[(2, version_text(&name, 1)), (3, version_text(&name, 2))],
+                    )),
+                    // Unchanged: not a pair, as `git::read` leaves it out.
+                    _ => continue,
+                };
+                if before.is_some() || after.is_some() {
+                    pairs.push(Pair { name, base: before, head: after });
+                }
+            }
+            check(&base.render(), &head_text, pairs);
+        }
     }
 }

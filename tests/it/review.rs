@@ -678,6 +678,174 @@ fn head_revision_ignores_the_working_tree() {
     assert_ne!(report["merge_base"], report["base"]["commit"]);
 }
 
+/// Prompt `name` of a larger repository: v1 locked, served everywhere, with its own text.
+fn numbered(name: &str) -> [(String, String); 2] {
+    [
+        (
+            format!("prompts/{name}/prompt.toml"),
+            SUMMARY_TOML.replace("a ticket", &format!("a ticket for {name}")),
+        ),
+        (
+            format!("prompts/{name}/v1.prompt"),
+            SUMMARY_V1.replace("one sentence", &format!("one sentence ({name})")),
+        ),
+    ]
+}
+
+#[test]
+fn few_changes_among_many_untouched_prompts() {
+    // 40 prompts, plus `a` and `a-b`, which git sorts as `a-b/` before `a/`.
+    let mut names: Vec<String> = (0..40).map(|i| format!("p{i:02}")).collect();
+    names.extend(["a".to_string(), "a-b".to_string()]);
+    let files: Vec<(String, String)> = names.iter().flat_map(|name| numbered(name)).collect();
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let repo = GitRepo::base(&borrowed);
+    let v2 = |name: &str| SUMMARY_V1.replace("one sentence", &format!("two sentences ({name})"));
+    // A locked version edited, a new version served in staging, a prompt renamed, a prompt
+    // deleted, and the lock entry of an untouched prompt removed.
+    repo.write("prompts/p05/v1.prompt", &SUMMARY_V1.replace("Summarise", "Sum up"));
+    for name in ["p10", "a-b"] {
+        repo.write(&format!("prompts/{name}/v2.prompt"), &v2(name));
+        let manifest = repo.repo.read(&format!("prompts/{name}/prompt.toml"));
+        repo.write(
+            &format!("prompts/{name}/prompt.toml"),
+            &manifest.replace("staging = 1", "staging = 2"),
+        );
+    }
+    std::fs::rename(repo.repo.join("prompts/p15"), repo.repo.join("prompts/p15-moved")).unwrap();
+    std::fs::remove_dir_all(repo.repo.join("prompts/p20")).unwrap();
+    let lock = repo.repo.read("prompts.lock");
+    let entry = lock.find("\n[[version]]\nname = \"p30\"").expect("p30 is locked");
+    let end = lock[entry + 1..].find("\n[[version]]").map_or(lock.len(), |at| entry + 1 + at);
+    repo.write("prompts.lock", &format!("{}{}", &lock[..entry], &lock[end..]));
+
+    let summary = |run: &Run| {
+        assert_code(run, 1);
+        let report = json(run);
+        let prompts: Vec<(String, Vec<String>, Vec<String>)> = report["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let strings = |key: &str, field: Option<&str>| -> Vec<String> {
+                    p[key]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| field.map_or(v, |f| &v[f]).as_str().unwrap().to_string())
+                        .collect()
+                };
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    strings("kinds", None),
+                    strings("forbidden", Some("kind")),
+                )
+            })
+            .collect();
+        (prompts, report["unchanged"].clone(), report["lock_rewrites"].clone())
+    };
+    let working_tree = summary(&repo.review(&["--base", "main", "--format", "json"]));
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        working_tree.0,
+        [
+            (
+                "a-b".to_string(),
+                strings(&[
+                    "new-version",
+                    "activation-change",
+                    "served-text-change",
+                    "lint-findings"
+                ]),
+                vec![]
+            ),
+            (
+                "p05".to_string(),
+                strings(&["forbidden", "served-text-change"]),
+                strings(&["edited"])
+            ),
+            (
+                "p10".to_string(),
+                strings(&[
+                    "new-version",
+                    "activation-change",
+                    "served-text-change",
+                    "lint-findings"
+                ]),
+                vec![]
+            ),
+            (
+                "p15".to_string(),
+                strings(&[
+                    "deleted-prompt",
+                    "forbidden",
+                    "activation-change",
+                    "served-text-change"
+                ]),
+                strings(&["renamed"])
+            ),
+            (
+                "p15-moved".to_string(),
+                strings(&["new-prompt", "served-text-change", "lint-findings"]),
+                vec![]
+            ),
+            (
+                "p20".to_string(),
+                strings(&[
+                    "deleted-prompt",
+                    "forbidden",
+                    "activation-change",
+                    "served-text-change"
+                ]),
+                strings(&["deleted"])
+            ),
+        ]
+    );
+    // 42 prompts on the base, two of them gone, three changed in place.
+    assert_eq!(working_tree.1, 37);
+    let rewrites = working_tree.2.as_array().unwrap();
+    assert_eq!(rewrites.len(), 1, "{rewrites:?}");
+    assert_eq!(
+        (rewrites[0]["prompt"].as_str(), rewrites[0]["kind"].as_str()),
+        (Some("p30"), Some("lock-removed"))
+    );
+
+    // Committed, the two trees say the same, and so does the (now clean) working tree.
+    repo.commit("changes");
+    assert_eq!(
+        summary(&repo.review(&["--base", "main", "--head", "feature", "--format", "json"])),
+        working_tree
+    );
+    assert_eq!(summary(&repo.review(&["--base", "main", "--format", "json"])), working_tree);
+}
+
+#[test]
+fn head_revision_reads_its_own_lock_not_the_working_trees() {
+    let repo = shop();
+    repo.write("prompts/greeter/v2.prompt", GREETER_V2);
+    repo.commit("v2");
+    let lock = repo.repo.read("prompts.lock");
+    let rewrites = |args: &[&str]| {
+        let run = repo.review(&[&["--base", "main", "--format", "json"], args].concat());
+        json(&run)["lock_rewrites"].as_array().unwrap().len()
+    };
+    // A clean checkout: the working tree's lock is the commit's.
+    assert_eq!(rewrites(&["--head", "feature"]), 0);
+    // A digest rewritten in place (same size) and an entry removed, neither committed: only the
+    // working tree has them.
+    let sha = lock.lines().find(|l| l.starts_with("sha256")).unwrap();
+    let same_size = lock.replacen(sha, &format!("sha256 = \"{}\"", "0".repeat(64)), 1);
+    assert_eq!(same_size.len(), lock.len());
+    let entry = lock.find("\n[[version]]").unwrap();
+    let next = lock[entry + 1..].find("\n[[version]]").map_or(lock.len(), |at| entry + 1 + at);
+    let removed = format!("{}{}", &lock[..entry], &lock[next..]);
+    for edited in [same_size, removed] {
+        repo.write("prompts.lock", &edited);
+        assert_eq!(rewrites(&["--head", "feature"]), 0, "{edited}");
+        assert_eq!(rewrites(&[]), 1, "{edited}");
+    }
+}
+
 #[test]
 fn bare_clone_reads_everything_from_git_objects() {
     let repo = shop();

@@ -1,8 +1,9 @@
 //! `cargo xtask bench --review`: times `promptctl review` on synthetic repositories committed to
 //! git, with 10, 100 and 1,000 prompts changed on a branch (a new version with an edited body,
 //! served in staging), both against the branch's commit (`--head`) and against a working tree
-//! checked out at it. Shows that the cost follows the number of changed prompts, not the size of
-//! the repository. Timings are reported, never asserted.
+//! checked out at it, and once more with the new versions locked (so that the two locks differ).
+//! Shows that the cost follows the number of changed prompts, not the size of the repository.
+//! Timings are reported, never asserted.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -23,11 +24,16 @@ struct Row {
     changed: usize,
     head: Vec<Measured>,
     worktree: Vec<Measured>,
+    /// `--head` of the same change with its new versions locked.
+    locked: Vec<Measured>,
 }
 
 fn git(repo: &Path, args: &[&str]) -> Result<()> {
     let status = Command::new("git")
         .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        // No `gc --auto` in the background of a commit: repacking 150,000 objects while the
+        // review is timed took both cores for over a minute.
+        .args(["-c", "gc.auto=0"])
         .args(args)
         .current_dir(repo)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -74,6 +80,25 @@ fn branch(repo: &Path, names: &[String], changed: usize) -> Result<String> {
     Ok(branch)
 }
 
+/// On a new branch `locked-K` from `changed-K`: the new versions locked with `promptctl lock`, so
+/// that the head's lock differs from the base's in the changed prompts' entries.
+fn locked_branch(promptctl: &Path, repo: &Path, branch: &str) -> Result<String> {
+    let locked = branch.replace("changed-", "locked-");
+    git(repo, &["checkout", "-q", "-B", &locked, branch])?;
+    let status = Command::new(promptctl)
+        .arg("--root")
+        .arg(repo)
+        .arg("lock")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run promptctl lock")?;
+    ensure!(status.success(), "`promptctl lock` failed ({status}) in {}", repo.display());
+    git(repo, &["commit", "-q", "-am", &locked])?;
+    git(repo, &["checkout", "-q", "main"])?;
+    Ok(locked)
+}
+
 fn time(promptctl: &Path, repo: &Path, args: &[&str], runs: u32) -> Result<Vec<Measured>> {
     let mut measured = Vec::new();
     for _ in 0..runs {
@@ -115,6 +140,8 @@ pub fn run(promptctl: &Path, out: &Path, seed: u64, sizes: &[usize], runs: u32) 
         git(&repo, &["init", "-q"])?;
         git(&repo, &["add", "-A"])?;
         git(&repo, &["commit", "-q", "-m", "base"])?;
+        // Packed, as in a clone; the branches' few objects stay loose.
+        git(&repo, &["gc", "-q"])?;
         let names = prompt_names(&repo)?;
         println!(
             "==> review, {prompts} prompts: generated and committed in {:.1} s: {}",
@@ -127,12 +154,16 @@ pub fn run(promptctl: &Path, out: &Path, seed: u64, sizes: &[usize], runs: u32) 
             let worktree = time(promptctl, &repo, &["--base", "main"], runs)?;
             git(&repo, &["checkout", "-q", "main"])?;
             let head = time(promptctl, &repo, &["--base", "main", "--head", &branch], runs)?;
+            let locked_branch = locked_branch(promptctl, &repo, &branch)?;
+            let locked =
+                time(promptctl, &repo, &["--base", "main", "--head", &locked_branch], runs)?;
             println!(
-                "    {changed} changed: --head {} · working tree {}",
+                "    {changed} changed: --head {} · working tree {} · --head, locked {}",
                 crate::bench::spread(&walls(&head)),
-                crate::bench::spread(&walls(&worktree))
+                crate::bench::spread(&walls(&worktree)),
+                crate::bench::spread(&walls(&locked))
             );
-            rows.push(Row { prompts, changed, head, worktree });
+            rows.push(Row { prompts, changed, head, worktree, locked });
         }
     }
     let table = markdown(&machine, runs, &rows);
@@ -154,19 +185,28 @@ fn markdown(machine: &str, runs: u32, rows: &[Row]) -> String {
     let _ = writeln!(
         out,
         "`--head`: `review --base main --head changed-K` (tree to tree). Working tree: the branch \
-         checked out, `review --base main`. Markdown to /dev/null.\n"
+         checked out, `review --base main`. Locked: `--head locked-K`, the same change with its new \
+         versions locked (the two locks differ). Markdown to /dev/null.\n"
     );
-    out.push_str("| prompts | changed | --head median [min–max] | working tree median [min–max] | peak RSS MB |\n");
-    out.push_str("|---:|---:|---:|---:|---:|\n");
+    out.push_str("| prompts | changed | --head median [min–max] | working tree median [min–max] | --head, locked median [min–max] | peak RSS MB |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
-        let rss = row.head.iter().chain(&row.worktree).map(|r| r.max_rss_bytes).max().unwrap_or(0);
+        let rss = row
+            .head
+            .iter()
+            .chain(&row.worktree)
+            .chain(&row.locked)
+            .map(|r| r.max_rss_bytes)
+            .max()
+            .unwrap_or(0);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {:.0} |",
             row.prompts,
             row.changed,
             crate::bench::spread(&walls(&row.head)),
             crate::bench::spread(&walls(&row.worktree)),
+            crate::bench::spread(&walls(&row.locked)),
             rss as f64 / 1e6
         );
     }
