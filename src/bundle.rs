@@ -975,13 +975,13 @@ pub struct Header {
 
 const PROMPTS_KEY: &[u8] = b",\"prompts\":{";
 
-/// The header of a bundle's bytes, read from its first bytes without looking at the rest. Only
-/// meaningful for bytes already verified.
-pub fn header(bytes: &[u8]) -> Option<Header> {
+/// The header of a bundle's bytes and where it ends (at `,"prompts":{`), read from its first
+/// bytes without looking at the rest.
+fn header(bytes: &[u8]) -> Option<(Header, usize)> {
     let end = memchr::memmem::find(bytes, PROMPTS_KEY)?;
     let mut head = bytes[..end].to_vec();
     head.push(b'}');
-    serde_json::from_slice(&head).ok()
+    Some((serde_json::from_slice(&head).ok()?, end))
 }
 
 /// Splits canonical bundle bytes into the header, the prompts (name and the range of each one's
@@ -990,11 +990,10 @@ pub fn header(bytes: &[u8]) -> Option<Header> {
 /// found by matching braces outside strings; it is parsed only when the prompt is checked.
 /// Anything unexpected is reported by a full parse of the document, which names the place.
 fn layout(bytes: &[u8]) -> Result<(Header, u64, Vec<Entry>), Error> {
-    let Some(header) = header(bytes) else { return Err(not_a_bundle(bytes)) };
+    let Some((header, head_end)) = header(bytes) else { return Err(not_a_bundle(bytes)) };
     if header.format != FORMAT {
         return Err(Error::UnknownFormat { found: header.format });
     }
-    let head_end = memchr::memmem::find(bytes, PROMPTS_KEY).expect("header() found it");
     let canonical_head = serde_json::to_vec(&header).expect("serialisable");
     if canonical_head[..canonical_head.len() - 1] != bytes[..head_end] {
         return Err(Error::NotCanonical);

@@ -575,20 +575,19 @@ fn compute(
     // The prompts the store holds exactly as this bundle has them change nothing.
     for name in verified.names().filter(|name| !stored.unchanged.contains(*name)) {
         let prompt = verified.prompt(name)?;
-        let name = &name.to_string();
         let stored = templates.get(name);
         match stored {
-            None => plan.new_prompts.push(name.clone()),
+            None => plan.new_prompts.push(name.to_string()),
             Some(template) if template.description != prompt.description => {
-                plan.description_changes.push(name.clone())
+                plan.description_changes.push(name.to_string())
             }
             Some(_) => {}
         }
         for version in &prompt.versions {
             match stored.and_then(|t| t.version(i64::from(version.version))) {
-                None => plan.new_versions.push((name.clone(), version.version)),
+                None => plan.new_versions.push((name.to_string(), version.version)),
                 Some(existing) if existing.source_sha256 != version.sha256 => conflicts.push((
-                    name.clone(),
+                    name.to_string(),
                     version.version,
                     existing.source_sha256.clone(),
                     version.sha256.clone(),
@@ -596,7 +595,7 @@ fn compute(
                 Some(_) => {}
             }
         }
-        let in_scope = options.only.is_empty() || options.only.contains(name);
+        let in_scope = options.only.is_empty() || options.only.iter().any(|only| only == name);
         let Some(&wanted) = prompt.activate.get(target.environment) else { continue };
         if !in_scope {
             continue;
@@ -607,13 +606,13 @@ fn compute(
             let agrees = active.map(|v| v.number) == Some(i64::from(wanted));
             if published.map(|v| v.id) != active.map(|v| v.id) && agrees {
                 plan.adopted.push(Change {
-                    name: name.clone(),
+                    name: name.to_string(),
                     from: active.map(|v| v.number),
                     to: i64::from(wanted),
                 });
             } else if published.map(|v| v.id) != active.map(|v| v.id) {
                 plan.drift.push(Drift {
-                    name: name.clone(),
+                    name: name.to_string(),
                     published: published.map(|v| v.number),
                     active: active.map(|v| v.number),
                     by: None,
@@ -622,7 +621,7 @@ fn compute(
         }
         if active.map(|v| v.number) != Some(i64::from(wanted)) {
             plan.activations.push(Change {
-                name: name.clone(),
+                name: name.to_string(),
                 from: active.map(|v| v.number),
                 to: i64::from(wanted),
             });

@@ -161,45 +161,40 @@ impl PromptFiles {
     /// anything was read (then digests may have changed).
     pub fn load(&mut self) -> bool {
         let mut read = false;
-        let seed = match &mut self.seed {
-            Some(SeedSource::Read(file)) => Some(file),
-            _ => None,
-        };
-        let files = self
-            .manifest
-            .iter_mut()
-            .chain(self.versions.iter_mut().map(|(_, file)| file))
-            .chain(self.snapshots.iter_mut())
-            .chain(seed);
-        for file in files {
+        let mut unreadable = Vec::new();
+        for file in self.files_mut() {
             read |= !file.is_loaded();
             if let Err(error) = file.load() {
-                self.diagnostics.push(Diagnostic::new(
+                unreadable.push(Diagnostic::new(
                     Code::SyntaxEncoding,
                     file.path.clone(),
                     format!("cannot read the file: {error}"),
                 ));
             }
         }
+        self.diagnostics.extend(unreadable);
         read
     }
 
     /// Drops the bytes of every file (a clean prompt's, once it is checked); `load` reads them
     /// again if a later stage needs them.
     pub fn release(&mut self) {
+        for file in self.files_mut() {
+            drop(file.take_bytes());
+        }
+    }
+
+    /// The manifest, versions, snapshots and read seed file.
+    fn files_mut(&mut self) -> impl Iterator<Item = &mut SourceFile> {
         let seed = match &mut self.seed {
             Some(SeedSource::Read(file)) => Some(file),
             _ => None,
         };
-        let files = self
-            .manifest
+        self.manifest
             .iter_mut()
             .chain(self.versions.iter_mut().map(|(_, file)| file))
             .chain(self.snapshots.iter_mut())
-            .chain(seed);
-        for file in files {
-            drop(file.take_bytes());
-        }
+            .chain(seed)
     }
 
     /// Every file of the prompt, for digests.

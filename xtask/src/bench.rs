@@ -247,13 +247,7 @@ fn hash_tree(dir: &Path) -> Result<(u64, u64)> {
 /// `cold` removes the result cache before each run. Fails, showing the human output, unless the
 /// check passes: a benchmark of a repository with diagnostics would not time the real thing.
 fn time_check(promptctl: &Path, repo: &Path, runs: u32, cold: bool) -> Result<Vec<Measured>> {
-    let cache = repo.join(".promptctl");
-    let mut measured = Vec::new();
-    for _ in 0..runs {
-        if cold && cache.exists() {
-            fs::remove_dir_all(&cache)
-                .with_context(|| format!("cannot remove {}", cache.display()))?;
-        }
+    time_runs(repo, runs, cold, || {
         let mut command = Command::new(promptctl);
         command
             .arg("--root")
@@ -272,7 +266,26 @@ fn time_check(promptctl: &Path, repo: &Path, runs: u32, cold: bool) -> Result<Ve
                 human_output(promptctl, repo)
             );
         }
-        measured.push(run);
+        Ok(run)
+    })
+}
+
+/// Runs `run` `runs` times in `repo`; `cold` removes `.promptctl/` (the check cache and file
+/// index) before each run.
+fn time_runs(
+    repo: &Path,
+    runs: u32,
+    cold: bool,
+    mut run: impl FnMut() -> Result<Measured>,
+) -> Result<Vec<Measured>> {
+    let cache = repo.join(".promptctl");
+    let mut measured = Vec::new();
+    for _ in 0..runs {
+        if cold && cache.exists() {
+            fs::remove_dir_all(&cache)
+                .with_context(|| format!("cannot remove {}", cache.display()))?;
+        }
+        measured.push(run()?);
     }
     Ok(measured)
 }
@@ -342,13 +355,7 @@ fn time_build(
     runs: u32,
     cold: bool,
 ) -> Result<Vec<Measured>> {
-    let cache = repo.join(".promptctl");
-    let mut measured = Vec::new();
-    for _ in 0..runs {
-        if cold && cache.exists() {
-            fs::remove_dir_all(&cache)
-                .with_context(|| format!("cannot remove {}", cache.display()))?;
-        }
+    time_runs(repo, runs, cold, || {
         let mut command = Command::new(promptctl);
         command
             .arg("--root")
@@ -370,9 +377,8 @@ fn time_build(
             repo.display(),
             run.status
         );
-        measured.push(run);
-    }
-    Ok(measured)
+        Ok(run)
+    })
 }
 
 /// The first 40 lines of `promptctl --root <repo> check`, stdout then stderr.
