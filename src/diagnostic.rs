@@ -49,6 +49,7 @@ codes! {
     SyntaxFrontMatter => "syntax/front-matter", Error, "a version file does not start with a `+++` line or its front matter is never closed";
     SyntaxTemplate => "syntax/template", Error, "a Handlebars template does not parse";
     SyntaxUnsupported => "syntax/unsupported", Error, "a Handlebars construct outside the portable subset promptctl renders";
+    SyntaxNesting => "syntax/nesting", Error, "blocks in a template, or tables and arrays in a TOML file, nest deeper than the limit every walk over them is bounded by";
     SyntaxEncoding => "syntax/encoding", Error, "a file is not valid UTF-8";
     VariablesUndeclared => "variables/undeclared", Error, "a template uses a variable or field that its front matter does not declare";
     VariablesUnused => "variables/unused", Warning, "a declared variable is never used by the template";

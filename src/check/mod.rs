@@ -369,6 +369,8 @@ fn parse_version<'a>(
             .label("the limit is reached here")
             .help("shorten the prompt, or raise `max_template_bytes` in promptctl.toml"),
         );
+        // Not parsed: the limit is what bounds the parse's time and memory.
+        return version;
     }
     match template::parse(body) {
         Ok(parsed) => {
@@ -381,8 +383,11 @@ fn parse_version<'a>(
             version.template = Some(parsed);
         }
         Err(error) => {
-            let code =
-                if error.unsupported { Code::SyntaxUnsupported } else { Code::SyntaxTemplate };
+            let code = match error.kind {
+                template::ErrorKind::Invalid => Code::SyntaxTemplate,
+                template::ErrorKind::Unsupported => Code::SyntaxUnsupported,
+                template::ErrorKind::TooDeep => Code::SyntaxNesting,
+            };
             let span = split.body_offset + error.span.start..split.body_offset + error.span.end;
             let mut diagnostic =
                 Diagnostic::new(code, path, error.message).at(text, span).label(error.label);

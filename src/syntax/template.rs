@@ -147,14 +147,29 @@ pub struct SyntaxError {
     pub message: String,
     pub label: String,
     pub help: Option<String>,
-    /// The construct is valid Handlebars but outside the portable subset.
-    pub unsupported: bool,
+    pub kind: ErrorKind,
 }
+
+/// What kind of problem a `SyntaxError` is; each has its own diagnostic code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Not valid Handlebars.
+    Invalid,
+    /// Valid Handlebars, but outside the portable subset.
+    Unsupported,
+    /// Blocks nest deeper than `MAX_NESTING`.
+    TooDeep,
+}
+
+/// How deep blocks may nest, counting each `{{else if …}}` link of a chain as one more level
+/// (it is a block inside the `else` part of the one before). Every walk over a template recurses
+/// once per level, so this bounds their stacks; handlebars.js renders any template within it.
+pub const MAX_NESTING: usize = 64;
 
 /// Parses a template body.
 pub fn parse(source: &str) -> Result<Template, SyntaxError> {
     let tokens = lex(source)?;
-    let mut parser = Parser { tokens, position: 0 };
+    let mut parser = Parser { tokens, position: 0, depth: 0 };
     let mut program = parser.program()?;
     if let Some(token) = parser.tokens.get(parser.position) {
         return Err(match &token.kind {
@@ -178,7 +193,21 @@ pub fn parse(source: &str) -> Result<Template, SyntaxError> {
 }
 
 fn error(span: Range<usize>, message: String, label: &str, help: Option<String>) -> SyntaxError {
-    SyntaxError { span, message, label: label.to_string(), help, unsupported: false }
+    SyntaxError { span, message, label: label.to_string(), help, kind: ErrorKind::Invalid }
+}
+
+fn too_deep(span: Range<usize>, chained: bool) -> SyntaxError {
+    let what = if chained { "this `{{else if …}}` link" } else { "this block" };
+    SyntaxError {
+        span,
+        message: format!("blocks nest more than {MAX_NESTING} deep"),
+        label: format!("{what} is level {}", MAX_NESTING + 1),
+        help: Some(format!(
+            "flatten the template: move inner parts into separate prompts or compute values in the \
+             application; each `{{{{else if}}}}` link counts as one level (the limit is {MAX_NESTING})"
+        )),
+        kind: ErrorKind::TooDeep,
+    }
 }
 
 fn unsupported(span: Range<usize>, what: &str, help: &str) -> SyntaxError {
@@ -187,7 +216,7 @@ fn unsupported(span: Range<usize>, what: &str, help: &str) -> SyntaxError {
         message: format!("{what} are not supported"),
         label: "not in the portable subset".to_string(),
         help: Some(help.to_string()),
-        unsupported: true,
+        kind: ErrorKind::Unsupported,
     }
 }
 
@@ -856,6 +885,8 @@ fn parse_number(word: &str) -> Option<f64> {
 struct Parser {
     tokens: Vec<Token>,
     position: usize,
+    /// Blocks and `else if` links open around the current position (at most `MAX_NESTING`).
+    depth: usize,
 }
 
 impl Parser {
@@ -901,6 +932,22 @@ impl Parser {
 
     /// Parses a block's body after its opening tag, through its closing tag.
     fn block(
+        &mut self,
+        span: Range<usize>,
+        call: Call,
+        block_params: Vec<String>,
+        open_strip: Strip,
+    ) -> Result<Block, SyntaxError> {
+        if self.depth == MAX_NESTING {
+            return Err(too_deep(span, false));
+        }
+        self.depth += 1;
+        let block = self.block_inner(span, call, block_params, open_strip);
+        self.depth -= 1;
+        block
+    }
+
+    fn block_inner(
         &mut self,
         span: Range<usize>,
         call: Call,
@@ -1023,6 +1070,25 @@ impl Parser {
     }
 
     fn chained_block(
+        &mut self,
+        span: Range<usize>,
+        call: Call,
+        block_params: Vec<String>,
+        open_strip: Strip,
+        outer_name: &str,
+        outer_span: &Range<usize>,
+    ) -> Result<Block, SyntaxError> {
+        if self.depth == MAX_NESTING {
+            return Err(too_deep(span, true));
+        }
+        self.depth += 1;
+        let block =
+            self.chained_block_inner(span, call, block_params, open_strip, outer_name, outer_span);
+        self.depth -= 1;
+        block
+    }
+
+    fn chained_block_inner(
         &mut self,
         span: Range<usize>,
         call: Call,

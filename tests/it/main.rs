@@ -9,6 +9,7 @@ mod check;
 mod conformance;
 mod docs;
 mod formats;
+mod hardening;
 mod github;
 mod schemas;
 mod security;

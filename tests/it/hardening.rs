@@ -1,0 +1,156 @@
+//! Inputs nobody here chose (issue 13): nesting past every limit, files that are not regular files
+//! or never end, folders outside the repository, lines of megabytes. Each case runs the real binary
+//! and asserts a diagnostic with a file and a position, never a signal, a hang or a panic.
+
+use serde_json::Value;
+
+use crate::support::{minimal_prompt, Repo, Run};
+
+/// The limit `syntax/nesting` enforces on templates (`syntax::template::MAX_NESTING`).
+const MAX_NESTING: usize = promptctl::syntax::template::MAX_NESTING;
+
+/// Runs `check --no-cache --format json` and returns the exit code and the diagnostics, failing on
+/// a signal (no exit code) or output that is not JSON.
+fn check_json(repo: &Repo, extra: &[&str]) -> (Run, Vec<Value>) {
+    let run = repo.run(&[&["check", "--no-cache", "--format", "json"], extra].concat());
+    assert!(run.code >= 0, "killed by a signal:\n{}", run.stderr);
+    let diagnostics = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", run.stdout, run.stderr));
+    (run, diagnostics)
+}
+
+fn codes(diagnostics: &[Value]) -> Vec<&str> {
+    diagnostics.iter().filter_map(|d| d["code"].as_str()).collect()
+}
+
+/// The prompt `name` with one version made of `template`, which may use the variables `x`, `y`
+/// (booleans), `xs` (an array of strings) and `o` (an object with a string `s`), and a test that
+/// renders it with all of them set and expects `contains`.
+fn prompt_with(name: &str, template: &str, contains: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("prompts/{name}/prompt.toml"),
+            format!(
+                "description = \"deep\"\n\n[[test]]\nname = \"renders\"\n\
+                 vars = {{ x = true, y = false, xs = [\"a\"], o = {{ s = \"S\" }} }}\n\
+                 contains = [{contains:?}]\n"
+            ),
+        ),
+        (
+            format!("prompts/{name}/v1.prompt"),
+            format!(
+                "+++\nvariables.x = {{ type = \"boolean\" }}\nvariables.y = {{ type = \"boolean\" }}\n\
+                 variables.xs = {{ type = \"array\", items = \"string\" }}\n\
+                 variables.o = {{ type = \"object\", fields.s = {{ type = \"string\" }} }}\n+++\n{template}\n"
+            ),
+        ),
+    ]
+}
+
+/// `depth` nested blocks of one kind (or all kinds in turn), closed, around `{{@root.o.s}}`.
+fn nested(kind: &str, depth: usize) -> String {
+    const KINDS: [(&str, &str); 4] = [
+        ("{{#if @root.x}}", "{{/if}}"),
+        ("{{#unless @root.y}}", "{{/unless}}"),
+        ("{{#each @root.xs}}", "{{/each}}"),
+        ("{{#with @root.o}}", "{{/with}}"),
+    ];
+    let pick = |level: usize| match kind {
+        "if" => KINDS[0],
+        "unless" => KINDS[1],
+        "each" => KINDS[2],
+        "with" => KINDS[3],
+        _ => KINDS[level % 4],
+    };
+    let mut text = String::new();
+    for level in 0..depth {
+        text.push_str(pick(level).0);
+    }
+    text.push_str("{{@root.o.s}}");
+    for level in (0..depth).rev() {
+        text.push_str(pick(level).1);
+    }
+    text
+}
+
+/// An `{{#if}}` followed by `links` `{{else if}}` links, the last of which is taken.
+fn else_if_chain(links: usize) -> String {
+    let mut text = String::from("{{#if @root.y}}no");
+    for _ in 1..links {
+        text.push_str("{{else if @root.y}}no");
+    }
+    text.push_str("{{else if @root.x}}{{@root.o.s}}{{/if}}");
+    text
+}
+
+#[test]
+fn unclosed_ifs_under_the_size_limit_do_not_crash_check() {
+    // 1,200 unclosed `{{#if x}}` are 10,800 bytes, under the default limit of 16,384; with two
+    // prompts, `check` parses on rayon's worker threads, whose stacks are the smallest.
+    let mut files = minimal_prompt("fine");
+    files.extend(prompt_with("deep", &"{{#if x}}".repeat(1_200), "S"));
+    let repo = Repo::new(&files);
+    let (run, diagnostics) = check_json(&repo, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let nesting: Vec<&Value> =
+        diagnostics.iter().filter(|d| d["code"] == "syntax/nesting").collect();
+    assert_eq!(nesting.len(), 1, "{diagnostics:#?}");
+    // The block that goes too deep: the 65th `{{#if x}}` on line 7 (after 6 lines of front matter).
+    assert_eq!(nesting[0]["file"], "prompts/deep/v1.prompt");
+    assert_eq!(nesting[0]["line"], 7);
+    assert_eq!(nesting[0]["column"], (MAX_NESTING * "{{#if x}}".len() + 1) as u64);
+    let human = repo.run(&["check", "--no-cache"]);
+    assert_eq!(human.code, 1);
+    assert!(human.stdout.contains("error[syntax/nesting]: blocks nest more than 64 deep"));
+    assert!(human.stdout.contains("--> prompts/deep/v1.prompt:7:"), "{}", human.stdout);
+}
+
+#[test]
+fn every_block_kind_renders_at_the_limit_and_is_refused_one_past_it() {
+    for kind in ["if", "unless", "each", "with", "mixed", "else-if"] {
+        let at_limit = if kind == "else-if" {
+            else_if_chain(MAX_NESTING - 1)
+        } else {
+            nested(kind, MAX_NESTING)
+        };
+        let past = if kind == "else-if" {
+            else_if_chain(MAX_NESTING)
+        } else {
+            nested(kind, MAX_NESTING + 1)
+        };
+        let deep = if kind == "else-if" { else_if_chain(2_000) } else { nested(kind, 2_000) };
+        let mut files = minimal_prompt("fine");
+        files.extend(prompt_with("at", &at_limit, "S"));
+        files.extend(prompt_with("past", &past, "S"));
+        files.extend(prompt_with("deep", &deep, "S"));
+        // Raised so that the 2,000-deep template is within the size limit and gets parsed.
+        let repo = Repo::with_config("max_template_bytes = 1000000", &files);
+        let (run, diagnostics) = check_json(&repo, &[]);
+        assert_eq!(run.code, 1, "{kind}: {}", run.stdout);
+        // Warnings (a variable a single-kind template does not use) are beside the point.
+        let mut found: Vec<(&str, &str)> = diagnostics
+            .iter()
+            .filter(|d| d["severity"] == "error")
+            .map(|d| (d["file"].as_str().unwrap_or(""), d["code"].as_str().unwrap_or("")))
+            .collect();
+        found.sort_unstable();
+        assert_eq!(
+            found,
+            [
+                ("prompts/deep/v1.prompt", "syntax/nesting"),
+                ("prompts/past/v1.prompt", "syntax/nesting")
+            ],
+            "{kind}: the template at the limit checks and its test renders: {diagnostics:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_template_over_the_size_limit_is_not_parsed() {
+    // 2,000 unclosed blocks, over a lowered limit: one size diagnostic and nothing from the parser.
+    let files = prompt_with("deep", &"{{#each xs}}".repeat(2_000), "S");
+    let repo = Repo::with_config("max_template_bytes = 1000", &files);
+    let (run, diagnostics) = check_json(&repo, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(codes(&diagnostics), ["structure/size-limit"], "{diagnostics:#?}");
+}
