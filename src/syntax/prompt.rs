@@ -186,6 +186,9 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
         let span =
             error.span().map_or(offset..offset, |span| offset + span.start..offset + span.end);
         let message = error.message().trim_end_matches('\n').to_string();
+        if super::walk::is_too_deep(&message) {
+            return super::walk::too_deep(file, full_text, span);
+        }
         // serde names Rust types ("expected u32"); say what the file should hold instead.
         let first_line = message
             .lines()
@@ -235,7 +238,20 @@ pub fn resolve_variables(
         if !is_identifier(name) {
             problems.push(format!("`{name}` is not a valid variable name (letters, digits and `_`, not starting with a digit)"));
         }
-        let variable = resolve_one(name, raw.get_ref(), span.clone(), &mut problems);
+        let mut depth = Depth { level: 0, exceeded: false };
+        let variable = resolve_one(name, raw.get_ref(), span.clone(), &mut problems, &mut depth);
+        if depth.exceeded {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::SyntaxNesting,
+                    file,
+                    format!("the type of `{name}` nests more than {MAX_TYPE_NESTING} arrays and objects deep"),
+                )
+                .at(text, span.clone())
+                .label("in this declaration")
+                .help("flatten the type: pass deep data as a string (e.g. JSON the application formats)"),
+            );
+        }
         for problem in problems {
             diagnostics.push(
                 Diagnostic::new(Code::VariablesInvalidSpec, file, problem)
@@ -257,11 +273,39 @@ pub fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// How deep a variable's type may nest (`items` of arrays, `fields` of objects): every walk over
+/// types and values (the checker, codegen, type checks) recurses once per level.
+pub const MAX_TYPE_NESTING: usize = 32;
+
+/// The nesting of the type `resolve_one` is at, and whether it went past `MAX_TYPE_NESTING`.
+struct Depth {
+    level: usize,
+    exceeded: bool,
+}
+
 fn resolve_one(
     name: &str,
     raw: &RawVariable,
     span: Range<usize>,
     problems: &mut Vec<String>,
+    depth: &mut Depth,
+) -> Option<Variable> {
+    if depth.level == MAX_TYPE_NESTING {
+        depth.exceeded = true;
+        return None;
+    }
+    depth.level += 1;
+    let variable = resolve_inner(name, raw, span, problems, depth);
+    depth.level -= 1;
+    variable
+}
+
+fn resolve_inner(
+    name: &str,
+    raw: &RawVariable,
+    span: Range<usize>,
+    problems: &mut Vec<String>,
+    depth: &mut Depth,
 ) -> Option<Variable> {
     let kind = raw.kind.as_str();
     let misplaced = |key: &str, present: bool, allowed: bool, problems: &mut Vec<String>| {
@@ -323,10 +367,10 @@ fn resolve_one(
                         items: None,
                         fields: None,
                     };
-                    resolve_one(&item_name, &raw_item, span.clone(), problems)?
+                    resolve_one(&item_name, &raw_item, span.clone(), problems, depth)?
                 }
                 Some(RawItems::Spec(spec)) => {
-                    resolve_one(&item_name, spec, span.clone(), problems)?
+                    resolve_one(&item_name, spec, span.clone(), problems, depth)?
                 }
                 None => {
                     problems.push(format!("array `{name}` needs `items` (a type name such as \"string\", or a spec table)"));
@@ -343,7 +387,9 @@ fn resolve_one(
                         problems
                             .push(format!("`{field_name}` is not a valid field name of `{name}`"));
                     }
-                    if let Some(variable) = resolve_one(field_name, field, span.clone(), problems) {
+                    if let Some(variable) =
+                        resolve_one(field_name, field, span.clone(), problems, depth)
+                    {
                         resolved.push(variable);
                     }
                 }
@@ -701,6 +747,10 @@ fn read_front_matter_generally(
         }
     }
     let model = get(root, "model").and_then(|value| match reader.value(value, &"model")? {
+        table @ toml::Value::Table(_) if super::walk::value_depth(&table) > MAX_TYPE_NESTING => {
+            reader.too_deep_value(value.span(), "`model`", MAX_TYPE_NESTING);
+            None
+        }
         toml::Value::Table(table) => Some(table),
         _ => {
             reader.error(

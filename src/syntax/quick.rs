@@ -15,7 +15,7 @@ use toml::Spanned;
 /// The front matter of `toml_text`, with spans shifted by `offset`, or `None` to take the general
 /// path.
 pub fn front_matter(toml_text: &str, offset: usize) -> Option<FrontMatter> {
-    let mut parser = Parser { text: toml_text, bytes: toml_text.as_bytes(), at: 0 };
+    let mut parser = Parser { text: toml_text, bytes: toml_text.as_bytes(), at: 0, depth: 0 };
     let mut front = FrontMatter::default();
     let (mut has_description, mut has_model) = (false, false);
     while parser.at < parser.bytes.len() {
@@ -162,7 +162,13 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// Inline tables and arrays open around the current value.
+    depth: usize,
 }
+
+/// Values nested deeper than this take the general path, whose parser bounds the nesting and
+/// reports it (`syntax/nesting`); the common front matter nests two or three levels.
+const MAX_DEPTH: usize = 8;
 
 impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
@@ -220,6 +226,16 @@ impl<'a> Parser<'a> {
 
     /// One value on the current line, with its span.
     fn value(&mut self) -> Option<(Parsed, Range<usize>)> {
+        if self.depth == MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let value = self.value_inner();
+        self.depth -= 1;
+        value
+    }
+
+    fn value_inner(&mut self) -> Option<(Parsed, Range<usize>)> {
         let start = self.at;
         let value = match self.peek()? {
             b'"' => Parsed::String(self.string()?),

@@ -33,6 +33,11 @@ impl<'a> Reader<'a> {
             Err(error) => {
                 let span = error.span().unwrap_or(0..0);
                 let message = error.message().lines().next().unwrap_or("invalid TOML").to_string();
+                if is_too_deep(&message) {
+                    let span = reader.span(span);
+                    reader.errors.push(too_deep(file, text, span));
+                    return (reader, None);
+                }
                 reader.error(
                     span,
                     format!("invalid TOML: {}", lowercase_first(&message)),
@@ -62,6 +67,22 @@ impl<'a> Reader<'a> {
                 .at(self.text, span)
                 .label(label.to_string())
                 .help(help),
+        );
+    }
+
+    /// Reports a value at `span` of the TOML text that nests more than `limit` levels (counted by
+    /// `value_depth`) as `syntax/nesting`.
+    pub fn too_deep_value(&mut self, span: Range<usize>, what: &str, limit: usize) {
+        let span = self.span(span);
+        self.errors.push(
+            Diagnostic::new(
+                Code::SyntaxNesting,
+                self.file,
+                format!("{what} nests more than {limit} tables and arrays deep"),
+            )
+            .at(self.text, span)
+            .label("too deep")
+            .help("flatten the value: applications read it as JSON, which they bound too"),
         );
     }
 
@@ -286,6 +307,47 @@ impl<'a> Reader<'a> {
             }
         })
     }
+}
+
+/// How deep tables, arrays and dotted keys may nest in a TOML file: the limit of the `toml` crate's
+/// parser, which reports going past it as an error (one the tests pin, `syntax/nesting`).
+pub const MAX_TOML_NESTING: usize = 80;
+
+/// Whether a message of the `toml` parser says the text nests past its limit.
+pub fn is_too_deep(message: &str) -> bool {
+    message.contains("recursion limit") || message.contains("max recursion depth")
+}
+
+/// The `syntax/nesting` diagnostic for TOML that nests past `MAX_TOML_NESTING`, at `span` of the file.
+pub fn too_deep(file: &str, text: &str, span: Range<usize>) -> Diagnostic {
+    Diagnostic::new(
+        Code::SyntaxNesting,
+        file,
+        format!("the TOML nests more than {MAX_TOML_NESTING} tables, arrays or dotted keys deep"),
+    )
+    .at(text, span)
+    .label("too deep from here")
+    .help("flatten the values: no prompt format key needs more than a few levels")
+}
+
+/// How many tables and arrays nest in `value`, itself included (a scalar is 0). Iterative.
+pub fn value_depth(value: &toml::Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((value, depth)) = pending.pop() {
+        match value {
+            toml::Value::Array(items) => {
+                deepest = deepest.max(depth);
+                pending.extend(items.iter().map(|item| (item, depth + 1)));
+            }
+            toml::Value::Table(table) => {
+                deepest = deepest.max(depth);
+                pending.extend(table.values().map(|item| (item, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub fn get<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Value<'i>> {

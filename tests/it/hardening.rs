@@ -154,3 +154,107 @@ fn a_template_over_the_size_limit_is_not_parsed() {
     assert_eq!(run.code, 1);
     assert_eq!(codes(&diagnostics), ["structure/size-limit"], "{diagnostics:#?}");
 }
+
+/// A one-version prompt whose front matter is `front` and template `template`, no tests.
+fn bare_prompt(name: &str, front: &str, template: &str) -> Vec<(String, String)> {
+    vec![
+        (format!("prompts/{name}/prompt.toml"), "description = \"deep\"\n".to_string()),
+        (format!("prompts/{name}/v1.prompt"), format!("+++\n{front}\n+++\n{template}\n")),
+    ]
+}
+
+#[test]
+fn front_matter_nesting_past_the_toml_limit_is_a_diagnostic() {
+    // `fields` 200 deep by dotted keys (past the parser's limit of 80 segments per key; 2,000 would
+    // make a file of 18 MB, refused by its size alone) and 2,000 deep by inline tables; `model`
+    // 5,000 inline tables deep, and 5,000 dotted keys deep.
+    let mut dotted = String::new();
+    let mut key = String::from("variables.x");
+    for _ in 0..200 {
+        dotted.push_str(&format!("{key}.type = \"object\"\n"));
+        key.push_str(".fields.a");
+    }
+    dotted.push_str(&format!("{key}.type = \"string\""));
+    let inline = format!(
+        "variables.x = {}{{ type = \"string\" }}{}",
+        "{ type = \"object\", fields.a = ".repeat(2_000),
+        "}".repeat(2_000)
+    );
+    let model_inline = format!("model = {}1{}", "{ a = ".repeat(5_000), "}".repeat(5_000));
+    let model_dotted = format!("model.{} = 1", vec!["a"; 5_000].join("."));
+    let mut files = minimal_prompt("fine");
+    files.extend(bare_prompt("dotted", &dotted, "{{x}}"));
+    files.extend(bare_prompt("inline", &inline, "{{x}}"));
+    files.extend(bare_prompt("model-inline", &model_inline, "hello"));
+    files.extend(bare_prompt("model-dotted", &model_dotted, "hello"));
+    let repo = Repo::with_config("max_template_bytes = 1000000", &files);
+    let (run, diagnostics) = check_json(&repo, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    for name in ["dotted", "inline", "model-inline", "model-dotted"] {
+        let file = format!("prompts/{name}/v1.prompt");
+        let found: Vec<&str> = diagnostics
+            .iter()
+            .filter(|d| d["file"] == file.as_str())
+            .filter_map(|d| d["code"].as_str())
+            .collect();
+        assert_eq!(found, ["syntax/nesting"], "{name}: {diagnostics:#?}");
+    }
+}
+
+/// `levels` nested types: `x` an object, each level a field `a`, the innermost a string; with
+/// its vars and the path that prints it.
+fn deep_type(levels: usize) -> (String, String, String) {
+    let declaration = format!(
+        "variables.x = {}{{ type = \"string\" }}{}",
+        "{ type = \"object\", fields.a = ".repeat(levels - 1),
+        "}".repeat(levels - 1)
+    );
+    let vars = format!("x = {}\"deep\"{}", "{ a = ".repeat(levels - 1), "}".repeat(levels - 1));
+    let path = format!("x{}", ".a".repeat(levels - 1));
+    (declaration, vars, path)
+}
+
+#[test]
+fn variable_types_render_at_the_type_limit_and_are_refused_past_it() {
+    let limit = promptctl::syntax::prompt::MAX_TYPE_NESTING;
+    let mut files = minimal_prompt("fine");
+    for (name, levels) in [("at", limit), ("past", limit + 1)] {
+        let (declaration, vars, path) = deep_type(levels);
+        files.push((
+            format!("prompts/{name}/prompt.toml"),
+            format!(
+                "description = \"deep\"\n\n[[test]]\nname = \"renders\"\nvars = {{ {vars} }}\ncontains = [\"deep\"]\n"
+            ),
+        ));
+        files.push((
+            format!("prompts/{name}/v1.prompt"),
+            format!("+++\n{declaration}\n+++\n{{{{{path}}}}}\n"),
+        ));
+    }
+    // A model as deep as a type may be, and one level more.
+    let model =
+        |levels: usize| format!("model = {}1{}", "{ a = ".repeat(levels), "}".repeat(levels));
+    files.extend(bare_prompt("model-at", &model(limit), "hello"));
+    files.extend(bare_prompt("model-past", &model(limit + 1), "hello"));
+    let repo = Repo::new(&files);
+    let (run, diagnostics) = check_json(&repo, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let mut found: Vec<(&str, &str)> = diagnostics
+        .iter()
+        .map(|d| (d["file"].as_str().unwrap_or(""), d["code"].as_str().unwrap_or("")))
+        .collect();
+    found.sort_unstable();
+    // Past the limit, the variable is not declared, so its test and its use are reported too.
+    assert!(found.contains(&("prompts/past/v1.prompt", "syntax/nesting")), "{diagnostics:#?}");
+    assert!(
+        found.contains(&("prompts/model-past/v1.prompt", "syntax/nesting")),
+        "{diagnostics:#?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|(file, _)| file.starts_with("prompts/at/")
+                || file.starts_with("prompts/model-at/")),
+        "at the limit, the prompts check clean and the test renders: {diagnostics:#?}"
+    );
+}
