@@ -310,10 +310,22 @@ fn run_check(
     if !prompts_path.is_dir() {
         anyhow::bail!("the prompts folder `{}` does not exist; create it or set `prompts_dir` in promptctl.toml", prompts_path.display());
     }
+    // Only what the repository holds is read: a prompts folder or a lock file that resolves
+    // elsewhere (a link out, an absolute path) would put text nobody reviewed in a bundle.
+    let canonical_root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    if let Err(error) = crate::read::inside(&canonical_root, &prompts_path) {
+        anyhow::bail!("the prompts folder `{}` cannot be used: {error}; promptctl reads prompts only from inside the repository, so that every one of them is reviewed and versioned (set `prompts_dir` in promptctl.toml to a folder of the repository)", project.config.prompts_dir);
+    }
     let lock_file = project.config.lock_file.clone();
     let lock_path = project.lock_path();
     let mut diagnostics = Vec::new();
-    let (lock, lock_text) = match std::fs::read(&lock_path) {
+    let lock_bytes = crate::read::read_inside(
+        &canonical_root,
+        &lock_path,
+        crate::read::LOCK_BYTES,
+        "the lock file",
+    );
+    let (lock, lock_text) = match lock_bytes {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => {
                 let (lock, problems) = Lock::parse(&lock_file, &text);
@@ -324,9 +336,11 @@ fn run_check(
                 anyhow::bail!("`{}` is not valid UTF-8; restore it from git", lock_path.display())
             }
         },
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => (Lock::default(), None),
+        Err(error) if error.is_not_found() => (Lock::default(), None),
         Err(error) => {
-            return Err(error).with_context(|| format!("cannot read `{}`", lock_path.display()))
+            return Err(error).with_context(|| {
+                format!("cannot read `{lock_file}` (`lock_file` in promptctl.toml)")
+            })
         }
     };
     // The file index lets unchanged files go unread; `--no-cache` and `--bless` read everything.
@@ -334,7 +348,7 @@ fn run_check(
     let known = if use_cache { Index::load(&index_path) } else { Index::default() };
     let memo_path = memo::path(project);
     let (listing, memo) = rayon::join(
-        || source::list(&project.root, &prompts_path, &known),
+        || source::list(&project.root, &prompts_path, &known, project.config.max_template_bytes),
         || if use_cache { Memo::load(&memo_path) } else { Memo::default() },
     );
     let listing = listing?;
@@ -897,6 +911,13 @@ fn shown(project: &Project, path: &Path) -> String {
     path.strip_prefix(&project.root).unwrap_or(path).display().to_string()
 }
 
+/// A key file's text (a minisign key is a few hundred bytes; its path may come from the committed
+/// promptctl.toml, so it is read bounded).
+fn read_key_file(path: &Path) -> Result<String> {
+    let bytes = crate::read::read(path, crate::read::KEY_BYTES, "a key file")?;
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("it is not valid UTF-8"))
+}
+
 /// The key `build` signs with, where it came from, and whether it is the development key.
 fn signing_key(
     project: &Project,
@@ -904,7 +925,7 @@ fn signing_key(
 ) -> Result<(crate::signing::SecretKey, String, bool)> {
     let password = signing_password();
     let read_file = |path: &Path, name: String| -> Result<crate::signing::SecretKey> {
-        let text = std::fs::read_to_string(path)
+        let text = read_key_file(path)
             .with_context(|| format!("cannot read the secret key `{}`", path.display()))?;
         Ok(crate::signing::read_secret_key(&text, password.as_deref(), &name)?)
     };
@@ -932,7 +953,7 @@ fn signing_key(
         let _ = std::fs::write(dir.join(".gitignore"), "*\n");
         eprintln!("note: no signing key configured: created the development key {name}");
     }
-    let text = std::fs::read_to_string(&secret_path)
+    let text = read_key_file(&secret_path)
         .with_context(|| format!("cannot read the development key {name}"))?;
     Ok((crate::signing::read_secret_key(&text, None, &name)?, name, true))
 }
@@ -1028,13 +1049,17 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
 /// a missing lock file is simply left out).
 fn read_top_inputs(project: &Project) -> Option<Vec<source::SourceFile>> {
     let mut files = Vec::new();
-    for relative in [config::FILE_NAME, project.config.lock_file.as_str()] {
-        match source::read_one(&project.root, relative) {
+    let caps =
+        [(crate::read::CONFIG_BYTES, "promptctl.toml"), (crate::read::LOCK_BYTES, "the lock file")];
+    for (relative, (limit, what)) in
+        [config::FILE_NAME, project.config.lock_file.as_str()].into_iter().zip(caps)
+    {
+        match source::read_one(&project.root, relative, limit, what) {
             Ok(mut file) => {
                 drop(file.take_bytes());
                 files.push(file);
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) if error.is_not_found() => {}
             Err(_) => return None,
         }
     }
@@ -1084,8 +1109,8 @@ pub(crate) fn read_verified(
         Err(source) => return Err(Error::Read { path: signature_path, source }.into()),
     };
     let read_key = |path: &Path, shown: String| -> Result<crate::signing::PublicKey> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let text = read_key_file(path)
+            .with_context(|| format!("cannot read the public key `{}`", path.display()))?;
         Ok(crate::signing::read_public_key(&text, &shown)?)
     };
     let mut trusted = Vec::new();

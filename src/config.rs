@@ -145,7 +145,7 @@ pub enum ConfigError {
     #[error("no `promptctl.toml` in `{start}` or any folder above it; run promptctl inside a project, or pass `--root DIR`")]
     NotFound { start: PathBuf },
     #[error("cannot read `{path}`")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read { path: PathBuf, source: crate::read::ReadError },
     #[error("{path}:{line}:{column}: {message}")]
     Invalid { path: PathBuf, line: u32, column: u32, message: String },
 }
@@ -165,8 +165,8 @@ pub fn find_root(start: &Path) -> Result<PathBuf, ConfigError> {
 /// Reads `root/promptctl.toml`.
 pub fn load(root: &Path) -> Result<Project, ConfigError> {
     let path = root.join(FILE_NAME);
-    let bytes =
-        std::fs::read(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let bytes = crate::read::read(&path, crate::read::CONFIG_BYTES, "promptctl.toml")
+        .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
     let invalid = |line: u32, column: u32, message: String| ConfigError::Invalid {
         path: path.clone(),
         line,

@@ -78,8 +78,9 @@ codes! {
     StructureMissingManifest => "structure/missing-manifest", Error, "a prompt folder has no `prompt.toml`";
     StructureActivation => "structure/activation", Error, "an environment activates a version that does not exist";
     StructureUnknownEnvironment => "structure/unknown-environment", Error, "`[activate]` names an environment that `promptctl.toml` does not declare";
-    StructureSizeLimit => "structure/size-limit", Error, "a template body is larger than `max_template_bytes`";
+    StructureSizeLimit => "structure/size-limit", Error, "a template body is larger than `max_template_bytes`, or a file larger than the limit for its kind";
     StructureEmptyTemplate => "structure/empty-template", Error, "a template body is empty or only whitespace";
+    StructureFileType => "structure/file-type", Error, "a path promptctl reads is a FIFO, a device, a socket or a folder instead of a regular file";
     StructureSymlink => "structure/symlink", Error, "a symbolic link points outside the repository";
     SeedFile => "seed/file", Error, "the legacy file of `[seed]` is missing, unreadable, not UTF-8 or outside the repository";
     SeedExtract => "seed/extract", Error, "the `[seed]` extraction (markers, line range, JSON pointer, TOML key) does not find exactly one text";

@@ -12,6 +12,7 @@
 
 pub mod diagnostic;
 pub mod time;
+pub mod read;
 pub mod config;
 pub mod index;
 pub mod source;

@@ -8,6 +8,7 @@
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::index::{self, Index, Stamp};
+use crate::read::{self, ReadError};
 use rayon::prelude::*;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -27,6 +28,9 @@ pub struct SourceFile {
     pub executable: bool,
     absolute: PathBuf,
     bytes: OnceLock<Vec<u8>>,
+    /// The most bytes it may hold, and its kind for the message about it (`read`).
+    limit: u64,
+    what: &'static str,
 }
 
 impl SourceFile {
@@ -39,11 +43,13 @@ impl SourceFile {
             executable: false,
             absolute: PathBuf::new(),
             bytes: OnceLock::from(bytes),
+            limit: u64::MAX,
+            what: "a file",
         }
     }
 
     /// A file the index vouched for: digests from the index, bytes read on first use.
-    fn unread(path: String, absolute: PathBuf, known: &index::Entry) -> SourceFile {
+    fn unread(path: String, absolute: PathBuf, known: &index::Entry, cap: Cap) -> SourceFile {
         SourceFile {
             path,
             sha256: known.sha256,
@@ -51,15 +57,18 @@ impl SourceFile {
             executable: known.stamp.executable,
             absolute,
             bytes: OnceLock::new(),
+            limit: cap.0,
+            what: cap.1,
         }
     }
 
-    /// Reads the file at `absolute`, named `path`.
-    fn read(path: String, absolute: PathBuf) -> std::io::Result<(SourceFile, Stamp)> {
-        let (bytes, stamp) = read_file(&absolute)?;
+    /// Reads the file at `absolute`, named `path`, if it is a regular file within `cap`.
+    fn read(path: String, absolute: PathBuf, cap: Cap) -> Result<(SourceFile, Stamp), ReadError> {
+        let (bytes, stamp) = read_file(&absolute, cap)?;
         let mut file = SourceFile::new(path, bytes);
         file.absolute = absolute;
         file.executable = stamp.executable;
+        (file.limit, file.what) = cap;
         Ok((file, stamp))
     }
 
@@ -70,11 +79,11 @@ impl SourceFile {
 
     /// Reads the bytes if they are not in memory yet. A file that changed since the index
     /// recorded it gets its new digest.
-    pub fn load(&mut self) -> std::io::Result<()> {
+    pub fn load(&mut self) -> Result<(), ReadError> {
         if self.bytes.get().is_some() {
             return Ok(());
         }
-        let (bytes, stamp) = read_file(&self.absolute)?;
+        let (bytes, stamp) = read_file(&self.absolute, (self.limit, self.what))?;
         self.sha256 = Sha256::digest(&bytes).into();
         self.blob = git_blob_id(&bytes);
         self.executable = stamp.executable;
@@ -127,9 +136,13 @@ impl Extra {
         }
     }
 
-    /// Reads the file, with its digests.
-    pub fn read(&self) -> std::io::Result<SourceFile> {
-        Ok(SourceFile::read(self.path.clone(), self.absolute.clone())?.0)
+    /// Reads the file, with its digests, if it is a regular file (not through a link) within
+    /// `read::OTHER_BYTES`.
+    pub fn read(&self) -> Result<SourceFile, ReadError> {
+        if !self.is_file {
+            return Err(ReadError::NotAFile { kind: "a folder or a symbolic link" });
+        }
+        Ok(SourceFile::read(self.path.clone(), self.absolute.clone(), OTHER)?.0)
     }
 }
 
@@ -165,11 +178,7 @@ impl PromptFiles {
         for file in self.files_mut() {
             read |= !file.is_loaded();
             if let Err(error) = file.load() {
-                unreadable.push(Diagnostic::new(
-                    Code::SyntaxEncoding,
-                    file.path.clone(),
-                    format!("cannot read the file: {error}"),
-                ));
+                unreadable.push(read_diagnostic(file.path.clone(), &error));
             }
         }
         self.diagnostics.extend(unreadable);
@@ -244,9 +253,15 @@ pub struct Loaded {
 }
 
 /// Reads every prompt folder under `prompts_dir` (an absolute path inside `root`), in parallel,
-/// trusting `known` for files whose metadata did not change.
-pub fn load(root: &Path, prompts_dir: &Path, known: &Index) -> Result<Loaded, SourceError> {
-    let listing = list(root, prompts_dir, known)?;
+/// trusting `known` for files whose metadata did not change; a version file may hold
+/// `max_template_bytes` of template.
+pub fn load(
+    root: &Path,
+    prompts_dir: &Path,
+    known: &Index,
+    max_template_bytes: u64,
+) -> Result<Loaded, SourceError> {
+    let listing = list(root, prompts_dir, known, max_template_bytes)?;
     let results: Vec<(PromptFiles, Vec<(String, index::Entry)>)> =
         listing.folders.par_iter().map(|folder| listing.read(folder)).collect();
     let mut prompts = Vec::with_capacity(results.len());
@@ -289,11 +304,13 @@ impl Listing<'_> {
 }
 
 /// Lists the prompt folders under `prompts_dir` (an absolute path inside `root`); reading them
-/// will trust `known` for files whose metadata did not change.
+/// will trust `known` for files whose metadata did not change, and read version files of up to
+/// `max_template_bytes` of template.
 pub fn list<'a>(
     root: &'a Path,
     prompts_dir: &Path,
     known: &'a Index,
+    max_template_bytes: u64,
 ) -> Result<Listing<'a>, SourceError> {
     let read_dir_error = |source| SourceError::ReadDir { path: prompts_dir.to_path_buf(), source };
     let mut folders = Vec::new();
@@ -327,6 +344,7 @@ pub fn list<'a>(
         canonical_root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
         known,
         now: SystemTime::now(),
+        version: (max_template_bytes.saturating_add(read::FRONT_MATTER_BYTES), "a version file"),
     };
     let folders = folders
         .into_iter()
@@ -349,10 +367,44 @@ pub fn list<'a>(
     Ok(Listing { reader, folders, diagnostics, extras })
 }
 
-/// Reads one file of the project, named by its path relative to `root`, with its digests.
-pub fn read_one(root: &Path, relative_path: &str) -> std::io::Result<SourceFile> {
+/// Reads one file of the project, named by its path relative to `root`, with its digests, if it
+/// is a regular file of at most `limit` bytes (`what` names its kind).
+pub fn read_one(
+    root: &Path,
+    relative_path: &str,
+    limit: u64,
+    what: &'static str,
+) -> Result<SourceFile, ReadError> {
     let absolute = root.join(relative_path);
-    Ok(SourceFile::read(relative(root, &absolute), absolute)?.0)
+    Ok(SourceFile::read(relative(root, &absolute), absolute, (limit, what))?.0)
+}
+
+/// The most bytes a file may hold, and its kind, for the message about a file over it.
+type Cap = (u64, &'static str);
+
+const MANIFEST: Cap = (read::MANIFEST_BYTES, "a prompt.toml");
+const SNAPSHOT: Cap = (read::TEXT_BYTES, "a snapshot");
+const SEED: Cap = (read::TEXT_BYTES, "a legacy file of `[seed]`");
+const OTHER: Cap = (read::OTHER_BYTES, "a file beside the prompts");
+
+/// The diagnostic for a file of a prompt that could not be read.
+fn read_diagnostic(path: String, error: &ReadError) -> Diagnostic {
+    let (code, help) = match error {
+        ReadError::TooLarge { .. } => (
+            Code::StructureSizeLimit,
+            "shorten the file (for a version file, raise `max_template_bytes` if its template is meant to be this long)",
+        ),
+        ReadError::NotAFile { .. } => (
+            Code::StructureFileType,
+            "replace it with a regular file, or remove it from the prompt folder",
+        ),
+        ReadError::Outside { .. } => (
+            Code::StructureSymlink,
+            "copy what it points to into the repository, so that its text is reviewed and versioned with the prompt",
+        ),
+        ReadError::Io(_) => (Code::SyntaxEncoding, "check the file's permissions"),
+    };
+    Diagnostic::new(code, path, format!("cannot read the file: {error}")).help(help)
 }
 
 /// The project-relative, `/`-separated form of a path.
@@ -366,6 +418,8 @@ struct Reader<'a> {
     canonical_root: PathBuf,
     known: &'a Index,
     now: SystemTime,
+    /// The cap of a version file: `max_template_bytes` and `read::FRONT_MATTER_BYTES`.
+    version: Cap,
 }
 
 /// A listed directory entry: name, path, type (from the listing, no system call).
@@ -459,6 +513,7 @@ impl Reader<'_> {
                             Some(&snapshot_entry),
                             snapshot_relative,
                             false,
+                            SNAPSHOT,
                             &mut prompt.diagnostics,
                             &mut entries,
                         ) {
@@ -474,6 +529,7 @@ impl Reader<'_> {
                     Some(&entry),
                     relative_path,
                     true,
+                    MANIFEST,
                     &mut prompt.diagnostics,
                     &mut entries,
                 ) {
@@ -489,11 +545,20 @@ impl Reader<'_> {
                         Some(&entry),
                         relative_path,
                         false,
+                        self.version,
                         &mut prompt.diagnostics,
                         &mut entries,
                     ) {
                         prompt.versions.push((number, file));
                     }
+                }
+                Some(_) if !is_dir => {
+                    // Named as a version, but a FIFO, a device or a socket: never opened.
+                    prompt.extras.push(Extra::new(self.root, path.clone(), Some(file_type)));
+                    prompt.diagnostics.push(read_diagnostic(
+                        relative_path,
+                        &ReadError::NotAFile { kind: read::kind_of(file_type) },
+                    ));
                 }
                 _ => {
                     prompt.extras.push(Extra::new(self.root, path.clone(), Some(file_type)));
@@ -526,6 +591,7 @@ impl Reader<'_> {
         entry: Option<&std::fs::DirEntry>,
         relative_path: String,
         probe_seed: bool,
+        cap: Cap,
         diagnostics: &mut Vec<Diagnostic>,
         entries: &mut Vec<(String, index::Entry)>,
     ) -> Option<(SourceFile, Option<String>)> {
@@ -538,12 +604,12 @@ impl Reader<'_> {
                 let stamp = Stamp::of(&metadata);
                 if let Some(known) = self.known.get(&relative_path, &stamp) {
                     entries.push((relative_path.clone(), known.clone()));
-                    let file = SourceFile::unread(relative_path, path.to_path_buf(), known);
+                    let file = SourceFile::unread(relative_path, path.to_path_buf(), known, cap);
                     return Some((file, known.seed.clone()));
                 }
             }
         }
-        match SourceFile::read(relative_path.clone(), path.to_path_buf()) {
+        match SourceFile::read(relative_path.clone(), path.to_path_buf(), cap) {
             Ok((file, stamp)) => {
                 let seed = if probe_seed { probe(file.bytes()) } else { None };
                 if stamp.settled(self.now) {
@@ -560,11 +626,7 @@ impl Reader<'_> {
                 Some((file, seed))
             }
             Err(error) => {
-                diagnostics.push(Diagnostic::new(
-                    Code::SyntaxEncoding,
-                    relative_path,
-                    format!("cannot read the file: {error}"),
-                ));
+                diagnostics.push(read_diagnostic(relative_path, &error));
                 None
             }
         }
@@ -591,6 +653,7 @@ impl Reader<'_> {
                     None,
                     path.replace('\\', "/"),
                     false,
+                    SEED,
                     &mut problems,
                     entries,
                 ) {
@@ -617,22 +680,27 @@ fn probe(manifest: &[u8]) -> Option<String> {
     probe.seed?.file
 }
 
-/// Reads a whole file with open + fstat + read + close, returning its bytes and its metadata.
-/// std's `read_to_end` asks the file for its size and position first; prompt files are small,
-/// so one `read` into a per-thread scratch buffer, then an exact copy, is cheaper.
-fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, Stamp)> {
+/// Reads a whole regular file of at most `cap` bytes with open + fstat + read + close, returning
+/// its bytes and its metadata. std's `read_to_end` asks the file for its size and position first;
+/// prompt files are small, so one `read` into a per-thread scratch buffer, then an exact copy, is
+/// cheaper.
+fn read_file(path: &Path, (limit, what): Cap) -> Result<(Vec<u8>, Stamp), ReadError> {
     use std::io::Read;
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let mut file = std::fs::File::open(path)?;
-    let stamp = Stamp::of(&file.metadata()?);
+    let (mut file, metadata) = read::open(path, limit, what)?;
+    let stamp = Stamp::of(&metadata);
     SCRATCH.with_borrow_mut(|scratch| {
         if scratch.len() < 64 * 1024 {
             scratch.resize(64 * 1024, 0);
         }
         let mut filled = 0;
         loop {
+            if filled as u64 > limit {
+                // It grew after `open` looked at its size.
+                return Err(ReadError::TooLarge { size: filled as u64, limit, what });
+            }
             if filled == scratch.len() {
                 let grown = scratch.len() * 2;
                 scratch.resize(grown, 0);
@@ -641,7 +709,7 @@ fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, Stamp)> {
                 Ok(0) => return Ok((scratch[..filled].to_vec(), stamp)),
                 Ok(read) => filled += read,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
+                Err(error) => return Err(error.into()),
             }
         }
     })

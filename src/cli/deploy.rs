@@ -775,7 +775,11 @@ fn repository_activations(
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let manifest = entry.path().join("prompt.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let Ok(bytes) = crate::read::read(&manifest, crate::read::MANIFEST_BYTES, "a prompt.toml")
+        else {
+            continue;
+        };
+        let Ok(text) = String::from_utf8(bytes) else { continue };
         let path = format!("{}/{name}/prompt.toml", project.config.prompts_dir);
         let (parsed, _) = crate::syntax::prompt::read_manifest(&path, &text);
         let version = parsed.and_then(|manifest| {

@@ -51,7 +51,47 @@ pub enum GitError {
     #[error("git: cannot {what}: {message}")]
     Git { what: String, message: String },
     #[error("cannot read `{path}`")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read { path: PathBuf, source: crate::read::ReadError },
+    #[error("cannot read `{path}`: its blob is {size} bytes, over the limit of {limit} bytes for {what}")]
+    TooLarge { path: String, size: usize, limit: u64, what: &'static str },
+}
+
+/// The blob `id` (at `path`, for the message), if it holds at most `limit` bytes: its size is
+/// read from its header first, so a huge blob is never inflated.
+fn capped_blob<'r>(
+    repo: &'r Repository,
+    id: Oid,
+    path: &str,
+    (limit, what): (u64, &'static str),
+) -> Result<Blob<'r>, GitError> {
+    let size = repo
+        .odb()
+        .and_then(|odb| odb.read_header(id))
+        .map_err(git_error(format!("read `{path}`")))?
+        .0;
+    if size as u64 > limit {
+        return Err(GitError::TooLarge { path: path.to_string(), size, limit, what });
+    }
+    repo.find_blob(id).map_err(git_error(format!("read `{path}`")))
+}
+
+const LOCK: (u64, &str) = (crate::read::LOCK_BYTES, "the lock file");
+const MANIFEST: (u64, &str) = (crate::read::MANIFEST_BYTES, "a prompt.toml");
+const SNAPSHOT: (u64, &str) = (crate::read::TEXT_BYTES, "a snapshot");
+const SEED: (u64, &str) = (crate::read::TEXT_BYTES, "a legacy file of `[seed]`");
+
+/// The cap of a version file under `config`: its template limit and the front matter's.
+fn version_cap(config: &Config) -> (u64, &'static str) {
+    (config.max_template_bytes.saturating_add(crate::read::FRONT_MATTER_BYTES), "a version file")
+}
+
+/// The cap of a file of a prompt folder the review reads (`wanted`).
+fn file_cap(config: &Config, name: &str) -> (u64, &'static str) {
+    if name == "prompt.toml" {
+        MANIFEST
+    } else {
+        version_cap(config)
+    }
 }
 
 fn git_error(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
@@ -155,14 +195,18 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
     let disk_lock = match (&disk_root, &workdir) {
         (Some(root), _) => {
             let path = root.join(&head_config.lock_file);
-            match std::fs::read(&path) {
+            let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+            match crate::read::read_inside(&canonical_root, &path, LOCK.0, LOCK.1) {
                 Ok(bytes) => Some(bytes),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(error) if error.is_not_found() => None,
                 Err(source) => return Err(GitError::Read { path, source }),
             }
         }
-        // A copy that cannot be read is no copy: the blob is read instead.
-        (None, Some(workdir)) => std::fs::read(workdir.join(&head_lock_path)).ok(),
+        // A copy that cannot be read (or is not a regular file within the cap) is no copy: the
+        // blob is read instead.
+        (None, Some(workdir)) => {
+            crate::read::read(&workdir.join(&head_lock_path), LOCK.0, LOCK.1).ok()
+        }
         (None, None) => None,
     };
     let disk_lock = WorktreeCopy::new(disk_lock);
@@ -191,13 +235,10 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
         )?);
     }
 
-    let side_dir = |config: &Config, name: &str| {
-        format!("{}/{name}", config.prompts_dir.trim_end_matches('/'))
-    };
     let mut pairs = Vec::with_capacity(changed.len());
     for name in &changed {
         let base = match &base_prompts {
-            Some(tree) => read_tree_folder(&repo, tree, name, side_dir(&base_config, name))?
+            Some(tree) => read_tree_folder(&repo, tree, &base_config, name)?
                 .map(|folder| with_seed_from_tree(&repo, &base_tree, &prefix, folder)),
             None => None,
         };
@@ -205,7 +246,7 @@ pub fn read(request: &Request) -> Result<Input, GitError> {
             Some(root) => read_disk_folder(root, &head_config, name)?
                 .map(|folder| with_seed_from_disk(root, folder)),
             None => match &head_prompts {
-                Some(tree) => read_tree_folder(&repo, tree, name, side_dir(&head_config, name))?
+                Some(tree) => read_tree_folder(&repo, tree, &head_config, name)?
                     .map(|folder| with_seed_from_tree(&repo, &head_tree, &prefix, folder)),
                 None => None,
             },
@@ -307,7 +348,7 @@ impl WorktreeCopy {
         if self.bytes.as_ref().is_some_and(same_size) && self.blob_id() == Some(id) {
             return Ok(LockText::Disk);
         }
-        repo.find_blob(id).map(LockText::Blob).map_err(git_error("read the lock file"))
+        capped_blob(repo, id, "the lock file", LOCK).map(LockText::Blob)
     }
 
     /// Git's id of the file as a blob: the SHA-1 of `blob LEN\0` and its bytes.
@@ -685,9 +726,10 @@ fn wanted(name: &str) -> bool {
 fn read_tree_folder(
     repo: &Repository,
     prompts: &Tree,
+    config: &Config,
     name: &str,
-    dir: String,
 ) -> Result<Option<Folder>, GitError> {
+    let dir = side_dir(config, name);
     let Some(entry) = prompts.get_name(name) else { return Ok(None) };
     if entry.kind() != Some(ObjectType::Tree) {
         return Ok(None);
@@ -699,7 +741,8 @@ fn read_tree_folder(
         let Ok(file_name) = entry.name() else { continue };
         match entry.kind() {
             Some(ObjectType::Blob) if wanted(file_name) && entry.filemode() != 0o120000 => {
-                let blob = repo.find_blob(entry.id()).map_err(git_error(what()))?;
+                let path = format!("{dir}/{file_name}");
+                let blob = capped_blob(repo, entry.id(), &path, file_cap(config, file_name))?;
                 folder.files.insert(file_name.to_string(), blob.content().to_vec());
             }
             Some(ObjectType::Tree) if file_name == "snapshots" => {
@@ -710,7 +753,8 @@ fn read_tree_folder(
                     else {
                         continue;
                     };
-                    let blob = repo.find_blob(snapshot.id()).map_err(git_error(what()))?;
+                    let path = format!("{dir}/snapshots/{snapshot_name}");
+                    let blob = capped_blob(repo, snapshot.id(), &path, SNAPSHOT)?;
                     folder
                         .files
                         .insert(format!("snapshots/{snapshot_name}"), blob.content().to_vec());
@@ -722,10 +766,19 @@ fn read_tree_folder(
     Ok((!folder.files.is_empty()).then_some(folder))
 }
 
+/// The folder of the prompt `name` under `config`'s prompts folder.
+fn side_dir(config: &Config, name: &str) -> String {
+    format!("{}/{name}", config.prompts_dir.trim_end_matches('/'))
+}
+
 fn read_disk_folder(root: &Path, config: &Config, name: &str) -> Result<Option<Folder>, GitError> {
-    let dir = format!("{}/{name}", config.prompts_dir.trim_end_matches('/'));
+    let dir = side_dir(config, name);
     let path = root.join(&dir);
     let read_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source: std::io::Error| GitError::Read { path, source: source.into() }
+    };
+    let capped_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| GitError::Read { path, source }
     };
@@ -733,7 +786,7 @@ fn read_disk_folder(root: &Path, config: &Config, name: &str) -> Result<Option<F
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) if error.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
-        Err(source) => return Err(GitError::Read { path, source }),
+        Err(source) => return Err(GitError::Read { path, source: source.into() }),
     };
     let mut folder = Folder { dir, ..Folder::default() };
     for entry in entries {
@@ -741,14 +794,16 @@ fn read_disk_folder(root: &Path, config: &Config, name: &str) -> Result<Option<F
         let file_name = entry.file_name().to_string_lossy().into_owned();
         let file_path = entry.path();
         if file_path.is_file() && wanted(&file_name) {
-            let bytes = std::fs::read(&file_path).map_err(read_error(&file_path))?;
+            let (limit, what) = file_cap(config, &file_name);
+            let bytes =
+                crate::read::read(&file_path, limit, what).map_err(capped_error(&file_path))?;
             folder.files.insert(file_name, bytes);
         } else if file_name == "snapshots" && file_path.is_dir() {
             for snapshot in std::fs::read_dir(&file_path).map_err(read_error(&file_path))? {
                 let snapshot = snapshot.map_err(read_error(&file_path))?;
                 if snapshot.path().is_file() {
-                    let bytes =
-                        std::fs::read(snapshot.path()).map_err(read_error(&snapshot.path()))?;
+                    let bytes = crate::read::read(&snapshot.path(), SNAPSHOT.0, SNAPSHOT.1)
+                        .map_err(capped_error(&snapshot.path()))?;
                     folder.files.insert(
                         format!("snapshots/{}", snapshot.file_name().to_string_lossy()),
                         bytes,
@@ -779,12 +834,12 @@ fn with_seed_from_tree(repo: &Repository, tree: &Tree, prefix: &str, mut folder:
         } else {
             match tree.get_path(Path::new(&format!("{prefix}{path}"))) {
                 Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {
-                    match repo.find_blob(entry.id()) {
+                    match capped_blob(repo, entry.id(), &path, SEED) {
                         Ok(blob) => SeedSource::Read(crate::source::SourceFile::new(
                             path.clone(),
                             blob.content().to_vec(),
                         )),
-                        Err(error) => unavailable(&format!("cannot read it: {}", error.message())),
+                        Err(error) => unavailable(&format!("cannot read it: {error}")),
                     }
                 }
                 _ => unavailable("the file does not exist"),
@@ -803,7 +858,7 @@ fn with_seed_from_disk(root: &Path, mut folder: Folder) -> Folder {
                 "it resolves to `{}`, outside the repository",
                 resolved.display()
             )),
-            Ok(resolved) => match std::fs::read(&resolved) {
+            Ok(resolved) => match crate::read::read(&resolved, SEED.0, SEED.1) {
                 Ok(bytes) => SeedSource::Read(crate::source::SourceFile::new(path.clone(), bytes)),
                 Err(error) => unavailable(format!("cannot read it: {error}")),
             },

@@ -258,3 +258,239 @@ fn variable_types_render_at_the_type_limit_and_are_refused_past_it() {
         "at the limit, the prompts check clean and the test renders: {diagnostics:#?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files that are not regular files, never end, or lie outside the repository.
+
+/// Runs the binary like `Repo::run`, but kills it and fails the test if it has not exited after
+/// `LIMIT`: what these cases guard against is a hang, which would otherwise hang the suite.
+fn run_or_kill(repo: &Repo, args: &[&str]) -> Run {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_promptctl"))
+        .arg("--root")
+        .arg(repo.path())
+        .args(["--color", "never"])
+        .args(args)
+        .current_dir(repo.path())
+        .env("PROMPTCTL_SIGNING_KEY", "")
+        .env_remove("PROMPTCTL_SIGNING_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promptctl");
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait for promptctl").is_some() {
+            break;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("promptctl {args:?} was still running after {LIMIT:?}: it hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("collect promptctl's output");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(run.code >= 0, "promptctl {args:?} was killed by a signal:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "promptctl {args:?} panicked:\n{}", run.stderr);
+    run
+}
+
+fn symlink(target: &str, link: &std::path::Path) {
+    if let Some(parent) = link.parent() {
+        std::fs::create_dir_all(parent).expect("create the link's folder");
+    }
+    std::os::unix::fs::symlink(target, link).expect("create a symbolic link");
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Runs git in `repo` with a fixed identity.
+fn git(repo: &Repo, args: &[&str]) {
+    let output = std::process::Command::new("git")
+        .args(["-c", "user.name=promptctl tests", "-c", "user.email=tests@example.invalid"])
+        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(repo.path())
+        .output()
+        .expect("run git");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn commit_all(repo: &Repo) {
+    repo.write(".gitignore", ".promptctl/\n");
+    git(repo, &["init", "-q"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "prompts"]);
+}
+
+#[test]
+fn a_lock_file_that_never_ends_is_refused() {
+    for (case, lock_file) in [("link to /dev/zero", "prompts.lock"), ("absolute", "/dev/zero")] {
+        let repo =
+            Repo::with_config(&format!("lock_file = {lock_file:?}"), &minimal_prompt("hello"));
+        // `with_config` puts the default `lock_file` after ours; keep only ours.
+        let config = repo.read("promptctl.toml").replacen("lock_file = \"prompts.lock\"\n", "", 1);
+        repo.write("promptctl.toml", &config);
+        if lock_file == "prompts.lock" {
+            symlink("/dev/zero", &repo.join("prompts.lock"));
+        }
+        let run = run_or_kill(&repo, &["check"]);
+        assert_eq!(run.code, 2, "{case}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("cannot read `"), "{case}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("resolves to `/dev/zero`, outside the repository"),
+            "{case}: {}",
+            run.stderr
+        );
+    }
+    // A FIFO inside the repository: refused for what it is, without waiting for a writer.
+    let repo = Repo::new(&minimal_prompt("hello"));
+    mkfifo(&repo.join("prompts.lock"));
+    let run = run_or_kill(&repo, &["check"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("it is a FIFO, not a regular file"), "{}", run.stderr);
+}
+
+#[test]
+fn a_lock_file_over_its_limit_is_refused_unread() {
+    let repo = Repo::new(&minimal_prompt("hello"));
+    let file = std::fs::File::create(repo.join("prompts.lock")).expect("create the lock");
+    // Sparse: 2 GiB that take no room on disk, and would take 2 GiB of memory if read.
+    file.set_len(2 << 30).expect("grow the lock");
+    let run = run_or_kill(&repo, &["check"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "it is {} bytes, over the limit of {} bytes for the lock file",
+            2u64 << 30,
+            promptctl::read::LOCK_BYTES
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn prompt_files_that_are_not_regular_files_or_too_large_are_diagnostics() {
+    let mut files = minimal_prompt("hello");
+    files.extend(minimal_prompt("fifo"));
+    files.extend(minimal_prompt("huge"));
+    let repo = Repo::new(&files);
+    std::fs::remove_file(repo.join("prompts/fifo/v1.prompt")).expect("remove v1");
+    mkfifo(&repo.join("prompts/fifo/v1.prompt"));
+    let huge = std::fs::OpenOptions::new()
+        .write(true)
+        .open(repo.join("prompts/huge/v1.prompt"))
+        .expect("open v1");
+    huge.set_len(1 << 30).expect("grow v1");
+    let run = run_or_kill(&repo, &["check", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let diagnostics: Vec<Value> = serde_json::from_str(&run.stdout).expect("JSON");
+    let found: Vec<(&str, &str)> = diagnostics
+        .iter()
+        .filter(|d| d["code"] != "structure/no-versions" && d["code"] != "tests/unknown-version")
+        .map(|d| (d["file"].as_str().unwrap_or(""), d["code"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("prompts/fifo/v1.prompt", "structure/file-type"),
+            ("prompts/huge/v1.prompt", "structure/size-limit")
+        ],
+        "{diagnostics:#?}"
+    );
+    let message = |file: &str| {
+        let found = diagnostics.iter().find(|d| d["file"] == file).expect("a diagnostic");
+        found["message"].as_str().unwrap_or("").to_string()
+    };
+    let huge = message("prompts/huge/v1.prompt");
+    assert!(huge.contains("over the limit of 278528 bytes for a version file"), "{huge}");
+    let fifo = message("prompts/fifo/v1.prompt");
+    assert_eq!(fifo, "cannot read the file: it is a FIFO, not a regular file");
+}
+
+#[test]
+fn a_seed_file_that_never_ends_is_a_seed_diagnostic() {
+    for case in ["fifo", "huge", "dev-zero"] {
+        let mut files = minimal_prompt("svc");
+        files[0].1.push_str(
+            "\n[seed]\nversion = 1\nfile = \"legacy/svc.txt\"\nextract = { lines = \"1-1\" }\n",
+        );
+        let repo = Repo::new(&files);
+        let legacy = repo.join("legacy/svc.txt");
+        std::fs::create_dir_all(legacy.parent().unwrap()).expect("create legacy/");
+        match case {
+            "fifo" => mkfifo(&legacy),
+            "huge" => {
+                std::fs::File::create(&legacy).and_then(|f| f.set_len(2 << 30)).expect("grow")
+            }
+            _ => symlink("/dev/zero", &legacy),
+        }
+        let run = run_or_kill(&repo, &["check", "--format", "json"]);
+        assert_eq!(run.code, 1, "{case}: {}{}", run.stdout, run.stderr);
+        let diagnostics: Vec<Value> = serde_json::from_str(&run.stdout).expect("JSON");
+        assert_eq!(codes(&diagnostics), ["seed/file"], "{case}: {diagnostics:#?}");
+        let message = diagnostics[0]["message"].as_str().unwrap_or("");
+        let expected = match case {
+            "fifo" => "a FIFO, not a regular file",
+            "huge" => "over the limit of 16777216 bytes for a legacy file of `[seed]`",
+            _ => "outside the repository",
+        };
+        assert!(message.contains(expected), "{case}: {message}");
+    }
+}
+
+#[test]
+fn build_reads_no_dot_file_that_never_ends_and_no_prompt_outside_the_repository() {
+    let repo = Repo::new(&minimal_prompt("hello"));
+    symlink("/dev/zero", &repo.join("prompts/hello/.z"));
+    symlink("/dev/zero", &repo.join("prompts/.zero"));
+    commit_all(&repo);
+    mkfifo(&repo.join("prompts/hello/.fifo"));
+    let run = run_or_kill(&repo, &["check"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = run_or_kill(&repo, &["build"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Git tracks no FIFO, and none of the three goes into the bundle: it is clean.
+    assert!(!run.stderr.contains("the bundle is marked dirty"), "{}", run.stderr);
+
+    // A prompts folder that is a link out of the repository, or an absolute `prompts_dir`.
+    let outside = Repo::new(&minimal_prompt("elsewhere"));
+    for case in ["link", "absolute"] {
+        let repo = Repo::new(&[("README.md", "x")]);
+        std::fs::remove_dir_all(repo.join("prompts")).expect("remove prompts/");
+        let target = outside.join("prompts");
+        if case == "link" {
+            symlink(target.to_str().expect("UTF-8 path"), &repo.join("prompts"));
+        } else {
+            let config = repo.read("promptctl.toml").replace(
+                "prompts_dir = \"prompts\"",
+                &format!("prompts_dir = {:?}", target.display().to_string()),
+            );
+            repo.write("promptctl.toml", &config);
+        }
+        commit_all(&repo);
+        for command in ["check", "build"] {
+            let run = run_or_kill(&repo, &[command]);
+            assert_eq!(run.code, 2, "{case} {command}: {}{}", run.stdout, run.stderr);
+            assert!(
+                run.stderr.contains("outside the repository"),
+                "{case} {command}: {}",
+                run.stderr
+            );
+            assert!(
+                !repo.join(".promptctl/build/bundle.json").exists(),
+                "{case}: a bundle was written"
+            );
+        }
+    }
+}
