@@ -1109,8 +1109,8 @@ pub(crate) fn read_verified(
         Err(source) => return Err(Error::Read { path: signature_path, source }.into()),
     };
     let read_key = |path: &Path, shown: String| -> Result<crate::signing::PublicKey> {
-        let text = read_key_file(path)
-            .with_context(|| format!("cannot read the public key `{}`", path.display()))?;
+        let text =
+            read_key_file(path).with_context(|| format!("cannot read `{}`", path.display()))?;
         Ok(crate::signing::read_public_key(&text, &shown)?)
     };
     let mut trusted = Vec::new();

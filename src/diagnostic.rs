@@ -169,6 +169,45 @@ pub struct Diagnostic {
     pub note: Option<String>,
 }
 
+/// The most bytes of one line of a message, label, help or note: longer lines (a quoted template
+/// line of megabytes, say) are cut, so that no input makes a diagnostic large in any format.
+pub const MAX_LINE_BYTES: usize = 400;
+/// The most lines of a note (a diff); a message, label or help keeps at most 8.
+pub const MAX_NOTE_LINES: usize = 200;
+
+/// `text` with each line cut to `MAX_LINE_BYTES` and at most `max_lines` lines, saying what was
+/// left out. Text within the bounds is returned as is.
+pub fn bounded(text: String, max_lines: usize) -> String {
+    let within = text.len() <= MAX_LINE_BYTES
+        || (text.lines().count() <= max_lines && text.lines().all(|l| l.len() <= MAX_LINE_BYTES));
+    if within {
+        return text;
+    }
+    let mut out = String::with_capacity(MAX_LINE_BYTES * max_lines.min(16));
+    let total = text.lines().count();
+    for (index, line) in text.lines().enumerate() {
+        if index == max_lines {
+            out.push_str(&format!("… {} more lines\n", total - max_lines));
+            break;
+        }
+        if line.len() > MAX_LINE_BYTES {
+            let cut = clamp_to_char(line, MAX_LINE_BYTES);
+            out.push_str(&line[..cut]);
+            out.push_str(&format!("… ({} more bytes)", line.len() - cut));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if !text.ends_with('\n') {
+        out.pop();
+    }
+    out
+}
+
+/// The most lines of a message, label or help.
+const MAX_TEXT_LINES: usize = 8;
+
 impl Diagnostic {
     pub fn new(code: Code, file: impl Into<String>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
@@ -176,7 +215,7 @@ impl Diagnostic {
             severity: code.severity(),
             file: file.into(),
             location: None,
-            message: message.into(),
+            message: bounded(message.into(), MAX_TEXT_LINES),
             label: None,
             help: None,
             note: None,
@@ -190,17 +229,17 @@ impl Diagnostic {
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Diagnostic {
-        self.label = Some(label.into());
+        self.label = Some(bounded(label.into(), MAX_TEXT_LINES));
         self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
-        self.help = Some(help.into());
+        self.help = Some(bounded(help.into(), MAX_TEXT_LINES));
         self
     }
 
     pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
-        self.note = Some(note.into());
+        self.note = Some(bounded(note.into(), MAX_NOTE_LINES));
         self
     }
 

@@ -235,17 +235,33 @@ pub fn human(diagnostic: &Diagnostic, text: Option<&str>, color: bool) -> String
     let code = diagnostic.code.as_str();
     let mut message = level.title(&diagnostic.message).id(code);
     let origin;
+    let excerpt;
+    let mut located = None;
     match (&diagnostic.location, text) {
         (Some(location), Some(text)) if location.bytes.end <= text.len() => {
             let label = diagnostic.label.as_deref().unwrap_or("");
-            let span = visible_span(text, location.bytes.clone());
-            message = message.snippet(
-                Snippet::source(text)
-                    .line_start(1)
-                    .origin(&diagnostic.file)
-                    .fold(true)
-                    .annotation(level.span(span).label(label)),
-            );
+            if text.len() <= WHOLE_TEXT_BYTES {
+                let span = visible_span(text, location.bytes.clone());
+                message = message.snippet(
+                    Snippet::source(text)
+                        .line_start(1)
+                        .origin(&diagnostic.file)
+                        .fold(true)
+                        .annotation(level.span(span).label(label)),
+                );
+            } else {
+                // A large file: only a window of the span's first line is handed to the renderer,
+                // which then knows neither the file nor the column; the position line is added
+                // to its output below.
+                let (source, span) = window(text, location);
+                excerpt = source;
+                message = message.snippet(
+                    Snippet::source(&excerpt)
+                        .line_start(location.start.line as usize)
+                        .annotation(level.span(span).label(label)),
+                );
+                located = Some(location);
+            }
         }
         (Some(location), _) => {
             origin =
@@ -261,6 +277,18 @@ pub fn human(diagnostic: &Diagnostic, text: Option<&str>, color: bool) -> String
         message = message.footer(Level::Help.title(help));
     }
     let mut output = renderer.render(message).to_string();
+    if let Some(location) = located {
+        // rustc's layout: ` --> file:line:column` under the title, indented by the width of the
+        // line numbers.
+        let indent = " ".repeat(location.start.line.to_string().len());
+        let position = format!(
+            "{indent}--> {}:{}:{}",
+            diagnostic.file, location.start.line, location.start.column
+        );
+        if let Some(title_end) = output.find('\n') {
+            output.insert_str(title_end + 1, &format!("{position}\n"));
+        }
+    }
     output.push('\n');
     if let Some(note) = &diagnostic.note {
         for line in note.lines() {
@@ -293,6 +321,38 @@ fn plural(count: usize) -> &'static str {
     } else {
         "s"
     }
+}
+
+/// Up to this size a file is handed whole to the renderer, which shows only the lines around the
+/// span and cuts long lines itself; a larger one only as `window`, so that rendering costs the
+/// same whatever the file's size.
+const WHOLE_TEXT_BYTES: usize = 64 << 10;
+/// The bytes of the span's line `window` keeps, about half of them before the span.
+const WINDOW_BYTES: usize = 160;
+
+/// A part of the first line of `location` in `text`: at most `WINDOW_BYTES` around the start of
+/// the span, with `...` where the line goes on; and the span within it (cut at the window's end).
+fn window(text: &str, location: &crate::diagnostic::Location) -> (String, std::ops::Range<usize>) {
+    let floor = |mut offset: usize| {
+        offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        offset
+    };
+    let start = location.bytes.start;
+    let line_start = text[..start].rfind('\n').map_or(0, |index| index + 1);
+    let line_end =
+        memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
+    let from = floor(start.saturating_sub(WINDOW_BYTES / 2).max(line_start));
+    let to = floor((from + WINDOW_BYTES).min(line_end)).max(start);
+    let before = if from > line_start { "..." } else { "" };
+    let after = if to < line_end { "..." } else { "" };
+    let source = format!("{before}{}{after}", &text[from..to]);
+    let span_start = before.len() + start - from;
+    let span_end = before.len() + location.bytes.end.clamp(start, to) - from;
+    let span = visible_span(&source, span_start..span_end);
+    (source, span)
 }
 
 /// An empty span renders as nothing; widen it to the character under it, or the one before it

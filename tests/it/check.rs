@@ -22,6 +22,7 @@ const WHOLE_FILE: &[&str] = &[
     "structure/no-versions",
     "structure/missing-manifest",
     "structure/symlink",
+    "structure/file-type",
     "lock/modified",
     "lock/deleted",
     "lock/renamed",
@@ -339,6 +340,33 @@ Hello, {{name}}!
         ERRORS,
         &["syntax/unsupported"],
     );
+}
+
+#[test]
+fn blocks_nested_past_the_limit() {
+    let template = format!("{}{{{{name}}}}{}", "{{#if name}}".repeat(65), "{{/if}}".repeat(65));
+    check(
+        &[
+            ("prompts/hello/prompt.toml", BARE_TOML),
+            (
+                "prompts/hello/v1.prompt",
+                &format!("+++\nvariables.name = {{ type = \"string\" }}\n+++\n{template}\n"),
+            ),
+        ],
+        ERRORS,
+        &["syntax/nesting"],
+    );
+}
+
+#[test]
+fn version_file_that_is_a_fifo() {
+    let repo = Repo::new(&[("prompts/hello/prompt.toml", BARE_TOML)]);
+    let status = std::process::Command::new("mkfifo")
+        .arg(repo.join("prompts/hello/v1.prompt"))
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success());
+    check_repo(&repo, &[], ERRORS, &["structure/file-type", "structure/no-versions"]);
 }
 
 #[test]

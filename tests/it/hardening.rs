@@ -494,3 +494,48 @@ fn build_reads_no_dot_file_that_never_ends_and_no_prompt_outside_the_repository(
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics about huge lines stay small in every format.
+
+#[test]
+fn diagnostics_on_a_line_of_megabytes_stay_small() {
+    // 10 MB on one line, within a raised limit, with an undeclared variable and a bidi control
+    // at its end; a 200 KB line over the default limit; a variable name of 1 MB.
+    let long = format!("{}{{{{undeclared}}}} \u{202e}x\n", "word ".repeat(2_000_000));
+    let over = format!("{}\n", "w".repeat(200_000));
+    let name = "é".repeat(500_000);
+    let mut files =
+        bare_prompt("long", "variables.x = { type = \"string\" }", &format!("{{{{x}}}}{long}"));
+    files.extend(bare_prompt("over", "", &over));
+    files.extend(bare_prompt(
+        "name",
+        &format!("variables.\"{name}\" = {{ type = \"string\" }}"),
+        "hi",
+    ));
+    let repo = Repo::with_config("max_template_bytes = 20000000", &files);
+    // SARIF lists every rule whatever the findings: its output for a clean project is the base.
+    let clean = Repo::new(&minimal_prompt("hello"));
+    for format in ["human", "json", "github", "sarif"] {
+        let base = run_or_kill(&clean, &["check", "--no-cache", "--format", format]).stdout.len();
+        let run = run_or_kill(&repo, &["check", "--no-cache", "--format", format]);
+        assert_eq!(run.code, 1, "{format}: {}", run.stderr);
+        let size = run.stdout.len() - base.min(run.stdout.len());
+        assert!(size < 16_000, "{format}: {size} bytes of output more than for a clean project");
+        assert!(run.stdout.contains("undeclared"), "{format}: {}", run.stdout);
+    }
+    let human = repo.run(&["check", "--no-cache"]);
+    assert!(
+        human.stdout.contains(" --> prompts/long/v1.prompt:4:10000008\n"),
+        "the position of the undeclared variable:\n{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("error[security/bidi]"), "{}", human.stdout);
+    assert!(human.stdout.contains("more bytes)"), "the name is cut:\n{}", human.stdout);
+
+    let lowered = Repo::with_config("max_template_bytes = 1000", &bare_prompt("over", "", &over));
+    let human = run_or_kill(&lowered, &["check", "--no-cache"]);
+    assert_eq!(human.code, 1);
+    assert!(human.stdout.contains("error[structure/size-limit]"), "{}", human.stdout);
+    assert!(human.stdout.len() < 4_000, "{} bytes of output", human.stdout.len());
+}
