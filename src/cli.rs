@@ -648,7 +648,7 @@ fn import(project: &Project, args: &ImportArgs, color: bool) -> Result<i32> {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/");
-    let bytes = std::fs::read(&from)
+    let bytes = crate::read::read(&from, crate::read::TEXT_BYTES, "a legacy file of `[seed]`")
         .with_context(|| format!("cannot read the legacy file `{from_relative}`"))?;
     let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("`{from_relative}` is not valid UTF-8; convert it (e.g. `iconv -f windows-1252 -t utf-8`) and commit it first"))?;
     let extract = match (&args.between, &args.lines, &args.json_pointer, &args.toml_key) {

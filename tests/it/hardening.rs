@@ -539,3 +539,29 @@ fn diagnostics_on_a_line_of_megabytes_stay_small() {
     assert!(human.stdout.contains("error[structure/size-limit]"), "{}", human.stdout);
     assert!(human.stdout.len() < 4_000, "{} bytes of output", human.stdout.len());
 }
+
+#[test]
+fn import_refuses_a_legacy_file_that_never_ends() {
+    for case in ["fifo", "huge", "dev-zero"] {
+        let repo = Repo::new(&[("README.md", "x")]);
+        let legacy = repo.join("legacy/svc.txt");
+        std::fs::create_dir_all(legacy.parent().unwrap()).expect("create legacy/");
+        match case {
+            "fifo" => mkfifo(&legacy),
+            "huge" => {
+                std::fs::File::create(&legacy).and_then(|f| f.set_len(2 << 30)).expect("grow")
+            }
+            _ => symlink("/dev/zero", &legacy),
+        }
+        let run =
+            run_or_kill(&repo, &["import", "svc", "--from", "legacy/svc.txt", "--lines", "1-1"]);
+        assert_eq!(run.code, 2, "{case}: {}{}", run.stdout, run.stderr);
+        let expected = match case {
+            "fifo" => "it is a FIFO, not a regular file",
+            "huge" => "over the limit of 16777216 bytes",
+            _ => "is outside the repository",
+        };
+        assert!(run.stderr.contains(expected), "{case}: {}", run.stderr);
+        assert!(!repo.join("prompts/svc").exists(), "{case}: a prompt was written");
+    }
+}
