@@ -374,8 +374,9 @@ fn property<'v>(value: &'v Value, name: &str) -> Option<Cow<'v, Value>> {
 }
 
 /// The order in which JavaScript enumerates an object's keys: array indices (canonical decimal
-/// integers below 2^32 - 1) in numeric order first, then the other keys in insertion order (which
-/// serde_json's map gives sorted).
+/// integers below 2^32 - 1) in numeric order first, then the other keys in insertion order. The
+/// package builds serde_json (and toml) with `preserve_order`, so a map's order is the order its
+/// JSON or TOML source wrote the keys in, as for handlebars.js.
 fn js_key_order<T>(mut entries: Vec<(String, T)>) -> Vec<(Value, T)> {
     fn array_index(key: &str) -> Option<u32> {
         let canonical = key == "0" || (!key.starts_with('0') && !key.is_empty());

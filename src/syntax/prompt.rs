@@ -453,6 +453,10 @@ pub fn type_check(variable: &Variable, value: &toml::Value, path: &str) -> Resul
             }
         }
         (Type::Integer, toml::Value::Integer(_)) => Ok(()),
+        (Type::Number, toml::Value::Float(float)) if !float.is_finite() => Err(format!(
+            "`{path}` is `{float}`, which JSON cannot carry: an application never passes it, and \
+             it would render as nothing here but as `NaN` or `Infinity` in handlebars.js"
+        )),
         (Type::Number, toml::Value::Integer(_) | toml::Value::Float(_)) => Ok(()),
         (Type::Boolean, toml::Value::Boolean(_)) => Ok(()),
         (Type::Enum(values), toml::Value::String(text)) => {

@@ -565,3 +565,55 @@ fn import_refuses_a_legacy_file_that_never_ends() {
         assert!(!repo.join("prompts/svc").exists(), "{case}: a prompt was written");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Values: object keys in source order, numbers JSON cannot carry.
+
+#[test]
+fn each_over_an_object_follows_the_source_order_of_its_keys() {
+    let files = [
+        (
+            "prompts/keys/prompt.toml",
+            "description = \"keys\"\n\n[[test]]\nname = \"order\"\n\
+             vars = { m = { b = \"2\", a = \"1\", c = \"3\" } }\n\
+             contains = [\"b=2(first);a=1;c=3(last);\"]\n",
+        ),
+        (
+            "prompts/keys/v1.prompt",
+            "+++\nvariables.m = { type = \"object\", fields.a = { type = \"string\" }, \
+             fields.b = { type = \"string\" }, fields.c = { type = \"string\" } }\n+++\n\
+             {{#each m}}{{@key}}={{this}}{{#if @first}}(first){{/if}}{{#if @last}}(last){{/if}};{{/each}}\n",
+        ),
+    ];
+    let repo = Repo::new(&files);
+    let (run, diagnostics) = check_json(&repo, &[]);
+    let errors: Vec<&Value> = diagnostics.iter().filter(|d| d["severity"] == "error").collect();
+    assert!(errors.is_empty(), "the test renders in source order: {diagnostics:#?}");
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn test_vars_that_json_cannot_carry_are_refused() {
+    for value in ["nan", "inf", "-inf", "+nan"] {
+        let files = [
+            (
+                "prompts/num/prompt.toml".to_string(),
+                format!(
+                    "description = \"n\"\n\n[[test]]\nname = \"odd\"\nvars = {{ x = {value} }}\n"
+                ),
+            ),
+            (
+                "prompts/num/v1.prompt".to_string(),
+                "+++\nvariables.x = { type = \"number\" }\n+++\n{{x}}\n".to_string(),
+            ),
+        ];
+        let repo = Repo::new(&files);
+        let (run, diagnostics) = check_json(&repo, &[]);
+        assert_eq!(run.code, 1, "{value}");
+        let errors: Vec<Value> =
+            diagnostics.into_iter().filter(|d| d["severity"] == "error").collect();
+        assert_eq!(codes(&errors), ["tests/type"], "{value}: {errors:#?}");
+        let message = errors[0]["message"].as_str().unwrap_or("");
+        assert!(message.contains("which JSON cannot carry"), "{value}: {message}");
+    }
+}
