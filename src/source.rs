@@ -585,6 +585,7 @@ impl Reader<'_> {
 
     /// Gets one file: from the index when its metadata matches, else by reading it. Returns the
     /// file and, for a manifest (`probe_seed`), the `[seed] file` it names.
+    #[allow(clippy::too_many_arguments)]
     fn fetch(
         &self,
         path: &Path,
