@@ -174,6 +174,17 @@ pub struct Health {
     /// Entries refused since start: content not matching its sha256, or a variable contract the
     /// application was not compiled with (typed rendering only).
     pub integrity_refusals: u64,
+    /// Since start: how often the notice subscription was opened (1 while it never dropped),
+    /// how many full reads of the store were made, and how many times a tier failed.
+    pub counts: Counts,
+}
+
+/// Counters of the refresher since start, in `Health`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub subscriptions: u64,
+    pub full_refreshes: u64,
+    pub errors: u64,
 }
 
 /// The metric names (through the `metrics` facade; see docs/runtime.md).
@@ -227,6 +238,9 @@ struct Shared {
     options: Options,
     health: Mutex<HealthState>,
     refusals: AtomicU64,
+    subscriptions: AtomicU64,
+    full_refreshes: AtomicU64,
+    errors: AtomicU64,
     stop: AtomicBool,
     wake: (Mutex<()>, Condvar),
     hits: [metrics::Counter; 3],
@@ -319,6 +333,9 @@ impl PromptStore {
             options,
             health: Mutex::new(health),
             refusals: AtomicU64::new(0),
+            subscriptions: AtomicU64::new(0),
+            full_refreshes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             wake: (Mutex::new(()), Condvar::new()),
             hits,
@@ -437,6 +454,11 @@ impl PromptStore {
                 embedded: always(counts.get(&Tier::Embedded).copied().unwrap_or(0)),
             },
             integrity_refusals: self.shared.refusals.load(Ordering::Relaxed),
+            counts: Counts {
+                subscriptions: self.shared.subscriptions.load(Ordering::Relaxed),
+                full_refreshes: self.shared.full_refreshes.load(Ordering::Relaxed),
+                errors: self.shared.errors.load(Ordering::Relaxed),
+            },
         }
     }
 

@@ -56,6 +56,9 @@ pub struct Options {
     pub reconnect_max: Duration,
     /// The connect, read and write timeout of every network call the refresher makes.
     pub timeout: Duration,
+    /// A notice subscription that heard nothing for this long is pinged, so that a dead
+    /// connection is noticed. Default: 5 s.
+    pub heartbeat: Duration,
 }
 
 impl Default for Options {
@@ -72,6 +75,7 @@ impl Default for Options {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             timeout: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(5),
         }
     }
 }

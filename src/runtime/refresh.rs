@@ -12,8 +12,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How often a blocked read on the subscription wakes up to look at the stop flag and deadlines.
 const POLL: Duration = Duration::from_millis(200);
-/// A silent subscription is pinged this often, so that a dead connection is noticed.
-const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Keys per SCAN and MGET round trip of a full read.
 const BATCH: usize = 500;
 
@@ -90,6 +88,7 @@ fn mark(shared: &Shared, tier: Tier, outcome: Result<(), String>) {
             state.last_ok = Some(Instant::now());
         }
         Err(message) => {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
             if state.status != TierStatus::Down || state.last_error.as_deref() != Some(&message) {
                 metrics::counter!(metric::ERRORS, "tier" => tier.as_str(), "kind" => "unreachable")
                     .increment(1);
@@ -180,6 +179,7 @@ impl Worker {
         pubsub.subscribe(self.layout.channel()).map_err(&failed)?;
         pubsub.set_read_timeout(Some(POLL)).map_err(&failed)?;
         mark(&self.shared, Tier::Redis, Ok(()));
+        self.shared.subscriptions.fetch_add(1, Ordering::Relaxed);
         self.set_subscribed(true);
         self.backoff = self.shared.options.reconnect_min;
         self.full_refresh();
@@ -202,9 +202,12 @@ impl Worker {
                     }
                 }
                 Err(error) if error.is_timeout() => {
-                    if last_heard.elapsed() >= HEARTBEAT {
+                    if last_heard.elapsed() >= self.shared.options.heartbeat {
                         pubsub.set_read_timeout(Some(timeout)).map_err(&failed)?;
-                        pubsub.ping::<String>().map_err(&failed)?;
+                        // In subscribed mode (RESP2) Redis answers PING with the array
+                        // `["pong", ""]`, not `+PONG`: any answer will do. Notices that arrive
+                        // before it are kept by the client for `get_message`.
+                        pubsub.ping::<redis::Value>().map_err(&failed)?;
                         pubsub.set_read_timeout(Some(POLL)).map_err(&failed)?;
                         last_heard = Instant::now();
                     }
@@ -340,6 +343,7 @@ impl Worker {
     /// for everything when Redis fails. Returns whether some tier answered.
     fn full_refresh(&mut self) -> bool {
         let started = Instant::now();
+        self.shared.full_refreshes.fetch_add(1, Ordering::Relaxed);
         let mut prompts: Vec<Prompt> = Vec::new();
         let mut answered = None;
         let redis_complete = if self.client.is_some() {

@@ -247,6 +247,7 @@ fn health_of_an_embedded_store() {
             "snapshot_age_seconds": 0,
             "subscribed": false,
             "integrity_refusals": 0,
+            "counts": { "subscriptions": 0, "full_refreshes": 0, "errors": 0 },
             "tiers": {
                 "memory": { "status": "ok", "prompts": 1, "last_ok_seconds_ago": 0.0, "last_error": null },
                 "redis": { "status": "disabled", "prompts": 0, "last_ok_seconds_ago": null, "last_error": null },

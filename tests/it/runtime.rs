@@ -209,6 +209,34 @@ fn the_allow_list_limits_what_follows_the_store() {
     assert_eq!(store.names(), ["cto"]);
 }
 
+#[test]
+fn an_idle_subscription_survives_its_heartbeats() {
+    // Redis answers PING on a subscribed connection with an array; the heartbeat once expected
+    // a string, dropped the subscription and re-read everything every five idle seconds.
+    let Some((redis, postgres)) = servers_or_skip() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("rt"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+    let heartbeat = Duration::from_millis(150);
+    let options = Options { heartbeat, ..store_options(&redis.url(), &database, &prefix) };
+    let store = PromptStore::start(&[], options);
+    wait("the subscription", || store.health().subscribed);
+    wait("the first full read", || store.health().counts.full_refreshes >= 1);
+    let before = store.health().counts;
+    assert_eq!(before.subscriptions, 1, "{before:?}");
+    // Three heartbeats and a half with nothing to hear.
+    std::thread::sleep(heartbeat * 7 / 2);
+    let health = store.health();
+    assert_eq!(health.counts, before, "no reconnect, no full read, no error while idle");
+    assert!(health.subscribed);
+    assert_eq!(health.tiers.redis.last_error, None);
+    // And the subscription still hears: a publish arrives through its notice.
+    project.publish_qa(2);
+    wait("v2", || version_and_tier(&store, "qa-system-prompt") == Some((2, Tier::Redis)));
+    assert_eq!(store.health().counts.subscriptions, 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // End to end: the example service as a process
 
