@@ -45,6 +45,19 @@ impl Default for Delivery {
     }
 }
 
+/// A webhook URL as it may be printed: scheme, user (without password), host and port; the path
+/// and the query are replaced by `***` (a Slack or Teams hook carries its secret in its path, many
+/// others in `?token=`).
+pub fn redact_url(url: &str) -> String {
+    let redacted = crate::store::redact_url(url);
+    let Some(scheme_end) = redacted.find("://") else { return "***".to_string() };
+    let rest = scheme_end + 3;
+    match redacted[rest..].find(['/', '?', '#']) {
+        Some(index) => format!("{}/***", &redacted[..rest + index]),
+        None => redacted,
+    }
+}
+
 /// POSTs `body` to `url`; returns the number of attempts it took.
 pub fn send(
     url: &str,
@@ -53,7 +66,7 @@ pub fn send(
     secret: Option<&[u8]>,
     delivery: &Delivery,
 ) -> Result<u32, WebhookError> {
-    let shown = crate::store::redact_url(url);
+    let shown = redact_url(url);
     let bytes = serde_json::to_vec(body).expect("a webhook body serialises");
     let client = reqwest::blocking::Client::builder()
         .timeout(delivery.timeout)
@@ -96,4 +109,25 @@ pub fn send(
         }
     }
     Err(WebhookError::Failed { url: shown, attempts: delivery.attempts.max(1), message: last })
+}
+
+#[cfg(test)]
+mod redaction {
+    use super::redact_url;
+
+    #[test]
+    fn paths_queries_and_passwords_are_hidden() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
+            "https://hooks.slack.com/***"
+        );
+        assert_eq!(redact_url("https://example.com/hook?token=SECRET"), "https://example.com/***");
+        assert_eq!(redact_url("https://example.com?token=SECRET"), "https://example.com/***");
+        assert_eq!(
+            redact_url("http://user:pw@127.0.0.1:8080/x"),
+            "http://user:***@127.0.0.1:8080/***"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(redact_url("not a url with SECRET"), "***");
+    }
 }

@@ -319,7 +319,7 @@ fn notify(hook: Option<&Hook>, event: &str, body: serde_json::Value) -> i32 {
         &crate::webhook::Delivery::default(),
     ) {
         Ok(_) => {
-            println!("webhook {} notified", store::redact_url(&hook.url));
+            println!("webhook {} notified", crate::webhook::redact_url(&hook.url));
             exit::OK
         }
         Err(error) => {

@@ -777,7 +777,8 @@ fn the_webhook_is_signed_and_retried() {
         }
         received
     });
-    let webhook = format!("[environments.production.webhook]\nurl = \"http://127.0.0.1:{port}/hooks/prompts\"\nsecret_env = \"HOOK_SECRET\"\n");
+    // The hook's path and query are secrets (a Slack hook's path, a `?token=`): never printed.
+    let webhook = format!("[environments.production.webhook]\nurl = \"http://127.0.0.1:{port}/hooks/T0KEN-PATH?token=T0KEN-QUERY\"\nsecret_env = \"HOOK_SECRET\"\n");
     let deploy = Deploy::new("sqlite:store.sqlite3", None, &webhook);
     deploy.build();
     let published =
@@ -799,7 +800,15 @@ fn the_webhook_is_signed_and_retried() {
     assert_eq!(json["event"], "publish");
     assert_eq!(json["environment"], "production");
     assert_eq!(json["activations"][1]["name"], "greeter");
-    assert!(!published.stdout.contains("s3cret") && !published.stderr.contains("s3cret"));
+    for secret in ["s3cret", "T0KEN-PATH", "T0KEN-QUERY"] {
+        assert!(
+            !published.stdout.contains(secret) && !published.stderr.contains(secret),
+            "{secret} printed:\n{}{}",
+            published.stdout,
+            published.stderr
+        );
+    }
+    assert!(published.stdout.contains(&format!("webhook http://127.0.0.1:{port}/*** notified")));
 
     // Without the secret variable, publish refuses before it touches the store.
     deploy.change(&[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))], "v2");
