@@ -167,6 +167,8 @@ pub enum Error {
     Expired { expires: String, now: String },
     #[error("version {version} of `{prompt}` in the bundle is corrupt: {message}")]
     Integrity { prompt: String, version: u32, message: String },
+    #[error("the bundle breaks a rule of its format: {message}; `promptctl build` never writes such a bundle")]
+    Invalid { message: String },
 }
 
 /// Builds the bundle of `catalog` (pure).
@@ -757,6 +759,7 @@ enum Problem {
     Malformed(String),
     NotCanonical,
     Integrity { version: u32, message: String },
+    Invalid(String),
 }
 
 impl Problem {
@@ -771,6 +774,9 @@ impl Problem {
                 version: *version,
                 message: message.clone(),
             },
+            Problem::Invalid(message) => {
+                Error::Invalid { message: format!("prompt `{prompt}`: {message}") }
+            }
         }
     }
 }
@@ -842,7 +848,7 @@ impl Verified {
         };
         entry
             .checked
-            .get_or_init(|| check_entry(&self.bytes, entry))
+            .get_or_init(|| check_entry(&self.bytes, entry, &self.header.environments))
             .as_ref()
             .map_err(|problem| problem.error(&entry.name))
     }
@@ -1022,6 +1028,13 @@ fn layout(bytes: &[u8]) -> Result<(Header, u64, Vec<Entry>), Error> {
         {
             return Err(Error::NotCanonical);
         }
+        if !crate::check::is_valid_name(&name) {
+            // Shown escaped and cut: a name can hold a newline or megabytes.
+            let shown: String = format!("{name:?}").chars().take(80).collect();
+            return Err(Error::Invalid {
+                message: format!("the prompt name {shown} is not a valid prompt name (lowercase letters, digits and `-`, starting with a letter, at most 64)"),
+            });
+        }
         at = key_end;
         if bytes.get(at) != Some(&b':') || bytes.get(at + 1) != Some(&b'{') {
             return Err(not_a_bundle(bytes));
@@ -1047,6 +1060,11 @@ fn layout(bytes: &[u8]) -> Result<(Header, u64, Vec<Entry>), Error> {
     };
     if seq.to_string().as_bytes() != digits {
         return Err(Error::NotCanonical);
+    }
+    if i64::try_from(seq).is_err() {
+        return Err(Error::Invalid {
+            message: format!("`seq` is {seq}, above the largest the store keeps ({})", i64::MAX),
+        });
     }
     {
         use rayon::prelude::*;
@@ -1116,14 +1134,58 @@ fn not_a_bundle(bytes: &[u8]) -> Error {
     }
 }
 
-/// One prompt's checks: its JSON parses into a `BundlePrompt`, is in canonical form, and each
-/// version's digests hold.
-fn check_entry(bytes: &[u8], entry: &Entry) -> Result<BundlePrompt, Problem> {
+/// One prompt's checks: its JSON parses into a `BundlePrompt`, is in canonical form, keeps the
+/// format's rules (versions numbered 1..N, activations of environments the bundle names and of
+/// versions it holds, templates within the size cap that parse), and each version's digests hold.
+fn check_entry(
+    bytes: &[u8],
+    entry: &Entry,
+    environments: &[String],
+) -> Result<BundlePrompt, Problem> {
     let value = &bytes[entry.value.clone()];
     let prompt: BundlePrompt =
         serde_json::from_slice(value).map_err(|error| Problem::Malformed(error.to_string()))?;
     if !is_canonical(&prompt, value) {
         return Err(Problem::NotCanonical);
+    }
+    if prompt.versions.is_empty() {
+        return Err(Problem::Invalid("it has no version".into()));
+    }
+    for (index, version) in prompt.versions.iter().enumerate() {
+        if version.version as usize != index + 1 {
+            return Err(Problem::Invalid(format!(
+                "its versions are not numbered 1 to {} in order (found {} at position {})",
+                prompt.versions.len(),
+                version.version,
+                index + 1
+            )));
+        }
+        if version.template.len() as u64 > crate::config::MAX_TEMPLATE_BYTES_CAP {
+            return Err(Problem::Invalid(format!(
+                "the template of version {} is {} bytes, over the cap of {} bytes",
+                version.version,
+                version.template.len(),
+                crate::config::MAX_TEMPLATE_BYTES_CAP
+            )));
+        }
+        if let Err(error) = crate::syntax::template::parse(&version.template) {
+            return Err(Problem::Invalid(format!(
+                "the template of version {} does not parse: {}",
+                version.version, error.message
+            )));
+        }
+    }
+    for (environment, version) in &prompt.activate {
+        if !environments.contains(environment) {
+            return Err(Problem::Invalid(format!(
+                "it activates a version in `{environment}`, an environment the bundle does not list"
+            )));
+        }
+        if *version == 0 || *version as usize > prompt.versions.len() {
+            return Err(Problem::Invalid(format!(
+                "it activates version {version} in `{environment}`, which it does not hold"
+            )));
+        }
     }
     for version in &prompt.versions {
         match check_version(&entry.name, version) {
@@ -1617,6 +1679,71 @@ mod tests {
         let error = authenticate(future.into_bytes(), &signature, std::slice::from_ref(&public), 0)
             .unwrap_err();
         assert!(matches!(error, Error::UnknownFormat { .. }), "{error}");
+    }
+
+    #[test]
+    fn bundles_build_never_makes_are_refused_even_signed() {
+        let (bundle, key, public) = signed_bundle();
+        let refused = |bundle: &Bundle| {
+            let json = to_json(bundle);
+            let error = match authentic(&json, bundle, &key, &public) {
+                Ok(verified) => verified.check_all().expect_err("refused"),
+                Err(error) => error,
+            };
+            assert!(matches!(error, Error::Invalid { .. }), "{error}");
+            assert!(!error.to_string().contains('\n'), "a newline reaches the logs: {error}");
+            error.to_string()
+        };
+        // Names outside the pattern: they would reach SQL rows, Redis keys and CI logs.
+        for name in ["a\nb", "_revision", "", "Qa", "a*", "a\"b", &"a".repeat(5_000)] {
+            let mut odd = bundle.clone();
+            let prompt = odd.prompts["qa"].clone();
+            odd.prompts.insert(name.to_string(), prompt);
+            let message = refused(&odd);
+            assert!(message.contains("is not a valid prompt name"), "{message}");
+            assert!(message.len() < 400, "{message}");
+        }
+        let with = |change: &dyn Fn(&mut BundlePrompt)| {
+            let mut odd = bundle.clone();
+            change(odd.prompts.get_mut("qa").unwrap());
+            for version in &mut odd.prompts.get_mut("qa").unwrap().versions {
+                let mut hasher = Sha256::new();
+                hasher.update(version.front_matter.as_bytes());
+                hasher.update(version.template.as_bytes());
+                version.sha256 = hex::encode(hasher.finalize());
+            }
+            refused(&odd)
+        };
+        let message = with(&|prompt| prompt.versions[1] = prompt.versions[0].clone());
+        assert!(message.contains("not numbered 1 to 2"), "{message}");
+        let message = with(&|prompt| prompt.versions[0].version = 0);
+        assert!(message.contains("not numbered 1 to 2"), "{message}");
+        let message = with(&|prompt| prompt.versions.clear());
+        assert!(message.contains("no version"), "{message}");
+        let message = with(&|prompt| prompt.versions[1].template = "{{#if x}}".into());
+        assert!(message.contains("version 2 does not parse"), "{message}");
+        let deep = format!("{}x{}", "{{#if x}}".repeat(1_500), "{{/if}}".repeat(1_500));
+        let message = with(&|prompt| prompt.versions[1].template = deep.clone());
+        assert!(message.contains("blocks nest more than 64 deep"), "{message}");
+        let huge = "x".repeat(crate::config::MAX_TEMPLATE_BYTES_CAP as usize + 1);
+        let message = with(&|prompt| prompt.versions[0].template = huge.clone());
+        assert!(message.contains("over the cap"), "{message}");
+        let message = with(&|prompt| {
+            prompt.activate.insert("production".into(), 5);
+        });
+        assert!(message.contains("activates version 5 in `production`"), "{message}");
+        let message = with(&|prompt| {
+            prompt.activate.insert("nowhere".into(), 1);
+        });
+        assert!(
+            message.contains("`nowhere`, an environment the bundle does not list"),
+            "{message}"
+        );
+        // A seq the store cannot keep (it once became -1, voiding the downgrade guard).
+        let mut far = bundle.clone();
+        far.seq = i64::MAX as u64 + 1;
+        let message = refused(&far);
+        assert!(message.contains("above the largest the store keeps"), "{message}");
     }
 
     #[test]

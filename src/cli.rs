@@ -848,8 +848,8 @@ pub struct BuildArgs {
     /// The minisign secret key file to sign with (default: PROMPTCTL_SIGNING_KEY, then `[signing] secret_key`, then a local development key)
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// The bundle expires this many days after its commit's time
-    #[arg(long, value_name = "DAYS")]
+    /// The bundle expires this many days after its commit's time (1 to 36500)
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub expires_in: Option<u32>,
     /// Then publish the bundle to this environment (as `promptctl publish --env ENV` would)
     #[arg(long, value_name = "ENV")]

@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 
 pub const FILE_NAME: &str = "promptctl.toml";
 
+/// The most `max_template_bytes` may be raised to: bundle verification and the runtime refuse a
+/// template over it whatever the project says, so that no entry can make a service hold
+/// megabytes per prompt.
+pub const MAX_TEMPLATE_BYTES_CAP: u64 = 4 << 20;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -195,6 +200,16 @@ pub fn load(root: &Path) -> Result<Project, ConfigError> {
     }
     if config.max_template_bytes == 0 {
         return Err(invalid(1, 1, "`max_template_bytes` must be at least 1".into()));
+    }
+    if config.max_template_bytes > MAX_TEMPLATE_BYTES_CAP {
+        return Err(invalid(
+            1,
+            1,
+            format!(
+                "`max_template_bytes` is {}, over its cap of {MAX_TEMPLATE_BYTES_CAP} (4 MiB): bundles and the runtime refuse larger templates",
+                config.max_template_bytes
+            ),
+        ));
     }
     use sha2::Digest;
     let config_sha256 = sha2::Sha256::digest(&bytes).into();

@@ -500,9 +500,9 @@ fn build_reads_no_dot_file_that_never_ends_and_no_prompt_outside_the_repository(
 
 #[test]
 fn diagnostics_on_a_line_of_megabytes_stay_small() {
-    // 10 MB on one line, within a raised limit, with an undeclared variable and a bidi control
+    // 4 MB on one line, within a limit raised to near its cap, with an undeclared variable and a bidi control
     // at its end; a 200 KB line over the default limit; a variable name of 1 MB.
-    let long = format!("{}{{{{undeclared}}}} \u{202e}x\n", "word ".repeat(2_000_000));
+    let long = format!("{}{{{{undeclared}}}} \u{202e}x\n", "word ".repeat(800_000));
     let over = format!("{}\n", "w".repeat(200_000));
     let name = "é".repeat(500_000);
     let mut files =
@@ -513,7 +513,7 @@ fn diagnostics_on_a_line_of_megabytes_stay_small() {
         &format!("variables.\"{name}\" = {{ type = \"string\" }}"),
         "hi",
     ));
-    let repo = Repo::with_config("max_template_bytes = 20000000", &files);
+    let repo = Repo::with_config("max_template_bytes = 4100000", &files);
     // SARIF lists every rule whatever the findings: its output for a clean project is the base.
     let clean = Repo::new(&minimal_prompt("hello"));
     for format in ["human", "json", "github", "sarif"] {
@@ -526,7 +526,7 @@ fn diagnostics_on_a_line_of_megabytes_stay_small() {
     }
     let human = repo.run(&["check", "--no-cache"]);
     assert!(
-        human.stdout.contains(" --> prompts/long/v1.prompt:4:10000008\n"),
+        human.stdout.contains(" --> prompts/long/v1.prompt:4:4000008\n"),
         "the position of the undeclared variable:\n{}",
         human.stdout
     );
@@ -616,4 +616,21 @@ fn test_vars_that_json_cannot_carry_are_refused() {
         let message = errors[0]["message"].as_str().unwrap_or("");
         assert!(message.contains("which JSON cannot carry"), "{value}: {message}");
     }
+}
+
+#[test]
+fn limits_cannot_be_raised_past_their_caps() {
+    let repo = Repo::with_config("max_template_bytes = 4194305", &minimal_prompt("hello"));
+    let run = run_or_kill(&repo, &["check"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("`max_template_bytes` is 4194305, over its cap of 4194304"),
+        "{}",
+        run.stderr
+    );
+    // An expiry 8,000 years ahead once gave year 10240, which verification then refused.
+    let repo = Repo::new(&minimal_prompt("hello"));
+    let run = run_or_kill(&repo, &["build", "--expires-in", "3000000"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("3000000 is not in 1..=36500"), "{}", run.stderr);
 }

@@ -1302,3 +1302,36 @@ fn a_corrupt_prompt_in_a_signed_bundle_is_refused_even_when_others_are_known() {
         expect(&deploy.run(&["publish", "--env", "production"]), 0, &["~ description of farewell"]);
     }
 }
+
+/// A bundle `build` would never write (an activation of a version it does not hold), signed with
+/// the project's own key: `verify-bundle` and `publish` refuse it with exit 2 (publish once
+/// panicked at "every bundled version is stored") and the store is left as it was.
+#[test]
+fn a_signed_bundle_that_breaks_the_format_is_refused() {
+    let deploy = Deploy::new("sqlite:store.sqlite3", None, "");
+    deploy.build();
+    let bundle_path = deploy.path().join(".promptctl/build/bundle.json");
+    let mut bundle: promptctl::bundle::Bundle =
+        serde_json::from_slice(&std::fs::read(&bundle_path).unwrap()).unwrap();
+    bundle.prompts.get_mut("greeter").unwrap().activate.insert("production".into(), 9);
+    let json = promptctl::bundle::to_json(&bundle);
+    let key_text =
+        std::fs::read_to_string(deploy.path().join(".promptctl/keys/promptctl.key")).unwrap();
+    let key = promptctl::signing::read_secret_key(&key_text, None, "the test key").unwrap();
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(json.as_bytes()));
+    let signature = promptctl::signing::sign(
+        &key,
+        json.as_bytes(),
+        &promptctl::bundle::trusted_comment(&bundle, &sha256),
+        promptctl::bundle::UNTRUSTED_COMMENT,
+    );
+    std::fs::write(&bundle_path, &json).unwrap();
+    std::fs::write(deploy.path().join(".promptctl/build/bundle.json.minisig"), signature).unwrap();
+    let expected =
+        "prompt `greeter`: it activates version 9 in `production`, which it does not hold";
+    let verified = deploy.run(&["verify-bundle", ".promptctl/build/bundle.json"]);
+    expect(&verified, 2, &[expected]);
+    let published = deploy.run(&["publish", "--env", "production"]);
+    expect(&published, 2, &[expected]);
+    assert_eq!(deploy.active("greeter"), None);
+}
