@@ -6,6 +6,11 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// The most bytes of one `{prefix}{name}:active` value a reader takes: a template of the 4 MiB cap
+/// (`config::MAX_TEMPLATE_BYTES_CAP`) with its JSON escapes and variables fits many times over;
+/// a larger value is refused without being read whole.
+pub const MAX_ENTRY_BYTES: usize = 16 << 20;
+
 /// The JSON of `{prefix}{name}:active`. `sha256` is the sha256 of `content`, so a reader can
 /// check what it got; `contract` is the variable-contract fingerprint of the generated types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -171,8 +171,9 @@ pub struct Health {
     /// Whether the notice subscription on `{prefix}activations` is open.
     pub subscribed: bool,
     pub tiers: Tiers,
-    /// Entries refused since start: content not matching its sha256, or a variable contract the
-    /// application was not compiled with (typed rendering only).
+    /// Entries refused since start: content not matching its sha256, content over the 4 MiB cap
+    /// (or a Redis value over `cache::MAX_ENTRY_BYTES`), or a variable contract the application
+    /// was not compiled with (typed rendering only).
     pub integrity_refusals: u64,
     /// Since start: how often the notice subscription was opened (1 while it never dropped),
     /// how many full reads of the store were made, and how many times a tier failed.
@@ -197,7 +198,7 @@ pub mod metric {
     pub const REFRESHES: &str = "promptctl_runtime_refreshes_total";
     /// Histogram in seconds, label `kind`.
     pub const REFRESH_SECONDS: &str = "promptctl_runtime_refresh_seconds";
-    /// Counter, label `reason` (`sha256`, `contract`).
+    /// Counter, label `reason` (`sha256`, `contract`, `size`).
     pub const INTEGRITY_REFUSALS: &str = "promptctl_runtime_integrity_refusals_total";
     /// Counter, label `tier` (`redis`, `db`) and `kind`.
     pub const ERRORS: &str = "promptctl_runtime_errors_total";
@@ -483,12 +484,18 @@ impl PromptStore {
 enum Refusal {
     /// The content does not match its sha256: never served.
     Sha256,
+    /// The content is over `config::MAX_TEMPLATE_BYTES_CAP`: never served.
+    Size,
 }
 
 impl Shared {
     /// Installs `prompt` (already read from a tier) into `snapshot`, checking its integrity.
     /// Returns whether the snapshot changed.
     fn install(&self, snapshot: &mut Snapshot, mut prompt: Prompt) -> Result<bool, Refusal> {
+        if prompt.content.len() as u64 > crate::config::MAX_TEMPLATE_BYTES_CAP {
+            self.refused("size");
+            return Err(Refusal::Size);
+        }
         if sha256_hex(&prompt.content) != prompt.sha256 {
             self.refused("sha256");
             return Err(Refusal::Sha256);
@@ -547,7 +554,7 @@ impl Shared {
         }
     }
 
-    fn refused(&self, reason: &'static str) {
+    pub(super) fn refused(&self, reason: &'static str) {
         self.refusals.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(metric::INTEGRITY_REFUSALS, "reason" => reason).increment(1);
     }

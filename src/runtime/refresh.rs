@@ -4,7 +4,7 @@
 //! panics a reader and never makes one wait.
 
 use super::{from_entry, metric, Prompt, Shared, Tier, TierState, TierStatus};
-use crate::cache::{Entry, Layout, Notice};
+use crate::cache::{Entry, Layout, Notice, MAX_ENTRY_BYTES};
 use crate::store::{self, records, Location};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -291,19 +291,16 @@ impl Worker {
         keys.dedup();
         let mut entries = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH) {
-            let connection = self.redis_commands()?;
-            let values: Result<Vec<Option<String>>, _> =
-                redis::cmd("MGET").arg(chunk).query(connection);
-            let values = values.map_err(|error| self.redis_failed(error))?;
-            for text in values.into_iter().flatten() {
-                match serde_json::from_str::<Entry>(&text) {
-                    Ok(entry) => entries.push(entry),
-                    Err(_) => {
-                        metrics::counter!(metric::ERRORS, "tier" => "redis", "kind" => "entry")
-                            .increment(1);
-                    }
-                }
+            // GETRANGE instead of MGET: at most `MAX_ENTRY_BYTES` and one byte of each value, so
+            // that no value makes the refresher read or hold more (one round trip per batch).
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("GETRANGE").arg(key).arg(0).arg(MAX_ENTRY_BYTES);
             }
+            let connection = self.redis_commands()?;
+            let values: Result<Vec<Vec<u8>>, _> = pipe.query(connection);
+            let values = values.map_err(|error| self.redis_failed(error))?;
+            entries.extend(values.into_iter().filter_map(|value| self.entry(value)));
         }
         Ok(entries)
     }
@@ -311,16 +308,30 @@ impl Worker {
     fn redis_one(&mut self, name: &str) -> Result<Option<Entry>, TierError> {
         let key = self.layout.active(name);
         let connection = self.redis_commands()?;
-        let value: Result<Option<String>, _> = redis::cmd("GET").arg(&key).query(connection);
+        let value: Result<Vec<u8>, _> =
+            redis::cmd("GETRANGE").arg(&key).arg(0).arg(MAX_ENTRY_BYTES).query(connection);
         let value = value.map_err(|error| self.redis_failed(error))?;
-        Ok(value.and_then(|text| match serde_json::from_str::<Entry>(&text) {
+        Ok(self.entry(value))
+    }
+
+    /// The entry of a value read with GETRANGE (empty: no such key), unless it is over
+    /// `MAX_ENTRY_BYTES` (refused, counted) or not an entry's JSON (counted as an error).
+    fn entry(&self, value: Vec<u8>) -> Option<Entry> {
+        if value.is_empty() {
+            return None;
+        }
+        if value.len() > MAX_ENTRY_BYTES {
+            self.shared.refused("size");
+            return None;
+        }
+        match serde_json::from_slice::<Entry>(&value) {
             Ok(entry) => Some(entry),
             Err(_) => {
                 metrics::counter!(metric::ERRORS, "tier" => "redis", "kind" => "entry")
                     .increment(1);
                 None
             }
-        }))
+        }
     }
 
     fn db_all(&mut self) -> Result<Vec<records::ActiveVersion>, TierError> {

@@ -237,6 +237,67 @@ fn an_idle_subscription_survives_its_heartbeats() {
     assert_eq!(store.health().counts.subscriptions, 1);
 }
 
+#[test]
+fn entries_too_large_or_too_deep_neither_crash_nor_replace_the_served_version() {
+    let Some((redis, postgres)) = servers_or_skip() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("rt"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+    let store = PromptStore::start(&[], store_options(&redis.url(), &database, &prefix));
+    wait("the subscription", || store.health().subscribed);
+    wait("v1", || version_and_tier(&store, "qa-system-prompt") == Some((1, Tier::Redis)));
+    let mut connection = servers::redis_connection(&redis.url());
+    let key = format!("{prefix}qa-system-prompt:active");
+    let text: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
+    let good: Value = serde_json::from_str(&text).unwrap();
+    let notify = |connection: &mut redis::Connection, version: i64| {
+        let notice =
+            json!({ "name": "qa-system-prompt", "version": version, "sha256": "", "seq": null });
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(format!("{prefix}activations"))
+            .arg(notice.to_string())
+            .query(connection)
+            .unwrap();
+    };
+    let entry_with = |version: i64, content: &str| {
+        let mut entry = good.clone();
+        entry["version"] = json!(version);
+        entry["content"] = json!(content);
+        entry["sha256"] =
+            json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content.as_bytes())));
+        entry.to_string()
+    };
+    // A value over the entry cap (20 MB): refused before it is read whole; v1 keeps serving.
+    let huge = entry_with(7, &"x".repeat(20 << 20));
+    let _: () = redis::cmd("SET").arg(&key).arg(&huge).query(&mut connection).unwrap();
+    notify(&mut connection, 7);
+    wait("the refusal of the huge value", || store.health().integrity_refusals >= 1);
+    assert_eq!(version_and_tier(&store, "qa-system-prompt").map(|v| v.0), Some(1));
+    // A template over the 4 MiB cap in a value under the entry cap: refused too.
+    let refusals = store.health().integrity_refusals;
+    let over = entry_with(8, &"x".repeat((4 << 20) + 1));
+    let _: () = redis::cmd("SET").arg(&key).arg(&over).query(&mut connection).unwrap();
+    notify(&mut connection, 8);
+    wait("the refusal of the template", || store.health().integrity_refusals > refusals);
+    assert_eq!(version_and_tier(&store, "qa-system-prompt").map(|v| v.0), Some(1));
+    // A template nesting 1,500 blocks once overflowed the refresher's stack and aborted the
+    // process: now it is served as text only, and rendering it says why.
+    let deep = format!("{}x{}", "{{#if a}}".repeat(1_500), "{{/if}}".repeat(1_500));
+    let _: () =
+        redis::cmd("SET").arg(&key).arg(entry_with(9, &deep)).query(&mut connection).unwrap();
+    notify(&mut connection, 9);
+    wait("v9", || version_and_tier(&store, "qa-system-prompt").map(|v| v.0) == Some(9));
+    let prompt = store.get("qa-system-prompt").expect("served");
+    let rendered = prompt.render_json(&json!({ "a": true })).map_err(|e| e.to_string());
+    assert!(rendered.is_err_and(|e| e.contains("does not parse")), "rendering refused");
+    // A good entry is taken again.
+    let _: () = redis::cmd("SET").arg(&key).arg(&text).query(&mut connection).unwrap();
+    notify(&mut connection, 1);
+    wait("v1 again", || version_and_tier(&store, "qa-system-prompt").map(|v| v.0) == Some(1));
+    assert_eq!(store.health().status, Status::Ok);
+}
+
 // ---------------------------------------------------------------------------------------------
 // End to end: the example service as a process
 
