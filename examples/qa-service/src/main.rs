@@ -32,8 +32,16 @@ fn main() -> Result<()> {
     let options = Options::from_env()?;
     let store = PromptStore::start(prompts::ALL, options);
     let address = std::env::var(ADDRESS_VARIABLE).unwrap_or_else(|_| DEFAULT_ADDRESS.into());
-    let server = tiny_http::Server::http(&address)
-        .map_err(|error| anyhow::anyhow!("cannot listen on `{address}`: {error}"))?;
+    let listener = std::net::TcpListener::bind(&address)
+        .with_context(|| format!("cannot listen on `{address}`"))?;
+    // tiny_http writes a response in pieces (its buffer holds 1 KiB); with Nagle's algorithm on,
+    // the last piece waits for the client's delayed ACK, about 40 ms per request on a kept-alive
+    // connection. Accepted sockets inherit TCP_NODELAY from the listening one on Linux.
+    socket2::SockRef::from(&listener)
+        .set_tcp_nodelay(true)
+        .context("cannot set TCP_NODELAY on the listening socket")?;
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map_err(|error| anyhow::anyhow!("cannot serve on `{address}`: {error}"))?;
     let server = Arc::new(server);
     println!("qa-service listening on http://{address} (source: {:?})", store.source());
     let workers: Vec<_> = (0..WORKERS)
