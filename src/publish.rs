@@ -157,7 +157,7 @@ fn drift_message(drift: &[Drift]) -> String {
             item.by.as_deref().map(|by| format!(" ({by})")).unwrap_or_default()
         ));
     }
-    message.push_str("\nsomeone rolled back by hand: make the bundle serve what production needs (e.g. add a fixed version) and pass `--force` to publish over it; `promptctl status --env ENV` shows the details");
+    message.push_str("\npublishing this bundle would undo that: make the bundle activate the versions the environment should serve (for a rollback, the version rolled back to, or a fixed new one)");
     message
 }
 

@@ -65,6 +65,9 @@ pub struct PublishArgs {
     pub actor: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Run by `build --publish`, which has no `--force`: hints name `promptctl publish` instead.
+    #[arg(skip)]
+    pub from_build: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -337,6 +340,17 @@ fn refused(error: PublishError) -> Result<i32> {
     Ok(exit::FAILURE)
 }
 
+/// The drift refusal, with the way over it that the command at hand has.
+fn refused_drift(error: PublishError, environment: &str, args: &PublishArgs) -> Result<i32> {
+    let over = if args.from_build {
+        format!("to publish over it anyway, run `promptctl publish --env {environment} --force` (`build --publish` has no `--force`)")
+    } else {
+        "to publish over it anyway, pass `--force`".to_string()
+    };
+    eprintln!("error: {error}\n{over}; `promptctl status --env {environment}` shows the details");
+    Ok(exit::FAILURE)
+}
+
 /// `build --publish ENV`: publishes the bundle just written to `out`, with the overrides of the
 /// environment variables and no flags.
 pub fn publish_built(
@@ -361,6 +375,7 @@ pub fn publish_built(
         allow_downgrade: false,
         actor: None,
         format: OutputFormat::Human,
+        from_build: true,
     };
     publish(project, &args, color)
 }
@@ -425,7 +440,7 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         Ok(outcome) => outcome,
         Err(PublishError::Drifted(mut drift)) => {
             let _ = publish::explain_drift(&mut *connection, &mut drift);
-            return refused(PublishError::Drifted(drift));
+            return refused_drift(PublishError::Drifted(drift), &resolved.name, args);
         }
         Err(PublishError::Store(error)) => return Err(error.into()),
         Err(PublishError::Bundle(error)) => return Err(error.into()),
@@ -440,9 +455,15 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
     } else {
-        print_plan(plan, &resolved, &bundle_path, args.plan);
+        print_plan(plan, &resolved, &bundle_path, args.plan, args.force);
     }
     if args.plan {
+        // The plan exits as the publish would: refused over drift without `--force`.
+        if !plan.drift.is_empty() && !args.force {
+            let mut drift = plan.drift.clone();
+            let _ = publish::explain_drift(&mut *connection, &mut drift);
+            return refused_drift(PublishError::Drifted(drift), &resolved.name, args);
+        }
         return Ok(exit::OK);
     }
     let notices: Vec<Notice> = if outcome.committed {
@@ -497,8 +518,8 @@ fn print_short_status(
 ) -> Result<()> {
     println!();
     if prompts <= STATUS_TABLE_LIMIT {
-        let rows = status_rows(project, resolved, connection)?;
-        print_status(&rows);
+        let status = status_rows(project, resolved, Some(connection))?;
+        print_status(&status.rows);
     } else {
         println!("{prompts} prompts: `promptctl status --env {}` shows the table", resolved.name);
     }
@@ -510,6 +531,7 @@ fn print_plan(
     resolved: &Resolved,
     bundle: &std::path::Path,
     plan_only: bool,
+    force: bool,
 ) {
     let verb = if plan_only { "plan for" } else { "published" };
     if plan.already_published {
@@ -552,10 +574,11 @@ fn print_plan(
     }
     for drift in &plan.drift {
         println!(
-            "  ! drift {}: published {}, active {} (overridden by --force)",
+            "  ! drift {}: published {}, active {} ({})",
             drift.name,
             drift.published.map_or("none".into(), |v| format!("v{v}")),
-            drift.active.map_or("none".into(), |v| format!("v{v}"))
+            drift.active.map_or("none".into(), |v| format!("v{v}")),
+            if force { "overridden by --force" } else { "refused without --force" }
         );
     }
     for change in &plan.adopted {
@@ -674,32 +697,50 @@ struct StatusRow {
     published: Option<i64>,
     cache: Option<i64>,
     cache_ttl_seconds: Option<i64>,
-    /// The cache entry is missing, unreadable, or not the store's active version.
-    cache_stale: bool,
+    /// The cache entry is missing, unreadable, or not the store's active version; `None` when the
+    /// cache could not be read (its state is unknown).
+    cache_stale: Option<bool>,
     drift: bool,
     notes: Vec<String>,
 }
 
+/// What `status` found: a row per prompt, whether the environment was ever published to, and
+/// whether its cache could be read.
+struct Status {
+    rows: Vec<StatusRow>,
+    published: bool,
+    /// `None`: no cache configured; `Some(Err)`: unreachable, so the rows' cache state is unknown.
+    cache: Option<Result<(), String>>,
+}
+
+/// Reads the store (`None`: an SQLite file that does not exist, which `status` does not create)
+/// and the cache.
 fn status_rows(
     project: &Project,
     resolved: &Resolved,
-    connection: &mut dyn store::Connection,
-) -> Result<Vec<StatusRow>> {
+    connection: Option<&mut dyn store::Connection>,
+) -> Result<Status> {
     let repository = repository_activations(project, &resolved.name);
-    let templates = if store::schema::current(connection)? == 0 {
-        Default::default()
-    } else {
-        store::schema::require_current(connection)?;
-        if let Some(owner) = records::environment(connection)? {
-            if owner != resolved.name {
-                anyhow::bail!(
-                    "the store `{}` belongs to environment `{owner}`, not `{}`",
-                    resolved.shown,
-                    resolved.name
-                );
+    let mut published = false;
+    let templates = match connection {
+        None => Default::default(),
+        Some(connection) => 'read: {
+            if store::schema::current(connection)? == 0 {
+                break 'read Default::default();
             }
+            store::schema::require_current(connection)?;
+            if let Some(owner) = records::environment(connection)? {
+                if owner != resolved.name {
+                    anyhow::bail!(
+                        "the store `{}` belongs to environment `{owner}`, not `{}`",
+                        resolved.shown,
+                        resolved.name
+                    );
+                }
+            }
+            published = records::highest_deployment(connection, &resolved.name)?.is_some();
+            records::templates(connection)?
         }
-        records::templates(connection)?
     };
     let mut cache = match &resolved.redis {
         Some(url) => match connect_cache(project, url) {
@@ -711,6 +752,7 @@ fn status_rows(
     let mut names: std::collections::BTreeSet<String> = templates.keys().cloned().collect();
     names.extend(repository.keys().cloned());
     let mut rows = Vec::new();
+    let mut read_error = None;
     for name in names {
         let template = templates.get(&name);
         let active = template.and_then(records::StoredTemplate::active);
@@ -723,7 +765,7 @@ fn status_rows(
             published,
             cache: None,
             cache_ttl_seconds: None,
-            cache_stale: false,
+            cache_stale: None,
             drift: template.is_some() && published != active.map(|v| v.number),
             notes: Vec::new(),
         };
@@ -735,14 +777,17 @@ fn status_rows(
                     let matches = active.is_some_and(|a| {
                         a.number == entry.version && a.content_sha256 == entry.sha256
                     });
-                    row.cache_stale = !matches;
+                    row.cache_stale = Some(!matches);
                 }
                 Ok(Some((Err(problem), _))) => {
-                    row.cache_stale = true;
+                    row.cache_stale = Some(true);
                     row.notes.push(format!("cache entry unreadable: {problem}"));
                 }
-                Ok(None) => row.cache_stale = active.is_some(),
-                Err(error) => row.notes.push(error.to_string()),
+                Ok(None) => row.cache_stale = Some(active.is_some()),
+                Err(error) => {
+                    row.notes.push(format!("cache unknown: {error}"));
+                    read_error.get_or_insert_with(|| error.to_string());
+                }
             }
         }
         if row.drift {
@@ -751,17 +796,16 @@ fn status_rows(
         if row.repository.is_some() && row.repository.map(i64::from) != row.store {
             row.notes.push("repository differs from store: publish a new bundle".into());
         }
-        if row.cache_stale {
+        if row.cache_stale == Some(true) {
             row.notes.push("cache stale: run `promptctl warm`".into());
         }
         rows.push(row);
     }
-    if let Some(Err(error)) = &cache {
-        if let Some(first) = rows.first_mut() {
-            first.notes.push(format!("cache: {error}"));
-        }
-    }
-    Ok(rows)
+    let cache = cache.map(|state| match (state, read_error) {
+        (Err(error), _) | (Ok(_), Some(error)) => Err(error),
+        (Ok(_), None) => Ok(()),
+    });
+    Ok(Status { rows, published, cache })
 }
 
 /// The activations of the working tree's prompts (without checking them: `status` reports, it
@@ -833,18 +877,35 @@ fn print_status(rows: &[StatusRow]) {
 
 pub fn status(project: &Project, args: &StatusArgs) -> Result<i32> {
     let resolved = resolve(project, &args.target)?;
-    let mut connection = connect(&resolved)?;
-    let rows = status_rows(project, &resolved, &mut *connection)?;
+    // Read-only: an SQLite store that does not exist is not created (nor migrated).
+    let missing = matches!(&resolved.location, store::Location::Sqlite { path } if !path.exists());
+    let mut connection = if missing { None } else { Some(connect(&resolved)?) };
+    let status = match &mut connection {
+        Some(connection) => status_rows(project, &resolved, Some(&mut **connection))?,
+        None => status_rows(project, &resolved, None)?,
+    };
+    let cache_state = match &status.cache {
+        None => "none",
+        Some(Ok(())) => "ok",
+        Some(Err(_)) => "unreachable",
+    };
     if args.format == OutputFormat::Json {
         let json = serde_json::json!({
             "environment": resolved.name,
             "store": resolved.shown,
-            "prompts": rows,
+            "published": status.published,
+            "cache": cache_state,
+            "prompts": status.rows,
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
     } else {
-        println!("environment `{}`, store {}", resolved.name, resolved.shown);
-        print_status(&rows);
+        let never = if status.published { "" } else { ": never published" };
+        println!("environment `{}`, store {}{never}", resolved.name, resolved.shown);
+        if let Some(Err(error)) = &status.cache {
+            println!("cache unreachable, its entries unknown: {error}");
+        }
+        print_status(&status.rows);
     }
-    Ok(exit::OK)
+    // The cache's state cannot be vouched for: not a clean bill of health.
+    Ok(if matches!(status.cache, Some(Err(_))) { exit::CACHE_STALE } else { exit::OK })
 }

@@ -470,9 +470,29 @@ fn rollback_is_audited_and_publish_refuses_the_drift_unless_forced() {
             &[
                 "(drift)",
                 "`greeter`: published v2, active v1 (rolled back by oncall: v2 confuses users)",
-                "--force",
+                "pass `--force`",
             ],
         );
+        assert!(!refused.stderr.contains("by hand"), "{}", refused.stderr);
+        assert_eq!(deploy.active("greeter"), Some(1));
+        // The plan says what the publish would do, with its exit code: refused.
+        let plan = deploy.run(&["publish", "--env", "production", "--plan"]);
+        expect(
+            &plan,
+            2,
+            &["! drift greeter: published v2, active v1 (refused without --force)", "(drift)"],
+        );
+        let plan = deploy.run(&["publish", "--env", "production", "--plan", "--force"]);
+        expect(&plan, 0, &["! drift greeter: published v2, active v1 (overridden by --force)"]);
+        // `build --publish` has no `--force`: its hint names the command that has.
+        let built = deploy.run(&[
+            "build",
+            "--key",
+            ".promptctl/keys/promptctl.key",
+            "--publish",
+            "production",
+        ]);
+        expect(&built, 2, &["run `promptctl publish --env production --force`"]);
         assert_eq!(deploy.active("greeter"), Some(1));
         let forced = deploy.run(&["publish", "--env", "production", "--force"]);
         expect(
@@ -1334,4 +1354,35 @@ fn a_signed_bundle_that_breaks_the_format_is_refused() {
     let published = deploy.run(&["publish", "--env", "production"]);
     expect(&published, 2, &[expected]);
     assert_eq!(deploy.active("greeter"), None);
+}
+
+/// `status` is read-only and says what it does not know: a never-published SQLite store is not
+/// created, and an unreachable cache makes its entries unknown and the exit code 3, never "ok".
+#[test]
+fn status_creates_nothing_and_reports_an_unreachable_cache() {
+    let deploy = Deploy::new("sqlite:store.sqlite3", None, "");
+    let status = deploy.run(&["status", "--env", "production"]);
+    expect(&status, 0, &["never published"]);
+    assert!(!deploy.path().join("store.sqlite3").exists(), "status created the store");
+    let json = deploy.run(&["status", "--env", "production", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["published"], false);
+    assert!(!deploy.path().join("store.sqlite3").exists());
+
+    // Published, then the cache is gone: exit 3, the cache unknown, not fresh.
+    deploy.build();
+    expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let gone = format!("redis://127.0.0.1:{port}/");
+    let status = deploy.run(&["status", "--env", "production", "--redis", &gone]);
+    expect(&status, 3, &["cache unreachable, its entries unknown"]);
+    assert!(!status.stdout.contains("never published"), "{}", status.stdout);
+    let json = deploy.run(&["status", "--env", "production", "--redis", &gone, "--format", "json"]);
+    assert_eq!(json.code, 3);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["published"], true);
+    assert_eq!(json["cache"], "unreachable");
+    for prompt in json["prompts"].as_array().unwrap() {
+        assert_eq!(prompt["cache_stale"], serde_json::Value::Null, "{prompt}");
+    }
 }
