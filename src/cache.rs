@@ -25,7 +25,17 @@ pub struct Entry {
     /// RFC 3339, UTC.
     pub activated_at: String,
     pub seq: Option<i64>,
+    /// The store's activation revision of this entry (`records::ActiveVersion::revision`): a
+    /// writer never replaces an entry of a higher revision, and a reader never trades what it
+    /// serves for an entry of a lower one. Absent in entries of older promptctl versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
 }
+
+/// The name in a notice that asks every reader to read everything again (after `warm`). No
+/// prompt can have it, and a reader that does not know it finds no such entry and then reads
+/// everything anyway.
+pub const EVERYTHING: &str = "*";
 
 /// The message published on `{prefix}activations` for one activation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +79,12 @@ impl Layout {
         pattern
     }
 
+    /// The revision of the entry of `name` (`Entry::revision`), kept beside it so that a write can
+    /// compare revisions without parsing the entry.
+    pub fn revision(&self, name: &str) -> String {
+        format!("{}{name}:revision", self.prefix)
+    }
+
     /// The store revision the entries were last made consistent with (`_` cannot start a prompt
     /// name, so this key never collides with an entry).
     pub fn stamp(&self) -> String {
@@ -106,6 +122,40 @@ pub struct Cache {
     pub layout: Layout,
     pub ttl_seconds: u64,
 }
+
+/// Writes each entry (KEYS: its `:active` and `:revision` keys in pairs; ARGV: the TTL, then its
+/// JSON and revision in pairs) unless the cache holds one of a higher revision: in one script, so
+/// that a writer that read the store before a rollback (and writes after it) cannot put back what
+/// the rollback replaced. Returns how many were written.
+const WRITE_NEWER: &str = r"
+local ttl = ARGV[1]
+local written = 0
+for i = 1, #KEYS, 2 do
+  local json = ARGV[i + 1]
+  local revision = tonumber(ARGV[i + 2])
+  local current = tonumber(redis.call('GET', KEYS[i + 1]) or '-1') or -1
+  if revision >= current then
+    redis.call('SET', KEYS[i], json, 'EX', ttl)
+    redis.call('SET', KEYS[i + 1], revision, 'EX', ttl)
+    written = written + 1
+  end
+end
+return written
+";
+
+/// Sets the stamp (KEYS[1]) to ARGV[1] unless it holds a higher revision; with ARGV[3] = 1 the
+/// stamp keeps its TTL, else it gets ARGV[2] seconds.
+const STAMP_NEWER: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
+local revision = tonumber(ARGV[1])
+if revision < current then return 0 end
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], revision, 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], revision, 'EX', ARGV[2])
+end
+return 1
+";
 
 /// How long a command-line tool waits for Redis before it calls the cache unreachable.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -172,16 +222,21 @@ impl Cache {
         revision: i64,
         coverage: Coverage,
     ) -> Result<(), CacheError> {
+        let script = redis::Script::new(WRITE_NEWER);
         for chunk in entries.chunks(1000) {
-            let mut pipe = redis::pipe();
+            let mut invocation = script.prepare_invoke();
+            invocation.arg(self.ttl_seconds);
             for entry in chunk {
                 let json = serde_json::to_string(entry).expect("a cache entry serialises");
-                pipe.cmd("SET")
-                    .arg(self.layout.active(&entry.name))
+                invocation
+                    .key(self.layout.active(&entry.name))
+                    .key(self.layout.revision(&entry.name))
                     .arg(json)
-                    .arg("EX")
-                    .arg(self.ttl_seconds)
-                    .ignore();
+                    .arg(entry.revision.unwrap_or(0));
+            }
+            invocation.invoke::<i64>(&mut self.connection).map_err(|error| self.failed(error))?;
+            let mut pipe = redis::pipe();
+            for entry in chunk {
                 pipe.cmd("SET")
                     .arg(self.layout.content(&entry.name, &entry.sha256))
                     .arg(&entry.content)
@@ -190,13 +245,14 @@ impl Cache {
             }
             pipe.query::<()>(&mut self.connection).map_err(|error| self.failed(error))?;
         }
-        let mut stamp = redis::cmd("SET");
-        stamp.arg(self.layout.stamp()).arg(revision);
-        match coverage {
-            Coverage::Full => stamp.arg("EX").arg(self.ttl_seconds),
-            Coverage::Changes => stamp.arg("KEEPTTL"),
-        };
-        stamp.query::<()>(&mut self.connection).map_err(|error| self.failed(error))?;
+        let keep_ttl = coverage == Coverage::Changes;
+        redis::Script::new(STAMP_NEWER)
+            .key(self.layout.stamp())
+            .arg(revision)
+            .arg(self.ttl_seconds)
+            .arg(if keep_ttl { 1 } else { 0 })
+            .invoke::<i64>(&mut self.connection)
+            .map_err(|error| self.failed(error))?;
         if !notices.is_empty() {
             let mut pipe = redis::pipe();
             for notice in notices {

@@ -786,5 +786,6 @@ pub fn cache_entry(active: records::ActiveVersion) -> crate::cache::Entry {
         contract: active.contract,
         activated_at: bundle::rfc3339(seconds),
         seq: active.seq,
+        revision: Some(active.revision),
     }
 }

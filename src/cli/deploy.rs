@@ -659,7 +659,15 @@ pub fn warm(project: &Project, args: &EnvArgs) -> Result<i32> {
     }
     let mut connection = connect(&resolved)?;
     store::schema::require_current(&mut *connection)?;
-    refresh_cache(project, &resolved, &mut *connection, &[], None)
+    // Services that read a stale entry while Redis was back but not yet warmed are told to read
+    // everything again (they keep what they serve unless the new reading is as new or newer).
+    let everything = Notice {
+        name: crate::cache::EVERYTHING.to_string(),
+        version: 0,
+        sha256: String::new(),
+        seq: None,
+    };
+    refresh_cache(project, &resolved, &mut *connection, &[everything], None)
 }
 
 pub fn db(project: &Project, command: &DbCommand) -> Result<i32> {

@@ -51,6 +51,10 @@ pub struct Prompt {
     pub variables: serde_json::Value,
     /// The bundle seq of the activation (none for embedded texts and rollbacks).
     pub seq: Option<i64>,
+    /// The store's activation revision it comes from (`cache::Entry::revision`; none for
+    /// embedded texts and entries written by older promptctl versions): a reading of a lower
+    /// revision than the one served never replaces it.
+    pub revision: Option<i64>,
     /// RFC 3339, when the store activated it (none for embedded texts).
     pub activated_at: Option<String>,
     pub tier: Tier,
@@ -283,6 +287,7 @@ fn embedded_prompt(name: &str, version: &crate::codegen::runtime::EntryVersion) 
         contract: version.contract.to_string(),
         variables: serde_json::Value::Null,
         seq: None,
+        revision: None,
         activated_at: None,
         tier: Tier::Embedded,
         compiled,
@@ -502,6 +507,13 @@ impl Shared {
         }
         let previous = snapshot.prompts.get(&prompt.name);
         if let Some(slot) = previous {
+            // An older reading (a stale Redis entry after an outage during which the database
+            // served a rollback) never takes back what is served.
+            if let (Some(served), Some(read)) = (slot.current.revision, prompt.revision) {
+                if read < served {
+                    return Ok(false);
+                }
+            }
             if slot.current.same_text(&prompt) {
                 if slot.current.tier == prompt.tier {
                     return Ok(false);
@@ -576,6 +588,7 @@ fn from_entry(entry: crate::cache::Entry, tier: Tier) -> Prompt {
         contract: entry.contract,
         variables: entry.variables,
         seq: entry.seq,
+        revision: entry.revision,
         activated_at: Some(entry.activated_at),
         tier,
         compiled: None,

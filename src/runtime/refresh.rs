@@ -413,6 +413,11 @@ impl Worker {
     }
 
     fn on_notice(&mut self, notice: &Notice) {
+        if notice.name == crate::cache::EVERYTHING {
+            // `warm` rewrote the cache: read everything now.
+            self.next_full = Instant::now();
+            return;
+        }
         if !self.allowed(&notice.name) {
             return;
         }
@@ -470,6 +475,7 @@ fn from_active(active: records::ActiveVersion) -> Prompt {
         contract: active.contract,
         variables: active.variables,
         seq: active.seq,
+        revision: Some(active.revision),
         activated_at: Some(crate::time::rfc3339(seconds)),
         tier: Tier::Db,
         compiled: None,

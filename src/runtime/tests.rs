@@ -72,6 +72,7 @@ fn store(options: Options) -> PromptStore {
 
 fn from_store(name: &str, version: i64, content: &str, contract: &str, tier: Tier) -> Prompt {
     Prompt {
+        revision: None,
         name: name.into(),
         version,
         sha256: super::sha256_hex(content),

@@ -500,9 +500,13 @@ pub struct ActiveVersion {
     pub activated_at: SystemTime,
     /// The bundle seq of that activation (none for a rollback).
     pub seq: Option<i64>,
+    /// The id of that activation (0 if none): it only grows, per template, with every publish or
+    /// rollback that changes what is served, so of two readings the one with the higher revision
+    /// is the newer (`cache::Entry::revision`).
+    pub revision: i64,
 }
 
-const ACTIVE_SELECT: &str = "SELECT t.name, v.version_number, v.content, v.content_sha256, v.variables, v.contract_fingerprint, COALESCE(a.at, v.created_at), a.bundle_seq FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id LEFT JOIN prompt_activations a ON a.id = (SELECT MAX(b.id) FROM prompt_activations b WHERE b.template_id = v.template_id) WHERE v.is_active = $1";
+const ACTIVE_SELECT: &str = "SELECT t.name, v.version_number, v.content, v.content_sha256, v.variables, v.contract_fingerprint, COALESCE(a.at, v.created_at), a.bundle_seq, COALESCE(a.id, 0) FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id LEFT JOIN prompt_activations a ON a.id = (SELECT MAX(b.id) FROM prompt_activations b WHERE b.template_id = v.template_id) WHERE v.is_active = $1";
 
 fn active_from(row: &super::Row) -> Result<ActiveVersion, StoreError> {
     Ok(ActiveVersion {
@@ -514,6 +518,7 @@ fn active_from(row: &super::Row) -> Result<ActiveVersion, StoreError> {
         contract: row.text(5)?,
         activated_at: row.time(6)?,
         seq: row.opt_int(7)?,
+        revision: row.int(8)?,
     })
 }
 

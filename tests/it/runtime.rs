@@ -298,6 +298,111 @@ fn entries_too_large_or_too_deep_neither_crash_nor_replace_the_served_version() 
     assert_eq!(store.health().status, Status::Ok);
 }
 
+#[test]
+fn after_an_outage_a_service_never_goes_back_to_the_version_rolled_back() {
+    // Redis is down during a rollback (exit 3); services serve the rolled-back version from the
+    // database; Redis comes back holding its old entry. The service once switched back to it.
+    let Some((_, postgres)) = servers_or_skip() else { return };
+    let Some(redis) = servers::Redis::start() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("rt"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+    project.publish_qa(2);
+    let store = PromptStore::start(&[], store_options(&redis.url(), &database, &prefix));
+    wait("v2", || version_and_tier(&store, "qa-system-prompt") == Some((2, Tier::Redis)));
+    let key = format!("{prefix}qa-system-prompt:active");
+    let revision_key = format!("{prefix}qa-system-prompt:revision");
+    let mut connection = servers::redis_connection(&redis.url());
+    let stale: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
+    let stale_revision: String =
+        redis::cmd("GET").arg(&revision_key).query(&mut connection).unwrap();
+    drop(connection);
+
+    redis.stop();
+    let rolled = promptctl(
+        project.path(),
+        &["rollback", "qa-system-prompt", "--env", "production", "--reason", "v2 is wrong"],
+    );
+    assert_eq!(rolled.code, 3, "the store rolled back, the cache could not: {}", rolled.stderr);
+    wait("v1 from the database", || {
+        version_and_tier(&store, "qa-system-prompt") == Some((1, Tier::Db))
+    });
+
+    // Redis returns with the entry it had (as after a restart with persistence).
+    redis.start_again();
+    let mut connection = servers::redis_connection(&redis.url());
+    let _: () = redis::cmd("SET").arg(&key).arg(&stale).query(&mut connection).unwrap();
+    let _: () =
+        redis::cmd("SET").arg(&revision_key).arg(&stale_revision).query(&mut connection).unwrap();
+    wait("the resubscription", || store.health().subscribed);
+    // A notice for the prompt makes the service read the stale entry; a probe entry's notice
+    // after it shows that the first was handled (notices are handled in order).
+    let stale_entry: Value = serde_json::from_str(&stale).unwrap();
+    let mut probe = stale_entry.clone();
+    probe["name"] = json!("zz-probe");
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}zz-probe:active"))
+        .arg(probe.to_string())
+        .query(&mut connection)
+        .unwrap();
+    for name in ["qa-system-prompt", "zz-probe"] {
+        let notice =
+            json!({ "name": name, "version": 2, "sha256": stale_entry["sha256"], "seq": null });
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(format!("{prefix}activations"))
+            .arg(notice.to_string())
+            .query(&mut connection)
+            .unwrap();
+    }
+    wait("the probe", || store.get("zz-probe").is_some());
+    assert_eq!(
+        version_and_tier(&store, "qa-system-prompt").map(|(version, _)| version),
+        Some(1),
+        "the stale entry of v2 does not take back the rollback"
+    );
+
+    // `warm` rewrites the cache and tells every service to read it again.
+    let warmed = ok(promptctl(project.path(), &["warm", "--env", "production"]));
+    assert!(warmed.stdout.contains("1 notices"), "{}", warmed.stdout);
+    let entry: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&entry).unwrap()["version"], 1);
+    wait("v1 from Redis", || {
+        version_and_tier(&store, "qa-system-prompt") == Some((1, Tier::Redis))
+    });
+}
+
+#[test]
+fn a_cache_write_of_an_older_revision_never_replaces_a_newer_one() {
+    // A publisher that read the store before a rollback and writes Redis after it (a paused
+    // publisher) once put back the version the rollback replaced.
+    let Some((redis, postgres)) = servers_or_skip() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("rt"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+    project.publish_qa(2);
+    let location = promptctl::store::Location::parse(&database, project.path()).unwrap();
+    let mut store = promptctl::store::open(&location).unwrap();
+    // What the paused publisher read: v2 at its revision.
+    let before = promptctl::store::records::active_version(&mut *store, "qa-system-prompt")
+        .unwrap()
+        .unwrap();
+    ok(promptctl(
+        project.path(),
+        &["rollback", "qa-system-prompt", "--env", "production", "--reason", "v2 is wrong"],
+    ));
+    let layout = promptctl::cache::Layout { prefix: prefix.clone() };
+    let mut cache = promptctl::cache::Cache::connect(&redis.url(), layout, 600).unwrap();
+    let stale = promptctl::publish::cache_entry(before);
+    cache.write(&[stale], &[], 1, promptctl::cache::Coverage::Changes).unwrap();
+    let (entry, _) = cache.read("qa-system-prompt").unwrap().unwrap();
+    assert_eq!(entry.unwrap().version, 1, "the rollback's entry stays");
+    // The stamp does not go back either.
+    let after = promptctl::store::records::revision(&mut *store).unwrap();
+    assert_eq!(cache.read_stamp().unwrap(), Some(after));
+}
+
 // ---------------------------------------------------------------------------------------------
 // End to end: the example service as a process
 
