@@ -9,6 +9,7 @@ mod check;
 mod conformance;
 mod docs;
 mod formats;
+mod fuzz_replay;
 mod github;
 mod schemas;
 mod security;
