@@ -100,10 +100,15 @@ fn targets(fuzz_dir: &Path) -> Result<Vec<String>> {
 }
 
 /// `cargo +nightly` through rustup's proxy (not the `CARGO` of this stable run, which ignores
-/// `+toolchain`), with the outer run's toolchain choice removed.
+/// `+toolchain`), with the outer run's toolchain choice removed. The fuzz build (nightly,
+/// instrumented) always goes to `fuzz/target/`, whatever `CARGO_TARGET_DIR` the stable builds use.
 fn nightly_cargo() -> Command {
     let mut command = Command::new("cargo");
-    command.arg("+nightly").env_remove("RUSTUP_TOOLCHAIN").env_remove("CARGO");
+    command
+        .arg("+nightly")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("CARGO_TARGET_DIR");
     command
 }
 
