@@ -376,34 +376,28 @@ fn first_key(front_matter: &str) -> Option<(usize, usize)> {
 // ---------------------------------------------------------------------------------------------
 // config
 
-/// `promptctl.toml`, read by `config::load` from a folder of its own (per thread), as the command
-/// line does, then the paths and settings every command derives from it.
+/// `promptctl.toml`, read by `config::load` from a folder of its own, as the command line does,
+/// then the paths and settings every command derives from it. The folder (one per process) is
+/// made and removed around each input, one input at a time.
 pub fn config(data: &[u8]) {
-    thread_local! {
-        static ROOT: std::path::PathBuf = {
-            let root = std::env::temp_dir().join(format!(
-                "promptctl-fuzz-config-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ).replace(['(', ')'], ""));
-            std::fs::create_dir_all(&root).expect("a temporary folder");
-            root
-        };
-    }
-    ROOT.with(|root| {
-        std::fs::write(root.join(config::FILE_NAME), data).expect("the temporary promptctl.toml");
-        match config::load(root) {
-            Ok(project) => {
-                let _ = (project.prompts_path(), project.lock_path());
-                for (name, environment) in &project.config.environments {
-                    let _ = environment.is_protected(name);
-                }
-            }
-            Err(error) => {
-                let _ = error.to_string();
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = std::env::temp_dir().join(format!("promptctl-fuzz-config-{}", std::process::id()));
+    std::fs::create_dir_all(&root).expect("a temporary folder");
+    std::fs::write(root.join(config::FILE_NAME), data).expect("the temporary promptctl.toml");
+    let loaded = config::load(&root);
+    let _ = std::fs::remove_dir_all(&root);
+    match loaded {
+        Ok(project) => {
+            let _ = (project.prompts_path(), project.lock_path());
+            for (name, environment) in &project.config.environments {
+                let _ = environment.is_protected(name);
             }
         }
-    });
+        Err(error) => {
+            let _ = error.to_string();
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
