@@ -51,3 +51,6 @@ pub mod report;
 pub mod github;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod fuzzing;

@@ -9,6 +9,7 @@ mod check;
 mod conformance;
 mod docs;
 mod formats;
+mod fuzz_replay;
 mod hardening;
 mod github;
 mod schemas;

@@ -1,9 +1,10 @@
 //! Entry point of `cargo xtask`: parses the command line and hands over to one task module
-//! (`verify`, `bench`, whose `--runtime` part is in `serve`); it owns no task logic itself.
+//! (`verify`, `bench`, whose `--runtime` part is in `serve`, `fuzz`); it owns no task logic itself.
 
 mod bench;
 mod bench_publish;
 mod child;
+mod fuzz;
 mod review_bench;
 mod serve;
 mod synth;
@@ -31,6 +32,8 @@ enum Task {
     Bench(bench::Options),
     /// Time `promptctl publish` into a real PostgreSQL and Redis beside a `psql \copy` floor
     BenchPublish(bench_publish::Options),
+    /// Run a cargo-fuzz target of `fuzz/` (nightly) for `--time S` seconds, or `--list` them
+    Fuzz(fuzz::Options),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Task::Verify => verify::run(&workspace_root()),
         Task::Bench(options) => bench::run(&workspace_root(), &options),
         Task::BenchPublish(options) => bench_publish::run(&workspace_root(), &options),
+        Task::Fuzz(options) => fuzz::run(&workspace_root(), &options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
