@@ -72,12 +72,34 @@ impl Lock {
         let mut output = String::from(HEADER);
         for entry in &self.entries {
             output.push_str(&format!(
-                "\n[[version]]\nname = \"{}\"\nversion = {}\nsha256 = \"{}\"\n",
-                entry.name, entry.version, entry.sha256
+                "\n[[version]]\nname = {}\nversion = {}\nsha256 = {}\n",
+                toml_string(&entry.name),
+                entry.version,
+                toml_string(&entry.sha256)
             ));
         }
         output
     }
+}
+
+/// `text` as a TOML basic string: quotes, backslashes and control characters escaped, so that
+/// whatever a lock entry holds (a hand-edited name, say) is read back as the same one entry.
+fn toml_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for character in text.chars() {
+        match character {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            '\r' => quoted.push_str("\\r"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// Parses the exact shape `Lock::render` writes, line by line: a lock of 30,000 versions is read

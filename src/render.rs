@@ -45,10 +45,18 @@ pub fn render(template: &Template, source: &str, vars: &Value) -> Result<String,
         data: Vec::new(),
         block_params: Vec::new(),
         root: vars,
+        steps: 0,
     };
     renderer.program(&template.program)?;
     Ok(renderer.output)
 }
+
+/// The most statements one render may execute (each text, mustache and block, once per
+/// iteration): nested `#each` blocks multiply, and twenty of them over two items already make a
+/// million. Far above any prompt's render, far below a hang.
+pub const MAX_STEPS: u64 = 10_000_000;
+/// The most bytes one render may produce.
+pub const MAX_OUTPUT_BYTES: usize = 64 << 20;
 
 /// The `@`-variables of one `#each` iteration.
 struct Data {
@@ -66,11 +74,33 @@ struct Renderer<'a> {
     data: Vec<Data>,
     block_params: Vec<Vec<(String, Cow<'a, Value>)>>,
     root: &'a Value,
+    /// Statements executed so far (at most `MAX_STEPS`).
+    steps: u64,
 }
 
 impl<'a> Renderer<'a> {
     fn program(&mut self, program: &'a Program) -> Result<(), RenderError> {
         for node in &program.body {
+            self.steps += 1;
+            if self.steps > MAX_STEPS || self.output.len() > MAX_OUTPUT_BYTES {
+                let span = match node {
+                    Node::Text(text) => text.original.clone(),
+                    Node::Comment(comment) => comment.span.clone(),
+                    Node::Mustache(mustache) => mustache.span.clone(),
+                    Node::Block(block) => block.span.clone(),
+                };
+                let what = if self.steps > MAX_STEPS {
+                    format!("{MAX_STEPS} steps")
+                } else {
+                    format!("{MAX_OUTPUT_BYTES} bytes of output")
+                };
+                return Err(RenderError {
+                    message: format!(
+                        "the render stopped after {what}: nested `#each` blocks multiply their iterations; iterate less deeply, or over smaller data"
+                    ),
+                    span,
+                });
+            }
             match node {
                 Node::Text(text) => self.output.push_str(&self.source[text.value.clone()]),
                 Node::Comment(_) => {}
