@@ -4,6 +4,7 @@
 mod bench;
 mod bench_publish;
 mod child;
+mod differential;
 mod review_bench;
 mod serve;
 mod synth;
@@ -31,6 +32,9 @@ enum Task {
     Bench(bench::Options),
     /// Time `promptctl publish` into a real PostgreSQL and Redis beside a `psql \copy` floor
     BenchPublish(bench_publish::Options),
+    /// Compare promptctl's renderer with handlebars.js on random templates and data
+    /// (`--cases 100000 --seed S`); fails on a difference no portability lint explains
+    Differential(differential::Options),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Task::Verify => verify::run(&workspace_root()),
         Task::Bench(options) => bench::run(&workspace_root(), &options),
         Task::BenchPublish(options) => bench_publish::run(&workspace_root(), &options),
+        Task::Differential(options) => differential::run(&workspace_root(), &options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
