@@ -832,8 +832,10 @@ impl Engine for HandlebarsJs {
         self.stdin.flush().map_err(|e| format!("write to node: {e}"))?;
         let mut answer = String::new();
         self.stdout.read_line(&mut answer).map_err(|e| format!("read from node: {e}"))?;
-        let results: Vec<Value> = serde_json::from_str(&answer)
-            .map_err(|e| format!("node answered {:?}…: {e}", answer.get(..200)))?;
+        let results: Vec<Value> = serde_json::from_str(&answer).map_err(|e| {
+            let shown: String = answer.chars().take(300).collect();
+            format!("node answered {shown:?}: {e}")
+        })?;
         if results.len() != cases.len() {
             return Err(format!(
                 "node answered {} results for {} cases",
@@ -852,7 +854,14 @@ impl Engine for HandlebarsJs {
     }
 
     fn known(&self) -> &'static [Known] {
-        &[Known::AdjacentNumbers, Known::KeyOrder]
+        &[
+            Known::AdjacentNumbers,
+            Known::KeyOrder,
+            Known::PendingLookup,
+            Known::PendingNullContext,
+            Known::PendingBlockParam,
+            Known::PendingSameContext,
+        ]
     }
 }
 
@@ -904,6 +913,21 @@ pub enum Known {
     /// `#each`/`#with` without `{{else}}` on a missing value fails in strict mode
     /// (`portability/unguarded-each`). Variant: an `{{else}}` on every `#each` and `#with`.
     UnguardedEach,
+    /// Open (promptctl to be fixed, docs/portability.md): handlebars.js's `lookup` returns a falsy
+    /// first argument itself (`{{lookup 0 "a"}}` prints `0`) and indexes strings
+    /// (`{{lookup "abc" 1}}` prints `b`). Variant: the `lookup` mustaches removed.
+    PendingLookup,
+    /// Open: inside a block, handlebars.js replaces a null context with an empty object, so
+    /// `{{#each xs}}{{#if true}}{{this}}{{/if}}{{/each}}` with `[null]` prints `[object Object]`.
+    /// Variant: every null in the vars as `""`.
+    PendingNullContext,
+    /// Open: a path that starts with a block parameter is not strict at its last segment in
+    /// handlebars.js (`{{x.missing}}` prints nothing). Variant: such prints guarded by `#if`.
+    PendingBlockParam,
+    /// Open: handlebars.js adds a `../` level only when a block's context differs (`!=`) from the
+    /// current one, so `{{#with this}}{{../a}}{{/with}}` reads the root's parent. Variant: the
+    /// prints that use `../` removed.
+    PendingSameContext,
 }
 
 impl Known {
@@ -915,6 +939,10 @@ impl Known {
             Known::NumberFormat => "portability/number-format",
             Known::Length => "portability/length",
             Known::UnguardedEach => "portability/unguarded-each",
+            Known::PendingLookup => "open/lookup-non-object",
+            Known::PendingNullContext => "open/null-context",
+            Known::PendingBlockParam => "open/block-param-not-strict",
+            Known::PendingSameContext => "open/same-context-depth",
         }
     }
 
@@ -968,8 +996,88 @@ impl Known {
                 });
                 changed
             }
+            Known::PendingLookup => {
+                remove_prints(&mut variant.pieces, &|expr, _| expr.starts_with("lookup "))
+            }
+            Known::PendingNullContext => {
+                variant.vars = nulls_as_empty(&case.vars);
+                variant.vars != case.vars
+            }
+            Known::PendingBlockParam => guard_block_params(&mut variant.pieces, &mut Vec::new()),
+            Known::PendingSameContext => {
+                remove_prints(&mut variant.pieces, &|expr, _| expr.contains("../"))
+            }
         };
         changed.then_some(variant)
+    }
+}
+
+/// Removes the prints `remove` selects (given the expression and the block parameters in scope).
+fn remove_prints(pieces: &mut Vec<Piece>, remove: &dyn Fn(&str, &[String]) -> bool) -> bool {
+    let mut changed = false;
+    map_pieces(pieces, &mut |pieces| {
+        let before = pieces.len();
+        pieces.retain(|piece| !matches!(piece, Piece::Print { expr, .. } if remove(expr, &[])));
+        changed |= pieces.len() != before;
+    });
+    changed
+}
+
+/// Wraps every print of a path under a block parameter (`x.a`) in `{{#if x.a}}…{{/if}}`.
+fn guard_block_params(pieces: &mut [Piece], params: &mut Vec<String>) -> bool {
+    let mut changed = false;
+    for piece in pieces.iter_mut() {
+        match piece {
+            Piece::Print { expr, .. } => {
+                let head = expr.split(['.', ' ']).next().unwrap_or_default();
+                if expr.contains('.')
+                    && !expr.starts_with("lookup ")
+                    && params.iter().any(|p| p == head)
+                {
+                    let print = piece.clone();
+                    let arg = match &print {
+                        Piece::Print { expr, .. } => expr.clone(),
+                        _ => String::new(),
+                    };
+                    *piece = Piece::Block(Block {
+                        helper: "if",
+                        arg,
+                        params: Vec::new(),
+                        open: Strip::default(),
+                        body: vec![print],
+                        links: Vec::new(),
+                        inverse: None,
+                        close: Strip::default(),
+                    });
+                    changed = true;
+                }
+            }
+            Piece::Block(block) => {
+                let pushed = block.params.len();
+                params.extend(block.params.iter().cloned());
+                changed |= guard_block_params(&mut block.body, params);
+                params.truncate(params.len() - pushed);
+                for link in &mut block.links {
+                    changed |= guard_block_params(&mut link.body, params);
+                }
+                if let Some(inverse) = &mut block.inverse {
+                    changed |= guard_block_params(&mut inverse.body, params);
+                }
+            }
+            _ => {}
+        }
+    }
+    changed
+}
+
+fn nulls_as_empty(value: &Value) -> Value {
+    match value {
+        Value::Null => json!(""),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), nulls_as_empty(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(nulls_as_empty).collect()),
+        other => other.clone(),
     }
 }
 
@@ -1346,13 +1454,14 @@ fn classify(
 }
 
 /// Whether the lint behind a known difference reports the case (with vars declared as their
-/// values' types). Key order and unguarded `#each` depend on declarations that the data cannot
-/// tell (an object's declared fields, an optional variable), so their variants alone decide.
+/// values' types).
 fn lint_fires(known: Known, case: &Case) -> bool {
     let code = match known {
         Known::AdjacentNumbers => Code::PortabilityAdjacentNumbers,
         Known::Length => Code::PortabilityLength,
-        Known::KeyOrder | Known::UnguardedEach | Known::NumberFormat => return true,
+        // Key order and unguarded `#each` depend on declarations the data cannot tell (an
+        // object's declared fields, an optional variable); the open differences have no lint.
+        _ => return true,
     };
     portability_codes(&case.template(), &case.vars).contains(&code)
 }

@@ -11,6 +11,12 @@ const readline = require("readline");
 const [prefix] = process.argv.slice(2);
 const Handlebars = require(path.resolve(prefix, "node_modules", "handlebars"));
 
+// stdout carries the protocol: the `log` helper (which promptctl refuses, and the generator
+// writes to check that) must not print on it.
+for (const method of ["log", "info", "debug", "warn", "error"]) {
+  console[method] = () => {};
+}
+
 function render(template, vars) {
   try {
     // A fresh environment per case, so that nothing (helpers, partials) leaks between cases.
