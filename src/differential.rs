@@ -861,6 +861,9 @@ impl Engine for HandlebarsJs {
             Known::PendingNullContext,
             Known::PendingBlockParam,
             Known::PendingSameContext,
+            Known::PendingStringIndex,
+            Known::PendingStandaloneCr,
+            Known::PendingChainStrip,
         ]
     }
 }
@@ -928,6 +931,16 @@ pub enum Known {
     /// current one, so `{{#with this}}{{../a}}{{/with}}` reads the root's parent. Variant: the
     /// prints that use `../` removed.
     PendingSameContext,
+    /// Open: handlebars.js indexes strings in paths (`{{#with s.[0]}}` is its first character).
+    /// Variant: every string in the vars as `""`, when the template reads an index.
+    PendingStringIndex,
+    /// Open: handlebars.js's standalone rule counts any whitespace before a line break (a lone
+    /// `\r` too) and a lone `\r` at the end of the template as the end of the line. Variant:
+    /// every `\r` removed from the text.
+    PendingStandaloneCr,
+    /// Open: the `~` of a `{{~else if …}}` after the first link also strips the end of the last
+    /// `{{else}}` part in handlebars.js. Variant: no `~` on the links.
+    PendingChainStrip,
 }
 
 impl Known {
@@ -943,6 +956,9 @@ impl Known {
             Known::PendingNullContext => "open/null-context",
             Known::PendingBlockParam => "open/block-param-not-strict",
             Known::PendingSameContext => "open/same-context-depth",
+            Known::PendingStringIndex => "open/string-index",
+            Known::PendingStandaloneCr => "open/standalone-cr",
+            Known::PendingChainStrip => "open/else-chain-strip",
         }
     }
 
@@ -1005,7 +1021,56 @@ impl Known {
             }
             Known::PendingBlockParam => guard_block_params(&mut variant.pieces, &mut Vec::new()),
             Known::PendingSameContext => {
-                remove_prints(&mut variant.pieces, &|expr, _| expr.contains("../"))
+                let mut changed =
+                    remove_prints(&mut variant.pieces, &|expr, _| expr.contains("../"));
+                map_blocks(&mut variant.pieces, &mut |block| {
+                    if block.arg.contains("../") {
+                        block.arg = "this".into();
+                        changed = true;
+                    }
+                    for link in &mut block.links {
+                        if link.arg.contains("../") {
+                            link.arg = "this".into();
+                            changed = true;
+                        }
+                    }
+                });
+                changed
+            }
+            Known::PendingStringIndex => {
+                let template = case.template();
+                let reads_index = template.contains(".[")
+                    || template.contains("{{[")
+                    || template.contains(" [")
+                    || template.contains("lookup");
+                variant.vars = strings_as_empty(&case.vars);
+                reads_index && variant.vars != case.vars
+            }
+            Known::PendingStandaloneCr => {
+                let mut changed = false;
+                map_pieces(&mut variant.pieces, &mut |pieces| {
+                    for piece in pieces.iter_mut() {
+                        if let Piece::Text(text) = piece {
+                            if text.contains('\r') {
+                                *text = text.replace('\r', "");
+                                changed = true;
+                            }
+                        }
+                    }
+                });
+                changed
+            }
+            Known::PendingChainStrip => {
+                let mut changed = false;
+                map_blocks(&mut variant.pieces, &mut |block| {
+                    for link in block.links.iter_mut().skip(1) {
+                        if link.strip.open {
+                            link.strip.open = false;
+                            changed = true;
+                        }
+                    }
+                });
+                changed
             }
         };
         changed.then_some(variant)
@@ -1068,6 +1133,17 @@ fn guard_block_params(pieces: &mut [Piece], params: &mut Vec<String>) -> bool {
         }
     }
     changed
+}
+
+fn strings_as_empty(value: &Value) -> Value {
+    match value {
+        Value::String(_) => json!(""),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), strings_as_empty(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(strings_as_empty).collect()),
+        other => other.clone(),
+    }
 }
 
 fn nulls_as_empty(value: &Value) -> Value {
@@ -1423,21 +1499,15 @@ fn classify(
             explained[*position] = Some(*k);
         }
     }
-    for ((index, case, kind, ours, other), explanation) in differing.into_iter().zip(explained) {
-        let difference = Difference {
-            kind,
-            index,
-            template: case.template(),
-            vars: case.vars.clone(),
-            promptctl: ours,
-            other,
-        };
+    for ((index, case, kind, _, _), explanation) in differing.into_iter().zip(explained) {
         if let Some(k) = explanation {
-            let entry = report.known.entry(k.name()).or_insert((0, None));
+            let first = !report.known.contains_key(k.name());
+            let example = match first {
+                true => Some(Difference { index, ..minimise(engine, case, kind, Some(k))? }),
+                false => None,
+            };
+            let entry = report.known.entry(k.name()).or_insert((0, example));
             entry.0 += 1;
-            if entry.1.is_none() {
-                entry.1 = Some(difference);
-            }
             continue;
         }
         if *budget == 0 {
@@ -1445,7 +1515,7 @@ fn classify(
             continue;
         }
         *budget -= 1;
-        let small = minimise(engine, case, kind)?;
+        let small = minimise(engine, case, kind, None)?;
         let key = (kind, small.template.clone());
         let entry = report.unexplained.entry(key).or_insert((0, Difference { index, ..small }));
         entry.0 += 1;
@@ -1463,7 +1533,22 @@ fn lint_fires(known: Known, case: &Case) -> bool {
         // object's declared fields, an optional variable); the open differences have no lint.
         _ => return true,
     };
-    portability_codes(&case.template(), &case.vars).contains(&code)
+    // An array whose items have different types fits no declaration, so the lint cannot see
+    // what it holds.
+    (known == Known::AdjacentNumbers && mixed_array(&case.vars))
+        || portability_codes(&case.template(), &case.vars).contains(&code)
+}
+
+fn mixed_array(value: &Value) -> bool {
+    let kind = |v: &Value| std::mem::discriminant(v);
+    match value {
+        Value::Array(items) => {
+            items.windows(2).any(|pair| kind(&pair[0]) != kind(&pair[1]))
+                || items.iter().any(mixed_array)
+        }
+        Value::Object(map) => map.values().any(mixed_array),
+        _ => false,
+    }
 }
 
 /// Every one-step simplification of a case: a piece removed, a block replaced by one of its
@@ -1636,9 +1721,15 @@ fn size(case: &Case) -> (usize, usize) {
     (case.template().len(), case.vars.to_string().len())
 }
 
-/// Shrinks a difference greedily while it stays a difference of the same kind that no known
-/// difference of the engine explains; each step renders all candidates in one batch.
-pub fn minimise(engine: &mut dyn Engine, case: Case, kind: Kind) -> Result<Difference, String> {
+/// Shrinks a difference greedily while it stays a difference of the same kind that `known`
+/// explains (or, without it, that no known difference of the engine explains); each step renders
+/// all candidates in one batch.
+pub fn minimise(
+    engine: &mut dyn Engine,
+    case: Case,
+    kind: Kind,
+    known: Option<Known>,
+) -> Result<Difference, String> {
     let mut current = case;
     for _ in 0..200 {
         let mut candidates = shrink(&current);
@@ -1655,7 +1746,14 @@ pub fn minimise(engine: &mut dyn Engine, case: Case, kind: Kind) -> Result<Diffe
         for ((candidate, (template, vars)), theirs) in candidates.iter().zip(&inputs).zip(&outcomes)
         {
             let ours = promptctl(template, vars);
-            if Kind::of(&ours, theirs) == Some(kind) && !explained_quickly(engine, candidate)? {
+            if Kind::of(&ours, theirs) != Some(kind) {
+                continue;
+            }
+            let keep = match known {
+                Some(k) => explained_by(engine, candidate, k)?,
+                None => !explained_quickly(engine, candidate)?,
+            };
+            if keep {
                 kept = Some(candidate.clone());
                 break;
             }
@@ -1682,15 +1780,20 @@ pub fn minimise(engine: &mut dyn Engine, case: Case, kind: Kind) -> Result<Diffe
 /// from shrinking an unexplained difference into a known one.
 fn explained_quickly(engine: &mut dyn Engine, case: &Case) -> Result<bool, String> {
     for &k in engine.known() {
-        let Some(variant) = k.variant(case) else { continue };
-        if !lint_fires(k, case) {
-            continue;
-        }
-        let template = variant.template();
-        let theirs = engine.render(&[(template.clone(), variant.vars.clone())])?;
-        if promptctl(&template, &variant.vars).agrees(&theirs[0]) {
+        if explained_by(engine, case, k)? {
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// Whether the variant of a known difference agrees, and its lint fires.
+fn explained_by(engine: &mut dyn Engine, case: &Case, k: Known) -> Result<bool, String> {
+    let Some(variant) = k.variant(case) else { return Ok(false) };
+    if !lint_fires(k, case) {
+        return Ok(false);
+    }
+    let template = variant.template();
+    let theirs = engine.render(&[(template.clone(), variant.vars.clone())])?;
+    Ok(promptctl(&template, &variant.vars).agrees(&theirs[0]))
 }
