@@ -724,7 +724,8 @@ pub fn generate(seed: u64, index: u64) -> Case {
     let mut rng = generator.rng;
     if rng.chance(3) {
         let at = rng.below(pieces.len() + 1);
-        pieces.insert(at, Piece::Unsupported(rng.pick(UNSUPPORTED).to_string()));
+        // After an empty comment, so that a `\` ending the text before cannot escape it.
+        pieces.insert(at, Piece::Unsupported(format!("{{{{!}}}}{}", rng.pick(UNSUPPORTED))));
     }
     Case { pieces, vars }
 }
@@ -864,6 +865,7 @@ impl Engine for HandlebarsJs {
             Known::PendingStringIndex,
             Known::PendingStandaloneCr,
             Known::PendingChainStrip,
+            Known::PendingDataParam,
         ]
     }
 }
@@ -941,6 +943,12 @@ pub enum Known {
     /// Open: the `~` of a `{{~else if …}}` after the first link also strips the end of the last
     /// `{{else}}` part in handlebars.js. Variant: no `~` on the links.
     PendingChainStrip,
+    /// Open: handlebars.js resolves `@key` (any `@name`) to a block parameter called `key` when
+    /// there is one: `{{#each m as |key|}}{{@key}}{{/each}}` prints the values. Variant: block
+    /// parameters named like data variables renamed.
+    PendingDataParam,
+    /// Several of the others in one case. Variant: all of theirs at once.
+    Several,
 }
 
 impl Known {
@@ -959,6 +967,8 @@ impl Known {
             Known::PendingStringIndex => "open/string-index",
             Known::PendingStandaloneCr => "open/standalone-cr",
             Known::PendingChainStrip => "open/else-chain-strip",
+            Known::PendingDataParam => "open/data-block-param",
+            Known::Several => "several",
         }
     }
 
@@ -1060,6 +1070,19 @@ impl Known {
                 });
                 changed
             }
+            Known::Several => return None,
+            Known::PendingDataParam => {
+                let mut changed = false;
+                map_blocks(&mut variant.pieces, &mut |block| {
+                    for param in &mut block.params {
+                        if ["index", "key", "first", "last", "root"].contains(&param.as_str()) {
+                            *param = format!("v_{param}");
+                            changed = true;
+                        }
+                    }
+                });
+                changed
+            }
             Known::PendingChainStrip => {
                 let mut changed = false;
                 map_blocks(&mut variant.pieces, &mut |block| {
@@ -1155,6 +1178,19 @@ fn nulls_as_empty(value: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(nulls_as_empty).collect()),
         other => other.clone(),
     }
+}
+
+/// The variants of all `known` differences applied one after the other, when two or more apply.
+fn all_variants(known: &[Known], case: &Case) -> Option<Case> {
+    let mut current = case.clone();
+    let mut applied = 0;
+    for &k in known {
+        if let Some(variant) = k.variant(&current) {
+            current = variant;
+            applied += 1;
+        }
+    }
+    (applied >= 2).then_some(current)
 }
 
 fn keys_differ(a: &Value, b: &Value) -> bool {
@@ -1488,6 +1524,12 @@ fn classify(
     }
     let inputs: Vec<(String, Value)> = variants.iter().map(|(_, _, input)| input.clone()).collect();
     let outcomes = if inputs.is_empty() { Vec::new() } else { engine.render(&inputs)? };
+    // Last, every variant at once: a case can show several known differences.
+    for (position, (_, case, _, _, _)) in differing.iter().enumerate() {
+        if let Some(all) = all_variants(known, case) {
+            variants.push((position, Known::Several, (all.template(), all.vars.clone())));
+        }
+    }
     let mut explained: Vec<Option<Known>> = vec![None; differing.len()];
     for ((position, k, (template, vars)), theirs) in variants.iter().zip(&outcomes) {
         if explained[*position].is_some() {
@@ -1779,7 +1821,7 @@ pub fn minimise(
 /// Whether a known difference explains a candidate (its variant agrees): keeps the minimiser
 /// from shrinking an unexplained difference into a known one.
 fn explained_quickly(engine: &mut dyn Engine, case: &Case) -> Result<bool, String> {
-    for &k in engine.known() {
+    for &k in engine.known().iter().chain(&[Known::Several]) {
         if explained_by(engine, case, k)? {
             return Ok(true);
         }
@@ -1789,7 +1831,11 @@ fn explained_quickly(engine: &mut dyn Engine, case: &Case) -> Result<bool, Strin
 
 /// Whether the variant of a known difference agrees, and its lint fires.
 fn explained_by(engine: &mut dyn Engine, case: &Case, k: Known) -> Result<bool, String> {
-    let Some(variant) = k.variant(case) else { return Ok(false) };
+    let variant = match k {
+        Known::Several => all_variants(engine.known(), case),
+        _ => k.variant(case),
+    };
+    let Some(variant) = variant else { return Ok(false) };
     if !lint_fires(k, case) {
         return Ok(false);
     }

@@ -500,8 +500,14 @@ fn block_param(frames: &[Frame], path: &Path) -> Option<(usize, usize)> {
     })
 }
 
-/// The type of every one of `fields`, when they all have the same scalar type.
+/// What the values of an object with `fields` may print: the first number (or boolean) type among
+/// them, since one is enough for the number rules, else their type when they all have the same.
 fn same_type(fields: &[Variable]) -> Kind<'_> {
+    let number = fields.iter().find(|field| matches!(field.ty, Type::Integer | Type::Number));
+    let number = number.or_else(|| fields.iter().find(|field| field.ty == Type::Boolean));
+    if let Some(field) = number {
+        return Kind::Type(&field.ty);
+    }
     match fields.split_first() {
         Some((first, rest))
             if first.ty.is_scalar() && rest.iter().all(|field| field.ty == first.ty) =>
@@ -577,7 +583,7 @@ mod tests {
             "portability/adjacent-numbers: {{#each s}}{{else}}{{a}}{{/each}}{{b}}",
         );
         check(&format!("{front}{{{{#each s}}}}{{{{a}}}}{{{{/each}}}}{{{{b}}}}"), "");
-        // The values of an object whose fields are all numbers.
+        // The values of an object whose fields are numbers.
         check(
             "+++\nvariables.m = { type = \"object\", fields = { a = { type = \"integer\" }, b = { type = \"integer\" } } }\n+++\n{{#each m}}{{this}}{{this}}{{/each}}",
             "portability/object-iteration: m\nportability/adjacent-numbers: {{this}}{{this}}",

@@ -23,7 +23,10 @@ function render(template, vars) {
     const compiled = Handlebars.create().compile(template, { noEscape: true, strict: true });
     // With `noEscape`, a template of one mustache returns the value itself (a number, an array):
     // what an application gets when it uses the result as a string.
-    return { output: String(compiled(vars)) };
+    // Indexing a string can split a surrogate pair: a lone surrogate becomes U+FFFD, so that the
+    // answer is valid JSON for Rust (and differs from promptctl's, which never splits one).
+    const output = String(compiled(vars));
+    return { output: output.toWellFormed ? output.toWellFormed() : output };
   } catch (error) {
     return { error: String((error && error.message) || error).split("\n")[0] };
   }
