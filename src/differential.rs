@@ -440,7 +440,7 @@ impl<'v> Generator<'v> {
                         self.extend(format!("{prefix}{name}"), Some(v))
                     }
                 }
-                _ => (format!("{prefix}{}", segment(*self.rng.pick(KEYS))), None),
+                _ => (format!("{prefix}{}", segment(self.rng.pick::<&str>(KEYS))), None),
             };
         }
         if roll < 30 {
@@ -510,7 +510,7 @@ impl<'v> Generator<'v> {
                 let (name, child) = self.rng.pick(&kids).clone();
                 (format!("{path}.{name}"), Some(child))
             }
-            None => (format!("{path}.{}", segment(*self.rng.pick(KEYS))), None),
+            None => (format!("{path}.{}", segment(self.rng.pick::<&str>(KEYS))), None),
         }
     }
 
@@ -546,7 +546,7 @@ impl<'v> Generator<'v> {
     fn text(&mut self) -> Piece {
         let mut text = String::new();
         for _ in 0..1 + self.rng.below(3) {
-            text.push_str(*self.rng.pick(TEXTS));
+            text.push_str(self.rng.pick::<&str>(TEXTS));
         }
         Piece::Text(text)
     }
@@ -1450,19 +1450,20 @@ impl Report {
     }
 }
 
-/// Runs `cases` cases of `seed` in batches of `batch`, comparing promptctl with `engine`;
+/// Runs `cases` cases of `seed` in batches of `batch`, comparing promptctl with `engine`,
+/// minimising at most `minimise` unexplained differences (each costs a round trip per step);
 /// `progress` is called after each batch.
 pub fn run(
     engine: &mut dyn Engine,
     seed: u64,
     cases: u64,
     batch: usize,
+    minimise: usize,
     progress: &mut dyn FnMut(&Report),
 ) -> Result<Report, String> {
     let mut report = Report::default();
     let mut start = 0u64;
-    // Minimising costs a round trip per step: at most this many per run.
-    let mut minimise_budget = 200usize;
+    let mut minimise_budget = minimise;
     while start < cases {
         let end = (start + batch as u64).min(cases);
         let generated: Vec<Case> = (start..end).map(|index| generate(seed, index)).collect();

@@ -67,7 +67,7 @@ fn handlebars_js_agrees_on_random_templates() {
     let script = manifest_dir().join("tests/differential/render.js");
     let mut engine = HandlebarsJs::start(&script, &prefix).expect("start node");
     assert!(engine.version.starts_with("4."), "handlebars.js {}", engine.version);
-    let report = differential::run(&mut engine, SEED, cases(), 1000, &mut |_| {})
+    let report = differential::run(&mut engine, SEED, cases(), 1000, 200, &mut |_| {})
         .expect("the differential run");
     let summary = report.summary(&format!("handlebars.js {}", engine.version));
     eprintln!("{summary}");
@@ -142,7 +142,8 @@ fn rendered(text: &str) -> Outcome {
 #[test]
 fn handlebars_rust_on_random_templates() {
     let mut engine = HandlebarsRust::new();
-    let report = differential::run(&mut engine, SEED, cases(), 1000, &mut |_| {})
+    // handlebars-rust differs often (docs/portability.md lists how): minimise a few.
+    let report = differential::run(&mut engine, SEED, cases(), 1000, 10, &mut |_| {})
         .expect("the differential run");
     let summary = report.summary("handlebars-rust");
     eprintln!("{summary}");
@@ -155,7 +156,12 @@ fn handlebars_rust_on_random_templates() {
 fn handlebars_rust_number_format() {
     assert_eq!(rust("{{x}}", json!({"x": 1.0})), rendered("1.0"));
     assert_eq!(ours("{{x}}", json!({"x": 1.0})), rendered("1"));
-    assert_eq!(rust("{{x}}", json!({"x": 1e21})), rendered("1e21"));
+    // serde_json's form: `1e21` before serde_json 1.0.150, `1e+21` since (like JavaScript's);
+    // `5e-324` and `1e-7` are the same everywhere, `0.000001` is `1e-6` in serde_json.
+    for number in [1e21, 1e-7, 1e-6, 0.1 + 0.2, 123_456_789_012_345_680_000.0] {
+        assert_eq!(rust("{{x}}", json!({"x": number})), rendered(&json!(number).to_string()));
+    }
+    assert_eq!(ours("{{x}}", json!({"x": 1e-6})), rendered("0.000001"));
     assert_eq!(ours("{{x}}", json!({"x": 1e21})), rendered("1e+21"));
     // Integers are the same up to 2^53.
     assert_eq!(rust("{{x}}", json!({"x": 9_007_199_254_740_992u64})), rendered("9007199254740992"));

@@ -39,6 +39,7 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         options.seed,
         options.cases,
         options.batch as usize,
+        200,
         &mut |report| {
             eprintln!(
                 "  {} cases, {:.0?}: {} unexplained",
