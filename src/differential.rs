@@ -1523,14 +1523,14 @@ fn classify(
             }
         }
     }
-    let inputs: Vec<(String, Value)> = variants.iter().map(|(_, _, input)| input.clone()).collect();
-    let outcomes = if inputs.is_empty() { Vec::new() } else { engine.render(&inputs)? };
     // Last, every variant at once: a case can show several known differences.
     for (position, (_, case, _, _, _)) in differing.iter().enumerate() {
         if let Some(all) = all_variants(known, case) {
             variants.push((position, Known::Several, (all.template(), all.vars.clone())));
         }
     }
+    let inputs: Vec<(String, Value)> = variants.iter().map(|(_, _, input)| input.clone()).collect();
+    let outcomes = if inputs.is_empty() { Vec::new() } else { engine.render(&inputs)? };
     let mut explained: Vec<Option<Known>> = vec![None; differing.len()];
     for ((position, k, (template, vars)), theirs) in variants.iter().zip(&outcomes) {
         if explained[*position].is_some() {
