@@ -19,6 +19,9 @@ pub mod source;
 pub mod syntax;
 pub mod render;
 #[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod differential;
+#[cfg(feature = "cli")]
 pub mod seed;
 #[cfg(feature = "cli")]
 pub mod lock;

@@ -149,10 +149,14 @@ impl<'v, 't> Walker<'_, 'v, 't> {
     }
 
     /// Whether a block's output may be a bare number in handlebars.js: `#if` and `#unless` return
-    /// their branch's output as it is, and a branch of only numbers is a number.
+    /// their branch's output as it is, and a branch of only numbers is a number; so do the
+    /// `{{else}}` parts of `#each` and `#with` (`{{#each xs}}{{else}}{{n}}{{/each}}{{m}}` with 1
+    /// and 2 renders `3`, found by the differential test). The body of `#with` does too, but it is
+    /// read in the block's own context, which is gone here: not reported.
     fn block_prints_number(&mut self, block: &'t Block) -> bool {
         let name = block.call.head.simple_name().unwrap_or_default();
-        if !matches!(name, "if" | "unless") {
+        let program_returned = matches!(name, "if" | "unless");
+        if !program_returned && !matches!(name, "each" | "with") {
             return false;
         }
         let all_numbers = |walker: &mut Self, program: &'t Program| {
@@ -173,7 +177,7 @@ impl<'v, 't> Walker<'_, 'v, 't> {
             }
             any
         };
-        all_numbers(self, &block.program)
+        (program_returned && all_numbers(self, &block.program))
             || block.inverse.as_ref().is_some_and(|inverse| all_numbers(self, inverse))
     }
 
@@ -255,6 +259,11 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                     (Kind::Type(Type::Array(item)), true) => {
                         (Kind::Type(&item.ty), Some(Each::Array))
                     }
+                    // The values of an object whose fields (or variables) all have one type.
+                    (Kind::Type(Type::Object(fields)), true) => {
+                        (same_type(fields), Some(Each::Object))
+                    }
+                    (Kind::Root, true) => (same_type(self.variables), Some(Each::Object)),
                     (_, true) => (Kind::Unknown, Some(Each::Object)),
                     (kind, false) => (kind, None),
                 };
@@ -491,6 +500,24 @@ fn block_param(frames: &[Frame], path: &Path) -> Option<(usize, usize)> {
     })
 }
 
+/// What the values of an object with `fields` may print: the first number (or boolean) type among
+/// them, since one is enough for the number rules, else their type when they all have the same.
+fn same_type(fields: &[Variable]) -> Kind<'_> {
+    let number = fields.iter().find(|field| matches!(field.ty, Type::Integer | Type::Number));
+    let number = number.or_else(|| fields.iter().find(|field| field.ty == Type::Boolean));
+    if let Some(field) = number {
+        return Kind::Type(&field.ty);
+    }
+    match fields.split_first() {
+        Some((first, rest))
+            if first.ty.is_scalar() && rest.iter().all(|field| field.ty == first.ty) =>
+        {
+            Kind::Type(&first.ty)
+        }
+        _ => Kind::Unknown,
+    }
+}
+
 /// Whether a printed value may be a number in JavaScript (booleans add up as 0 and 1).
 fn prints_number(resolved: &Resolved) -> bool {
     matches!(resolved.kind, Kind::Type(Type::Integer | Type::Number | Type::Boolean))
@@ -548,6 +575,18 @@ mod tests {
         check(
             "+++\nvariables.xs = { type = \"array\", items = \"integer\" }\n+++\n{{#each xs}}{{@index}}{{this}} {{/each}}{{#each xs as |x i|}}{{x}}-{{i}}{{/each}}",
             "portability/adjacent-numbers: {{@index}}{{this}}",
+        );
+        // The `{{else}}` of `#each` and `#with` returns its output as it is; their bodies are
+        // joined to a string by `#each`.
+        check(
+            &format!("{front}{{{{#each s}}}}{{{{else}}}}{{{{a}}}}{{{{/each}}}}{{{{b}}}}"),
+            "portability/adjacent-numbers: {{#each s}}{{else}}{{a}}{{/each}}{{b}}",
+        );
+        check(&format!("{front}{{{{#each s}}}}{{{{a}}}}{{{{/each}}}}{{{{b}}}}"), "");
+        // The values of an object whose fields are numbers.
+        check(
+            "+++\nvariables.m = { type = \"object\", fields = { a = { type = \"integer\" }, b = { type = \"integer\" } } }\n+++\n{{#each m}}{{this}}{{this}}{{/each}}",
+            "portability/object-iteration: m\nportability/adjacent-numbers: {{this}}{{this}}",
         );
     }
 

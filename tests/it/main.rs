@@ -7,6 +7,7 @@ mod support;
 mod build;
 mod check;
 mod conformance;
+mod differential;
 mod docs;
 mod formats;
 mod fuzz_replay;

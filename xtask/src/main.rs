@@ -4,6 +4,7 @@
 mod bench;
 mod bench_publish;
 mod child;
+mod differential;
 mod fuzz;
 mod review_bench;
 mod serve;
@@ -34,6 +35,9 @@ enum Task {
     BenchPublish(bench_publish::Options),
     /// Run a cargo-fuzz target of `fuzz/` (nightly) for `--time S` seconds, or `--list` them
     Fuzz(fuzz::Options),
+    /// Compare promptctl's renderer with handlebars.js on random templates and data
+    /// (`--cases 100000 --seed S`); fails on a difference no portability lint explains
+    Differential(differential::Options),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Task::Bench(options) => bench::run(&workspace_root(), &options),
         Task::BenchPublish(options) => bench_publish::run(&workspace_root(), &options),
         Task::Fuzz(options) => fuzz::run(&workspace_root(), &options),
+        Task::Differential(options) => differential::run(&workspace_root(), &options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
