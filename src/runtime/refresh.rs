@@ -34,6 +34,8 @@ struct Worker {
     location: Option<Result<Location, String>>,
     db: Option<Box<dyn store::Connection>>,
     next_full: Instant,
+    /// Whether the last full read found every prompt it looked for (`full_refresh`).
+    complete: bool,
     backoff: Duration,
     next_subscribe: Instant,
 }
@@ -67,6 +69,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         location,
         db: None,
         next_full: now,
+        complete: false,
         backoff: options.reconnect_min,
         next_subscribe: now,
         shared: shared.clone(),
@@ -183,7 +186,7 @@ impl Worker {
         self.set_subscribed(true);
         self.backoff = self.shared.options.reconnect_min;
         self.full_refresh();
-        self.next_full = Instant::now() + self.shared.options.refresh;
+        self.next_full = Instant::now() + self.after_full_read();
         let mut last_heard = Instant::now();
         loop {
             if self.stopped() {
@@ -216,8 +219,19 @@ impl Worker {
             }
             if Instant::now() >= self.next_full {
                 self.full_refresh();
-                self.next_full = Instant::now() + self.shared.options.refresh;
+                self.next_full = Instant::now() + self.after_full_read();
             }
+        }
+    }
+
+    /// The wait before the next full read while subscribed: the refresh period after a complete
+    /// read; the degraded poll after one that missed prompts because a tier failed (the database
+    /// still down when Redis came back empty, say), so they arrive as soon as it answers.
+    fn after_full_read(&self) -> Duration {
+        if self.complete {
+            self.shared.options.refresh
+        } else {
+            self.shared.options.degraded_poll.max(POLL)
         }
     }
 
@@ -385,10 +399,12 @@ impl Worker {
         } else {
             false
         };
+        let mut db_answered = false;
         if !redis_complete && self.location.is_some() {
             match self.db_all() {
                 Ok(active) => {
                     mark(&self.shared, Tier::Db, Ok(()));
+                    db_answered = true;
                     answered = answered.or(Some(Tier::Db));
                     let have: std::collections::HashSet<String> =
                         prompts.iter().map(|prompt| prompt.name.clone()).collect();
@@ -409,6 +425,11 @@ impl Worker {
         }
         metrics::histogram!(metric::REFRESH_SECONDS, "kind" => "full")
             .record(started.elapsed().as_secs_f64());
+        // Complete when Redis had everything, or the database answered for what it lacked (or
+        // there is no database to ask and Redis answered).
+        self.complete = redis_complete
+            || db_answered
+            || (self.location.is_none() && answered == Some(Tier::Redis));
         answered.is_some()
     }
 
