@@ -166,3 +166,56 @@ fn help_output() {
     insta::assert_snapshot!("help", help(&["--help"]));
     insta::assert_snapshot!("check_help", help(&["check", "--help"]));
 }
+
+/// The shipped workflows are copied into other repositories as they are: every action pinned to a
+/// commit, no credentials left in checkouts, the signing key only in a job limited to the default
+/// branch, and nothing from the pull request interpolated into a script.
+#[test]
+fn the_shipped_workflows_are_safe_to_copy() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".github/workflows");
+    let pinned = regex::Regex::new(r"^\s*-?\s*uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # \S+$").unwrap();
+    for name in ["ci.yml", "deploy-prompts.yml", "prompts-review.yml"] {
+        let text = std::fs::read_to_string(root.join(name)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if line.trim_start().trim_start_matches("- ").starts_with("uses:") {
+                assert!(
+                    pinned.is_match(line),
+                    "{name}:{}: not pinned to a commit: {line}",
+                    index + 1
+                );
+            }
+            if line.contains("actions/checkout@") {
+                let step: Vec<&str> = lines[index + 1..]
+                    .iter()
+                    .take_while(|next| !next.trim_start().starts_with("- "))
+                    .copied()
+                    .collect();
+                assert!(
+                    step.iter().any(|l| l.trim() == "persist-credentials: false"),
+                    "{name}:{}: a checkout keeps its credentials",
+                    index + 1
+                );
+            }
+        }
+        assert!(
+            !text.contains("\"origin/${{ github.base_ref }}\""),
+            "{name}: base_ref in a script"
+        );
+    }
+    let deploy = std::fs::read_to_string(root.join("deploy-prompts.yml")).unwrap();
+    let build = &deploy[deploy.find("  build:").unwrap()..deploy.find("  staging:").unwrap()];
+    assert!(
+        build.contains("environment: prompt-signing"),
+        "the signing key is not in an environment"
+    );
+    assert!(
+        build.contains(
+            "if: github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+        ),
+        "workflow_dispatch could build any branch"
+    );
+    assert!(build.contains("secrets.PROMPTCTL_SIGNING_KEY"));
+    let rest = &deploy[deploy.find("  staging:").unwrap()..];
+    assert!(!rest.contains("PROMPTCTL_SIGNING_KEY"), "the key reaches a publishing job");
+}
