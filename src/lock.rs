@@ -84,7 +84,8 @@ impl Lock {
 
 /// `text` as a TOML basic string: quotes, backslashes and control characters escaped, so that
 /// whatever a lock entry holds (a hand-edited name, say) is read back as the same one entry.
-fn toml_string(text: &str) -> String {
+/// (The benchmarks' synthetic repositories write their TOML with it too.)
+pub fn toml_string(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');
     for character in text.chars() {
@@ -93,7 +94,6 @@ fn toml_string(text: &str) -> String {
             '\\' => quoted.push_str("\\\\"),
             '\n' => quoted.push_str("\\n"),
             '\t' => quoted.push_str("\\t"),
-            '\r' => quoted.push_str("\\r"),
             c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
             c => quoted.push(c),
         }

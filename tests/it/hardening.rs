@@ -308,6 +308,17 @@ fn symlink(target: &str, link: &std::path::Path) {
     std::os::unix::fs::symlink(target, link).expect("create a symbolic link");
 }
 
+/// Makes `path` a file that never ends or never answers: a FIFO (`"fifo"`), a sparse file of
+/// 2 GiB (`"huge"`) or a link to /dev/zero (anything else).
+fn hostile_file(path: &std::path::Path, case: &str) {
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("create the folder");
+    match case {
+        "fifo" => mkfifo(path),
+        "huge" => std::fs::File::create(path).and_then(|f| f.set_len(2 << 30)).expect("grow"),
+        _ => symlink("/dev/zero", path),
+    }
+}
+
 fn mkfifo(path: &std::path::Path) {
     let status = std::process::Command::new("mkfifo").arg(path).status().expect("run mkfifo");
     assert!(status.success(), "mkfifo {}", path.display());
@@ -426,15 +437,7 @@ fn a_seed_file_that_never_ends_is_a_seed_diagnostic() {
             "\n[seed]\nversion = 1\nfile = \"legacy/svc.txt\"\nextract = { lines = \"1-1\" }\n",
         );
         let repo = Repo::new(&files);
-        let legacy = repo.join("legacy/svc.txt");
-        std::fs::create_dir_all(legacy.parent().unwrap()).expect("create legacy/");
-        match case {
-            "fifo" => mkfifo(&legacy),
-            "huge" => {
-                std::fs::File::create(&legacy).and_then(|f| f.set_len(2 << 30)).expect("grow")
-            }
-            _ => symlink("/dev/zero", &legacy),
-        }
+        hostile_file(&repo.join("legacy/svc.txt"), case);
         let run = run_or_kill(&repo, &["check", "--format", "json"]);
         assert_eq!(run.code, 1, "{case}: {}{}", run.stdout, run.stderr);
         let diagnostics: Vec<Value> = serde_json::from_str(&run.stdout).expect("JSON");
@@ -544,15 +547,7 @@ fn diagnostics_on_a_line_of_megabytes_stay_small() {
 fn import_refuses_a_legacy_file_that_never_ends() {
     for case in ["fifo", "huge", "dev-zero"] {
         let repo = Repo::new(&[("README.md", "x")]);
-        let legacy = repo.join("legacy/svc.txt");
-        std::fs::create_dir_all(legacy.parent().unwrap()).expect("create legacy/");
-        match case {
-            "fifo" => mkfifo(&legacy),
-            "huge" => {
-                std::fs::File::create(&legacy).and_then(|f| f.set_len(2 << 30)).expect("grow")
-            }
-            _ => symlink("/dev/zero", &legacy),
-        }
+        hostile_file(&repo.join("legacy/svc.txt"), case);
         let run =
             run_or_kill(&repo, &["import", "svc", "--from", "legacy/svc.txt", "--lines", "1-1"]);
         assert_eq!(run.code, 2, "{case}: {}{}", run.stdout, run.stderr);

@@ -2,6 +2,7 @@
 //! and `write`, the one function here that touches the disk. Everything generated must pass
 //! `promptctl check` without a diagnostic; the bench refuses to time a repository that does not.
 
+use promptctl::lock::toml_string;
 use std::fs;
 use std::path::Path;
 
@@ -437,24 +438,6 @@ fn with_articles(text: &str) -> String {
             other => out.push_str(other),
         }
     }
-    out
-}
-
-/// A TOML basic string.
-fn toml_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for character in value.chars() {
-        match character {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            control if control.is_control() => out.push_str(&format!("\\u{:04X}", control as u32)),
-            other => out.push(other),
-        }
-    }
-    out.push('"');
     out
 }
 
