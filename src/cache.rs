@@ -1,4 +1,4 @@
-//! The Redis cache (DESIGN §10), a contract with running applications: `{prefix}{name}:active`
+//! The Redis cache (docs/deploy.md), a contract with running applications: `{prefix}{name}:active`
 //! holds the active version as JSON with a TTL, `{prefix}{name}:sha256:{hex}` the immutable
 //! content, and every activation is announced on `{prefix}activations`. The cache is never the
 //! source of truth: whatever is here can be rewritten from the store (`promptctl warm`).

@@ -28,7 +28,7 @@ pub struct Config {
     /// `[signing]`: the keys `build` signs with and `verify-bundle` trusts.
     #[serde(default)]
     pub signing: SigningConfig,
-    /// `[cache]`: the Redis layout shared by every environment (DESIGN §10).
+    /// `[cache]`: the Redis layout shared by every environment (docs/deploy.md).
     #[serde(default)]
     pub cache: CacheConfig,
 }

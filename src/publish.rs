@@ -1,4 +1,4 @@
-//! The deploy step (DESIGN §11): a verified bundle's versions and one environment's activations
+//! The deploy step (docs/deploy.md): a verified bundle's versions and one environment's activations
 //! into the store, in one locked transaction, and the repairs done without a bundle (`rollback`).
 //! It decides what changes; `store::records` knows the rows. Caching and notifying happen after
 //! the commit, in `cli`, because the store is the truth and the cache can always be rewritten.
@@ -183,7 +183,7 @@ pub struct Outcome {
 /// Progress of the writes of a large bundle: called with (done, total).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Publishes `bundle` into the store behind `connection` (see DESIGN §11 for the order).
+/// Publishes `bundle` into the store behind `connection` (docs/deploy.md gives the order).
 pub fn apply(
     connection: &mut dyn Connection,
     verified: &Verified,

@@ -183,7 +183,7 @@ pub enum ForbiddenKind {
     LockRemoved,
 }
 
-/// A change to a locked version: never allowed (DESIGN §5).
+/// A change to a locked version: never allowed (docs/review.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Forbidden {
     pub prompt: String,

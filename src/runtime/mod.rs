@@ -1,4 +1,4 @@
-//! The runtime client (DESIGN §12): `PromptStore` serves every active prompt from an in-memory
+//! The runtime client (docs/runtime.md): `PromptStore` serves every active prompt from an in-memory
 //! snapshot that readers load without a lock, seeded from the generated registry and kept up to
 //! date by one background thread (`refresh`) that follows Redis and the database. Nothing a
 //! request calls (`get`, `render`, `health`) waits on the network or on the refresher.

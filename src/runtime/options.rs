@@ -43,7 +43,7 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// `postgres://…` or `sqlite:PATH`; none: Redis only.
     pub database_url: Option<String>,
-    /// The Redis key prefix (DESIGN §10), `prompt:` by default.
+    /// The Redis key prefix (docs/deploy.md, "The Redis layout"), `prompt:` by default.
     pub key_prefix: String,
     /// Everything is re-read this often even when notices arrive: the safety net for a lost notice.
     /// Default: the cache TTL, 3600 s.

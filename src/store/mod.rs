@@ -1,4 +1,4 @@
-//! The store (DESIGN §10): PostgreSQL or the embedded SQLite behind one `Connection` trait, the
+//! The store (docs/deploy.md): PostgreSQL or the embedded SQLite behind one `Connection` trait, the
 //! versioned schema, and the row shapes. Only this module and `cache` know how rows and entries
 //! look; `publish` speaks in domain terms through the queries here.
 

@@ -1,4 +1,4 @@
-//! The store's schema as numbered migrations (DESIGN §10). A migration is never edited once
+//! The store's schema as numbered migrations (docs/deploy.md). A migration is never edited once
 //! released: a change is a new one. `migrate` applies the missing ones in order, inside the
 //! writers' lock, and records each in `promptctl_migrations`; running it again changes nothing.
 
@@ -157,7 +157,7 @@ CREATE INDEX prompt_deployments_by_seq ON prompt_deployments (environment, seq D
         version: 2,
         name: "published prompt digests",
         // Per template, the digest of the bundle JSON it was last published from: `publish` skips
-        // the prompts whose JSON is unchanged since (DESIGN §11). Any later change to a
+        // the prompts whose JSON is unchanged since (docs/deploy.md). Any later change to a
         // template's rows (a rollback, by `rollback` or by hand in SQL, a new description)
         // forgets the digest, so that the next publish looks at that template in full.
         // promptctl's own bookkeeping, like `promptctl_meta`.
