@@ -855,18 +855,7 @@ impl Engine for HandlebarsJs {
     }
 
     fn known(&self) -> &'static [Known] {
-        &[
-            Known::AdjacentNumbers,
-            Known::KeyOrder,
-            Known::PendingLookup,
-            Known::PendingNullContext,
-            Known::PendingBlockParam,
-            Known::PendingSameContext,
-            Known::PendingStringIndex,
-            Known::PendingStandaloneCr,
-            Known::PendingChainStrip,
-            Known::PendingDataParam,
-        ]
+        &[Known::AdjacentNumbers, Known::KeyOrder]
     }
 }
 
@@ -918,35 +907,6 @@ pub enum Known {
     /// `#each`/`#with` without `{{else}}` on a missing value fails in strict mode
     /// (`portability/unguarded-each`). Variant: an `{{else}}` on every `#each` and `#with`.
     UnguardedEach,
-    /// Open (promptctl to be fixed, docs/portability.md): handlebars.js's `lookup` returns a falsy
-    /// first argument itself (`{{lookup 0 "a"}}` prints `0`) and indexes strings
-    /// (`{{lookup "abc" 1}}` prints `b`). Variant: the `lookup` mustaches removed.
-    PendingLookup,
-    /// Open: inside a block, handlebars.js replaces a null context with an empty object, so
-    /// `{{#each xs}}{{#if true}}{{this}}{{/if}}{{/each}}` with `[null]` prints `[object Object]`.
-    /// Variant: every null in the vars as `""`.
-    PendingNullContext,
-    /// Open: a path that starts with a block parameter is not strict at its last segment in
-    /// handlebars.js (`{{x.missing}}` prints nothing). Variant: such prints guarded by `#if`.
-    PendingBlockParam,
-    /// Open: handlebars.js adds a `../` level only when a block's context differs (`!=`) from the
-    /// current one, so `{{#with this}}{{../a}}{{/with}}` reads the root's parent. Variant: the
-    /// prints that use `../` removed.
-    PendingSameContext,
-    /// Open: handlebars.js indexes strings in paths (`{{#with s.[0]}}` is its first character).
-    /// Variant: every string in the vars as `""`, when the template reads an index.
-    PendingStringIndex,
-    /// Open: handlebars.js's standalone rule counts any whitespace before a line break (a lone
-    /// `\r` too) and a lone `\r` at the end of the template as the end of the line. Variant:
-    /// every `\r` removed from the text.
-    PendingStandaloneCr,
-    /// Open: the `~` of a `{{~else if …}}` after the first link also strips the end of the last
-    /// `{{else}}` part in handlebars.js. Variant: no `~` on the links.
-    PendingChainStrip,
-    /// Open: handlebars.js resolves `@key` (any `@name`) to a block parameter called `key` when
-    /// there is one: `{{#each m as |key|}}{{@key}}{{/each}}` prints the values. Variant: block
-    /// parameters named like data variables renamed.
-    PendingDataParam,
     /// Several of the others in one case. Variant: all of theirs at once.
     Several,
 }
@@ -960,14 +920,6 @@ impl Known {
             Known::NumberFormat => "portability/number-format",
             Known::Length => "portability/length",
             Known::UnguardedEach => "portability/unguarded-each",
-            Known::PendingLookup => "open/lookup-non-object",
-            Known::PendingNullContext => "open/null-context",
-            Known::PendingBlockParam => "open/block-param-not-strict",
-            Known::PendingSameContext => "open/same-context-depth",
-            Known::PendingStringIndex => "open/string-index",
-            Known::PendingStandaloneCr => "open/standalone-cr",
-            Known::PendingChainStrip => "open/else-chain-strip",
-            Known::PendingDataParam => "open/data-block-param",
             Known::Several => "several",
         }
     }
@@ -1022,161 +974,9 @@ impl Known {
                 });
                 changed
             }
-            Known::PendingLookup => {
-                remove_prints(&mut variant.pieces, &|expr, _| expr.starts_with("lookup "))
-            }
-            Known::PendingNullContext => {
-                variant.vars = nulls_as_empty(&case.vars);
-                variant.vars != case.vars
-            }
-            Known::PendingBlockParam => guard_block_params(&mut variant.pieces, &mut Vec::new()),
-            Known::PendingSameContext => {
-                let mut changed =
-                    remove_prints(&mut variant.pieces, &|expr, _| expr.contains("../"));
-                map_blocks(&mut variant.pieces, &mut |block| {
-                    if block.arg.contains("../") {
-                        block.arg = "this".into();
-                        changed = true;
-                    }
-                    for link in &mut block.links {
-                        if link.arg.contains("../") {
-                            link.arg = "this".into();
-                            changed = true;
-                        }
-                    }
-                });
-                changed
-            }
-            Known::PendingStringIndex => {
-                let template = case.template();
-                let reads_index = template.contains(".[")
-                    || template.contains("{{[")
-                    || template.contains(" [")
-                    || template.contains("lookup");
-                variant.vars = strings_as_empty(&case.vars);
-                reads_index && variant.vars != case.vars
-            }
-            Known::PendingStandaloneCr => {
-                let mut changed = false;
-                map_pieces(&mut variant.pieces, &mut |pieces| {
-                    for piece in pieces.iter_mut() {
-                        if let Piece::Text(text) = piece {
-                            if text.contains('\r') {
-                                *text = text.replace('\r', "");
-                                changed = true;
-                            }
-                        }
-                    }
-                });
-                changed
-            }
             Known::Several => return None,
-            Known::PendingDataParam => {
-                let mut changed = false;
-                map_blocks(&mut variant.pieces, &mut |block| {
-                    for param in &mut block.params {
-                        if ["index", "key", "first", "last", "root"].contains(&param.as_str()) {
-                            *param = format!("v_{param}");
-                            changed = true;
-                        }
-                    }
-                });
-                changed
-            }
-            Known::PendingChainStrip => {
-                let mut changed = false;
-                map_blocks(&mut variant.pieces, &mut |block| {
-                    for link in block.links.iter_mut().skip(1) {
-                        if link.strip.open {
-                            link.strip.open = false;
-                            changed = true;
-                        }
-                    }
-                });
-                changed
-            }
         };
         changed.then_some(variant)
-    }
-}
-
-/// Removes the prints `remove` selects (given the expression and the block parameters in scope).
-fn remove_prints(pieces: &mut Vec<Piece>, remove: &dyn Fn(&str, &[String]) -> bool) -> bool {
-    let mut changed = false;
-    map_pieces(pieces, &mut |pieces| {
-        let before = pieces.len();
-        pieces.retain(|piece| !matches!(piece, Piece::Print { expr, .. } if remove(expr, &[])));
-        changed |= pieces.len() != before;
-    });
-    changed
-}
-
-/// Wraps every print of a path under a block parameter (`x.a`) in `{{#if x.a}}…{{/if}}`.
-fn guard_block_params(pieces: &mut [Piece], params: &mut Vec<String>) -> bool {
-    let mut changed = false;
-    for piece in pieces.iter_mut() {
-        match piece {
-            Piece::Print { expr, .. } => {
-                let head = expr.split(['.', ' ']).next().unwrap_or_default();
-                if expr.contains('.')
-                    && !expr.starts_with("lookup ")
-                    && params.iter().any(|p| p == head)
-                {
-                    let print = piece.clone();
-                    let arg = match &print {
-                        Piece::Print { expr, .. } => expr.clone(),
-                        _ => String::new(),
-                    };
-                    *piece = Piece::Block(Block {
-                        helper: "if",
-                        arg,
-                        params: Vec::new(),
-                        open: Strip::default(),
-                        body: vec![print],
-                        links: Vec::new(),
-                        inverse: None,
-                        close: Strip::default(),
-                    });
-                    changed = true;
-                }
-            }
-            Piece::Block(block) => {
-                let pushed = block.params.len();
-                params.extend(block.params.iter().cloned());
-                changed |= guard_block_params(&mut block.body, params);
-                params.truncate(params.len() - pushed);
-                for link in &mut block.links {
-                    changed |= guard_block_params(&mut link.body, params);
-                }
-                if let Some(inverse) = &mut block.inverse {
-                    changed |= guard_block_params(&mut inverse.body, params);
-                }
-            }
-            _ => {}
-        }
-    }
-    changed
-}
-
-fn strings_as_empty(value: &Value) -> Value {
-    match value {
-        Value::String(_) => json!(""),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), strings_as_empty(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.iter().map(strings_as_empty).collect()),
-        other => other.clone(),
-    }
-}
-
-fn nulls_as_empty(value: &Value) -> Value {
-    match value {
-        Value::Null => json!(""),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), nulls_as_empty(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.iter().map(nulls_as_empty).collect()),
-        other => other.clone(),
     }
 }
 
@@ -1573,7 +1373,7 @@ fn lint_fires(known: Known, case: &Case) -> bool {
         Known::AdjacentNumbers => Code::PortabilityAdjacentNumbers,
         Known::Length => Code::PortabilityLength,
         // Key order and unguarded `#each` depend on declarations the data cannot tell (an
-        // object's declared fields, an optional variable); the open differences have no lint.
+        // object's declared fields, an optional variable).
         _ => return true,
     };
     // An array whose items have different types fits no declaration, so the lint cannot see

@@ -41,7 +41,8 @@ pub fn render(template: &Template, source: &str, vars: &Value) -> Result<String,
     let mut renderer = Renderer {
         source,
         output: String::with_capacity(source.len() + source.len() / 2),
-        contexts: vec![Cow::Borrowed(vars)],
+        this: vec![Cow::Borrowed(vars)],
+        depths: vec![Cow::Borrowed(vars)],
         data: Vec::new(),
         block_params: Vec::new(),
         root: vars,
@@ -70,8 +71,14 @@ struct Data {
 struct Renderer<'a> {
     source: &'a str,
     output: String,
-    /// Context values; `../` walks back through them. Only `#each` and `#with` push.
-    contexts: Vec<Cow<'a, Value>>,
+    /// The context of each program being rendered, innermost last (`this`, handlebars.js
+    /// `depth0`). Every block's program pushes one; a helper called while `this` is null runs its
+    /// programs with an empty object instead (handlebars.js `container.nullContext`).
+    this: Vec<Cow<'a, Value>>,
+    /// The contexts `../` walks back through (handlebars.js `depths`). `#each` and `#with` push
+    /// their new context only when it differs (JavaScript `!=`) from the innermost one, so
+    /// `{{#with this}}` adds no level.
+    depths: Vec<Cow<'a, Value>>,
     data: Vec<Data>,
     block_params: Vec<Vec<(String, Cow<'a, Value>)>>,
     root: &'a Value,
@@ -138,9 +145,13 @@ impl<'a> Renderer<'a> {
         };
         let object = self.evaluate(object)?;
         let field = self.evaluate(field)?;
-        let (Some(object), Some(field)) = (object, field) else { return Ok(None) };
-        let key = js_string(Some(&field));
-        Ok(child(object, &key))
+        // handlebars.js: `if (!obj) return obj;` then a property lookup, which indexes strings.
+        match object {
+            Some(object) if js_truthy(&object) => {
+                Ok(child(object, &property_key(field.as_deref())))
+            }
+            falsy => Ok(falsy),
+        }
     }
 
     fn block(&mut self, block: &'a Block) -> Result<(), RenderError> {
@@ -159,11 +170,9 @@ impl<'a> Renderer<'a> {
                 let truthy = is_truthy(argument.as_deref());
                 let take_program = if name == "if" { truthy } else { !truthy };
                 if take_program {
-                    self.program(&block.program)
-                } else if let Some(inverse) = &block.inverse {
-                    self.program(inverse)
+                    self.helper_program(&block.program)
                 } else {
-                    Ok(())
+                    self.inverse(block)
                 }
             }
             "with" => match argument {
@@ -189,9 +198,26 @@ impl<'a> Renderer<'a> {
 
     fn inverse(&mut self, block: &'a Block) -> Result<(), RenderError> {
         match &block.inverse {
-            Some(inverse) => self.program(inverse),
+            Some(inverse) => self.helper_program(inverse),
             None => Ok(()),
         }
+    }
+
+    /// Runs a program of a helper with the helper's `this`: the current context, or an empty
+    /// object when that is null (handlebars.js calls helpers on `container.nullContext`). Neither
+    /// adds a `../` level.
+    fn helper_program(&mut self, program: &'a Program) -> Result<(), RenderError> {
+        if !self.current().is_null() {
+            return self.program(program);
+        }
+        self.this.push(Cow::Borrowed(null_context()));
+        let result = self.program(program);
+        self.this.pop();
+        result
+    }
+
+    fn current(&self) -> &Cow<'a, Value> {
+        self.this.last().expect("the root context is never popped")
     }
 
     fn each(
@@ -241,7 +267,15 @@ impl<'a> Renderer<'a> {
         names: &[String],
         values: Vec<Cow<'a, Value>>,
     ) -> Result<(), RenderError> {
-        self.contexts.push(context);
+        // handlebars.js `wrapProgram`: a new `../` level only when `context != depths[0]`, and
+        // never for the null context standing in for a null one.
+        let innermost = self.depths.last().expect("the root context is never popped");
+        let new_level = !(loose_equal(&context, innermost)
+            || (std::ptr::eq(&*context, null_context()) && innermost.is_null()));
+        if new_level {
+            self.depths.push(share(&context));
+        }
+        self.this.push(context);
         let has_data = data.is_some();
         if let Some(data) = data {
             self.data.push(data);
@@ -257,7 +291,10 @@ impl<'a> Renderer<'a> {
         if has_data {
             self.data.pop();
         }
-        self.contexts.pop();
+        self.this.pop();
+        if new_level {
+            self.depths.pop();
+        }
         result
     }
 
@@ -278,7 +315,15 @@ impl<'a> Renderer<'a> {
     /// arguments only a missing intermediate value is (as handlebars.js's strict mode does).
     fn resolve(&self, path: &Path, strict: bool) -> Result<Option<Cow<'a, Value>>, RenderError> {
         let mut segments = path.segments.iter();
-        let mut current: Cow<'a, Value> = if path.data {
+        let mut strict = strict;
+        let mut current: Cow<'a, Value> = if let Some(value) = self.block_param(path) {
+            // handlebars.js looks a block parameter up before anything else (even `@name`), and
+            // reads the rest of the path without strict checks: a missing last segment is
+            // undefined, and a string's characters can be read.
+            segments.next();
+            strict = false;
+            share(value)
+        } else if path.data {
             let Some(first) = segments.next() else { return Ok(None) };
             if first.name == "root" {
                 Cow::Borrowed(self.root)
@@ -308,16 +353,24 @@ impl<'a> Renderer<'a> {
                     None => return Ok(None),
                 }
             }
-        } else if let Some(value) = self.block_param(path) {
-            segments.next();
-            share(value)
+        } else if path.depth == 0 {
+            share(self.current())
         } else {
             let depth = path.depth as usize;
-            let index = self.contexts.len().checked_sub(depth + 1).ok_or_else(|| RenderError {
-                message: format!("`{}` goes above the root context", path.original),
-                span: path.span.clone(),
-            })?;
-            share(&self.contexts[index])
+            match self.depths.len().checked_sub(depth + 1) {
+                Some(index) => share(&self.depths[index]),
+                // `{{..}}` above the root is undefined; reading from it fails.
+                None if path.segments.is_empty() => return Ok(None),
+                None => {
+                    return Err(RenderError {
+                        message: format!(
+                            "`{}` goes above the root context (`../` counts only the `#each` and `#with` blocks that change the context)",
+                            path.original
+                        ),
+                        span: path.span.clone(),
+                    })
+                }
+            }
         };
         let segments: Vec<_> = segments.collect();
         for (position, segment) in segments.iter().enumerate() {
@@ -354,7 +407,7 @@ impl<'a> Renderer<'a> {
     }
 
     fn block_param(&self, path: &Path) -> Option<&Cow<'a, Value>> {
-        if path.data || path.scoped || path.depth > 0 {
+        if path.scoped || path.depth > 0 {
             return None;
         }
         let name = &path.segments.first()?.name;
@@ -382,26 +435,131 @@ fn child<'a>(value: Cow<'a, Value>, name: &str) -> Option<Cow<'a, Value>> {
     }
 }
 
-fn property_borrowed<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
+/// A property of a value as JavaScript reads it: an object's field, an array's or a string's
+/// element at a canonical index (a string's is one UTF-16 code unit) and their `length`.
+fn property<'v>(value: &'v Value, name: &str) -> Option<Cow<'v, Value>> {
     match value {
-        Value::Object(fields) => fields.get(name),
-        Value::Array(items) => name.parse::<usize>().ok().and_then(|index| items.get(index)),
+        Value::Object(fields) => fields.get(name).map(Cow::Borrowed),
+        Value::Array(items) if name == "length" => Some(Cow::Owned(Value::from(items.len()))),
+        Value::Array(items) => array_index(name).and_then(|i| items.get(i)).map(Cow::Borrowed),
+        Value::String(text) if name == "length" => {
+            Some(Cow::Owned(Value::from(text.encode_utf16().count())))
+        }
+        Value::String(text) => {
+            let unit = text.encode_utf16().nth(array_index(name)?)?;
+            // A lone surrogate half cannot be a Rust string; it prints as U+FFFD.
+            let character = char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER);
+            Some(Cow::Owned(Value::from(character.to_string())))
+        }
         _ => None,
     }
 }
 
-/// A property of a value as JavaScript sees it, including `length` of arrays and strings.
-fn property<'v>(value: &'v Value, name: &str) -> Option<Cow<'v, Value>> {
-    if let Some(found) = property_borrowed(value, name) {
-        return Some(Cow::Borrowed(found));
+/// An array index as JavaScript recognises one in a property name: the canonical decimal form of
+/// an integer below 2^32 - 1 (`"0"`, `"12"`; not `"01"`, `"+1"` or `"1.0"`).
+fn array_index(key: &str) -> Option<usize> {
+    let canonical = key == "0" || (!key.starts_with('0') && !key.is_empty());
+    if !canonical || !key.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    match (value, name) {
-        (Value::Array(items), "length") => Some(Cow::Owned(Value::from(items.len()))),
-        (Value::String(text), "length") => {
-            Some(Cow::Owned(Value::from(text.encode_utf16().count())))
+    let index = key.parse::<u32>().ok()?;
+    (index < u32::MAX).then_some(index as usize)
+}
+
+/// The property name a `lookup` key becomes (JavaScript `ToPropertyKey`).
+fn property_key(key: Option<&Value>) -> String {
+    match key {
+        None => "undefined".into(),
+        Some(Value::Null) => "null".into(),
+        Some(key) => js_string(Some(key)),
+    }
+}
+
+/// The empty object handlebars.js calls a helper on when the context is null.
+fn null_context() -> &'static Value {
+    static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Value::Object(serde_json::Map::new()))
+}
+
+/// JavaScript `a == b` for two context values: objects and arrays by identity (contexts are
+/// borrowed from the vars, so identity is the address), anything else after JavaScript's
+/// conversions (`1 == "1"`, `true == 1`, `["a"] == "a"`, `null` equal only to itself).
+fn loose_equal(a: &Value, b: &Value) -> bool {
+    enum Primitive {
+        Number(f64),
+        Text(String),
+    }
+    fn primitive(value: &Value) -> Primitive {
+        match value {
+            Value::Bool(flag) => Primitive::Number(if *flag { 1.0 } else { 0.0 }),
+            Value::Number(number) => Primitive::Number(number.as_f64().unwrap_or(f64::NAN)),
+            Value::String(text) => Primitive::Text(text.clone()),
+            other => Primitive::Text(js_string(Some(other))),
         }
-        _ => None,
     }
+    let compound = |v: &Value| matches!(v, Value::Array(_) | Value::Object(_));
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Null, _) | (_, Value::Null) => false,
+        _ if compound(a) && compound(b) => std::ptr::eq(a, b),
+        _ => match (primitive(a), primitive(b)) {
+            (Primitive::Number(x), Primitive::Number(y)) => x == y,
+            (Primitive::Text(x), Primitive::Text(y)) => x == y,
+            (Primitive::Number(x), Primitive::Text(y))
+            | (Primitive::Text(y), Primitive::Number(x)) => x == js_to_number(&y),
+        },
+    }
+}
+
+/// JavaScript `Number(text)`: surrounding whitespace ignored, empty is 0, decimal literals with
+/// an optional sign and exponent, `Infinity`, and unsigned `0x`/`0o`/`0b` integers; else NaN.
+fn js_to_number(text: &str) -> f64 {
+    let text = text.trim_matches(|c: char| crate::syntax::template::is_js_space(c));
+    if text.is_empty() {
+        return 0.0;
+    }
+    let (sign, unsigned) = match text.as_bytes()[0] {
+        b'+' => (1.0, &text[1..]),
+        b'-' => (-1.0, &text[1..]),
+        _ => (1.0, text),
+    };
+    if unsigned == "Infinity" {
+        return sign * f64::INFINITY;
+    }
+    let radix = match unsigned.get(..2) {
+        Some("0x" | "0X") => Some(16),
+        Some("0o" | "0O") => Some(8),
+        Some("0b" | "0B") => Some(2),
+        _ => None,
+    };
+    if let Some(radix) = radix {
+        let digits = &unsigned[2..];
+        if text.len() != unsigned.len() || digits.is_empty() {
+            return f64::NAN;
+        }
+        return digits
+            .chars()
+            .try_fold(0.0_f64, |total, c| {
+                c.to_digit(radix).map(|digit| total * f64::from(radix) + f64::from(digit))
+            })
+            .unwrap_or(f64::NAN);
+    }
+    let bytes = unsigned.as_bytes();
+    let mantissa_end = bytes.iter().position(|b| *b == b'e' || *b == b'E').unwrap_or(bytes.len());
+    let (mantissa, exponent) = unsigned.split_at(mantissa_end);
+    let mantissa_ok = {
+        let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+        let dots = mantissa.bytes().filter(|b| *b == b'.').count();
+        digits > 0 && dots <= 1 && digits + dots == mantissa.len()
+    };
+    let exponent_ok = exponent.is_empty() || {
+        let body = exponent[1..].strip_prefix(['+', '-']).unwrap_or(&exponent[1..]);
+        !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !mantissa_ok || !exponent_ok {
+        return f64::NAN;
+    }
+    unsigned.parse::<f64>().map_or(f64::NAN, |n| sign * n)
 }
 
 /// The order in which JavaScript enumerates an object's keys: array indices (canonical decimal
@@ -409,14 +567,6 @@ fn property<'v>(value: &'v Value, name: &str) -> Option<Cow<'v, Value>> {
 /// package builds serde_json (and toml) with `preserve_order`, so a map's order is the order its
 /// JSON or TOML source wrote the keys in, as for handlebars.js.
 fn js_key_order<T>(mut entries: Vec<(String, T)>) -> Vec<(Value, T)> {
-    fn array_index(key: &str) -> Option<u32> {
-        let canonical = key == "0" || (!key.starts_with('0') && !key.is_empty());
-        let index = key
-            .parse::<u32>()
-            .ok()
-            .filter(|_| canonical && key.bytes().all(|b| b.is_ascii_digit()))?;
-        (index < u32::MAX).then_some(index)
-    }
     entries.sort_by_key(|(key, _)| array_index(key).map_or((1, 0), |index| (0, index)));
     entries.into_iter().map(|(key, item)| (Value::from(key), item)).collect()
 }
@@ -436,6 +586,17 @@ fn is_empty(value: Option<&Value>) -> bool {
         Some(Value::String(text)) => text.is_empty(),
         Some(Value::Array(items)) => items.is_empty(),
         Some(Value::Number(_)) | Some(Value::Bool(true)) | Some(Value::Object(_)) => false,
+    }
+}
+
+/// JavaScript truthiness (`!!value`): unlike `#if`, an empty array is true.
+fn js_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(flag) => *flag,
+        Value::Number(number) => number.as_f64().is_some_and(|n| n != 0.0 && !n.is_nan()),
+        Value::String(text) => !text.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
     }
 }
 
@@ -649,6 +810,52 @@ mod tests {
         check("{{#if a}}{{a}}{{/if}}", json!({}), "");
     }
 
+    /// The scope rules the differential test found (docs/portability.md), each as handlebars.js
+    /// 4.7 renders it.
+    #[test]
+    fn contexts_follow_handlebars_js() {
+        check(
+            r#"{{lookup a "p"}}|{{lookup z 1}}|{{lookup s 1}}|{{lookup m x}}"#,
+            json!({"a": false, "z": 0, "s": "abc", "m": {"undefined": "u"}}),
+            "false|0|b|u",
+        );
+        check(
+            "{{#with s.[1]}}{{this}}{{/with}}|{{#with xs.[01]}}x{{else}}none{{/with}}",
+            json!({"s": "abc", "xs": [1, 2]}),
+            "b|none",
+        );
+        check(
+            "{{#each xs}}{{#if true}}{{this}}{{/if}}{{/each}}",
+            json!({"xs": [null]}),
+            "[object Object]",
+        );
+        check("{{#with p as |x|}}[{{x.q}}{{x.s.[0]}}]{{/with}}", json!({"p": {"s": "ab"}}), "[a]");
+        check_error("{{#with p as |x|}}{{x.q.r}}{{/with}}", json!({"p": {}}), "`q` is missing");
+        check_error("{{#with this}}{{../a}}{{/with}}", json!({"a": 1}), "above the root");
+        check(
+            "{{#each xs}}{{#with this}}{{../a}}{{/with}}{{/each}}",
+            json!({"xs": [1], "a": "A"}),
+            "A",
+        );
+        check(
+            "{{#each xs}}{{#with ../s}}{{../t}}{{/with}}{{/each}}",
+            json!({"xs": [1], "s": "1", "t": "T"}),
+            "T",
+        );
+        check(
+            "{{#each xs}}{{#with ../s}}{{../../t}}{{/with}}{{/each}}",
+            json!({"xs": [1], "s": "2", "t": "T"}),
+            "T",
+        );
+        check("{{#each m as |key|}}{{@key}}{{/each}}", json!({"m": {"a": "x"}}), "x");
+        assert!(loose_equal(&json!(true), &json!("1")) && loose_equal(&json!([]), &json!(0)));
+        assert!(!loose_equal(&json!(null), &json!(0)) && !loose_equal(&json!({}), &json!({})));
+        assert!(
+            loose_equal(&json!(16), &json!(" 0x10 ")) && loose_equal(&json!(1000), &json!("1e3"))
+        );
+        assert!(!loose_equal(&json!(0), &json!("0x")) && !loose_equal(&json!(1), &json!("1_0")));
+    }
+
     #[test]
     fn whitespace_control_and_standalone_lines() {
         check("a\n{{#if x}}\nb\n{{/if}}\nc\n", json!({"x": true}), "a\nb\nc\n");
@@ -669,5 +876,9 @@ mod tests {
         check("<q>\n{{q}}\n</q>", json!({"q": "hi"}), "<q>\nhi\n</q>");
         check("{{#if x}} inline {{/if}}\n", json!({"x": true}), " inline \n");
         check("a\r\n{{#if x}}\r\nb\r\n{{/if}}\r\n", json!({"x": true}), "a\r\nb\r\n");
+        check("{{!}}\r", json!({}), "");
+        check("{{#if q}}\r\r\n{{/if}}", json!({"q": 1}), "\r\n");
+        check("{{#if a}}{{else if b}}{{~else if c}}{{else}} {{/if}}", json!({}), "");
+        check("a {{~x~}} \u{85}b", json!({"x": "X"}), "aX\u{85}b");
     }
 }

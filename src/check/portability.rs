@@ -6,7 +6,7 @@
 use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
-use crate::syntax::template::{Block, Call, Expression, Node, Path, Program, Template};
+use crate::syntax::template::{Block, Call, Expression, Literal, Node, Path, Program, Template};
 use std::ops::Range;
 
 /// Runs the portability rules on one version's template.
@@ -103,10 +103,15 @@ impl<'v, 't> Walker<'_, 'v, 't> {
         );
     }
 
-    fn program(&mut self, program: &'t Program) {
+    /// Checks a program; returns whether its output may be a bare number in handlebars.js: with
+    /// `noEscape` a program returns its outputs joined with `+`, so one made only of numbers
+    /// (and booleans) returns a number, which the output around the block adds to.
+    fn program(&mut self, program: &'t Program) -> bool {
         // The output, mustache by mustache: the last one printed, while only comments and
         // whitespace-stripped text follow it, if it may print a number or a boolean.
         let mut previous_number: Option<Range<usize>> = None;
+        let mut only_numbers = true;
+        let mut any = false;
         for node in &program.body {
             let number = match node {
                 Node::Text(text) if text.value.is_empty() => continue,
@@ -117,11 +122,11 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                     .filter(prints_number)
                     .map(|_| mustache.span.clone()),
                 Node::Block(block) => {
-                    self.block(block);
-                    self.block_prints_number(block)
-                        .then_some(block.span.start..block.close_span.end)
+                    self.block(block).then_some(block.span.start..block.close_span.end)
                 }
             };
+            any = true;
+            only_numbers &= number.is_some();
             if let (Some(first), Some(second)) = (&previous_number, &number) {
                 let shown = |range: &Range<usize>| {
                     let text = &self.site.text
@@ -146,50 +151,27 @@ impl<'v, 't> Walker<'_, 'v, 't> {
             }
             previous_number = number;
         }
-    }
-
-    /// Whether a block's output may be a bare number in handlebars.js: `#if` and `#unless` return
-    /// their branch's output as it is, and a branch of only numbers is a number; so do the
-    /// `{{else}}` parts of `#each` and `#with` (`{{#each xs}}{{else}}{{n}}{{/each}}{{m}}` with 1
-    /// and 2 renders `3`, found by the differential test). The body of `#with` does too, but it is
-    /// read in the block's own context, which is gone here: not reported.
-    fn block_prints_number(&mut self, block: &'t Block) -> bool {
-        let name = block.call.head.simple_name().unwrap_or_default();
-        let program_returned = matches!(name, "if" | "unless");
-        if !program_returned && !matches!(name, "each" | "with") {
-            return false;
-        }
-        let all_numbers = |walker: &mut Self, program: &'t Program| {
-            let mut any = false;
-            for node in &program.body {
-                match node {
-                    Node::Text(text) if text.value.is_empty() => {}
-                    Node::Comment(_) => {}
-                    Node::Mustache(mustache) if mustache.call.params.is_empty() => {
-                        let resolved = walker.resolve_quietly(&mustache.call.head, false);
-                        if !resolved.as_ref().is_some_and(prints_number) {
-                            return false;
-                        }
-                        any = true;
-                    }
-                    _ => return false,
-                }
-            }
-            any
-        };
-        (program_returned && all_numbers(self, &block.program))
-            || block.inverse.as_ref().is_some_and(|inverse| all_numbers(self, inverse))
+        any && only_numbers
     }
 
     /// Checks a mustache; returns what it prints when that is a path.
     fn mustache(&mut self, call: &'t Call) -> Option<Resolved<'v>> {
         if !call.params.is_empty() {
+            let mut params = Vec::with_capacity(call.params.len());
             for param in &call.params {
-                if let Expression::Path(path) = param {
-                    self.resolve(path, false);
-                }
+                params.push(match param {
+                    Expression::Path(path) => self.resolve(path, false),
+                    Expression::Literal(..) => None,
+                });
             }
-            return None;
+            if call.head.simple_name() != Some("lookup") {
+                return None;
+            }
+            let object = match call.params.first() {
+                Some(Expression::Literal(literal, _)) => literal_kind(literal).map(Resolved::of),
+                _ => params.into_iter().next().flatten(),
+            };
+            return object.and_then(|object| self.lookup_result(&object, call.params.get(1)));
         }
         let resolved = self.resolve(&call.head, false)?;
         if let Kind::Type(Type::Number) = resolved.kind {
@@ -207,7 +189,46 @@ impl<'v, 't> Walker<'_, 'v, 't> {
         Some(resolved)
     }
 
-    fn block(&mut self, block: &'t Block) {
+    /// What `{{lookup object key}}` may print, for `portability/adjacent-numbers`: the object
+    /// itself when it is falsy (`false`, `0`; handlebars.js `if (!obj) return obj`), an array's
+    /// item or `length`, a string's `length`, or the field (or variable) the key names; with a key
+    /// that is not a literal, any field that prints a number.
+    fn lookup_result(
+        &self,
+        object: &Resolved<'v>,
+        key: Option<&Expression>,
+    ) -> Option<Resolved<'v>> {
+        static INTEGER: Type = Type::Integer;
+        let numeric = |ty: &Type| matches!(ty, Type::Integer | Type::Number | Type::Boolean);
+        let key = match key {
+            Some(Expression::Literal(Literal::String(key), _)) => Some(key.clone()),
+            Some(Expression::Literal(Literal::Number(key), _)) => {
+                Some(crate::render::js_number(*key))
+            }
+            _ => None,
+        };
+        let length = key.as_deref().is_none_or(|key| key == "length");
+        let field = |fields: &'v [Variable]| -> Option<&'v Type> {
+            match &key {
+                Some(key) => fields.iter().find(|field| &field.name == key).map(|field| &field.ty),
+                None => fields.iter().find(|field| numeric(&field.ty)).map(|field| &field.ty),
+            }
+        };
+        let printed: &'v Type = match object.kind {
+            Kind::Root => field(self.variables)?,
+            Kind::Type(Type::Object(fields)) => field(fields)?,
+            Kind::Type(Type::Array(_) | Type::String { .. } | Type::Enum(_)) if length => &INTEGER,
+            Kind::Type(Type::Array(item)) => &item.ty,
+            Kind::Type(scalar) if numeric(scalar) => scalar,
+            _ => return None,
+        };
+        Some(Resolved::of(Kind::Type(printed)))
+    }
+
+    /// Checks a block; returns whether its output may be a bare number (see `program`): `#if`
+    /// and `#unless` return the branch they take, `#with` its body or its `{{else}}` part,
+    /// `#each` its `{{else}}` part (an iteration's output is added to a string).
+    fn block(&mut self, block: &'t Block) -> bool {
         let name = block.call.head.simple_name().unwrap_or_default();
         let path = match block.call.params.as_slice() {
             [Expression::Path(path)] => Some(path),
@@ -215,7 +236,9 @@ impl<'v, 't> Walker<'_, 'v, 't> {
         };
         let argument = match block.call.params.as_slice() {
             [Expression::Path(path)] => self.resolve(path, false),
-            [Expression::Literal(..)] => Some(Resolved::of(Kind::Unknown)),
+            [Expression::Literal(literal, _)] => {
+                Some(Resolved::of(literal_kind(literal).unwrap_or(Kind::Unknown)))
+            }
             params => {
                 for param in params {
                     if let Expression::Path(path) = param {
@@ -230,10 +253,12 @@ impl<'v, 't> Walker<'_, 'v, 't> {
             ("if" | "unless", _) => {
                 let (program_guard, inverse_guard) =
                     if name == "if" { (guard, None) } else { (None, guard) };
-                self.guarded(&block.program, program_guard);
-                if let Some(inverse) = &block.inverse {
-                    self.guarded(inverse, inverse_guard);
-                }
+                let program = self.guarded(&block.program, program_guard);
+                let inverse = block
+                    .inverse
+                    .as_ref()
+                    .is_some_and(|inverse| self.guarded(inverse, inverse_guard));
+                program || inverse
             }
             ("each" | "with", Some(argument)) => {
                 let is_each = name == "each";
@@ -273,11 +298,10 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                     each,
                     params: &block.program.block_params,
                 });
-                self.guarded(&block.program, guard);
+                let program = self.guarded(&block.program, guard) && !is_each;
                 self.frames.pop();
-                if let Some(inverse) = &block.inverse {
-                    self.program(inverse);
-                }
+                let inverse = block.inverse.as_ref().is_some_and(|inverse| self.program(inverse));
+                program || inverse
             }
             _ => {
                 // An unknown helper or a bad argument, which the variables rules report: still
@@ -293,19 +317,21 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                 if let Some(inverse) = &block.inverse {
                     self.program(inverse);
                 }
+                false
             }
         }
     }
 
-    fn guarded(&mut self, program: &'t Program, guard: Option<Guard<'t>>) {
+    fn guarded(&mut self, program: &'t Program, guard: Option<Guard<'t>>) -> bool {
         let pushed = guard.is_some();
         if let Some(guard) = guard {
             self.guards.push(guard);
         }
-        self.program(program);
+        let number = self.program(program);
         if pushed {
             self.guards.pop();
         }
+        number
     }
 
     /// `#each x` / `#with x` without `{{else}}` over a value that may be absent: handlebars.js
@@ -519,6 +545,17 @@ fn same_type(fields: &[Variable]) -> Kind<'_> {
 }
 
 /// Whether a printed value may be a number in JavaScript (booleans add up as 0 and 1).
+/// The type a number or boolean literal has (as a `#with` or `lookup` argument).
+fn literal_kind(literal: &Literal) -> Option<Kind<'static>> {
+    static NUMBER: Type = Type::Number;
+    static BOOLEAN: Type = Type::Boolean;
+    match literal {
+        Literal::Number(_) => Some(Kind::Type(&NUMBER)),
+        Literal::Boolean(_) => Some(Kind::Type(&BOOLEAN)),
+        _ => None,
+    }
+}
+
 fn prints_number(resolved: &Resolved) -> bool {
     matches!(resolved.kind, Kind::Type(Type::Integer | Type::Number | Type::Boolean))
 }
@@ -575,6 +612,19 @@ mod tests {
         check(
             "+++\nvariables.xs = { type = \"array\", items = \"integer\" }\n+++\n{{#each xs}}{{@index}}{{this}} {{/each}}{{#each xs as |x i|}}{{x}}-{{i}}{{/each}}",
             "portability/adjacent-numbers: {{@index}}{{this}}",
+        );
+        check(
+            "+++\nvariables.f = { type = \"boolean\" }\nvariables.l = { type = \"array\", items = \"integer\" }\n+++\n{{f}}{{lookup f \"a\"}} {{lookup l 0}}{{lookup l 1}} {{f}}-{{lookup l 0}}",
+            "portability/adjacent-numbers: {{f}}{{lookup f \"a\"}}\nportability/adjacent-numbers: {{lookup l 0}}{{lookup l 1}}",
+        );
+        // `#with` returns its body's output as it is; found by the differential test.
+        check(
+            &format!("{front}{{{{a}}}}{{{{#with f}}}}{{{{this}}}}{{{{/with}}}} {{{{#with 1.5}}}}{{{{this}}}}{{{{this}}}}{{{{/with}}}} {{{{#each s}}}}{{{{a}}}}{{{{/each}}}}{{{{b}}}}"),
+            "portability/adjacent-numbers: {{a}}{{#with f}}{{this}}{{/with}}\nportability/number-format: this\nportability/number-format: this\nportability/adjacent-numbers: {{this}}{{this}}",
+        );
+        check(
+            &format!("{front}{{{{lookup s 'length'}}}}{{{{a}}}} {{{{b}}}}{{{{lookup false 0}}}} {{{{lookup this 'a'}}}}{{{{b}}}} {{{{lookup this 's'}}}}{{{{b}}}}"),
+            "portability/adjacent-numbers: {{lookup s 'length'}}{{a}}\nportability/adjacent-numbers: {{b}}{{lookup false 0}}\nportability/adjacent-numbers: {{lookup this 'a'}}{{b}}",
         );
         // The `{{else}}` of `#each` and `#with` returns its output as it is; their bodies are
         // joined to a string by `#each`.

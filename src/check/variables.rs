@@ -77,6 +77,9 @@ struct Frame<'v> {
     /// An `#each` frame provides `@index`, `@first`, `@last`, `@key`.
     is_each: bool,
     params: Vec<(String, Resolved<'v>)>,
+    /// Whether `../` counts this frame: a block whose context is the one around it
+    /// (`{{#with this}}`) adds no level, as in handlebars.js.
+    level: bool,
 }
 
 impl Frame<'_> {
@@ -89,6 +92,7 @@ impl Frame<'_> {
             },
             is_each: false,
             params: Vec::new(),
+            level: true,
         }
     }
 }
@@ -304,9 +308,23 @@ impl<'a, 'v> Walker<'a, 'v> {
                 let inner = argument
                     .as_ref()
                     .and_then(|argument| self.inner_context(argument, block, is_each));
+                // `{{#with this}}` (or `{{#with @root}}` at the root) keeps the context.
+                let level = is_each
+                    || !match block.call.params.first() {
+                        Some(Expression::Path(path)) if path.segments.is_empty() => {
+                            path.depth == 0 && !path.data
+                        }
+                        Some(Expression::Path(path)) => {
+                            path.data
+                                && path.segments.len() == 1
+                                && path.segments[0].name == "root"
+                                && self.frames[1..].iter().all(|frame| !frame.level)
+                        }
+                        _ => false,
+                    };
                 if let Some(inner) = inner {
                     let params = self.block_params(block, &inner, is_each, argument.as_ref());
-                    self.frames.push(Frame { context: inner, is_each, params });
+                    self.frames.push(Frame { context: inner, is_each, params, level });
                     with_guard(self, &block.program, true);
                     self.frames.pop();
                 } else {
@@ -323,7 +341,7 @@ impl<'a, 'v> Walker<'a, 'v> {
                         .iter()
                         .map(|p| (p.clone(), unknown.clone()))
                         .collect();
-                    self.frames.push(Frame { context: unknown, is_each, params });
+                    self.frames.push(Frame { context: unknown, is_each, params, level });
                     self.program(&block.program);
                     self.frames.pop();
                 }
@@ -432,7 +450,10 @@ impl<'a, 'v> Walker<'a, 'v> {
     /// Resolves a path against the scope stack, reporting why it cannot be.
     fn resolve(&mut self, path: &Path) -> Option<Resolved<'v>> {
         let mut segments = path.segments.iter().peekable();
-        let mut current = if path.data {
+        let mut current = if let Some(binding) = self.block_param(path) {
+            segments.next();
+            binding
+        } else if path.data {
             let first = segments.next()?;
             match first.name.as_str() {
                 "root" => {
@@ -481,26 +502,29 @@ impl<'a, 'v> Walker<'a, 'v> {
                     return None;
                 }
             }
-        } else if let Some(binding) = self.block_param(path) {
-            segments.next();
-            binding
         } else {
             let depth = path.depth as usize;
-            if depth >= self.frames.len() {
+            let levels = self.frames.iter().filter(|frame| frame.level).count();
+            if depth >= levels {
                 self.report(
                     Code::VariablesScope,
                     &path.span,
                     format!(
                         "`{}` goes {} level(s) above the root context",
                         path.original,
-                        depth + 1 - self.frames.len()
+                        depth + 1 - levels
                     ),
                     "no such parent scope",
-                    Some("`../` counts only `#each` and `#with` blocks; remove a `../`".into()),
+                    Some("`../` counts only the `#each` and `#with` blocks that change the context (not `{{#with this}}`); remove a `../`".into()),
                 );
                 return None;
             }
-            self.frames[self.frames.len() - 1 - depth].context.clone()
+            if depth == 0 {
+                self.frames[self.frames.len() - 1].context.clone()
+            } else {
+                let frame = self.frames.iter().rev().filter(|frame| frame.level).nth(depth);
+                frame.expect("counted above").context.clone()
+            }
         };
         for segment in segments {
             let next = match current.shape {
@@ -647,8 +671,10 @@ impl<'a, 'v> Walker<'a, 'v> {
         Some(current)
     }
 
+    /// A block parameter the path starts with; handlebars.js looks them up first, even for
+    /// `@name`.
     fn block_param(&self, path: &Path) -> Option<Resolved<'v>> {
-        if path.data || path.scoped || path.depth > 0 {
+        if path.scoped || path.depth > 0 {
             return None;
         }
         let name = &path.segments.first()?.name;

@@ -982,7 +982,7 @@ impl Parser {
                 let chain_strip = *strip;
                 self.position += 1;
                 // The chained block ends at this block's closing tag, which it consumes and reports.
-                let chained = self.chained_block(
+                let (mut chained, close_strip) = self.chained_block(
                     chain_span,
                     chain_call,
                     chain_params,
@@ -990,8 +990,9 @@ impl Parser {
                     &name,
                     &span,
                 )?;
+                // The first link closes with the closing tag (handlebars.js `prepareBlock`).
+                chained.close_strip = close_strip;
                 let close_span = chained.close_span.clone();
-                let close_strip = chained.close_strip;
                 let inverse_program = Program {
                     body: vec![Node::Block(Box::new(chained))],
                     chained: true,
@@ -1077,7 +1078,7 @@ impl Parser {
         open_strip: Strip,
         outer_name: &str,
         outer_span: &Range<usize>,
-    ) -> Result<Block, SyntaxError> {
+    ) -> Result<(Block, Strip), SyntaxError> {
         if self.depth == MAX_NESTING {
             return Err(too_deep(span, true));
         }
@@ -1088,6 +1089,11 @@ impl Parser {
         block
     }
 
+    /// Parses one `{{else if …}}` link through the chain's closing tag. Returns the block and
+    /// the closing tag's strip. As in handlebars.js's parser (`prepareBlock` gives each link the
+    /// strip of what follows it, then the link before overwrites it), the first link's closing
+    /// strip is the closing tag's and every later link's is its own opening tag's: a `~` opening
+    /// a later link strips the end of that link's last part too.
     fn chained_block_inner(
         &mut self,
         span: Range<usize>,
@@ -1096,7 +1102,7 @@ impl Parser {
         open_strip: Strip,
         outer_name: &str,
         outer_span: &Range<usize>,
-    ) -> Result<Block, SyntaxError> {
+    ) -> Result<(Block, Strip), SyntaxError> {
         let mut program = self.program()?;
         program.block_params = block_params;
         match self.tokens.get_mut(self.position) {
@@ -1113,6 +1119,10 @@ impl Parser {
                     inverse_strip,
                     outer_name,
                 )
+                .map(|block| {
+                    let close_strip = block.close_strip;
+                    (block, close_strip)
+                })
                 .map_err(|e| retarget_unclosed(e, outer_span, outer_name))
             }
             Some(Token {
@@ -1124,7 +1134,7 @@ impl Parser {
                 let chain_params = std::mem::take(block_params);
                 let chain_span = chain_span.clone();
                 self.position += 1;
-                let chained = self.chained_block(
+                let (mut chained, close_strip) = self.chained_block(
                     chain_span,
                     chain_call,
                     chain_params,
@@ -1132,14 +1142,14 @@ impl Parser {
                     outer_name,
                     outer_span,
                 )?;
+                chained.close_strip = inverse_strip;
                 let close_span = chained.close_span.clone();
-                let close_strip = chained.close_strip;
                 let inverse = Program {
                     body: vec![Node::Block(Box::new(chained))],
                     chained: true,
                     block_params: Vec::new(),
                 };
-                Ok(Block {
+                let block = Block {
                     span,
                     call,
                     program,
@@ -1148,10 +1158,15 @@ impl Parser {
                     inverse_strip,
                     close_strip,
                     close_span,
-                })
+                };
+                Ok((block, close_strip))
             }
             _ => self
                 .close(span, call, program, None, open_strip, Strip::default(), outer_name)
+                .map(|block| {
+                    let close_strip = block.close_strip;
+                    (block, close_strip)
+                })
                 .map_err(|e| retarget_unclosed(e, outer_span, outer_name)),
         }
     }
@@ -1360,15 +1375,11 @@ impl Whitespace<'_> {
         let removed = if multiple {
             value.len() - value.trim_start_matches(is_js_space).len()
         } else {
+            // `/^[ \t]*\r?\n?/`: a lone `\r` goes too.
             let tabs = value.len() - value.trim_start_matches([' ', '\t']).len();
             let after = &value[tabs..];
-            tabs + if after.starts_with("\r\n") {
-                2
-            } else if after.starts_with('\n') {
-                1
-            } else {
-                0
-            }
+            let cr = usize::from(after.starts_with('\r'));
+            tabs + cr + usize::from(after[cr..].starts_with('\n'))
         };
         text.value.start += removed;
         text.right_stripped = removed > 0;
@@ -1399,9 +1410,9 @@ impl Whitespace<'_> {
     }
 }
 
-/// JavaScript's `\s`.
-fn is_js_space(c: char) -> bool {
-    c.is_whitespace() || c == '\u{feff}'
+/// JavaScript's `\s`: Unicode `White_Space` without U+0085 (NEXT LINE), with U+FEFF.
+pub fn is_js_space(c: char) -> bool {
+    (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}'
 }
 
 fn chained_first(inverse: &Program) -> Option<&Program> {

@@ -611,6 +611,49 @@ Hello, {{../name}}!
     );
 }
 
+/// handlebars.js adds a `../` level only for a block whose context differs from the one around
+/// it, so `../` inside `{{#with this}}` reaches past the root (and fails when rendered).
+#[test]
+fn with_this_adds_no_parent_level() {
+    check(
+        &[
+            ("prompts/hello/prompt.toml", BARE_TOML),
+            (
+                "prompts/hello/v1.prompt",
+                r#"+++
+variables.name = { type = "string" }
+variables.items = { type = "array", items = { type = "object", fields = { n = { type = "string" } } } }
++++
+{{#with this}}Hello, {{name}}{{../name}}!{{/with}}
+{{#each items}}{{#with this}}{{n}} of {{../name}}{{/with}}{{/each}}
+"#,
+            ),
+        ],
+        ERRORS,
+        &["variables/scope"],
+    );
+}
+
+/// `@key` names a block parameter called `key` when there is one, as in handlebars.js.
+#[test]
+fn data_name_of_a_block_parameter() {
+    check(
+        &[
+            ("prompts/hello/prompt.toml", BARE_TOML),
+            (
+                "prompts/hello/v1.prompt",
+                r#"+++
+variables.items = { type = "array", items = { type = "object", fields = { n = { type = "integer" } } } }
++++
+{{#each items as |key|}}{{@key.n}} {{/each}}
+"#,
+            ),
+        ],
+        0,
+        &[],
+    );
+}
+
 #[test]
 fn invalid_variable_spec() {
     check(
