@@ -91,6 +91,12 @@ impl Project {
 
     /// Activates `version` of `qa-system-prompt` in production, commits, builds and publishes.
     fn publish_qa(&self, version: u32) -> Run {
+        self.build_qa(version);
+        ok(promptctl(self.path(), &["publish", "--env", "production"]))
+    }
+
+    /// Activates `version` of `qa-system-prompt` in production, commits and builds.
+    fn build_qa(&self, version: u32) {
         let manifest = self.repo.read("prompts/qa-system-prompt/prompt.toml");
         let start = manifest.find("production = ").expect("an activation");
         let end = start + manifest[start..].find('\n').unwrap();
@@ -100,7 +106,6 @@ impl Project {
             self.commit(&format!("activate qa-system-prompt v{version}"));
         }
         ok(promptctl(self.path(), &["build", "--key", ".promptctl/keys/promptctl.key"]));
-        ok(promptctl(self.path(), &["publish", "--env", "production"]))
     }
 }
 
@@ -403,6 +408,137 @@ fn a_cache_write_of_an_older_revision_never_replaces_a_newer_one() {
     assert_eq!(cache.read_stamp().unwrap(), Some(after));
 }
 
+/// A TCP proxy in front of Redis that, once armed, holds the first chunk a client sends that
+/// runs a script (`EVALSHA`/`EVAL`: the cache write) until released. The process behind it is
+/// paused exactly between reading the store and writing the cache.
+struct HoldingProxy {
+    port: u16,
+    armed: Arc<AtomicBool>,
+    held: Arc<AtomicBool>,
+    released: Arc<AtomicBool>,
+}
+
+impl HoldingProxy {
+    fn start(upstream: u16) -> HoldingProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicBool::new(false));
+        let released = Arc::new(AtomicBool::new(false));
+        let (armed2, held2, released2) = (armed.clone(), held.clone(), released.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut from_server, mut to_client) =
+                    (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(std::net::Shutdown::Both);
+                });
+                let (armed, held, released) = (armed2.clone(), held2.clone(), released2.clone());
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 65536];
+                    loop {
+                        let read = match client.read(&mut buffer) {
+                            Ok(0) | Err(_) => break,
+                            Ok(read) => read,
+                        };
+                        let chunk = &buffer[..read];
+                        let script = chunk.windows(4).any(|w| w.eq_ignore_ascii_case(b"EVAL"));
+                        if script && armed.swap(false, Ordering::SeqCst) {
+                            held.store(true, Ordering::SeqCst);
+                            while !released.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(5));
+                            }
+                        }
+                        if server.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        HoldingProxy { port, armed, held, released }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+#[test]
+fn a_paused_publisher_never_undoes_a_rollback_in_redis() {
+    // A `publish` process that committed v2 to the store is paused before its cache write; a
+    // rollback to v1 runs to the end meanwhile; then the publisher resumes. Its write once put
+    // v2 back into Redis while the store said v1.
+    let Some((redis, postgres)) = servers_or_skip() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("rt"));
+    let redis_port: u16 =
+        redis.url().trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = HoldingProxy::start(redis_port);
+    // The environment's Redis comes from `QA_REDIS`: the proxy for the paused publisher, Redis
+    // itself for everything else.
+    let project = Project::new(&database, "env:QA_REDIS", &prefix);
+    let redis_url = redis.url();
+    let direct = [("PROMPTCTL_ACTOR", "tester"), ("QA_REDIS", redis_url.as_str())];
+    let run = |args: &[&str]| crate::support::run_isolated(project.path(), args, &direct);
+    project.build_qa(1);
+    ok(run(&["publish", "--env", "production"]));
+    project.build_qa(2);
+
+    proxy.armed.store(true, Ordering::SeqCst);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PROMPTCTL_") {
+            command.env_remove(name);
+        }
+    }
+    let publisher = command
+        .arg("--root")
+        .arg(project.path())
+        .args(["--color", "never", "publish", "--env", "production"])
+        .current_dir(project.path())
+        .env("PROMPTCTL_ACTOR", "tester")
+        .env("QA_REDIS", proxy.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the publisher");
+    wait("the publisher to reach its cache write", || proxy.held.load(Ordering::SeqCst));
+
+    let mut connection = servers::redis_connection(&redis.url());
+    let key = format!("{prefix}qa-system-prompt:active");
+    let cached = |connection: &mut redis::Connection| -> i64 {
+        let text: String = redis::cmd("GET").arg(&key).query(connection).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["version"].as_i64().unwrap()
+    };
+    assert_eq!(cached(&mut connection), 1, "the paused publisher has not written Redis yet");
+    ok(run(&["rollback", "qa-system-prompt", "--env", "production", "--reason", "v2 is wrong"]));
+    assert_eq!(cached(&mut connection), 1);
+    let location = promptctl::store::Location::parse(&database, project.path()).unwrap();
+    let mut store = promptctl::store::open(&location).unwrap();
+    let revision = promptctl::store::records::revision(&mut *store).unwrap();
+
+    proxy.released.store(true, Ordering::SeqCst);
+    let output = publisher.wait_with_output().expect("the publisher ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(cached(&mut connection), 1, "the rollback's entry stays");
+    let stamp: i64 =
+        redis::cmd("GET").arg(format!("{prefix}_revision")).query(&mut connection).unwrap();
+    assert_eq!(stamp, revision, "the stamp does not go back either");
+    let active = promptctl::store::records::active_version(&mut *store, "qa-system-prompt");
+    assert_eq!(active.unwrap().unwrap().version, 1);
+    let status = ok(run(&["status", "--env", "production"]));
+    assert!(!status.stdout.contains("stale"), "{}", status.stdout);
+}
+
 // ---------------------------------------------------------------------------------------------
 // End to end: the example service as a process
 
@@ -691,4 +827,107 @@ fn the_service_keeps_serving_through_publishes_outages_and_restarts() {
     let metrics = metrics.as_str().unwrap();
     assert!(metrics.contains("promptctl_runtime_hits_total{tier=\"redis\"}"), "{metrics}");
     assert!(metrics.contains("promptctl_runtime_refresh_seconds_bucket"), "{metrics}");
+}
+
+#[test]
+fn the_rollback_runbook_with_redis_down_keeps_every_service_on_the_rolled_back_version() {
+    // docs/deploy.md's runbook, with two services as processes under steady traffic: Redis goes
+    // down, `rollback` exits 3, the services serve the rolled-back version from the database;
+    // Redis comes back holding its old entry (as after a restart with persistence); `warm`
+    // rewrites it and tells the services. No request fails and, after the rollback, none is
+    // answered with the version rolled back.
+    let Some(redis) = servers::Redis::start() else { return };
+    let Some(postgres) = servers::postgres() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("drill"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+    project.publish_qa(2);
+    let logs = tempfile::tempdir().unwrap();
+    let services: Vec<Service> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let log = logs.path().join(format!("{name}.log"));
+            Service::start(&redis.url(), &database, &prefix, &log)
+        })
+        .collect();
+    for service in &services {
+        wait("v2 from Redis", || service.qa_prompt() == (2, "redis".into()));
+        wait("the subscription", || service.health()["prompts"]["subscribed"] == json!(true));
+    }
+    let loops: Vec<_> = services.iter().map(|service| Traffic::start(service.port)).collect();
+    for (traffic, _) in &loops {
+        traffic.settle();
+    }
+    let key = format!("{prefix}qa-system-prompt:active");
+    let revision_key = format!("{prefix}qa-system-prompt:revision");
+    let mut connection = servers::redis_connection(&redis.url());
+    let stale: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
+    let stale_revision: String =
+        redis::cmd("GET").arg(&revision_key).query(&mut connection).unwrap();
+    drop(connection);
+
+    redis.stop();
+    let rolled = promptctl(
+        project.path(),
+        &["rollback", "qa-system-prompt", "--env", "production", "--reason", "v2 is wrong"],
+    );
+    assert_eq!(rolled.code, 3, "the store rolled back, the cache could not: {}", rolled.stderr);
+    assert!(rolled.stderr.contains("promptctl warm --env production"), "{}", rolled.stderr);
+    for (service, (traffic, _)) in services.iter().zip(&loops) {
+        wait("v1 from the database", || traffic.saw(service.port, "qa", 1, "db"));
+        wait("the prompt endpoint on v1", || traffic.saw(service.port, "prompt", 1, "db"));
+        // From here on, v2 must never be served again.
+        traffic.seen.lock().unwrap().clear();
+        traffic.settle();
+    }
+
+    redis.start_again();
+    let mut connection = servers::redis_connection(&redis.url());
+    let _: () = redis::cmd("SET").arg(&key).arg(&stale).query(&mut connection).unwrap();
+    let _: () =
+        redis::cmd("SET").arg(&revision_key).arg(&stale_revision).query(&mut connection).unwrap();
+    for (service, (traffic, _)) in services.iter().zip(&loops) {
+        wait("the resubscription", || {
+            let health = service.health();
+            health["prompts"]["subscribed"] == json!(true)
+                && health["prompts"]["tiers"]["redis"]["status"] == "ok"
+        });
+        traffic.settle();
+    }
+
+    let warmed = Instant::now();
+    let warm = ok(promptctl(project.path(), &["warm", "--env", "production"]));
+    assert!(warm.stdout.contains("1 notices"), "{}", warm.stdout);
+    for (service, (traffic, _)) in services.iter().zip(&loops) {
+        wait("v1 from Redis", || traffic.saw(service.port, "qa", 1, "redis"));
+    }
+    eprintln!("after `warm`: every service answered v1 from Redis within {:?}", warmed.elapsed());
+    for (traffic, _) in &loops {
+        traffic.settle();
+    }
+
+    for ((traffic, looping), service) in loops.into_iter().zip(&services) {
+        traffic.stop.store(true, Ordering::SeqCst);
+        looping.join().unwrap();
+        let errors = traffic.errors.lock().unwrap().clone();
+        let requests = traffic.requests.load(Ordering::SeqCst);
+        let log = |name: &str| {
+            std::fs::read_to_string(logs.path().join(format!("{name}.log"))).unwrap_or_default()
+        };
+        assert!(
+            errors.is_empty(),
+            "{} of {requests} requests to :{} failed:\n{}\n--- a\n{}\n--- b\n{}",
+            errors.len(),
+            service.port,
+            errors.join("\n"),
+            log("a"),
+            log("b")
+        );
+        let seen = traffic.seen.lock().unwrap().clone();
+        assert!(
+            seen.keys().all(|(_, _, version, _)| *version == 1),
+            "after the rollback, only v1 is served: {seen:?}"
+        );
+    }
 }
