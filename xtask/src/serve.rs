@@ -1,7 +1,9 @@
 //! `cargo xtask bench --runtime`: the runtime client side by side with the per-request Redis GET
 //! of the migration plan and the raw Redis round trip of `redis-benchmark`: `PromptStore::get`
-//! latency with two reader threads, and activation propagation from the store's commit to the
-//! first read serving the new version. Starts its own redis-server; reports, never asserts.
+//! latency with two reader threads, activation propagation from the store's commit to the first
+//! read serving the new version, and the example service's HTTP latency (`examples/qa-service`,
+//! on one kept-alive connection and on a new connection per request). Starts its own
+//! redis-server; reports, never asserts.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -21,6 +23,8 @@ const GETS: usize = 1_000_000;
 const REDIS_GETS: usize = 20_000;
 const ACTIVATIONS: usize = 100;
 const READERS: usize = 2;
+/// Requests of each qa-service measurement.
+const HTTP_REQUESTS: usize = 2_000;
 
 /// A redis-server of the bench's own, stopped when dropped.
 struct RedisServer {
@@ -345,6 +349,9 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
     println!("==> runtime: redis-benchmark -t get -c 1 -n 100000");
     let (floor_p50, floor_p99) = redis_benchmark(redis.port)?;
     std::hint::black_box(recorder.render());
+    println!("==> runtime: qa-service, {HTTP_REQUESTS} requests kept alive and {HTTP_REQUESTS} on new connections");
+    let (kept_alive, new_connections) =
+        time_service(workspace_root, &redis.url(), &database, prefix)?;
 
     let store_kind = if database.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
     let mut table = String::new();
@@ -365,6 +372,8 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
     row("(timer overhead alone: two `Instant::now`)", &timer)?;
     row(&format!("per-request Redis GET + JSON parse, {READERS} threads"), &per_request)?;
     row("activation: commit → first read of the new version", &propagation)?;
+    row("qa-service `POST /api/v1/agents/qa`, one kept-alive connection", &kept_alive)?;
+    row("qa-service `POST /api/v1/agents/qa`, a new connection each", &new_connections)?;
     writeln!(
         table,
         "| raw Redis round trip (`redis-benchmark -t get -c 1`) | 100000 | {} | {} | |",
@@ -377,4 +386,102 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
     fs::write(&path, &table).with_context(|| format!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// Builds and starts the example service (release) on the bench's Redis and store, then times
+/// `POST /api/v1/agents/qa` over one kept-alive connection and over a new connection each.
+fn time_service(
+    workspace_root: &Path,
+    redis: &str,
+    database: &str,
+    prefix: &str,
+) -> Result<(Percentiles, Percentiles)> {
+    let status = crate::cargo()
+        .args(["build", "--quiet", "--release", "--package", "qa-service", "--bin", "qa-service"])
+        .current_dir(workspace_root)
+        .status()
+        .context("cannot start cargo")?;
+    ensure!(status.success(), "`cargo build --release --package qa-service` failed ({status})");
+    let binary = crate::target_dir(workspace_root).join("release").join("qa-service");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut command = Command::new(&binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PROMPTCTL_") {
+            command.env_remove(name);
+        }
+    }
+    let child = command
+        .env("QA_SERVICE_ADDR", format!("127.0.0.1:{port}"))
+        .env("PROMPTCTL_SOURCE", "store")
+        .env("PROMPTCTL_REDIS_URL", redis)
+        .env("PROMPTCTL_DATABASE_URL", database)
+        .env("PROMPTCTL_KEY_PREFIX", prefix)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _service = Killed(child);
+    let body = r#"{"gameId":"chess","query":"Can a pawn move backwards?"}"#;
+    let request = format!(
+        "POST /api/v1/agents/qa HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let started = Instant::now();
+    let connect = || loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => return Ok(stream),
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(error) => return Err(anyhow::anyhow!("qa-service did not listen: {error}")),
+        }
+    };
+    // One exchange: the request, then the response head and its `Content-Length` bytes of body.
+    let exchange = |stream: &mut std::net::TcpStream| -> Result<()> {
+        use std::io::{Read, Write};
+        stream.write_all(request.as_bytes())?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            ensure!(stream.read(&mut byte)? == 1, "qa-service closed the connection");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        ensure!(head.starts_with("http/1.1 200"), "qa-service answered: {head}");
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|value| value.trim().parse().ok())
+            .context("a response without Content-Length")?;
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body)?;
+        Ok(())
+    };
+    let mut stream = connect()?;
+    // Warm up: the first requests wait for the store's first read.
+    for _ in 0..50 {
+        exchange(&mut stream)?;
+    }
+    let mut kept = Vec::with_capacity(HTTP_REQUESTS);
+    for _ in 0..HTTP_REQUESTS {
+        let started = Instant::now();
+        exchange(&mut stream)?;
+        kept.push(started.elapsed().as_nanos() as f64);
+    }
+    drop(stream);
+    let mut fresh = Vec::with_capacity(HTTP_REQUESTS);
+    for _ in 0..HTTP_REQUESTS {
+        let started = Instant::now();
+        let mut stream = connect()?;
+        exchange(&mut stream)?;
+        fresh.push(started.elapsed().as_nanos() as f64);
+    }
+    Ok((percentiles(kept), percentiles(fresh)))
 }
