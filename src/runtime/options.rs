@@ -92,6 +92,7 @@ pub mod variables {
     pub const DEGRADED_POLL_MS: &str = "PROMPTCTL_DEGRADED_POLL_MS";
     pub const RECONNECT_MAX_MS: &str = "PROMPTCTL_RECONNECT_MAX_MS";
     pub const TIMEOUT_MS: &str = "PROMPTCTL_TIMEOUT_MS";
+    pub const HEARTBEAT_MS: &str = "PROMPTCTL_HEARTBEAT_MS";
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -170,6 +171,9 @@ impl Options {
         }
         if let Some(ms) = number(TIMEOUT_MS, "milliseconds")? {
             options.timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number(HEARTBEAT_MS, "milliseconds")? {
+            options.heartbeat = Duration::from_millis(ms);
         }
         if options.source == Source::Store
             && options.redis_url.is_none()

@@ -2,7 +2,8 @@
 //! following publishes through Redis notices and the database; end to end, the example service
 //! `examples/qa-service` as a separate process, driven by a steady request loop through publish,
 //! Redis and PostgreSQL outages, a restart with both down, and their recovery, with zero failed
-//! requests.
+//! requests; the rollback runbook with Redis down (two services); an idle service's heartbeats;
+//! cache entries too deep or too large; and a publisher process paused at its cache write.
 
 use crate::servers;
 use crate::support::{Repo, Run};
@@ -601,6 +602,17 @@ struct Service {
 
 impl Service {
     fn start(redis: &str, database: &str, prefix: &str, log: &Path) -> Service {
+        Service::start_with(redis, database, prefix, log, &[])
+    }
+
+    /// `start` with further environment variables.
+    fn start_with(
+        redis: &str,
+        database: &str,
+        prefix: &str,
+        log: &Path,
+        extra: &[(&str, &str)],
+    ) -> Service {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new(service_binary());
         for (name, _) in std::env::vars() {
@@ -619,6 +631,7 @@ impl Service {
             .env("PROMPTCTL_RECONNECT_MAX_MS", "200")
             .env("PROMPTCTL_DEGRADED_POLL_MS", "200")
             .env("PROMPTCTL_TIMEOUT_MS", "1000")
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -930,4 +943,111 @@ fn the_rollback_runbook_with_redis_down_keeps_every_service_on_the_rolled_back_v
             "after the rollback, only v1 is served: {seen:?}"
         );
     }
+}
+
+#[test]
+fn an_idle_service_process_neither_reconnects_nor_rereads() {
+    // The example service with a 150 ms heartbeat, idle for three and a half of them: its
+    // subscription is never dropped, nothing is re-read, no error is counted.
+    let Some((redis, postgres)) = servers_or_skip() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("idle"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("service.log");
+    let heartbeat = Duration::from_millis(150);
+    let service = Service::start_with(
+        &redis.url(),
+        &database,
+        &prefix,
+        &log,
+        &[("PROMPTCTL_HEARTBEAT_MS", "150")],
+    );
+    wait("the subscription and the first read", || {
+        let health = service.health();
+        health["prompts"]["subscribed"] == json!(true)
+            && health["prompts"]["counts"]["full_refreshes"].as_u64() >= Some(1)
+    });
+    let before = service.health()["prompts"]["counts"].clone();
+    assert_eq!(before["subscriptions"], 1, "{before}");
+    std::thread::sleep(heartbeat * 7 / 2);
+    let health = service.health();
+    assert_eq!(health["prompts"]["counts"], before, "idle: {health}");
+    assert_eq!(health["prompts"]["tiers"]["redis"]["last_error"], Value::Null, "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+    project.publish_qa(2);
+    wait("v2", || service.qa_prompt() == (2, "redis".into()));
+    assert_eq!(service.health()["prompts"]["counts"]["subscriptions"], 1);
+}
+
+#[test]
+fn a_service_process_survives_entries_too_deep_or_too_large() {
+    // Cache entries the service must not trust, for the prompt it serves and for one it does not
+    // even know: a template nesting 1,500 blocks once aborted the process (and every restart), a
+    // 20 MB value was read whole. The process keeps serving the last good version.
+    let Some((redis, postgres)) = servers_or_skip() else { return };
+    let database = postgres.database();
+    let prefix = format!("{}:", servers::unique("deep"));
+    let project = Project::new(&database, &redis.url(), &prefix);
+    project.publish_qa(1);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("service.log");
+    let service = Service::start(&redis.url(), &database, &prefix, &log);
+    wait("v1 from Redis", || service.qa_prompt() == (1, "redis".into()));
+    wait("the subscription", || service.health()["prompts"]["subscribed"] == json!(true));
+
+    let mut connection = servers::redis_connection(&redis.url());
+    let key = |name: &str| format!("{prefix}{name}:active");
+    let good: String =
+        redis::cmd("GET").arg(key("qa-system-prompt")).query(&mut connection).unwrap();
+    let good: Value = serde_json::from_str(&good).unwrap();
+    let entry = |name: &str, version: i64, content: &str| {
+        let mut entry = good.clone();
+        entry["name"] = json!(name);
+        entry["version"] = json!(version);
+        entry["content"] = json!(content);
+        entry["sha256"] =
+            json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content.as_bytes())));
+        entry.to_string()
+    };
+    let deep = format!("{}x{}", "{{#if a}}".repeat(1_500), "{{/if}}".repeat(1_500));
+    let huge = "x".repeat(20 << 20);
+    for (name, version, content) in
+        [("zz-unknown", 1, &deep), ("qa-system-prompt", 9, &deep), ("qa-system-prompt", 8, &huge)]
+    {
+        let _: () = redis::cmd("SET")
+            .arg(key(name))
+            .arg(entry(name, version, content))
+            .query(&mut connection)
+            .unwrap();
+        let notice = json!({ "name": name, "version": version, "sha256": "", "seq": null });
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(format!("{prefix}activations"))
+            .arg(notice.to_string())
+            .query(&mut connection)
+            .unwrap();
+    }
+    wait("the refusal of the huge entry", || {
+        service.health()["prompts"]["integrity_refusals"].as_u64() >= Some(1)
+    });
+    // Still the same process, still answering, never with the refused entry.
+    let (status, answer) = http(
+        service.port,
+        "POST",
+        "/api/v1/agents/qa",
+        Some(&json!({ "gameId": "chess", "query": "Can a pawn move backwards?" })),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["prompt"]["version"], 1, "the last good version: {answer}");
+    let health = service.health();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert!(
+        std::fs::read_to_string(&log).is_ok_and(|log| !log.contains("overflow")),
+        "the service log"
+    );
+    // A good entry is taken again.
+    project.publish_qa(2);
+    wait("v2", || service.qa_prompt() == (2, "redis".into()));
 }
