@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub const FILE_NAME: &str = "promptctl.toml";
 
-/// The most `max_template_bytes` may be raised to: bundle verification and the runtime refuse a
-/// template over it whatever the project says, so that no entry can make a service hold
-/// megabytes per prompt.
-pub const MAX_TEMPLATE_BYTES_CAP: u64 = 4 << 20;
+pub use crate::syntax::template::MAX_TEMPLATE_BYTES_CAP;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,14 +10,20 @@
 //! applications link (`default-features = false, features = ["runtime"]` builds it without clap,
 //! annotate-snippets, reqwest, git or the signing code); both use `store` (the store and cache).
 
+#[cfg(feature = "cli")]
 pub mod diagnostic;
 pub mod time;
+#[cfg(feature = "cli")]
 pub mod read;
+#[cfg(feature = "cli")]
 pub mod config;
+#[cfg(feature = "cli")]
 pub mod index;
+#[cfg(feature = "cli")]
 pub mod source;
 pub mod syntax;
 pub mod render;
+pub mod registry;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod differential;
@@ -29,7 +35,14 @@ pub mod lock;
 pub mod check;
 #[cfg(feature = "cli")]
 pub mod review;
+#[cfg(feature = "cli")]
 pub mod codegen;
+/// The old path of `registry`, which generated modules name (kept for one release); with the
+/// `cli` feature, the code generator too.
+#[cfg(not(feature = "cli"))]
+pub mod codegen {
+    pub use crate::registry as runtime;
+}
 #[cfg(feature = "cli")]
 pub mod signing;
 #[cfg(feature = "cli")]

@@ -8,7 +8,7 @@ mod refresh;
 
 pub use options::{variables, Allow, Options, OptionsError, Source};
 
-use crate::codegen::runtime::{Entry as RegistryEntry, Typed};
+use crate::registry::{Entry as RegistryEntry, Typed};
 use crate::render::Compiled;
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -277,7 +277,7 @@ impl Drop for WorkerGuard {
     }
 }
 
-fn embedded_prompt(name: &str, version: &crate::codegen::runtime::EntryVersion) -> Prompt {
+fn embedded_prompt(name: &str, version: &crate::registry::EntryVersion) -> Prompt {
     let compiled = Compiled::new(version.template).ok().map(Arc::new);
     Prompt {
         name: name.to_string(),
@@ -489,7 +489,7 @@ impl PromptStore {
 enum Refusal {
     /// The content does not match its sha256: never served.
     Sha256,
-    /// The content is over `config::MAX_TEMPLATE_BYTES_CAP`: never served.
+    /// The content is over `syntax::template::MAX_TEMPLATE_BYTES_CAP`: never served.
     Size,
 }
 
@@ -497,7 +497,7 @@ impl Shared {
     /// Installs `prompt` (already read from a tier) into `snapshot`, checking its integrity.
     /// Returns whether the snapshot changed.
     fn install(&self, snapshot: &mut Snapshot, mut prompt: Prompt) -> Result<bool, Refusal> {
-        if prompt.content.len() as u64 > crate::config::MAX_TEMPLATE_BYTES_CAP {
+        if prompt.content.len() as u64 > crate::syntax::template::MAX_TEMPLATE_BYTES_CAP {
             self.refused("size");
             return Err(Refusal::Size);
         }

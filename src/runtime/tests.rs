@@ -2,7 +2,7 @@
 //! allow-list, without a network (entries are installed the way the refresher installs them).
 
 use super::*;
-use crate::codegen::runtime::{Entry as RegistryEntry, EntryVersion, Typed};
+use crate::registry::{Entry as RegistryEntry, EntryVersion, Typed};
 
 const V1: &str = "Rules of {{game_name}}.";
 const V2: &str = "Rules of {{game_name}}: {{query}}";

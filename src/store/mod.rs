@@ -2,9 +2,11 @@
 //! versioned schema, and the row shapes. Only this module and `cache` know how rows and entries
 //! look; `publish` speaks in domain terms through the queries here.
 
+#[cfg(feature = "store-postgres")]
 mod postgres;
 pub mod records;
 pub mod schema;
+#[cfg(feature = "store-sqlite")]
 mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -288,10 +290,23 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Opens a store; SQLite files (and their folder) are created on first use.
+/// A backend left out of the build (features `store-postgres`, `store-sqlite`) is an error that
+/// says so.
 pub fn open(location: &Location) -> Result<Box<dyn Connection>, StoreError> {
     match location {
+        #[cfg(feature = "store-postgres")]
         Location::Postgres { url } => Ok(Box::new(postgres::Postgres::connect(url)?)),
+        #[cfg(feature = "store-sqlite")]
         Location::Sqlite { path } => Ok(Box::new(sqlite::Sqlite::open(path)?)),
+        #[allow(unreachable_patterns)]
+        other => Err(StoreError::BadUrl {
+            url: other.to_string(),
+            message: format!(
+                "this build of promptctl has no {} support; build it with the `store-{}` feature",
+                if other.is_embedded() { "SQLite" } else { "PostgreSQL" },
+                if other.is_embedded() { "sqlite" } else { "postgres" }
+            ),
+        }),
     }
 }
 

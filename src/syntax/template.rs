@@ -166,6 +166,11 @@ pub enum ErrorKind {
 /// once per level, so this bounds their stacks; handlebars.js renders any template within it.
 pub const MAX_NESTING: usize = 64;
 
+/// The most `max_template_bytes` (promptctl.toml) may be raised to: bundle verification and the
+/// runtime refuse a template over it whatever the project says, so that no entry can make a
+/// service hold megabytes per prompt.
+pub const MAX_TEMPLATE_BYTES_CAP: u64 = 4 << 20;
+
 /// Parses a template body.
 pub fn parse(source: &str) -> Result<Template, SyntaxError> {
     let tokens = lex(source)?;

@@ -21,6 +21,8 @@ enum Program {
     Cargo,
     /// `target/debug/promptctl --root <workspace root>`, built by an earlier `Cargo` step.
     DebugPromptctl,
+    /// A check written here, run in process.
+    Check(fn(&Path) -> Result<()>),
 }
 
 /// The steps, in the order they run; each later step may rely on the earlier ones having passed.
@@ -48,6 +50,12 @@ const STEPS: &[Step] = &[
     },
     // What an application links: the runtime client without the CLI's dependencies.
     Step {
+        name: "runtime-only dependencies",
+        program: Program::Check(runtime_dependencies),
+        args: &[],
+        env: &[],
+    },
+    Step {
         name: "build (runtime only)",
         program: Program::Cargo,
         args: &["build", "--no-default-features", "--features", "runtime"],
@@ -66,6 +74,13 @@ pub fn run(workspace_root: &Path) -> Result<()> {
     let started = Instant::now();
     for step in STEPS {
         let mut command = match step.program {
+            Program::Check(check) => {
+                println!("==> {}", step.name);
+                let step_started = Instant::now();
+                check(workspace_root).with_context(|| format!("step `{}` failed", step.name))?;
+                println!("==> {} ok in {:.1}s", step.name, step_started.elapsed().as_secs_f64());
+                continue;
+            }
             Program::Cargo => crate::cargo(),
             Program::DebugPromptctl => {
                 let binary = crate::target_dir(workspace_root).join("debug").join("promptctl");
@@ -96,5 +111,63 @@ pub fn run(workspace_root: &Path) -> Result<()> {
         println!("==> {} ok in {:.1}s", step.name, elapsed.as_secs_f64());
     }
     println!("==> verify ok in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Crates that a runtime-only build (what an application links: `--no-default-features
+/// --features runtime`, with or without the store backends) must not pull, proc-macros aside:
+/// the code generator's, the CLI's, git, TOML, signing and HTTP.
+const NOT_IN_RUNTIME: &[&str] = &[
+    "syn",
+    "quote",
+    "prettyplease",
+    "rayon",
+    "clap",
+    "git2",
+    "toml",
+    "annotate-snippets",
+    "minisign",
+    "reqwest",
+];
+
+/// Fails when a runtime-only build's dependency tree holds a crate of `NOT_IN_RUNTIME`; prints
+/// the tree's size.
+fn runtime_dependencies(workspace_root: &Path) -> Result<()> {
+    for features in ["runtime", "runtime,store-postgres,store-sqlite"] {
+        let output = crate::cargo()
+            .args(["tree", "--package", "promptctl", "--no-default-features", "--features"])
+            .arg(features)
+            .args(["--edges", "normal,no-proc-macro", "--prefix", "none", "--format", "{p}"])
+            .current_dir(workspace_root)
+            .output()
+            .context("cannot run `cargo tree`")?;
+        if !output.status.success() {
+            bail!("`cargo tree` failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let listing = String::from_utf8_lossy(&output.stdout);
+        let crates: std::collections::BTreeSet<(&str, &str)> = listing
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                Some((words.next()?, words.next().unwrap_or_default()))
+            })
+            .collect();
+        let pulled: Vec<&str> = NOT_IN_RUNTIME
+            .iter()
+            .copied()
+            .filter(|name| crates.iter().any(|(crate_name, _)| crate_name == name))
+            .collect();
+        if !pulled.is_empty() {
+            bail!(
+                "`--no-default-features --features {features}` pulls {}: a runtime-only build must not (see ARCHITECTURE.md)",
+                pulled.join(", ")
+            );
+        }
+        println!(
+            "    --features {features}: {} crates (proc-macros aside), none of {}",
+            crates.len(),
+            NOT_IN_RUNTIME.join(", ")
+        );
+    }
     Ok(())
 }
