@@ -2,6 +2,7 @@
 //! snapshot that readers load without a lock, seeded from the generated registry and kept up to
 //! date by one background thread (`refresh`) that follows Redis and the database. Nothing a
 //! request calls (`get`, `render`, `health`) waits on the network or on the refresher.
+#![warn(missing_docs)]
 
 mod options;
 mod refresh;
@@ -22,12 +23,16 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
+    /// The Redis cache entry (`{prefix}{name}:active`).
     Redis,
+    /// The store's active row, read when Redis has no usable entry.
     Db,
+    /// The text compiled into the application by the generated registry.
     Embedded,
 }
 
 impl Tier {
+    /// The name used in JSON, metrics labels and logs (`redis`, `db`, `embedded`).
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Redis => "redis",
@@ -40,10 +45,13 @@ impl Tier {
 /// One active prompt as the application sees it. Immutable: a refresh replaces it.
 #[derive(Debug, Clone)]
 pub struct Prompt {
+    /// The prompt's name.
     pub name: String,
+    /// The active version.
     pub version: i64,
     /// sha256 of `content` (checked before the prompt was accepted).
     pub sha256: String,
+    /// The template text.
     pub content: String,
     /// The variable-contract fingerprint (`codegen::contract`).
     pub contract: String,
@@ -57,6 +65,7 @@ pub struct Prompt {
     pub revision: Option<i64>,
     /// RFC 3339, when the store activated it (none for embedded texts).
     pub activated_at: Option<String>,
+    /// Where the text came from.
     pub tier: Tier,
     /// The parsed text; none when it does not parse (then it is never rendered).
     compiled: Option<Arc<Compiled>>,
@@ -84,16 +93,23 @@ impl Prompt {
 /// A typed render: the text, and the prompt (version, tier) it came from.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    /// The rendered text.
     pub text: String,
+    /// The version it was rendered from.
     pub prompt: Arc<Prompt>,
 }
 
+/// Why a render through the runtime failed; the served text is unaffected.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // the fields are named by the messages
 pub enum RenderError {
+    /// No version with the vars' contract was ever served (the registry is older or newer).
     #[error("`{name}` has no version with the variable contract {contract} in this registry; regenerate the module with `promptctl codegen`")]
     NotServed { name: String, contract: String },
+    /// The served text does not parse (it is served to `get`, never rendered).
     #[error("`{name}` v{version} does not parse as a template, so it is only served untyped")]
     Unparsable { name: String, version: i64 },
+    /// Rendering failed (strict mode: a missing value, or a render budget exceeded).
     #[error("cannot render `{name}` v{version}: {source}")]
     Render {
         name: String,
@@ -101,6 +117,7 @@ pub enum RenderError {
         #[source]
         source: crate::render::RenderError,
     },
+    /// The typed vars did not serialise to JSON.
     #[error("cannot serialise the vars of `{name}`: {message}")]
     Vars { name: String, message: String },
 }
@@ -135,8 +152,10 @@ pub enum TierStatus {
     Unknown,
 }
 
+/// The state of one tier, in `Health`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TierHealth {
+    /// Whether it answered the last time it was asked.
     pub status: TierStatus,
     /// How many prompts currently serve a text that came from this tier.
     pub prompts: usize,
@@ -146,12 +165,16 @@ pub struct TierHealth {
     pub last_error: Option<String>,
 }
 
+/// Every tier's state, in `Health`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tiers {
     /// The snapshot itself: always serving.
     pub memory: TierHealth,
+    /// The Redis cache.
     pub redis: TierHealth,
+    /// The store (PostgreSQL or SQLite).
     pub db: TierHealth,
+    /// The registry compiled into the application.
     pub embedded: TierHealth,
 }
 
@@ -160,20 +183,27 @@ pub struct Tiers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Every configured tier answers.
     Ok,
+    /// A configured tier does not answer.
     Degraded,
 }
 
+/// What `PromptStore::health` reports (docs/runtime.md shows it as JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
+    /// `ok` or `degraded`.
     pub status: Status,
+    /// Where prompts are read from (`Options::source`).
     pub source: Source,
+    /// The environment served (`Options::environment`).
     pub environment: String,
     /// Seconds since the snapshot was last brought in line with the store (a full read or an
     /// applied notice); since start with `source = embedded`.
     pub snapshot_age_seconds: f64,
     /// Whether the notice subscription on `{prefix}activations` is open.
     pub subscribed: bool,
+    /// Each tier's state.
     pub tiers: Tiers,
     /// Entries refused since start: content not matching its sha256, content over the 4 MiB cap
     /// (or a Redis value over `cache::MAX_ENTRY_BYTES`), or a variable contract the application
@@ -187,8 +217,11 @@ pub struct Health {
 /// Counters of the refresher since start, in `Health`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
+    /// How often the notice subscription was opened (1 while it never dropped).
     pub subscriptions: u64,
+    /// Full reads of every active prompt (at start, periodically, after a reconnection).
     pub full_refreshes: u64,
+    /// Failed calls to Redis or the database.
     pub errors: u64,
 }
 
@@ -416,6 +449,7 @@ impl PromptStore {
         )
     }
 
+    /// Where this store reads prompts from (`Options::source`).
     pub fn source(&self) -> Source {
         self.shared.options.source
     }

@@ -11,7 +11,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    /// The texts compiled into the application, only.
     Embedded,
+    /// The store's activations, through Redis and the database.
     Store,
 }
 
@@ -19,11 +21,14 @@ pub enum Source {
 /// a service-by-service, prompt-by-prompt rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Allow {
+    /// Every prompt.
     All,
+    /// These prompts only.
     Only(BTreeSet<String>),
 }
 
 impl Allow {
+    /// Whether `name` follows the store.
     pub fn allows(&self, name: &str) -> bool {
         match self {
             Allow::All => true,
@@ -32,9 +37,12 @@ impl Allow {
     }
 }
 
+/// How a `PromptStore` runs; `Options::from_env` reads them from `PROMPTCTL_*` variables.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Embedded texts only, or the store's activations.
     pub source: Source,
+    /// Which prompts follow the store.
     pub allow: Allow,
     /// The environment whose embedded versions seed the snapshot (the registry holds the versions
     /// of every environment).
@@ -53,6 +61,7 @@ pub struct Options {
     pub degraded_poll: Duration,
     /// The first wait before reconnecting; it doubles up to `reconnect_max`.
     pub reconnect_min: Duration,
+    /// The longest wait before reconnecting.
     pub reconnect_max: Duration,
     /// The connect, read and write timeout of every network call the refresher makes.
     pub timeout: Duration,
@@ -82,27 +91,44 @@ impl Default for Options {
 
 /// The environment variables `Options::from_env` reads (documented in docs/runtime.md).
 pub mod variables {
+    /// `Options::source`: `embedded` or `store`.
     pub const SOURCE: &str = "PROMPTCTL_SOURCE";
+    /// `Options::allow`: `*`, or names separated by commas.
     pub const STORE_PROMPTS: &str = "PROMPTCTL_STORE_PROMPTS";
+    /// `Options::environment`.
     pub const ENVIRONMENT: &str = "PROMPTCTL_ENV";
+    /// `Options::redis_url`.
     pub const REDIS_URL: &str = "PROMPTCTL_REDIS_URL";
+    /// `Options::database_url`.
     pub const DATABASE_URL: &str = "PROMPTCTL_DATABASE_URL";
+    /// `Options::key_prefix`.
     pub const KEY_PREFIX: &str = "PROMPTCTL_KEY_PREFIX";
+    /// `Options::refresh`, in seconds.
     pub const REFRESH_SECONDS: &str = "PROMPTCTL_REFRESH_SECONDS";
+    /// `Options::degraded_poll`, in milliseconds.
     pub const DEGRADED_POLL_MS: &str = "PROMPTCTL_DEGRADED_POLL_MS";
+    /// `Options::reconnect_max`, in milliseconds.
     pub const RECONNECT_MAX_MS: &str = "PROMPTCTL_RECONNECT_MAX_MS";
+    /// `Options::timeout`, in milliseconds.
     pub const TIMEOUT_MS: &str = "PROMPTCTL_TIMEOUT_MS";
+    /// `Options::heartbeat`, in milliseconds.
     pub const HEARTBEAT_MS: &str = "PROMPTCTL_HEARTBEAT_MS";
 }
 
+/// A variable `Options::from_env` cannot use; the message names it and what to write.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields are named by the messages
 pub enum OptionsError {
+    /// `PROMPTCTL_SOURCE` is neither `embedded` nor `store`.
     #[error("`{variable}` is `{value}`; use `embedded` or `store`")]
     BadSource { variable: &'static str, value: String },
+    /// A number that does not parse.
     #[error("`{variable}` is `{value}`; use a whole number of {unit}")]
     BadNumber { variable: &'static str, value: String, unit: &'static str },
+    /// A duration of 0.
     #[error("`{variable}` is `{value}`; use at least 1 ({unit})")]
     Zero { variable: &'static str, value: String, unit: &'static str },
+    /// `store` without any URL.
     #[error(
         "`{}` is `store` but neither `{}` nor `{}` is set; set one, or use `embedded`",
         variables::SOURCE,
