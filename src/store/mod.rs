@@ -324,6 +324,8 @@ pub enum StoreError {
     Shape { index: usize, wanted: &'static str, found: String },
     #[error("the store's schema is at migration {found}, newer than this promptctl knows ({known}); upgrade promptctl")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("migration {version} ({name}) was applied to this store from other SQL than the file this promptctl carries (recorded sha256 {recorded}, file {carried}): a released migration was edited; restore the file and put the change in a new migration")]
+    MigrationChanged { version: i64, name: String, recorded: String, carried: String },
     #[error("the store is not initialised (no promptctl schema); run `promptctl db migrate --env ENV` or `promptctl publish` first")]
     NotInitialised,
 }

@@ -1386,3 +1386,65 @@ fn status_creates_nothing_and_reports_an_unreachable_cache() {
         assert_eq!(prompt["cache_stale"], serde_json::Value::Null, "{prompt}");
     }
 }
+
+#[test]
+fn an_edited_released_migration_is_refused_and_old_ledgers_adopt_checksums() {
+    for (backend, url) in backends() {
+        let deploy = Deploy::new(&url, None, "");
+        deploy.build();
+        expect(&deploy.run(&["publish", "--env", "production"]), 0, &["published `production`"]);
+        // Every applied migration is recorded with the sha256 of the file it ran.
+        let checksums = deploy
+            .store()
+            .query("SELECT version, checksum FROM promptctl_migrations ORDER BY version", &[])
+            .unwrap();
+        assert_eq!(checksums.len(), 2, "{backend:?}");
+        let dialect = deploy.store().dialect();
+        for (row, migration) in checksums.iter().zip(store::schema::MIGRATIONS) {
+            assert_eq!(row.int(0).unwrap(), migration.version);
+            assert_eq!(row.text(1).unwrap(), migration.checksum(dialect), "{backend:?}");
+        }
+
+        // A store migrated from other SQL for migration 1 (as if the released file was edited
+        // since): every command that uses the schema refuses, naming the migration.
+        deploy
+            .store()
+            .execute(
+                "UPDATE promptctl_migrations SET checksum = $1 WHERE version = 1",
+                &["0000".into()],
+            )
+            .unwrap();
+        for args in [
+            &["db", "migrate", "--env", "production"][..],
+            &["publish", "--env", "production"],
+            &["status", "--env", "production"],
+        ] {
+            let refused = deploy.run(args);
+            assert_ne!(refused.code, 0, "{backend:?} {args:?}: {}", refused.stdout);
+            assert!(
+                refused.stderr.contains(
+                    "migration 1 (prompt tables) was applied to this store from other SQL"
+                ) && refused.stderr.contains("recorded sha256 0000"),
+                "{backend:?} {args:?}: {}",
+                refused.stderr
+            );
+        }
+
+        // A ledger written before checksums were kept (no checksum column) passes, and the next
+        // `db migrate` records the files' checksums.
+        let mut connection = deploy.store();
+        connection.batch("ALTER TABLE promptctl_migrations DROP COLUMN checksum").unwrap();
+        drop(connection);
+        expect(&deploy.run(&["status", "--env", "production"]), 0, &[]);
+        expect(
+            &deploy.run(&["db", "migrate", "--env", "production"]),
+            0,
+            &["schema up to date (migration 2)"],
+        );
+        let adopted = deploy
+            .store()
+            .query("SELECT COUNT(*) FROM promptctl_migrations WHERE checksum IS NOT NULL", &[])
+            .unwrap();
+        assert_eq!(adopted[0].int(0).unwrap(), 2, "{backend:?}");
+    }
+}
