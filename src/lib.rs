@@ -13,6 +13,7 @@
 #[cfg(feature = "cli")]
 pub mod diagnostic;
 pub mod time;
+pub mod text;
 #[cfg(feature = "cli")]
 pub mod read;
 #[cfg(feature = "cli")]

@@ -5,6 +5,7 @@
 //! unlike the `minisign` crate's hedged signatures), so the same key and data give the same bytes.
 //! The only file I/O here is writing a new key pair.
 
+use crate::text::lowercase_first;
 use ct_codecs::{Base64, Decoder, Encoder};
 use ed25519_dalek::Signer;
 use std::io::Write;
@@ -294,14 +295,6 @@ pub fn verify(key: &PublicKey, data: &[u8], signature: &str) -> Result<String, E
     minisign::verify(&key.key, &signature_box, std::io::Cursor::new(data), true, false, false)
         .map_err(|error| bad(lowercase_first(&error.to_string())))?;
     signature_box.trusted_comment().map_err(|error| bad(error.to_string()))
-}
-
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

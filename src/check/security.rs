@@ -7,6 +7,7 @@ use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
 use crate::syntax::template::{Block, Call, Expression, Node, Path, Program, Template};
+use crate::text::line_of;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 use std::ops::Range;
@@ -184,11 +185,6 @@ struct Suppression {
     lines: Range<u32>,
     /// Every code is suppressible and the reason is not empty.
     valid: bool,
-}
-
-fn line_of(text: &str, offset: usize) -> u32 {
-    let end = offset.min(text.len());
-    memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count() as u32 + 1
 }
 
 fn is_suppressed(suppressions: &[Suppression], text: &str, code: Code, offset: usize) -> bool {

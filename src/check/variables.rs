@@ -5,6 +5,7 @@
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
 use crate::syntax::template::{Block, Call, Expression, Node, Path, Program, Template};
+use crate::text::article;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
@@ -719,12 +720,4 @@ impl<'a, 'v> Walker<'a, 'v> {
 
 fn display_canonical(canonical: &str) -> String {
     canonical.replace("[]", "")
-}
-
-fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    }
 }

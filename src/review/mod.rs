@@ -16,9 +16,9 @@ use crate::lock::{self, Lock};
 use crate::source::{PromptFiles, SeedSource, SourceFile};
 use crate::syntax::prompt::{self, Manifest, TestSpec, Type, Variable};
 use crate::syntax::template::{self, Template};
+use crate::text::sha256_hex;
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The version of the `--format json` shape (docs/review.md).
@@ -330,10 +330,6 @@ impl SideView {
     fn tests(&self) -> &[toml::Spanned<TestSpec>] {
         self.manifest.as_ref().map_or(&[], |m| m.tests.as_slice())
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Redacted UTF-8 text of a file (lossy for invalid bytes: it is only shown).

@@ -11,6 +11,7 @@ pub use options::{variables, Allow, Options, OptionsError, Source};
 
 use crate::registry::{Entry as RegistryEntry, Typed};
 use crate::render::Compiled;
+use crate::text::sha256_hex;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -604,12 +605,6 @@ impl Shared {
         self.refusals.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(metric::INTEGRITY_REFUSALS, "reason" => reason).increment(1);
     }
-}
-
-/// sha256 of a text, lowercase hex: what `content_sha256` and `cache::Entry::sha256` hold.
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// A prompt from a cache entry (Redis).

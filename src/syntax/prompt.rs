@@ -3,6 +3,8 @@
 //! original file. Pure: the bytes come in, data and diagnostics go out.
 
 use crate::diagnostic::{Code, Diagnostic};
+use crate::text::article;
+use crate::text::lowercase_first;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
@@ -213,14 +215,6 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
         .label(lowercase_first(&first_line))
         .help(help)
     })
-}
-
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// Resolves the front matter's variable specs into types, reporting incomplete declarations.
@@ -507,14 +501,6 @@ pub fn type_check(variable: &Variable, value: &toml::Value, path: &str) -> Resul
             article(value.type_str()),
             value.type_str()
         )),
-    }
-}
-
-fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
     }
 }
 

@@ -4,6 +4,7 @@
 //! every unknown key and wrong type at once, each at its own span, in the words of the format.
 
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::text::article;
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
@@ -359,18 +360,4 @@ fn parse_float(text: &str) -> Option<f64> {
     cleaned.parse().ok()
 }
 
-fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    }
-}
-
-pub fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
+pub use crate::text::lowercase_first;

@@ -2,6 +2,7 @@
 //! to date, the module of a fixture with every type compiles (trybuild) and misuse of it does not,
 //! bundles are reproducible and their signatures verify with the stock `minisign` tool.
 
+use promptctl::text::sha256_hex;
 use std::path::Path;
 
 use crate::support::{run_in, Repo, Run};
@@ -457,11 +458,6 @@ fn sign_value(repo: &Repo, value: &serde_json::Value) {
     );
     repo.write(BUNDLE, &json);
     repo.write(SIGNATURE, &promptctl::signing::sign(&key, json.as_bytes(), &comment, "test"));
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 #[test]

@@ -2,11 +2,11 @@
 //! output formats. Each case states the exit code and the exact codes it expects; the human output
 //! is an insta snapshot (`snapshots/it__check__<case>.snap`), so a reviewer sees what a user sees.
 
+use promptctl::text::sha256_hex;
 use std::collections::BTreeSet;
 
 use promptctl::diagnostic::{Code, Severity};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::support::{minimal_prompt, run_in, Repo};
 
@@ -140,10 +140,6 @@ fn message_of<'a>(diagnostics: &'a [Value], code: &str) -> &'a str {
     let found: Vec<&Value> = diagnostics.iter().filter(|d| d["code"] == code).collect();
     assert_eq!(found.len(), 1, "one `{code}` expected in {diagnostics:?}");
     found[0]["message"].as_str().unwrap_or_default()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// A `prompt.toml` with a description and nothing else: no activation, no tests.

@@ -1,0 +1,53 @@
+//! Small text helpers shared across the crate, each written once: the sha256 hex digest that the
+//! lock, the store, the cache and the runtime compare, and the English of diagnostics.
+
+use sha2::{Digest, Sha256};
+
+/// sha256 of `bytes`, lowercase hex: what `content_sha256`, `cache::Entry::sha256` and the lock
+/// hold.
+pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    hex::encode(Sha256::digest(bytes.as_ref()))
+}
+
+/// `a` or `an` before `word` (by its first letter, which is enough for type names).
+#[cfg(feature = "cli")]
+pub fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// `text` with its first character in lower case, to continue a sentence with a parser's message.
+#[cfg(feature = "cli")]
+pub fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The 1-based line of byte `offset` in `text` (clamped to its end).
+#[cfg(feature = "cli")]
+pub fn line_of(text: &str, offset: usize) -> u32 {
+    let end = offset.min(text.len());
+    memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count() as u32 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            sha256_hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!((article("integer"), article("string")), ("an", "a"));
+        assert_eq!(lowercase_first("Expected a value"), "expected a value");
+        assert_eq!((line_of("a\nb\nc", 0), line_of("a\nb\nc", 2), line_of("a", 99)), (1, 2, 1));
+    }
+}
