@@ -2,7 +2,9 @@
 //! with `noEscape`: nothing is HTML-escaped, and printing a missing value is an error. Pure.
 //! Used by `check` for tests and seeds, and by the generated registry and the runtime client.
 
-use crate::syntax::template::{Block, Call, Expression, Literal, Node, Path, Program, Template};
+use crate::syntax::template::{
+    Block, Call, Expression, Helper, Literal, Node, Path, Program, Template,
+};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -120,7 +122,7 @@ impl<'a> Renderer<'a> {
     }
 
     fn mustache(&mut self, call: &Call) -> Result<(), RenderError> {
-        if call.head.simple_name() == Some("lookup") && !call.params.is_empty() {
+        if call.helper() == Some(Helper::Lookup) && !call.params.is_empty() {
             let value = self.lookup_helper(call)?;
             write_js_string(&mut self.output, value.as_deref());
             return Ok(());
@@ -165,17 +167,17 @@ impl<'a> Renderer<'a> {
                 })
             }
         };
-        match name {
-            "if" | "unless" => {
+        match block.call.helper() {
+            Some(helper @ (Helper::If | Helper::Unless)) => {
                 let truthy = is_truthy(argument.as_deref());
-                let take_program = if name == "if" { truthy } else { !truthy };
+                let take_program = if helper == Helper::If { truthy } else { !truthy };
                 if take_program {
                     self.helper_program(&block.program)
                 } else {
                     self.inverse(block)
                 }
             }
-            "with" => match argument {
+            Some(Helper::With) => match argument {
                 Some(value) if !is_empty(Some(&value)) => {
                     let params = vec![value.clone()];
                     self.with_context(
@@ -188,8 +190,8 @@ impl<'a> Renderer<'a> {
                 }
                 _ => self.inverse(block),
             },
-            "each" => self.each(block, argument),
-            _ => Err(RenderError {
+            Some(Helper::Each) => self.each(block, argument),
+            Some(Helper::Lookup) | None => Err(RenderError {
                 message: format!("unknown helper `#{name}`"),
                 span: block.call.head.span.clone(),
             }),

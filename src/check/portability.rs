@@ -6,7 +6,9 @@
 use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
-use crate::syntax::template::{Block, Call, Expression, Literal, Node, Path, Program, Template};
+use crate::syntax::template::{
+    Block, Call, Expression, Helper, Literal, Node, Path, Program, Template,
+};
 use std::ops::Range;
 
 /// Runs the portability rules on one version's template.
@@ -164,7 +166,7 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                     Expression::Literal(..) => None,
                 });
             }
-            if call.head.simple_name() != Some("lookup") {
+            if call.helper() != Some(Helper::Lookup) {
                 return None;
             }
             let object = match call.params.first() {
@@ -229,7 +231,7 @@ impl<'v, 't> Walker<'_, 'v, 't> {
     /// and `#unless` return the branch they take, `#with` its body or its `{{else}}` part,
     /// `#each` its `{{else}}` part (an iteration's output is added to a string).
     fn block(&mut self, block: &'t Block) -> bool {
-        let name = block.call.head.simple_name().unwrap_or_default();
+        let helper = block.call.helper().filter(|helper| helper.is_block());
         let path = match block.call.params.as_slice() {
             [Expression::Path(path)] => Some(path),
             _ => None,
@@ -249,10 +251,10 @@ impl<'v, 't> Walker<'_, 'v, 't> {
             }
         };
         let guard = path.map(|path| Guard { path, frames: self.frames.len() });
-        match (name, argument) {
-            ("if" | "unless", _) => {
+        match (helper, argument) {
+            (Some(helper @ (Helper::If | Helper::Unless)), _) => {
                 let (program_guard, inverse_guard) =
-                    if name == "if" { (guard, None) } else { (None, guard) };
+                    if helper == Helper::If { (guard, None) } else { (None, guard) };
                 let program = self.guarded(&block.program, program_guard);
                 let inverse = block
                     .inverse
@@ -260,8 +262,8 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                     .is_some_and(|inverse| self.guarded(inverse, inverse_guard));
                 program || inverse
             }
-            ("each" | "with", Some(argument)) => {
-                let is_each = name == "each";
+            (Some(helper @ (Helper::Each | Helper::With)), Some(argument)) => {
+                let is_each = helper == Helper::Each;
                 if let Some(path) = path {
                     if is_each && matches!(argument.kind, Kind::Root | Kind::Type(Type::Object(_)))
                     {
@@ -277,7 +279,7 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                         );
                     }
                     if block.inverse.is_none() {
-                        self.unguarded_each(name, path);
+                        self.unguarded_each(helper.name(), path);
                     }
                 }
                 let (kind, each) = match (argument.kind, is_each) {

@@ -6,7 +6,7 @@
 use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
-use crate::syntax::template::{Block, Call, Expression, Node, Path, Program, Template};
+use crate::syntax::template::{Block, Call, Expression, Helper, Node, Path, Program, Template};
 use crate::text::line_of;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
@@ -1564,16 +1564,18 @@ impl<'v> Taint<'v> {
     }
 
     fn mustache(&mut self, call: &Call, span: &Range<usize>) {
-        let tainted = match (call.head.simple_name(), call.params.first()) {
+        let tainted = match (call.helper(), call.params.first()) {
             (_, None) => self.resolve(&call.head).is_some_and(Value::tainted),
-            (Some("lookup"), Some(Expression::Path(container))) => {
+            (Some(Helper::Lookup), Some(Expression::Path(container))) => {
                 self.resolve(container).is_some_and(Value::deeply_tainted)
             }
             _ => false,
         };
         if tainted {
-            let shown = match (call.head.simple_name(), call.params.as_slice()) {
-                (Some("lookup"), [Expression::Path(container), ..]) => container.original.clone(),
+            let shown = match (call.helper(), call.params.as_slice()) {
+                (Some(Helper::Lookup), [Expression::Path(container), ..]) => {
+                    container.original.clone()
+                }
                 _ => call.head.original.clone(),
             };
             self.prints.push(Print { span: span.clone(), shown });
@@ -1581,14 +1583,14 @@ impl<'v> Taint<'v> {
     }
 
     fn block(&mut self, block: &Block) {
-        let name = block.call.head.simple_name().unwrap_or_default();
+        let helper = block.call.helper().filter(|helper| helper.is_context());
         let argument = match block.call.params.first() {
             Some(Expression::Path(path)) => self.resolve(path),
             _ => None,
         };
-        match (name, argument) {
-            ("each", Some(argument)) | ("with", Some(argument)) => {
-                let is_each = name == "each";
+        match (helper, argument) {
+            (Some(helper), Some(argument)) => {
+                let is_each = helper == Helper::Each;
                 let (inner, keys_tainted) =
                     if is_each { iterate(argument, self.variables) } else { (argument, false) };
                 let mut params = Vec::new();
@@ -1604,7 +1606,7 @@ impl<'v> Taint<'v> {
                 self.program(&block.program);
                 self.frames.pop();
             }
-            ("each", None) | ("with", None) => {
+            (Some(_), None) => {
                 // Unknown context: whatever it holds is unknown, and so is its taint.
                 let unknown = Value::Unknown { tainted: false };
                 let params =

@@ -4,14 +4,14 @@
 
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
-use crate::syntax::template::{Block, Call, Expression, Node, Path, Program, Template};
+use crate::syntax::template::{Block, Call, Expression, Helper, Node, Path, Program, Template};
 use crate::text::article;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
 /// The helpers that exist, in every implementation promptctl must agree with.
-pub const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with"];
-pub const INLINE_HELPERS: &[&str] = &["lookup"];
+const BLOCK_HELPERS: &[&str] = Helper::BLOCK_NAMES;
+const INLINE_HELPERS: &[&str] = Helper::INLINE_NAMES;
 
 /// Where the template sits in its file, to turn body offsets into file positions.
 pub struct Site<'a> {
@@ -141,12 +141,13 @@ impl<'a, 'v> Walker<'a, 'v> {
     }
 
     fn mustache(&mut self, call: &Call) {
-        if let Some(name) = call.head.simple_name() {
-            if INLINE_HELPERS.contains(&name) && !call.params.is_empty() {
+        if let Some(helper) = call.helper() {
+            let name = helper.name();
+            if !helper.is_block() && !call.params.is_empty() {
                 self.lookup(call);
                 return;
             }
-            if BLOCK_HELPERS.contains(&name) {
+            if helper.is_block() {
                 self.report(
                     Code::VariablesHelperArgs,
                     &call.head.span,
@@ -242,8 +243,7 @@ impl<'a, 'v> Walker<'a, 'v> {
     }
 
     fn block(&mut self, block: &Block) {
-        let name = block.call.head.simple_name().unwrap_or_default();
-        if !BLOCK_HELPERS.contains(&name) {
+        let Some(helper) = block.call.helper().filter(|helper| helper.is_block()) else {
             self.unknown_helper(&block.call.head, true);
             // Walk the arguments and the body in the current scope, so that the one error does not
             // hide others or turn the variables it uses into "unused" warnings.
@@ -255,7 +255,8 @@ impl<'a, 'v> Walker<'a, 'v> {
                 self.program(inverse);
             }
             return;
-        }
+        };
+        let name = helper.name();
         let argument = match block.call.params.as_slice() {
             [argument] => self.param(argument),
             params => {
@@ -288,8 +289,8 @@ impl<'a, 'v> Walker<'a, 'v> {
                 walker.guards.pop();
             }
         };
-        match name {
-            "if" | "unless" => {
+        match helper {
+            Helper::If | Helper::Unless => {
                 if !block.program.block_params.is_empty() {
                     self.report(
                         Code::VariablesHelperArgs,
@@ -299,13 +300,13 @@ impl<'a, 'v> Walker<'a, 'v> {
                         None,
                     );
                 }
-                with_guard(self, &block.program, name == "if");
+                with_guard(self, &block.program, helper == Helper::If);
                 if let Some(inverse) = &block.inverse {
-                    with_guard(self, inverse, name == "unless");
+                    with_guard(self, inverse, helper == Helper::Unless);
                 }
             }
-            "each" | "with" => {
-                let is_each = name == "each";
+            Helper::Each | Helper::With => {
+                let is_each = helper == Helper::Each;
                 let inner = argument
                     .as_ref()
                     .and_then(|argument| self.inner_context(argument, block, is_each));
@@ -350,7 +351,8 @@ impl<'a, 'v> Walker<'a, 'v> {
                     self.program(inverse);
                 }
             }
-            _ => {}
+            // Not a block helper: reported above.
+            Helper::Lookup => {}
         }
     }
 

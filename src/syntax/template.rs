@@ -81,6 +81,65 @@ pub struct Call {
     pub params: Vec<Expression>,
 }
 
+impl Call {
+    /// The built-in helper the call's head names, if it is a bare identifier naming one.
+    pub fn helper(&self) -> Option<Helper> {
+        self.head.simple_name().and_then(Helper::named)
+    }
+}
+
+/// The helpers promptctl supports: the block helpers `#if`, `#unless`, `#each`, `#with` and the
+/// inline `lookup`. Any other name is an unknown helper (`check` reports it, `render` refuses it);
+/// the rules and the renderer match on this enum, never on the names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Helper {
+    If,
+    Unless,
+    Each,
+    With,
+    Lookup,
+}
+
+impl Helper {
+    /// The block helpers' names, for messages.
+    pub const BLOCK_NAMES: &'static [&'static str] = &["if", "unless", "each", "with"];
+    /// The inline helpers' names, for messages.
+    pub const INLINE_NAMES: &'static [&'static str] = &["lookup"];
+
+    /// The helper called `name`.
+    pub fn named(name: &str) -> Option<Helper> {
+        Some(match name {
+            "if" => Helper::If,
+            "unless" => Helper::Unless,
+            "each" => Helper::Each,
+            "with" => Helper::With,
+            "lookup" => Helper::Lookup,
+            _ => return None,
+        })
+    }
+
+    /// Its name as templates write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Helper::If => "if",
+            Helper::Unless => "unless",
+            Helper::Each => "each",
+            Helper::With => "with",
+            Helper::Lookup => "lookup",
+        }
+    }
+
+    /// `#if`, `#unless`, `#each` and `#with`; `lookup` is inline.
+    pub fn is_block(self) -> bool {
+        self != Helper::Lookup
+    }
+
+    /// `#each` and `#with`, which change the context.
+    pub fn is_context(self) -> bool {
+        matches!(self, Helper::Each | Helper::With)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expression {
     Path(Path),
