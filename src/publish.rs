@@ -223,21 +223,11 @@ pub fn apply(
         schema::migrate(connection)?;
     }
 
-    connection.begin_locked()?;
-    match transaction(connection, verified, target, options, progress) {
-        Ok(outcome) if outcome.committed => {
-            connection.commit()?;
-            Ok(outcome)
-        }
-        Ok(outcome) => {
-            connection.rollback()?;
-            Ok(outcome)
-        }
-        Err(error) => {
-            let _ = connection.rollback();
-            Err(error)
-        }
-    }
+    crate::store::locked(
+        connection,
+        |connection| transaction(connection, verified, target, options, progress),
+        |outcome| outcome.committed,
+    )
 }
 
 fn check_environment(
@@ -679,96 +669,92 @@ pub fn rollback(
     reason: &str,
 ) -> Result<Rollback, PublishError> {
     schema::require_current(connection)?;
-    connection.begin_locked()?;
-    let result = (|| {
-        if !check_environment(connection, environment)? {
-            return Err(PublishError::NothingPublished);
-        }
-        let templates = records::templates(connection)?;
-        let Some(template) = templates.get(name) else {
-            return Err(PublishError::NotStored {
-                name: name.into(),
-                suggestion: suggestion(name, templates.keys().map(String::as_str)),
-            });
-        };
-        let stored = template
-            .versions
-            .iter()
-            .map(|v| format!("v{}", v.number))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let active = template.active();
-        let target_number = match to {
-            Some(number) => number,
-            None => {
-                let Some(current) = active else {
-                    return Err(PublishError::NoActive { name: name.into(), stored });
-                };
-                let history = records::history(connection, template.id)?;
-                let previous = history
-                    .iter()
-                    .find(|row| row.version == current.number)
-                    .and_then(|row| row.previous);
-                match previous {
-                    Some(previous) => previous,
-                    None => return Err(PublishError::NoPrevious { name: name.into(), stored }),
-                }
+    crate::store::locked(
+        connection,
+        |connection| {
+            if !check_environment(connection, environment)? {
+                return Err(PublishError::NothingPublished);
             }
-        };
-        let Some(target) = template.version(target_number) else {
-            return Err(PublishError::VersionNotStored {
-                name: name.into(),
-                version: target_number,
-                stored,
-            });
-        };
-        if active.map(|v| v.id) == Some(target.id) {
-            return Err(PublishError::AlreadyActive { name: name.into(), version: target_number });
-        }
-        let now = SystemTime::now();
-        records::set_active(connection, template.id, target.id)?;
-        records::insert_activation(
-            connection,
-            &NewActivation {
-                template: template.id,
-                version: target.id,
-                previous: active.map(|v| v.id),
-                action: "rollback",
+            let templates = records::templates(connection)?;
+            let Some(template) = templates.get(name) else {
+                return Err(PublishError::NotStored {
+                    name: name.into(),
+                    suggestion: suggestion(name, templates.keys().map(String::as_str)),
+                });
+            };
+            let stored = template
+                .versions
+                .iter()
+                .map(|v| format!("v{}", v.number))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let active = template.active();
+            let target_number = match to {
+                Some(number) => number,
+                None => {
+                    let Some(current) = active else {
+                        return Err(PublishError::NoActive { name: name.into(), stored });
+                    };
+                    let history = records::history(connection, template.id)?;
+                    let previous = history
+                        .iter()
+                        .find(|row| row.version == current.number)
+                        .and_then(|row| row.previous);
+                    match previous {
+                        Some(previous) => previous,
+                        None => return Err(PublishError::NoPrevious { name: name.into(), stored }),
+                    }
+                }
+            };
+            let Some(target) = template.version(target_number) else {
+                return Err(PublishError::VersionNotStored {
+                    name: name.into(),
+                    version: target_number,
+                    stored,
+                });
+            };
+            if active.map(|v| v.id) == Some(target.id) {
+                return Err(PublishError::AlreadyActive {
+                    name: name.into(),
+                    version: target_number,
+                });
+            }
+            let now = SystemTime::now();
+            records::set_active(connection, template.id, target.id)?;
+            records::insert_activation(
+                connection,
+                &NewActivation {
+                    template: template.id,
+                    version: target.id,
+                    previous: active.map(|v| v.id),
+                    action: "rollback",
+                    actor,
+                    git_commit: None,
+                    bundle_seq: None,
+                    reason: Some(reason),
+                    at: now,
+                },
+            )?;
+            records::insert_audit(
+                connection,
+                Some(template.id),
+                Some(target.id),
+                "rolled_back",
                 actor,
-                git_commit: None,
-                bundle_seq: None,
-                reason: Some(reason),
-                at: now,
-            },
-        )?;
-        records::insert_audit(
-            connection,
-            Some(template.id),
-            Some(target.id),
-            "rolled_back",
-            actor,
-            now,
-            serde_json::json!({"environment": environment, "from": active.map(|v| v.number), "to": target_number, "reason": reason}),
-        )?;
-        let active_now =
-            records::active_version(connection, name)?.expect("the version was just activated");
-        Ok(Rollback {
-            name: name.into(),
-            from: active.map(|v| v.number),
-            to: target_number,
-            active: active_now,
-        })
-    })();
-    match result {
-        Ok(done) => {
-            connection.commit()?;
-            Ok(done)
-        }
-        Err(error) => {
-            let _ = connection.rollback();
-            Err(error)
-        }
-    }
+                now,
+                serde_json::json!({"environment": environment, "from": active.map(|v| v.number), "to": target_number, "reason": reason}),
+            )?;
+            let active_now =
+                records::active_version(connection, name)?.expect("the version was just activated");
+            Ok(Rollback {
+                name: name.into(),
+                from: active.map(|v| v.number),
+                to: target_number,
+                active: active_now,
+            })
+        },
+        |_| true,
+    )
 }
 
 /// The cache entry of an active version.

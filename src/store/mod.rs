@@ -290,6 +290,32 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Opens a store; SQLite files (and their folder) are created on first use.
+/// Runs `body` in one transaction holding the writers' lock (`Connection::begin_locked`): commits
+/// when it returns `Ok` and `commit` approves the value, rolls back otherwise (a dry run), and
+/// on an error rolls back and returns the body's error (a failed rollback adds nothing to it).
+/// Every write of the store goes through here.
+pub fn locked<T, E: From<StoreError>>(
+    connection: &mut dyn Connection,
+    body: impl FnOnce(&mut dyn Connection) -> Result<T, E>,
+    commit: impl FnOnce(&T) -> bool,
+) -> Result<T, E> {
+    connection.begin_locked()?;
+    match body(&mut *connection) {
+        Ok(value) => {
+            if commit(&value) {
+                connection.commit()?;
+            } else {
+                connection.rollback()?;
+            }
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = connection.rollback();
+            Err(error)
+        }
+    }
+}
+
 /// A backend left out of the build (features `store-postgres`, `store-sqlite`) is an error that
 /// says so.
 pub fn open(location: &Location) -> Result<Box<dyn Connection>, StoreError> {

@@ -130,34 +130,36 @@ pub fn current(connection: &mut dyn Connection) -> Result<i64, StoreError> {
 pub fn migrate(connection: &mut dyn Connection) -> Result<Vec<&'static Migration>, StoreError> {
     let mut applied = Vec::new();
     loop {
-        connection.begin_locked()?;
-        let step = (|| {
-            let ledger = match connection.dialect() {
-                Dialect::Postgres => CREATE_LEDGER_POSTGRES,
-                Dialect::Sqlite => CREATE_LEDGER_SQLITE,
-            };
-            connection.batch(ledger)?;
-            if !ledger_has_checksums(connection)? {
-                connection.batch("ALTER TABLE promptctl_migrations ADD COLUMN checksum TEXT")?;
-            }
-            // Migrations recorded before checksums were kept adopt the files' checksums.
-            let dialect = connection.dialect();
-            for migration in MIGRATIONS {
-                connection.execute(
+        let step = super::locked(
+            connection,
+            |connection| {
+                let ledger = match connection.dialect() {
+                    Dialect::Postgres => CREATE_LEDGER_POSTGRES,
+                    Dialect::Sqlite => CREATE_LEDGER_SQLITE,
+                };
+                connection.batch(ledger)?;
+                if !ledger_has_checksums(connection)? {
+                    connection
+                        .batch("ALTER TABLE promptctl_migrations ADD COLUMN checksum TEXT")?;
+                }
+                // Migrations recorded before checksums were kept adopt the files' checksums.
+                let dialect = connection.dialect();
+                for migration in MIGRATIONS {
+                    connection.execute(
                     "UPDATE promptctl_migrations SET checksum = $1 WHERE version = $2 AND checksum IS NULL",
                     &[migration.checksum(dialect).into(), Value::Int(migration.version)],
                 )?;
-            }
-            verify_checksums(connection)?;
-            let at = current(connection)?;
-            if at > latest() {
-                return Err(StoreError::SchemaTooNew { found: at, known: latest() });
-            }
-            let Some(next) = MIGRATIONS.iter().find(|migration| migration.version > at) else {
-                return Ok(None);
-            };
-            connection.batch(next.sql(dialect))?;
-            connection.execute(
+                }
+                verify_checksums(connection)?;
+                let at = current(connection)?;
+                if at > latest() {
+                    return Err(StoreError::SchemaTooNew { found: at, known: latest() });
+                }
+                let Some(next) = MIGRATIONS.iter().find(|migration| migration.version > at) else {
+                    return Ok(None);
+                };
+                connection.batch(next.sql(dialect))?;
+                connection.execute(
                 "INSERT INTO promptctl_migrations (version, name, applied_at, checksum) VALUES ($1, $2, $3, $4)",
                 &[
                     Value::Int(next.version),
@@ -166,21 +168,13 @@ pub fn migrate(connection: &mut dyn Connection) -> Result<Vec<&'static Migration
                     next.checksum(dialect).into(),
                 ],
             )?;
-            Ok(Some(next))
-        })();
+                Ok(Some(next))
+            },
+            |_| true,
+        )?;
         match step {
-            Ok(Some(migration)) => {
-                connection.commit()?;
-                applied.push(migration);
-            }
-            Ok(None) => {
-                connection.commit()?;
-                return Ok(applied);
-            }
-            Err(error) => {
-                let _ = connection.rollback();
-                return Err(error);
-            }
+            Some(migration) => applied.push(migration),
+            None => return Ok(applied),
         }
     }
 }
