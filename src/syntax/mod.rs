@@ -1,11 +1,13 @@
 //! Parsing with spans: TOML files and front matter (`prompt`, with the fast path `quick` for the
-//! common front matter), Handlebars templates (`template`).
-//! Pure: text in, trees and diagnostics out.
+//! common front matter, both producing `raw`), Handlebars templates (`template`, the only part
+//! the runtime needs). Pure: text in, trees and diagnostics out.
 
 #[cfg(feature = "cli")]
 pub mod prompt;
 #[cfg(feature = "cli")]
 pub mod quick;
+#[cfg(feature = "cli")]
+pub mod raw;
 pub mod template;
 #[cfg(feature = "cli")]
 pub mod walk;

@@ -67,32 +67,7 @@ pub enum Unescape {
     JsTemplate,
 }
 
-/// The front matter of a version file.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FrontMatter {
-    pub description: Option<String>,
-    pub variables: BTreeMap<Spanned<String>, Spanned<RawVariable>>,
-    pub model: Option<toml::Table>,
-}
-
-/// A variable spec as written; `resolve_variables` turns it into a `Variable`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawVariable {
-    pub kind: String,
-    pub required: Option<bool>,
-    pub description: Option<String>,
-    pub max_len: Option<i64>,
-    pub source: Option<String>,
-    pub values: Option<Vec<String>>,
-    pub items: Option<RawItems>,
-    pub fields: Option<BTreeMap<String, RawVariable>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum RawItems {
-    Name(String),
-    Spec(Box<RawVariable>),
-}
+pub use super::raw::{FrontMatter, RawItems, RawVariable};
 
 /// A declared variable with its resolved type.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@
 //! which also reports the problems. In debug builds every answer is compared with the general
 //! path's (`prompt::read_front_matter`).
 
-use super::prompt::{FrontMatter, RawItems, RawVariable};
+use super::raw::{FrontMatter, RawItems, RawVariable};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
