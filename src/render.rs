@@ -487,23 +487,31 @@ fn null_context() -> &'static Value {
 /// borrowed from the vars, so identity is the address), anything else after JavaScript's
 /// conversions (`1 == "1"`, `true == 1`, `["a"] == "a"`, `null` equal only to itself).
 fn loose_equal(a: &Value, b: &Value) -> bool {
-    enum Primitive {
+    enum Primitive<'v> {
         Number(f64),
-        Text(String),
+        Text(Cow<'v, str>),
     }
-    fn primitive(value: &Value) -> Primitive {
+    fn primitive(value: &Value) -> Primitive<'_> {
         match value {
             Value::Bool(flag) => Primitive::Number(if *flag { 1.0 } else { 0.0 }),
             Value::Number(number) => Primitive::Number(number.as_f64().unwrap_or(f64::NAN)),
-            Value::String(text) => Primitive::Text(text.clone()),
-            other => Primitive::Text(js_string(Some(other))),
+            Value::String(text) => Primitive::Text(Cow::Borrowed(text)),
+            other => Primitive::Text(Cow::Owned(js_string(Some(other)))),
         }
     }
-    let compound = |v: &Value| matches!(v, Value::Array(_) | Value::Object(_));
+    // The common pairs first, without allocating: a block's context against its parent's.
     match (a, b) {
         (Value::Null, Value::Null) => true,
         (Value::Null, _) | (_, Value::Null) => false,
-        _ if compound(a) && compound(b) => std::ptr::eq(a, b),
+        (Value::Array(_) | Value::Object(_), Value::Array(_) | Value::Object(_)) => {
+            std::ptr::eq(a, b)
+        }
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Object(_), Value::String(text)) | (Value::String(text), Value::Object(_)) => {
+            text == "[object Object]"
+        }
+        // An object's primitive, "[object Object]", is NaN as a number.
+        (Value::Object(_), _) | (_, Value::Object(_)) => false,
         _ => match (primitive(a), primitive(b)) {
             (Primitive::Number(x), Primitive::Number(y)) => x == y,
             (Primitive::Text(x), Primitive::Text(y)) => x == y,
@@ -856,6 +864,14 @@ mod tests {
             loose_equal(&json!(16), &json!(" 0x10 ")) && loose_equal(&json!(1000), &json!("1e3"))
         );
         assert!(!loose_equal(&json!(0), &json!("0x")) && !loose_equal(&json!(1), &json!("1_0")));
+        assert!(
+            loose_equal(&json!({}), &json!("[object Object]"))
+                && !loose_equal(&json!({}), &json!(0))
+        );
+        assert!(
+            loose_equal(&json!(["a", null]), &json!("a,"))
+                && loose_equal(&json!([1]), &json!(true))
+        );
     }
 
     #[test]
