@@ -528,6 +528,20 @@ fn block_param(frames: &[Frame], path: &Path) -> Option<(usize, usize)> {
     })
 }
 
+/// Whether two types hold the same values, whatever their declarations' places and descriptions.
+fn same_shape(a: &Type, b: &Type) -> bool {
+    match (a, b) {
+        (Type::Array(x), Type::Array(y)) => same_shape(&x.ty, &y.ty),
+        (Type::Object(x), Type::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|(x, y)| {
+                    x.name == y.name && x.required == y.required && same_shape(&x.ty, &y.ty)
+                })
+        }
+        _ => a == b,
+    }
+}
+
 /// What the values of an object with `fields` may print: the first number (or boolean) type among
 /// them, since one is enough for the number rules, else their type when they all have the same.
 fn same_type(fields: &[Variable]) -> Kind<'_> {
@@ -537,9 +551,7 @@ fn same_type(fields: &[Variable]) -> Kind<'_> {
         return Kind::Type(&field.ty);
     }
     match fields.split_first() {
-        Some((first, rest))
-            if first.ty.is_scalar() && rest.iter().all(|field| field.ty == first.ty) =>
-        {
+        Some((first, rest)) if rest.iter().all(|field| same_shape(&field.ty, &first.ty)) => {
             Kind::Type(&first.ty)
         }
         _ => Kind::Unknown,
@@ -618,6 +630,11 @@ mod tests {
         check(
             "+++\nvariables.f = { type = \"boolean\" }\nvariables.l = { type = \"array\", items = \"integer\" }\n+++\n{{f}}{{lookup f \"a\"}} {{lookup l 0}}{{lookup l 1}} {{f}}-{{lookup l 0}}",
             "portability/adjacent-numbers: {{f}}{{lookup f \"a\"}}\nportability/adjacent-numbers: {{lookup l 0}}{{lookup l 1}}",
+        );
+        // The values of an object whose fields share one compound type.
+        check(
+            "+++\nvariables.m = { type = \"object\", fields = { x = { type = \"array\", items = \"integer\" }, y = { type = \"array\", items = \"integer\" } } }\n+++\n{{#each m}}{{[0]}}{{[1]}}|{{/each}}",
+            "portability/object-iteration: m\nportability/adjacent-numbers: {{[0]}}{{[1]}}",
         );
         // `#with` returns its body's output as it is; found by the differential test.
         check(

@@ -17,18 +17,21 @@ for (const method of ["log", "info", "debug", "warn", "error"]) {
   console[method] = () => {};
 }
 
+// Indexing a string can split a surrogate pair: a lone surrogate becomes U+FFFD, so that the
+// answer is valid JSON for Rust (as promptctl prints one), in outputs and in error messages.
+function wellFormed(text) {
+  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+}
+
 function render(template, vars) {
   try {
     // A fresh environment per case, so that nothing (helpers, partials) leaks between cases.
     const compiled = Handlebars.create().compile(template, { noEscape: true, strict: true });
     // With `noEscape`, a template of one mustache returns the value itself (a number, an array):
     // what an application gets when it uses the result as a string.
-    // Indexing a string can split a surrogate pair: a lone surrogate becomes U+FFFD, so that the
-    // answer is valid JSON for Rust (and differs from promptctl's, which never splits one).
-    const output = String(compiled(vars));
-    return { output: output.toWellFormed ? output.toWellFormed() : output };
+    return { output: wellFormed(String(compiled(vars))) };
   } catch (error) {
-    return { error: String((error && error.message) || error).split("\n")[0] };
+    return { error: wellFormed(String((error && error.message) || error).split("\n")[0]) };
   }
 }
 
