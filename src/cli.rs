@@ -1,8 +1,8 @@
 //! The command line: parses arguments, runs the stages, prints, and maps outcomes to exit codes.
 //! The only module besides the I/O stages that touches the outside world; `anyhow` lives here.
 
+use crate::catalog::{Outline, Parsed};
 use crate::check::{self, Options};
-use crate::codegen::Outline;
 use crate::config::{self, Project};
 use crate::diagnostic::{self, Diagnostic};
 use crate::index::Index;
@@ -235,7 +235,7 @@ pub struct CheckRun {
     pub snapshot_writes: Vec<(String, String)>,
     pub lock_text: Option<String>,
     /// The catalog's prompts (unsorted), when asked for (`check_for_catalog`); else empty.
-    pub catalog: Vec<crate::codegen::Prompt>,
+    pub catalog: Vec<crate::catalog::Prompt>,
     /// The serialised entries of `bundle.json`, with `Keep::Bundle`; else empty.
     pub bundle_entries: Vec<crate::bundle::PromptEntry>,
 }
@@ -364,7 +364,7 @@ fn run_check(
     // Each prompt is read and checked in one task, so that a clean prompt's bytes are freed (and
     // their memory reused) while the others are still being read.
     type Read = (PromptFiles, Vec<(String, crate::index::Entry)>);
-    type Kept = (Option<crate::codegen::Prompt>, Option<crate::bundle::PromptEntry>);
+    type Kept = (Option<crate::catalog::Prompt>, Option<crate::bundle::PromptEntry>);
     let results: Vec<(Read, (String, bool, check::Outcome), Kept)> = folders
         .par_iter()
         .map(|folder| {
@@ -455,7 +455,7 @@ fn has_errors(diagnostics: &[Diagnostic]) -> bool {
 
 /// What checking one prompt gave: its result cache key, whether the result came from the cache,
 /// the outcome, and (when `want_catalog` and it has no errors) its entry of the catalog.
-type Checked = (String, bool, check::Outcome, Option<crate::codegen::Prompt>);
+type Checked = (String, bool, check::Outcome, Option<crate::catalog::Prompt>);
 
 /// Checks one prompt, or takes its result from `memo`; with `want_catalog`, also reads its entry
 /// of the catalog, from what the check parsed or by parsing its files after a cache hit.
@@ -498,7 +498,18 @@ fn check_one(
         options,
         |manifest, versions| {
             want_catalog
-                .then(|| Outline::from_check(&project.config, checked, manifest, versions))
+                .then(|| {
+                    let parsed = versions.iter().map(|version| {
+                        version.body?;
+                        Some(Parsed {
+                            text: version.text?,
+                            body_offset: version.body_offset,
+                            front: version.front.as_ref()?,
+                            variables: version.variables.as_deref()?,
+                        })
+                    });
+                    Outline::from_parsed(&project.config, checked, manifest, parsed)
+                })
                 .flatten()
         },
     );
@@ -762,9 +773,9 @@ pub(crate) fn checked_catalog(
     project: &Project,
     color: bool,
     what: &str,
-) -> Result<Option<crate::codegen::Catalog>> {
+) -> Result<Option<crate::catalog::Catalog>> {
     Ok(checked_run(project, color, what, Keep::Catalog)?
-        .map(|run| crate::codegen::Catalog::new(&project.config, run.catalog)))
+        .map(|run| crate::catalog::Catalog::new(&project.config, run.catalog)))
 }
 
 /// `check_for_catalog`, refusing (printing the errors, `None`) while it reports errors.
@@ -987,7 +998,7 @@ fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<i32> {
         });
         head.provenance(&project.root, &inputs, files.as_deref())?
     };
-    let catalog = crate::codegen::Catalog::new(&project.config, std::mem::take(&mut run.catalog));
+    let catalog = crate::catalog::Catalog::new(&project.config, std::mem::take(&mut run.catalog));
     let entries = std::mem::take(&mut run.bundle_entries);
     drop(run);
     let (key, key_name, development_signed) = signing_key(project, args.key.as_deref())?;

@@ -107,7 +107,7 @@ fn check_prompt(manifest: Option<&[u8]>, version: &[u8], legacy: Option<&[u8]>) 
     let config = fuzz_config();
     let outcome =
         check::prompt(config, &Lock::default(), LOCK_FILE, &files, check::Options::default());
-    let catalog = crate::codegen::catalog(config, std::slice::from_ref(&files));
+    let catalog = crate::catalog::catalog(config, std::slice::from_ref(&files));
     drop(catalog);
     let text_of = |file: &str| -> Option<&[u8]> {
         match file {
@@ -626,7 +626,7 @@ pub fn bundle(data: &[u8]) {
                 let _ = verified.digest(name);
                 if let Ok(prompt) = verified.prompt(name) {
                     for version in &prompt.versions {
-                        let _ = crate::codegen::contract(&version.variables);
+                        let _ = crate::catalog::contract(&version.variables);
                     }
                 }
             }
@@ -659,7 +659,7 @@ pub fn cache_entry(data: &[u8]) {
     if let Ok(compiled) = crate::render::Compiled::new(entry.content.as_str()) {
         let _ = compiled.render(&entry.variables);
     }
-    let _ = crate::codegen::contract(&entry.variables);
+    let _ = crate::catalog::contract(&entry.variables);
     let _ = serde_json::to_string(&entry);
 }
 

@@ -37,6 +37,8 @@ pub mod check;
 #[cfg(feature = "cli")]
 pub mod review;
 #[cfg(feature = "cli")]
+pub mod catalog;
+#[cfg(feature = "cli")]
 pub mod codegen;
 /// The old path of `registry`, which generated modules name (kept for one release); with the
 /// `cli` feature, the code generator too.

@@ -5,7 +5,7 @@ use super::*;
 
 /// `"name":{…}`: one entry of a bundle's `prompts`, as serde writes a `BundlePrompt`, appended to
 /// `out`.
-pub(super) fn prompt_json(prompt: &codegen::Prompt, out: &mut String) {
+pub(super) fn prompt_json(prompt: &catalog::Prompt, out: &mut String) {
     let texts: usize = prompt
         .versions
         .iter()
@@ -49,7 +49,7 @@ pub(super) fn prompt_json(prompt: &codegen::Prompt, out: &mut String) {
                 .map(|(key, value)| (key.clone(), crate::syntax::prompt::toml_to_json(value)))
                 .collect();
             out.push_str(",\"model\":");
-            out.push_str(&codegen::canonical_json(&serde_json::Value::Object(model)));
+            out.push_str(&catalog::canonical_json(&serde_json::Value::Object(model)));
         }
         out.push_str(",\"sha256\":");
         push_string(out, &version.sha256);
@@ -67,9 +67,9 @@ pub(super) fn prompt_json(prompt: &codegen::Prompt, out: &mut String) {
 /// Which form of the variable specs `push_specs` writes.
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Specs {
-    /// `codegen::Version::variables_json`.
+    /// `catalog::Version::variables_json`.
     Full,
-    /// What `codegen::contract` hashes: without `description` and `source`.
+    /// What `catalog::contract` hashes: without `description` and `source`.
     Contract,
 }
 
@@ -213,7 +213,7 @@ pub(super) fn may_need_escaping(word: u64) -> bool {
 
 /// The canonical JSON of a bundle: the bytes that are signed. The prompts are serialised in
 /// parallel and spliced into the rest, which gives the same bytes as serialising it whole (a test
-/// compares both with `codegen::canonical_json`).
+/// compares both with `catalog::canonical_json`).
 pub fn to_json(bundle: &Bundle) -> String {
     use rayon::prelude::*;
     let frame = json(&Bundle {

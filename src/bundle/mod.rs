@@ -8,7 +8,7 @@
 //! `write` (writing, hashing, signing), `verify` (authentication and the per-prompt checks) and
 //! `provenance` (what git says about the commit).
 
-use crate::codegen::{self, Catalog};
+use crate::catalog::{self, Catalog};
 use crate::signing::{self, PublicKey, SecretKey};
 use crate::syntax::prompt::{Type, Variable};
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ pub const FORMAT: &str = "promptctl.bundle/1";
 pub const UNTRUSTED_COMMENT: &str = "promptctl bundle signature";
 
 // Fields are declared in the byte order of their names: serde writes them in declaration order,
-// so `to_json` is canonical without sorting (a test compares it with `codegen::canonical_json`).
+// so `to_json` is canonical without sorting (a test compares it with `catalog::canonical_json`).
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,7 +76,7 @@ pub struct BundlePrompt {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundleVersion {
-    /// The variable-contract fingerprint (`codegen::contract` of `variables`).
+    /// The variable-contract fingerprint (`catalog::contract` of `variables`).
     pub contract: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -208,7 +208,7 @@ pub fn assemble(
                 .iter()
                 .map(|version| {
                     let variables = version.variables_json();
-                    (version, codegen::contract(&variables), variables)
+                    (version, catalog::contract(&variables), variables)
                 })
                 .map(|(version, contract, variables)| BundleVersion {
                     version: version.number,
@@ -291,7 +291,7 @@ mod tests {
         };
         let json = to_json(&bundle);
         let value = serde_json::to_value(&bundle).expect("value");
-        assert_eq!(json, codegen::canonical_json(&value));
+        assert_eq!(json, catalog::canonical_json(&value));
         assert_eq!(json, serde_json::to_string(&bundle).expect("whole"));
         assert_eq!(serde_json::from_str::<Bundle>(&json).expect("reads back"), bundle);
     }
@@ -329,7 +329,7 @@ mod tests {
             "name = \"gpt\"\ntemperature = 0.25\nz = [1, 2.5e300, \"x\"]\n[params]\nb = true\na = 1979-05-27T07:32:00Z\n",
         )
         .expect("model");
-        let version = |number: u32, model: Option<toml::Table>| codegen::Version {
+        let version = |number: u32, model: Option<toml::Table>| catalog::Version {
             number,
             description: (number == 1).then(|| "first \u{1} \u{7f} \\ / \u{2028}".to_string()),
             front_matter: format!("+++\ndescription = \"v{number}\"\n+++\n"),
@@ -338,7 +338,7 @@ mod tests {
             variables: variables.clone(),
             model,
         };
-        let prompt = |name: &str| codegen::Prompt {
+        let prompt = |name: &str| catalog::Prompt {
             name: name.into(),
             description: format!("{name}: \"described\"\n"),
             activate: BTreeMap::from([("staging".to_string(), 2), ("production".to_string(), 1)]),
@@ -392,7 +392,7 @@ mod tests {
             assert_eq!(String::from_utf8(bytes).expect("utf-8"), reference.json);
             assert_eq!(written.signature, reference.signature);
             let value: serde_json::Value = serde_json::from_str(&reference.json).expect("json");
-            assert_eq!(reference.json, codegen::canonical_json(&value));
+            assert_eq!(reference.json, catalog::canonical_json(&value));
         }
     }
 

@@ -512,7 +512,7 @@ pub(super) fn check_version(name: &str, version: &BundleVersion) -> Result<(), E
             return Err(corrupt("`front_matter` does not end at the line that closes it".into()));
         }
     }
-    let contract = codegen::contract(&version.variables);
+    let contract = catalog::contract(&version.variables);
     if contract != version.contract {
         return Err(corrupt(format!(
             "`contract` is {} but `variables` give {contract}",

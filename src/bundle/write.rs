@@ -40,7 +40,7 @@ pub struct PromptEntry {
 }
 
 impl PromptEntry {
-    pub fn new(prompt: &codegen::Prompt) -> PromptEntry {
+    pub fn new(prompt: &catalog::Prompt) -> PromptEntry {
         // Serialised into a reused buffer, then copied at its exact size: the entries of a large
         // repository stay in memory until the bundle is written.
         thread_local! {
@@ -134,7 +134,7 @@ pub(super) fn write_in_batches(
 ) -> std::io::Result<Written> {
     use rayon::prelude::*;
     // `Bundle::prompts` is a map: sorted by name, whatever order the catalog is in.
-    let mut prompts: Vec<&codegen::Prompt> = catalog.prompts.iter().collect();
+    let mut prompts: Vec<&catalog::Prompt> = catalog.prompts.iter().collect();
     if !prompts.is_sorted_by(|a, b| a.name <= b.name) {
         prompts.sort_by(|a, b| a.name.cmp(&b.name));
     }

@@ -54,7 +54,7 @@ pub struct Prompt {
     pub sha256: String,
     /// The template text.
     pub content: String,
-    /// The variable-contract fingerprint (`codegen::contract`).
+    /// The variable-contract fingerprint (`catalog::contract`).
     pub contract: String,
     /// The declared variables, as stored (JSON).
     pub variables: serde_json::Value,

@@ -448,7 +448,7 @@ fn verify_bundle_failures_are_clear_and_exit_2() {
 fn sign_value(repo: &Repo, value: &serde_json::Value) {
     let key =
         promptctl::signing::read_secret_key(&repo.read(SECRET_KEY), None, "test key").expect("key");
-    let json = promptctl::codegen::canonical_json(value);
+    let json = promptctl::catalog::canonical_json(value);
     let format = value["format"].as_str().unwrap_or("");
     let comment = format!(
         "format={format} seq={} commit={} sha256={}",
@@ -508,7 +508,7 @@ fn signed_but_unacceptable_bundles_are_refused() {
     refuse(tampered, "error: version 2 of `every-type` in the bundle is corrupt: `contract` is ");
 
     // A correct signature over a bundle whose trusted comment names another digest.
-    let json = promptctl::codegen::canonical_json(&original);
+    let json = promptctl::catalog::canonical_json(&original);
     let key = promptctl::signing::read_secret_key(&repo.read(SECRET_KEY), None, "k").expect("key");
     let comment = format!(
         "format=promptctl.bundle/1 seq={} commit={} sha256={}",
