@@ -1,4 +1,4 @@
-// The handlebars.js side of the differential test (src/differential.rs): renders batches of
+// The handlebars.js side of the differential test (src/differential/): renders batches of
 // generated cases with handlebars.js 4, `compile(t, {noEscape: true, strict: true})`.
 // Usage: node render.js <handlebars install prefix>
 // Prints {"version": "4.x.y"} on a line, then for each line read on stdin (a JSON array of

@@ -1,4 +1,4 @@
-//! Differential testing (src/differential.rs): random templates of the supported subset with random
+//! Differential testing (src/differential/): random templates of the supported subset with random
 //! data, rendered by promptctl and by another engine.
 //!
 //! - handlebars.js 4 (`noEscape`, `strict`) under node, installed as the conformance test does: a

@@ -1,5 +1,5 @@
 //! `cargo xtask differential`: a long differential run of promptctl's renderer against
-//! handlebars.js 4 under node (src/differential.rs generates the cases, one node process renders
+//! handlebars.js 4 under node (src/differential/ generates the cases, one node process renders
 //! them in batches). Prints the counts, every known difference with an example and every
 //! unexplained difference minimised; fails when there is an unexplained one.
 
