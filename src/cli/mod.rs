@@ -1,0 +1,236 @@
+//! The command line: parses arguments, runs the stages, prints, and maps outcomes to exit codes.
+//! The only module besides the I/O stages that touches the outside world; `anyhow` lives here.
+
+use crate::catalog::{Outline, Parsed};
+use crate::check::{self, Options};
+use crate::config::{self, Project};
+use crate::diagnostic::{self, Diagnostic};
+use crate::index::Index;
+use crate::lock::{self, Lock};
+use crate::memo::{self, Memo};
+use crate::report;
+use crate::source::{self, PromptFiles};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+mod build;
+mod checking;
+mod deploy;
+mod generate;
+mod import;
+mod review;
+
+pub use build::*;
+pub use checking::*;
+pub use generate::*;
+use import::*;
+
+/// Exit codes: a contract with scripts and CI (docs/commands.md).
+pub mod exit {
+    /// Success; warnings may have been printed.
+    pub const OK: i32 = 0;
+    /// The check found errors (or a command refused because of them).
+    pub const ERRORS: i32 = 1;
+    /// Usage error or operational failure: bad arguments, unreadable files, no project, a store
+    /// that refused or failed (nothing was changed).
+    pub const FAILURE: i32 = 2;
+    /// The store was updated but the Redis cache could not be: run `promptctl warm`.
+    pub const CACHE_STALE: i32 = 3;
+    /// The store and cache were updated but the webhook could not be notified.
+    pub const WEBHOOK_FAILED: i32 = 4;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "promptctl",
+    version,
+    about = "Prompts as code: check, lock, review, build and publish versioned LLM prompts"
+)]
+pub struct Cli {
+    /// The project folder (holding promptctl.toml); default: found by walking up from the working directory
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// When to use colours in human output
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Github,
+    Sarif,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check prompts: syntax, variables and types, offline tests, structure, lock
+    Check {
+        /// Prompt folders or files to check (default: every prompt)
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Write missing or changed test snapshots instead of failing
+        #[arg(long)]
+        bless: bool,
+        /// Check everything again, ignoring and not updating the result cache
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Record the sha256 of new versions in the lock file (never rewrites an entry)
+    Lock,
+    /// Review a change against a git base: what changes for the model, the code and each environment
+    Review(review::ReviewArgs),
+    /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
+    #[command(group(clap::ArgGroup::new("extraction").multiple(false)))]
+    Import(ImportArgs),
+    /// Generate the typed Rust module of the served prompts (the file named by `[codegen] out`)
+    Codegen(CodegenArgs),
+    /// Write a minisign key pair for signing bundles (the secret key file gets mode 0600)
+    Keygen(KeygenArgs),
+    /// Check, generate code, and write the signed bundle: bundle.json and bundle.json.minisig
+    Build(BuildArgs),
+    /// Verify a bundle: signature by a trusted key, trusted comment, format, expiry, digests
+    VerifyBundle(VerifyBundleArgs),
+    /// Publish a verified bundle into an environment's store (one transaction), then its cache
+    Publish(deploy::PublishArgs),
+    /// Activate an earlier stored version of a prompt without a bundle (audited)
+    Rollback(deploy::RollbackArgs),
+    /// Per prompt: repository activation, store activation, cache entry and TTL left, drift
+    Status(deploy::StatusArgs),
+    /// Rewrite every cache entry of an environment from its store
+    Warm(deploy::EnvArgs),
+    /// The store's schema: `promptctl db migrate --env ENV`
+    #[command(subcommand)]
+    Db(deploy::DbCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Name of the new prompt (lowercase letters, digits and `-`)
+    pub name: String,
+    /// The legacy source file, inside the repository
+    #[arg(long = "from", value_name = "FILE")]
+    pub from: PathBuf,
+    /// Take the text between these two markers (the start marker must occur once)
+    #[arg(long, num_args = 2, value_names = ["START", "END"], group = "extraction")]
+    pub between: Option<Vec<String>>,
+    /// Take lines A through B ("A-B", 1-based, inclusive)
+    #[arg(long, value_name = "A-B", group = "extraction")]
+    pub lines: Option<String>,
+    /// Take the string at this JSON pointer of a JSON file
+    #[arg(long, value_name = "POINTER", group = "extraction")]
+    pub json_pointer: Option<String>,
+    /// Take the string at this dotted key of a TOML file
+    #[arg(long, value_name = "KEY", group = "extraction")]
+    pub toml_key: Option<String>,
+    /// Undo the escaping of the literal's language
+    #[arg(long, value_enum, default_value_t = UnescapeArg::None)]
+    pub unescape: UnescapeArg,
+    /// The description written into prompt.toml
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnescapeArg {
+    None,
+    C,
+    CsharpVerbatim,
+    JsTemplate,
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    // A deploy host verifies with `--pubkey` and needs no project.
+    if let Command::VerifyBundle(args) = &cli.command {
+        return verify_bundle(cli.root.as_deref(), args);
+    }
+    // A review reads its head from git and may run in a bare clone, without a project on disk.
+    if let Command::Review(args) = &cli.command {
+        return review::run(cli.root.as_deref(), args);
+    }
+    let project = open_project(cli.root.as_deref())?;
+    match cli.command {
+        Command::Check { paths, format, bless, no_cache } => {
+            let run = check_project(&project, &paths, Options { bless }, !no_cache && !bless)?;
+            for (path, content) in &run.snapshot_writes {
+                let target = project.root.join(path);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create `{}`", parent.display()))?;
+                }
+                std::fs::write(&target, content)
+                    .with_context(|| format!("cannot write the snapshot `{path}`"))?;
+                eprintln!("wrote snapshot {path}");
+            }
+            print_diagnostics(&run, format, color)?;
+            Ok(if run.diagnostics.iter().any(Diagnostic::is_error) {
+                exit::ERRORS
+            } else {
+                exit::OK
+            })
+        }
+        Command::Lock => lock_project(&project, color),
+        Command::Import(args) => import(&project, &args, color),
+        Command::Codegen(args) => codegen(&project, &args, color),
+        Command::Keygen(args) => keygen(&project, &args),
+        Command::Build(args) => {
+            let code = build(&project, &args, color)?;
+            match &args.publish {
+                Some(environment) if code == exit::OK => {
+                    println!();
+                    let out =
+                        args.out.clone().unwrap_or_else(|| project.root.join(".promptctl/build"));
+                    deploy::publish_built(&project, environment, &out, color)
+                }
+                _ => Ok(code),
+            }
+        }
+        Command::Publish(args) => deploy::publish(&project, &args, color),
+        Command::Rollback(args) => deploy::rollback(&project, &args),
+        Command::Status(args) => deploy::status(&project, &args),
+        Command::Warm(args) => deploy::warm(&project, &args),
+        Command::Db(command) => deploy::db(&project, &command),
+        Command::VerifyBundle(_) | Command::Review(_) => {
+            unreachable!("handled before the project is opened")
+        }
+    }
+}
+
+pub(crate) fn open_project(root: Option<&Path>) -> Result<Project> {
+    let root = match root {
+        Some(root) => {
+            if !root.join(config::FILE_NAME).is_file() {
+                anyhow::bail!(
+                    "`{}` has no `promptctl.toml`; pass the folder that holds it",
+                    root.display()
+                );
+            }
+            root.to_path_buf()
+        }
+        None => {
+            let working = std::env::current_dir().context("cannot read the working directory")?;
+            config::find_root(&working)?
+        }
+    };
+    Ok(config::load(&root)?)
+}
