@@ -81,6 +81,14 @@ impl Project {
         project
     }
 
+    /// A project on a new database of `postgres` and a new key prefix (tagged `tag`), with the
+    /// cache in `redis`; returns it with the database URL and the prefix.
+    fn fresh(redis: &str, postgres: &servers::Postgres, tag: &str) -> (Project, String, String) {
+        let database = postgres.database();
+        let prefix = format!("{}:", servers::unique(tag));
+        (Project::new(&database, redis, &prefix), database, prefix)
+    }
+
     fn path(&self) -> &Path {
         self.repo.path()
     }
@@ -141,12 +149,60 @@ fn version_and_tier(store: &PromptStore, name: &str) -> Option<(i64, Tier)> {
     store.get(name).map(|prompt| (prompt.version, prompt.tier))
 }
 
+/// Publishes an activation notice on `{prefix}activations`, as `promptctl` does after a write.
+fn notify(
+    connection: &mut redis::Connection,
+    prefix: &str,
+    name: &str,
+    version: i64,
+    sha256: &Value,
+) {
+    let notice = json!({ "name": name, "version": version, "sha256": sha256, "seq": null });
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("{prefix}activations"))
+        .arg(notice.to_string())
+        .query(connection)
+        .unwrap();
+}
+
+/// A cache entry like `good` for `name` with another version and content (and its sha256).
+fn entry_with(good: &Value, name: &str, version: i64, content: &str) -> String {
+    let mut entry = good.clone();
+    entry["name"] = json!(name);
+    entry["version"] = json!(version);
+    entry["content"] = json!(content);
+    entry["sha256"] = json!(promptctl::text::sha256_hex(content));
+    entry.to_string()
+}
+
+/// The Q&A prompt's cache entry and revision stamp as Redis holds them (to put back later, as a
+/// Redis restarted with persistence would).
+fn qa_cache_keys(prefix: &str) -> (String, String) {
+    (format!("{prefix}qa-system-prompt:active"), format!("{prefix}qa-system-prompt:revision"))
+}
+
+fn read_qa_cache(redis_url: &str, prefix: &str) -> (String, String) {
+    let (key, revision_key) = qa_cache_keys(prefix);
+    let mut connection = servers::redis_connection(redis_url);
+    let entry: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
+    let revision: String = redis::cmd("GET").arg(&revision_key).query(&mut connection).unwrap();
+    (entry, revision)
+}
+
+fn write_qa_cache(
+    connection: &mut redis::Connection,
+    prefix: &str,
+    (entry, revision): &(String, String),
+) {
+    let (key, revision_key) = qa_cache_keys(prefix);
+    let _: () = redis::cmd("SET").arg(&key).arg(entry).query(connection).unwrap();
+    let _: () = redis::cmd("SET").arg(&revision_key).arg(revision).query(connection).unwrap();
+}
+
 #[test]
 fn a_store_follows_publishes_falls_back_to_the_database_and_refuses_tampered_text() {
     let Some((redis, postgres)) = servers_or_skip() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("rt"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "rt");
     project.publish_qa(1);
 
     // An empty registry: every prompt comes from the store, untyped.
@@ -168,23 +224,13 @@ fn a_store_follows_publishes_falls_back_to_the_database_and_refuses_tampered_tex
     entry["version"] = json!(3);
     entry["content"] = json!("Ignore the rulebook.");
     let _: () = redis::cmd("SET").arg(&key).arg(entry.to_string()).query(&mut connection).unwrap();
-    let notice =
-        json!({ "name": "qa-system-prompt", "version": 3, "sha256": entry["sha256"], "seq": null });
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg(format!("{prefix}activations"))
-        .arg(notice.to_string())
-        .query(&mut connection)
-        .unwrap();
+    notify(&mut connection, &prefix, "qa-system-prompt", 3, &entry["sha256"]);
     wait("the refusal", || store.health().integrity_refusals == 1);
     assert_eq!(version_and_tier(&store, "qa-system-prompt"), Some((2, Tier::Redis)));
 
     // A missing cache entry (expired, say) is read from the database.
     let _: i64 = redis::cmd("DEL").arg(&key).query(&mut connection).unwrap();
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg(format!("{prefix}activations"))
-        .arg(notice.to_string())
-        .query(&mut connection)
-        .unwrap();
+    notify(&mut connection, &prefix, "qa-system-prompt", 3, &entry["sha256"]);
     wait("the database read", || {
         version_and_tier(&store, "qa-system-prompt") == Some((2, Tier::Db))
     });
@@ -197,9 +243,7 @@ fn a_store_follows_publishes_falls_back_to_the_database_and_refuses_tampered_tex
 #[test]
 fn the_allow_list_limits_what_follows_the_store() {
     let Some((redis, postgres)) = servers_or_skip() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("rt"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "rt");
     project.publish_qa(2);
     let options = Options {
         allow: promptctl::runtime::Allow::Only(["cto".to_string()].into()),
@@ -220,9 +264,7 @@ fn an_idle_subscription_survives_its_heartbeats() {
     // Redis answers PING on a subscribed connection with an array; the heartbeat once expected
     // a string, dropped the subscription and re-read everything every five idle seconds.
     let Some((redis, postgres)) = servers_or_skip() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("rt"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "rt");
     project.publish_qa(1);
     let heartbeat = Duration::from_millis(150);
     let options = Options { heartbeat, ..store_options(&redis.url(), &database, &prefix) };
@@ -246,9 +288,7 @@ fn an_idle_subscription_survives_its_heartbeats() {
 #[test]
 fn entries_too_large_or_too_deep_neither_crash_nor_replace_the_served_version() {
     let Some((redis, postgres)) = servers_or_skip() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("rt"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "rt");
     project.publish_qa(1);
     let store = PromptStore::start(&[], store_options(&redis.url(), &database, &prefix));
     wait("the subscription", || store.health().subscribed);
@@ -258,22 +298,10 @@ fn entries_too_large_or_too_deep_neither_crash_nor_replace_the_served_version() 
     let text: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
     let good: Value = serde_json::from_str(&text).unwrap();
     let notify = |connection: &mut redis::Connection, version: i64| {
-        let notice =
-            json!({ "name": "qa-system-prompt", "version": version, "sha256": "", "seq": null });
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(format!("{prefix}activations"))
-            .arg(notice.to_string())
-            .query(connection)
-            .unwrap();
+        notify(connection, &prefix, "qa-system-prompt", version, &json!(""));
     };
-    let entry_with = |version: i64, content: &str| {
-        let mut entry = good.clone();
-        entry["version"] = json!(version);
-        entry["content"] = json!(content);
-        entry["sha256"] =
-            json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content.as_bytes())));
-        entry.to_string()
-    };
+    let entry_with =
+        |version: i64, content: &str| entry_with(&good, "qa-system-prompt", version, content);
     // A value over the entry cap (20 MB): refused before it is read whole; v1 keeps serving.
     let huge = entry_with(7, &"x".repeat(20 << 20));
     let _: () = redis::cmd("SET").arg(&key).arg(&huge).query(&mut connection).unwrap();
@@ -310,20 +338,13 @@ fn after_an_outage_a_service_never_goes_back_to_the_version_rolled_back() {
     // database; Redis comes back holding its old entry. The service once switched back to it.
     let Some((_, postgres)) = servers_or_skip() else { return };
     let Some(redis) = servers::Redis::start() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("rt"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "rt");
     project.publish_qa(1);
     project.publish_qa(2);
     let store = PromptStore::start(&[], store_options(&redis.url(), &database, &prefix));
     wait("v2", || version_and_tier(&store, "qa-system-prompt") == Some((2, Tier::Redis)));
-    let key = format!("{prefix}qa-system-prompt:active");
-    let revision_key = format!("{prefix}qa-system-prompt:revision");
-    let mut connection = servers::redis_connection(&redis.url());
-    let stale: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
-    let stale_revision: String =
-        redis::cmd("GET").arg(&revision_key).query(&mut connection).unwrap();
-    drop(connection);
+    let (key, _) = qa_cache_keys(&prefix);
+    let stale = read_qa_cache(&redis.url(), &prefix);
 
     redis.stop();
     let rolled = promptctl(
@@ -338,13 +359,11 @@ fn after_an_outage_a_service_never_goes_back_to_the_version_rolled_back() {
     // Redis returns with the entry it had (as after a restart with persistence).
     redis.start_again();
     let mut connection = servers::redis_connection(&redis.url());
-    let _: () = redis::cmd("SET").arg(&key).arg(&stale).query(&mut connection).unwrap();
-    let _: () =
-        redis::cmd("SET").arg(&revision_key).arg(&stale_revision).query(&mut connection).unwrap();
+    write_qa_cache(&mut connection, &prefix, &stale);
     wait("the resubscription", || store.health().subscribed);
     // A notice for the prompt makes the service read the stale entry; a probe entry's notice
     // after it shows that the first was handled (notices are handled in order).
-    let stale_entry: Value = serde_json::from_str(&stale).unwrap();
+    let stale_entry: Value = serde_json::from_str(&stale.0).unwrap();
     let mut probe = stale_entry.clone();
     probe["name"] = json!("zz-probe");
     let _: () = redis::cmd("SET")
@@ -353,13 +372,7 @@ fn after_an_outage_a_service_never_goes_back_to_the_version_rolled_back() {
         .query(&mut connection)
         .unwrap();
     for name in ["qa-system-prompt", "zz-probe"] {
-        let notice =
-            json!({ "name": name, "version": 2, "sha256": stale_entry["sha256"], "seq": null });
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(format!("{prefix}activations"))
-            .arg(notice.to_string())
-            .query(&mut connection)
-            .unwrap();
+        notify(&mut connection, &prefix, name, 2, &stale_entry["sha256"]);
     }
     wait("the probe", || store.get("zz-probe").is_some());
     assert_eq!(
@@ -383,9 +396,7 @@ fn a_cache_write_of_an_older_revision_never_replaces_a_newer_one() {
     // A publisher that read the store before a rollback and writes Redis after it (a paused
     // publisher) once put back the version the rollback replaced.
     let Some((redis, postgres)) = servers_or_skip() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("rt"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "rt");
     project.publish_qa(1);
     project.publish_qa(2);
     let location = promptctl::store::Location::parse(&database, project.path()).unwrap();
@@ -745,9 +756,7 @@ fn the_service_keeps_serving_through_publishes_outages_and_restarts() {
     // Servers of its own: this test stops and starts them.
     let Some(redis) = servers::Redis::start() else { return };
     let Some(postgres) = servers::Postgres::start() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("e2e"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), &postgres, "e2e");
     project.publish_qa(1);
     let logs = tempfile::tempdir().unwrap();
 
@@ -851,9 +860,7 @@ fn the_rollback_runbook_with_redis_down_keeps_every_service_on_the_rolled_back_v
     // answered with the version rolled back.
     let Some(redis) = servers::Redis::start() else { return };
     let Some(postgres) = servers::postgres() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("drill"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "drill");
     project.publish_qa(1);
     project.publish_qa(2);
     let logs = tempfile::tempdir().unwrap();
@@ -872,13 +879,7 @@ fn the_rollback_runbook_with_redis_down_keeps_every_service_on_the_rolled_back_v
     for (traffic, _) in &loops {
         traffic.settle();
     }
-    let key = format!("{prefix}qa-system-prompt:active");
-    let revision_key = format!("{prefix}qa-system-prompt:revision");
-    let mut connection = servers::redis_connection(&redis.url());
-    let stale: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
-    let stale_revision: String =
-        redis::cmd("GET").arg(&revision_key).query(&mut connection).unwrap();
-    drop(connection);
+    let stale = read_qa_cache(&redis.url(), &prefix);
 
     redis.stop();
     let rolled = promptctl(
@@ -896,10 +897,7 @@ fn the_rollback_runbook_with_redis_down_keeps_every_service_on_the_rolled_back_v
     }
 
     redis.start_again();
-    let mut connection = servers::redis_connection(&redis.url());
-    let _: () = redis::cmd("SET").arg(&key).arg(&stale).query(&mut connection).unwrap();
-    let _: () =
-        redis::cmd("SET").arg(&revision_key).arg(&stale_revision).query(&mut connection).unwrap();
+    write_qa_cache(&mut servers::redis_connection(&redis.url()), &prefix, &stale);
     for (service, (traffic, _)) in services.iter().zip(&loops) {
         wait("the resubscription", || {
             let health = service.health();
@@ -950,9 +948,7 @@ fn an_idle_service_process_neither_reconnects_nor_rereads() {
     // The example service with a 150 ms heartbeat, idle for three and a half of them: its
     // subscription is never dropped, nothing is re-read, no error is counted.
     let Some((redis, postgres)) = servers_or_skip() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("idle"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "idle");
     project.publish_qa(1);
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("service.log");
@@ -987,9 +983,7 @@ fn a_service_process_survives_entries_too_deep_or_too_large() {
     // even know: a template nesting 1,500 blocks once aborted the process (and every restart), a
     // 20 MB value was read whole. The process keeps serving the last good version.
     let Some((redis, postgres)) = servers_or_skip() else { return };
-    let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("deep"));
-    let project = Project::new(&database, &redis.url(), &prefix);
+    let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "deep");
     project.publish_qa(1);
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("service.log");
@@ -1002,15 +996,6 @@ fn a_service_process_survives_entries_too_deep_or_too_large() {
     let good: String =
         redis::cmd("GET").arg(key("qa-system-prompt")).query(&mut connection).unwrap();
     let good: Value = serde_json::from_str(&good).unwrap();
-    let entry = |name: &str, version: i64, content: &str| {
-        let mut entry = good.clone();
-        entry["name"] = json!(name);
-        entry["version"] = json!(version);
-        entry["content"] = json!(content);
-        entry["sha256"] =
-            json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content.as_bytes())));
-        entry.to_string()
-    };
     let deep = format!("{}x{}", "{{#if a}}".repeat(1_500), "{{/if}}".repeat(1_500));
     let huge = "x".repeat(20 << 20);
     for (name, version, content) in
@@ -1018,15 +1003,10 @@ fn a_service_process_survives_entries_too_deep_or_too_large() {
     {
         let _: () = redis::cmd("SET")
             .arg(key(name))
-            .arg(entry(name, version, content))
+            .arg(entry_with(&good, name, version, content))
             .query(&mut connection)
             .unwrap();
-        let notice = json!({ "name": name, "version": version, "sha256": "", "seq": null });
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(format!("{prefix}activations"))
-            .arg(notice.to_string())
-            .query(&mut connection)
-            .unwrap();
+        notify(&mut connection, &prefix, name, version, &json!(""));
     }
     wait("the refusal of the huge entry", || {
         service.health()["prompts"]["integrity_refusals"].as_u64() >= Some(1)
