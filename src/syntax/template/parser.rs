@@ -78,10 +78,24 @@ impl Parser {
         let name = call.head.original.clone();
         let mut program = self.program()?;
         program.block_params = block_params;
+        if let Some(link) = self.take_chain_link() {
+            let inverse_strip = link.strip;
+            // The chained block ends at this block's closing tag, which it consumes and reports.
+            let (inverse, close_span, close_strip) = self.chain_link(link, true, &name, &span)?;
+            return Ok(Block {
+                span,
+                call,
+                program,
+                inverse: Some(inverse),
+                open_strip,
+                inverse_strip,
+                close_strip,
+                close_span,
+            });
+        }
         let mut inverse = None;
         let mut inverse_strip = Strip::default();
-        let next = self.tokens.get_mut(self.position);
-        let Some(next) = next else {
+        let Some(next) = self.tokens.get(self.position) else {
             return Err(error(
                 span,
                 format!("`{{{{#{name}}}}}` is never closed"),
@@ -89,48 +103,10 @@ impl Parser {
                 Some(format!("add `{{{{/{name}}}}}` where the block ends")),
             ));
         };
-        match &mut next.kind {
-            TokenKind::Else { strip } => {
-                inverse_strip = *strip;
-                self.position += 1;
-                inverse = Some(self.program()?);
-            }
-            TokenKind::ElseChain { call: chain_call, block_params, strip } => {
-                inverse_strip = *strip;
-                let chain_call = std::mem::replace(chain_call, empty_call());
-                let chain_params = std::mem::take(block_params);
-                let chain_span = next.span.clone();
-                let chain_strip = *strip;
-                self.position += 1;
-                // The chained block ends at this block's closing tag, which it consumes and reports.
-                let (mut chained, close_strip) = self.chained_block(
-                    chain_span,
-                    chain_call,
-                    chain_params,
-                    chain_strip,
-                    &name,
-                    &span,
-                )?;
-                // The first link closes with the closing tag (handlebars.js `prepareBlock`).
-                chained.close_strip = close_strip;
-                let close_span = chained.close_span.clone();
-                let inverse_program = Program {
-                    body: vec![Node::Block(Box::new(chained))],
-                    chained: true,
-                    block_params: Vec::new(),
-                };
-                return Ok(Block {
-                    span,
-                    call,
-                    program,
-                    inverse: Some(inverse_program),
-                    open_strip,
-                    inverse_strip,
-                    close_strip,
-                    close_span,
-                });
-            }
-            _ => {}
+        if let TokenKind::Else { strip } = next.kind {
+            inverse_strip = strip;
+            self.position += 1;
+            inverse = Some(self.program()?);
         }
         self.close(span, call, program, inverse, open_strip, inverse_strip, &name)
     }
@@ -211,10 +187,7 @@ impl Parser {
     }
 
     /// Parses one `{{else if …}}` link through the chain's closing tag. Returns the block and
-    /// the closing tag's strip. As in handlebars.js's parser (`prepareBlock` gives each link the
-    /// strip of what follows it, then the link before overwrites it), the first link's closing
-    /// strip is the closing tag's and every later link's is its own opening tag's: a `~` opening
-    /// a later link strips the end of that link's last part too.
+    /// the closing tag's strip (`chain_link` sets the block's own closing strip).
     pub(super) fn chained_block_inner(
         &mut self,
         span: Range<usize>,
@@ -226,6 +199,22 @@ impl Parser {
     ) -> Result<(Block, Strip), SyntaxError> {
         let mut program = self.program()?;
         program.block_params = block_params;
+        if let Some(link) = self.take_chain_link() {
+            let inverse_strip = link.strip;
+            let (inverse, close_span, close_strip) =
+                self.chain_link(link, false, outer_name, outer_span)?;
+            let block = Block {
+                span,
+                call,
+                program,
+                inverse: Some(inverse),
+                open_strip,
+                inverse_strip,
+                close_strip,
+                close_span,
+            };
+            return Ok((block, close_strip));
+        }
         match self.tokens.get_mut(self.position) {
             Some(Token { kind: TokenKind::Else { strip }, .. }) => {
                 let inverse_strip = *strip;
@@ -246,42 +235,6 @@ impl Parser {
                 })
                 .map_err(|e| retarget_unclosed(e, outer_span, outer_name))
             }
-            Some(Token {
-                kind: TokenKind::ElseChain { call: chain_call, block_params, strip },
-                span: chain_span,
-            }) => {
-                let inverse_strip = *strip;
-                let chain_call = std::mem::replace(chain_call, empty_call());
-                let chain_params = std::mem::take(block_params);
-                let chain_span = chain_span.clone();
-                self.position += 1;
-                let (mut chained, close_strip) = self.chained_block(
-                    chain_span,
-                    chain_call,
-                    chain_params,
-                    inverse_strip,
-                    outer_name,
-                    outer_span,
-                )?;
-                chained.close_strip = inverse_strip;
-                let close_span = chained.close_span.clone();
-                let inverse = Program {
-                    body: vec![Node::Block(Box::new(chained))],
-                    chained: true,
-                    block_params: Vec::new(),
-                };
-                let block = Block {
-                    span,
-                    call,
-                    program,
-                    inverse: Some(inverse),
-                    open_strip,
-                    inverse_strip,
-                    close_strip,
-                    close_span,
-                };
-                Ok((block, close_strip))
-            }
             _ => self
                 .close(span, call, program, None, open_strip, Strip::default(), outer_name)
                 .map(|block| {
@@ -290,6 +243,63 @@ impl Parser {
                 })
                 .map_err(|e| retarget_unclosed(e, outer_span, outer_name)),
         }
+    }
+}
+
+/// An `{{else if …}}` token taken out of the token list.
+pub(super) struct ChainLink {
+    span: Range<usize>,
+    call: Call,
+    block_params: Vec<String>,
+    strip: Strip,
+}
+
+impl Parser {
+    /// Takes the current token when it opens an `{{else if …}}` link.
+    fn take_chain_link(&mut self) -> Option<ChainLink> {
+        let token = self.tokens.get_mut(self.position)?;
+        let TokenKind::ElseChain { call, block_params, strip } = &mut token.kind else {
+            return None;
+        };
+        let link = ChainLink {
+            span: token.span.clone(),
+            call: std::mem::replace(call, empty_call()),
+            block_params: std::mem::take(block_params),
+            strip: *strip,
+        };
+        self.position += 1;
+        Some(link)
+    }
+
+    /// Parses `link` through the chain's closing tag: the inverse program holding it, and the
+    /// closing tag's span and strip. As in handlebars.js's parser (`prepareBlock` gives each link
+    /// the strip of what follows it, then the link before overwrites it), the first link closes
+    /// with the closing tag's strip and every later one with its own opening tag's, so a `~`
+    /// opening a later link strips the end of that link's last part too.
+    fn chain_link(
+        &mut self,
+        link: ChainLink,
+        first: bool,
+        outer_name: &str,
+        outer_span: &Range<usize>,
+    ) -> Result<(Program, Range<usize>, Strip), SyntaxError> {
+        let own_strip = link.strip;
+        let (mut chained, close_strip) = self.chained_block(
+            link.span,
+            link.call,
+            link.block_params,
+            link.strip,
+            outer_name,
+            outer_span,
+        )?;
+        chained.close_strip = if first { close_strip } else { own_strip };
+        let close_span = chained.close_span.clone();
+        let inverse = Program {
+            body: vec![Node::Block(Box::new(chained))],
+            chained: true,
+            block_params: Vec::new(),
+        };
+        Ok((inverse, close_span, close_strip))
     }
 }
 
