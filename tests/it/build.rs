@@ -201,21 +201,7 @@ fn run(root: &Path, args: &[&str]) -> Run {
 
 /// Runs git in `root` with a fixed identity and commit time (2001-02-03T04:05:06Z, or `date`).
 fn git_at(root: &Path, date: &str, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=promptctl tests", "-c", "user.email=tests@example.invalid"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(root)
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    crate::support::git_at(root, Some(date), args)
 }
 
 const COMMIT_DATE: &str = "2001-02-03T04:05:06Z";

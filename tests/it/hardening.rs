@@ -326,14 +326,7 @@ fn mkfifo(path: &std::path::Path) {
 
 /// Runs git in `repo` with a fixed identity.
 fn git(repo: &Repo, args: &[&str]) {
-    let output = std::process::Command::new("git")
-        .args(["-c", "user.name=promptctl tests", "-c", "user.email=tests@example.invalid"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(repo.path())
-        .output()
-        .expect("run git");
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    crate::support::git(repo.path(), args);
 }
 
 fn commit_all(repo: &Repo) {

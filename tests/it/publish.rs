@@ -35,16 +35,7 @@ fn expect(run: &Run, code: i32, needles: &[&str]) {
 }
 
 fn git(root: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args(["-c", "user.name=promptctl tests", "-c", "user.email=tests@example.invalid"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(root)
-        .env("GIT_AUTHOR_DATE", "2001-02-03T04:05:06Z")
-        .env("GIT_COMMITTER_DATE", "2001-02-03T04:05:06Z")
-        .output()
-        .expect("run git");
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    crate::support::git_at(root, Some("2001-02-03T04:05:06Z"), args);
 }
 
 fn commit_all(root: &Path, message: &str) {
@@ -837,17 +828,7 @@ fn the_webhook_is_signed_and_retried() {
     assert_eq!(deploy.active("greeter"), Some(1));
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
+use crate::support::copy_tree as copy_dir;
 
 /// The queries an existing application runs keep working: this repository's own prompts
 /// published into PostgreSQL and Redis with the default key prefix and TTL.
