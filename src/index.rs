@@ -94,9 +94,6 @@ impl Index {
         self.entries.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
 
     /// Reads the index; anything unreadable is an empty index.
     pub fn load(path: &Path) -> Index {

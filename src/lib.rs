@@ -12,16 +12,16 @@
 
 #[cfg(feature = "cli")]
 pub mod diagnostic;
-pub mod time;
+pub(crate) mod time;
 pub mod text;
 #[cfg(feature = "cli")]
 pub mod read;
 #[cfg(feature = "cli")]
-pub mod config;
+pub(crate) mod config;
 #[cfg(feature = "cli")]
-pub mod index;
+pub(crate) mod index;
 #[cfg(feature = "cli")]
-pub mod source;
+pub(crate) mod source;
 pub mod syntax;
 pub mod render;
 pub mod registry;
@@ -29,13 +29,13 @@ pub mod registry;
 #[doc(hidden)]
 pub mod differential;
 #[cfg(feature = "cli")]
-pub mod seed;
+pub(crate) mod seed;
 #[cfg(feature = "cli")]
 pub mod lock;
 #[cfg(feature = "cli")]
 pub mod check;
 #[cfg(feature = "cli")]
-pub mod review;
+pub(crate) mod review;
 #[cfg(feature = "cli")]
 pub mod catalog;
 #[cfg(feature = "cli")]
@@ -61,7 +61,7 @@ pub mod webhook;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "cli")]
-pub mod memo;
+pub(crate) mod memo;
 #[cfg(feature = "cli")]
 pub mod diff;
 #[cfg(feature = "cli")]

@@ -84,9 +84,6 @@ impl Memo {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 
     /// Writes the cache atomically (temp file + rename), creating `.promptctl/cache/`.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {

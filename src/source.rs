@@ -9,7 +9,6 @@
 use crate::diagnostic::{Code, Diagnostic};
 use crate::index::{self, Index, Stamp};
 use crate::read::{self, ReadError};
-use rayon::prelude::*;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -240,37 +239,6 @@ struct SeedFileProbe {
 pub enum SourceError {
     #[error("cannot read the prompts folder `{path}`")]
     ReadDir { path: PathBuf, source: std::io::Error },
-}
-
-/// Everything read from the prompts folder.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub prompts: Vec<PromptFiles>,
-    /// Problems with the folder itself: files that belong to no prompt.
-    pub diagnostics: Vec<Diagnostic>,
-    /// What the file index should hold after this read (settled files only).
-    pub index: Vec<(String, index::Entry)>,
-}
-
-/// Reads every prompt folder under `prompts_dir` (an absolute path inside `root`), in parallel,
-/// trusting `known` for files whose metadata did not change; a version file may hold
-/// `max_template_bytes` of template.
-pub fn load(
-    root: &Path,
-    prompts_dir: &Path,
-    known: &Index,
-    max_template_bytes: u64,
-) -> Result<Loaded, SourceError> {
-    let listing = list(root, prompts_dir, known, max_template_bytes)?;
-    let results: Vec<(PromptFiles, Vec<(String, index::Entry)>)> =
-        listing.folders.par_iter().map(|folder| listing.read(folder)).collect();
-    let mut prompts = Vec::with_capacity(results.len());
-    let mut entries = Vec::new();
-    for (prompt, prompt_entries) in results {
-        prompts.push(prompt);
-        entries.extend(prompt_entries);
-    }
-    Ok(Loaded { prompts, diagnostics: listing.diagnostics, index: entries })
 }
 
 /// The prompt folders of a prompts folder, listed but not read: a caller that reads and checks
