@@ -94,7 +94,6 @@ impl Index {
         self.entries.is_empty()
     }
 
-
     /// Reads the index; anything unreadable is an empty index.
     pub fn load(path: &Path) -> Index {
         std::fs::read(path).ok().and_then(|bytes| decode(&bytes)).unwrap_or_default()

@@ -84,7 +84,6 @@ impl Memo {
         self.entries.len()
     }
 
-
     /// Writes the cache atomically (temp file + rename), creating `.promptctl/cache/`.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         if let Some(parent) = path.parent() {

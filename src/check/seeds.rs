@@ -127,7 +127,7 @@ pub(super) fn check_seed(
         return;
     };
     let what = format!("the seed (v{number})");
-    let site = (path, text, seed.span(), seed.span(), "seed");
+    let site = RenderSite { path, text, whole: seed.span(), span: seed.span(), label: "seed" };
     let Some(rendered) =
         render_with(version, variables, template, body, &spec.vars, &what, site, diagnostics)
     else {

@@ -164,7 +164,7 @@ pub(super) fn run_test(
     let what = format!("test `{name}` (v{})", version.number);
     let name_span = spec.name.span();
     let diagnostics = &mut outcome.diagnostics;
-    let site = (path, text, whole, name_span.clone(), "this test");
+    let site = RenderSite { path, text, whole, span: name_span.clone(), label: "this test" };
     let Some(rendered) =
         render_with(version, variables, template, body, &spec.vars, &what, site, diagnostics)
     else {
@@ -244,10 +244,17 @@ pub(super) fn run_test(
     }
 }
 
-/// Where in `prompt.toml` a render's problems are reported: the file, its text, the span of the
-/// whole table (for missing vars), the span to point at, and its label.
-pub(super) type RenderSite<'a> =
-    (&'a str, &'a str, std::ops::Range<usize>, std::ops::Range<usize>, &'a str);
+/// Where in `prompt.toml` a render's problems are reported.
+pub(super) struct RenderSite<'a> {
+    /// The manifest's path and text.
+    pub(super) path: &'a str,
+    pub(super) text: &'a str,
+    /// The whole table (where missing vars are reported).
+    pub(super) whole: std::ops::Range<usize>,
+    /// What a render error points at, and its label.
+    pub(super) span: std::ops::Range<usize>,
+    pub(super) label: &'a str,
+}
 
 /// Type-checks `vars` against the version and renders it in strict mode, reporting either failure.
 #[allow(clippy::too_many_arguments)]
@@ -258,7 +265,7 @@ pub(super) fn render_with(
     body: &str,
     vars: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     what: &str,
-    (path, text, whole, span, label): RenderSite,
+    RenderSite { path, text, whole, span, label }: RenderSite,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<String> {
     if !type_check_vars(vars, variables, what, path, text, whole, diagnostics) {

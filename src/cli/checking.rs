@@ -146,7 +146,7 @@ pub(super) fn run_check(
         .par_iter()
         .map(|folder| {
             let (mut files, index_entries) = listing.read(folder);
-            let (key, hit, outcome, catalog) =
+            let Checked { key, cached: hit, outcome, catalog } =
                 check_one(project, &lock, &lock_file, &memo, &mut files, options, want_catalog);
             if outcome.diagnostics.is_empty() {
                 files.release();
@@ -230,9 +230,16 @@ pub(super) fn has_errors(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().any(Diagnostic::is_error)
 }
 
-/// What checking one prompt gave: its result cache key, whether the result came from the cache,
-/// the outcome, and (when `want_catalog` and it has no errors) its entry of the catalog.
-pub(super) type Checked = (String, bool, check::Outcome, Option<crate::catalog::Prompt>);
+/// What checking one prompt gave.
+pub(super) struct Checked {
+    /// Its key in the result cache.
+    pub(super) key: String,
+    /// Whether the result came from the cache.
+    pub(super) cached: bool,
+    pub(super) outcome: check::Outcome,
+    /// Its entry of the catalog, when `want_catalog` and it has no errors.
+    pub(super) catalog: Option<crate::catalog::Prompt>,
+}
 
 /// Checks one prompt, or takes its result from `memo`; with `want_catalog`, also reads its entry
 /// of the catalog, from what the check parsed or by parsing its files after a cache hit.
@@ -259,7 +266,7 @@ pub(super) fn check_one(
                     .flatten();
                 let catalog = outline.map(|outline| outline.finish(files));
                 let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new() };
-                return (key, true, outcome, catalog);
+                return Checked { key, cached: true, outcome, catalog };
             }
         }
     }
@@ -293,7 +300,7 @@ pub(super) fn check_one(
     // A prompt with errors keeps its bytes: its diagnostics quote them.
     let outline = outline.filter(|_| !has_errors(&outcome.diagnostics));
     let catalog = outline.map(|outline| outline.finish(files));
-    (key, false, outcome, catalog)
+    Checked { key, cached: false, outcome, catalog }
 }
 
 /// Whether a PATH argument names the prompts folder itself (or the root): then problems of the
