@@ -3,7 +3,7 @@
 //! (`check`, with `render`, `seed` and `lock`), compared with a git base (`review`), compiled
 //! (`codegen`, `signing`, `bundle`), delivered (`store`, `cache`, `publish`, `webhook`) and
 //! served (`runtime`), cached (`memo`) and reported (`diff`, `report`, and `github` for the review
-//! comment); `cli` drives them. `diagnostic` is the shared
+//! comment); `pipeline` runs them as the commands' stages and `cli` prints what they return. `diagnostic` is the shared
 //! vocabulary.
 //!
 //! Features: `cli` (default) is the command-line tool; `runtime` (default) is the client that
@@ -68,6 +68,8 @@ pub mod diff;
 pub mod report;
 #[cfg(feature = "cli")]
 pub mod github;
+#[cfg(feature = "cli")]
+pub(crate) mod pipeline;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "cli")]

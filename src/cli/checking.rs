@@ -1,354 +1,29 @@
-//! `check` and `lock`: the parallel check of every prompt (with the result cache and the file
-//! index), selecting paths, printing diagnostics.
+//! `check` and `lock`: run the check stage (`pipeline::check`) and print what it found.
 
 use super::*;
+use crate::pipeline::check::{CheckRun, Locked};
 
-/// Everything one `check` produced, with the texts needed to render it.
-pub struct CheckRun {
-    pub prompts: Vec<PromptFiles>,
-    /// Entries of the prompts folder beside the prompt folders (a README, dot files, strays).
-    pub extras: Vec<source::Extra>,
-    pub diagnostics: Vec<Diagnostic>,
-    pub snapshot_writes: Vec<(String, String)>,
-    pub lock_text: Option<String>,
-    /// The catalog's prompts (unsorted), when asked for (`check_for_catalog`); else empty.
-    pub catalog: Vec<crate::catalog::Prompt>,
-    /// The serialised entries of `bundle.json`, with `Keep::Bundle`; else empty.
-    pub bundle_entries: Vec<crate::bundle::PromptEntry>,
+/// A diagnostic in the human format. The file it quotes is shown with every secret blanked out,
+/// whatever the diagnostic is about: no output of promptctl ever prints a secret.
+pub(super) fn human(run: &CheckRun, diagnostic: &Diagnostic, color: bool) -> String {
+    let text = run.source(&diagnostic.file).map(crate::check::security::redact);
+    report::human(diagnostic, text.as_deref(), color)
 }
 
-impl CheckRun {
-    /// A diagnostic in the human format. The file it quotes is shown with every secret blanked
-    /// out, whatever the diagnostic is about: no output of promptctl ever prints a secret.
-    pub fn human(&self, diagnostic: &Diagnostic, color: bool) -> String {
-        let text = self.source(&diagnostic.file).map(crate::check::security::redact);
-        report::human(diagnostic, text.as_deref(), color)
-    }
-
-    pub(super) fn source(&self, path: &str) -> Option<&str> {
-        if let Some(text) = &self.lock_text {
-            if !path.contains('/') || path.ends_with(".lock") {
-                return Some(text);
-            }
-        }
-        let prompt = self
-            .prompts
-            .iter()
-            .find(|p| path.starts_with(&p.dir) && path[p.dir.len()..].starts_with('/'))?;
-        let file = prompt
-            .manifest
-            .iter()
-            .chain(prompt.versions.iter().map(|(_, f)| f))
-            .chain(prompt.snapshots.iter())
-            .find(|f| f.path == path)?;
-        std::str::from_utf8(file.bytes()).ok()
-    }
-}
-
-/// Loads, checks (with the result cache when `use_cache`) and collects diagnostics.
-pub fn check_project(
+pub(super) fn check(
     project: &Project,
     paths: &[PathBuf],
+    format: Format,
     options: Options,
     use_cache: bool,
-) -> Result<CheckRun> {
-    run_check(project, paths, options, use_cache, Keep::Diagnostics)
-}
-
-/// What a check run keeps of each prompt that checks clean, besides its diagnostics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Keep {
-    /// Nothing (`check`).
-    Diagnostics,
-    /// Its entry of the catalog (`codegen`).
-    Catalog,
-    /// Its entry of `bundle.json`, serialised in the prompt's own task, and, when `served`, its
-    /// catalog entry with only the versions an environment activates: all that the generated
-    /// module needs (`build`).
-    Bundle { served: bool },
-}
-
-/// `check_project` of every prompt, with the result cache, that also reads the catalog: from what
-/// the check parsed for prompts it checked, and by loading and parsing the files of prompts whose
-/// result came from the cache, in the same task, so no file is parsed twice.
-pub(super) fn check_for_catalog(project: &Project, keep: Keep) -> Result<CheckRun> {
-    run_check(project, &[], Options::default(), true, keep)
-}
-
-pub(super) fn run_check(
-    project: &Project,
-    paths: &[PathBuf],
-    options: Options,
-    use_cache: bool,
-    keep: Keep,
-) -> Result<CheckRun> {
-    let want_catalog = keep != Keep::Diagnostics;
-    let prompts_path = project.prompts_path();
-    if !prompts_path.is_dir() {
-        anyhow::bail!("the prompts folder `{}` does not exist; create it or set `prompts_dir` in promptctl.toml", prompts_path.display());
+    color: bool,
+) -> Result<i32> {
+    let run = pipeline::check::check(project, paths, options, use_cache)?;
+    for (path, _) in &run.snapshot_writes {
+        eprintln!("wrote snapshot {path}");
     }
-    // Only what the repository holds is read: a prompts folder or a lock file that resolves
-    // elsewhere (a link out, an absolute path) would put text nobody reviewed in a bundle.
-    let canonical_root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
-    if let Err(error) = crate::read::inside(&canonical_root, &prompts_path) {
-        anyhow::bail!("the prompts folder `{}` cannot be used: {error}; promptctl reads prompts only from inside the repository, so that every one of them is reviewed and versioned (set `prompts_dir` in promptctl.toml to a folder of the repository)", project.config.prompts_dir);
-    }
-    let lock_file = project.config.lock_file.clone();
-    let lock_path = project.lock_path();
-    let mut diagnostics = Vec::new();
-    let lock_bytes = crate::read::read_inside(
-        &canonical_root,
-        &lock_path,
-        crate::read::LOCK_BYTES,
-        "the lock file",
-    );
-    let (lock, lock_text) = match lock_bytes {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => {
-                let (lock, problems) = Lock::parse(&lock_file, &text);
-                diagnostics.extend(problems);
-                (lock, Some(text))
-            }
-            Err(_) => {
-                anyhow::bail!("`{}` is not valid UTF-8; restore it from git", lock_path.display())
-            }
-        },
-        Err(error) if error.is_not_found() => (Lock::default(), None),
-        Err(error) => {
-            return Err(error).with_context(|| {
-                format!("cannot read `{lock_file}` (`lock_file` in promptctl.toml)")
-            })
-        }
-    };
-    // The file index lets unchanged files go unread; `--no-cache` and `--bless` read everything.
-    let index_path = crate::index::path(&project.root);
-    let known = if use_cache { Index::load(&index_path) } else { Index::default() };
-    let memo_path = memo::path(project);
-    let (listing, memo) = rayon::join(
-        || source::list(&project.root, &prompts_path, &known, project.config.max_template_bytes),
-        || if use_cache { Memo::load(&memo_path) } else { Memo::default() },
-    );
-    let listing = listing?;
-    let prompts_dir_selected = paths.is_empty() || select_all(project, paths);
-    if prompts_dir_selected {
-        diagnostics.extend(listing.diagnostics.iter().cloned());
-    }
-    let dirs: Vec<&str> = listing.folders.iter().map(|folder| folder.dir.as_str()).collect();
-    let selected = select(project, &dirs, paths)?;
-    let folders: Vec<&source::Folder> =
-        listing.folders.iter().zip(&selected).filter(|(_, keep)| **keep).map(|(f, _)| f).collect();
-
-    // Each prompt is read and checked in one task, so that a clean prompt's bytes are freed (and
-    // their memory reused) while the others are still being read.
-    type Read = (PromptFiles, Vec<(String, crate::index::Entry)>);
-    type Kept = (Option<crate::catalog::Prompt>, Option<crate::bundle::PromptEntry>);
-    let results: Vec<(Read, (String, bool, check::Outcome), Kept)> = folders
-        .par_iter()
-        .map(|folder| {
-            let (mut files, index_entries) = listing.read(folder);
-            let Checked { key, cached: hit, outcome, catalog } =
-                check_one(project, &lock, &lock_file, &memo, &mut files, options, want_catalog);
-            if outcome.diagnostics.is_empty() {
-                files.release();
-            }
-            let kept = match (keep, catalog) {
-                (Keep::Bundle { served }, Some(prompt)) => {
-                    let entry = crate::bundle::PromptEntry::new(&prompt);
-                    (served.then(|| prompt.served_only()).flatten(), Some(entry))
-                }
-                (_, catalog) => (catalog, None),
-            };
-            ((files, index_entries), (key, hit, outcome), kept)
-        })
-        .collect();
-    let mut prompts = Vec::with_capacity(results.len());
-    let mut index_entries = Vec::new();
-    let mut snapshot_writes = Vec::new();
-    let mut fresh = Memo::default();
-    let mut changed = false;
-    let mut catalog = Vec::new();
-    let mut bundle_entries = Vec::new();
-    for ((files, entries), (key, hit, outcome), (prompt, bundle_entry)) in results {
-        prompts.push(files);
-        index_entries.extend(entries);
-        catalog.extend(prompt);
-        bundle_entries.extend(bundle_entry);
-        changed |= !hit;
-        if outcome.snapshot_writes.is_empty() {
-            fresh.insert(key, &outcome.diagnostics);
-        }
-        diagnostics.extend(outcome.diagnostics);
-        snapshot_writes.extend(outcome.snapshot_writes);
-    }
-    // Locked prompts whose folder is gone entirely.
-    if paths.is_empty() {
-        let names: std::collections::BTreeSet<&str> =
-            prompts.iter().map(|p| p.name.as_str()).collect();
-        let mut gone: Vec<&str> = lock
-            .entries
-            .iter()
-            .map(|e| e.name.as_str())
-            .filter(|name| !names.contains(name))
-            .collect();
-        gone.dedup();
-        for name in gone {
-            let dir = format!("{}/{name}", project.config.prompts_dir.trim_end_matches('/'));
-            lock::check(&lock, &lock_file, &dir, name, &[], &[], &mut diagnostics);
-        }
-    }
-    // Both caches are best effort: a read-only checkout still checks, it just does not get
-    // faster. A partial check leaves them as they were.
-    if use_cache && paths.is_empty() {
-        rayon::join(
-            || {
-                if changed || fresh.len() != memo.len() {
-                    let _ = fresh.save(&memo_path);
-                }
-            },
-            || {
-                let index = Index::from_entries(index_entries);
-                if !index.same_as(&known) {
-                    let _ = index.save(&index_path);
-                }
-            },
-        );
-    }
-    diagnostic::sort(&mut diagnostics);
-    let extras = listing.extras;
-    Ok(CheckRun {
-        prompts,
-        extras,
-        diagnostics,
-        snapshot_writes,
-        lock_text,
-        catalog,
-        bundle_entries,
-    })
-}
-
-pub(super) fn has_errors(diagnostics: &[Diagnostic]) -> bool {
-    diagnostics.iter().any(Diagnostic::is_error)
-}
-
-/// What checking one prompt gave.
-pub(super) struct Checked {
-    /// Its key in the result cache.
-    pub(super) key: String,
-    /// Whether the result came from the cache.
-    pub(super) cached: bool,
-    pub(super) outcome: check::Outcome,
-    /// Its entry of the catalog, when `want_catalog` and it has no errors.
-    pub(super) catalog: Option<crate::catalog::Prompt>,
-}
-
-/// Checks one prompt, or takes its result from `memo`; with `want_catalog`, also reads its entry
-/// of the catalog, from what the check parsed or by parsing its files after a cache hit.
-pub(super) fn check_one(
-    project: &Project,
-    lock: &Lock,
-    lock_file: &str,
-    memo: &Memo,
-    files: &mut PromptFiles,
-    options: Options,
-    want_catalog: bool,
-) -> Checked {
-    let mut key = memo::key(project, lock, files);
-    if let Some(diagnostics) = memo.get(&key) {
-        // Their snippets show the files' text, and the catalog needs their bytes.
-        let read = (want_catalog || !diagnostics.is_empty()) && files.load();
-        let reread_key = read.then(|| memo::key(project, lock, files));
-        // A file that changed since the index vouched for it is checked again.
-        match reread_key {
-            Some(changed) if changed != key => key = changed,
-            _ => {
-                let outline = (want_catalog && !has_errors(&diagnostics))
-                    .then(|| Outline::read(&project.config, files))
-                    .flatten();
-                let catalog = outline.map(|outline| outline.finish(files));
-                let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new() };
-                return Checked { key, cached: true, outcome, catalog };
-            }
-        }
-    }
-    if files.load() {
-        key = memo::key(project, lock, files);
-    }
-    let checked = &*files;
-    let (outcome, outline) = check::prompt_with(
-        &project.config,
-        lock,
-        lock_file,
-        checked,
-        options,
-        |manifest, versions| {
-            want_catalog
-                .then(|| {
-                    let parsed = versions.iter().map(|version| {
-                        version.body?;
-                        Some(Parsed {
-                            text: version.text?,
-                            body_offset: version.body_offset,
-                            front: version.front.as_ref()?,
-                            variables: version.variables.as_deref()?,
-                        })
-                    });
-                    Outline::from_parsed(&project.config, checked, manifest, parsed)
-                })
-                .flatten()
-        },
-    );
-    // A prompt with errors keeps its bytes: its diagnostics quote them.
-    let outline = outline.filter(|_| !has_errors(&outcome.diagnostics));
-    let catalog = outline.map(|outline| outline.finish(files));
-    Checked { key, cached: false, outcome, catalog }
-}
-
-/// Whether a PATH argument names the prompts folder itself (or the root): then problems of the
-/// folder as a whole are reported too.
-pub(super) fn select_all(project: &Project, paths: &[PathBuf]) -> bool {
-    let prompts = project.prompts_path().canonicalize().ok();
-    let root = project.root.canonicalize().ok();
-    paths
-        .iter()
-        .filter_map(|path| path.canonicalize().ok())
-        .any(|path| Some(&path) == prompts.as_ref() || Some(&path) == root.as_ref())
-}
-
-/// Which prompts the PATH arguments select (all when there are none).
-pub(super) fn select(project: &Project, dirs: &[&str], paths: &[PathBuf]) -> Result<Vec<bool>> {
-    if paths.is_empty() {
-        return Ok(vec![true; dirs.len()]);
-    }
-    let working = std::env::current_dir().context("cannot read the working directory")?;
-    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
-    let mut wanted = Vec::new();
-    for path in paths {
-        let absolute = if path.is_absolute() { path.clone() } else { working.join(path) };
-        let absolute = absolute
-            .canonicalize()
-            .with_context(|| format!("`{}` does not exist", path.display()))?;
-        let relative = absolute.strip_prefix(&root).map_err(|_| {
-            anyhow::anyhow!("`{}` is outside the project `{}`", path.display(), root.display())
-        })?;
-        wanted.push(
-            relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
-        );
-    }
-    Ok(dirs
-        .iter()
-        .map(|dir| {
-            wanted.iter().any(|w| {
-                w.is_empty()
-                    || w == dir
-                    || w.starts_with(&format!("{dir}/"))
-                    || dir.starts_with(&format!("{w}/"))
-            })
-        })
-        .collect())
+    print_diagnostics(&run, format, color)?;
+    Ok(if run.errors().next().is_some() { exit::ERRORS } else { exit::OK })
 }
 
 pub(super) fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> Result<()> {
@@ -360,7 +35,7 @@ pub(super) fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> 
         Format::Sarif => out.write_all(report::sarif(&run.diagnostics).as_bytes())?,
         Format::Human => {
             for diagnostic in &run.diagnostics {
-                out.write_all(run.human(diagnostic, color).as_bytes())?;
+                out.write_all(human(run, diagnostic, color).as_bytes())?;
             }
             let versions = run.prompts.iter().map(|p| p.versions.len()).sum();
             out.write_all(
@@ -372,50 +47,33 @@ pub(super) fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> 
     Ok(())
 }
 
-pub(super) fn lock_project(project: &Project, color: bool) -> Result<i32> {
-    let run = check_project(project, &[], Options::default(), true)?;
-    let blocking: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
-    if !blocking.is_empty() {
-        for diagnostic in &blocking {
-            print!("{}", run.human(diagnostic, color));
+/// Prints the errors of a check and why `what` refuses.
+pub(super) fn refuse(run: &CheckRun, color: bool, what: &str) {
+    let errors: Vec<&Diagnostic> = run.errors().collect();
+    for diagnostic in &errors {
+        print!("{}", human(run, diagnostic, color));
+    }
+    eprintln!("error: not {what} while `check` reports {} error(s); fix them first", errors.len());
+}
+
+pub(super) fn lock(project: &Project, color: bool) -> Result<i32> {
+    let lock_file = &project.config.lock_file;
+    match pipeline::check::lock(project)? {
+        Locked::Refused(run) => {
+            refuse(&run, color, "locking");
+            Ok(exit::ERRORS)
         }
-        eprintln!(
-            "error: not locking while `check` reports {} error(s); fix them first",
-            blocking.len()
-        );
-        return Ok(exit::ERRORS);
+        Locked::UpToDate { total } => {
+            println!("{lock_file} is up to date ({total} locked versions)");
+            Ok(exit::OK)
+        }
+        Locked::Added { added, total } => {
+            for entry in &added {
+                let short = lock::short(&entry.sha256);
+                println!("locked {} v{} sha256:{short}", entry.name, entry.version);
+            }
+            println!("{lock_file}: {} new, {total} locked versions in all", added.len());
+            Ok(exit::OK)
+        }
     }
-    let lock_path = project.lock_path();
-    let mut lock = match &run.lock_text {
-        Some(text) => Lock::parse(&project.config.lock_file, text).0,
-        None => Lock::default(),
-    };
-    let candidates = run.prompts.iter().flat_map(|prompt| {
-        prompt.versions.iter().map(|(number, file)| lock::Entry {
-            name: prompt.name.clone(),
-            version: *number,
-            sha256: file.sha256_hex(),
-        })
-    });
-    let added = lock.add(candidates);
-    if added.is_empty() {
-        println!(
-            "{} is up to date ({} locked versions)",
-            project.config.lock_file,
-            lock.entries.len()
-        );
-        return Ok(exit::OK);
-    }
-    std::fs::write(&lock_path, lock.render())
-        .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
-    for entry in &added {
-        println!("locked {} v{} sha256:{}", entry.name, entry.version, lock::short(&entry.sha256));
-    }
-    println!(
-        "{}: {} new, {} locked versions in all",
-        project.config.lock_file,
-        added.len(),
-        lock.entries.len()
-    );
-    Ok(exit::OK)
 }

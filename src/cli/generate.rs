@@ -1,6 +1,8 @@
-//! `codegen`: the typed registry from a clean check.
+//! `codegen`: its arguments, and what it prints of the typed registry `pipeline::build::codegen`
+//! generates from a clean check.
 
 use super::*;
+use crate::pipeline::build::Generated;
 
 #[derive(Debug, clap::Args)]
 pub struct CodegenArgs {
@@ -12,81 +14,37 @@ pub struct CodegenArgs {
     pub out: Option<String>,
 }
 
-/// Checks the project and, when it checks clean, reads its catalog; otherwise prints the errors,
-/// says why `what` refuses, and returns `None`.
-pub(crate) fn checked_catalog(
-    project: &Project,
-    color: bool,
-    what: &str,
-) -> Result<Option<crate::catalog::Catalog>> {
-    Ok(checked_run(project, color, what, Keep::Catalog)?
-        .map(|run| crate::catalog::Catalog::new(&project.config, run.catalog)))
-}
-
-/// `check_for_catalog`, refusing (printing the errors, `None`) while it reports errors.
-pub(super) fn checked_run(
-    project: &Project,
-    color: bool,
-    what: &str,
-    keep: Keep,
-) -> Result<Option<CheckRun>> {
-    let run = check_for_catalog(project, keep)?;
-    let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
-    if !errors.is_empty() {
-        for diagnostic in &errors {
-            print!("{}", run.human(diagnostic, color));
-        }
-        eprintln!(
-            "error: not {what} while `check` reports {} error(s); fix them first",
-            errors.len()
-        );
-        return Ok(None);
-    }
-    // A file the index vouched for may have become unreadable since.
-    let unreadable = run.prompts.iter().find_map(|prompt| {
-        let problem =
-            prompt.diagnostics.iter().find(|d| d.code == diagnostic::Code::SyntaxEncoding)?;
-        Some(format!("cannot read `{}`: {}", problem.file, problem.message))
-    });
-    if let Some(message) = unreadable {
-        anyhow::bail!(message);
-    }
-    Ok(Some(run))
-}
-
 pub(super) fn codegen(project: &Project, args: &CodegenArgs, color: bool) -> Result<i32> {
     let Some(out) =
         args.out.clone().or_else(|| project.config.codegen.as_ref().map(|c| c.out.clone()))
     else {
         anyhow::bail!("no file to generate: add `[codegen]` with `out = \"src/prompts.rs\"` to promptctl.toml, or pass `--out FILE`");
     };
-    let what = if args.check { "checking generated code" } else { "generating code" };
-    let Some(catalog) = checked_catalog(project, color, what)? else { return Ok(exit::ERRORS) };
-    let generated = crate::codegen::generate(&catalog);
-    let target = project.root.join(&out);
-    let current = match std::fs::read(&target) {
-        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(error).with_context(|| format!("cannot read `{out}`")),
-    };
-    if current.as_deref() == Some(generated.as_str()) {
-        println!("{out} is up to date");
-        return Ok(exit::OK);
+    match pipeline::build::codegen(project, &out, args.check)? {
+        Generated::Refused(run) => {
+            let what = if args.check { "checking generated code" } else { "generating code" };
+            checking::refuse(&run, color, what);
+            Ok(exit::ERRORS)
+        }
+        Generated::UpToDate => {
+            println!("{out} is up to date");
+            Ok(exit::OK)
+        }
+        Generated::Changed { current, generated, written: false } => {
+            let old = current.as_deref().unwrap_or("");
+            print!(
+                "{}",
+                crate::diff::unified(old, &generated, &out, &format!("{out} (generated)"))
+            );
+            eprintln!(
+                "error: `{out}` is {}; run `promptctl codegen` and commit the result",
+                if current.is_some() { "stale" } else { "missing" }
+            );
+            Ok(exit::ERRORS)
+        }
+        Generated::Changed { written: true, .. } => {
+            println!("wrote {out}");
+            Ok(exit::OK)
+        }
     }
-    if args.check {
-        let old = current.as_deref().unwrap_or("");
-        print!("{}", crate::diff::unified(old, &generated, &out, &format!("{out} (generated)")));
-        eprintln!(
-            "error: `{out}` is {}; run `promptctl codegen` and commit the result",
-            if current.is_some() { "stale" } else { "missing" }
-        );
-        return Ok(exit::ERRORS);
-    }
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create `{}`", parent.display()))?;
-    }
-    std::fs::write(&target, &generated).with_context(|| format!("cannot write `{out}`"))?;
-    println!("wrote {out}");
-    Ok(exit::OK)
 }

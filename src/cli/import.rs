@@ -109,10 +109,11 @@ pub(super) fn import(project: &Project, args: &ImportArgs, color: bool) -> Resul
         .with_context(|| format!("cannot write `{relative_dir}/v1.prompt`"))?;
     println!("imported `{}` from {from_relative}: {relative_dir}/prompt.toml and {relative_dir}/v1.prompt ({} bytes)", args.name, legacy.len());
 
-    let run = check_project(project, std::slice::from_ref(&prompt_dir), Options::default(), false)?;
-    let errors: Vec<&Diagnostic> = run.diagnostics.iter().filter(|d| d.is_error()).collect();
+    let paths = std::slice::from_ref(&prompt_dir);
+    let run = pipeline::check::check(project, paths, Options::default(), false)?;
+    let errors: Vec<&Diagnostic> = run.errors().collect();
     for diagnostic in &errors {
-        print!("{}", run.human(diagnostic, color));
+        print!("{}", checking::human(&run, diagnostic, color));
     }
     if !errors.is_empty() {
         eprintln!("error: the imported prompt does not check clean; this is a bug in `promptctl import`, please report it");

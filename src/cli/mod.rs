@@ -1,18 +1,15 @@
-//! The command line: parses arguments, runs the stages, prints, and maps outcomes to exit codes.
-//! The only module besides the I/O stages that touches the outside world; `anyhow` lives here.
+//! The command line: parses arguments, calls the stages of `pipeline`, prints their typed outcomes,
+//! and maps them to exit codes. It decides nothing about prompts, bundles or stores.
 
-use crate::catalog::{Outline, Parsed};
 use crate::check::{self, Options};
 use crate::config::{self, Project};
-use crate::diagnostic::{self, Diagnostic};
-use crate::index::Index;
-use crate::lock::{self, Lock};
-use crate::memo::{self, Memo};
+use crate::diagnostic::Diagnostic;
+use crate::lock;
+use crate::pipeline;
 use crate::report;
-use crate::source::{self, PromptFiles};
+use crate::source;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -24,7 +21,6 @@ mod import;
 mod review;
 
 pub use build::*;
-pub use checking::*;
 pub use generate::*;
 use import::*;
 
@@ -171,25 +167,9 @@ pub fn run(cli: Cli) -> Result<i32> {
     let project = open_project(cli.root.as_deref())?;
     match cli.command {
         Command::Check { paths, format, bless, no_cache } => {
-            let run = check_project(&project, &paths, Options { bless }, !no_cache && !bless)?;
-            for (path, content) in &run.snapshot_writes {
-                let target = project.root.join(path);
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create `{}`", parent.display()))?;
-                }
-                std::fs::write(&target, content)
-                    .with_context(|| format!("cannot write the snapshot `{path}`"))?;
-                eprintln!("wrote snapshot {path}");
-            }
-            print_diagnostics(&run, format, color)?;
-            Ok(if run.diagnostics.iter().any(Diagnostic::is_error) {
-                exit::ERRORS
-            } else {
-                exit::OK
-            })
+            checking::check(&project, &paths, format, Options { bless }, !no_cache && !bless, color)
         }
-        Command::Lock => lock_project(&project, color),
+        Command::Lock => checking::lock(&project, color),
         Command::Import(args) => import(&project, &args, color),
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Keygen(args) => keygen(&project, &args),
@@ -198,8 +178,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             match &args.publish {
                 Some(environment) if code == exit::OK => {
                     println!();
-                    let out =
-                        args.out.clone().unwrap_or_else(|| project.root.join(".promptctl/build"));
+                    let out = args
+                        .out
+                        .clone()
+                        .unwrap_or_else(|| project.root.join(crate::pipeline::build::DEFAULT_OUT));
                     deploy::publish_built(&project, environment, &out, color)
                 }
                 _ => Ok(code),

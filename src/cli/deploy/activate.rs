@@ -1,5 +1,5 @@
-//! `publish` (with its plan), `rollback`, `warm` and `db migrate`: each runs its store change, then
-//! the cache and the webhook, and maps the outcome to its exit code.
+//! `publish` (with its plan), `rollback`, `warm` and `db migrate`: what each prints of its store
+//! change, the cache and the webhook, and the exit code that follows.
 
 use super::*;
 
@@ -54,38 +54,20 @@ pub fn publish_built(
 }
 
 pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i32> {
-    let resolved = resolve(project, &args.target)?;
-    let bundle_path = args.bundle.clone().unwrap_or_else(|| project.root.join(".promptctl/build"));
-    if args.bundle.is_none() && !bundle_path.join("bundle.json").exists() {
-        anyhow::bail!(
-            "no bundle at `.promptctl/build/bundle.json`; run `promptctl build` first, or pass `--bundle PATH`"
-        );
-    }
-    let hook = hook(&resolved)?;
-    // The prompts are checked as publish uses them: those the store already holds as they are
-    // in the bundle are not parsed again.
-    let (bundle_path, verified) =
-        super::super::read_verified(Some(project), &bundle_path, &args.pubkeys, false)?;
-    let mut connection = connect(&resolved)?;
-    let since = match store::schema::current(&mut *connection)? {
-        0 => None,
-        _ => Some(records::revision(&mut *connection)?),
-    };
-    let options = publish::Options {
+    let request = stage::PublishRequest {
+        bundle: args.bundle.clone(),
+        pubkeys: args.pubkeys.clone(),
+        plan_only: args.plan,
         only: args.only.clone(),
         force: args.force,
         allow_downgrade: args.allow_downgrade,
-        plan_only: args.plan,
-        actor: actor(args.actor.as_deref()),
-    };
-    let target = publish::Target {
-        environment: &resolved.name,
-        protected: resolved.protected,
-        embedded: resolved.location.is_embedded(),
+        actor: args.actor.clone(),
+        status: args.format == OutputFormat::Human,
     };
     // A bar for many new versions, on a terminal; the number is known once the plan is.
     let terminal = std::io::stderr().is_terminal() && !args.plan;
     let mut bar: Option<indicatif::ProgressBar> = None;
+    let environment = &args.target.environment;
     let outcome = {
         let mut progress = |done: u64, total: u64| {
             if bar.is_none() && terminal && total > PROGRESS_THRESHOLD {
@@ -97,111 +79,76 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
                     .expect("a valid template")
                     .progress_chars("=> "),
                 );
-                new.set_message(format!("publishing to {}", resolved.name));
+                new.set_message(format!("publishing to {environment}"));
                 bar = Some(new);
             }
             if let Some(bar) = &bar {
                 bar.set_position(done);
             }
         };
-        publish::apply(&mut *connection, &verified, &target, &options, &mut progress)
+        stage::publish(project, &args.target.target(), &request, &mut progress)
     };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(PublishError::Drifted(mut drift)) => {
-            let _ = publish::explain_drift(&mut *connection, &mut drift);
-            return refused_drift(PublishError::Drifted(drift), &resolved.name, args);
+    let deployed = match outcome? {
+        stage::Publish::Refused { environment, error: error @ PublishError::Drifted(_) } => {
+            return refused_drift(error, &environment.name, args)
         }
-        Err(PublishError::Store(error)) => return Err(error.into()),
-        Err(PublishError::Bundle(error)) => return Err(error.into()),
-        Err(error) => return refused(error),
+        stage::Publish::Refused { error, .. } => return refused(error),
+        stage::Publish::Planned { environment, bundle_path, plan, drift } => {
+            print_publish(&plan, false, &environment, &bundle_path, args);
+            // The plan exits as the publish would: refused over drift without `--force`.
+            return match drift {
+                Some(error) => refused_drift(error, &environment.name, args),
+                None => Ok(exit::OK),
+            };
+        }
+        stage::Publish::Deployed(deployed) => deployed,
     };
-    let plan = &outcome.plan;
-    if args.format == OutputFormat::Json {
-        let json = serde_json::json!({
-            "plan": plan,
-            "committed": outcome.committed,
-            "store": resolved.shown,
-        });
-        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
-    } else {
-        print_plan(plan, &resolved, &bundle_path, args.plan, args.force);
-    }
-    if args.plan {
-        // The plan exits as the publish would: refused over drift without `--force`.
-        if !plan.drift.is_empty() && !args.force {
-            let mut drift = plan.drift.clone();
-            let _ = publish::explain_drift(&mut *connection, &mut drift);
-            return refused_drift(PublishError::Drifted(drift), &resolved.name, args);
-        }
-        return Ok(exit::OK);
-    }
-    let notices: Vec<Notice> = if outcome.committed {
-        plan.activations
-            .iter()
-            .filter_map(|change| {
-                let version = verified
-                    .prompt(&change.name)
-                    .ok()?
-                    .versions
-                    .iter()
-                    .find(|version| i64::from(version.version) == change.to)?;
-                Some(Notice {
-                    name: change.name.clone(),
-                    version: change.to,
-                    sha256: publish::content_sha256(&version.template),
-                    seq: Some(plan.seq as i64),
-                })
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut code = refresh_cache(project, &resolved, &mut *connection, &notices, since)?;
-    if outcome.committed {
-        let body = serde_json::json!({
-            "event": "publish",
-            "environment": resolved.name,
-            "seq": plan.seq,
-            "bundle_sha256": plan.bundle_sha256,
-            "git_commit": verified.git_commit(),
-            "actor": options.actor,
-            "activations": plan.activations,
-        });
-        let notified = notify(hook.as_ref(), "publish", body);
-        if code == exit::OK {
-            code = notified;
-        }
+    let environment = &deployed.environment;
+    print_publish(&deployed.plan, deployed.committed, environment, &deployed.bundle_path, args);
+    let mut code = cache_code(&deployed.cache, environment);
+    let notified = webhook_code(&deployed.webhook);
+    if code == exit::OK {
+        code = notified;
     }
     if args.format == OutputFormat::Human {
-        print_short_status(project, &resolved, &mut *connection, verified.len())?;
+        println!();
+        match &deployed.status {
+            Some(status) => print_status(&status.rows),
+            None => println!(
+                "{} prompts: `promptctl status --env {}` shows the table",
+                deployed.prompts, environment.name
+            ),
+        }
     }
     Ok(code)
 }
 
-/// The status table after a publish, or a pointer to it for large bundles.
-pub(super) fn print_short_status(
-    project: &Project,
-    resolved: &Resolved,
-    connection: &mut dyn store::Connection,
-    prompts: usize,
-) -> Result<()> {
-    println!();
-    if prompts <= STATUS_TABLE_LIMIT {
-        let status = status_rows(project, resolved, Some(connection))?;
-        print_status(&status.rows);
+/// The plan, as JSON or as text.
+fn print_publish(
+    plan: &publish::Plan,
+    committed: bool,
+    environment: &Environment,
+    bundle_path: &std::path::Path,
+    args: &PublishArgs,
+) {
+    if args.format == OutputFormat::Json {
+        let json = serde_json::json!({
+            "plan": plan,
+            "committed": committed,
+            "store": environment.shown,
+        });
+        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
     } else {
-        println!("{prompts} prompts: `promptctl status --env {}` shows the table", resolved.name);
+        print_plan(plan, environment, bundle_path, args.plan, args.force);
     }
-    Ok(())
 }
 
-pub(super) fn print_plan(
+fn print_plan(
     plan: &publish::Plan,
-    resolved: &Resolved,
+    resolved: &Environment,
     bundle: &std::path::Path,
     plan_only: bool,
     force: bool,
@@ -269,97 +216,52 @@ pub(super) fn print_plan(
 }
 
 pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
-    let resolved = resolve(project, &args.target)?;
-    if args.reason.trim().is_empty() {
-        anyhow::bail!("`--reason` is empty; say why, for the audit trail");
-    }
-    let hook = hook(&resolved)?;
-    let mut connection = connect(&resolved)?;
-    let since = match store::schema::current(&mut *connection)? {
-        0 => None,
-        _ => Some(records::revision(&mut *connection)?),
+    let request = stage::RollbackRequest {
+        name: args.name.clone(),
+        to: args.to,
+        reason: args.reason.clone(),
+        actor: args.actor.clone(),
     };
-    let actor = actor(args.actor.as_deref());
-    let done = match publish::rollback(
-        &mut *connection,
-        &resolved.name,
-        &args.name,
-        args.to,
-        &actor,
-        &args.reason,
-    ) {
-        Ok(done) => done,
-        Err(PublishError::Store(error)) => return Err(error.into()),
-        Err(error) => return refused(error),
+    let rolled = match stage::rollback(project, &args.target.target(), &request)? {
+        stage::Rollback::Refused(error) => return refused(error),
+        stage::Rollback::RolledBack(rolled) => rolled,
     };
+    let (environment, done) = (&rolled.environment, &rolled.done);
     println!(
-        "rolled back `{}` in `{}` ({}): {} -> v{} by {actor}: {}",
+        "rolled back `{}` in `{}` ({}): {} -> v{} by {}: {}",
         done.name,
-        resolved.name,
-        resolved.shown,
+        environment.name,
+        environment.shown,
         done.from.map_or("(none)".into(), |v| format!("v{v}")),
         done.to,
+        rolled.actor,
         args.reason
     );
-    let notice = Notice {
-        name: done.active.name.clone(),
-        version: done.active.version,
-        sha256: done.active.content_sha256.clone(),
-        seq: None,
-    };
-    let code = refresh_cache(project, &resolved, &mut *connection, &[notice], since)?;
-    let body = serde_json::json!({
-        "event": "rollback",
-        "environment": resolved.name,
-        "name": done.name,
-        "from": done.from,
-        "to": done.to,
-        "actor": actor,
-        "reason": args.reason,
-    });
-    let notified = notify(hook.as_ref(), "rollback", body);
+    let code = cache_code(&rolled.cache, environment);
+    let notified = webhook_code(&rolled.webhook);
     Ok(if code == exit::OK { notified } else { code })
 }
 
 pub fn warm(project: &Project, args: &EnvArgs) -> Result<i32> {
-    let resolved = resolve(project, args)?;
-    if resolved.redis.is_none() {
-        anyhow::bail!(
-            "environment `{}` has no cache: set `redis` in `[environments.{}]`, or pass `--redis URL`",
-            resolved.name,
-            resolved.name
-        );
-    }
-    let mut connection = connect(&resolved)?;
-    store::schema::require_current(&mut *connection)?;
-    // Services that read a stale entry while Redis was back but not yet warmed are told to read
-    // everything again (they keep what they serve unless the new reading is as new or newer).
-    let everything = Notice {
-        name: crate::cache::EVERYTHING.to_string(),
-        version: 0,
-        sha256: String::new(),
-        seq: None,
-    };
-    refresh_cache(project, &resolved, &mut *connection, &[everything], None)
+    let (environment, cache) = stage::warm(project, &args.target())?;
+    Ok(cache_code(&cache, &environment))
 }
 
 pub fn db(project: &Project, command: &DbCommand) -> Result<i32> {
     match command {
         DbCommand::Migrate(args) => {
-            let resolved = resolve(project, args)?;
-            let mut connection = connect(&resolved)?;
-            let applied = store::schema::migrate(&mut *connection)?;
+            let (environment, applied) = stage::migrate(project, &args.target())?;
             if applied.is_empty() {
                 println!(
                     "{}: schema up to date (migration {})",
-                    resolved.shown,
-                    store::schema::latest()
+                    environment.shown,
+                    crate::store::schema::latest()
                 );
             }
             for migration in applied {
                 println!(
                     "{}: applied migration {} ({})",
-                    resolved.shown, migration.version, migration.name
+                    environment.shown, migration.version, migration.name
                 );
             }
             Ok(exit::OK)

@@ -1,34 +1,25 @@
-//! The deploy commands: `publish`, `rollback`, `status`, `warm` and `db migrate`. They resolve an
-//! environment's store and cache from `promptctl.toml` (and the overrides), call `publish`, then
-//! write the cache and the webhook after the commit and map each outcome to its exit code.
+//! The deploy commands: `publish`, `rollback`, `status`, `warm` and `db migrate`: their arguments,
+//! and what they print of the deploy stage (`pipeline::deploy`), each step's outcome mapped to its
+//! exit code.
 
 use super::exit;
-use crate::cache::{self, Cache, Notice};
 use crate::config::Project;
+use crate::pipeline::deploy::{
+    self as stage, CacheRefresh, Environment, Webhook, DATABASE_VARIABLE, REDIS_VARIABLE,
+};
 use crate::publish::{self, PublishError};
-use crate::store::{self, records, Location};
 use anyhow::Result;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 mod activate;
-mod refresh;
 mod status;
 
 pub use activate::*;
-use refresh::*;
 pub use status::*;
 
-/// The environment variable that overrides every environment's store URL.
-const DATABASE_VARIABLE: &str = "PROMPTCTL_DATABASE_URL";
-/// The environment variable that overrides every environment's Redis URL.
-const REDIS_VARIABLE: &str = "PROMPTCTL_REDIS_URL";
-/// Where the embedded stores live, relative to the project root (git-ignored).
-const EMBEDDED_DIR: &str = ".promptctl/store";
 /// Bundles with more versions than this get a progress bar on a terminal.
 const PROGRESS_THRESHOLD: u64 = 2000;
-/// `publish` follows with the status table up to this many prompts.
-const STATUS_TABLE_LIMIT: usize = 100;
 
 #[derive(Debug, clap::Args)]
 pub struct EnvArgs {
@@ -115,142 +106,45 @@ pub enum DbCommand {
     Migrate(EnvArgs),
 }
 
-/// One environment, resolved.
-struct Resolved {
-    name: String,
-    location: Location,
-    /// The location as shown: without credentials, and relative to the project when inside it.
-    shown: String,
-    redis: Option<String>,
-    protected: bool,
-    webhook: Option<crate::config::WebhookConfig>,
-}
-
-/// `env:VAR` reads the variable; anything else is the value itself.
-fn expand(value: &str, what: &str) -> Result<String> {
-    match value.strip_prefix("env:") {
-        Some(variable) => std::env::var(variable).map_err(|_| {
-            anyhow::anyhow!(
-                "{what} is `env:{variable}` but the environment variable `{variable}` is not set"
-            )
-        }),
-        None => Ok(value.to_string()),
-    }
-}
-
-fn resolve(project: &Project, args: &EnvArgs) -> Result<Resolved> {
-    let Some(config) = project.config.environments.get(&args.environment) else {
-        let known: Vec<&str> = project.config.environments.keys().map(String::as_str).collect();
-        let hint = crate::diagnostic::did_you_mean(&args.environment, known.iter().copied())
-            .map(|best| format!("did you mean `{best}`? "))
-            .unwrap_or_default();
-        anyhow::bail!(
-            "unknown environment `{}`; {hint}promptctl.toml declares: {}",
-            args.environment,
-            known.join(", ")
-        );
-    };
-    let what = format!("`[environments.{}] database`", args.environment);
-    // An empty override (an unset CI secret) is no override.
-    let database = args.database.as_ref().filter(|url| !url.is_empty());
-    let redis_override = args.redis.as_ref().filter(|url| !url.is_empty());
-    let url = match (database, &config.database) {
-        (Some(url), _) => url.clone(),
-        (None, Some(url)) => expand(url, &what)?,
-        (None, None) => format!("sqlite:{EMBEDDED_DIR}/{}.sqlite3", args.environment),
-    };
-    let location = Location::parse(&url, &project.root)?;
-    let redis = if args.no_cache {
-        None
-    } else {
-        match (redis_override, &config.redis) {
-            (Some(url), _) => Some(url.clone()),
-            (None, Some(url)) => {
-                Some(expand(url, &format!("`[environments.{}] redis`", args.environment))?)
-            }
-            (None, None) => None,
-        }
-    };
-    if let Location::Sqlite { path } = &location {
-        if path.starts_with(project.root.join(EMBEDDED_DIR)) {
-            let folder = project.root.join(EMBEDDED_DIR);
-            let _ = std::fs::create_dir_all(&folder);
-            let _ = std::fs::write(folder.join(".gitignore"), "*\n");
+impl EnvArgs {
+    fn target(&self) -> stage::Target {
+        stage::Target {
+            environment: self.environment.clone(),
+            database: self.database.clone(),
+            redis: self.redis.clone(),
+            no_cache: self.no_cache,
         }
     }
-    let shown = match &location {
-        Location::Sqlite { path } => match path.strip_prefix(&project.root) {
-            Ok(relative) => format!("sqlite:{}", relative.display()),
-            Err(_) => location.to_string(),
-        },
-        Location::Postgres { .. } => location.to_string(),
-    };
-    Ok(Resolved {
-        name: args.environment.clone(),
-        location,
-        shown,
-        redis,
-        protected: config.is_protected(&args.environment),
-        webhook: config.webhook.clone(),
-    })
 }
 
-fn actor(flag: Option<&str>) -> String {
-    if let Some(actor) = flag {
-        return actor.to_string();
-    }
-    for variable in ["PROMPTCTL_ACTOR", "GITHUB_ACTOR", "USER", "USERNAME"] {
-        if let Ok(value) = std::env::var(variable) {
-            if !value.is_empty() {
-                return value;
-            }
-        }
-    }
-    "unknown".into()
-}
-
-fn connect(resolved: &Resolved) -> Result<Box<dyn store::Connection>> {
-    Ok(store::open(&resolved.location)?)
-}
-
-fn connect_cache(project: &Project, url: &str) -> Result<Cache, cache::CacheError> {
-    let layout = cache::Layout { prefix: project.config.cache.key_prefix.clone() };
-    Cache::connect(url, layout, project.config.cache.ttl_seconds)
-}
-
-/// The webhook's URL and secret, resolved before anything is published so that a missing secret
-/// refuses the publish instead of skipping the notification.
-struct Hook {
-    url: String,
-    secret: Option<String>,
-}
-
-fn hook(resolved: &Resolved) -> Result<Option<Hook>> {
-    let Some(webhook) = &resolved.webhook else { return Ok(None) };
-    let url = expand(&webhook.url, &format!("`[environments.{}.webhook] url`", resolved.name))?;
-    let secret = match &webhook.secret_env {
-        Some(variable) => Some(std::env::var(variable).map_err(|_| {
-            crate::webhook::WebhookError::MissingSecret { variable: variable.clone() }
-        })?),
-        None => None,
-    };
-    Ok(Some(Hook { url, secret }))
-}
-
-fn notify(hook: Option<&Hook>, event: &str, body: serde_json::Value) -> i32 {
-    let Some(hook) = hook else { return exit::OK };
-    match crate::webhook::send(
-        &hook.url,
-        event,
-        &body,
-        hook.secret.as_deref().map(str::as_bytes),
-        &crate::webhook::Delivery::default(),
-    ) {
-        Ok(_) => {
-            println!("webhook {} notified", crate::webhook::redact_url(&hook.url));
+/// Prints what became of the cache; `OK`, or `CACHE_STALE` when Redis could not be written.
+fn cache_code(cache: &CacheRefresh, environment: &Environment) -> i32 {
+    match cache {
+        CacheRefresh::None => exit::OK,
+        CacheRefresh::Refreshed { url, summary } => {
+            println!("cache {url}: {summary}");
             exit::OK
         }
-        Err(error) => {
+        CacheRefresh::Stale { error } => {
+            eprintln!("error: {error}");
+            eprintln!(
+                "error: the store is up to date but the cache is stale: run `promptctl warm --env {}` once Redis is back (the next publish also repairs it)",
+                environment.name
+            );
+            exit::CACHE_STALE
+        }
+    }
+}
+
+/// Prints what became of the webhook; `OK`, or `WEBHOOK_FAILED`.
+fn webhook_code(webhook: &Webhook) -> i32 {
+    match webhook {
+        Webhook::None => exit::OK,
+        Webhook::Notified { url } => {
+            println!("webhook {url} notified");
+            exit::OK
+        }
+        Webhook::Failed { error } => {
             eprintln!(
                 "error: {error}; the store and cache are updated, only the notification is missing"
             );

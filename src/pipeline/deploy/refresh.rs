@@ -4,21 +4,31 @@
 use super::*;
 
 /// Beyond this many changed prompts, the cache is rewritten whole rather than entry by entry.
-pub(super) const INCREMENTAL_LIMIT: usize = 100;
+const INCREMENTAL_LIMIT: usize = 100;
 
-/// Brings the cache up to date with the store and publishes `notices`; returns the exit code:
-/// OK, or CACHE_STALE with the reason printed. `since` is the store revision before this
+/// What became of the cache after a store change.
+#[derive(Debug)]
+pub enum CacheRefresh {
+    /// The environment has no cache (or `--no-cache`).
+    None,
+    /// Up to date; the URL as shown (without credentials) and what was done.
+    Refreshed { url: String, summary: String },
+    /// Redis could not be written: the store is ahead of the cache until `warm`.
+    Stale { error: String },
+}
+
+/// Brings the cache up to date with the store and publishes `notices`. `since` is the store revision before this
 /// command's changes: when the cache's stamp says it holds that revision and no entry is missing,
 /// only the changed entries are written; otherwise (and always for `warm`, `since = None`) every
 /// active version is.
 pub(super) fn refresh_cache(
     project: &Project,
-    resolved: &Resolved,
+    environment: &Environment,
     connection: &mut dyn store::Connection,
     notices: &[Notice],
     since: Option<i64>,
-) -> Result<i32> {
-    let Some(url) = &resolved.redis else { return Ok(exit::OK) };
+) -> Result<CacheRefresh> {
+    let Some(url) = &environment.redis else { return Ok(CacheRefresh::None) };
     let revision = records::revision(connection)?;
     // The entries a consistent cache holds, to find missing ones (expired or deleted); only when
     // the cache may be consistent (`warm` rewrites everything).
@@ -70,18 +80,8 @@ pub(super) fn refresh_cache(
             project.config.cache.key_prefix
         ))
     })();
-    match written {
-        Ok(summary) => {
-            println!("cache {}: {summary}", store::redact_url(url));
-            Ok(exit::OK)
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            eprintln!(
-                "error: the store is up to date but the cache is stale: run `promptctl warm --env {}` once Redis is back (the next publish also repairs it)",
-                resolved.name
-            );
-            Ok(exit::CACHE_STALE)
-        }
-    }
+    Ok(match written {
+        Ok(summary) => CacheRefresh::Refreshed { url: store::redact_url(url), summary },
+        Err(error) => CacheRefresh::Stale { error: error.to_string() },
+    })
 }

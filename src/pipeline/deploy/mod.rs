@@ -1,0 +1,458 @@
+//! The deploy stage: `publish`, `rollback`, `warm`, `db migrate` and `status`. Each resolves an
+//! environment's store, cache and webhook from `promptctl.toml` (and the overrides), runs its
+//! store change (`publish`, one locked transaction), then brings the cache up to date and
+//! notifies the webhook after the commit, and returns what happened at each step
+//! (`Deployed { plan, cache, webhook }`); the CLI prints it and maps it to exit codes.
+
+use crate::cache::{self, Notice};
+use crate::config::Project;
+use crate::publish::{self, PublishError};
+use crate::store::{self, records, Location};
+use anyhow::Result;
+use std::path::PathBuf;
+
+mod refresh;
+mod status;
+
+pub use refresh::*;
+pub use status::*;
+
+/// The environment variable that overrides every environment's store URL.
+pub const DATABASE_VARIABLE: &str = "PROMPTCTL_DATABASE_URL";
+/// The environment variable that overrides every environment's Redis URL.
+pub const REDIS_VARIABLE: &str = "PROMPTCTL_REDIS_URL";
+/// Where the embedded stores live, relative to the project root (git-ignored).
+const EMBEDDED_DIR: &str = ".promptctl/store";
+/// `publish` follows with the status table up to this many prompts.
+pub const STATUS_TABLE_LIMIT: usize = 100;
+
+/// Which environment, and the overrides of its store and cache (`--db`, `--redis`,
+/// `--no-cache`, and their environment variables).
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub environment: String,
+    pub database: Option<String>,
+    pub redis: Option<String>,
+    pub no_cache: bool,
+}
+
+/// One environment, resolved.
+#[derive(Debug)]
+pub struct Environment {
+    pub name: String,
+    pub location: Location,
+    /// The location as shown: without credentials, and relative to the project when inside it.
+    pub shown: String,
+    pub redis: Option<String>,
+    pub protected: bool,
+    webhook: Option<crate::config::WebhookConfig>,
+}
+
+/// `env:VAR` reads the variable; anything else is the value itself.
+fn expand(value: &str, what: &str) -> Result<String> {
+    match value.strip_prefix("env:") {
+        Some(variable) => std::env::var(variable).map_err(|_| {
+            anyhow::anyhow!(
+                "{what} is `env:{variable}` but the environment variable `{variable}` is not set"
+            )
+        }),
+        None => Ok(value.to_string()),
+    }
+}
+
+/// The environment `target` names, from promptctl.toml and the overrides.
+pub fn resolve(project: &Project, target: &Target) -> Result<Environment> {
+    let Some(config) = project.config.environments.get(&target.environment) else {
+        let known: Vec<&str> = project.config.environments.keys().map(String::as_str).collect();
+        let hint = crate::diagnostic::did_you_mean(&target.environment, known.iter().copied())
+            .map(|best| format!("did you mean `{best}`? "))
+            .unwrap_or_default();
+        anyhow::bail!(
+            "unknown environment `{}`; {hint}promptctl.toml declares: {}",
+            target.environment,
+            known.join(", ")
+        );
+    };
+    let what = format!("`[environments.{}] database`", target.environment);
+    // An empty override (an unset CI secret) is no override.
+    let database = target.database.as_ref().filter(|url| !url.is_empty());
+    let redis_override = target.redis.as_ref().filter(|url| !url.is_empty());
+    let url = match (database, &config.database) {
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) => expand(url, &what)?,
+        (None, None) => format!("sqlite:{EMBEDDED_DIR}/{}.sqlite3", target.environment),
+    };
+    let location = Location::parse(&url, &project.root)?;
+    let redis = if target.no_cache {
+        None
+    } else {
+        match (redis_override, &config.redis) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(url)) => {
+                Some(expand(url, &format!("`[environments.{}] redis`", target.environment))?)
+            }
+            (None, None) => None,
+        }
+    };
+    if let Location::Sqlite { path } = &location {
+        if path.starts_with(project.root.join(EMBEDDED_DIR)) {
+            let folder = project.root.join(EMBEDDED_DIR);
+            let _ = std::fs::create_dir_all(&folder);
+            let _ = std::fs::write(folder.join(".gitignore"), "*\n");
+        }
+    }
+    let shown = match &location {
+        Location::Sqlite { path } => match path.strip_prefix(&project.root) {
+            Ok(relative) => format!("sqlite:{}", relative.display()),
+            Err(_) => location.to_string(),
+        },
+        Location::Postgres { .. } => location.to_string(),
+    };
+    Ok(Environment {
+        name: target.environment.clone(),
+        location,
+        shown,
+        redis,
+        protected: config.is_protected(&target.environment),
+        webhook: config.webhook.clone(),
+    })
+}
+
+/// Who acts, for the audit trail: the flag, else PROMPTCTL_ACTOR, GITHUB_ACTOR, USER or USERNAME.
+fn actor(flag: Option<&str>) -> String {
+    if let Some(actor) = flag {
+        return actor.to_string();
+    }
+    for variable in ["PROMPTCTL_ACTOR", "GITHUB_ACTOR", "USER", "USERNAME"] {
+        if let Ok(value) = std::env::var(variable) {
+            if !value.is_empty() {
+                return value;
+            }
+        }
+    }
+    "unknown".into()
+}
+
+fn connect(environment: &Environment) -> Result<Box<dyn store::Connection>> {
+    Ok(store::open(&environment.location)?)
+}
+
+/// The store revision before this command's changes (`None`: a store without a schema yet).
+fn revision_before(connection: &mut dyn store::Connection) -> Result<Option<i64>> {
+    Ok(match store::schema::current(connection)? {
+        0 => None,
+        _ => Some(records::revision(connection)?),
+    })
+}
+
+fn connect_cache(project: &Project, url: &str) -> Result<cache::Cache, cache::CacheError> {
+    let layout = cache::Layout { prefix: project.config.cache.key_prefix.clone() };
+    cache::Cache::connect(url, layout, project.config.cache.ttl_seconds)
+}
+
+/// The webhook's URL and secret, resolved before anything is published so that a missing secret
+/// refuses the publish instead of skipping the notification.
+struct Hook {
+    url: String,
+    secret: Option<String>,
+}
+
+fn hook(environment: &Environment) -> Result<Option<Hook>> {
+    let Some(webhook) = &environment.webhook else { return Ok(None) };
+    let url = expand(&webhook.url, &format!("`[environments.{}.webhook] url`", environment.name))?;
+    let secret = match &webhook.secret_env {
+        Some(variable) => Some(std::env::var(variable).map_err(|_| {
+            crate::webhook::WebhookError::MissingSecret { variable: variable.clone() }
+        })?),
+        None => None,
+    };
+    Ok(Some(Hook { url, secret }))
+}
+
+/// What became of the deploy notification.
+#[derive(Debug)]
+pub enum Webhook {
+    /// The environment has no webhook, or nothing was committed to notify about.
+    None,
+    /// Delivered; the URL as shown (its path and query hidden).
+    Notified { url: String },
+    /// Not delivered after the retries (the store and cache are updated).
+    Failed { error: String },
+}
+
+fn notify(hook: Option<&Hook>, event: &str, body: serde_json::Value) -> Webhook {
+    let Some(hook) = hook else { return Webhook::None };
+    match crate::webhook::send(
+        &hook.url,
+        event,
+        &body,
+        hook.secret.as_deref().map(str::as_bytes),
+        &crate::webhook::Delivery::default(),
+    ) {
+        Ok(_) => Webhook::Notified { url: crate::webhook::redact_url(&hook.url) },
+        Err(error) => Webhook::Failed { error: error.to_string() },
+    }
+}
+
+/// What `publish` is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct PublishRequest {
+    /// The bundle file or folder (default: `pipeline::build::DEFAULT_OUT`, where `build` writes).
+    pub bundle: Option<PathBuf>,
+    pub pubkeys: Vec<PathBuf>,
+    pub plan_only: bool,
+    pub only: Vec<String>,
+    pub force: bool,
+    pub allow_downgrade: bool,
+    pub actor: Option<String>,
+    /// Read the status table after the publish (up to `STATUS_TABLE_LIMIT` prompts).
+    pub status: bool,
+}
+
+/// What `publish` did.
+pub enum Publish {
+    /// The store refused the publish (nothing changed); a `PublishError::Drifted` carries what
+    /// the store knows of each drift.
+    Refused {
+        environment: Environment,
+        error: PublishError,
+    },
+    /// `--plan`: what would change; `drift` is the refusal the publish would meet, if any.
+    Planned {
+        environment: Environment,
+        bundle_path: PathBuf,
+        plan: publish::Plan,
+        drift: Option<PublishError>,
+    },
+    Deployed(Deployed),
+}
+
+/// A publish that ran: the plan (committed, or an unchanged re-publish), then the cache and the
+/// webhook.
+pub struct Deployed {
+    pub environment: Environment,
+    pub bundle_path: PathBuf,
+    pub plan: publish::Plan,
+    pub committed: bool,
+    pub cache: CacheRefresh,
+    pub webhook: Webhook,
+    /// The bundle's prompts.
+    pub prompts: usize,
+    /// The status table, when asked for and the bundle has at most `STATUS_TABLE_LIMIT` prompts.
+    pub status: Option<Status>,
+}
+
+/// `promptctl publish`: verifies the bundle, plans and applies it in one locked transaction, then
+/// refreshes the cache and notifies the webhook. `progress` is called with (done, total) versions
+/// while a large bundle is written.
+pub fn publish(
+    project: &Project,
+    target: &Target,
+    request: &PublishRequest,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Publish> {
+    let environment = resolve(project, target)?;
+    let default_out = super::build::DEFAULT_OUT;
+    let bundle_path = request.bundle.clone().unwrap_or_else(|| project.root.join(default_out));
+    if request.bundle.is_none() && !bundle_path.join("bundle.json").exists() {
+        anyhow::bail!(
+            "no bundle at `{default_out}/bundle.json`; run `promptctl build` first, or pass `--bundle PATH`"
+        );
+    }
+    let hook = hook(&environment)?;
+    // The prompts are checked as publish uses them: those the store already holds as they are
+    // in the bundle are not parsed again.
+    let (bundle_path, verified) =
+        super::build::read_verified(Some(project), &bundle_path, &request.pubkeys, false)?;
+    let mut connection = connect(&environment)?;
+    let since = revision_before(&mut *connection)?;
+    let options = publish::Options {
+        only: request.only.clone(),
+        force: request.force,
+        allow_downgrade: request.allow_downgrade,
+        plan_only: request.plan_only,
+        actor: actor(request.actor.as_deref()),
+    };
+    let store_target = publish::Target {
+        environment: &environment.name,
+        protected: environment.protected,
+        embedded: environment.location.is_embedded(),
+    };
+    let outcome = publish::apply(&mut *connection, &verified, &store_target, &options, progress);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(PublishError::Drifted(mut drift)) => {
+            let _ = publish::explain_drift(&mut *connection, &mut drift);
+            return Ok(Publish::Refused { environment, error: PublishError::Drifted(drift) });
+        }
+        Err(PublishError::Store(error)) => return Err(error.into()),
+        Err(PublishError::Bundle(error)) => return Err(error.into()),
+        Err(error) => return Ok(Publish::Refused { environment, error }),
+    };
+    let plan = outcome.plan;
+    if request.plan_only {
+        // The plan refuses as the publish would: over drift without `--force`.
+        let drift = (!plan.drift.is_empty() && !request.force).then(|| {
+            let mut drift = plan.drift.clone();
+            let _ = publish::explain_drift(&mut *connection, &mut drift);
+            PublishError::Drifted(drift)
+        });
+        return Ok(Publish::Planned { environment, bundle_path, plan, drift });
+    }
+    let notices: Vec<Notice> = if outcome.committed {
+        plan.activations
+            .iter()
+            .filter_map(|change| {
+                let version = verified
+                    .prompt(&change.name)
+                    .ok()?
+                    .versions
+                    .iter()
+                    .find(|version| i64::from(version.version) == change.to)?;
+                Some(Notice {
+                    name: change.name.clone(),
+                    version: change.to,
+                    sha256: publish::content_sha256(&version.template),
+                    seq: Some(plan.seq as i64),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let cache = refresh_cache(project, &environment, &mut *connection, &notices, since)?;
+    let webhook = if outcome.committed {
+        let body = serde_json::json!({
+            "event": "publish",
+            "environment": environment.name,
+            "seq": plan.seq,
+            "bundle_sha256": plan.bundle_sha256,
+            "git_commit": verified.git_commit(),
+            "actor": options.actor,
+            "activations": plan.activations,
+        });
+        notify(hook.as_ref(), "publish", body)
+    } else {
+        Webhook::None
+    };
+    let prompts = verified.len();
+    let status = if request.status && prompts <= STATUS_TABLE_LIMIT {
+        Some(status_rows(project, &environment, Some(&mut *connection))?)
+    } else {
+        None
+    };
+    Ok(Publish::Deployed(Deployed {
+        environment,
+        bundle_path,
+        plan,
+        committed: outcome.committed,
+        cache,
+        webhook,
+        prompts,
+        status,
+    }))
+}
+
+/// What `rollback` is asked for.
+#[derive(Debug, Clone)]
+pub struct RollbackRequest {
+    pub name: String,
+    pub to: Option<i64>,
+    pub reason: String,
+    pub actor: Option<String>,
+}
+
+/// What `rollback` did.
+pub enum Rollback {
+    /// The store refused it (nothing changed).
+    Refused(PublishError),
+    RolledBack(Box<RolledBack>),
+}
+
+/// A committed rollback, then the cache and the webhook.
+pub struct RolledBack {
+    pub environment: Environment,
+    pub done: publish::Rollback,
+    pub actor: String,
+    pub cache: CacheRefresh,
+    pub webhook: Webhook,
+}
+
+/// `promptctl rollback`: activates an earlier stored version (audited), then refreshes the cache
+/// and notifies the webhook.
+pub fn rollback(project: &Project, target: &Target, request: &RollbackRequest) -> Result<Rollback> {
+    let environment = resolve(project, target)?;
+    if request.reason.trim().is_empty() {
+        anyhow::bail!("`--reason` is empty; say why, for the audit trail");
+    }
+    let hook = hook(&environment)?;
+    let mut connection = connect(&environment)?;
+    let since = revision_before(&mut *connection)?;
+    let actor = actor(request.actor.as_deref());
+    let done = match publish::rollback(
+        &mut *connection,
+        &environment.name,
+        &request.name,
+        request.to,
+        &actor,
+        &request.reason,
+    ) {
+        Ok(done) => done,
+        Err(PublishError::Store(error)) => return Err(error.into()),
+        Err(error) => return Ok(Rollback::Refused(error)),
+    };
+    let notice = Notice {
+        name: done.active.name.clone(),
+        version: done.active.version,
+        sha256: done.active.content_sha256.clone(),
+        seq: None,
+    };
+    let cache = refresh_cache(project, &environment, &mut *connection, &[notice], since)?;
+    let body = serde_json::json!({
+        "event": "rollback",
+        "environment": environment.name,
+        "name": done.name,
+        "from": done.from,
+        "to": done.to,
+        "actor": actor,
+        "reason": request.reason,
+    });
+    let webhook = notify(hook.as_ref(), "rollback", body);
+    Ok(Rollback::RolledBack(Box::new(RolledBack { environment, done, actor, cache, webhook })))
+}
+
+/// `promptctl warm`: rewrites every cache entry of the environment from its store, and tells the
+/// services to read everything again.
+pub fn warm(project: &Project, target: &Target) -> Result<(Environment, CacheRefresh)> {
+    let environment = resolve(project, target)?;
+    if environment.redis.is_none() {
+        anyhow::bail!(
+            "environment `{}` has no cache: set `redis` in `[environments.{}]`, or pass `--redis URL`",
+            environment.name,
+            environment.name
+        );
+    }
+    let mut connection = connect(&environment)?;
+    store::schema::require_current(&mut *connection)?;
+    // Services that read a stale entry while Redis was back but not yet warmed are told to read
+    // everything again (they keep what they serve unless the new reading is as new or newer).
+    let everything = Notice {
+        name: crate::cache::EVERYTHING.to_string(),
+        version: 0,
+        sha256: String::new(),
+        seq: None,
+    };
+    let refreshed = refresh_cache(project, &environment, &mut *connection, &[everything], None)?;
+    Ok((environment, refreshed))
+}
+
+/// `promptctl db migrate`: creates or upgrades the store's schema; the migrations applied now.
+pub fn migrate(
+    project: &Project,
+    target: &Target,
+) -> Result<(Environment, Vec<&'static store::schema::Migration>)> {
+    let environment = resolve(project, target)?;
+    let mut connection = connect(&environment)?;
+    let applied = store::schema::migrate(&mut *connection)?;
+    Ok((environment, applied))
+}

@@ -1,0 +1,9 @@
+//! The pipeline: the stages the commands run, each returning a typed outcome instead of printing
+//! (the CLI prints them and maps them to exit codes). `check` (the parallel check with the result
+//! cache and the file index, the gate later stages pass, `lock`), `build` (the signed bundle and
+//! the generated registry, the signing key, reading a verified bundle) and `deploy` (`publish`,
+//! `rollback`, `warm`, `db migrate`, `status`: the store change, then the cache and the webhook).
+
+pub mod build;
+pub mod check;
+pub mod deploy;
