@@ -121,7 +121,7 @@ pub(super) fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<
 pub(super) fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Result<i32> {
     let project =
         if args.pubkeys.is_empty() { Some(open_project(root)?) } else { open_project(root).ok() };
-    let (bundle_path, verified) =
+    let stage::ReadBundle { path: bundle_path, verified } =
         stage::read_verified(project.as_ref(), &args.bundle, &args.pubkeys, true)?;
     let mut versions = 0;
     for name in verified.names() {

@@ -289,7 +289,7 @@ pub fn read_verified(
     bundle: &Path,
     pubkeys: &[PathBuf],
     every_prompt: bool,
-) -> Result<(PathBuf, bundle::Verified)> {
+) -> Result<ReadBundle> {
     use crate::bundle::Error;
     let bundle_path =
         if bundle.is_dir() { bundle.join("bundle.json") } else { bundle.to_path_buf() };
@@ -354,5 +354,11 @@ pub fn read_verified(
             bundle_path.display()
         );
     }
-    Ok((bundle_path, verified))
+    Ok(ReadBundle { path: bundle_path, verified })
+}
+
+/// A bundle read and verified, and the path of its bundle.json.
+pub struct ReadBundle {
+    pub path: PathBuf,
+    pub verified: bundle::Verified,
 }

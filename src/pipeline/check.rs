@@ -186,25 +186,24 @@ fn run_check(
 
     // Each prompt is read and checked in one task, so that a clean prompt's bytes are freed (and
     // their memory reused) while the others are still being read.
-    type Read = (PromptFiles, Vec<(String, crate::index::Entry)>);
-    type Kept = (Option<crate::catalog::Prompt>, Option<crate::bundle::PromptEntry>);
-    let results: Vec<(Read, (String, bool, check::Outcome), Kept)> = folders
+    let results: Vec<PromptDone> = folders
         .par_iter()
         .map(|folder| {
             let (mut files, index_entries) = listing.read(folder);
-            let Checked { key, cached: hit, outcome, catalog } =
+            let checked =
                 check_one(project, &lock, &lock_file, &memo, &mut files, options, want_catalog);
-            if outcome.diagnostics.is_empty() {
+            if checked.outcome.diagnostics.is_empty() {
                 files.release();
             }
-            let kept = match (keep, catalog) {
+            let (catalog, bundle_entry) = match (keep, checked.catalog) {
                 (Keep::Bundle { served }, Some(prompt)) => {
                     let entry = crate::bundle::PromptEntry::new(&prompt);
                     (served.then(|| prompt.served_only()).flatten(), Some(entry))
                 }
                 (_, catalog) => (catalog, None),
             };
-            ((files, index_entries), (key, hit, outcome), kept)
+            let Checked { key, cached, outcome, .. } = checked;
+            PromptDone { files, index_entries, key, cached, outcome, catalog, bundle_entry }
         })
         .collect();
     let mut prompts = Vec::with_capacity(results.len());
@@ -214,12 +213,13 @@ fn run_check(
     let mut changed = false;
     let mut catalog = Vec::new();
     let mut bundle_entries = Vec::new();
-    for ((files, entries), (key, hit, outcome), (prompt, bundle_entry)) in results {
-        prompts.push(files);
-        index_entries.extend(entries);
-        catalog.extend(prompt);
-        bundle_entries.extend(bundle_entry);
-        changed |= !hit;
+    for done in results {
+        prompts.push(done.files);
+        index_entries.extend(done.index_entries);
+        catalog.extend(done.catalog);
+        bundle_entries.extend(done.bundle_entry);
+        changed |= !done.cached;
+        let (key, outcome) = (done.key, done.outcome);
         if outcome.snapshot_writes.is_empty() {
             fresh.insert(key, &outcome.diagnostics);
         }
@@ -274,6 +274,18 @@ fn run_check(
 
 pub(crate) fn has_errors(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().any(Diagnostic::is_error)
+}
+
+/// One prompt's task of a check run: its files, their index entries, its result, and what the
+/// run keeps of it.
+struct PromptDone {
+    files: PromptFiles,
+    index_entries: Vec<(String, crate::index::Entry)>,
+    key: String,
+    cached: bool,
+    outcome: check::Outcome,
+    catalog: Option<crate::catalog::Prompt>,
+    bundle_entry: Option<crate::bundle::PromptEntry>,
 }
 
 /// What checking one prompt gave.

@@ -243,14 +243,14 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
 }
 
 pub fn warm(project: &Project, args: &EnvArgs) -> Result<i32> {
-    let (environment, cache) = stage::warm(project, &args.target())?;
-    Ok(cache_code(&cache, &environment))
+    let warmed = stage::warm(project, &args.target())?;
+    Ok(cache_code(&warmed.cache, &warmed.environment))
 }
 
 pub fn db(project: &Project, command: &DbCommand) -> Result<i32> {
     match command {
         DbCommand::Migrate(args) => {
-            let (environment, applied) = stage::migrate(project, &args.target())?;
+            let stage::Migrated { environment, applied } = stage::migrate(project, &args.target())?;
             if applied.is_empty() {
                 println!(
                     "{}: schema up to date (migration {})",

@@ -42,7 +42,8 @@ pub(super) fn print_status(rows: &[StatusRow]) {
 }
 
 pub fn status(project: &Project, args: &StatusArgs) -> Result<i32> {
-    let (resolved, status) = stage::status(project, &args.target.target())?;
+    let stage::Report { environment: resolved, status } =
+        stage::status(project, &args.target.target())?;
     let cache_state = match &status.cache {
         None => "none",
         Some(Ok(())) => "ok",

@@ -262,7 +262,7 @@ pub fn publish(
     let hook = hook(&environment)?;
     // The prompts are checked as publish uses them: those the store already holds as they are
     // in the bundle are not parsed again.
-    let (bundle_path, verified) =
+    let super::build::ReadBundle { path: bundle_path, verified } =
         super::build::read_verified(Some(project), &bundle_path, &request.pubkeys, false)?;
     let mut connection = connect(&environment)?;
     let since = revision_before(&mut *connection)?;
@@ -423,7 +423,7 @@ pub fn rollback(project: &Project, target: &Target, request: &RollbackRequest) -
 
 /// `promptctl warm`: rewrites every cache entry of the environment from its store, and tells the
 /// services to read everything again.
-pub fn warm(project: &Project, target: &Target) -> Result<(Environment, CacheRefresh)> {
+pub fn warm(project: &Project, target: &Target) -> Result<Warmed> {
     let environment = resolve(project, target)?;
     if environment.redis.is_none() {
         anyhow::bail!(
@@ -442,17 +442,27 @@ pub fn warm(project: &Project, target: &Target) -> Result<(Environment, CacheRef
         sha256: String::new(),
         seq: None,
     };
-    let refreshed = refresh_cache(project, &environment, &mut *connection, &[everything], None)?;
-    Ok((environment, refreshed))
+    let cache = refresh_cache(project, &environment, &mut *connection, &[everything], None)?;
+    Ok(Warmed { environment, cache })
+}
+
+/// What `warm` did.
+pub struct Warmed {
+    pub environment: Environment,
+    pub cache: CacheRefresh,
 }
 
 /// `promptctl db migrate`: creates or upgrades the store's schema; the migrations applied now.
-pub fn migrate(
-    project: &Project,
-    target: &Target,
-) -> Result<(Environment, Vec<&'static store::schema::Migration>)> {
+pub fn migrate(project: &Project, target: &Target) -> Result<Migrated> {
     let environment = resolve(project, target)?;
     let mut connection = connect(&environment)?;
     let applied = store::schema::migrate(&mut *connection)?;
-    Ok((environment, applied))
+    Ok(Migrated { environment, applied })
+}
+
+/// What `db migrate` did.
+pub struct Migrated {
+    pub environment: Environment,
+    /// The migrations applied now (none: the schema was up to date).
+    pub applied: Vec<&'static store::schema::Migration>,
 }

@@ -157,7 +157,7 @@ fn repository_activations(
 
 /// `promptctl status`: the environment and what it holds, read-only (an SQLite store that does
 /// not exist is not created, nor migrated).
-pub fn status(project: &Project, target: &Target) -> Result<(Environment, Status)> {
+pub fn status(project: &Project, target: &Target) -> Result<Report> {
     let environment = resolve(project, target)?;
     let missing =
         matches!(&environment.location, store::Location::Sqlite { path } if !path.exists());
@@ -166,5 +166,11 @@ pub fn status(project: &Project, target: &Target) -> Result<(Environment, Status
         Some(connection) => status_rows(project, &environment, Some(&mut **connection))?,
         None => status_rows(project, &environment, None)?,
     };
-    Ok((environment, status))
+    Ok(Report { environment, status })
+}
+
+/// What `status` found in an environment.
+pub struct Report {
+    pub environment: Environment,
+    pub status: Status,
 }
