@@ -182,7 +182,7 @@ pub fn load(root: &Path) -> Result<Project, ConfigError> {
         invalid(
             location.start.line,
             location.start.column,
-            format!("{message}; see docs/format.md"),
+            format!("{message}; see {}", crate::text::docs("format.md")),
         )
     })?;
     if config.environments.is_empty() {

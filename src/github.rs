@@ -163,6 +163,7 @@ pub fn upsert_comment(
             },
         )?;
     authorization.set_sensitive(true);
+    crate::tls::install_provider();
     let http = reqwest::blocking::Client::builder()
         .user_agent(concat!("promptctl/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(30))

@@ -67,6 +67,8 @@ pub mod diff;
 #[cfg(feature = "cli")]
 pub mod report;
 #[cfg(feature = "cli")]
+pub(crate) mod tls;
+#[cfg(feature = "cli")]
 pub mod github;
 #[cfg(feature = "cli")]
 pub(crate) mod pipeline;

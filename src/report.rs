@@ -122,7 +122,7 @@ pub fn help_uri(code: Code) -> String {
     // GitHub's heading anchors: lowercase, punctuation other than `-` and `_` removed.
     let anchor: String =
         code.as_str().chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
-    format!("{}/blob/main/docs/diagnostics.md#{anchor}", env!("CARGO_PKG_REPOSITORY"))
+    crate::text::docs(&format!("diagnostics.md#{anchor}"))
 }
 
 fn sarif_level(severity: Severity) -> &'static str {

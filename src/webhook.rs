@@ -68,6 +68,7 @@ pub fn send(
 ) -> Result<u32, WebhookError> {
     let shown = redact_url(url);
     let bytes = serde_json::to_vec(body).expect("a webhook body serialises");
+    crate::tls::install_provider();
     let client = reqwest::blocking::Client::builder()
         .timeout(delivery.timeout)
         .user_agent(concat!("promptctl/", env!("CARGO_PKG_VERSION")))

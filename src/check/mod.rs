@@ -263,7 +263,10 @@ fn parse_manifest<'a>(
                 files.dir.clone(),
                 format!("prompt `{}` has no `prompt.toml`", files.name),
             )
-            .help("add prompt.toml with at least `description = \"…\"` (see docs/format.md)"),
+            .help(format!(
+                "add prompt.toml with at least `description = \"…\"` (see {})",
+                crate::text::docs("format.md")
+            )),
         );
         return None;
     };

@@ -177,9 +177,9 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
             .replace("a string or map", "a string or a table")
             .replace("struct ", "table ");
         let help = if first_line.contains("unknown field") {
-            "see docs/format.md for the keys this file accepts".to_string()
+            format!("see {} for the keys this file accepts", crate::text::docs("format.md"))
         } else {
-            "fix the TOML syntax; see docs/format.md".to_string()
+            format!("fix the TOML syntax; see {}", crate::text::docs("format.md"))
         };
         Diagnostic::new(
             Code::SyntaxToml,
@@ -226,7 +226,7 @@ pub fn resolve_variables(
                 Diagnostic::new(Code::VariablesInvalidSpec, file, problem)
                     .at(text, span.clone())
                     .label("in this declaration")
-                    .help("see the variable keys in docs/format.md"),
+                    .help(format!("see the variable keys in {}", crate::text::docs("format.md"))),
             );
         }
         if let Some(variable) = variable {
@@ -529,7 +529,7 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
                 value.span(),
                 "`test` must be an array of tables: write each test as `[[test]]`".into(),
                 "expected [[test]]",
-                "see docs/format.md",
+                &format!("see {}", crate::text::docs("format.md")),
             ),
         }
     }
@@ -722,7 +722,7 @@ fn read_front_matter_generally(
                 value.span(),
                 "`model` must be a table, e.g. `model = { name = \"gpt-4o-mini\" }`".into(),
                 "expected a table",
-                "see docs/format.md",
+                &format!("see {}", crate::text::docs("format.md")),
             );
             None
         }

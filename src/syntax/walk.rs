@@ -43,7 +43,7 @@ impl<'a> Reader<'a> {
                     span,
                     format!("invalid TOML: {}", lowercase_first(&message)),
                     &lowercase_first(&message),
-                    "fix the TOML syntax; see docs/format.md",
+                    &format!("fix the TOML syntax; see {}", crate::text::docs("format.md")),
                 );
                 (reader, None)
             }
@@ -93,10 +93,14 @@ impl<'a> Reader<'a> {
             let name = key.get_ref().as_ref();
             if !allowed.contains(&name) {
                 let help = match did_you_mean(name, allowed.iter().copied()) {
-                    Some(suggestion) => format!("did you mean `{suggestion}`? see docs/format.md"),
+                    Some(suggestion) => format!(
+                        "did you mean `{suggestion}`? see {}",
+                        crate::text::docs("format.md")
+                    ),
                     None => format!(
-                        "{what} accepts: {}; see docs/format.md",
-                        allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        "{what} accepts: {}; see {}",
+                        allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                        crate::text::docs("format.md")
                     ),
                 };
                 self.error(
@@ -121,7 +125,7 @@ impl<'a> Reader<'a> {
             value.span(),
             message,
             &format_args!("expected {expected}"),
-            "see docs/format.md for this key's type",
+            &format!("see {} for this key's type", crate::text::docs("format.md")),
         );
     }
 
@@ -139,7 +143,7 @@ impl<'a> Reader<'a> {
                 span,
                 format!("{what} lacks the required key `{key}`"),
                 &format_args!("`{key}` missing"),
-                "see docs/format.md",
+                &format!("see {}", crate::text::docs("format.md")),
             );
         }
         found

@@ -143,7 +143,7 @@ pub(super) fn parse_payload(
                 );
                 let help = match suggestion {
                     Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                    None => "name a `security/*` code, see docs/security.md".into(),
+                    None => format!("name a `security/*` code, see {}", crate::text::docs("security.md")),
                 };
                 return (codes, None, Some((format!("`{word}` is not a diagnostic code"), help)));
             }
