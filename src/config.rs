@@ -144,7 +144,7 @@ impl Project {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no `promptctl.toml` in `{start}` or any folder above it; run promptctl inside a project, or pass `--root DIR`")]
+    #[error("no `promptctl.toml` in `{start}` or any folder above it; run `promptctl init` to put this repository under promptctl, or run promptctl inside a project, or pass `--root DIR`")]
     NotFound { start: PathBuf },
     #[error("cannot read `{path}`")]
     Read { path: PathBuf, source: crate::read::ReadError },
@@ -211,4 +211,60 @@ pub fn load(root: &Path) -> Result<Project, ConfigError> {
     use sha2::Digest;
     let config_sha256 = sha2::Sha256::digest(&bytes).into();
     Ok(Project { root: root.to_path_buf(), config, config_sha256 })
+}
+
+/// `text` (promptctl.toml) with `path` added to `[signing] public_keys`, comments and layout kept;
+/// `None` when the list holds it already. An error says why the file cannot take it (not TOML,
+/// `signing` or `public_keys` of another type).
+pub fn with_public_key(text: &str, path: &str) -> Result<Option<String>, String> {
+    use toml_edit::{Array, DocumentMut, Item, Table, Value};
+    let mut document: DocumentMut = text.parse().map_err(|error: toml_edit::TomlError| {
+        error.message().lines().next().unwrap_or("invalid TOML").to_string()
+    })?;
+    let signing = document
+        .entry("signing")
+        .or_insert_with(|| Item::Table(Table::new()))
+        .as_table_like_mut()
+        .ok_or("`signing` is not a table")?;
+    let keys = signing
+        .entry("public_keys")
+        .or_insert(Item::Value(Value::Array(Array::new())))
+        .as_array_mut()
+        .ok_or("`[signing] public_keys` is not an array")?;
+    if keys.iter().any(|key| key.as_str() == Some(path)) {
+        return Ok(None);
+    }
+    keys.push(path);
+    Ok(Some(document.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_public_key;
+
+    #[test]
+    fn a_public_key_is_added_keeping_comments() {
+        let text = "# ours\nprompts_dir = \"prompts\" # here\n\n[environments.production]\n";
+        let edited = with_public_key(text, "keys/a.pub").unwrap().unwrap();
+        assert!(edited.starts_with(text), "{edited}");
+        assert!(edited.ends_with("[signing]\npublic_keys = [\"keys/a.pub\"]\n"), "{edited}");
+        let parsed: super::Config = toml::from_str(&edited).unwrap();
+        assert_eq!(parsed.signing.public_keys, ["keys/a.pub"]);
+        // Idempotent, and a second key joins the list.
+        assert_eq!(with_public_key(&edited, "keys/a.pub").unwrap(), None);
+        let both = with_public_key(&edited, "keys/b.pub").unwrap().unwrap();
+        assert!(both.contains("public_keys = [\"keys/a.pub\", \"keys/b.pub\"]"), "{both}");
+    }
+
+    #[test]
+    fn an_existing_signing_table_keeps_its_keys() {
+        let text = "[signing]\n# trusted\npublic_keys = [\"keys/old.pub\"] # rotate yearly\n";
+        let edited = with_public_key(text, "keys/new.pub").unwrap().unwrap();
+        assert!(edited.contains("# trusted"), "{edited}");
+        assert!(edited.contains("# rotate yearly"), "{edited}");
+        assert!(edited.contains("[\"keys/old.pub\", \"keys/new.pub\"]"), "{edited}");
+        assert!(with_public_key("signing = 3\n", "k.pub").unwrap_err().contains("not a table"));
+        assert!(with_public_key("[signing]\npublic_keys = 1\n", "k.pub").is_err());
+        assert!(with_public_key("[signing\n", "k.pub").is_err());
+    }
 }

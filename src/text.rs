@@ -36,6 +36,19 @@ pub fn line_of(text: &str, offset: usize) -> u32 {
     memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count() as u32 + 1
 }
 
+/// Where promptctl's documentation lives, for the links in messages and SARIF's `helpUri`: the
+/// `PROMPTCTL_DOCS_URL` of the build (a fork or a mirror sets it), else the `docs` folder of the
+/// repository that Cargo.toml names. A user's repository has no `docs/format.md`; this does.
+pub const DOCS_URL: &str = match option_env!("PROMPTCTL_DOCS_URL") {
+    Some(url) => url,
+    None => concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs"),
+};
+
+/// The link to one page of the documentation (`format.md`, `security.md#anchor`).
+pub fn docs(page: &str) -> String {
+    format!("{DOCS_URL}/{page}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,17 +63,4 @@ mod tests {
         assert_eq!(lowercase_first("Expected a value"), "expected a value");
         assert_eq!((line_of("a\nb\nc", 0), line_of("a\nb\nc", 2), line_of("a", 99)), (1, 2, 1));
     }
-}
-
-/// Where promptctl's documentation lives, for the links in messages and SARIF's `helpUri`: the
-/// `PROMPTCTL_DOCS_URL` of the build (a fork or a mirror sets it), else the `docs` folder of the
-/// repository that Cargo.toml names. A user's repository has no `docs/format.md`; this does.
-pub const DOCS_URL: &str = match option_env!("PROMPTCTL_DOCS_URL") {
-    Some(url) => url,
-    None => concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs"),
-};
-
-/// The link to one page of the documentation (`format.md`, `security.md#anchor`).
-pub fn docs(page: &str) -> String {
-    format!("{DOCS_URL}/{page}")
 }

@@ -57,6 +57,34 @@ pub fn is_valid_name(name: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
+/// `structure/name` for a prompt folder `dir` whose name breaks the rule, with a suggestion;
+/// `check` reports it, and `new` and `import` refuse such a name with it.
+pub fn name_diagnostic(dir: &str, name: &str) -> Option<Diagnostic> {
+    if is_valid_name(name) {
+        return None;
+    }
+    let suggestion: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let suggestion = suggestion.trim_matches('-').to_string();
+    let rule = "a prompt name is lowercase ASCII letters, digits and `-`, starts with a letter, at most 64 characters";
+    let help = if is_valid_name(&suggestion) {
+        format!("rename the folder, e.g. to `{suggestion}`: {rule}")
+    } else {
+        format!("rename the folder: {rule}")
+    };
+    Some(
+        Diagnostic::new(
+            Code::StructureName,
+            dir.to_string(),
+            format!("`{name}` is not a valid prompt name"),
+        )
+        .help(help),
+    )
+}
+
 /// Checks one prompt folder.
 pub fn prompt(
     config: &Config,
@@ -86,28 +114,7 @@ pub fn prompt_with<R>(
         return (outcome, inspected);
     }
     let diagnostics = &mut outcome.diagnostics;
-    if !is_valid_name(&files.name) {
-        let suggestion: String = files
-            .name
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        let suggestion = suggestion.trim_matches('-').to_string();
-        let rule = "a prompt name is lowercase ASCII letters, digits and `-`, starts with a letter, at most 64 characters";
-        let help = if is_valid_name(&suggestion) {
-            format!("rename the folder, e.g. to `{suggestion}`: {rule}")
-        } else {
-            format!("rename the folder: {rule}")
-        };
-        let diagnostic = Diagnostic::new(
-            Code::StructureName,
-            files.dir.clone(),
-            format!("`{}` is not a valid prompt name", files.name),
-        )
-        .help(help);
-        diagnostics.push(diagnostic);
-    }
+    diagnostics.extend(name_diagnostic(&files.dir, &files.name));
 
     let manifest = parse_manifest(files, diagnostics);
     let versions: Vec<Version> = files

@@ -9,9 +9,12 @@ pub struct KeygenArgs {
     /// The public key file to write (default: keys/promptctl.pub in the project); commit it and list it in `[signing] public_keys`
     #[arg(long, value_name = "FILE")]
     pub public: Option<PathBuf>,
-    /// The secret key file to write (default: .promptctl/keys/promptctl.key in the project); keep it out of git, CI reads it from PROMPTCTL_SIGNING_KEY
+    /// The secret key file to write (default: .promptctl/keys/promptctl.key in the project, which `build` then signs with); keep it out of git, CI reads it from PROMPTCTL_SIGNING_KEY
     #[arg(long, value_name = "FILE")]
     pub secret: Option<PathBuf>,
+    /// Do not add the public key to `[signing] public_keys` of promptctl.toml
+    #[arg(long)]
+    pub no_config: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -19,7 +22,7 @@ pub struct BuildArgs {
     /// The folder to write bundle.json and bundle.json.minisig to (default: .promptctl/build in the project)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// The minisign secret key file to sign with (default: PROMPTCTL_SIGNING_KEY, then `[signing] secret_key`, then a local development key)
+    /// The minisign secret key file to sign with (default: PROMPTCTL_SIGNING_KEY, then `[signing] secret_key`, then keygen's .promptctl/keys/promptctl.key, then a local development key)
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// The bundle expires this many days after its commit's time (1 to 36500)
@@ -40,30 +43,25 @@ pub struct VerifyBundleArgs {
 }
 
 pub(super) fn keygen(project: &Project, args: &KeygenArgs) -> Result<i32> {
-    let public_path =
-        args.public.clone().unwrap_or_else(|| project.root.join("keys/promptctl.pub"));
-    let secret_path =
-        args.secret.clone().unwrap_or_else(|| project.root.join(".promptctl/keys/promptctl.key"));
-    let secret_dir_existed =
-        secret_path.parent().is_none_or(|dir| dir.as_os_str().is_empty() || dir.exists());
-    let password = std::env::var(crate::signing::PASSWORD_VARIABLE).ok();
-    let key_id = crate::signing::write_key_pair(&public_path, &secret_path, password.as_deref())?;
-    if !secret_dir_existed {
-        if let Some(dir) = secret_path.parent() {
-            // The folder is new and holds a secret: keep all of it out of git.
-            let _ = std::fs::write(dir.join(".gitignore"), "*\n");
-        }
+    use crate::pipeline::setup::{self, Trust};
+    let request = setup::KeygenRequest {
+        public: args.public.clone(),
+        secret: args.secret.clone(),
+        no_config: args.no_config,
+    };
+    let pair = setup::keygen(project, &request)?;
+    let public = shown(project, &pair.public);
+    let secret = shown(project, &pair.secret);
+    let variable = crate::signing::PASSWORD_VARIABLE;
+    match &pair.config {
+        Trust::Added(path) => println!("wrote {public}: public key {}; added `{path}` to `[signing] public_keys` of promptctl.toml: commit both", pair.key_id),
+        Trust::Listed(_) => println!("wrote {public}: public key {}; `[signing] public_keys` of promptctl.toml lists it already: commit it", pair.key_id),
+        Trust::Untouched => println!("wrote {public}: public key {}; commit it and list it in `[signing] public_keys` of promptctl.toml", pair.key_id),
     }
-    let public = shown(project, &public_path);
-    let secret = shown(project, &secret_path);
-    println!("wrote {public}: public key {key_id}; commit it and list it in `[signing] public_keys` of promptctl.toml");
-    let protection = if password.is_some() {
-        format!("encrypted with the password in {}", crate::signing::PASSWORD_VARIABLE)
+    let protection = if pair.encrypted {
+        format!("encrypted with the password in {variable}")
     } else {
-        format!(
-            "not encrypted (set {} before keygen to encrypt it)",
-            crate::signing::PASSWORD_VARIABLE
-        )
+        format!("not encrypted (set {variable} before keygen to encrypt it)")
     };
     println!("wrote {secret}: secret key, mode 0600, {protection}; never commit it: give its contents to CI as {SIGNING_KEY_VARIABLE}, or pass `build --key {secret}`");
     Ok(exit::OK)

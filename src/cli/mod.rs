@@ -19,10 +19,12 @@ mod deploy;
 mod generate;
 mod import;
 mod review;
+mod setup;
 
 pub use build::*;
 pub use generate::*;
 use import::*;
+pub use setup::{CiArg, InitArgs, NewArgs, SchemaArgs};
 
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
 pub mod exit {
@@ -73,6 +75,12 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Put this repository under promptctl: promptctl.toml, an example prompt with a test, the lock, schemas and CI
+    Init(InitArgs),
+    /// Create a prompt (v1 and a test), or with --next its next version
+    New(NewArgs),
+    /// Write the JSON Schemas of promptctl's files, for editors (`#:schema` lines point at them)
+    Schema(SchemaArgs),
     /// Check prompts: syntax, variables and types, offline tests, structure, lock
     Check {
         /// Prompt folders or files to check (default: every prompt)
@@ -160,6 +168,9 @@ pub fn run(cli: Cli) -> Result<i32> {
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);
     }
+    if let Command::Init(args) = &cli.command {
+        return setup::init(cli.root.as_deref(), args);
+    }
     // A review reads its head from git and may run in a bare clone, without a project on disk.
     if let Command::Review(args) = &cli.command {
         return review::run(cli.root.as_deref(), args);
@@ -170,6 +181,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             checking::check(&project, &paths, format, Options { bless }, !no_cache && !bless, color)
         }
         Command::Lock => checking::lock(&project, color),
+        Command::New(args) => setup::new(&project, &args, color),
+        Command::Schema(args) => setup::schema(&project, &args),
         Command::Import(args) => import(&project, &args, color),
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Keygen(args) => keygen(&project, &args),
@@ -192,7 +205,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => deploy::status(&project, &args),
         Command::Warm(args) => deploy::warm(&project, &args),
         Command::Db(command) => deploy::db(&project, &command),
-        Command::VerifyBundle(_) | Command::Review(_) => {
+        Command::VerifyBundle(_) | Command::Review(_) | Command::Init(_) => {
             unreachable!("handled before the project is opened")
         }
     }

@@ -75,7 +75,8 @@ pub fn read_key_file(path: &Path) -> Result<String> {
 }
 
 /// The key `build` signs with: `key_file`, else `SIGNING_KEY_VARIABLE`, else `[signing]
-/// secret_key`, else the project's development key (created when missing).
+/// secret_key`, else the secret key `keygen` writes by default when it exists, else the project's
+/// development key (created when missing).
 pub fn signing_key(project: &Project, key_file: Option<&Path>) -> Result<SigningKey> {
     let password = signing_password();
     let read_file = |path: &Path, name: &str| -> Result<crate::signing::SecretKey> {
@@ -96,6 +97,11 @@ pub fn signing_key(project: &Project, key_file: Option<&Path>) -> Result<Signing
     if let Some(path) = &project.config.signing.secret_key {
         let name = format!("`{path}` (`[signing] secret_key`)");
         return Ok(deployable(read_file(&project.root.join(path), &name)?, name));
+    }
+    let default = project.root.join(super::setup::DEFAULT_SECRET_KEY);
+    if default.is_file() {
+        let name = format!("`{}`", super::setup::DEFAULT_SECRET_KEY);
+        return Ok(deployable(read_file(&default, &name)?, name));
     }
     let dir = project.root.join(DEV_KEY_DIR);
     let secret_path = dir.join(DEV_SECRET_KEY);

@@ -2,8 +2,10 @@
 //! (the CLI prints them and maps them to exit codes). `check` (the parallel check with the result
 //! cache and the file index, the gate later stages pass, `lock`), `build` (the signed bundle and
 //! the generated registry, the signing key, reading a verified bundle) and `deploy` (`publish`,
-//! `rollback`, `warm`, `db migrate`, `status`: the store change, then the cache and the webhook).
+//! `rollback`, `warm`, `db migrate`, `status`: the store change, then the cache and the webhook),
+//! and `setup` (`keygen`).
 
 pub mod build;
 pub mod check;
 pub mod deploy;
+pub mod setup;

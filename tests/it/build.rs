@@ -579,6 +579,8 @@ fn keygen_never_overwrites_and_keeps_the_secret_private() {
 #[test]
 fn without_a_key_build_uses_a_development_key() {
     let repo = bundle_repo();
+    // No key: not even the one `keygen` leaves where `build` looks by default.
+    std::fs::remove_file(repo.join(SECRET_KEY)).unwrap();
     let built = run(repo.path(), &["build"]);
     assert_code(&built, 0);
     assert!(built.stderr.contains("note: no signing key configured: created the development key `.promptctl/dev-key/promptctl-dev.key`"), "{}", built.stderr);

@@ -575,6 +575,7 @@ fn dirty_and_development_signed_bundles_are_refused_where_they_do_not_belong() {
     // No key: a development-signed bundle, accepted by the embedded store only.
     let fresh = servers::postgres_database().unwrap();
     let dev = Deploy::new(&fresh, None, "");
+    std::fs::remove_file(dev.path().join(".promptctl/keys/promptctl.key")).unwrap();
     expect(&run(dev.path(), &["build"]), 0, &["development key"]);
     let refused = dev.run(&["publish", "--env", "production"]);
     expect(
