@@ -72,7 +72,7 @@ impl Stamp {
 pub struct Entry {
     pub stamp: Stamp,
     pub sha256: [u8; 32],
-    /// The id git gives the bytes as a blob (`source::git_blob_id`), which `build` compares with
+    /// The id git gives the bytes as a blob (`git::blob_id`), which `build` compares with
     /// git's index to tell whether its inputs are committed.
     pub blob: [u8; 20],
     /// For a `prompt.toml`: the `[seed] file` it names (derived from its bytes, so valid as long

@@ -35,6 +35,8 @@ pub mod lock;
 #[cfg(feature = "cli")]
 pub mod check;
 #[cfg(feature = "cli")]
+pub(crate) mod git;
+#[cfg(feature = "cli")]
 pub(crate) mod review;
 #[cfg(feature = "cli")]
 pub mod catalog;

@@ -9,7 +9,6 @@
 use crate::diagnostic::{Code, Diagnostic};
 use crate::index::{self, Index, Stamp};
 use crate::read::{self, ReadError};
-use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -105,14 +104,8 @@ impl SourceFile {
     }
 }
 
-/// The id git gives `bytes` as a blob: SHA-1 of `blob <length>\0` followed by the bytes, as
-/// `git hash-object` computes it for a file without filters.
-pub fn git_blob_id(bytes: &[u8]) -> [u8; 20] {
-    let mut hasher = Sha1::new();
-    hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
-    hasher.update(bytes);
-    hasher.finalize().into()
-}
+/// The id git gives `bytes` as a blob (moved to the git adapter, `git::blob_id`).
+pub use crate::git::blob_id as git_blob_id;
 
 /// An entry under the prompts folder that no check reads: a README, a dot file, a stray file or
 /// folder. Nothing checks it, but `git status` would list it if it were new or changed, so

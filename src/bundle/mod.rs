@@ -21,6 +21,8 @@ mod provenance;
 mod verify;
 mod write;
 
+#[cfg(test)]
+use crate::git::parse_stage;
 pub use canonical::to_json;
 use canonical::*;
 #[cfg(test)]
@@ -159,10 +161,9 @@ pub struct Options {
 /// Operational failures of building and verifying bundles.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot run `git` in `{root}`; install git, or build from a git checkout")]
-    GitMissing { root: PathBuf, source: std::io::Error },
-    #[error("`git {command}` failed in `{root}`: {message}; `build` takes seq, commit and time from HEAD, so run it in a git repository with at least one commit")]
-    Git { root: PathBuf, command: String, message: String },
+    /// Reading HEAD or `git status` failed.
+    #[error(transparent)]
+    Git(#[from] crate::git::Error),
     #[error("cannot read `{path}`")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("no signature next to the bundle: `{path}` is missing; build with `promptctl build`, or copy the `.minisig` file along with the bundle")]

@@ -4,6 +4,7 @@
 
 use crate::cli::exit;
 use crate::config::{self, Project};
+use crate::git;
 use crate::github;
 use crate::review::{self, output};
 use anyhow::{Context, Result};
@@ -83,19 +84,19 @@ pub fn run(root: Option<&Path>, args: &ReviewArgs) -> Result<i32> {
     let start = root.map_or_else(|| working.clone(), Path::to_path_buf);
     if project.is_none() && args.head.is_none() {
         // Nothing on disk to review: a bare clone needs `--head`, anything else a project.
-        return Err(match git2::Repository::discover(&start) {
-            Ok(repo) if repo.is_bare() => review::git::GitError::Bare.into(),
+        return Err(match git::Repo::discover(&start) {
+            Ok(repo) if repo.is_bare() => git::Error::Bare.into(),
             Ok(_) => config::ConfigError::NotFound { start }.into(),
-            Err(_) => review::git::GitError::NotARepository { path: start }.into(),
+            Err(error) => error.into(),
         });
     }
-    let request = review::git::Request {
+    let request = review::input::Request {
         start: &start,
         project: project.as_ref().map(|p| (p.root.as_path(), &p.config)),
         base: &args.base,
         head: args.head.as_deref(),
     };
-    let input = review::git::read(&request)?;
+    let input = review::input::read(&request)?;
     let report = review::classify(&input);
 
     let base_dir = project.as_ref().map_or(working.as_path(), |p| p.root.as_path());

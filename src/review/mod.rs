@@ -1,5 +1,6 @@
-//! `review`: what a change does to the prompts, for the people reviewing it. `git` reads the two
-//! sides (the merge base and the head) out of git; everything else here is pure: `classify` turns
+//! `review`: what a change does to the prompts, for the people reviewing it. `input` reads the two
+//! sides (the merge base and the head) through `crate::git`, comparing the prompt folders by tree
+//! id (`folders`, pure); everything else here is pure: `classify` turns
 //! the changed prompt folders into a `Report` (new prompts and versions, activation, metadata, model
 //! and variable-contract changes, forbidden edits of locked versions, rendered before/after texts
 //! with diffs, lint findings on changed lines), and `output` prints it as markdown, JSON or GitHub
@@ -9,11 +10,12 @@
 //! `report` holds the types, `classify` the classification, `locks` the two locks, `changes` the
 //! contract and metadata changes, `rendering` the before/after renders.
 
-pub mod git;
+pub mod input;
 pub mod output;
 
 mod changes;
 mod classify;
+mod folders;
 mod locks;
 mod rendering;
 mod report;
