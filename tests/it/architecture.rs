@@ -79,6 +79,25 @@ fn the_pure_stages_do_no_io() {
 }
 
 #[test]
+fn no_source_file_is_over_800_lines() {
+    let long: Vec<String> = sources()
+        .into_iter()
+        .filter(|(_, text)| text.lines().count() > 800)
+        .map(|(path, text)| format!("{path}: {} lines", text.lines().count()))
+        .collect();
+    assert!(long.is_empty(), "split these along their seams (ARCHITECTURE.md):\n{long:#?}");
+}
+
+#[test]
+fn only_the_git_adapter_touches_git() {
+    let found = find(&["src/"], &["git2::", "Command::new(\"git\")"])
+        .into_iter()
+        .filter(|hit| !hit.starts_with("src/git/"))
+        .collect::<Vec<_>>();
+    assert!(found.is_empty(), "git is reached through `src/git/` only:\n{found:#?}");
+}
+
+#[test]
 fn the_code_map_names_every_module() {
     let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
     let headings: Vec<&str> = map.lines().filter(|line| line.starts_with("### ")).collect();
