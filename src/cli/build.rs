@@ -90,7 +90,7 @@ pub(super) fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<
         eprintln!("note: no signing key configured: created the development key {}", key.name);
     }
     if let Some(out) = &built.codegen_written {
-        println!("wrote {out} (it was stale: commit it)");
+        eprintln!("warning: `{out}` was stale: build rewrote it from the prompts; commit it (`promptctl codegen --check` fails until you do)");
     }
     let provenance = &built.provenance;
     let commit = &provenance.git_commit[..provenance.git_commit.len().min(12)];

@@ -45,6 +45,10 @@ pub fn head_commit(root: &Path) -> Result<HeadCommit, Error> {
         message: format!("unexpected output `{text}`"),
     };
     let id = git_text(root, &["rev-parse", "--verify", "HEAD^{commit}"])?;
+    // A shallow clone counts only the commits it has: seq would go back in time.
+    if git_text(root, &["rev-parse", "--is-shallow-repository"])? == "true" {
+        return Err(Error::ShallowBuild { root: root.to_path_buf() });
+    }
     let count = git_text(root, &["rev-list", "--first-parent", "--count", "HEAD"])?;
     let seq = count.parse().map_err(|_| parse_error("rev-list", &count))?;
     let time = git_text(root, &["show", "-s", "--format=%ct", "HEAD"])?;

@@ -51,6 +51,8 @@ pub enum Error {
     #[error("cannot read `{path}`: its blob is {size} bytes, over the limit of {limit} bytes for {what}")]
     TooLarge { path: String, size: usize, limit: u64, what: &'static str },
     /// The binary could not be run (only a build's provenance needs it).
+    #[error("`{root}` is a shallow clone: a bundle's seq is the number of commits in HEAD's first-parent history, which a shallow clone cuts short (its next deploy would be refused as a downgrade); fetch the full history first (`git fetch --unshallow`; in GitHub Actions set `fetch-depth: 0` on actions/checkout)")]
+    ShallowBuild { root: PathBuf },
     #[error("cannot run `git` in `{root}`; install git, or build from a git checkout")]
     Missing { root: PathBuf, source: std::io::Error },
     /// A command of a build's provenance failed, or printed what it should not.

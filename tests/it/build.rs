@@ -801,3 +801,34 @@ fn built_bundles_match_their_schema() {
     extra["signature"] = "inline".into();
     assert!(!validator.is_valid(&extra), "an unknown top-level key is accepted");
 }
+
+/// A depth-1 clone (what `actions/checkout` makes by default) holds one commit of many: its seq
+/// would be 1, and the next deploy a downgrade. `build` refuses it and says how to fetch history;
+/// once unshallowed, the clone builds the seq the full repository builds.
+#[test]
+fn build_refuses_a_shallow_clone() {
+    let repo = bundle_repo();
+    repo.write("prompts/notes.md", "second commit\n");
+    commit_all(repo.path(), "second");
+    let full = run(repo.path(), &["build", "--key", SECRET_KEY]);
+    assert_code(&full, 0);
+    assert!(full.stdout.contains(", seq 2, "), "{}", full.stdout);
+
+    let clones = tempfile::tempdir().unwrap();
+    let clone = clones.path().join("shallow");
+    let url = format!("file://{}", repo.path().display());
+    crate::support::git(clones.path(), &["clone", "-q", "--depth", "1", &url, "shallow"]);
+    std::fs::create_dir_all(clone.join(".promptctl/keys")).unwrap();
+    std::fs::copy(repo.join(SECRET_KEY), clone.join(SECRET_KEY)).unwrap();
+    let refused = run(&clone, &["build"]);
+    assert_code(&refused, 2);
+    assert!(refused.stderr.contains("is a shallow clone"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("git fetch --unshallow"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("fetch-depth: 0"), "{}", refused.stderr);
+    assert!(!clone.join(BUNDLE).exists(), "a bundle was written");
+
+    crate::support::git(&clone, &["fetch", "-q", "--unshallow"]);
+    let built = run(&clone, &["build"]);
+    assert_code(&built, 0);
+    assert!(built.stdout.contains(", seq 2, "), "{}", built.stdout);
+}
