@@ -70,10 +70,11 @@ pub(super) fn import(project: &Project, args: &ImportArgs, color: bool) -> Resul
         .description
         .clone()
         .unwrap_or_else(|| format!("Imported from {from_relative}; say what this prompt is for"));
-    let mut manifest = format!(
-        "#:schema ../../schemas/prompt.schema.json\ndescription = {}\n\n[activate]\n",
-        quote(&description)
-    );
+    // The `#:schema` line only where the project holds the schema (`promptctl schema --write`).
+    let schema =
+        crate::pipeline::setup::manifest_schema_line(&project.root, &project.config.prompts_dir)
+            .unwrap_or_default();
+    let mut manifest = format!("{schema}description = {}\n\n[activate]\n", quote(&description));
     for environment in project.config.environments.keys() {
         manifest.push_str(&format!("{environment} = 1\n"));
     }

@@ -808,7 +808,7 @@ fn built_bundles_match_their_schema() {
 #[test]
 fn build_refuses_a_shallow_clone() {
     let repo = bundle_repo();
-    repo.write("prompts/notes.md", "second commit\n");
+    repo.write("prompts/README.md", "second commit\n");
     commit_all(repo.path(), "second");
     let full = run(repo.path(), &["build", "--key", SECRET_KEY]);
     assert_code(&full, 0);

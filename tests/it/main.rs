@@ -4,6 +4,7 @@
 mod servers;
 mod support;
 
+mod adoption;
 mod architecture;
 mod build;
 mod check;
