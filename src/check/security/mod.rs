@@ -9,6 +9,7 @@
 use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
+use crate::syntax::template::scope::{Frame, Resolution, Scopes};
 use crate::syntax::template::{Block, Call, Expression, Helper, Node, Path, Program, Template};
 use crate::text::line_of;
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -102,7 +103,7 @@ pub fn check_injection(
     if !variables.iter().any(holds_user_input) {
         return Vec::new();
     }
-    let mut walker = Taint { variables, frames: vec![Frame::root()], prints: Vec::new() };
+    let mut walker = Taint { variables, scopes: Scopes::new(Context::root()), prints: Vec::new() };
     walker.program(&template.program);
     if walker.prints.is_empty() {
         return Vec::new();
