@@ -347,7 +347,7 @@ impl<'a> Renderer<'a> {
                 (share(&self.scopes.frame(frame).payload.value), rest)
             }
             // `{{..}}` above the root is undefined; reading from it fails.
-            Resolution::AboveRoot { rest, .. } if rest.is_empty() => return Ok(None),
+            Resolution::AboveRoot { rest: [], .. } => return Ok(None),
             Resolution::AboveRoot { .. } => {
                 return Err(RenderError {
                     message: format!(
