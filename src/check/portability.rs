@@ -657,6 +657,27 @@ mod tests {
         );
     }
 
+    /// Paths resolve as handlebars.js resolves them (syntax::template::scope): `@index` names a
+    /// block parameter `index` first, and `{{#with this}}` adds no `../` level.
+    #[test]
+    fn scopes_as_handlebars_js_resolves_them() {
+        let front = "+++\nvariables.xs = { type = \"array\", items = \"string\" }\nvariables.n = { type = \"number\" }\n+++\n";
+        check(
+            &format!("{front}{{{{#each xs as |index|}}}}{{{{@index}}}}{{{{@index}}}}{{{{/each}}}}"),
+            "",
+        );
+        check(
+            &format!("{front}{{{{#each xs}}}}{{{{@index}}}}{{{{@index}}}}{{{{/each}}}}"),
+            "portability/adjacent-numbers: {{@index}}{{@index}}",
+        );
+        check(
+            &format!(
+                "{front}{{{{#each xs}}}}{{{{#with this}}}}{{{{../n}}}}{{{{/with}}}}{{{{/each}}}}"
+            ),
+            "portability/number-format: ../n",
+        );
+    }
+
     #[test]
     fn number_format_and_length() {
         check(

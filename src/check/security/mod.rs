@@ -501,6 +501,29 @@ mod tests {
         }
     }
 
+    /// Scopes as handlebars.js resolves them (syntax::template::scope): `@key` names a block
+    /// parameter `key` first, and `{{#with this}}` adds no `../` level.
+    #[test]
+    fn user_input_is_followed_through_scopes_as_handlebars_js_resolves_them() {
+        let front = "variables.docs = { type = \"array\", items = { type = \"object\", fields = { text = { type = \"string\", source = \"user\" } } } }\nvariables.note = { type = \"string\", source = \"user\" }\n";
+        let cases: &[(&str, &[(Code, &str)])] = &[
+            (
+                "{{#each docs as |key|}}{{@key.text}}{{/each}}",
+                &[(Code::SecurityInjection, "{{@key.text}}")],
+            ),
+            ("{{#each docs}}{{#with this}}{{../../note}}{{/with}}{{/each}}", &[]),
+            (
+                "{{#each docs}}{{#with this}}{{../note}}{{/with}}{{/each}}",
+                &[(Code::SecurityInjection, "{{../note}}")],
+            ),
+        ];
+        for (body, expected) in cases {
+            let expected: Vec<(Code, String)> =
+                expected.iter().map(|(c, s)| (*c, s.to_string())).collect();
+            assert_eq!(injection(front, body), expected, "in {body:?}");
+        }
+    }
+
     #[test]
     fn entropy_of_known_strings() {
         assert_eq!(entropy(""), 0.0);
