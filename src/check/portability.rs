@@ -6,6 +6,7 @@
 use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
+use crate::syntax::template::scope::{Frame, Resolution, Scopes};
 use crate::syntax::template::{
     Block, Call, Expression, Helper, Literal, Node, Path, Program, Template,
 };
@@ -16,7 +17,7 @@ pub fn check(site: &Site, template: &Template, variables: &[Variable]) -> Vec<Di
     let mut walker = Walker {
         site,
         variables,
-        frames: vec![Frame { kind: Kind::Root, argument: None, each: None, params: &[] }],
+        scopes: Scopes::new(Context { kind: Kind::Root, argument: None, each: None }),
         guards: Vec::new(),
         diagnostics: Vec::new(),
     };
@@ -58,14 +59,14 @@ enum Each {
     Object,
 }
 
-/// A context: the root, or the inside of `#each` / `#with` (the blocks `../` counts).
-struct Frame<'v, 't> {
+/// What the walk keeps per scope frame: the root, or the inside of `#each` / `#with` (and of an
+/// unknown block helper, in an unknown context). Its block parameters: the first names the
+/// context, the second `@index` / `@key`.
+struct Context<'v, 't> {
     kind: Kind<'v>,
     /// The block's argument, from which the canonical path of the context is derived on request.
     argument: Option<&'t Path>,
     each: Option<Each>,
-    /// Block parameters: the first names the context, the second `@index` / `@key`.
-    params: &'t [String],
 }
 
 /// A guard `{{#if path}}`, with the number of frames in scope where it was written.
@@ -77,7 +78,7 @@ struct Guard<'t> {
 struct Walker<'a, 'v, 't> {
     site: &'a Site<'a>,
     variables: &'v [Variable],
-    frames: Vec<Frame<'v, 't>>,
+    scopes: Scopes<'t, Context<'v, 't>>,
     /// The paths known to be present here (inside `#if x`, `#each x`, `#with x`).
     guards: Vec<Guard<'t>>,
     diagnostics: Vec<Diagnostic>,
@@ -250,7 +251,7 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                 None
             }
         };
-        let guard = path.map(|path| Guard { path, frames: self.frames.len() });
+        let guard = path.map(|path| Guard { path, frames: self.scopes.len() });
         match (helper, argument) {
             (Some(helper @ (Helper::If | Helper::Unless)), _) => {
                 let (program_guard, inverse_guard) =
@@ -294,28 +295,29 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                     (_, true) => (Kind::Unknown, Some(Each::Object)),
                     (kind, false) => (kind, None),
                 };
-                self.frames.push(Frame {
-                    kind,
-                    argument: path,
-                    each,
-                    params: &block.program.block_params,
+                let level = self.scopes.changes_context(helper, block.call.params.first());
+                self.scopes.push(Frame {
+                    payload: Context { kind, argument: path, each },
+                    params: two_params(block),
+                    level,
+                    data: is_each,
                 });
                 let program = self.guarded(&block.program, guard) && !is_each;
-                self.frames.pop();
+                self.scopes.pop();
                 let inverse = block.inverse.as_ref().is_some_and(|inverse| self.program(inverse));
                 program || inverse
             }
             _ => {
                 // An unknown helper or a bad argument, which the variables rules report: still
                 // look inside, in an unknown context.
-                self.frames.push(Frame {
-                    kind: Kind::Unknown,
-                    argument: None,
-                    each: None,
-                    params: &block.program.block_params,
+                self.scopes.push(Frame {
+                    payload: Context { kind: Kind::Unknown, argument: None, each: None },
+                    params: two_params(block),
+                    level: true,
+                    data: false,
                 });
                 self.program(&block.program);
-                self.frames.pop();
+                self.scopes.pop();
                 if let Some(inverse) = &block.inverse {
                     self.program(inverse);
                 }
@@ -376,18 +378,18 @@ impl<'v, 't> Walker<'_, 'v, 't> {
     }
 
     fn resolve(&mut self, path: &Path, track: bool) -> Option<Resolved<'v>> {
-        self.resolve_at(path, track, self.frames.len(), false)
+        self.resolve_at(path, track, self.scopes.len(), false)
     }
 
     /// Resolves a path a second time without reporting `.length` again.
     fn resolve_quietly(&mut self, path: &Path, track: bool) -> Option<Resolved<'v>> {
-        self.resolve_at(path, track, self.frames.len(), true)
+        self.resolve_at(path, track, self.scopes.len(), true)
     }
 
     /// The canonical path of the context of frame `index`: its argument's, with `[]` for the
     /// items of an array.
     fn frame_canonical(&mut self, index: usize) -> String {
-        let frame = &self.frames[index];
+        let frame = &self.scopes.frame(index).payload;
         let (argument, each) = (frame.argument, frame.each);
         let Some(argument) = argument else { return String::new() };
         let parent = self.resolve_at(argument, true, index, true);
@@ -408,40 +410,45 @@ impl<'v, 't> Walker<'_, 'v, 't> {
         visible: usize,
         quiet: bool,
     ) -> Option<Resolved<'v>> {
-        let frames = &self.frames[..visible];
-        let mut segments = path.segments.iter();
-        let mut current = if path.data {
-            let first = segments.next()?;
-            let each = frames.iter().rev().filter_map(|frame| frame.each).nth(path.depth as usize);
-            match (first.name.as_str(), each) {
-                ("root", _) => Resolved::of(Kind::Root),
-                ("index", Some(_)) => Resolved::of(Kind::Type(&INTEGER)),
-                ("first" | "last", Some(_)) => Resolved::of(Kind::Type(&BOOLEAN)),
-                ("key", Some(Each::Array)) => Resolved::of(Kind::Type(&INTEGER)),
-                ("key", Some(Each::Object)) => Resolved::of(Kind::Type(&STRING)),
-                _ => return None,
+        let (mut current, segments) = match self.scopes.resolve_at(path, visible) {
+            Resolution::BlockParam { frame: index, position, rest } => {
+                let frame = &self.scopes.frame(index).payload;
+                let (kind, each) = (frame.kind, frame.each);
+                let resolved = match (position, each) {
+                    (0, _) if track => Resolved {
+                        kind,
+                        canonical: self.frame_canonical(index),
+                        optional: Vec::new(),
+                    },
+                    (0, _) => Resolved::of(kind),
+                    (_, Some(Each::Array)) => Resolved::of(Kind::Type(&INTEGER)),
+                    (_, Some(Each::Object)) => Resolved::of(Kind::Type(&STRING)),
+                    (_, None) => Resolved::of(Kind::Unknown),
+                };
+                (resolved, rest)
             }
-        } else if let Some((index, position)) = block_param(frames, path) {
-            segments.next();
-            let frame = &frames[index];
-            let (kind, each) = (frame.kind, frame.each);
-            match (position, each) {
-                (0, _) if track => {
+            Resolution::Root { rest } => (Resolved::of(Kind::Root), rest),
+            Resolution::Data { name, frame, rest } => {
+                let each = frame.and_then(|index| self.scopes.frame(index).payload.each);
+                let resolved = match (name.name.as_str(), each) {
+                    ("index", Some(_)) => Resolved::of(Kind::Type(&INTEGER)),
+                    ("first" | "last", Some(_)) => Resolved::of(Kind::Type(&BOOLEAN)),
+                    ("key", Some(Each::Array)) => Resolved::of(Kind::Type(&INTEGER)),
+                    ("key", Some(Each::Object)) => Resolved::of(Kind::Type(&STRING)),
+                    _ => return None,
+                };
+                (resolved, rest)
+            }
+            Resolution::Context { frame: index, rest } => {
+                let kind = self.scopes.frame(index).payload.kind;
+                let resolved = if track {
                     Resolved { kind, canonical: self.frame_canonical(index), optional: Vec::new() }
-                }
-                (0, _) => Resolved::of(kind),
-                (_, Some(Each::Array)) => Resolved::of(Kind::Type(&INTEGER)),
-                (_, Some(Each::Object)) => Resolved::of(Kind::Type(&STRING)),
-                (_, None) => Resolved::of(Kind::Unknown),
+                } else {
+                    Resolved::of(kind)
+                };
+                (resolved, rest)
             }
-        } else {
-            let index = visible.checked_sub(path.depth as usize + 1)?;
-            let kind = frames[index].kind;
-            if track {
-                Resolved { kind, canonical: self.frame_canonical(index), optional: Vec::new() }
-            } else {
-                Resolved::of(kind)
-            }
+            Resolution::AboveRoot { .. } | Resolution::Nothing => return None,
         };
         for segment in segments {
             current = match current.kind {
@@ -512,20 +519,11 @@ impl<'v, 't> Walker<'_, 'v, 't> {
     }
 }
 
-/// The frame and position (0 = the context, 1 = `@index`/`@key`) of a block parameter.
-fn block_param(frames: &[Frame], path: &Path) -> Option<(usize, usize)> {
-    if path.data || path.scoped || path.depth > 0 {
-        return None;
-    }
-    let name = &path.segments.first()?.name;
-    frames.iter().enumerate().rev().find_map(|(index, frame)| {
-        frame
-            .params
-            .iter()
-            .take(2)
-            .position(|param| param == name)
-            .map(|position| (index, position))
-    })
+/// The block parameters a frame binds: the first names the context, the second `@index` /
+/// `@key`; any further one is reported by the variables rules.
+fn two_params(block: &Block) -> &[String] {
+    let names = &block.program.block_params;
+    &names[..names.len().min(2)]
 }
 
 /// Whether two types hold the same values, whatever their declarations' places and descriptions.
@@ -656,6 +654,27 @@ mod tests {
         check(
             "+++\nvariables.m = { type = \"object\", fields = { a = { type = \"integer\" }, b = { type = \"integer\" } } }\n+++\n{{#each m}}{{this}}{{this}}{{/each}}",
             "portability/object-iteration: m\nportability/adjacent-numbers: {{this}}{{this}}",
+        );
+    }
+
+    /// Paths resolve as handlebars.js resolves them (syntax::template::scope): `@index` names a
+    /// block parameter `index` first, and `{{#with this}}` adds no `../` level.
+    #[test]
+    fn scopes_as_handlebars_js_resolves_them() {
+        let front = "+++\nvariables.xs = { type = \"array\", items = \"string\" }\nvariables.n = { type = \"number\" }\n+++\n";
+        check(
+            &format!("{front}{{{{#each xs as |index|}}}}{{{{@index}}}}{{{{@index}}}}{{{{/each}}}}"),
+            "",
+        );
+        check(
+            &format!("{front}{{{{#each xs}}}}{{{{@index}}}}{{{{@index}}}}{{{{/each}}}}"),
+            "portability/adjacent-numbers: {{@index}}{{@index}}",
+        );
+        check(
+            &format!(
+                "{front}{{{{#each xs}}}}{{{{#with this}}}}{{{{../n}}}}{{{{/with}}}}{{{{/each}}}}"
+            ),
+            "portability/number-format: ../n",
         );
     }
 

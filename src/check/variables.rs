@@ -4,6 +4,7 @@
 
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
+use crate::syntax::template::scope::{Frame, Resolution, Scopes};
 use crate::syntax::template::{Block, Call, Expression, Helper, Node, Path, Program, Template};
 use crate::text::article;
 use std::collections::BTreeSet;
@@ -27,7 +28,7 @@ pub fn check(site: &Site, template: &Template, variables: &[Variable]) -> Vec<Di
     let mut walker = Walker {
         site,
         variables,
-        frames: vec![Frame::root()],
+        scopes: Scopes::new(Context::root()),
         guards: Vec::new(),
         used: BTreeSet::new(),
         diagnostics: Vec::new(),
@@ -72,43 +73,38 @@ struct Resolved<'v> {
     optional: Vec<String>,
 }
 
-struct Frame<'v> {
-    /// The context value of this frame.
+/// What the walk keeps per scope frame.
+struct Context<'v> {
+    /// The context value of this frame, which its first block parameter names too.
     context: Resolved<'v>,
-    /// An `#each` frame provides `@index`, `@first`, `@last`, `@key`.
-    is_each: bool,
-    params: Vec<(String, Resolved<'v>)>,
-    /// Whether `../` counts this frame: a block whose context is the one around it
-    /// (`{{#with this}}`) adds no level, as in handlebars.js.
-    level: bool,
+    /// What its other block parameters (`@index` or `@key` of `#each`) hold.
+    param: Shape<'v>,
 }
 
-impl Frame<'_> {
+impl Context<'_> {
     fn root() -> Self {
-        Frame {
+        Context {
             context: Resolved {
                 shape: Shape::Root,
                 canonical: String::new(),
                 optional: Vec::new(),
             },
-            is_each: false,
-            params: Vec::new(),
-            level: true,
+            param: Shape::Unknown,
         }
     }
 }
 
-struct Walker<'a, 'v> {
+struct Walker<'a, 'v, 't> {
     site: &'a Site<'a>,
     variables: &'v [Variable],
-    frames: Vec<Frame<'v>>,
+    scopes: Scopes<'t, Context<'v>>,
     /// Canonical paths known to be present here (inside `#if x`, `#with x`, `#each x`).
     guards: Vec<String>,
     used: BTreeSet<&'v str>,
     diagnostics: Vec<Diagnostic>,
 }
 
-impl<'a, 'v> Walker<'a, 'v> {
+impl<'a, 'v, 't> Walker<'a, 'v, 't> {
     fn span(&self, range: &Range<usize>) -> Range<usize> {
         self.site.body_offset + range.start..self.site.body_offset + range.end
     }
@@ -130,7 +126,7 @@ impl<'a, 'v> Walker<'a, 'v> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn program(&mut self, program: &Program) {
+    fn program(&mut self, program: &'t Program) {
         for node in &program.body {
             match node {
                 Node::Text(_) | Node::Comment(_) => {}
@@ -242,7 +238,7 @@ impl<'a, 'v> Walker<'a, 'v> {
         );
     }
 
-    fn block(&mut self, block: &Block) {
+    fn block(&mut self, block: &'t Block) {
         let Some(helper) = block.call.helper().filter(|helper| helper.is_block()) else {
             self.unknown_helper(&block.call.head, true);
             // Walk the arguments and the body in the current scope, so that the one error does not
@@ -279,7 +275,7 @@ impl<'a, 'v> Walker<'a, 'v> {
             }
             _ => None,
         };
-        let with_guard = |walker: &mut Self, program: &Program, guarded: bool| {
+        let with_guard = |walker: &mut Self, program: &'t Program, guarded: bool| {
             let pushed = guarded && guard.is_some();
             if pushed {
                 walker.guards.push(guard.clone().unwrap_or_default());
@@ -311,24 +307,14 @@ impl<'a, 'v> Walker<'a, 'v> {
                     .as_ref()
                     .and_then(|argument| self.inner_context(argument, block, is_each));
                 // `{{#with this}}` (or `{{#with @root}}` at the root) keeps the context.
-                let level = is_each
-                    || !match block.call.params.first() {
-                        Some(Expression::Path(path)) if path.segments.is_empty() => {
-                            path.depth == 0 && !path.data
-                        }
-                        Some(Expression::Path(path)) => {
-                            path.data
-                                && path.segments.len() == 1
-                                && path.segments[0].name == "root"
-                                && self.frames[1..].iter().all(|frame| !frame.level)
-                        }
-                        _ => false,
-                    };
+                let level = self.scopes.changes_context(helper, block.call.params.first());
+                let params = &block.program.block_params;
                 if let Some(inner) = inner {
-                    let params = self.block_params(block, &inner, is_each, argument.as_ref());
-                    self.frames.push(Frame { context: inner, is_each, params, level });
+                    let param = self.block_params(block, is_each, argument.as_ref());
+                    let payload = Context { context: inner, param };
+                    self.scopes.push(Frame { payload, params, level, data: is_each });
                     with_guard(self, &block.program, true);
-                    self.frames.pop();
+                    self.scopes.pop();
                 } else {
                     // The argument was already reported; still check the body for other problems
                     // without reporting every use of the unknown context.
@@ -337,15 +323,10 @@ impl<'a, 'v> Walker<'a, 'v> {
                         canonical: String::new(),
                         optional: Vec::new(),
                     };
-                    let params = block
-                        .program
-                        .block_params
-                        .iter()
-                        .map(|p| (p.clone(), unknown.clone()))
-                        .collect();
-                    self.frames.push(Frame { context: unknown, is_each, params, level });
+                    let payload = Context { context: unknown, param: Shape::Unknown };
+                    self.scopes.push(Frame { payload, params, level, data: is_each });
                     self.program(&block.program);
-                    self.frames.pop();
+                    self.scopes.pop();
                 }
                 if let Some(inverse) = &block.inverse {
                     self.program(inverse);
@@ -410,13 +391,13 @@ impl<'a, 'v> Walker<'a, 'v> {
         }
     }
 
+    /// Reports too many block parameters; returns what the ones after the first hold.
     fn block_params(
         &mut self,
         block: &Block,
-        inner: &Resolved<'v>,
         is_each: bool,
         argument: Option<&Resolved<'v>>,
-    ) -> Vec<(String, Resolved<'v>)> {
+    ) -> Shape<'v> {
         let names = &block.program.block_params;
         let limit = if is_each { 2 } else { 1 };
         if names.len() > limit {
@@ -432,41 +413,38 @@ impl<'a, 'v> Walker<'a, 'v> {
                 None,
             );
         }
-        let index_shape = match argument.map(|a| a.shape) {
+        match argument.map(|a| a.shape) {
             Some(Shape::Type(Type::Array(_))) => Shape::Type(&Type::Integer),
             _ => Shape::Unknown,
-        };
-        names
-            .iter()
-            .enumerate()
-            .map(|(position, name)| {
-                let resolved = if position == 0 {
-                    inner.clone()
-                } else {
-                    Resolved { shape: index_shape, canonical: String::new(), optional: Vec::new() }
-                };
-                (name.clone(), resolved)
-            })
-            .collect()
+        }
     }
 
     /// Resolves a path against the scope stack, reporting why it cannot be.
     fn resolve(&mut self, path: &Path) -> Option<Resolved<'v>> {
-        let mut segments = path.segments.iter().peekable();
-        let mut current = if let Some(binding) = self.block_param(path) {
-            segments.next();
-            binding
-        } else if path.data {
-            let first = segments.next()?;
-            match first.name.as_str() {
-                "root" => {
-                    Resolved { shape: Shape::Root, canonical: String::new(), optional: Vec::new() }
-                }
+        let (mut current, segments) = match self.scopes.resolve(path) {
+            Resolution::BlockParam { frame, position, rest } => {
+                let context = &self.scopes.frame(frame).payload;
+                let resolved = if position == 0 {
+                    context.context.clone()
+                } else {
+                    Resolved {
+                        shape: context.param,
+                        canonical: String::new(),
+                        optional: Vec::new(),
+                    }
+                };
+                (resolved, rest)
+            }
+            Resolution::Nothing => return None,
+            Resolution::Root { rest } => (
+                Resolved { shape: Shape::Root, canonical: String::new(), optional: Vec::new() },
+                rest,
+            ),
+            Resolution::Data { name, frame, rest } => match name.name.as_str() {
                 "index" | "first" | "last" | "key" => {
-                    let each_frames = self.frames.iter().filter(|frame| frame.is_each).count();
-                    if each_frames <= path.depth as usize {
+                    if frame.is_none() {
                         let message = if path.depth == 0 {
-                            format!("`@{}` is only defined inside `{{{{#each}}}}`", first.name)
+                            format!("`@{}` is only defined inside `{{{{#each}}}}`", name.name)
                         } else {
                             format!(
                                 "`{}` needs {} enclosing `{{{{#each}}}}` blocks",
@@ -483,16 +461,17 @@ impl<'a, 'v> Walker<'a, 'v> {
                         );
                         return None;
                     }
-                    let ty: &'static Type = match first.name.as_str() {
+                    let ty: &'static Type = match name.name.as_str() {
                         "index" => &Type::Integer,
                         "key" => &Type::String { max_len: None },
                         _ => &Type::Boolean,
                     };
-                    Resolved {
+                    let resolved = Resolved {
                         shape: Shape::Type(ty),
                         canonical: String::new(),
                         optional: Vec::new(),
-                    }
+                    };
+                    (resolved, rest)
                 }
                 other => {
                     self.report(
@@ -504,29 +483,23 @@ impl<'a, 'v> Walker<'a, 'v> {
                     );
                     return None;
                 }
-            }
-        } else {
-            let depth = path.depth as usize;
-            let levels = self.frames.iter().filter(|frame| frame.level).count();
-            if depth >= levels {
+            },
+            Resolution::AboveRoot { missing, .. } => {
                 self.report(
                     Code::VariablesScope,
                     &path.span,
                     format!(
                         "`{}` goes {} level(s) above the root context",
                         path.original,
-                        depth + 1 - levels
+                        missing
                     ),
                     "no such parent scope",
                     Some("`../` counts only the `#each` and `#with` blocks that change the context (not `{{#with this}}`); remove a `../`".into()),
                 );
                 return None;
             }
-            if depth == 0 {
-                self.frames[self.frames.len() - 1].context.clone()
-            } else {
-                let frame = self.frames.iter().rev().filter(|frame| frame.level).nth(depth);
-                frame.expect("counted above").context.clone()
+            Resolution::Context { frame, rest } => {
+                (self.scopes.frame(frame).payload.context.clone(), rest)
             }
         };
         for segment in segments {
@@ -546,16 +519,12 @@ impl<'a, 'v> Walker<'a, 'v> {
                         None => {
                             let mut candidates: Vec<&str> =
                                 variables.iter().map(|v| v.name.as_str()).collect();
-                            candidates.extend(
-                                self.frames
-                                    .iter()
-                                    .flat_map(|f| f.params.iter().map(|(n, _)| n.as_str())),
-                            );
+                            candidates.extend(self.scopes.param_names().map(String::as_str));
                             let help = match did_you_mean(&segment.name, candidates.iter().copied()) {
                                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                                 None => format!("declare it in the front matter: `variables.{} = {{ type = \"string\" }}`", segment.name),
                             };
-                            let in_scope = if self.frames.len() > 1 && path.depth == 0 && !path.data
+                            let in_scope = if self.scopes.len() > 1 && path.depth == 0 && !path.data
                             {
                                 " (inside a block, the context is the block's value; `../` reaches the variables)"
                             } else {
@@ -672,21 +641,6 @@ impl<'a, 'v> Walker<'a, 'v> {
             current = next;
         }
         Some(current)
-    }
-
-    /// A block parameter the path starts with; handlebars.js looks them up first, even for
-    /// `@name`.
-    fn block_param(&self, path: &Path) -> Option<Resolved<'v>> {
-        if path.scoped || path.depth > 0 {
-            return None;
-        }
-        let name = &path.segments.first()?.name;
-        self.frames
-            .iter()
-            .rev()
-            .flat_map(|frame| frame.params.iter())
-            .find(|(param, _)| param == name)
-            .map(|(_, resolved)| resolved.clone())
     }
 
     /// Printing (or reading through) an optional value needs a guard, or strict rendering fails.

@@ -2,6 +2,7 @@
 //! with `noEscape`: nothing is HTML-escaped, and printing a missing value is an error. Pure.
 //! Used by `check` for tests and seeds, and by the generated registry and the runtime client.
 
+use crate::syntax::template::scope::{Frame, Resolution, Scopes};
 use crate::syntax::template::{
     Block, Call, Expression, Helper, Literal, Node, Path, Program, Template,
 };
@@ -48,10 +49,7 @@ pub fn render(template: &Template, source: &str, vars: &Value) -> Result<String,
     let mut renderer = Renderer {
         source,
         output: String::with_capacity(source.len() + source.len() / 2),
-        this: vec![Cow::Borrowed(vars)],
-        depths: vec![Cow::Borrowed(vars)],
-        data: Vec::new(),
-        block_params: Vec::new(),
+        scopes: Scopes::new(Context { value: Cow::Borrowed(vars), data: None, params: Vec::new() }),
         root: vars,
         steps: 0,
     };
@@ -77,19 +75,25 @@ struct Data {
     last: bool,
 }
 
+/// What the renderer keeps per scope frame.
+struct Context<'a> {
+    /// The frame's `this` (handlebars.js `depth0`).
+    value: Cow<'a, Value>,
+    /// The `@`-variables of an `#each` iteration.
+    data: Option<Data>,
+    /// The values of the frame's block parameters, by position.
+    params: Vec<Cow<'a, Value>>,
+}
+
 struct Renderer<'a> {
     source: &'a str,
     output: String,
-    /// The context of each program being rendered, innermost last (`this`, handlebars.js
-    /// `depth0`). Every block's program pushes one; a helper called while `this` is null runs its
-    /// programs with an empty object instead (handlebars.js `container.nullContext`).
-    this: Vec<Cow<'a, Value>>,
-    /// The contexts `../` walks back through (handlebars.js `depths`). `#each` and `#with` push
-    /// their new context only when it differs (JavaScript `!=`) from the innermost one, so
-    /// `{{#with this}}` adds no level.
-    depths: Vec<Cow<'a, Value>>,
-    data: Vec<Data>,
-    block_params: Vec<Vec<(String, Cow<'a, Value>)>>,
+    /// The context of each program being rendered, innermost last. Every block's program pushes
+    /// one; a helper called while `this` is null runs its programs with an empty object instead
+    /// (handlebars.js `container.nullContext`), which adds no `../` level. `#each` and `#with`
+    /// frames are `../` levels (handlebars.js `depths`) only when their context differs
+    /// (JavaScript `!=`) from the innermost level's, so `{{#with this}}` adds none.
+    scopes: Scopes<'a, Context<'a>>,
     root: &'a Value,
     /// Statements executed so far (at most `MAX_STEPS`).
     steps: u64,
@@ -212,17 +216,15 @@ impl<'a> Renderer<'a> {
     /// object when that is null (handlebars.js calls helpers on `container.nullContext`). Neither
     /// adds a `../` level.
     fn helper_program(&mut self, program: &'a Program) -> Result<(), RenderError> {
-        if !self.current().is_null() {
+        if !self.scopes.innermost().payload.value.is_null() {
             return self.program(program);
         }
-        self.this.push(Cow::Borrowed(null_context()));
+        let payload =
+            Context { value: Cow::Borrowed(null_context()), data: None, params: Vec::new() };
+        self.scopes.push(Frame { payload, params: &[], level: false, data: false });
         let result = self.program(program);
-        self.this.pop();
+        self.scopes.pop();
         result
-    }
-
-    fn current(&self) -> &Cow<'a, Value> {
-        self.this.last().expect("the root context is never popped")
     }
 
     fn each(
@@ -271,37 +273,21 @@ impl<'a> Renderer<'a> {
         context: Cow<'a, Value>,
         program: &'a Program,
         data: Option<Data>,
-        names: &[String],
+        names: &'a [String],
         values: Vec<Cow<'a, Value>>,
     ) -> Result<(), RenderError> {
         // handlebars.js `wrapProgram`: a new `../` level only when `context != depths[0]`, and
         // never for the null context standing in for a null one.
-        let innermost = self.depths.last().expect("the root context is never popped");
-        let new_level = !(loose_equal(&context, innermost)
+        let innermost = &self.scopes.innermost_level().payload.value;
+        let level = !(loose_equal(&context, innermost)
             || (std::ptr::eq(&*context, null_context()) && innermost.is_null()));
-        if new_level {
-            self.depths.push(share(&context));
-        }
-        self.this.push(context);
-        let has_data = data.is_some();
-        if let Some(data) = data {
-            self.data.push(data);
-        }
-        let has_params = !names.is_empty();
-        if has_params {
-            self.block_params.push(names.iter().cloned().zip(values).collect());
-        }
+        // A block binds as many of its parameters as it has values for.
+        let params = &names[..names.len().min(values.len())];
+        let is_each = data.is_some();
+        let payload = Context { value: context, data, params: values };
+        self.scopes.push(Frame { payload, params, level, data: is_each });
         let result = self.program(program);
-        if has_params {
-            self.block_params.pop();
-        }
-        if has_data {
-            self.data.pop();
-        }
-        self.this.pop();
-        if new_level {
-            self.depths.pop();
-        }
+        self.scopes.pop();
         result
     }
 
@@ -321,23 +307,20 @@ impl<'a> Renderer<'a> {
     /// Looks a path up. `strict` (printing) makes a missing terminal value an error; in helper
     /// arguments only a missing intermediate value is (as handlebars.js's strict mode does).
     fn resolve(&self, path: &Path, strict: bool) -> Result<Option<Cow<'a, Value>>, RenderError> {
-        let mut segments = path.segments.iter();
         let mut strict = strict;
-        let mut current: Cow<'a, Value> = if let Some(value) = self.block_param(path) {
-            // handlebars.js looks a block parameter up before anything else (even `@name`), and
-            // reads the rest of the path without strict checks: a missing last segment is
-            // undefined, and a string's characters can be read.
-            segments.next();
-            strict = false;
-            share(value)
-        } else if path.data {
-            let Some(first) = segments.next() else { return Ok(None) };
-            if first.name == "root" {
-                Cow::Borrowed(self.root)
-            } else {
-                let depth = path.depth as usize;
-                let data = self.data.len().checked_sub(depth + 1).and_then(|i| self.data.get(i));
-                let value = data.and_then(|data| match first.name.as_str() {
+        let (mut current, segments): (Cow<'a, Value>, _) = match self.scopes.resolve(path) {
+            Resolution::BlockParam { frame, position, rest } => {
+                // handlebars.js looks a block parameter up before anything else (even `@name`),
+                // and reads the rest of the path without strict checks: a missing last segment
+                // is undefined, and a string's characters can be read.
+                strict = false;
+                (share(&self.scopes.frame(frame).payload.params[position]), rest)
+            }
+            Resolution::Nothing => return Ok(None),
+            Resolution::Root { rest } => (Cow::Borrowed(self.root), rest),
+            Resolution::Data { name, frame, rest } => {
+                let data = frame.and_then(|frame| self.scopes.frame(frame).payload.data.as_ref());
+                let value = data.and_then(|data| match name.name.as_str() {
                     "index" => Some(Value::from(data.index)),
                     "key" => Some(data.key.clone()),
                     "first" => Some(Value::from(data.first)),
@@ -345,10 +328,10 @@ impl<'a> Renderer<'a> {
                     _ => None,
                 });
                 match value {
-                    Some(value) => Cow::Owned(value),
+                    Some(value) => (Cow::Owned(value), rest),
                     // As in handlebars.js: printing a data variable that no `#each` defines here
                     // fails in strict mode; as a helper argument it is undefined.
-                    None if strict || !path.segments[1..].is_empty() => {
+                    None if strict || !rest.is_empty() => {
                         return Err(RenderError {
                             message: format!(
                                 "`{}` is not defined here (strict mode: it must be inside `#each`)",
@@ -360,26 +343,21 @@ impl<'a> Renderer<'a> {
                     None => return Ok(None),
                 }
             }
-        } else if path.depth == 0 {
-            share(self.current())
-        } else {
-            let depth = path.depth as usize;
-            match self.depths.len().checked_sub(depth + 1) {
-                Some(index) => share(&self.depths[index]),
-                // `{{..}}` above the root is undefined; reading from it fails.
-                None if path.segments.is_empty() => return Ok(None),
-                None => {
-                    return Err(RenderError {
-                        message: format!(
-                            "`{}` goes above the root context (`../` counts only the `#each` and `#with` blocks that change the context)",
-                            path.original
-                        ),
-                        span: path.span.clone(),
-                    })
-                }
+            Resolution::Context { frame, rest } => {
+                (share(&self.scopes.frame(frame).payload.value), rest)
+            }
+            // `{{..}}` above the root is undefined; reading from it fails.
+            Resolution::AboveRoot { rest: [], .. } => return Ok(None),
+            Resolution::AboveRoot { .. } => {
+                return Err(RenderError {
+                    message: format!(
+                        "`{}` goes above the root context (`../` counts only the `#each` and `#with` blocks that change the context)",
+                        path.original
+                    ),
+                    span: path.span.clone(),
+                })
             }
         };
-        let segments: Vec<_> = segments.collect();
         for (position, segment) in segments.iter().enumerate() {
             let terminal = position + 1 == segments.len();
             let was_null = current.is_null();
@@ -411,19 +389,6 @@ impl<'a> Renderer<'a> {
             }
         }
         Ok(Some(current))
-    }
-
-    fn block_param(&self, path: &Path) -> Option<&Cow<'a, Value>> {
-        if path.scoped || path.depth > 0 {
-            return None;
-        }
-        let name = &path.segments.first()?.name;
-        self.block_params
-            .iter()
-            .rev()
-            .flat_map(|frame| frame.iter())
-            .find(|(param, _)| param == name)
-            .map(|(_, value)| value)
     }
 }
 

@@ -41,16 +41,17 @@ impl Value<'_> {
     }
 }
 
-pub(super) struct Frame<'v> {
+/// What the taint walk keeps per scope frame.
+pub(super) struct Context<'v> {
     pub(super) context: Value<'v>,
-    /// `@key` inside `#each` over a user-sourced object is user input too.
+    /// `@key` inside `#each` over a user-sourced object is user input too, and so is the second
+    /// block parameter.
     pub(super) keys_tainted: bool,
-    pub(super) params: Vec<(String, Value<'v>)>,
 }
 
-impl Frame<'_> {
+impl Context<'_> {
     pub(super) fn root() -> Self {
-        Frame { context: Value::Root, keys_tainted: false, params: Vec::new() }
+        Context { context: Value::Root, keys_tainted: false }
     }
 }
 
@@ -63,14 +64,14 @@ pub(super) struct Print {
 
 /// A scope-aware walk that follows user input through `#each`, `#with` and block parameters.
 /// Paths the variables rules reject resolve to nothing here: they are reported there.
-pub(super) struct Taint<'v> {
+pub(super) struct Taint<'v, 't> {
     pub(super) variables: &'v [Variable],
-    pub(super) frames: Vec<Frame<'v>>,
+    pub(super) scopes: Scopes<'t, Context<'v>>,
     pub(super) prints: Vec<Print>,
 }
 
-impl<'v> Taint<'v> {
-    pub(super) fn program(&mut self, program: &Program) {
+impl<'v, 't> Taint<'v, 't> {
+    pub(super) fn program(&mut self, program: &'t Program) {
         for node in &program.body {
             match node {
                 Node::Text(_) | Node::Comment(_) => {}
@@ -99,40 +100,32 @@ impl<'v> Taint<'v> {
         }
     }
 
-    pub(super) fn block(&mut self, block: &Block) {
+    pub(super) fn block(&mut self, block: &'t Block) {
         let helper = block.call.helper().filter(|helper| helper.is_context());
         let argument = match block.call.params.first() {
             Some(Expression::Path(path)) => self.resolve(path),
             _ => None,
         };
-        match (helper, argument) {
-            (Some(helper), Some(argument)) => {
+        match helper {
+            Some(helper) => {
                 let is_each = helper == Helper::Each;
-                let (inner, keys_tainted) =
-                    if is_each { iterate(argument, self.variables) } else { (argument, false) };
-                let mut params = Vec::new();
-                for (position, param) in block.program.block_params.iter().enumerate() {
-                    let value = if position == 0 {
-                        inner
-                    } else {
-                        Value::Unknown { tainted: keys_tainted }
-                    };
-                    params.push((param.clone(), value));
-                }
-                self.frames.push(Frame { context: inner, keys_tainted, params });
+                let (context, keys_tainted) = match argument {
+                    Some(argument) if is_each => iterate(argument, self.variables),
+                    Some(argument) => (argument, false),
+                    // Unknown context: whatever it holds is unknown, and so is its taint.
+                    None => (Value::Unknown { tainted: false }, false),
+                };
+                let level = self.scopes.changes_context(helper, block.call.params.first());
+                self.scopes.push(Frame {
+                    payload: Context { context, keys_tainted },
+                    params: &block.program.block_params,
+                    level,
+                    data: is_each,
+                });
                 self.program(&block.program);
-                self.frames.pop();
+                self.scopes.pop();
             }
-            (Some(_), None) => {
-                // Unknown context: whatever it holds is unknown, and so is its taint.
-                let unknown = Value::Unknown { tainted: false };
-                let params =
-                    block.program.block_params.iter().map(|p| (p.clone(), unknown)).collect();
-                self.frames.push(Frame { context: unknown, keys_tainted: false, params });
-                self.program(&block.program);
-                self.frames.pop();
-            }
-            _ => self.program(&block.program),
+            None => self.program(&block.program),
         }
         if let Some(inverse) = &block.inverse {
             self.program(inverse);
@@ -140,22 +133,22 @@ impl<'v> Taint<'v> {
     }
 
     pub(super) fn resolve(&self, path: &Path) -> Option<Value<'v>> {
-        let mut segments = path.segments.iter();
-        let mut current = if path.data {
-            let first = segments.next()?;
-            match first.name.as_str() {
-                "root" => Value::Root,
-                "key" => {
-                    let frame = self.frames.iter().rev().nth(path.depth as usize)?;
-                    Value::Unknown { tainted: frame.keys_tainted }
-                }
-                _ => Value::Unknown { tainted: false },
+        let frame = |index: usize| &self.scopes.frame(index).payload;
+        let (mut current, segments) = match self.scopes.resolve(path) {
+            // The first parameter names the context; the second `@index` or `@key`.
+            Resolution::BlockParam { frame: index, position: 0, rest } => {
+                (frame(index).context, rest)
             }
-        } else if let Some(value) = self.block_param(path) {
-            segments.next();
-            value
-        } else {
-            self.frames.iter().rev().nth(path.depth as usize)?.context
+            Resolution::BlockParam { frame: index, rest, .. } => {
+                (Value::Unknown { tainted: frame(index).keys_tainted }, rest)
+            }
+            Resolution::Context { frame: index, rest } => (frame(index).context, rest),
+            Resolution::Root { rest } => (Value::Root, rest),
+            Resolution::Data { name, frame: index, rest } if name.name == "key" => {
+                (Value::Unknown { tainted: frame(index?).keys_tainted }, rest)
+            }
+            Resolution::Data { rest, .. } => (Value::Unknown { tainted: false }, rest),
+            Resolution::AboveRoot { .. } | Resolution::Nothing => return None,
         };
         for segment in segments {
             current = match current {
@@ -179,19 +172,6 @@ impl<'v> Taint<'v> {
             };
         }
         Some(current)
-    }
-
-    pub(super) fn block_param(&self, path: &Path) -> Option<Value<'v>> {
-        if path.data || path.scoped || path.depth > 0 {
-            return None;
-        }
-        let name = &path.segments.first()?.name;
-        self.frames
-            .iter()
-            .rev()
-            .flat_map(|frame| frame.params.iter())
-            .find(|(param, _)| param == name)
-            .map(|(_, value)| *value)
     }
 }
 

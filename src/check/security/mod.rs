@@ -9,6 +9,7 @@
 use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
+use crate::syntax::template::scope::{Frame, Resolution, Scopes};
 use crate::syntax::template::{Block, Call, Expression, Helper, Node, Path, Program, Template};
 use crate::text::line_of;
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -102,7 +103,7 @@ pub fn check_injection(
     if !variables.iter().any(holds_user_input) {
         return Vec::new();
     }
-    let mut walker = Taint { variables, frames: vec![Frame::root()], prints: Vec::new() };
+    let mut walker = Taint { variables, scopes: Scopes::new(Context::root()), prints: Vec::new() };
     walker.program(&template.program);
     if walker.prints.is_empty() {
         return Vec::new();
@@ -492,6 +493,29 @@ mod tests {
             ("{{#each docs}}{{title}}: {{text}}{{/each}}{{meta.note}}{{meta.id}}", &[(Code::SecurityInjection, "{{text}}"), (Code::SecurityInjection, "{{meta.note}}")]),
             ("{{#each docs as |d|}}<doc>{{d.text}}</doc>{{d.title}}{{/each}}{{#with meta}}{{id}} {{note}}{{/with}}", &[(Code::SecurityInjectionUndelimited, "{{note}}")]),
             ("{{#each docs}}<doc>{{lookup ../docs @index}}</doc>{{/each}}<m>{{meta.note}}</m>{{docs.length}}", &[]),
+        ];
+        for (body, expected) in cases {
+            let expected: Vec<(Code, String)> =
+                expected.iter().map(|(c, s)| (*c, s.to_string())).collect();
+            assert_eq!(injection(front, body), expected, "in {body:?}");
+        }
+    }
+
+    /// Scopes as handlebars.js resolves them (syntax::template::scope): `@key` names a block
+    /// parameter `key` first, and `{{#with this}}` adds no `../` level.
+    #[test]
+    fn user_input_is_followed_through_scopes_as_handlebars_js_resolves_them() {
+        let front = "variables.docs = { type = \"array\", items = { type = \"object\", fields = { text = { type = \"string\", source = \"user\" } } } }\nvariables.note = { type = \"string\", source = \"user\" }\n";
+        let cases: &[(&str, &[(Code, &str)])] = &[
+            (
+                "{{#each docs as |key|}}{{@key.text}}{{/each}}",
+                &[(Code::SecurityInjection, "{{@key.text}}")],
+            ),
+            ("{{#each docs}}{{#with this}}{{../../note}}{{/with}}{{/each}}", &[]),
+            (
+                "{{#each docs}}{{#with this}}{{../note}}{{/with}}{{/each}}",
+                &[(Code::SecurityInjection, "{{../note}}")],
+            ),
         ];
         for (body, expected) in cases {
             let expected: Vec<(Code, String)> =

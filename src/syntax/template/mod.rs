@@ -6,6 +6,7 @@ use std::ops::Range;
 
 mod lexer;
 mod parser;
+pub mod scope;
 mod whitespace;
 
 use lexer::*;
