@@ -237,6 +237,8 @@ fn the_shipped_workflows_are_safe_to_copy() {
     files.push(("action.yml".to_owned(), repository_file("action.yml")));
     for (name, text) in &files {
         let lines: Vec<&str> = text.lines().collect();
+        // The indentation of the `run:` key whose block scalar the next lines may belong to.
+        let mut script_indent: Option<usize> = None;
         for (index, line) in lines.iter().enumerate() {
             let at = format!("{name}:{}", index + 1);
             if line.trim_start().trim_start_matches("- ").starts_with("uses:") {
@@ -263,19 +265,21 @@ fn the_shipped_workflows_are_safe_to_copy() {
                     "{at}: sudo for something else than apt-get: {line}"
                 );
             }
-            // An expression is a whole value (`key: ${{ … }}`, in `env:` or `with:`), never a
-            // part of a script's text.
-            if line.contains("${{") {
-                let value = line.trim_start().trim_start_matches("- ");
-                let (key, rest) = value.split_once(": ").unwrap_or(("", value));
-                assert!(
-                    key != "run"
-                        && !key.is_empty()
-                        && !key.contains(' ')
-                        && rest.starts_with("${{")
-                        && rest.ends_with("}}"),
-                    "{at}: an expression inside a script or a longer value: {line}"
-                );
+            // An expression never reaches a script's text: it is a value of `env:` (or `with:`,
+            // `name:`, …), and the script reads the environment.
+            let indent = line.len() - line.trim_start().len();
+            let key_indent = indent + if line.trim_start().starts_with("- ") { 2 } else { 0 };
+            if script_indent.is_some_and(|script| line.trim().is_empty() || indent > script) {
+                assert!(!line.contains("${{"), "{at}: an expression inside a script: {line}");
+                continue;
+            }
+            script_indent = None;
+            let value = line.trim_start().trim_start_matches("- ");
+            if let Some(script) = value.strip_prefix("run:") {
+                assert!(!script.contains("${{"), "{at}: an expression inside a script: {line}");
+                if matches!(script.trim(), "|" | ">" | "|-" | ">-") {
+                    script_indent = Some(key_indent);
+                }
             }
         }
         assert!(
