@@ -98,7 +98,8 @@ if [ "$version" != source ] && [ -n "$target" ]; then
       echo "::error title=promptctl::$asset does not match the SHA-256 in the release's SHA256SUMS: refusing to install it"
       exit 1
     fi
-    tar -xzf "$download/$asset" -C "$download"
+    # A relative archive name: GNU tar takes `D:\…` (a Windows runner's path) for a remote host.
+    (cd "$download" && tar -xzf "$asset")
     cp "$download/promptctl-$target/promptctl$exe" "$install_root/bin/promptctl$exe"
     chmod +x "$install_root/bin/promptctl$exe"
     installed="release $version ($asset, SHA-256 checked)"
