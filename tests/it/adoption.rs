@@ -62,10 +62,19 @@ fn ok(step: Step, what: &str) -> Step {
     step
 }
 
-/// taplo, or `None` said loudly (under `CI=true`, a failure).
+/// taplo on PATH, else where .ci/run installs it (`target/ci-tools/taplo-*/bin`), or `None` said
+/// loudly (under `CI=true`, a failure).
 fn taplo() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths).map(|dir| dir.join("taplo")).find(|path| path.is_file())
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join(target);
+    let found = on_path.or_else(|| {
+        let tools = std::fs::read_dir(target.join("ci-tools")).ok()?;
+        tools.flatten().map(|tool| tool.path().join("bin/taplo")).find(|path| path.is_file())
     });
     if found.is_none() {
         let message = "taplo is not installed (`npm install -g @taplo/cli`): the schema check of the new user's TOML files is skipped";
