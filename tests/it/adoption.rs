@@ -121,7 +121,11 @@ fn a_new_team_goes_from_nothing_to_a_published_prompt() {
     let import =
         p(&["import", "support-bot", "--from", "app.py", "--between", "SYSTEM = \"\"\"", "\"\"\""]);
     let import = ok(import, "import");
-    assert!(import.stdout.contains("reproduces the legacy text byte for byte"), "{}", import.stdout);
+    assert!(
+        import.stdout.contains("reproduces the legacy text byte for byte"),
+        "{}",
+        import.stdout
+    );
     let manifest = std::fs::read_to_string(repo.join("prompts/support-bot/prompt.toml")).unwrap();
     assert!(manifest.starts_with("#:schema ../../schemas/prompt.schema.json\n"), "{manifest}");
 
@@ -155,7 +159,8 @@ fn a_new_team_goes_from_nothing_to_a_published_prompt() {
 
     if let Some(taplo) = taplo() {
         let taplo = taplo.to_string_lossy().into_owned();
-        let tomls = ["promptctl.toml", "prompts/greeting/prompt.toml", "prompts/support-bot/prompt.toml"];
+        let tomls =
+            ["promptctl.toml", "prompts/greeting/prompt.toml", "prompts/support-bot/prompt.toml"];
         let mut args = vec!["check"];
         args.extend(tomls);
         ok(run(sandbox, &repo, &taplo, &args), "taplo check");
