@@ -201,7 +201,7 @@ fn run(root: &Path, args: &[&str]) -> Run {
 
 /// Runs git in `root` with a fixed identity and commit time (2001-02-03T04:05:06Z, or `date`).
 fn git_at(root: &Path, date: &str, args: &[&str]) -> String {
-    crate::support::git_at(root, Some(date), args)
+    test_support::git_at(root, Some(date), args)
 }
 
 const COMMIT_DATE: &str = "2001-02-03T04:05:06Z";
