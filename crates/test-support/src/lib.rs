@@ -147,11 +147,12 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    /// `sh -c "read _ignored; {script}"`: the script runs once stdin has a line or is closed.
-    fn spawn(script: &str) -> Result<Watchdog, Error> {
+    /// `sh -c "{start}read _ignored; {cleanup}"`: `start` runs at once (a server in the
+    /// background, say), `cleanup` once stdin has a line or is closed.
+    fn spawn(start: &str, cleanup: &str) -> Result<Watchdog, Error> {
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(format!("read _ignored; {script}"))
+            .arg(format!("{start}read _ignored; {cleanup}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -71,13 +71,16 @@ impl Postgres {
             }
         }
         let pg_ctl = bin.join("pg_ctl");
-        let watchdog = Watchdog::spawn(&format!(
-            "{} '{}' -D '{}/data' stop -m immediate >/dev/null 2>&1; rm -rf '{}'",
-            if as_postgres { "runuser -u postgres --" } else { "" },
-            pg_ctl.display(),
-            dir.display(),
-            dir.display()
-        ))?;
+        let watchdog = Watchdog::spawn(
+            "",
+            &format!(
+                "{} '{}' -D '{}/data' stop -m immediate >/dev/null 2>&1; rm -rf '{}'",
+                if as_postgres { "runuser -u postgres --" } else { "" },
+                pg_ctl.display(),
+                dir.display(),
+                dir.display()
+            ),
+        )?;
         let server = Postgres { port: free_port(), dir, bin, settings, as_postgres, watchdog };
         let data = server.dir.join("data");
         server.run(

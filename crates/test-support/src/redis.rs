@@ -1,7 +1,7 @@
 //! A redis-server of its own on a free loopback port, without persistence, that a test may stop
 //! and start again.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,19 +33,13 @@ impl Redis {
         if running.is_some() {
             return Err(Error::failed(format!("redis on port {} is already running", self.port)));
         }
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "redis-server --port {} --bind 127.0.0.1 --save '' --appendonly no --protected-mode no >/dev/null 2>&1 & pid=$!; read _ignored; kill $pid; wait $pid",
+        *running = Some(Watchdog::spawn(
+            &format!(
+                "redis-server --port {} --bind 127.0.0.1 --save '' --appendonly no --protected-mode no >/dev/null 2>&1 & pid=$!; ",
                 self.port
-            ))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| Error::failed(format!("cannot spawn redis-server: {error}")))?;
-        let stdin = child.stdin.take();
-        *running = Some(Watchdog { stdin, child });
+            ),
+            "kill $pid; wait $pid",
+        )?);
         let port = self.port;
         wait_until("redis-server", Duration::from_secs(20), || port_open(port))
     }
