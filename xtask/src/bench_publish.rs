@@ -91,7 +91,9 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
 
     // PostgreSQL with its default durability: the publishes are timed as a deployment runs them.
     let postgres = Postgres::start_durable()?;
-    let redis = Redis::start()?.url();
+    // Kept until the end: dropping it stops the server.
+    let redis_server = Redis::start()?;
+    let redis = redis_server.url();
     let publish = |database: &str| -> Result<Measured> {
         let url = postgres.url(database);
         run_ok(promptctl(
