@@ -201,7 +201,7 @@ fn run(root: &Path, args: &[&str]) -> Run {
 
 /// Runs git in `root` with a fixed identity and commit time (2001-02-03T04:05:06Z, or `date`).
 fn git_at(root: &Path, date: &str, args: &[&str]) -> String {
-    crate::support::git_at(root, Some(date), args)
+    test_support::git_at(root, Some(date), args)
 }
 
 const COMMIT_DATE: &str = "2001-02-03T04:05:06Z";
@@ -817,7 +817,7 @@ fn build_refuses_a_shallow_clone() {
     let clones = tempfile::tempdir().unwrap();
     let clone = clones.path().join("shallow");
     let url = format!("file://{}", repo.path().display());
-    crate::support::git(clones.path(), &["clone", "-q", "--depth", "1", &url, "shallow"]);
+    test_support::git(clones.path(), &["clone", "-q", "--depth", "1", &url, "shallow"]);
     std::fs::create_dir_all(clone.join(".promptctl/keys")).unwrap();
     std::fs::copy(repo.join(SECRET_KEY), clone.join(SECRET_KEY)).unwrap();
     let refused = run(&clone, &["build"]);
@@ -827,7 +827,7 @@ fn build_refuses_a_shallow_clone() {
     assert!(refused.stderr.contains("fetch-depth: 0"), "{}", refused.stderr);
     assert!(!clone.join(BUNDLE).exists(), "a bundle was written");
 
-    crate::support::git(&clone, &["fetch", "-q", "--unshallow"]);
+    test_support::git(&clone, &["fetch", "-q", "--unshallow"]);
     let built = run(&clone, &["build"]);
     assert_code(&built, 0);
     assert!(built.stdout.contains(", seq 2, "), "{}", built.stdout);

@@ -326,7 +326,7 @@ fn mkfifo(path: &std::path::Path) {
 
 /// Runs git in `repo` with a fixed identity.
 fn git(repo: &Repo, args: &[&str]) {
-    crate::support::git(repo.path(), args);
+    test_support::git(repo.path(), args);
 }
 
 fn commit_all(repo: &Repo) {

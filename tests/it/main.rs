@@ -1,7 +1,7 @@
 //! The integration tests: one binary, a module per stage. `support` builds projects in temporary
-//! folders and runs the real `promptctl` binary against them.
+//! folders and runs the real `promptctl` binary against them; the real PostgreSQL and
+//! redis-server, git and tree copies come from the `test-support` crate (crates/test-support).
 
-mod servers;
 mod support;
 
 mod adoption;

@@ -1,12 +1,12 @@
 //! `publish`, `rollback`, `status`, `warm` and `db migrate` against real stores: the embedded
-//! SQLite file and a PostgreSQL server, with a real redis-server as the cache (tests/it/servers.rs).
+//! SQLite file and a PostgreSQL server, with a real redis-server as the cache (the `test-support` crate).
 //! Each scenario runs against both stores where both apply.
 
-use crate::servers;
-use crate::support::{Repo, Run};
+use crate::support::{redis_connection, Repo, Run};
 use promptctl::store::{self, Location};
 use std::path::Path;
 use std::process::Command;
+use test_support::{or_skip, postgres_database, shared_redis, unique, Redis};
 
 /// Runs the binary in `root` as the actor `tester`, with `env` and nothing from the shell's
 /// `PROMPTCTL_*` variables.
@@ -35,7 +35,7 @@ fn expect(run: &Run, code: i32, needles: &[&str]) {
 }
 
 fn git(root: &Path, args: &[&str]) {
-    crate::support::git_at(root, Some("2001-02-03T04:05:06Z"), args);
+    test_support::git_at(root, Some("2001-02-03T04:05:06Z"), args);
 }
 
 fn commit_all(root: &Path, message: &str) {
@@ -53,8 +53,8 @@ enum Backend {
 /// A store URL for one test: a new SQLite file, or a new database in the shared PostgreSQL.
 fn store_url(backend: Backend) -> Option<String> {
     match backend {
-        Backend::Sqlite => Some(format!("sqlite:{}", servers::unique("store"))),
-        Backend::Postgres => servers::postgres_database(),
+        Backend::Sqlite => Some(format!("sqlite:{}", unique("store"))),
+        Backend::Postgres => postgres_database(),
     }
 }
 
@@ -80,7 +80,7 @@ struct Deploy {
 
 impl Deploy {
     fn new(database: &str, redis: Option<&str>, extra_production: &str) -> Deploy {
-        let prefix = format!("{}:", servers::unique("p"));
+        let prefix = format!("{}:", unique("p"));
         let redis_line = redis.map(|url| format!("redis = \"{url}\"\n")).unwrap_or_default();
         let config = format!(
             "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[cache]\nkey_prefix = \"{prefix}\"\nttl_seconds = 600\n\n[environments.production]\ndatabase = \"{database}\"\n{redis_line}{extra_production}\n[environments.staging]\n{redis_line}"
@@ -158,7 +158,7 @@ impl Deploy {
 
     fn cache_get(&self, key: &str) -> Option<String> {
         let url = self.redis.as_deref()?;
-        let mut connection = servers::redis_connection(url);
+        let mut connection = redis_connection(url);
         redis::cmd("GET").arg(format!("{}{key}", self.prefix)).query(&mut connection).unwrap()
     }
 
@@ -220,7 +220,7 @@ fn publish_then_republish_changes_nothing() {
 
 #[test]
 fn a_new_commit_activates_versions_writes_the_cache_and_notifies() {
-    let Some(redis) = servers::redis() else { return };
+    let Some(redis) = shared_redis() else { return };
     for (backend, url) in backends() {
         let deploy = Deploy::new(&url, Some(&redis.url()), "");
         deploy.build();
@@ -237,7 +237,7 @@ fn a_new_commit_activates_versions_writes_the_cache_and_notifies() {
         assert_eq!(entry["variables"]["name"]["type"], "string");
 
         // Listen on the channel, then publish production = 2.
-        let mut subscriber = servers::redis_connection(&redis.url());
+        let mut subscriber = redis_connection(&redis.url());
         let channel = format!("{}activations", deploy.prefix);
         let mut pubsub = subscriber.as_pubsub();
         pubsub.subscribe(&channel).unwrap();
@@ -402,7 +402,7 @@ fn a_store_belongs_to_one_environment() {
 
 #[test]
 fn rollback_is_audited_and_publish_refuses_the_drift_unless_forced() {
-    let Some(redis) = servers::redis() else { return };
+    let Some(redis) = shared_redis() else { return };
     for (backend, url) in backends() {
         let deploy = Deploy::new(&url, Some(&redis.url()), "");
         deploy.build();
@@ -544,7 +544,7 @@ fn rollback_is_audited_and_publish_refuses_the_drift_unless_forced() {
 
 #[test]
 fn dirty_and_development_signed_bundles_are_refused_where_they_do_not_belong() {
-    let Some(postgres) = servers::postgres_database() else { return };
+    let Some(postgres) = postgres_database() else { return };
     let deploy = Deploy::new(&postgres, None, "");
     // Uncommitted change: the bundle is dirty.
     deploy.repo.write("prompts/farewell/prompt.toml", &manifest(1, 1, "Says goodbye, uncommitted"));
@@ -556,7 +556,7 @@ fn dirty_and_development_signed_bundles_are_refused_where_they_do_not_belong() {
         &["built from uncommitted changes (dirty) and `production` is protected", "--force"],
     );
     assert_eq!(deploy.tables(), 0, "a refused publish touched the store");
-    let staging_db = format!("sqlite:{}", servers::unique("staging"));
+    let staging_db = format!("sqlite:{}", unique("staging"));
     expect(
         &deploy.run(&["publish", "--env", "staging", "--db", &staging_db]),
         0,
@@ -573,7 +573,7 @@ fn dirty_and_development_signed_bundles_are_refused_where_they_do_not_belong() {
     expect(&deploy.run(&["publish", "--env", "production", "--force"]), 0, &["already published"]);
 
     // No key: a development-signed bundle, accepted by the embedded store only.
-    let fresh = servers::postgres_database().unwrap();
+    let fresh = postgres_database().unwrap();
     let dev = Deploy::new(&fresh, None, "");
     std::fs::remove_file(dev.path().join(".promptctl/keys/promptctl.key")).unwrap();
     expect(&run(dev.path(), &["build"]), 0, &["development key"]);
@@ -610,7 +610,7 @@ fn only_limits_the_activations() {
 
 #[test]
 fn redis_down_after_the_commit_exits_3_and_warm_repairs_the_cache() {
-    let Some(redis) = servers::redis() else { return };
+    let Some(redis) = shared_redis() else { return };
     for (backend, url) in backends() {
         let closed = format!("redis://127.0.0.1:{}/", free_closed_port());
         let deploy = Deploy::new(&url, Some(&redis.url()), "");
@@ -631,7 +631,7 @@ fn redis_down_after_the_commit_exits_3_and_warm_repairs_the_cache() {
         // A re-publish of the same bundle also repairs the cache.
         redis::cmd("DEL")
             .arg(format!("{}greeter:active", deploy.prefix))
-            .query::<()>(&mut servers::redis_connection(&redis.url()))
+            .query::<()>(&mut redis_connection(&redis.url()))
             .unwrap();
         expect(
             &deploy.run(&["publish", "--env", "production"]),
@@ -648,7 +648,7 @@ fn free_closed_port() -> u16 {
 
 #[test]
 fn a_database_failure_before_the_commit_changes_nothing() {
-    let Some(url) = servers::postgres_database() else { return };
+    let Some(url) = postgres_database() else { return };
     let deploy = Deploy::new(&url, None, "");
     deploy.build();
     expect(
@@ -829,18 +829,16 @@ fn the_webhook_is_signed_and_retried() {
     assert_eq!(deploy.active("greeter"), Some(1));
 }
 
-use crate::support::copy_tree as copy_dir;
-
 /// The queries an existing application runs keep working: this repository's own prompts
 /// published into PostgreSQL and Redis with the default key prefix and TTL.
 #[test]
 fn the_application_queries_work_after_a_publish_of_this_repository() {
-    let Some(database) = servers::postgres_database() else { return };
-    let Some(redis) = servers::Redis::start() else { return };
+    let Some(database) = postgres_database() else { return };
+    let Some(redis) = or_skip(Redis::start()) else { return };
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
     let repo = Repo::new(&[("README.md", "copy of promptctl's prompts\n")]);
     for folder in ["prompts", "legacy"] {
-        copy_dir(&source.join(folder), &repo.join(folder));
+        test_support::copy_tree(&source.join(folder), &repo.join(folder)).expect("copy");
     }
     std::fs::copy(source.join("prompts.lock"), repo.join("prompts.lock")).unwrap();
     repo.write(
@@ -910,7 +908,7 @@ fn the_application_queries_work_after_a_publish_of_this_repository() {
 
 #[test]
 fn a_tampered_bundle_is_refused_and_changes_nothing() {
-    let Some(database) = servers::postgres_database() else { return };
+    let Some(database) = postgres_database() else { return };
     let deploy = Deploy::new(&database, None, "");
     deploy.build();
     let bundle = deploy.path().join(".promptctl/build/bundle.json");
@@ -944,7 +942,8 @@ fn concurrent_publishes_serialise() {
                 deploy.build();
             }
             let folder = deploy.path().join(format!("bundle-{seq}"));
-            copy_dir(&deploy.path().join(".promptctl/build"), &folder);
+            test_support::copy_tree(&deploy.path().join(".promptctl/build"), &folder)
+                .expect("copy the bundle");
             folders.push(folder);
         }
         let children: Vec<_> = folders
@@ -996,7 +995,7 @@ fn concurrent_publishes_serialise() {
 /// Another session kills the publisher's connection in the middle of its transaction.
 #[test]
 fn a_connection_killed_mid_transaction_leaves_the_store_as_it_was() {
-    let Some(database) = servers::postgres_database() else { return };
+    let Some(database) = postgres_database() else { return };
     let deploy = Deploy::new(&database, None, "");
     deploy.build();
     expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
@@ -1064,8 +1063,8 @@ fn a_connection_killed_mid_transaction_leaves_the_store_as_it_was() {
 
 #[test]
 fn redis_stopped_during_a_publish_exits_3_and_warm_repairs() {
-    let Some(redis) = servers::Redis::start() else { return };
-    let Some(database) = servers::postgres_database() else { return };
+    let Some(redis) = or_skip(Redis::start()) else { return };
+    let Some(database) = postgres_database() else { return };
     let deploy = Deploy::new(&database, Some(&redis.url()), "");
     deploy.build();
     expect(&deploy.run(&["publish", "--env", "production"]), 0, &["2 entries written"]);

@@ -6,30 +6,16 @@
 use std::path::Path;
 use std::process::Command;
 
+use test_support::Git;
+
 use crate::support::{normalize, Repo, Run};
 
 /// Runs git in `dir` with a fixed identity and dates, and without the machine's configuration.
 pub fn git_in(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    Git::new("Test", "test@example.invalid")
+        .at("2024-01-01T00:00:00Z")
+        .run(dir, args)
+        .unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// A project in a git repository.

@@ -1,21 +1,21 @@
-//! The runtime client against real servers (tests/it/servers.rs): in process, a `PromptStore`
+//! The runtime client against real servers (the `test-support` crate): in process, a `PromptStore`
 //! following publishes through Redis notices and the database; end to end, the example service
 //! `examples/qa-service` as a separate process, driven by a steady request loop through publish,
 //! Redis and PostgreSQL outages, a restart with both down, and their recovery, with zero failed
 //! requests; the rollback runbook with Redis down (two services); an idle service's heartbeats;
 //! cache entries too deep or too large; and a publisher process paused at its cache write.
 
-use crate::servers;
-use crate::support::{Repo, Run};
+use crate::support::{redis_connection, Repo, Run};
 use promptctl::runtime::{Options, PromptStore, Source, Status, Tier, TierStatus};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use test_support::{or_skip, shared_postgres, shared_redis, unique, KillOnDrop, Postgres, Redis};
 
 /// Long enough for a loaded CI machine; every wait ends as soon as its condition holds.
 const WAIT: Duration = Duration::from_secs(60);
@@ -30,7 +30,7 @@ fn ok(run: Run) -> Run {
     run
 }
 
-use crate::support::{copy_tree, git};
+use test_support::{copy_tree, git};
 
 /// A committed copy of this repository's prompts (the ones the example's registry was generated
 /// from), publishing `production` into `database` with the cache in `redis` under `prefix`.
@@ -43,7 +43,7 @@ impl Project {
         let repo = Repo::new(&[("README", "")]);
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
         for folder in ["prompts", "legacy", "schemas"] {
-            copy_tree(&workspace.join(folder), &repo.join(folder));
+            copy_tree(&workspace.join(folder), &repo.join(folder)).expect("copy the workspace");
         }
         std::fs::copy(workspace.join("prompts.lock"), repo.join("prompts.lock")).unwrap();
         repo.write(
@@ -62,9 +62,9 @@ impl Project {
 
     /// A project on a new database of `postgres` and a new key prefix (tagged `tag`), with the
     /// cache in `redis`; returns it with the database URL and the prefix.
-    fn fresh(redis: &str, postgres: &servers::Postgres, tag: &str) -> (Project, String, String) {
+    fn fresh(redis: &str, postgres: &Postgres, tag: &str) -> (Project, String, String) {
         let database = postgres.database();
-        let prefix = format!("{}:", servers::unique(tag));
+        let prefix = format!("{}:", unique(tag));
         (Project::new(&database, redis, &prefix), database, prefix)
     }
 
@@ -108,8 +108,8 @@ fn wait(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-fn servers_or_skip() -> Option<(&'static servers::Redis, &'static servers::Postgres)> {
-    Some((servers::redis()?, servers::postgres()?))
+fn servers_or_skip() -> Option<(&'static Redis, &'static Postgres)> {
+    Some((shared_redis()?, shared_postgres()?))
 }
 
 fn store_options(redis: &str, database: &str, prefix: &str) -> Options {
@@ -162,7 +162,7 @@ fn qa_cache_keys(prefix: &str) -> (String, String) {
 
 fn read_qa_cache(redis_url: &str, prefix: &str) -> (String, String) {
     let (key, revision_key) = qa_cache_keys(prefix);
-    let mut connection = servers::redis_connection(redis_url);
+    let mut connection = redis_connection(redis_url);
     let entry: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
     let revision: String = redis::cmd("GET").arg(&revision_key).query(&mut connection).unwrap();
     (entry, revision)
@@ -196,7 +196,7 @@ fn a_store_follows_publishes_falls_back_to_the_database_and_refuses_tampered_tex
     wait("v2", || version_and_tier(&store, "qa-system-prompt") == Some((2, Tier::Redis)));
 
     // An entry that does not match its sha256 is refused; the previous text keeps serving.
-    let mut connection = servers::redis_connection(&redis.url());
+    let mut connection = redis_connection(&redis.url());
     let key = format!("{prefix}qa-system-prompt:active");
     let text: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
     let mut entry: Value = serde_json::from_str(&text).unwrap();
@@ -272,7 +272,7 @@ fn entries_too_large_or_too_deep_neither_crash_nor_replace_the_served_version() 
     let store = PromptStore::start(&[], store_options(&redis.url(), &database, &prefix));
     wait("the subscription", || store.health().subscribed);
     wait("v1", || version_and_tier(&store, "qa-system-prompt") == Some((1, Tier::Redis)));
-    let mut connection = servers::redis_connection(&redis.url());
+    let mut connection = redis_connection(&redis.url());
     let key = format!("{prefix}qa-system-prompt:active");
     let text: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
     let good: Value = serde_json::from_str(&text).unwrap();
@@ -316,7 +316,7 @@ fn after_an_outage_a_service_never_goes_back_to_the_version_rolled_back() {
     // Redis is down during a rollback (exit 3); services serve the rolled-back version from the
     // database; Redis comes back holding its old entry. The service once switched back to it.
     let Some((_, postgres)) = servers_or_skip() else { return };
-    let Some(redis) = servers::Redis::start() else { return };
+    let Some(redis) = or_skip(Redis::start()) else { return };
     let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "rt");
     project.publish_qa(1);
     project.publish_qa(2);
@@ -337,7 +337,7 @@ fn after_an_outage_a_service_never_goes_back_to_the_version_rolled_back() {
 
     // Redis returns with the entry it had (as after a restart with persistence).
     redis.start_again();
-    let mut connection = servers::redis_connection(&redis.url());
+    let mut connection = redis_connection(&redis.url());
     write_qa_cache(&mut connection, &prefix, &stale);
     wait("the resubscription", || store.health().subscribed);
     // A notice for the prompt makes the service read the stale entry; a probe entry's notice
@@ -468,7 +468,7 @@ fn a_paused_publisher_never_undoes_a_rollback_in_redis() {
     // v2 back into Redis while the store said v1.
     let Some((redis, postgres)) = servers_or_skip() else { return };
     let database = postgres.database();
-    let prefix = format!("{}:", servers::unique("rt"));
+    let prefix = format!("{}:", unique("rt"));
     let redis_port: u16 =
         redis.url().trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
     let proxy = HoldingProxy::start(redis_port);
@@ -502,7 +502,7 @@ fn a_paused_publisher_never_undoes_a_rollback_in_redis() {
         .expect("start the publisher");
     wait("the publisher to reach its cache write", || proxy.held.load(Ordering::SeqCst));
 
-    let mut connection = servers::redis_connection(&redis.url());
+    let mut connection = redis_connection(&redis.url());
     let key = format!("{prefix}qa-system-prompt:active");
     let cached = |connection: &mut redis::Connection| -> i64 {
         let text: String = redis::cmd("GET").arg(&key).query(connection).unwrap();
@@ -586,7 +586,7 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<(u1
 
 /// A running service process, killed when dropped.
 struct Service {
-    child: Child,
+    _child: KillOnDrop,
     port: u16,
 }
 
@@ -627,7 +627,7 @@ impl Service {
             .stderr(log)
             .spawn()
             .expect("start qa-service");
-        let service = Service { child, port };
+        let service = Service { _child: KillOnDrop(child), port };
         wait("the service to listen", || http(port, "GET", "/health", None).is_ok());
         service
     }
@@ -646,13 +646,6 @@ impl Service {
 
     fn health(&self) -> Value {
         self.get("/health")
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -733,8 +726,8 @@ impl Traffic {
 #[test]
 fn the_service_keeps_serving_through_publishes_outages_and_restarts() {
     // Servers of its own: this test stops and starts them.
-    let Some(redis) = servers::Redis::start() else { return };
-    let Some(postgres) = servers::Postgres::start() else { return };
+    let Some(redis) = or_skip(Redis::start()) else { return };
+    let Some(postgres) = or_skip(Postgres::start()) else { return };
     let (project, database, prefix) = Project::fresh(&redis.url(), &postgres, "e2e");
     project.publish_qa(1);
     let logs = tempfile::tempdir().unwrap();
@@ -837,8 +830,8 @@ fn the_rollback_runbook_with_redis_down_keeps_every_service_on_the_rolled_back_v
     // Redis comes back holding its old entry (as after a restart with persistence); `warm`
     // rewrites it and tells the services. No request fails and, after the rollback, none is
     // answered with the version rolled back.
-    let Some(redis) = servers::Redis::start() else { return };
-    let Some(postgres) = servers::postgres() else { return };
+    let Some(redis) = or_skip(Redis::start()) else { return };
+    let Some(postgres) = shared_postgres() else { return };
     let (project, database, prefix) = Project::fresh(&redis.url(), postgres, "drill");
     project.publish_qa(1);
     project.publish_qa(2);
@@ -876,7 +869,7 @@ fn the_rollback_runbook_with_redis_down_keeps_every_service_on_the_rolled_back_v
     }
 
     redis.start_again();
-    write_qa_cache(&mut servers::redis_connection(&redis.url()), &prefix, &stale);
+    write_qa_cache(&mut redis_connection(&redis.url()), &prefix, &stale);
     for (service, (traffic, _)) in services.iter().zip(&loops) {
         wait("the resubscription", || {
             let health = service.health();
@@ -970,7 +963,7 @@ fn a_service_process_survives_entries_too_deep_or_too_large() {
     wait("v1 from Redis", || service.qa_prompt() == (1, "redis".into()));
     wait("the subscription", || service.health()["prompts"]["subscribed"] == json!(true));
 
-    let mut connection = servers::redis_connection(&redis.url());
+    let mut connection = redis_connection(&redis.url());
     let key = |name: &str| format!("{prefix}{name}:active");
     let good: String =
         redis::cmd("GET").arg(key("qa-system-prompt")).query(&mut connection).unwrap();

@@ -1,5 +1,7 @@
 //! Test support: a fresh promptctl project in a temporary folder, the real binary run against it, and
 //! the normalisation that makes its output stable across machines (temp paths, sha256 digests).
+//! What the tests share with `xtask` (real servers, git, tree copies) is the `test-support` crate
+//! (crates/test-support).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -201,42 +203,9 @@ Hello, {{name}}!
     ]
 }
 
-/// Runs git in `root` with the tests' identity, `main` as the default branch and no signing (and,
-/// with `date`, that author and committer date); panics with git's message when it fails.
-/// Returns its standard output.
-pub fn git_at(root: &Path, date: Option<&str>, args: &[&str]) -> String {
-    let mut command = Command::new("git");
-    command
-        .args(["-c", "user.name=promptctl tests", "-c", "user.email=tests@example.invalid"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(root);
-    if let Some(date) = date {
-        command.env("GIT_AUTHOR_DATE", date).env("GIT_COMMITTER_DATE", date);
-    }
-    let output = command.output().expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// `git_at` without a date.
-pub fn git(root: &Path, args: &[&str]) -> String {
-    git_at(root, None, args)
-}
-
-/// Copies the tree under `from` to `to` (folders created, files copied).
-pub fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk");
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+/// A Redis client connection for assertions.
+pub fn redis_connection(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection_with_timeout(std::time::Duration::from_secs(5)))
+        .expect("connect to the test redis-server")
 }

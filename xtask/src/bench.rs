@@ -295,23 +295,9 @@ fn time_runs(
 /// in `keys`, outside the repository.
 fn prepare_build(promptctl: &Path, repo: &Path, keys: &Path) -> Result<()> {
     println!("    committing the repository to git and writing a signing key");
+    // Fixed author, committer and date: the same commit, seq and bundle every time.
     let git = |args: &[&str]| -> Result<()> {
-        // No automatic `git gc`: after a commit of 50,000 objects it packs them in the background,
-        // on one of the two cores, while the builds are timed.
-        let status = Command::new("git")
-            .args(["-c", "gc.auto=0"])
-            .args(args)
-            .current_dir(repo)
-            .env("GIT_AUTHOR_NAME", "bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-            .env("GIT_COMMITTER_NAME", "bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-            .stdout(Stdio::null())
-            .status()
-            .context("cannot run git; `build` needs it")?;
-        ensure!(status.success(), "`git {}` failed in {}", args.join(" "), repo.display());
+        crate::BENCH_GIT.at("2026-01-01T00:00:00Z").run(repo, args)?;
         Ok(())
     };
     fs::write(repo.join(".gitignore"), ".promptctl/\n")?;

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 
+use test_support::{Postgres, Redis};
+
 use crate::child::{self, Measured};
 use crate::synth;
 
@@ -27,149 +29,8 @@ pub struct Options {
 
 const SEED: u64 = 0x7072_6f6d_7074;
 
-/// Servers started for the run, stopped when dropped.
-struct Servers {
-    dir: PathBuf,
-    bin: PathBuf,
-    as_postgres: bool,
-    pg_port: u16,
-    redis_port: u16,
-    redis: Option<std::process::Child>,
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        if let Some(mut redis) = self.redis.take() {
-            let _ = redis.kill();
-            let _ = redis.wait();
-        }
-        let data = self.dir.join("data");
-        let _ = self.pg(
-            &self.bin.join("pg_ctl"),
-            &["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"],
-        );
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-impl Servers {
-    fn start() -> Result<Servers> {
-        let mut bins: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
-            .context("PostgreSQL is not installed (apt-get install postgresql)")?
-            .flatten()
-            .map(|entry| entry.path().join("bin"))
-            .filter(|bin| bin.join("initdb").is_file())
-            .collect();
-        bins.sort();
-        let bin = bins.pop().context("no initdb under /usr/lib/postgresql/*/bin")?;
-        let as_postgres = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0");
-        let dir = std::env::temp_dir().join(format!("promptctl-bench-pg-{}", std::process::id()));
-        fs::create_dir_all(&dir)?;
-        if as_postgres {
-            ensure!(Command::new("chown").arg("postgres:postgres").arg(&dir).status()?.success());
-        }
-        let mut servers = Servers {
-            dir,
-            bin,
-            as_postgres,
-            pg_port: free_port()?,
-            redis_port: free_port()?,
-            redis: None,
-        };
-        let data = servers.dir.join("data");
-        let log = servers.dir.join("server.log");
-        servers.pg(
-            &servers.bin.join("initdb"),
-            &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"],
-        )?;
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
-            servers.pg_port,
-            servers.dir.display()
-        );
-        servers.pg(
-            &servers.bin.join("pg_ctl"),
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-                "-o",
-                &options,
-                "-w",
-                "start",
-            ],
-        )?;
-        servers.redis = Some(
-            Command::new("redis-server")
-                .args(["--port", &servers.redis_port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .spawn()
-                .context("cannot start redis-server (apt-get install redis-server)")?,
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        Ok(servers)
-    }
-
-    fn pg(&self, program: &Path, args: &[&str]) -> Result<()> {
-        let mut command = if self.as_postgres {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        };
-        let output = command.args(args).current_dir(&self.dir).output()?;
-        ensure!(
-            output.status.success(),
-            "{} failed: {}",
-            program.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(())
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.pg_port)
-    }
-
-    fn psql(&self, database: &str, args: &[&str]) -> Command {
-        let mut command = Command::new("psql");
-        command
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
-            .args(["-p", &self.pg_port.to_string(), "-d", database])
-            .args(args)
-            .stdout(Stdio::null());
-        command
-    }
-
-    fn create_database(&self, name: &str) -> Result<()> {
-        let status = self.psql("postgres", &["-c", &format!("CREATE DATABASE {name}")]).status()?;
-        ensure!(status.success(), "cannot create database {name}");
-        Ok(())
-    }
-}
-
 fn git(repo: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("git")
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        // No automatic `git gc`: after the commit of 50,000 objects it would pack them in the
-        // background, on one of the two cores, during the timed publishes (see `pack` below).
-        .args(["-c", "gc.auto=0"])
-        .args(args)
-        .current_dir(repo)
-        .stdout(Stdio::null())
-        .status()?;
-    ensure!(status.success(), "git {args:?} failed");
+    crate::BENCH_GIT.run(repo, args)?;
     Ok(())
 }
 
@@ -228,10 +89,13 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
     let bundle_bytes = fs::metadata(repo.join(".promptctl/build/bundle.json"))?.len();
     println!("    bundle.json: {:.1} MB", bundle_bytes as f64 / 1e6);
 
-    let servers = Servers::start()?;
-    let redis = format!("redis://127.0.0.1:{}/", servers.redis_port);
+    // PostgreSQL with its default durability: the publishes are timed as a deployment runs them.
+    let postgres = Postgres::start_durable()?;
+    // Kept until the end: dropping it stops the server.
+    let redis_server = Redis::start()?;
+    let redis = redis_server.url();
     let publish = |database: &str| -> Result<Measured> {
-        let url = servers.url(database);
+        let url = postgres.url(database);
         run_ok(promptctl(
             &binary,
             &repo,
@@ -244,7 +108,7 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
     let mut changed = Vec::new();
     for run in 0..options.runs {
         let database = format!("bench_{run}");
-        servers.create_database(&database)?;
+        postgres.create_database(&database)?;
         fresh.push(publish(&database)?);
         unchanged.push(publish(&database)?);
     }
@@ -295,19 +159,20 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
     ];
     for table in tables {
         let file = dump.join(format!("{table}.copy"));
-        let status = servers
-            .psql(&last, &["-c", &format!("\\copy {table} TO '{}'", file.display())])
+        let status = postgres
+            .psql(&last)
+            .args(["-c", &format!("\\copy {table} TO '{}'", file.display())])
             .status()?;
         ensure!(status.success(), "cannot dump {table}");
     }
     let mut floor = Vec::new();
     for run in 0..options.runs {
         let database = format!("floor_{run}");
-        servers.create_database(&database)?;
+        postgres.create_database(&database)?;
         run_ok(promptctl(
             &binary,
             &repo,
-            &["db", "migrate", "--env", "production", "--db", &servers.url(&database)],
+            &["db", "migrate", "--env", "production", "--db", &postgres.url(&database)],
         ))?;
         // The identity columns take the dumped ids as they are.
         let mut script = String::from("BEGIN;\n");
@@ -325,7 +190,9 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         script.push_str("COMMIT;\n");
         let script_path = dump.join("load.sql");
         fs::write(&script_path, script)?;
-        floor.push(run_ok(servers.psql(&database, &["-f", script_path.to_str().unwrap()]))?);
+        let mut load = postgres.psql(&database);
+        load.args(["-f", script_path.to_str().unwrap()]);
+        floor.push(run_ok(load)?);
     }
     println!("    floor (psql \\copy of the same rows): {}", spread(&floor));
 

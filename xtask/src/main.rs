@@ -58,6 +58,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// How the benches run git: as `bench`, with the settings of `test_support::Git` (no automatic
+/// `gc` in the background of a timed run, none of the machine's configuration).
+const BENCH_GIT: test_support::Git<'static> =
+    test_support::Git::new("bench", "bench@example.invalid");
+
 /// The workspace root: the parent of this crate's manifest directory, whatever the working folder.
 fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -29,23 +29,7 @@ struct Row {
 }
 
 fn git(repo: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("git")
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        // No `gc --auto` in the background of a commit: repacking 150,000 objects while the
-        // review is timed took both cores for over a minute.
-        .args(["-c", "gc.auto=0"])
-        .args(args)
-        .current_dir(repo)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-        .stdout(Stdio::null())
-        .status()
-        .context("cannot run git")?;
-    ensure!(status.success(), "git {args:?} failed in {} ({status})", repo.display());
+    crate::BENCH_GIT.run(repo, args)?;
     Ok(())
 }
 

@@ -3,18 +3,19 @@
 //! latency with two reader threads, activation propagation from the store's commit to the first
 //! read serving the new version, and the example service's HTTP latency (`examples/qa-service`,
 //! on one kept-alive connection and on a new connection per request). Starts its own
-//! redis-server; reports, never asserts.
+//! redis-server (`test_support::Redis`); reports, never asserts.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use promptctl::cache::{self, Cache, Notice};
 use promptctl::runtime::{Options, PromptStore, Source, Tier};
 use promptctl::store::{self, records, Location};
+use test_support::{KillOnDrop, Redis};
 
 const PROMPT: &str = "qa-system-prompt";
 /// Reads per thread of the `get` measurement.
@@ -26,51 +27,6 @@ const READERS: usize = 2;
 /// Requests of each qa-service measurement.
 const HTTP_REQUESTS: usize = 2_000;
 
-/// A redis-server of the bench's own, stopped when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Result<RedisServer> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start redis-server (apt-get install redis-server)")?;
-        let server = RedisServer { child, port };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            ensure!(started.elapsed() < Duration::from_secs(20), "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn run_checked(command: &mut Command) -> Result<String> {
     let output = command.output().with_context(|| format!("cannot run {command:?}"))?;
     if !output.status.success() {
@@ -81,20 +37,6 @@ fn run_checked(command: &mut Command) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 /// A committed copy of the workspace's prompts, published once into `database` (with the cache in
@@ -111,7 +53,7 @@ fn publish_project(
         fs::remove_dir_all(dir)?;
     }
     for folder in ["prompts", "legacy", "schemas"] {
-        copy_tree(&workspace_root.join(folder), &dir.join(folder))?;
+        test_support::copy_tree(&workspace_root.join(folder), &dir.join(folder))?;
     }
     fs::copy(workspace_root.join("prompts.lock"), dir.join("prompts.lock"))?;
     fs::write(
@@ -125,15 +67,7 @@ fn publish_project(
         command.env_remove("PROMPTCTL_DATABASE_URL").env_remove("PROMPTCTL_REDIS_URL");
         run_checked(&mut command)
     };
-    let git = |args: &[&str]| {
-        run_checked(
-            Command::new("git")
-                .args(["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"])
-                .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-                .args(args)
-                .current_dir(dir),
-        )
-    };
+    let git = |args: &[&str]| crate::BENCH_GIT.run(dir, args);
     promptctl_run(&["keygen"])?;
     git(&["init", "-q"])?;
     git(&["add", "-A"])?;
@@ -303,7 +237,7 @@ fn redis_benchmark(port: u16) -> Result<(f64, f64)> {
 }
 
 pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -> Result<()> {
-    let redis = RedisServer::start()?;
+    let redis = Redis::start()?;
     let work = out.join("tmp").join("runtime");
     let prefix = "bench:";
     let database = match std::env::var("PROMPTCTL_BENCH_DATABASE_URL") {
@@ -420,14 +354,7 @@ fn time_service(
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
-    struct Killed(Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _service = Killed(child);
+    let _service = KillOnDrop(child);
     let body = r#"{"gameId":"chess","query":"Can a pawn move backwards?"}"#;
     let request = format!(
         "POST /api/v1/agents/qa HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
