@@ -62,7 +62,7 @@ fn ok(step: Step, what: &str) -> Step {
     step
 }
 
-/// taplo on PATH, else where .ci/run installs it (`target/ci-tools/taplo-*/bin`), or `None` said
+/// taplo on PATH, else where `cargo xtask verify` installs it (`target/ci-tools/taplo-*/bin`), or `None` said
 /// loudly (under `CI=true`, a failure).
 fn taplo() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|paths| {

@@ -8,6 +8,7 @@ mod differential;
 mod fuzz;
 mod review_bench;
 mod serve;
+mod setup;
 mod synth;
 mod verify;
 
@@ -25,7 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run the checks of CI (fmt, clippy, tests, `promptctl check`), stopping at the first failure
+    /// Run the checks of CI (fmt, clippy, tests, `promptctl check`), stopping at the first failure;
+    /// first installs what the tests need when it is missing (Debian packages, pinned tools)
     Verify,
     /// Time `promptctl check` (against an in-process read+hash floor) and `build` on synthetic
     /// repositories (or, with `--review`, `promptctl review`; with `--runtime`, the runtime client

