@@ -6,6 +6,7 @@
 use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
+use crate::syntax::template::guards::{shown, Canonical, Guards, Reach};
 use crate::syntax::template::scope::{Frame, Resolution, Scopes};
 use crate::syntax::template::{
     Block, Call, Expression, Helper, Literal, Node, Path, Program, Template,
@@ -18,7 +19,7 @@ pub fn check(site: &Site, template: &Template, variables: &[Variable]) -> Vec<Di
         site,
         variables,
         scopes: Scopes::new(Context { kind: Kind::Root, argument: None, each: None }),
-        guards: Vec::new(),
+        guards: Guards::default(),
         diagnostics: Vec::new(),
     };
     walker.program(&template.program);
@@ -35,20 +36,18 @@ enum Kind<'v> {
     Unknown,
 }
 
-/// A resolved path. The canonical form and the optional prefixes are only built on request
-/// (`track`): they serve the `#if` guards of `portability/unguarded-each`, which is rare, while
-/// every printed path is resolved, so the common walk allocates nothing.
+/// A resolved path. The canonical path (`player.name`, `items[].label`) and its optional prefixes
+/// are only built on request (`track`): they serve the `#if` guards of
+/// `portability/unguarded-each`, which is rare, while every printed path is resolved, so the
+/// common walk allocates nothing.
 struct Resolved<'v> {
     kind: Kind<'v>,
-    /// The canonical path (`player.name`, `items[].label`).
-    canonical: String,
-    /// Canonical prefixes whose last component may be absent (optional variables and fields).
-    optional: Vec<String>,
+    canonical: Canonical,
 }
 
 impl<'v> Resolved<'v> {
     fn of(kind: Kind<'v>) -> Self {
-        Resolved { kind, canonical: String::new(), optional: Vec::new() }
+        Resolved { kind, canonical: Canonical::default() }
     }
 }
 
@@ -69,18 +68,13 @@ struct Context<'v, 't> {
     each: Option<Each>,
 }
 
-/// A guard `{{#if path}}`, with the number of frames in scope where it was written.
-struct Guard<'t> {
-    path: &'t Path,
-    frames: usize,
-}
-
 struct Walker<'a, 'v, 't> {
     site: &'a Site<'a>,
     variables: &'v [Variable],
     scopes: Scopes<'t, Context<'v, 't>>,
-    /// The paths known to be present here (inside `#if x`, `#each x`, `#with x`).
-    guards: Vec<Guard<'t>>,
+    /// The paths known to be present here (inside `#if x`, `#each x`, `#with x`), pushed as
+    /// written: their canonical paths are only built when `unguarded_each` consults them.
+    guards: Guards<'t>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -251,7 +245,7 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                 None
             }
         };
-        let guard = path.map(|path| Guard { path, frames: self.scopes.len() });
+        let guard = path.map(|path| (path, self.scopes.len()));
         match (helper, argument) {
             (Some(helper @ (Helper::If | Helper::Unless)), _) => {
                 let (program_guard, inverse_guard) =
@@ -326,10 +320,11 @@ impl<'v, 't> Walker<'_, 'v, 't> {
         }
     }
 
-    fn guarded(&mut self, program: &'t Program, guard: Option<Guard<'t>>) -> bool {
+    /// Checks `program` under `guard`, a path with the number of frames in scope where it is.
+    fn guarded(&mut self, program: &'t Program, guard: Option<(&'t Path, usize)>) -> bool {
         let pushed = guard.is_some();
-        if let Some(guard) = guard {
-            self.guards.push(guard);
+        if let Some((path, frames)) = guard {
+            self.guards.push_written(path, frames);
         }
         let number = self.program(program);
         if pushed {
@@ -342,29 +337,15 @@ impl<'v, 't> Walker<'_, 'v, 't> {
     /// renders nothing, handlebars-rust in strict mode fails.
     fn unguarded_each(&mut self, name: &str, path: &'t Path) {
         let Some(argument) = self.resolve_quietly(path, true) else { return };
-        if argument.optional.is_empty() {
-            return;
-        }
-        let guards: Vec<String> = (0..self.guards.len())
-            .filter_map(|index| {
-                let guard = &self.guards[index];
-                let (path, frames) = (guard.path, guard.frames);
-                self.resolve_at(path, true, frames, true).map(|resolved| resolved.canonical)
-            })
-            .filter(|canonical| !canonical.is_empty())
-            .collect();
-        let guarded = |optional: &String| {
-            guards.iter().any(|guard| {
-                guard == optional
-                    || guard
-                        .strip_prefix(optional.as_str())
-                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
-            })
-        };
-        let Some(optional) = argument.optional.iter().find(|optional| !guarded(optional)) else {
-            return;
-        };
-        let shown = optional.replace("[]", "");
+        let mut guards = std::mem::take(&mut self.guards);
+        let unguarded =
+            guards.unguarded(&argument.canonical, true, Reach::Under, |path, frames| {
+                self.resolve_at(path, true, frames, true)
+                    .map_or_else(String::new, |resolved| resolved.canonical.into_string())
+            });
+        self.guards = guards;
+        let Some(optional) = unguarded else { return };
+        let shown = shown(optional);
         self.report(
             Code::PortabilityUnguardedEach,
             path.span.clone(),
@@ -388,15 +369,15 @@ impl<'v, 't> Walker<'_, 'v, 't> {
 
     /// The canonical path of the context of frame `index`: its argument's, with `[]` for the
     /// items of an array.
-    fn frame_canonical(&mut self, index: usize) -> String {
+    fn frame_canonical(&mut self, index: usize) -> Canonical {
         let frame = &self.scopes.frame(index).payload;
         let (argument, each) = (frame.argument, frame.each);
-        let Some(argument) = argument else { return String::new() };
+        let Some(argument) = argument else { return Canonical::default() };
         let parent = self.resolve_at(argument, true, index, true);
         match (parent, each) {
-            (Some(parent), Some(Each::Array)) => format!("{}[]", parent.canonical),
-            (Some(parent), None) => parent.canonical,
-            _ => String::new(),
+            (Some(parent), Some(Each::Array)) => parent.canonical.context(true),
+            (Some(parent), None) => parent.canonical.context(false),
+            _ => Canonical::default(),
         }
     }
 
@@ -415,11 +396,7 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                 let frame = &self.scopes.frame(index).payload;
                 let (kind, each) = (frame.kind, frame.each);
                 let resolved = match (position, each) {
-                    (0, _) if track => Resolved {
-                        kind,
-                        canonical: self.frame_canonical(index),
-                        optional: Vec::new(),
-                    },
+                    (0, _) if track => Resolved { kind, canonical: self.frame_canonical(index) },
                     (0, _) => Resolved::of(kind),
                     (_, Some(Each::Array)) => Resolved::of(Kind::Type(&INTEGER)),
                     (_, Some(Each::Object)) => Resolved::of(Kind::Type(&STRING)),
@@ -442,7 +419,7 @@ impl<'v, 't> Walker<'_, 'v, 't> {
             Resolution::Context { frame: index, rest } => {
                 let kind = self.scopes.frame(index).payload.kind;
                 let resolved = if track {
-                    Resolved { kind, canonical: self.frame_canonical(index), optional: Vec::new() }
+                    Resolved { kind, canonical: self.frame_canonical(index) }
                 } else {
                     Resolved::of(kind)
                 };
@@ -454,33 +431,17 @@ impl<'v, 't> Walker<'_, 'v, 't> {
             current = match current.kind {
                 Kind::Root => {
                     let variable = self.variables.iter().find(|v| v.name == segment.name)?;
-                    let mut next = Resolved {
-                        kind: Kind::Type(&variable.ty),
-                        canonical: String::new(),
-                        optional: current.optional,
-                    };
                     if track {
-                        next.canonical = variable.name.clone();
-                        if !variable.required {
-                            next.optional.push(variable.name.clone());
-                        }
+                        current.canonical.variable(&variable.name, variable.required);
                     }
-                    next
+                    Resolved { kind: Kind::Type(&variable.ty), canonical: current.canonical }
                 }
                 Kind::Type(Type::Object(fields)) => {
                     let field = fields.iter().find(|field| field.name == segment.name)?;
-                    let mut next = Resolved {
-                        kind: Kind::Type(&field.ty),
-                        canonical: String::new(),
-                        optional: current.optional,
-                    };
                     if track {
-                        next.canonical = format!("{}.{}", current.canonical, field.name);
-                        if !field.required {
-                            next.optional.push(next.canonical.clone());
-                        }
+                        current.canonical.field(&field.name, field.required);
                     }
-                    next
+                    Resolved { kind: Kind::Type(&field.ty), canonical: current.canonical }
                 }
                 Kind::Type(Type::Array(item)) => {
                     let length = segment.name == "length" && !segment.literal;
@@ -498,18 +459,15 @@ impl<'v, 't> Walker<'_, 'v, 't> {
                     } else if !length && segment.name.parse::<usize>().is_err() {
                         return None;
                     }
-                    let mut next = Resolved {
-                        kind: Kind::Type(if length { &INTEGER } else { &item.ty }),
-                        canonical: String::new(),
-                        optional: current.optional,
-                    };
                     if track && length {
-                        next.canonical = format!("{}.length", current.canonical);
+                        current.canonical.length();
                     } else if track {
-                        next.canonical = format!("{}.[{}]", current.canonical, segment.name);
-                        next.optional.push(next.canonical.clone());
+                        current.canonical.element(&segment.name);
                     }
-                    next
+                    Resolved {
+                        kind: Kind::Type(if length { &INTEGER } else { &item.ty }),
+                        canonical: current.canonical,
+                    }
                 }
                 Kind::Type(_) => return None,
                 Kind::Unknown => Resolved::of(Kind::Unknown),

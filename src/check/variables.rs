@@ -4,6 +4,7 @@
 
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
+use crate::syntax::template::guards::{shown, Canonical, Guards, Reach};
 use crate::syntax::template::scope::{Frame, Resolution, Scopes};
 use crate::syntax::template::{Block, Call, Expression, Helper, Node, Path, Program, Template};
 use crate::text::article;
@@ -29,7 +30,7 @@ pub fn check(site: &Site, template: &Template, variables: &[Variable]) -> Vec<Di
         site,
         variables,
         scopes: Scopes::new(Context::root()),
-        guards: Vec::new(),
+        guards: Guards::default(),
         used: BTreeSet::new(),
         diagnostics: Vec::new(),
     };
@@ -67,10 +68,15 @@ enum Shape<'v> {
 #[derive(Clone)]
 struct Resolved<'v> {
     shape: Shape<'v>,
-    /// The canonical path (`player.name`, `items[].label`) for guard matching.
-    canonical: String,
-    /// Canonical prefixes whose last component may be absent.
-    optional: Vec<String>,
+    /// The canonical path (`player.name`, `items[].label`) with its optional prefixes, for guard
+    /// matching; built as the path is resolved, since the diagnostics name it too.
+    canonical: Canonical,
+}
+
+impl<'v> Resolved<'v> {
+    fn of(shape: Shape<'v>) -> Self {
+        Resolved { shape, canonical: Canonical::default() }
+    }
 }
 
 /// What the walk keeps per scope frame.
@@ -83,14 +89,7 @@ struct Context<'v> {
 
 impl Context<'_> {
     fn root() -> Self {
-        Context {
-            context: Resolved {
-                shape: Shape::Root,
-                canonical: String::new(),
-                optional: Vec::new(),
-            },
-            param: Shape::Unknown,
-        }
+        Context { context: Resolved::of(Shape::Root), param: Shape::Unknown }
     }
 }
 
@@ -98,8 +97,9 @@ struct Walker<'a, 'v, 't> {
     site: &'a Site<'a>,
     variables: &'v [Variable],
     scopes: Scopes<'t, Context<'v>>,
-    /// Canonical paths known to be present here (inside `#if x`, `#with x`, `#each x`).
-    guards: Vec<String>,
+    /// The paths known to be present here (inside `#if x`, `#with x`, `#each x`), pushed with
+    /// their canonical paths.
+    guards: Guards<'t>,
     used: BTreeSet<&'v str>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -207,11 +207,7 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
 
     fn param(&mut self, expression: &Expression) -> Option<Resolved<'v>> {
         match expression {
-            Expression::Literal(..) => Some(Resolved {
-                shape: Shape::Unknown,
-                canonical: String::new(),
-                optional: Vec::new(),
-            }),
+            Expression::Literal(..) => Some(Resolved::of(Shape::Unknown)),
             Expression::Path(path) => {
                 let resolved = self.resolve(path)?;
                 self.require_guards(path, &resolved, false);
@@ -271,14 +267,14 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
         };
         let guard = match (&argument, block.call.params.first()) {
             (Some(resolved), Some(Expression::Path(_))) if !resolved.canonical.is_empty() => {
-                Some(resolved.canonical.clone())
+                Some(&resolved.canonical)
             }
             _ => None,
         };
         let with_guard = |walker: &mut Self, program: &'t Program, guarded: bool| {
             let pushed = guarded && guard.is_some();
-            if pushed {
-                walker.guards.push(guard.clone().unwrap_or_default());
+            if let Some(guard) = guard.filter(|_| pushed) {
+                walker.guards.push_canonical(guard);
             }
             walker.program(program);
             if pushed {
@@ -318,11 +314,7 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                 } else {
                     // The argument was already reported; still check the body for other problems
                     // without reporting every use of the unknown context.
-                    let unknown = Resolved {
-                        shape: Shape::Unknown,
-                        canonical: String::new(),
-                        optional: Vec::new(),
-                    };
+                    let unknown = Resolved::of(Shape::Unknown);
                     let payload = Context { context: unknown, param: Shape::Unknown };
                     self.scopes.push(Frame { payload, params, level, data: is_each });
                     self.program(&block.program);
@@ -354,20 +346,14 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
         match (argument.shape, is_each) {
             (Shape::Type(Type::Array(item)), true) => Some(Resolved {
                 shape: Shape::Type(&item.ty),
-                canonical: format!("{}[]", argument.canonical),
-                optional: Vec::new(),
+                canonical: argument.canonical.context(true),
             }),
             (Shape::Type(Type::Object(_)), false) | (Shape::Root, false) => Some(Resolved {
                 shape: argument.shape,
-                canonical: argument.canonical.clone(),
-                optional: Vec::new(),
+                canonical: argument.canonical.context(false),
             }),
             (Shape::Type(Type::Object(_)), true) | (Shape::Root, true) | (Shape::Unknown, _) => {
-                Some(Resolved {
-                    shape: Shape::Unknown,
-                    canonical: String::new(),
-                    optional: Vec::new(),
-                })
+                Some(Resolved::of(Shape::Unknown))
             }
             (Shape::Type(ty), _) => {
                 let (what, help) = if is_each {
@@ -427,19 +413,12 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                 let resolved = if position == 0 {
                     context.context.clone()
                 } else {
-                    Resolved {
-                        shape: context.param,
-                        canonical: String::new(),
-                        optional: Vec::new(),
-                    }
+                    Resolved::of(context.param)
                 };
                 (resolved, rest)
             }
             Resolution::Nothing => return None,
-            Resolution::Root { rest } => (
-                Resolved { shape: Shape::Root, canonical: String::new(), optional: Vec::new() },
-                rest,
-            ),
+            Resolution::Root { rest } => (Resolved::of(Shape::Root), rest),
             Resolution::Data { name, frame, rest } => match name.name.as_str() {
                 "index" | "first" | "last" | "key" => {
                     if frame.is_none() {
@@ -466,12 +445,7 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                         "key" => &Type::String { max_len: None },
                         _ => &Type::Boolean,
                     };
-                    let resolved = Resolved {
-                        shape: Shape::Type(ty),
-                        canonical: String::new(),
-                        optional: Vec::new(),
-                    };
-                    (resolved, rest)
+                    (Resolved::of(Shape::Type(ty)), rest)
                 }
                 other => {
                     self.report(
@@ -503,18 +477,14 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
             }
         };
         for segment in segments {
-            let next = match current.shape {
+            match current.shape {
                 Shape::Root => {
                     let variables = self.variables;
                     match variables.iter().find(|v| v.name == segment.name) {
                         Some(variable) => {
                             self.used.insert(variable.name.as_str());
-                            let canonical = variable.name.clone();
-                            let mut optional = current.optional.clone();
-                            if !variable.required {
-                                optional.push(canonical.clone());
-                            }
-                            Resolved { shape: Shape::Type(&variable.ty), canonical, optional }
+                            current.shape = Shape::Type(&variable.ty);
+                            current.canonical.variable(&variable.name, variable.required);
                         }
                         None => {
                             let mut candidates: Vec<&str> =
@@ -546,12 +516,8 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                 Shape::Type(Type::Object(fields)) => {
                     match fields.iter().find(|field| field.name == segment.name) {
                         Some(field) => {
-                            let canonical = format!("{}.{}", current.canonical, field.name);
-                            let mut optional = current.optional.clone();
-                            if !field.required {
-                                optional.push(canonical.clone());
-                            }
-                            Resolved { shape: Shape::Type(&field.ty), canonical, optional }
+                            current.shape = Shape::Type(&field.ty);
+                            current.canonical.field(&field.name, field.required);
                         }
                         None => {
                             let help = match did_you_mean(
@@ -574,7 +540,7 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                                 format!(
                                     "field `{}` is not declared in `{}`",
                                     segment.name,
-                                    display_canonical(&current.canonical)
+                                    shown(current.canonical.as_str())
                                 ),
                                 "no such field",
                                 Some(help),
@@ -585,23 +551,18 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                 }
                 Shape::Type(Type::Array(item)) => {
                     if segment.name == "length" && !segment.literal {
-                        Resolved {
-                            shape: Shape::Type(&Type::Integer),
-                            canonical: format!("{}.length", current.canonical),
-                            optional: current.optional.clone(),
-                        }
+                        current.shape = Shape::Type(&Type::Integer);
+                        current.canonical.length();
                     } else if segment.name.parse::<usize>().is_ok() {
-                        let canonical = format!("{}.[{}]", current.canonical, segment.name);
-                        let mut optional = current.optional.clone();
-                        optional.push(canonical.clone());
-                        Resolved { shape: Shape::Type(&item.ty), canonical, optional }
+                        current.shape = Shape::Type(&item.ty);
+                        current.canonical.element(&segment.name);
                     } else {
                         self.report(
                             Code::VariablesFieldOnScalar,
                             &segment.span,
                             format!(
                                 "`{}` is an array; `.{}` is not an element",
-                                display_canonical(&current.canonical),
+                                shown(current.canonical.as_str()),
                                 segment.name
                             ),
                             "arrays have elements, not fields",
@@ -614,7 +575,7 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                     let shown = if current.canonical.is_empty() {
                         path.original.clone()
                     } else {
-                        display_canonical(&current.canonical)
+                        shown(current.canonical.as_str())
                     };
                     self.report(
                         Code::VariablesFieldOnScalar,
@@ -632,48 +593,35 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                     );
                     return None;
                 }
-                Shape::Unknown => Resolved {
-                    shape: Shape::Unknown,
-                    canonical: String::new(),
-                    optional: Vec::new(),
-                },
-            };
-            current = next;
+                Shape::Unknown => current = Resolved::of(Shape::Unknown),
+            }
         }
         Some(current)
     }
 
     /// Printing (or reading through) an optional value needs a guard, or strict rendering fails.
     fn require_guards(&mut self, path: &Path, resolved: &Resolved<'v>, printed: bool) {
-        let components = if printed {
-            resolved.optional.len()
-        } else {
-            resolved
-                .optional
-                .len()
-                .saturating_sub(usize::from(resolved.optional.last() == Some(&resolved.canonical)))
-        };
-        for optional in &resolved.optional[..components] {
-            let guarded = self.guards.iter().any(|guard| {
-                guard == optional
-                    || (guard.starts_with(optional.as_str())
-                        && resolved.canonical.starts_with(guard.as_str()))
-            });
-            if !guarded {
-                let shown = display_canonical(optional);
-                self.report(
-                    Code::VariablesUnguardedOptional,
-                    &path.span,
-                    if path.original == shown { format!("`{shown}` is optional, and printing it fails when it is absent") } else { format!("`{shown}` is optional, and `{}` fails to render when it is absent", path.original) },
-                    "may be absent",
-                    Some(format!("wrap it in `{{{{#if {shown}}}}}…{{{{/if}}}}`, or make the variable required")),
-                );
-                return;
-            }
+        // Every guard is pushed with its canonical path: there is none to resolve.
+        let unguarded =
+            self.guards.unguarded(&resolved.canonical, printed, Reach::Along, |_, _| String::new());
+        if let Some(optional) = unguarded {
+            let shown = shown(optional);
+            self.report(
+                Code::VariablesUnguardedOptional,
+                &path.span,
+                if path.original == shown {
+                    format!("`{shown}` is optional, and printing it fails when it is absent")
+                } else {
+                    format!(
+                        "`{shown}` is optional, and `{}` fails to render when it is absent",
+                        path.original
+                    )
+                },
+                "may be absent",
+                Some(format!(
+                    "wrap it in `{{{{#if {shown}}}}}…{{{{/if}}}}`, or make the variable required"
+                )),
+            );
         }
     }
-}
-
-fn display_canonical(canonical: &str) -> String {
-    canonical.replace("[]", "")
 }

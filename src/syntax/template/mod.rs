@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 
+pub mod guards;
 mod lexer;
 mod parser;
 pub mod scope;

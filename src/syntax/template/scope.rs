@@ -2,7 +2,8 @@
 //! renderer, the variables rules, the portability rules and the injection lint all keep their
 //! frames in a `Scopes` and resolve every path through `Scopes::resolve`, each with its own
 //! payload per frame (a JSON value, a declared type, a taint) that it then reads the rest of the
-//! path from. Pure and allocation-free per lookup.
+//! path from. Pure and allocation-free per lookup. The `#if` guards and the canonical paths the
+//! checkers match them against are modelled once too, beside it (`guards.rs`).
 //!
 //! The rules (handlebars.js `compiler.js` and `runtime.js`):
 //! - a block parameter is looked up first, by its first segment, for any path without `./`,
