@@ -22,9 +22,6 @@ use promptctl::render::Compiled;
 use promptctl::syntax::prompt::{read_manifest, split_front_matter, toml_to_json, Type, Variable};
 use serde_json::{json, Value};
 
-/// The handlebars.js major version the contract is written against.
-const HANDLEBARS: &str = "handlebars@4";
-
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -248,7 +245,7 @@ fn prompts_render_with_promptctl() {
 /// The comparison itself: handlebars.js and promptctl agree on every case.
 #[test]
 fn handlebars_js_agrees_with_promptctl() {
-    let Some(prefix) = handlebars_js() else { return };
+    let Some(prefix) = crate::support::handlebars_js("conformance test") else { return };
     let mut cases = prompt_cases();
     cases.extend(corpus());
     let results = render_with_handlebars_js(&prefix, &cases);
@@ -356,51 +353,4 @@ fn render_with_handlebars_js(prefix: &Path, cases: &[Case]) -> Vec<Outcome> {
             _ => panic!("render.js result without output or error: {result}"),
         })
         .collect()
-}
-
-/// The folder handlebars.js is installed into (`<target>/conformance-node`), installing it with npm
-/// when it is missing. `None` (after a loud message) when node or npm is missing, except under
-/// `CI=true`, where that fails the test.
-fn handlebars_js() -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("target"));
-    let target = if target.is_absolute() { target } else { manifest_dir().join(target) };
-    let prefix = target.join("conformance-node");
-    if !runs("node") {
-        return missing("node");
-    }
-    if !prefix.join("node_modules/handlebars/package.json").is_file() {
-        if !runs("npm") {
-            return missing("npm");
-        }
-        let status = Command::new("npm")
-            .args(["install", "--prefix"])
-            .arg(&prefix)
-            .args([HANDLEBARS, "--no-audit", "--no-fund", "--silent"])
-            .status()
-            .expect("run npm");
-        assert!(
-            status.success(),
-            "`npm install --prefix {} {HANDLEBARS}` failed",
-            prefix.display()
-        );
-    }
-    Some(prefix)
-}
-
-fn runs(program: &str) -> bool {
-    Command::new(program).arg("--version").output().is_ok_and(|output| output.status.success())
-}
-
-fn missing(program: &str) -> Option<PathBuf> {
-    let message = format!(
-        "`{program}` is not installed: the conformance test against handlebars.js cannot run \
-         (install Node.js with npm)"
-    );
-    if std::env::var("CI").is_ok_and(|value| value == "true") {
-        panic!("{message}; under CI=true this is a failure");
-    }
-    eprintln!("\n==================== SKIPPED ====================\n{message}\n=================================================\n");
-    None
 }

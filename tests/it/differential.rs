@@ -11,7 +11,7 @@
 //!
 //! `PROMPTCTL_DIFFERENTIAL_CASES=N` changes the number of cases of both runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use promptctl::diagnostic::Code;
 use promptctl::differential::{self, Engine, HandlebarsJs, Known, Outcome, Report};
@@ -25,27 +25,6 @@ fn cases() -> u64 {
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn handlebars_js() -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("target"));
-    let target = if target.is_absolute() { target } else { manifest_dir().join(target) };
-    match differential::install_handlebars_js(&target) {
-        Ok(prefix) => Some(prefix),
-        Err(missing) => {
-            let message = format!(
-                "`{missing}`: the differential test against handlebars.js cannot run (install \
-                 Node.js with npm)"
-            );
-            if std::env::var("CI").is_ok_and(|value| value == "true") {
-                panic!("{message}; under CI=true this is a failure");
-            }
-            eprintln!("\n==================== SKIPPED ====================\n{message}\n=================================================\n");
-            None
-        }
-    }
 }
 
 /// Every name a run reports as known is a lint code that docs/portability.md lists (or `several`,
@@ -63,7 +42,7 @@ fn assert_documented(report: &Report) {
 
 #[test]
 fn handlebars_js_agrees_on_random_templates() {
-    let Some(prefix) = handlebars_js() else { return };
+    let Some(prefix) = crate::support::handlebars_js("differential test") else { return };
     let script = manifest_dir().join("tests/differential/render.js");
     let mut engine = HandlebarsJs::start(&script, &prefix).expect("start node");
     assert!(engine.version.starts_with("4."), "handlebars.js {}", engine.version);

@@ -209,3 +209,30 @@ pub fn redis_connection(url: &str) -> redis::Connection {
         .and_then(|client| client.get_connection_with_timeout(std::time::Duration::from_secs(5)))
         .expect("connect to the test redis-server")
 }
+
+/// handlebars.js (`<target>/conformance-node`) for the tests that compare with it (`test` names
+/// them in the message), installed with npm when missing, once per process: the tests run in
+/// parallel, and two `npm install`s into one folder leave a broken install. `None` after a loud
+/// SKIPPED message when node or npm is missing, except under `CI=true`, where that fails.
+pub fn handlebars_js(test: &str) -> Option<PathBuf> {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("target"));
+    let target = if target.is_absolute() { target } else { manifest.join(target) };
+    match promptctl::differential::install_handlebars_js(&target) {
+        Ok(prefix) => Some(prefix),
+        Err(missing) => {
+            let message = format!(
+                "`{missing}`: the {test} against handlebars.js cannot run (install Node.js with npm)"
+            );
+            if std::env::var("CI").is_ok_and(|value| value == "true") {
+                panic!("{message}; under CI=true this is a failure");
+            }
+            eprintln!("\n==================== SKIPPED ====================\n{message}\n=================================================\n");
+            None
+        }
+    }
+}
