@@ -17,6 +17,7 @@ mod hardening;
 mod github;
 mod schemas;
 mod security;
+mod setup;
 mod index;
 mod publish;
 mod review;
