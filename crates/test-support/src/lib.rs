@@ -9,11 +9,14 @@
 //! the one instance of each that every test of a process shares (each test takes its own database,
 //! [`postgres_database`], and its own key prefix, [`unique`]).
 //!
-//! Standard library only. Not published; internal to the workspace.
+//! Standard library only, but for the `tls` feature ([`tls::certs`], rcgen), which only the
+//! integration tests ask for. Not published; internal to the workspace.
 
 mod git;
 mod postgres;
 mod redis;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::fmt;
 use std::io::Write;
