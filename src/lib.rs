@@ -68,7 +68,9 @@ pub(crate) mod memo;
 pub mod diff;
 #[cfg(feature = "cli")]
 pub mod report;
-#[cfg(feature = "cli")]
+#[cfg(feature = "store")]
+// What a build without the CLI or PostgreSQL leaves unused.
+#[cfg_attr(not(all(feature = "cli", feature = "store-postgres")), allow(dead_code))]
 pub(crate) mod tls;
 #[cfg(feature = "cli")]
 pub mod github;

@@ -4,6 +4,8 @@
 
 #[cfg(feature = "store-postgres")]
 mod postgres;
+#[cfg(feature = "store-postgres")]
+pub(crate) mod pg_tls;
 pub mod records;
 pub mod schema;
 #[cfg(feature = "store-sqlite")]

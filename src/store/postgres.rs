@@ -12,11 +12,47 @@ pub struct Postgres {
 }
 
 impl Postgres {
+    /// Connects as libpq would with the URL's `sslmode` (`pg_tls`): the attempts in order, an
+    /// encrypted one falling back to the next only when its handshake failed (`prefer`) and a
+    /// plain one when the server refused it (`allow`).
     pub fn connect(url: &str) -> Result<Postgres, StoreError> {
-        let client = postgres::Client::connect(url, postgres::NoTls).map_err(|error| {
-            StoreError::Connect { location: super::redact_url(url), message: describe(&error) }
-        })?;
-        Ok(Postgres { client })
+        let location = super::redact_url(url);
+        let prepared = super::pg_tls::prepare(url)
+            .map_err(|message| StoreError::Connect { location: location.clone(), message })?;
+        let mut last = None;
+        let count = prepared.attempts.len();
+        for (index, attempt) in prepared.attempts.into_iter().enumerate() {
+            let encrypted = attempt.encrypted;
+            match postgres::Client::connect(&attempt.url, attempt.tls) {
+                Ok(client) => return Ok(Postgres { client }),
+                Err(error) => {
+                    let handshake = crate::tls::find_rustls_error(&error).is_some()
+                        || error.to_string().contains("TLS handshake");
+                    let message = match crate::tls::find_rustls_error(&error) {
+                        Some(tls) => crate::tls::explain(tls, &prepared.host, &prepared.roots),
+                        None if error.to_string().contains("server does not support TLS") => {
+                            format!(
+                                "the server `{}` does not accept TLS, and sslmode={} requires it",
+                                prepared.host,
+                                prepared.mode.as_str()
+                            )
+                        }
+                        None => describe(&error),
+                    };
+                    last = Some(message);
+                    let more = index + 1 < count;
+                    // `prefer` falls back after a failed handshake only; `allow` after any
+                    // refusal of the plain attempt.
+                    if !more || (encrypted && !handshake) {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(StoreError::Connect {
+            location,
+            message: last.unwrap_or_else(|| "no connection attempt was made".into()),
+        })
     }
 }
 

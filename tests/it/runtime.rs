@@ -20,12 +20,12 @@ use test_support::{or_skip, shared_postgres, shared_redis, unique, KillOnDrop, P
 /// Long enough for a loaded CI machine; every wait ends as soon as its condition holds.
 const WAIT: Duration = Duration::from_secs(60);
 
-fn promptctl(root: &Path, args: &[&str]) -> Run {
+pub(crate) fn promptctl(root: &Path, args: &[&str]) -> Run {
     crate::support::run_isolated(root, args, &[("PROMPTCTL_ACTOR", "tester")])
 }
 
 #[track_caller]
-fn ok(run: Run) -> Run {
+pub(crate) fn ok(run: Run) -> Run {
     assert_eq!(run.code, 0, "--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
     run
 }
@@ -34,12 +34,12 @@ use test_support::{copy_tree, git};
 
 /// A committed copy of this repository's prompts (the ones the example's registry was generated
 /// from), publishing `production` into `database` with the cache in `redis` under `prefix`.
-struct Project {
+pub(crate) struct Project {
     repo: Repo,
 }
 
 impl Project {
-    fn new(database: &str, redis: &str, prefix: &str) -> Project {
+    pub(crate) fn new(database: &str, redis: &str, prefix: &str) -> Project {
         let repo = Repo::new(&[("README", "")]);
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
         for folder in ["prompts", "legacy", "schemas"] {
@@ -68,7 +68,7 @@ impl Project {
         (Project::new(&database, redis, &prefix), database, prefix)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.repo.path()
     }
 
@@ -78,7 +78,7 @@ impl Project {
     }
 
     /// Activates `version` of `qa-system-prompt` in production, commits, builds and publishes.
-    fn publish_qa(&self, version: u32) -> Run {
+    pub(crate) fn publish_qa(&self, version: u32) -> Run {
         self.build_qa(version);
         ok(promptctl(self.path(), &["publish", "--env", "production"]))
     }
@@ -100,7 +100,7 @@ impl Project {
 // ---------------------------------------------------------------------------------------------
 // In process
 
-fn wait(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait(what: &str, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
         assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
@@ -124,7 +124,7 @@ fn store_options(redis: &str, database: &str, prefix: &str) -> Options {
     }
 }
 
-fn version_and_tier(store: &PromptStore, name: &str) -> Option<(i64, Tier)> {
+pub(crate) fn version_and_tier(store: &PromptStore, name: &str) -> Option<(i64, Tier)> {
     store.get(name).map(|prompt| (prompt.version, prompt.tier))
 }
 

@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use git::{git, git_at, Git};
-pub use postgres::Postgres;
+pub use postgres::{Postgres, Tls as PostgresTls, CERT_USER, TLS_PASSWORD, TLS_USER};
 pub use redis::Redis;
 
 /// Why a server (or git) could not be run: its binary is missing, or it failed.

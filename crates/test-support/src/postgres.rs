@@ -21,9 +21,29 @@ pub struct Postgres {
     dir: PathBuf,
     bin: PathBuf,
     settings: &'static [&'static str],
+    /// `ssl=on` with these files: see [`Postgres::start_tls`].
+    tls: Option<Tls>,
     as_postgres: bool,
     watchdog: Watchdog,
 }
+
+/// The certificate files of a TLS-only server.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The server's certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA whose client certificates the server accepts.
+    pub client_ca: PathBuf,
+}
+
+/// The role that logs in with a password over TLS ([`Postgres::start_tls`]).
+pub const TLS_USER: &str = "app";
+/// Its password.
+pub const TLS_PASSWORD: &str = "s3cret-tls-Passw0rd";
+/// The role that logs in with a client certificate (its common name) and no password.
+pub const CERT_USER: &str = "promptctl";
 
 /// The `bin` folder of the newest PostgreSQL with initdb and pg_ctl.
 fn postgres_bin() -> Option<PathBuf> {
@@ -54,7 +74,22 @@ impl Postgres {
         Postgres::start_with(&[])
     }
 
+    /// Starts a server that accepts TLS connections only (as a managed database that forces
+    /// TLS): `postgres` with no password, [`TLS_USER`] with [`TLS_PASSWORD`] (SCRAM), and
+    /// [`CERT_USER`] with a client certificate signed by `tls.client_ca`; a plain TCP connection is
+    /// refused by `pg_hba.conf`.
+    pub fn start_tls(tls: Tls) -> Result<Postgres, Error> {
+        Postgres::start_with_tls(FAST, Some(tls))
+    }
+
     fn start_with(settings: &'static [&'static str]) -> Result<Postgres, Error> {
+        Postgres::start_with_tls(settings, None)
+    }
+
+    fn start_with_tls(
+        settings: &'static [&'static str],
+        tls: Option<Tls>,
+    ) -> Result<Postgres, Error> {
         let bin = postgres_bin().ok_or_else(|| {
             Error::missing(
                 "PostgreSQL (initdb, pg_ctl under /usr/lib/postgresql/*/bin) is not installed",
@@ -81,14 +116,75 @@ impl Postgres {
                 dir.display()
             ),
         )?;
-        let server = Postgres { port: free_port(), dir, bin, settings, as_postgres, watchdog };
+        let server = Postgres { port: free_port(), dir, bin, settings, tls, as_postgres, watchdog };
         let data = server.dir.join("data");
         server.run(
             &server.bin.join("initdb"),
             &["-D", path_str(&data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
         )?;
+        if let Some(tls) = &server.tls {
+            server.configure_tls(&data, tls)?;
+        }
         server.try_start_again()?;
+        if server.tls.is_some() {
+            let password = format!(
+                "SET password_encryption = 'scram-sha-256'; CREATE ROLE {TLS_USER} LOGIN \
+                 SUPERUSER PASSWORD '{TLS_PASSWORD}'; CREATE ROLE {CERT_USER} LOGIN SUPERUSER"
+            );
+            let output = server
+                .psql("postgres")
+                .args(["-c", &password])
+                .output()
+                .map_err(|error| Error::failed(format!("cannot run psql: {error}")))?;
+            if !output.status.success() {
+                return Err(Error::failed(format!(
+                    "cannot create the TLS roles: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )));
+            }
+        }
         Ok(server)
+    }
+
+    /// Copies the certificate files into the data folder (the server reads them as `postgres`,
+    /// and refuses a key others can read), turns `ssl` on and allows TLS connections only.
+    fn configure_tls(&self, data: &Path, tls: &Tls) -> Result<(), Error> {
+        let failed = |what: &str, error: std::io::Error| {
+            Error::failed(format!("TLS setup of PostgreSQL: {what}: {error}"))
+        };
+        for (from, name) in
+            [(&tls.cert, "server.crt"), (&tls.key, "server.key"), (&tls.client_ca, "client-ca.crt")]
+        {
+            let to = data.join(name);
+            std::fs::copy(from, &to).map_err(|error| failed(name, error))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+                .map_err(|error| failed(name, error))?;
+            if self.as_postgres {
+                let chown = Command::new("chown").arg("postgres:postgres").arg(&to).status();
+                if !chown.is_ok_and(|status| status.success()) {
+                    return Err(Error::failed(format!("chown postgres {} failed", to.display())));
+                }
+            }
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .map_err(|error| failed("postgresql.conf", error))?;
+        use std::io::Write;
+        writeln!(
+            conf,
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n\
+             ssl_ca_file = 'client-ca.crt'"
+        )
+        .map_err(|error| failed("postgresql.conf", error))?;
+        // Local (socket) administration stays open; over TCP, TLS or nothing.
+        let hba = format!(
+            "local all all trust\nhostnossl all all all reject\n\
+             hostssl all postgres all trust\nhostssl all {TLS_USER} all scram-sha-256\n\
+             hostssl all {CERT_USER} all cert\n"
+        );
+        std::fs::write(data.join("pg_hba.conf"), hba).map_err(|error| failed("pg_hba.conf", error))
     }
 
     /// Runs one of PostgreSQL's programs in the server's folder, as `postgres` when root.
@@ -163,6 +259,7 @@ impl Postgres {
     /// first error, its standard output discarded; the caller adds `-c` or `-f`.
     pub fn psql(&self, database: &str) -> Command {
         let mut command = Command::new(self.bin.join("psql"));
+        // On a TLS-only server psql's default `sslmode=prefer` encrypts.
         command
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
             .args(["-p", &self.port.to_string(), "-d", database])
