@@ -71,6 +71,10 @@ codes! {
     TestsSnapshot => "tests/snapshot", Error, "the rendered text differs from its snapshot, or the snapshot is missing";
     TestsUnknownVersion => "tests/unknown-version", Error, "a test targets a version that does not exist";
     TestsDuplicateName => "tests/duplicate-name", Error, "two tests of one prompt have the same name";
+    RenderUnknownVar => "render/unknown-var", Error, "`promptctl render` is given a variable the version does not declare";
+    RenderMissingVar => "render/missing-var", Error, "`promptctl render` is not given a required variable";
+    RenderType => "render/type", Error, "`promptctl render` is given a value of the wrong type for its declaration";
+    RenderFailed => "render/failed", Error, "the version fails to render in strict mode with the given vars";
     StructureName => "structure/name", Error, "a prompt folder's name is not a valid prompt name";
     StructureVersionFile => "structure/version-file", Error, "a file in a prompt folder is not `prompt.toml` or a `v<N>.prompt` version";
     StructureVersionGap => "structure/version-gap", Error, "versions are not numbered 1..N without gaps";

@@ -18,12 +18,14 @@ mod checking;
 mod deploy;
 mod generate;
 mod import;
+mod render;
 mod review;
 mod setup;
 
 pub use build::*;
 pub use generate::*;
 use import::*;
+pub use render::{RenderArgs, RenderFormat};
 pub use setup::{CiArg, InitArgs, NewArgs, SchemaArgs};
 
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
@@ -96,6 +98,8 @@ pub enum Command {
     },
     /// Record the sha256 of new versions in the lock file (never rewrites an entry)
     Lock,
+    /// Print a version rendered with vars, exactly as the runtime renders it (vars checked against the contract)
+    Render(RenderArgs),
     /// Review a change against a git base: what changes for the model, the code and each environment
     Review(review::ReviewArgs),
     /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Schema(args) => setup::schema(&project, &args),
         Command::Import(args) => import(&project, &args, color),
         Command::Codegen(args) => codegen(&project, &args, color),
+        Command::Render(args) => render::render(&project, &args, color),
         Command::Keygen(args) => keygen(&project, &args),
         Command::Build(args) => {
             let code = build(&project, &args, color)?;

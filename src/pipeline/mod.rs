@@ -3,9 +3,11 @@
 //! cache and the file index, the gate later stages pass, `lock`), `build` (the signed bundle and
 //! the generated registry, the signing key, reading a verified bundle) and `deploy` (`publish`,
 //! `rollback`, `warm`, `db migrate`, `status`: the store change, then the cache and the webhook),
-//! and `setup` (`keygen`).
+//! `render` (one version rendered with vars checked against its contract), and `setup`
+//! (`keygen`, `init`, `new`).
 
 pub mod build;
 pub mod check;
 pub mod deploy;
+pub mod render;
 pub mod setup;

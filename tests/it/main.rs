@@ -21,6 +21,7 @@ mod setup;
 mod index;
 mod postgres_tls;
 mod publish;
+mod render;
 mod review;
 mod runtime;
 mod seed;
