@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 mod build;
 mod checking;
 mod deploy;
+mod explain;
 mod generate;
 mod import;
 mod render;
@@ -23,6 +24,7 @@ mod review;
 mod setup;
 
 pub use build::*;
+pub use explain::{CompletionsArgs, ExplainArgs, ManArgs};
 pub use generate::*;
 use import::*;
 pub use render::{RenderArgs, RenderFormat};
@@ -124,6 +126,12 @@ pub enum Command {
     /// The store's schema: `promptctl db migrate --env ENV`
     #[command(subcommand)]
     Db(deploy::DbCommand),
+    /// Explain a diagnostic code: its section of docs/diagnostics.md (no code: list them all)
+    Explain(ExplainArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish
+    Completions(CompletionsArgs),
+    /// Print the man page (promptctl.1), or write one per command with --out
+    Man(ManArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -172,6 +180,12 @@ pub fn run(cli: Cli) -> Result<i32> {
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);
     }
+    match &cli.command {
+        Command::Explain(args) => return explain::explain(args),
+        Command::Completions(args) => return explain::completions(args),
+        Command::Man(args) => return explain::man(args),
+        _ => {}
+    }
     if let Command::Init(args) = &cli.command {
         return setup::init(cli.root.as_deref(), args);
     }
@@ -210,7 +224,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => deploy::status(&project, &args),
         Command::Warm(args) => deploy::warm(&project, &args),
         Command::Db(command) => deploy::db(&project, &command),
-        Command::VerifyBundle(_) | Command::Review(_) | Command::Init(_) => {
+        Command::VerifyBundle(_)
+        | Command::Review(_)
+        | Command::Init(_)
+        | Command::Explain(_)
+        | Command::Completions(_)
+        | Command::Man(_) => {
             unreachable!("handled before the project is opened")
         }
     }
