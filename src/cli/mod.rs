@@ -121,6 +121,8 @@ pub enum Command {
     Rollback(deploy::RollbackArgs),
     /// Per prompt: repository activation, store activation, cache entry and TTL left, drift
     Status(deploy::StatusArgs),
+    /// The store's activations (who, when, from → to, why, bundle seq, commit), newest first; --audit adds the audit log
+    History(deploy::HistoryArgs),
     /// Rewrite every cache entry of an environment from its store
     Warm(deploy::EnvArgs),
     /// The store's schema: `promptctl db migrate --env ENV`
@@ -224,6 +226,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => deploy::status(&project, &args),
         Command::Warm(args) => deploy::warm(&project, &args),
         Command::Db(command) => deploy::db(&project, &command),
+        Command::History(args) => deploy::history(&project, &args),
         Command::VerifyBundle(_)
         | Command::Review(_)
         | Command::Init(_)

@@ -39,6 +39,15 @@ impl Repo {
             .map_err(|_| Error::NotARepository { path: start.to_path_buf() })
     }
 
+    /// git's `user.email`, else `user.name`, from the repository's configuration (with the
+    /// global and system ones beneath it), for an audit trail's actor.
+    pub fn user_identity(&self) -> Option<String> {
+        let config = self.0.config().ok()?;
+        ["user.email", "user.name"]
+            .iter()
+            .find_map(|key| config.get_string(key).ok().filter(|value| !value.trim().is_empty()))
+    }
+
     /// The root of the working tree; `None` for a bare repository.
     pub fn workdir(&self) -> Option<&Path> {
         self.0.workdir()

@@ -15,6 +15,7 @@ mod explain;
 mod formats;
 mod fuzz_replay;
 mod hardening;
+mod history;
 mod github;
 mod schemas;
 mod security;

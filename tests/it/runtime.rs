@@ -72,7 +72,7 @@ impl Project {
         self.repo.path()
     }
 
-    fn commit(&self, message: &str) {
+    pub(crate) fn commit(&self, message: &str) {
         git(self.path(), &["add", "-A"]);
         git(self.path(), &["commit", "-q", "-m", message]);
     }
@@ -84,7 +84,7 @@ impl Project {
     }
 
     /// Activates `version` of `qa-system-prompt` in production, commits and builds.
-    fn build_qa(&self, version: u32) {
+    pub(crate) fn build_qa(&self, version: u32) {
         let manifest = self.repo.read("prompts/qa-system-prompt/prompt.toml");
         let start = manifest.find("production = ").expect("an activation");
         let end = start + manifest[start..].find('\n').unwrap();

@@ -1,4 +1,4 @@
-//! The deploy commands: `publish`, `rollback`, `status`, `warm` and `db migrate`: their arguments,
+//! The deploy commands: `publish`, `rollback`, `status`, `history`, `warm` and `db migrate`: their arguments,
 //! and what they print of the deploy stage (`pipeline::deploy`), each step's outcome mapped to its
 //! exit code.
 
@@ -13,9 +13,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 mod activate;
+mod history;
 mod status;
 
 pub use activate::*;
+pub use history::*;
 pub use status::*;
 
 /// Bundles with more versions than this get a progress bar on a terminal.
@@ -59,7 +61,7 @@ pub struct PublishArgs {
     /// Accept a bundle whose seq is not higher than the last deployment's (audited)
     #[arg(long)]
     pub allow_downgrade: bool,
-    /// Who publishes, for the audit trail (default: PROMPTCTL_ACTOR, GITHUB_ACTOR or USER)
+    /// Who publishes, for the audit trail (default: PROMPTCTL_ACTOR, GITHUB_ACTOR, git's user.email, the OS user)
     #[arg(long)]
     pub actor: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -81,7 +83,7 @@ pub struct RollbackArgs {
     /// Why, for the audit trail
     #[arg(long)]
     pub reason: String,
-    /// Who rolls back (default: PROMPTCTL_ACTOR, GITHUB_ACTOR or USER)
+    /// Who rolls back (default: PROMPTCTL_ACTOR, GITHUB_ACTOR, git's user.email, the OS user)
     #[arg(long)]
     pub actor: Option<String>,
 }

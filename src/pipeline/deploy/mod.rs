@@ -11,9 +11,11 @@ use crate::store::{self, records, Location};
 use anyhow::Result;
 use std::path::PathBuf;
 
+mod history;
 mod refresh;
 mod status;
 
+pub use history::*;
 pub use refresh::*;
 pub use status::*;
 
@@ -118,19 +120,32 @@ pub fn resolve(project: &Project, target: &Target) -> Result<Environment> {
     })
 }
 
-/// Who acts, for the audit trail: the flag, else PROMPTCTL_ACTOR, GITHUB_ACTOR, USER or USERNAME.
-fn actor(flag: Option<&str>) -> String {
-    if let Some(actor) = flag {
+/// Who acts, for the audit trail, never "unknown": the flag, else `PROMPTCTL_ACTOR`,
+/// `GITHUB_ACTOR`, git's `user.email` or `user.name` (of the project's repository, or the global
+/// configuration), the OS user (`USER`, `LOGNAME`, `USERNAME`), and last the user id.
+pub(crate) fn actor(flag: Option<&str>, root: &std::path::Path) -> String {
+    if let Some(actor) = flag.map(str::trim).filter(|actor| !actor.is_empty()) {
         return actor.to_string();
     }
-    for variable in ["PROMPTCTL_ACTOR", "GITHUB_ACTOR", "USER", "USERNAME"] {
-        if let Ok(value) = std::env::var(variable) {
-            if !value.is_empty() {
-                return value;
-            }
-        }
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+    if let Some(actor) = variable("PROMPTCTL_ACTOR").or_else(|| variable("GITHUB_ACTOR")) {
+        return actor;
     }
-    "unknown".into()
+    if let Some(identity) =
+        crate::git::Repo::discover(root).ok().and_then(|repo| repo.user_identity())
+    {
+        return identity;
+    }
+    if let Some(user) = ["USER", "LOGNAME", "USERNAME"].iter().find_map(|name| variable(name)) {
+        return user;
+    }
+    format!("uid {}", current_uid())
+}
+
+/// The process's user id (`/proc/self` belongs to it).
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|metadata| metadata.uid()).unwrap_or(u32::MAX)
 }
 
 fn connect(environment: &Environment) -> Result<Box<dyn store::Connection>> {
@@ -271,7 +286,7 @@ pub fn publish(
         force: request.force,
         allow_downgrade: request.allow_downgrade,
         plan_only: request.plan_only,
-        actor: actor(request.actor.as_deref()),
+        actor: actor(request.actor.as_deref(), &project.root),
     };
     let store_target = publish::Target {
         environment: &environment.name,
@@ -388,7 +403,7 @@ pub fn rollback(project: &Project, target: &Target, request: &RollbackRequest) -
     let hook = hook(&environment)?;
     let mut connection = connect(&environment)?;
     let since = revision_before(&mut *connection)?;
-    let actor = actor(request.actor.as_deref());
+    let actor = actor(request.actor.as_deref(), &project.root);
     let done = match publish::rollback(
         &mut *connection,
         &environment.name,
