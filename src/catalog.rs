@@ -320,6 +320,14 @@ fn prompt_of(
     }
 }
 
+/// One version file's catalog entry, read from its bytes (from git, say): `None` when it does not
+/// parse or its declarations are incomplete.
+pub fn parse_version(number: u32, path: &str, bytes: &[u8]) -> Option<Version> {
+    use sha2::{Digest, Sha256};
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    read_version(number, path, bytes, sha256, true)
+}
+
 /// `sha256` is the digest of `bytes` (`SourceFile` computed it when it read them).
 fn read_version(
     number: u32,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 mod build;
 mod checking;
 mod deploy;
+mod diff;
 mod explain;
 mod generate;
 mod import;
@@ -24,10 +25,11 @@ mod review;
 mod setup;
 
 pub use build::*;
+pub use diff::{DiffArgs, DiffFormat};
 pub use explain::{CompletionsArgs, ExplainArgs, ManArgs};
 pub use generate::*;
 use import::*;
-pub use render::{RenderArgs, RenderFormat};
+pub use render::{RenderArgs, RenderFormat, VarsArgs};
 pub use setup::{CiArg, InitArgs, NewArgs, SchemaArgs};
 
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
@@ -102,6 +104,8 @@ pub enum Command {
     Lock,
     /// Print a version rendered with vars, exactly as the runtime renders it (vars checked against the contract)
     Render(RenderArgs),
+    /// Compare two versions (or environments' activations) rendered with the same vars, line by line and word by word
+    Diff(DiffArgs),
     /// Review a change against a git base: what changes for the model, the code and each environment
     Review(review::ReviewArgs),
     /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
@@ -206,6 +210,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => import(&project, &args, color),
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Render(args) => render::render(&project, &args, color),
+        Command::Diff(args) => diff::diff(&project, &args, color),
         Command::Keygen(args) => keygen(&project, &args),
         Command::Build(args) => {
             let code = build(&project, &args, color)?;

@@ -10,6 +10,16 @@ pub struct RenderArgs {
     /// The prompt and version: NAME (its newest version), NAME@N, or NAME@ENV (the version prompt.toml activates in ENV)
     #[arg(value_name = "NAME[@VERSION|@ENV]")]
     pub target: String,
+    #[command(flatten)]
+    pub vars: VarsArgs,
+    /// `text`: the rendered text only; `json`: name, version, sha256 and text
+    #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
+    pub format: RenderFormat,
+}
+
+/// Where the vars come from, for `render` and `diff`.
+#[derive(Debug, clap::Args)]
+pub struct VarsArgs {
     /// Take the vars of this `[[test]]` of the prompt first
     #[arg(long, value_name = "NAME")]
     pub test: Option<String>,
@@ -19,9 +29,36 @@ pub struct RenderArgs {
     /// Set a var, applied last (dotted keys for nested objects; typed by the contract: `n=3`, `tags=["a"]`)
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub assignments: Vec<String>,
-    /// `text`: the rendered text only; `json`: name, version, sha256 and text
-    #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
-    pub format: RenderFormat,
+}
+
+impl VarsArgs {
+    /// The inputs of the render stage, with the vars file (or standard input) read.
+    pub(super) fn inputs(&self) -> Result<Inputs> {
+        let document = match &self.vars {
+            None => None,
+            Some(path) if path.as_os_str() == "-" => {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read the vars from standard input")?;
+                Some(("-".to_string(), text))
+            }
+            Some(path) => {
+                let shown = path.display().to_string();
+                let bytes = crate::read::read(path, crate::read::CONFIG_BYTES, "a vars file")
+                    .with_context(|| format!("cannot read the vars file `{shown}`"))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| anyhow::anyhow!("the vars file `{shown}` is not UTF-8"))?;
+                Some((shown, text))
+            }
+        };
+        Ok(Inputs {
+            test: self.test.clone(),
+            document,
+            assignments: self.assignments.clone(),
+            shared: false,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,26 +68,7 @@ pub enum RenderFormat {
 }
 
 pub(super) fn render(project: &Project, args: &RenderArgs, color: bool) -> Result<i32> {
-    let document = match &args.vars {
-        None => None,
-        Some(path) if path.as_os_str() == "-" => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("cannot read the vars from standard input")?;
-            Some(("-".to_string(), text))
-        }
-        Some(path) => {
-            let shown = path.display().to_string();
-            let bytes = crate::read::read(path, crate::read::CONFIG_BYTES, "a vars file")
-                .with_context(|| format!("cannot read the vars file `{shown}`"))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| anyhow::anyhow!("the vars file `{shown}` is not UTF-8"))?;
-            Some((shown, text))
-        }
-    };
-    let inputs =
-        Inputs { test: args.test.clone(), document, assignments: args.assignments.clone() };
+    let inputs = args.vars.inputs()?;
     match pipeline::render::render(project, &args.target, &inputs)? {
         Render::Rendered(rendered) => {
             let mut out = std::io::stdout().lock();
@@ -81,4 +99,22 @@ pub(super) fn render(project: &Project, args: &RenderArgs, color: bool) -> Resul
             Ok(exit::ERRORS)
         }
     }
+}
+
+/// Prints diagnostics about a version file (its text with secrets blanked) on standard error.
+pub(super) fn refused(diagnostics: &[Diagnostic], text: &str, color: bool) -> i32 {
+    let text = crate::check::security::redact(text);
+    for diagnostic in diagnostics {
+        eprint!("{}", report::human(diagnostic, Some(&text), color));
+    }
+    exit::ERRORS
+}
+
+/// Prints the errors of a check on standard error and why `what` refuses.
+pub(super) fn check_errors(run: &crate::pipeline::check::CheckRun, color: bool, what: &str) -> i32 {
+    for diagnostic in run.errors() {
+        eprint!("{}", checking::human(run, diagnostic, color));
+    }
+    eprintln!("error: not {what} while `check` reports errors in this prompt; fix them first");
+    exit::ERRORS
 }

@@ -3,11 +3,13 @@
 //! cache and the file index, the gate later stages pass, `lock`), `build` (the signed bundle and
 //! the generated registry, the signing key, reading a verified bundle) and `deploy` (`publish`,
 //! `rollback`, `warm`, `db migrate`, `status`: the store change, then the cache and the webhook),
-//! `render` (one version rendered with vars checked against its contract), and `setup`
+//! `render` (one version rendered with vars checked against its contract), `diff` (two versions
+//! rendered with the same vars, compared with `review`'s machinery), and `setup`
 //! (`keygen`, `init`, `new`).
 
 pub mod build;
 pub mod check;
 pub mod deploy;
+pub mod diff;
 pub mod render;
 pub mod setup;

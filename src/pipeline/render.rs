@@ -44,6 +44,9 @@ pub struct Inputs {
     pub document: Option<(String, String)>,
     /// `KEY=VALUE` (dotted keys for nested objects), applied last.
     pub assignments: Vec<String>,
+    /// For `diff`, where one set of vars feeds two versions: a test written for another version
+    /// lends its vars, and vars a version does not declare are left out for it.
+    pub shared: bool,
 }
 
 /// A rendered version.
@@ -71,31 +74,74 @@ pub enum Render {
 
 pub fn render(project: &Project, target: &str, inputs: &Inputs) -> Result<Render> {
     let (name, at) = parse_target(target);
-    let run = match check::gate(project, Keep::Catalog)? {
-        Gate::Clean(run) => run,
+    let run = match checked(project, &name)? {
+        Ok(run) => run,
+        Err(run) => return Ok(Render::Errors(run)),
+    };
+    let found = find(&run, &name)?;
+    let version = pick(project, found, &at)?;
+    let file = version_file(project, &name, version.number);
+    let vars = vars_for(project, &name, inputs, version)?;
+    Ok(match render_version(version, &file, vars)? {
+        Ok(text) => Render::Rendered(Rendered {
+            name,
+            version: version.number,
+            sha256: hex::encode(Sha256::digest(version.template.as_bytes())),
+            text,
+        }),
+        Err((diagnostics, text)) => Render::Refused { diagnostics, text },
+    })
+}
+
+/// The gate's run with the catalog, or (as `Err`) the run whose errors concern `name`.
+pub(super) fn checked(
+    project: &Project,
+    name: &str,
+) -> Result<std::result::Result<check::CheckRun, check::CheckRun>> {
+    Ok(match check::gate(project, Keep::Catalog)? {
+        Gate::Clean(run) => Ok(run),
         Gate::Errors(run) => {
-            let dir = format!("{}/", project_dir(project, &name));
+            let dir = format!("{}/", project_dir(project, name));
             if run.errors().any(|d| d.file.starts_with(&dir))
                 || !run.catalog.iter().any(|p| p.name == name)
             {
-                return Ok(Render::Errors(run));
+                Err(run)
+            } else {
+                Ok(run)
             }
-            run
         }
-    };
-    let Some(found) = run.catalog.iter().find(|prompt| prompt.name == name) else {
-        let names: Vec<&str> = run.catalog.iter().map(|p| p.name.as_str()).collect();
-        let hint = did_you_mean(&name, names.iter().copied())
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_else(|| format!("; the prompts are: {}", names.join(", ")));
-        bail!("there is no prompt `{name}`{hint}");
-    };
-    let version = pick(project, found, &at)?;
-    let file = format!("{}/v{}.prompt", project_dir(project, &name), version.number);
-    let text = format!("{}{}", version.front_matter, version.template);
+    })
+}
+
+/// The catalog's prompt `name`, or an error naming the nearest one.
+pub(super) fn find<'a>(run: &'a check::CheckRun, name: &str) -> Result<&'a Prompt> {
+    match run.catalog.iter().find(|prompt| prompt.name == name) {
+        Some(found) => Ok(found),
+        None => {
+            let names: Vec<&str> = run.catalog.iter().map(|p| p.name.as_str()).collect();
+            let hint = did_you_mean(name, names.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("; the prompts are: {}", names.join(", ")));
+            bail!("there is no prompt `{name}`{hint}")
+        }
+    }
+}
+
+/// `prompts/NAME/vN.prompt`, relative to the project root.
+pub(super) fn version_file(project: &Project, name: &str, number: u32) -> String {
+    format!("{}/v{number}.prompt", project_dir(project, name))
+}
+
+/// The vars of `inputs` for `version`: the test's, the document's, then the assignments.
+pub(super) fn vars_for(
+    project: &Project,
+    name: &str,
+    inputs: &Inputs,
+    version: &Version,
+) -> Result<Map<String, Value>> {
     let mut vars = Map::new();
     if let Some(test) = &inputs.test {
-        vars = test_vars(project, &name, test, version.number)?;
+        vars = test_vars(project, name, test, version.number, inputs.shared)?;
     }
     if let Some((shown, document)) = &inputs.document {
         for (key, value) in parse_document(shown, document)? {
@@ -105,10 +151,25 @@ pub fn render(project: &Project, target: &str, inputs: &Inputs) -> Result<Render
     for assignment in &inputs.assignments {
         assign(&mut vars, assignment, &version.variables)?;
     }
+    if inputs.shared {
+        vars.retain(|key, _| version.variables.iter().any(|v| &v.name == key));
+    }
+    Ok(vars)
+}
+
+/// The text of `version` (at `file`) rendered with `vars` after they are checked against its
+/// declarations; `Err` holds the diagnostics and the version file's text they point into.
+#[allow(clippy::type_complexity)]
+pub(super) fn render_version(
+    version: &Version,
+    file: &str,
+    vars: Map<String, Value>,
+) -> Result<std::result::Result<String, (Vec<Diagnostic>, String)>> {
+    let text = format!("{}{}", version.front_matter, version.template);
     let diagnostics =
-        check_vars(&vars, &version.variables, &file, &text, version.front_matter.len());
+        check_vars(&vars, &version.variables, file, &text, version.front_matter.len());
     if !diagnostics.is_empty() {
-        return Ok(Render::Refused { diagnostics, text });
+        return Ok(Err((diagnostics, text)));
     }
     let template = match crate::syntax::template::parse(&version.template) {
         Ok(template) => template,
@@ -116,31 +177,26 @@ pub fn render(project: &Project, target: &str, inputs: &Inputs) -> Result<Render
     };
     let offset = version.front_matter.len();
     match crate::render::render(&template, &version.template, &Value::Object(vars)) {
-        Ok(rendered) => Ok(Render::Rendered(Rendered {
-            name,
-            version: version.number,
-            sha256: hex::encode(Sha256::digest(version.template.as_bytes())),
-            text: rendered,
-        })),
+        Ok(rendered) => Ok(Ok(rendered)),
         Err(error) => {
             let diagnostic = Diagnostic::new(
                 Code::RenderFailed,
-                &file,
+                file,
                 format!("v{} fails to render with these vars: {}", version.number, error.message),
             )
             .at(&text, offset + error.span.start..offset + error.span.end)
             .label("fails here")
             .help("pass the value this needs, or guard the use with `{{#if}}`");
-            Ok(Render::Refused { diagnostics: vec![diagnostic], text })
+            Ok(Err((vec![diagnostic], text)))
         }
     }
 }
 
-fn project_dir(project: &Project, name: &str) -> String {
+pub(super) fn project_dir(project: &Project, name: &str) -> String {
     crate::source::relative(&project.root, &project.prompts_path().join(name))
 }
 
-fn pick<'a>(project: &Project, prompt: &'a Prompt, at: &At) -> Result<&'a Version> {
+pub(super) fn pick<'a>(project: &Project, prompt: &'a Prompt, at: &At) -> Result<&'a Version> {
     let numbers =
         || prompt.versions.iter().map(|v| format!("v{}", v.number)).collect::<Vec<_>>().join(", ");
     match at {
@@ -172,7 +228,13 @@ fn pick<'a>(project: &Project, prompt: &'a Prompt, at: &At) -> Result<&'a Versio
     }
 }
 
-fn test_vars(project: &Project, name: &str, test: &str, number: u32) -> Result<Map<String, Value>> {
+fn test_vars(
+    project: &Project,
+    name: &str,
+    test: &str,
+    number: u32,
+    shared: bool,
+) -> Result<Map<String, Value>> {
     let path = format!("{}/prompt.toml", project_dir(project, name));
     let text = std::fs::read_to_string(project.root.join(&path))
         .with_context(|| format!("cannot read `{path}`"))?;
@@ -191,7 +253,7 @@ fn test_vars(project: &Project, name: &str, test: &str, number: u32) -> Result<M
             }
         );
     };
-    if let Some(version) = &spec.version {
+    if let Some(version) = spec.version.as_ref().filter(|_| !shared) {
         if *version.get_ref() != i64::from(number) {
             bail!(
                 "test `{test}` is written for v{}, not v{number}; render `{name}@{}`, or pass the \

@@ -23,6 +23,7 @@ mod report;
 pub use changes::*;
 pub use classify::*;
 pub use locks::*;
+pub use rendering::word_changes;
 use rendering::*;
 pub use report::*;
 

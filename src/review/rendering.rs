@@ -106,7 +106,7 @@ pub(super) const MAX_WORD_CHANGES: usize = 20;
 
 /// Line pairs (a removed line replaced by an added one) that share most of their words: there a
 /// word-level view shows the edit better than two whole lines. Also counts added and removed lines.
-pub(super) fn word_changes(old: &str, new: &str) -> (Vec<WordChange>, usize, usize) {
+pub fn word_changes(old: &str, new: &str) -> (Vec<WordChange>, usize, usize) {
     use similar::{ChangeTag, DiffTag, TextDiff};
     let diff = TextDiff::from_lines(old, new);
     let old_lines: Vec<&str> = old.split_inclusive('\n').collect();

@@ -9,6 +9,7 @@ mod architecture;
 mod build;
 mod check;
 mod conformance;
+mod diff;
 mod differential;
 mod docs;
 mod explain;

@@ -17,8 +17,12 @@ fn rendered(run: &Run) -> &str {
     &run.stdout
 }
 
+/// Every standard error `refused` saw, for the check that each code of `CODES` came up.
+static SEEN: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 #[track_caller]
 fn refused(run: &Run, code: i32, needles: &[&str]) {
+    SEEN.lock().unwrap_or_else(|p| p.into_inner()).push_str(&run.stderr);
     assert_eq!(run.code, code, "--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
     assert_eq!(run.stdout, "", "nothing on standard output when refused");
     for needle in needles {
@@ -49,7 +53,7 @@ fn every_snapshot_of_this_repository_comes_out_of_render() {
     assert!(compared >= 9, "only {compared} snapshots compared");
 }
 
-const VERSION: &str = r#"+++
+pub(crate) const VERSION: &str = r#"+++
 description = "Greets"
 variables.name = { type = "string", max_len = 10 }
 variables.count = { type = "integer" }
@@ -60,7 +64,7 @@ variables.user = { type = "object", fields = { id = { type = "integer" }, tags =
 Hello {{name}} ({{count}}, {{tone}}) #{{user.id}}{{#each user.tags}} [{{this}}]{{/each}}{{#if nickname}} aka {{nickname}}{{/if}}
 "#;
 
-fn project() -> Repo {
+pub(crate) fn project() -> Repo {
     let repo = Repo::new(&[
         (
             "promptctl.toml",
@@ -140,6 +144,11 @@ fn vars_come_from_tests_files_stdin_and_typed_assignments() {
     assert_eq!(json["sha256"], hex::encode(sha2::Sha256::digest(body.as_bytes())));
 }
 
+/// The codes of `render`, each shown by the test below (check.rs's `every_code_has_a_case` reads
+/// this file too).
+const CODES: [&str; 4] =
+    ["render/unknown-var", "render/missing-var", "render/type", "render/failed"];
+
 #[test]
 fn vars_that_break_the_contract_are_diagnostics_at_the_declaration() {
     let repo = project();
@@ -204,6 +213,10 @@ fn vars_that_break_the_contract_are_diagnostics_at_the_declaration() {
             "fails here",
         ],
     );
+    let seen = SEEN.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for code in CODES {
+        assert!(seen.contains(&format!("error[{code}]")), "no case shows `{code}`");
+    }
 }
 
 #[test]
