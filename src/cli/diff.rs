@@ -21,7 +21,7 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub vars: VarsArgs,
     /// `human`: a coloured diff; `json`: both texts, the diff and the word changes; `markdown`: for a comment
-    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Human)]
     pub format: DiffFormat,
     /// Exit 1 when the rendered texts differ (as `git diff --exit-code`)
     #[arg(long)]

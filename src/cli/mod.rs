@@ -55,10 +55,10 @@ pub mod exit {
 )]
 pub struct Cli {
     /// The project folder (holding promptctl.toml); default: found by walking up from the working directory
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Global options")]
     pub root: Option<PathBuf>,
     /// When to use colours in human output
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, help_heading = "Global options")]
     pub color: Color,
     #[command(subcommand)]
     pub command: Command,
@@ -91,7 +91,8 @@ pub enum Command {
     Check {
         /// Prompt folders or files to check (default: every prompt)
         paths: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Human)]
+        /// How to print the diagnostics: `human` (rustc style), `json`, `github` (workflow annotations) or `sarif` (code scanning)
+        #[arg(short, long, value_enum, default_value_t = Format::Human)]
         format: Format,
         /// Write missing or changed test snapshots instead of failing
         #[arg(long)]

@@ -13,7 +13,7 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub vars: VarsArgs,
     /// `text`: the rendered text only; `json`: name, version, sha256 and text
-    #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
+    #[arg(short, long, value_enum, default_value_t = RenderFormat::Text)]
     pub format: RenderFormat,
 }
 

@@ -97,3 +97,56 @@ fn man_pages_cover_every_command() {
     }
     assert!(dir.path().join("promptctl.1").is_file());
 }
+
+/// Every option and argument of every command says what it does in `--help`, and the common
+/// ones have their short flags.
+#[test]
+fn every_option_has_help_and_the_common_ones_a_short_flag() {
+    use clap::CommandFactory;
+    fn visit(
+        command: &clap::Command,
+        path: &str,
+        missing: &mut Vec<String>,
+        shorts: &mut Vec<(String, String, char)>,
+    ) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            if arg.get_help().is_none() {
+                missing.push(format!("{path} --{id}"));
+            }
+            if let Some(short) = arg.get_short() {
+                shorts.push((path.to_string(), id.to_string(), short));
+            }
+        }
+        for sub in command.get_subcommands() {
+            visit(sub, &format!("{path} {}", sub.get_name()), missing, shorts);
+        }
+    }
+    let command = promptctl::cli::Cli::command();
+    let (mut missing, mut shorts) = (Vec::new(), Vec::new());
+    visit(&command, "promptctl", &mut missing, &mut shorts);
+    assert!(missing.is_empty(), "options without a help sentence: {missing:?}");
+    for (path, id, short) in &shorts {
+        let expected = match id.as_str() {
+            "format" => 'f',
+            "environment" => 'e',
+            _ => continue,
+        };
+        assert_eq!(*short, expected, "{path} --{id}");
+    }
+    for command in ["check", "status", "history", "render", "diff"] {
+        let has_f = shorts
+            .iter()
+            .any(|(p, id, s)| p == &format!("promptctl {command}") && id == "format" && *s == 'f');
+        assert!(has_f, "promptctl {command} has no -f for --format");
+    }
+    for command in ["publish", "rollback", "status", "history", "warm"] {
+        let has_e = shorts.iter().any(|(p, id, s)| {
+            p == &format!("promptctl {command}") && id == "environment" && *s == 'e'
+        });
+        assert!(has_e, "promptctl {command} has no -e for --env");
+    }
+}

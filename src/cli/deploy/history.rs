@@ -18,7 +18,7 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub audit: bool,
     /// `human`: a line per entry; `json`: an object with `activations` (and `audit`)
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
 }
 

@@ -26,7 +26,7 @@ const PROGRESS_THRESHOLD: u64 = 2000;
 #[derive(Debug, clap::Args)]
 pub struct EnvArgs {
     /// The environment (a table `[environments.NAME]` of promptctl.toml)
-    #[arg(long = "env", value_name = "ENV")]
+    #[arg(short = 'e', long = "env", value_name = "ENV")]
     pub environment: String,
     /// The store URL (`postgres://…` or `sqlite:PATH`), instead of the environment's
     #[arg(long = "db", value_name = "URL", env = DATABASE_VARIABLE, hide_env_values = true)]
@@ -64,7 +64,8 @@ pub struct PublishArgs {
     /// Who publishes, for the audit trail (default: PROMPTCTL_ACTOR, GITHUB_ACTOR, git's user.email, the OS user)
     #[arg(long)]
     pub actor: Option<String>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    /// `human`: the plan and each step; `json`: one object with the plan and the outcome
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
     /// Run by `build --publish`, which has no `--force`: hints name `promptctl publish` instead.
     #[arg(skip)]
@@ -92,7 +93,8 @@ pub struct RollbackArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub target: EnvArgs,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    /// `human`: a table; `json`: an object with a row per prompt
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
 }
 
