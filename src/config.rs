@@ -238,7 +238,12 @@ fn load_rules(root: &Path, relative: &str) -> Result<Vec<u8>, ConfigError> {
     let path = root.join(relative);
     let read = || {
         let canonical = root.canonicalize().map_err(crate::read::ReadError::from)?;
-        crate::read::read_inside(&canonical, &path, crate::read::CONFIG_BYTES, "a secret rules file")
+        crate::read::read_inside(
+            &canonical,
+            &path,
+            crate::read::CONFIG_BYTES,
+            "a secret rules file",
+        )
     };
     let bytes = read().map_err(|source| ConfigError::Read { path: path.clone(), source })?;
     let invalid = |line: u32, column: u32, message: String| ConfigError::Invalid {

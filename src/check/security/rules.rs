@@ -244,7 +244,10 @@ impl RuleSet {
             set.disabled.push(id.clone());
         }
         if raw.rules.len() > MAX_RULES {
-            return Err(at(0..0, format!("{} rules, over the limit of {MAX_RULES}", raw.rules.len())));
+            return Err(at(
+                0..0,
+                format!("{} rules, over the limit of {MAX_RULES}", raw.rules.len()),
+            ));
         }
         for raw_rule in raw.rules {
             let id = raw_rule.id.get_ref().trim().to_string();
@@ -254,7 +257,9 @@ impl RuleSet {
             if let Some(required) = &raw_rule.required {
                 return Err(at(
                     required.span(),
-                    format!("rule `{id}`: composite rules (`[[rules.required]]`) are not supported"),
+                    format!(
+                        "rule `{id}`: composite rules (`[[rules.required]]`) are not supported"
+                    ),
                 ));
             }
             // A rule without a regex only names files (gitleaks' path-only rules): nothing here
@@ -277,7 +282,10 @@ impl RuleSet {
                 None => 0,
             };
             if raw_rule.entropy.is_some_and(|e| !e.is_finite() || e < 0.0) {
-                return Err(at(raw_rule.id.span(), format!("rule `{id}`: `entropy` must be a non-negative number")));
+                return Err(at(
+                    raw_rule.id.span(),
+                    format!("rule `{id}`: `entropy` must be a non-negative number"),
+                ));
             }
             let path = raw_rule.path.as_ref().map(|p| compile(p, &at, &id)).transpose()?;
             let mut allowlists = Vec::new();
@@ -440,14 +448,19 @@ fn compile(
                 regex::Error::CompiledTooBig(limit) => {
                     format!("the regex compiles to more than {limit} bytes")
                 }
-                regex::Error::Syntax(message) => message
-                    .lines()
-                    .rev()
-                    .find(|line| line.starts_with("error:"))
-                    .map_or_else(|| "invalid regex".to_string(), |l| l["error:".len()..].trim().to_string()),
+                regex::Error::Syntax(message) => {
+                    message.lines().rev().find(|line| line.starts_with("error:")).map_or_else(
+                        || "invalid regex".to_string(),
+                        |l| l["error:".len()..].trim().to_string(),
+                    )
+                }
                 _ => "invalid regex".to_string(),
             };
-            let owner = if owner.starts_with("the ") { owner.to_string() } else { format!("rule `{owner}`") };
+            let owner = if owner.starts_with("the ") {
+                owner.to_string()
+            } else {
+                format!("rule `{owner}`")
+            };
             at(pattern.span(), format!("{owner}: {detail}"))
         })
 }
@@ -462,7 +475,10 @@ fn allowlist(
         Some(c) if c.get_ref().eq_ignore_ascii_case("or") => false,
         Some(c) if c.get_ref().eq_ignore_ascii_case("and") => true,
         Some(c) => {
-            return Err(at(c.span(), format!("`condition` is `{}`: write \"OR\" or \"AND\"", c.get_ref())))
+            return Err(at(
+                c.span(),
+                format!("`condition` is `{}`: write \"OR\" or \"AND\"", c.get_ref()),
+            ))
         }
     };
     let target = match raw.regex_target.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
@@ -470,7 +486,10 @@ fn allowlist(
         Some(("match", _)) => Target::Match,
         Some(("line", _)) => Target::Line,
         Some((other, span)) => {
-            return Err(at(span, format!("`regexTarget` is `{other}`: write \"secret\", \"match\" or \"line\"")))
+            return Err(at(
+                span,
+                format!("`regexTarget` is `{other}`: write \"secret\", \"match\" or \"line\""),
+            ))
         }
     };
     Ok(Allowlist {
@@ -478,7 +497,12 @@ fn allowlist(
         paths: raw.paths.iter().map(|p| compile(p, at, owner)).collect::<Result<_, _>>()?,
         target,
         regexes: raw.regexes.iter().map(|r| compile(r, at, owner)).collect::<Result<_, _>>()?,
-        stopwords: raw.stopwords.iter().map(|w| w.to_lowercase()).filter(|w| !w.is_empty()).collect(),
+        stopwords: raw
+            .stopwords
+            .iter()
+            .map(|w| w.to_lowercase())
+            .filter(|w| !w.is_empty())
+            .collect(),
         target_rules: raw.target_rules.clone(),
     })
 }
@@ -549,7 +573,13 @@ mod tests {
 
     #[test]
     fn odd_inputs_never_panic() {
-        for text in ["", "\u{0}", "rules = 3", "[[rules]]\nid = \"\u{1F600}\"\nregex = '\\p{Greek}+'", "[extend]\nuseDefault = \"yes\""] {
+        for text in [
+            "",
+            "\u{0}",
+            "rules = 3",
+            "[[rules]]\nid = \"\u{1F600}\"\nregex = '\\p{Greek}+'",
+            "[extend]\nuseDefault = \"yes\"",
+        ] {
             let _ = RuleSet::parse(text);
         }
         let too_many = "[[rules]]\nid = \"a\"\n".repeat(MAX_RULES + 1);
@@ -618,7 +648,10 @@ paths = ['''^prompts/fixtures/''']
         assert_eq!(find("acme_live_Q7vT2mXk9FixtureB3cYd6FjA", None), 0);
         assert_eq!(find("acme_live_Q7vT2mXk9LpR4sWz8HnB3cYd # not a secret", None), 0);
         // The file-wide allowlist of paths, which redaction (no path) ignores.
-        assert_eq!(find("acme_live_Q7vT2mXk9LpR4sWz8HnB3cYd", Some("prompts/fixtures/v1.prompt")), 0);
+        assert_eq!(
+            find("acme_live_Q7vT2mXk9LpR4sWz8HnB3cYd", Some("prompts/fixtures/v1.prompt")),
+            0
+        );
         assert_eq!(find("acme_live_Q7vT2mXk9LpR4sWz8HnB3cYd", Some("prompts/a/v1.prompt")), 1);
         // A rule's path: only those files, but always redacted.
         assert_eq!(find("BK-123456", Some("prompts/ops/v1.prompt")), 1);
