@@ -1,5 +1,6 @@
-//! `promptctl.toml`: where the project is and how it is configured. Finding and reading the file is
-//! the only I/O here; everything else takes a loaded `Project`.
+//! `promptctl.toml`: where the project is and how it is configured. Finding and reading the file
+//! (and the secret rules file its `[security] rules` names) is the only I/O here; everything else
+//! takes a loaded `Project`.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
