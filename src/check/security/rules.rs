@@ -398,6 +398,13 @@ impl RuleSet {
     }
 }
 
+impl RuleSet {
+    /// The byte ranges the rules (coded and listed) find in `text`, for the fuzz target.
+    pub fn spans(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        super::secrets::find_secrets(self, text, None).into_iter().map(|s| s.span).collect()
+    }
+}
+
 fn line_around(text: &str, start: usize, end: usize) -> &str {
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
