@@ -361,14 +361,28 @@ impl RuleSet {
                     continue;
                 }
             }
-            for captures in rule.regex.captures_iter(text).take(MAX_MATCHES) {
-                let Some(whole) = captures.get(0) else { continue };
+            // The next search starts where the secret ends, not the match: a boundary the match
+            // consumed after one secret (`gsk_… gsk_…`) can start the next.
+            let mut at = 0;
+            for _ in 0..MAX_MATCHES {
+                let Some(captures) = rule.regex.captures_at(text, at) else { break };
+                let Some(whole) = captures.get(0) else { break };
                 let secret = if rule.secret_group > 0 {
                     captures.get(rule.secret_group)
                 } else {
                     captures.iter().skip(1).flatten().find(|m| !m.is_empty()).or(Some(whole))
                 };
-                let Some(secret) = secret.filter(|m| !m.is_empty()) else { continue };
+                let secret = secret.filter(|m| !m.is_empty());
+                let next = secret.map_or(whole.end(), |m| m.end());
+                at = if next > at {
+                    next
+                } else {
+                    match text[at..].chars().next() {
+                        Some(c) => at + c.len_utf8(),
+                        None => break,
+                    }
+                };
+                let Some(secret) = secret else { continue };
                 let value = secret.as_str();
                 if rule.entropy.is_some_and(|minimum| entropy(value) <= minimum) {
                     continue;
@@ -664,6 +678,20 @@ paths = ['''^prompts/fixtures/''']
         assert_eq!(find("BK-123456", Some("prompts/ops/v1.prompt")), 1);
         assert_eq!(find("BK-123456", Some("prompts/a/v1.prompt")), 0);
         assert_eq!(find("BK-123456", None), 1);
+    }
+
+    #[test]
+    fn a_boundary_after_one_secret_can_start_the_next() {
+        let rules = RuleSet::parse(
+            "[[rules]]\nid = \"tok\"\nregex = '(?:^|[^a-z_])(tok_[0-9]{4})(?:[^a-z_0-9]|$)'\n",
+        )
+        .unwrap();
+        let secrets: Vec<String> =
+            found(&rules, "tok_1234 tok_5678,tok_9012", None).into_iter().map(|f| f.1).collect();
+        assert_eq!(secrets, ["tok_1234", "tok_5678", "tok_9012"]);
+        // Empty matches move on by a character, multi-byte ones included.
+        let empty = RuleSet::parse("[[rules]]\nid = \"e\"\nregex = 'x*'\n").unwrap();
+        assert_eq!(found(&empty, "é€ xx", None), [("e".to_string(), "xx".to_string())]);
     }
 }
 
