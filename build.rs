@@ -22,7 +22,8 @@ fn collect(folder: &Path, files: &mut Vec<std::path::PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             collect(&path, files);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+            // `.toml`: the rules embedded with `include_str!` (src/check/security/builtin.toml).
             files.push(path);
         }
     }

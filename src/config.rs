@@ -1,5 +1,6 @@
-//! `promptctl.toml`: where the project is and how it is configured. Finding and reading the file is
-//! the only I/O here; everything else takes a loaded `Project`.
+//! `promptctl.toml`: where the project is and how it is configured. Finding and reading the file
+//! (and the secret rules file its `[security] rules` names) is the only I/O here; everything else
+//! takes a loaded `Project`.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -28,6 +29,17 @@ pub struct Config {
     /// `[cache]`: the Redis layout shared by every environment (docs/deploy.md).
     #[serde(default)]
     pub cache: CacheConfig,
+    /// `[security]`: the secret rules (docs/security.md).
+    #[serde(default)]
+    pub security: SecurityConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// A secret rules file in gitleaks' format (`.gitleaks.toml`), relative to the project root.
+    #[serde(default)]
+    pub rules: Option<String>,
 }
 
 /// `[environments.NAME]`: where one environment's store and cache are. Every key is optional: an
@@ -209,8 +221,48 @@ pub fn load(root: &Path) -> Result<Project, ConfigError> {
         ));
     }
     use sha2::Digest;
-    let config_sha256 = sha2::Sha256::digest(&bytes).into();
+    let mut digest = sha2::Sha256::new();
+    digest.update(&bytes);
+    if let Some(rules) = &config.security.rules {
+        // The rules file is an input of every prompt's check: its bytes join the digest that
+        // keys the cached results.
+        digest.update(load_rules(root, rules)?);
+    }
+    let config_sha256 = digest.finalize().into();
     Ok(Project { root: root.to_path_buf(), config, config_sha256 })
+}
+
+/// Reads and parses the secret rules file `relative` (`[security] rules`), makes its rules the
+/// ones every check and redaction of this process uses, and returns its bytes.
+fn load_rules(root: &Path, relative: &str) -> Result<Vec<u8>, ConfigError> {
+    use crate::check::security::rules::{activate, RuleSet};
+    let path = root.join(relative);
+    let read = || {
+        let canonical = root.canonicalize().map_err(crate::read::ReadError::from)?;
+        crate::read::read_inside(
+            &canonical,
+            &path,
+            crate::read::CONFIG_BYTES,
+            "a secret rules file",
+        )
+    };
+    let bytes = read().map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let invalid = |line: u32, column: u32, message: String| ConfigError::Invalid {
+        path: path.clone(),
+        line,
+        column,
+        message,
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid(1, 1, "not valid UTF-8".into()))?;
+    let rules = RuleSet::parse(text).map_err(|error| {
+        invalid(
+            error.line,
+            error.column,
+            format!("{}; see {}", error.message, crate::text::docs("security.md")),
+        )
+    })?;
+    activate(std::sync::Arc::new(rules));
+    Ok(bytes)
 }
 
 /// `text` (promptctl.toml) with `path` added to `[signing] public_keys`, comments and layout kept;

@@ -31,6 +31,7 @@ pub const TARGETS: &[&str] = &[
     "cache_entry",
     "seed",
     "review_lock",
+    "secret_rules",
 ];
 
 /// Runs the target named `target` on `data`; `false` for an unknown name.
@@ -45,6 +46,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "cache_entry" => cache_entry(data),
         "seed" => seed(data),
         "review_lock" => review_lock(data),
+        "secret_rules" => secret_rules(data),
         _ => return false,
     }
     true
@@ -397,6 +399,30 @@ pub fn config(data: &[u8]) {
         Err(error) => {
             let _ = error.to_string();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// secret_rules
+
+/// A secret rules file in gitleaks' format (`[security] rules`), then, when it parses, its rules
+/// run on a text: the input is the rules file, or the rules file, `\0` and the text (else the
+/// rules file scans itself). Asserted: every span found is inside the text, on character
+/// boundaries, and `redact` with those rules keeps the text's length.
+pub fn secret_rules(data: &[u8]) {
+    let parts = parts(data, 2);
+    let Ok(rules) = std::str::from_utf8(parts[0]) else { return };
+    let text = match parts.get(1) {
+        Some(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => return,
+        },
+        None => rules,
+    };
+    let Ok(set) = check::security::rules::RuleSet::parse(rules) else { return };
+    for span in set.spans(text) {
+        assert!(span.start < span.end && span.end <= text.len(), "{span:?}");
+        assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
     }
 }
 

@@ -138,3 +138,29 @@ for path in sys.argv[1:]:
     data = read(path).decode()
     data = re.sub(r'"key_id":"[0-9A-F]{16}"', f'"key_id":"{FUZZ_KEY_ID}"', data)
     write("bundle", data)
+
+# secret_rules: the built-in rules scanning the secrets corpus, and a small rules file of each shape.
+write("secret_rules", read("src/check/security/builtin.toml") + b"\0" + read("tests/security/secrets.txt"))
+write("secret_rules", read("src/check/security/builtin.toml") + b"\0" + read("tests/security/lookalikes.txt"))
+write("secret_rules", """[extend]
+useDefault = true
+disabledRules = ["generic-api-key"]
+
+[[rules]]
+id = "acme"
+regex = '''acme_(?:live|test)_([0-9A-Za-z]{24})'''
+secretGroup = 1
+keywords = ["acme_"]
+entropy = 3.0
+path = '''^prompts/'''
+[[rules.allowlists]]
+regexTarget = "line"
+regexes = ['''#\\s*revoked''']
+stopwords = ["fixture"]
+condition = "AND"
+
+[allowlist]
+paths = ['''^fixtures/''']
+targetRules = ["acme"]
+\0token = acme_live_Q7vT2mXk9LpR4sWz8HnB3cYd # revoked
+""")

@@ -4,7 +4,8 @@
 //!
 //! `tests/security/secrets.txt` holds one line of text per line, with each planted secret between
 //! `⟦` and `⟧` (the markers are removed before the line is planted). The values are made up: random
-//! strings in the shape of each kind of credential, never real keys.
+//! strings in the shape of each kind of credential, never real keys. A `¦` inside a value is removed
+//! too: the newer lines split each token with it, so that the file never holds one whole.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,10 @@ fn planted() -> Vec<Planted> {
         .lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| {
+            // `¦` joins what the file keeps apart, so that no scanner of this repository's
+            // files sees a whole token in provider format.
+            let line = line.replace('¦', "");
+            let line = line.as_str();
             let mut text = String::new();
             let mut secrets = Vec::new();
             let mut rest = line;
@@ -418,4 +423,66 @@ fn injection_opt_out_needs_a_reason() {
         1,
     );
     assert_eq!(codes(&without_reason), ["security/suppression", "security/injection"]);
+}
+
+/// `[security] rules`: a gitleaks rules file of the team's own. Its rules find, redact and cache
+/// like the built-in ones (a changed rules file is a changed input of every prompt's check), and a
+/// file that cannot be used stops every command with its line and column.
+#[test]
+fn a_gitleaks_rules_file_adds_rules_and_bad_ones_are_errors() {
+    let rules = "[extend]\nuseDefault = true\n\n[[rules]]\nid = \"acme-internal-token\"\ndescription = \"ACME internal token\"\nregex = '''acme_live_([0-9A-Za-z]{24})'''\nsecretGroup = 1\nkeywords = [\"acme_live_\"]\nentropy = 3.0\n";
+    let acme = "Q7vT2mXk9LpR4sWz8HnB3cYd";
+    let github = "ghp_R7x2Kq9Lm4Np8Tv3Wb6Yc1Zd5Fh0Gj2Hs7Ak4Dl";
+    let version = format!("+++\n+++\nCall the API with acme_live_{acme} and {github}.\n");
+    let repo = Repo::with_config(
+        "security = { rules = \".gitleaks.toml\" }",
+        &[
+            ("prompts/api/prompt.toml", "description = \"Calls the API\"\n"),
+            ("prompts/api/v1.prompt", version.as_str()),
+            (".gitleaks.toml", rules),
+        ],
+    );
+    let outputs = run_all_formats(&repo);
+    for (format, output) in &outputs {
+        assert_no_fragment(format, output, acme);
+        assert_no_fragment(format, output, github);
+    }
+    let messages = |repo: &Repo| -> Vec<String> {
+        let run = repo.run(&["check", "--format", "json"]);
+        let diagnostics: Vec<Value> = serde_json::from_str(&run.stdout).expect("JSON array");
+        diagnostics
+            .iter()
+            .map(|d| format!("{} {}", d["column"], d["message"].as_str().unwrap_or_default()))
+            .collect()
+    };
+    assert_eq!(
+        messages(&repo),
+        [
+            "29 secret matched by rule `acme-internal-token` ([redacted 24 chars])",
+            "58 possible GitHub token (ghp_…[redacted 39 chars])"
+        ],
+        "{:?}",
+        outputs["json"]
+    );
+    // Without `useDefault`, the file's rules replace the built-in ones; the cached result of the
+    // check with the old file is not reused.
+    repo.write(".gitleaks.toml", &rules.replace("useDefault = true", "useDefault = false"));
+    assert_eq!(messages(&repo).len(), 1);
+    // A regex that does not compile, an unknown key, a missing file: exit 2, file, line, column.
+    repo.write(".gitleaks.toml", "[[rules]]\nid = \"bad\"\nregex = '''(unclosed'''\n");
+    let run = repo.run(&["check"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(".gitleaks.toml:3:9: rule `bad`: unclosed group"),
+        "{}",
+        run.stderr
+    );
+    repo.write(".gitleaks.toml", "[[rules]]\nid = \"bad\"\nregx = 'a'\n");
+    let run = repo.run(&["check"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(".gitleaks.toml:3:1: unknown field `regx`"), "{}", run.stderr);
+    repo.remove(".gitleaks.toml");
+    let run = repo.run(&["check"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("cannot read"), "{}", run.stderr);
 }

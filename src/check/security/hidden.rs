@@ -350,7 +350,7 @@ pub(super) fn decode_tags(run: &str) -> String {
 pub(super) fn shown_payload(decoded: &str) -> String {
     let mut shown = String::new();
     let mut last = 0;
-    for secret in find_secrets(decoded) {
+    for secret in find_secrets(&rules::active(), decoded, None) {
         shown.push_str(&decoded[last..secret.span.start]);
         shown.push_str(&format!("[redacted {} chars]", secret.span.len()));
         last = secret.span.end;
@@ -462,7 +462,7 @@ pub(super) fn hidden_payload_secrets(text: &str) -> Vec<Range<usize>> {
         };
         match decoded {
             Some((end, decoded)) => {
-                if !find_secrets(&decoded).is_empty() {
+                if !find_secrets(&rules::active(), &decoded, None).is_empty() {
                     spans.push(offset..end);
                 }
                 offset = end.max(offset + c.len_utf8());

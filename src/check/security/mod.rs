@@ -19,20 +19,23 @@ use std::sync::LazyLock;
 
 mod hidden;
 mod injection;
+pub mod rules;
 mod secrets;
 mod suppression;
 
 use hidden::*;
 use injection::*;
+use rules::{Listed, RuleSet};
 use secrets::*;
 use suppression::*;
 
 /// Secrets and hidden characters in one file (`prompt.toml`, or a version file: front matter and
 /// body alike), plus the problems of its `promptctl-allow` comments.
 pub fn check_file(file: &str, text: &str) -> Vec<Diagnostic> {
+    let rules = rules::active();
     let mut findings = Vec::new();
-    for secret in find_secrets(text) {
-        findings.push(secret.finding(text));
+    for secret in find_secrets(&rules, text, Some(file)) {
+        findings.push(secret.finding(text, &rules));
     }
     hidden_characters(text, &mut findings);
     let has_marker = MARKER_FINDER.find(text.as_bytes()).is_some();
@@ -51,7 +54,9 @@ pub fn check_file(file: &str, text: &str) -> Vec<Diagnostic> {
 /// The byte ranges of every secret in `text`, suppressed ones included: what a renderer must
 /// blank out of any snippet it shows. Sorted and disjoint.
 pub fn redactions(text: &str) -> Vec<Range<usize>> {
-    let mut spans: Vec<Range<usize>> = find_secrets(text).into_iter().map(|s| s.span).collect();
+    let rules = rules::active();
+    let mut spans: Vec<Range<usize>> =
+        find_secrets(&rules, text, None).into_iter().map(|s| s.span).collect();
     // Tag characters and runs of variation selectors are invisible text; when what they spell is a
     // secret, the whole run is one.
     spans.extend(hidden_payload_secrets(text));
@@ -170,7 +175,7 @@ mod tests {
 
     /// The rules that find something in `text`, and what each redacted message says.
     fn secrets(text: &str) -> Vec<Rule> {
-        find_secrets(text).iter().map(|s| s.rule).collect()
+        find_secrets(&RuleSet::builtin(), text, None).iter().map(|s| s.rule).collect()
     }
 
     #[test]
@@ -233,7 +238,7 @@ mod tests {
         let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7Vx2Kq9Lm4Np8Tv3Wb6Yc1Zd5Fh0Gj2Hs7Ak4Dl";
         let block =
             format!("-----BEGIN PRIVATE KEY-----\n{body}\n{body}\n-----END PRIVATE KEY-----\n");
-        let found = find_secrets(&block);
+        let found = find_secrets(&RuleSet::builtin(), &block, None);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].rule, Rule::PrivateKey);
         assert_eq!(&block[found[0].span.clone()], block.trim_end());

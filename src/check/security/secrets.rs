@@ -16,9 +16,44 @@ pub(super) enum Rule {
     PrivateKey,
     Jwt,
     Generic,
+    /// A rule of the table (`rules::RuleSet::listed`), by index.
+    Listed(usize),
 }
 
 impl Rule {
+    /// The rules whose checks are code, in the order they are tried.
+    pub(super) const CODED: [Rule; 11] = [
+        Rule::OpenAi,
+        Rule::Anthropic,
+        Rule::Google,
+        Rule::AwsAccessKey,
+        Rule::AwsSecretKey,
+        Rule::GitHub,
+        Rule::Slack,
+        Rule::Stripe,
+        Rule::PrivateKey,
+        Rule::Jwt,
+        Rule::Generic,
+    ];
+
+    /// The rule's id, as gitleaks names its counterpart (what `[extend] disabledRules` lists).
+    pub(super) fn id(self) -> &'static str {
+        match self {
+            Rule::OpenAi => "openai-api-key",
+            Rule::Anthropic => "anthropic-api-key",
+            Rule::Google => "gcp-api-key",
+            Rule::AwsAccessKey => "aws-access-token",
+            Rule::AwsSecretKey => "aws-secret-access-key",
+            Rule::GitHub => "github-token",
+            Rule::Slack => "slack-token",
+            Rule::Stripe => "stripe-access-token",
+            Rule::PrivateKey => "private-key",
+            Rule::Jwt => "jwt",
+            Rule::Generic => "generic-api-key",
+            Rule::Listed(_) => "",
+        }
+    }
+
     pub(super) fn name(self) -> &'static str {
         match self {
             Rule::OpenAi => "OpenAI API key",
@@ -32,6 +67,7 @@ impl Rule {
             Rule::PrivateKey => "PEM private key",
             Rule::Jwt => "JSON Web Token",
             Rule::Generic => "high-entropy secret",
+            Rule::Listed(_) => "secret",
         }
     }
 }
@@ -141,7 +177,7 @@ pub(super) struct Secret {
 }
 
 impl Secret {
-    pub(super) fn finding(&self, text: &str) -> Finding {
+    pub(super) fn finding(&self, text: &str, rules: &RuleSet) -> Finding {
         let value = &text[self.span.clone()];
         let shown = &value[..self.shown.min(4).min(value.len())];
         let hidden = value[shown.len()..].chars().count();
@@ -155,6 +191,11 @@ impl Secret {
                 "`{}` is assigned a high-entropy value that looks like a secret ({redacted})",
                 &text[key.clone()]
             ),
+            _ if matches!(self.rule, Rule::Listed(_)) => match self.rule.listed(rules) {
+                Some(rule) if rule.builtin => format!("possible {} ({redacted})", rule.description),
+                Some(rule) => format!("secret matched by rule `{}` ({redacted})", rule.id),
+                None => format!("possible secret ({redacted})"),
+            },
             _ => format!("possible {} ({redacted})", self.rule.name()),
         };
         Finding {
@@ -167,14 +208,37 @@ impl Secret {
     }
 }
 
-/// Every secret in `text`, sorted, without overlaps (a specific rule wins over the generic one).
-pub(super) fn find_secrets(text: &str) -> Vec<Secret> {
+impl Rule {
+    pub(super) fn listed(self, rules: &RuleSet) -> Option<&Listed> {
+        match self {
+            Rule::Listed(index) => rules.listed.get(index),
+            _ => None,
+        }
+    }
+}
+
+/// Every secret in `text` (of the file at `path`, when known), sorted, without overlaps: the
+/// table's rules first, then the coded ones, a specific rule winning over the generic one.
+pub(super) fn find_secrets(rules: &RuleSet, text: &str, path: Option<&str>) -> Vec<Secret> {
     let patterns = &*PATTERNS;
     let mut specific: Vec<Secret> = Vec::new();
+    for secret in rules.find(text, path) {
+        if !specific.iter().any(|s| overlaps(&s.span, &secret.span)) {
+            specific.push(secret);
+        }
+    }
     let mut generic: Vec<Secret> = Vec::new();
     for hit in patterns.keywords.find_iter(text) {
         let start = hit.start();
         let rule = patterns.rules[hit.pattern().as_usize()];
+        let rule = if rule == Rule::OpenAi && text[start..].starts_with("sk-ant-") {
+            Rule::Anthropic
+        } else {
+            rule
+        };
+        if !rules.enabled(rule) {
+            continue;
+        }
         // A keyword inside a secret already found (`key` in a PEM body) starts nothing. (The AWS
         // secret rule finds its value after its keyword, so findings are not in keyword order.)
         if specific.iter().any(|secret| secret.span.contains(&start)) {
@@ -189,7 +253,7 @@ pub(super) fn find_secrets(text: &str) -> Vec<Secret> {
             }
             Rule::AwsSecretKey => aws_secret_key(text, hit.end()),
             _ if !left_boundary(text, start) => None,
-            Rule::OpenAi if text[start..].starts_with("sk-ant-") => anthropic(text, start),
+            Rule::Anthropic => anthropic(text, start),
             Rule::OpenAi => openai(text, start),
             Rule::Google => token(text, start, rule, &patterns.google, 4, true),
             Rule::AwsAccessKey => token(text, start, rule, &patterns.aws_access_key, 4, true)
@@ -203,7 +267,7 @@ pub(super) fn find_secrets(text: &str) -> Vec<Secret> {
             Rule::Stripe => token(text, start, rule, &patterns.stripe, 8, false),
             Rule::PrivateKey => private_key(text, start),
             Rule::Jwt => jwt(text, start),
-            Rule::Anthropic => None,
+            Rule::Listed(_) => None,
         };
         if let Some(secret) = found {
             if !specific.iter().any(|s| overlaps(&s.span, &secret.span)) {
