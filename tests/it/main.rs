@@ -24,3 +24,4 @@ mod publish;
 mod review;
 mod runtime;
 mod seed;
+mod typescript;
