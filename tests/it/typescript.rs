@@ -618,3 +618,41 @@ fn a_node_reader_verifies_cache_entries_and_follows_notices() {
     let (mut child, _events) = start_reader(work.path(), &redis.url(), &prefix, "absent", 0);
     assert_eq!(child.wait().expect("wait for node").code(), Some(1));
 }
+
+/// Prompt text that JavaScript would read otherwise (backquotes, `${`, backslashes, `*/` in a
+/// description, non-ASCII) comes out of the TypeScript module as it went in. (Carriage returns and
+/// control characters, which `check` refuses in a prompt, are covered by the generator's unit
+/// tests.)
+#[test]
+fn typescript_literals_keep_every_character() {
+    let Some(tools) = node_tools("TypeScript escaping test") else { return };
+    let template = "`{{name}}` costs ${price} \\ \\n \\` $${x}\nline\ttab \u{e9} \u{1F600}\n";
+    let repo = Repo::new(&[
+        (
+            "prompts/escapes/prompt.toml",
+            "description = \"Ends a comment */ early, quotes \\\" and `ticks`\"\n\n[activate]\nproduction = 1\n",
+        ),
+        (
+            "prompts/escapes/v1.prompt",
+            &format!("+++\nvariables.name = {{ type = \"string\", description = \"*/ 'x' \\\"y\\\"\" }}\n+++\n{template}"),
+        ),
+    ]);
+    let work = work_dir(&tools);
+    let registry = work.path().join("registry.ts");
+    let run = repo.run(&["codegen", "--lang", "typescript", "--out", registry.to_str().unwrap()]);
+    assert_code(&run, 0);
+    let main = "import { escapes } from \"./registry\";\nconsole.log(JSON.stringify([escapes.v1.template, escapes.v1.render({ name: \"`${n}`\" }), escapes.description]));\n";
+    std::fs::write(work.path().join("main.ts"), main).unwrap();
+    assert_code(
+        &tsc(&tools, work.path(), &["--strict", "--outDir", "js", "registry.ts", "main.ts"]),
+        0,
+    );
+    let output = Command::new("node").arg("js/main.js").current_dir(work.path()).output().unwrap();
+    assert!(output.status.success(), "node: {}", String::from_utf8_lossy(&output.stderr));
+    let printed: Vec<String> = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(printed[0], template);
+    let compiled = promptctl::registry::compile("escapes", 1, template);
+    let expected = compiled.render(&json!({ "name": "`${n}`" })).expect("renders");
+    assert_eq!(printed[1], expected);
+    assert_eq!(printed[2], "Ends a comment */ early, quotes \" and `ticks`");
+}
