@@ -112,7 +112,8 @@ pub enum Command {
     /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
     #[command(group(clap::ArgGroup::new("extraction").multiple(false)))]
     Import(ImportArgs),
-    /// Generate the typed Rust module of the served prompts (the file named by `[codegen] out`)
+    /// Generate the typed Rust (or TypeScript) module of the served prompts, or the JSON Schemas of
+    /// their variables
     Codegen(CodegenArgs),
     /// Write a minisign key pair for signing bundles (the secret key file gets mode 0600)
     Keygen(KeygenArgs),

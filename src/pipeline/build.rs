@@ -255,35 +255,136 @@ fn work_file(file: &source::SourceFile) -> bundle::WorkFile<'_> {
 pub enum Generated {
     /// The check reports errors: nothing was generated.
     Refused(CheckRun),
-    /// The file holds the generated code already.
+    /// The output holds the generated code already.
     UpToDate,
-    /// The file differs (`current` is `None` when it does not exist): written, unless only
-    /// checking.
-    Changed { current: Option<String>, generated: String, written: bool },
+    /// Some files differ: written (or removed), unless only checking.
+    Changed { files: Vec<FileChange>, written: bool },
 }
 
-/// `promptctl codegen`: the typed registry from a clean check, written to `out` (relative to the
-/// project root) unless `check_only`.
-pub fn codegen(project: &Project, out: &str, check_only: bool) -> Result<Generated> {
+/// One generated file that differs from what is on disk.
+pub struct FileChange {
+    /// Relative to the project root, as given (`--out`, joined with the file's name in a folder).
+    pub path: String,
+    /// What the file holds, `None` when it does not exist.
+    pub current: Option<String>,
+    /// What it should hold, `None` for a file generated earlier that is no longer generated (a
+    /// JSON Schema of a version that no longer exists), which writing removes.
+    pub generated: Option<String>,
+}
+
+/// `promptctl codegen`: the typed registry (Rust or TypeScript, a file) or the JSON Schemas of the
+/// variables (a folder) from a clean check, written to `out` (relative to the project root) unless
+/// `check_only`.
+pub fn codegen(
+    project: &Project,
+    lang: crate::codegen::Lang,
+    out: &str,
+    check_only: bool,
+) -> Result<Generated> {
+    use crate::codegen::{json_schema, typescript, Lang};
     let run = match check::gate(project, Keep::Catalog)? {
         Gate::Clean(run) => run,
         Gate::Errors(run) => return Ok(Generated::Refused(run)),
     };
     let catalog = crate::catalog::Catalog::new(&project.config, run.catalog);
-    let generated = crate::codegen::generate(&catalog);
-    let target = project.root.join(out);
-    let current = match std::fs::read(&target) {
-        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(error).with_context(|| format!("cannot read `{out}`")),
+    let wanted: Vec<(String, String)> = match lang {
+        Lang::Rust => vec![(out.to_string(), crate::codegen::generate(&catalog))],
+        Lang::Typescript => vec![(out.to_string(), typescript::generate(&catalog))],
+        Lang::JsonSchema => {
+            let folder = out.trim_end_matches('/');
+            let files = json_schema::generate(&catalog);
+            files.into_iter().map(|(path, text)| (format!("{folder}/{path}"), text)).collect()
+        }
     };
-    if current.as_deref() == Some(generated.as_str()) {
+    let mut files = Vec::new();
+    for (path, generated) in wanted {
+        let current = read_current(&project.root.join(&path), &path)?;
+        if current.as_deref() != Some(generated.as_str()) {
+            files.push(FileChange { path, current, generated: Some(generated) });
+        }
+    }
+    if lang == Lang::JsonSchema {
+        for path in earlier_schemas(project, out)? {
+            if !catalog_has(&catalog, out, &path) {
+                let current = read_current(&project.root.join(&path), &path)?;
+                files.push(FileChange { path, current, generated: None });
+            }
+        }
+    }
+    if files.is_empty() {
         return Ok(Generated::UpToDate);
     }
     if !check_only {
-        write_creating(&target, generated.as_bytes(), out)?;
+        for file in &files {
+            let target = project.root.join(&file.path);
+            match &file.generated {
+                Some(text) => write_creating(&target, text.as_bytes(), &file.path)?,
+                None => std::fs::remove_file(&target)
+                    .with_context(|| format!("cannot remove `{}`", file.path))?,
+            }
+        }
     }
-    Ok(Generated::Changed { current, generated, written: !check_only })
+    Ok(Generated::Changed { files, written: !check_only })
+}
+
+/// A file's text, `None` when it does not exist.
+fn read_current(target: &Path, shown: &str) -> Result<Option<String>> {
+    match std::fs::read(target) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read `{shown}`")),
+    }
+}
+
+/// Whether `path` (`{out}/{name}/v{N}.schema.json`) is one the catalog generates.
+fn catalog_has(catalog: &crate::catalog::Catalog, out: &str, path: &str) -> bool {
+    let folder = out.trim_end_matches('/');
+    catalog.prompts.iter().any(|prompt| {
+        prompt.versions.iter().any(|version| {
+            path == format!("{folder}/{}", crate::codegen::json_schema::path(prompt, version))
+        })
+    })
+}
+
+/// The files of the folder `out` that an earlier `codegen --lang json-schema` wrote
+/// (`*/*.schema.json` carrying its marker), as `{out}/{name}/{file}`, sorted.
+fn earlier_schemas(project: &Project, out: &str) -> Result<Vec<String>> {
+    let folder = out.trim_end_matches('/');
+    let root = project.root.join(folder);
+    let mut found = Vec::new();
+    let prompts = match std::fs::read_dir(&root) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(error) => return Err(error).with_context(|| format!("cannot read `{folder}`")),
+    };
+    for prompt in prompts {
+        let prompt = prompt.with_context(|| format!("cannot read `{folder}`"))?;
+        if !prompt.file_type().is_ok_and(|kind| kind.is_dir()) {
+            continue;
+        }
+        let name = prompt.file_name().to_string_lossy().into_owned();
+        let files = std::fs::read_dir(prompt.path())
+            .with_context(|| format!("cannot read `{folder}/{name}`"))?;
+        for file in files {
+            let file = file.with_context(|| format!("cannot read `{folder}/{name}`"))?;
+            let file_name = file.file_name().to_string_lossy().into_owned();
+            if !file_name.ends_with(".schema.json")
+                || !file.file_type().is_ok_and(|kind| kind.is_file())
+            {
+                continue;
+            }
+            let generated = crate::read::read(&file.path(), crate::read::OTHER_BYTES, "a schema")
+                .is_ok_and(|bytes| {
+                    let marker = crate::codegen::json_schema::MARKER.as_bytes();
+                    bytes.windows(marker.len()).any(|window| window == marker)
+                });
+            if generated {
+                found.push(format!("{folder}/{name}/{file_name}"));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// Reads a bundle (a bundle.json file, or the folder holding it) and its signature, and verifies

@@ -28,3 +28,4 @@ mod render;
 mod review;
 mod runtime;
 mod seed;
+mod typescript;
