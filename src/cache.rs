@@ -161,28 +161,36 @@ return 1
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Cache {
+    /// Connects to the cache at `url` (any URL `redis_target` accepts), TLS certificates checked
+    /// against the system's roots (or the URL's `?ca=`).
     pub fn connect(url: &str, layout: Layout, ttl_seconds: u64) -> Result<Cache, CacheError> {
-        let shown = crate::store::redact_url(url);
-        let client = redis::Client::open(url).map_err(|error| CacheError::BadUrl {
-            url: shown.clone(),
-            message: error.to_string(),
+        Cache::connect_with(url, &crate::redis_target::TlsOptions::default(), layout, ttl_seconds)
+    }
+
+    /// Connects to the cache at `url` (any URL `redis_target` accepts), TLS checked per `tls`.
+    pub fn connect_with(
+        url: &str,
+        tls: &crate::redis_target::TlsOptions,
+        layout: Layout,
+        ttl_seconds: u64,
+    ) -> Result<Cache, CacheError> {
+        use crate::redis_target::{Target, TargetError};
+        let target = Target::open(url, tls).map_err(|error| match error {
+            TargetError::BadUrl { url, message } => CacheError::BadUrl { url, message },
+            TargetError::Unreachable { url, message } => CacheError::Unreachable { url, message },
         })?;
-        let connection = client.get_connection_with_timeout(TIMEOUT).map_err(|error| {
-            CacheError::Unreachable { url: shown.clone(), message: error.to_string() }
+        let connection = target.commands(TIMEOUT).map_err(|error| match error {
+            TargetError::BadUrl { url, message } | TargetError::Unreachable { url, message } => {
+                CacheError::Unreachable { url, message }
+            }
         })?;
-        connection
-            .set_read_timeout(Some(TIMEOUT))
-            .and_then(|()| connection.set_write_timeout(Some(TIMEOUT)))
-            .map_err(|error| CacheError::Unreachable {
-                url: shown.clone(),
-                message: error.to_string(),
-            })?;
-        Ok(Cache { connection, url: shown, layout, ttl_seconds })
+        Ok(Cache { connection, url: target.shown().to_string(), layout, ttl_seconds })
     }
 
     fn failed(&self, error: redis::RedisError) -> CacheError {
         if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
-            CacheError::Unreachable { url: self.url.clone(), message: error.to_string() }
+            let message = crate::redis_target::describe(&error);
+            CacheError::Unreachable { url: self.url.clone(), message }
         } else {
             CacheError::Command { url: self.url.clone(), message: error.to_string() }
         }

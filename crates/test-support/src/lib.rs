@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 pub use git::{git, git_at, Git};
 pub use postgres::Postgres;
-pub use redis::Redis;
+pub use redis::{Redis, TlsServer};
 
 /// Why a server (or git) could not be run: its binary is missing, or it failed.
 #[derive(Debug)]
