@@ -39,12 +39,50 @@ pub enum TargetError {
 /// One Redis deployment, ready to open connections.
 #[derive(Debug, Clone)]
 pub struct Target {
-    client: redis::Client,
+    kind: Kind,
     shown: String,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    /// One server (`redis://`, `rediss://`).
+    Node(redis::Client),
+    /// A Redis Cluster (`redis+cluster://`): its seed nodes, each a client with the URL's
+    /// credentials and TLS settings (the subscription's candidates), and the certificates the
+    /// cluster client is built with.
+    Cluster { seeds: Vec<String>, nodes: Vec<redis::Client>, certs: Option<Certificates> },
+}
+
+/// The certificate bytes of `TlsCertificates`, kept to build clients from.
+#[derive(Clone)]
+struct Certificates {
+    root_cert: Option<Vec<u8>>,
+    client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Certificates {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Certificates")
+    }
+}
+
+impl Certificates {
+    fn tls(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self.client.as_ref().map(|(cert, key)| redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            root_cert: self.root_cert.clone(),
+        }
+    }
 }
 
 /// The query parameters promptctl reads itself (the others go to redis-rs).
 const OWN_PARAMETERS: [&str; 3] = ["ca", "client_cert", "client_key"];
+
+/// How many times a cluster command follows a redirection or retries a node that failed over.
+const CLUSTER_RETRIES: u32 = 6;
 
 impl Target {
     /// Parses `url` and loads the certificate files it and `tls` name.
@@ -53,49 +91,52 @@ impl Target {
         let shown = crate::store::redact_url(url);
         let bad = |message: String| TargetError::BadUrl { url: shown.clone(), message };
         let parsed = Parsed::new(url).map_err(&bad)?;
-        let secure = parsed.scheme == "rediss" || parsed.scheme == "valkeys";
+        let secure = parsed.secure();
         let ca = tls.ca.clone().or_else(|| parsed.own("ca").map(PathBuf::from));
         let client_cert = parsed.own("client_cert").map(PathBuf::from);
         let client_key = parsed.own("client_key").map(PathBuf::from);
-        if !secure {
-            if ca.is_some() || client_cert.is_some() || tls.insecure {
-                return Err(bad(
-                    "a CA file, a client certificate and the insecure opt-in need TLS: use `rediss://`"
-                        .into(),
-                ));
-            }
-            let client =
-                redis::Client::open(parsed.url.as_str()).map_err(|error| bad(error.to_string()))?;
-            return Ok(Target { client, shown });
-        }
-        let mut base = parsed.url.clone();
-        if tls.insecure {
-            base.push_str("#insecure");
+        if !secure && (ca.is_some() || client_cert.is_some() || tls.insecure) {
+            return Err(bad(
+                "a CA file, a client certificate and the insecure opt-in need TLS: use `rediss://`"
+                    .into(),
+            ));
         }
         let root_cert = match &ca {
             Some(path) => Some(read_pem(path, "CA file", "CERTIFICATE").map_err(&bad)?),
             None => None,
         };
-        let client_tls = match (&client_cert, &client_key) {
+        let client = match (&client_cert, &client_key) {
             (None, None) => None,
-            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                client_cert: read_pem(cert, "client certificate", "CERTIFICATE").map_err(&bad)?,
-                client_key: read_pem(key, "client key", "PRIVATE KEY").map_err(&bad)?,
-            }),
-            _ => {
-                return Err(bad("`client_cert` and `client_key` go together".into()));
+            (Some(cert), Some(key)) => Some((
+                read_pem(cert, "client certificate", "CERTIFICATE").map_err(&bad)?,
+                read_pem(key, "client key", "PRIVATE KEY").map_err(&bad)?,
+            )),
+            _ => return Err(bad("`client_cert` and `client_key` go together".into())),
+        };
+        let certs =
+            (root_cert.is_some() || client.is_some()).then_some(Certificates { root_cert, client });
+        let fragment = if tls.insecure { "#insecure" } else { "" };
+        let node = |url: &str| -> Result<redis::Client, TargetError> {
+            let url = format!("{url}{fragment}");
+            match &certs {
+                None => redis::Client::open(url.as_str()),
+                Some(certs) => redis::Client::build_with_tls(url.as_str(), certs.tls()),
+            }
+            .map_err(|error| bad(error.to_string()))
+        };
+        let kind = match parsed.topology {
+            Topology::Node => Kind::Node(node(&parsed.url)?),
+            Topology::Cluster => {
+                let seeds = parsed.seeds().map_err(&bad)?;
+                let nodes = seeds.iter().map(|seed| node(seed)).collect::<Result<_, _>>()?;
+                let seeds = seeds.into_iter().map(|seed| format!("{seed}{fragment}")).collect();
+                let target = Kind::Cluster { seeds, nodes, certs };
+                // Checked now, so that a bad URL is reported as one.
+                cluster_client(&target, Duration::from_secs(1)).map_err(|e| bad(e.to_string()))?;
+                target
             }
         };
-        let client = if root_cert.is_none() && client_tls.is_none() {
-            redis::Client::open(base.as_str())
-        } else {
-            redis::Client::build_with_tls(
-                base.as_str(),
-                redis::TlsCertificates { client_tls, root_cert },
-            )
-        }
-        .map_err(|error| bad(error.to_string()))?;
-        Ok(Target { client, shown })
+        Ok(Target { kind, shown })
     }
 
     /// The URL as shown: no password.
@@ -103,22 +144,55 @@ impl Target {
         &self.shown
     }
 
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.kind, Kind::Cluster { .. })
+    }
+
     /// A connection for commands, with `timeout` for connecting, reading and writing.
-    pub fn commands(&self, timeout: Duration) -> Result<redis::Connection, TargetError> {
-        let connection = self.connect(timeout)?;
-        connection.set_read_timeout(Some(timeout)).map_err(|error| self.unreachable(&error))?;
-        Ok(connection)
+    pub fn commands(&self, timeout: Duration) -> Result<Commands, TargetError> {
+        match &self.kind {
+            Kind::Node(client) => {
+                let connection = self.connect(client, timeout)?;
+                connection
+                    .set_read_timeout(Some(timeout))
+                    .map_err(|error| self.unreachable(&error))?;
+                Ok(Commands::Node(connection))
+            }
+            Kind::Cluster { .. } => {
+                let client =
+                    cluster_client(&self.kind, timeout).map_err(|e| self.unreachable(&e))?;
+                let connection = client.get_connection().map_err(|e| self.unreachable(&e))?;
+                Ok(Commands::Cluster(Box::new(connection)))
+            }
+        }
     }
 
     /// A connection for a notice subscription (`as_pubsub`), authenticated like the commands';
-    /// its read timeout is the caller's to set.
+    /// its read timeout is the caller's to set. In a cluster, the first seed node that answers:
+    /// Redis Cluster forwards every `PUBLISH` to every node.
     pub fn subscriber(&self, timeout: Duration) -> Result<redis::Connection, TargetError> {
-        self.connect(timeout)
+        match &self.kind {
+            Kind::Node(client) => self.connect(client, timeout),
+            Kind::Cluster { nodes, .. } => {
+                let mut last = None;
+                for client in nodes {
+                    match self.connect(client, timeout) {
+                        Ok(connection) => return Ok(connection),
+                        Err(error) => last = Some(error),
+                    }
+                }
+                Err(last.expect("a cluster URL has a seed"))
+            }
+        }
     }
 
-    fn connect(&self, timeout: Duration) -> Result<redis::Connection, TargetError> {
-        let connection = self
-            .client
+    fn connect(
+        &self,
+        client: &redis::Client,
+        timeout: Duration,
+    ) -> Result<redis::Connection, TargetError> {
+        let connection = client
             .get_connection_with_timeout(timeout)
             .map_err(|error| self.unreachable(&error))?;
         connection.set_write_timeout(Some(timeout)).map_err(|error| self.unreachable(&error))?;
@@ -127,6 +201,197 @@ impl Target {
 
     fn unreachable(&self, error: &redis::RedisError) -> TargetError {
         TargetError::Unreachable { url: self.shown.clone(), message: describe(error) }
+    }
+}
+
+fn cluster_client(
+    kind: &Kind,
+    timeout: Duration,
+) -> redis::RedisResult<redis::cluster::ClusterClient> {
+    let Kind::Cluster { seeds, certs, .. } = kind else { unreachable!("a cluster") };
+    let mut builder = redis::cluster::ClusterClientBuilder::new(seeds.iter().map(String::as_str))
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .retries(CLUSTER_RETRIES)
+        .min_retry_wait(20)
+        .max_retry_wait(400);
+    if let Some(certs) = certs {
+        builder = builder.certs(certs.tls());
+    }
+    builder.build()
+}
+
+/// A connection for commands: to one server, or to a cluster (which routes each command to the
+/// node of its key's slot and follows redirections).
+pub enum Commands {
+    /// One server.
+    Node(redis::Connection),
+    /// A Redis Cluster.
+    Cluster(Box<redis::cluster::ClusterConnection>),
+}
+
+impl Commands {
+    /// Whether this is a Redis Cluster (no command may span slots).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Commands::Cluster(_))
+    }
+
+    /// Runs `commands` in one round trip (a cluster: one per node), replies in order.
+    pub fn pipeline<T: redis::FromRedisValue>(
+        &mut self,
+        commands: impl IntoIterator<Item = redis::Cmd>,
+    ) -> redis::RedisResult<T> {
+        match self {
+            Commands::Node(connection) => {
+                let mut pipe = redis::pipe();
+                for command in commands {
+                    pipe.add_command(command);
+                }
+                pipe.query(connection)
+            }
+            Commands::Cluster(connection) => {
+                let mut pipe = redis::cluster::cluster_pipe();
+                for command in commands {
+                    pipe.add_command(command);
+                }
+                pipe.query(connection)
+            }
+        }
+    }
+
+    /// Runs keyless `commands` (`PUBLISH`): one round trip to one server; in a cluster, one
+    /// command at a time, each to some node (a cluster forwards each `PUBLISH` to every node).
+    pub fn keyless(&mut self, commands: Vec<redis::Cmd>) -> redis::RedisResult<()> {
+        match self {
+            Commands::Node(_) => self.pipeline(commands),
+            Commands::Cluster(connection) => {
+                for command in commands {
+                    command.query::<redis::Value>(&mut **connection)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Every key matching `pattern` (`SCAN … MATCH … COUNT batch`; in a cluster, on every
+    /// primary). May hold a key twice.
+    pub fn scan(&mut self, pattern: &str, batch: usize) -> redis::RedisResult<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut scan =
+            |connection: &mut dyn FnMut(u64) -> redis::RedisResult<(u64, Vec<String>)>| {
+                let mut cursor = 0;
+                loop {
+                    let (next, found) = connection(cursor)?;
+                    keys.extend(found);
+                    cursor = next;
+                    if cursor == 0 {
+                        return Ok::<(), redis::RedisError>(());
+                    }
+                }
+            };
+        let command = |cursor: u64| {
+            let mut command = redis::cmd("SCAN");
+            command.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(batch);
+            command
+        };
+        match self {
+            Commands::Node(connection) => {
+                scan(&mut |cursor| command(cursor).query(connection))?;
+            }
+            Commands::Cluster(connection) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut **connection)?;
+                for (host, port) in primaries(&nodes) {
+                    let route = || {
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port,
+                        })
+                    };
+                    scan(&mut |cursor| {
+                        let value = connection.route_command(&command(cursor), route())?;
+                        Ok(redis::from_redis_value(value)?)
+                    })?;
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// The primaries' addresses in a `CLUSTER NODES` reply (those not marked failed).
+fn primaries(nodes: &str) -> Vec<(String, u16)> {
+    let mut found = Vec::new();
+    for line in nodes.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else { continue };
+        let flags: Vec<&str> = flags.split(',').collect();
+        if !flags.contains(&"master") || flags.contains(&"fail") || flags.contains(&"noaddr") {
+            continue;
+        }
+        let address = address.split(['@', ',']).next().unwrap_or_default();
+        if let Some((host, port)) = address.rsplit_once(':') {
+            if let Ok(port) = port.parse() {
+                found.push((host.trim_matches(['[', ']']).to_string(), port));
+            }
+        }
+    }
+    found
+}
+
+impl redis::ConnectionLike for Commands {
+    fn req_packed_command(&mut self, command: &[u8]) -> redis::RedisResult<redis::Value> {
+        match self {
+            Commands::Node(connection) => connection.req_packed_command(command),
+            Commands::Cluster(connection) => connection.req_packed_command(command),
+        }
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        command: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        match self {
+            Commands::Node(connection) => connection.req_packed_commands(command, offset, count),
+            Commands::Cluster(connection) => connection.req_packed_commands(command, offset, count),
+        }
+    }
+
+    fn req_command(&mut self, command: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        match self {
+            Commands::Node(connection) => connection.req_command(command),
+            Commands::Cluster(connection) => connection.req_command(command),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Commands::Node(connection) => connection.get_db(),
+            Commands::Cluster(connection) => connection.get_db(),
+        }
+    }
+
+    fn supports_pipelining(&self) -> bool {
+        match self {
+            Commands::Node(connection) => connection.supports_pipelining(),
+            Commands::Cluster(connection) => connection.supports_pipelining(),
+        }
+    }
+
+    fn check_connection(&mut self) -> bool {
+        match self {
+            Commands::Node(connection) => connection.check_connection(),
+            Commands::Cluster(connection) => connection.check_connection(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            Commands::Node(connection) => connection.is_open(),
+            Commands::Cluster(connection) => connection.is_open(),
+        }
     }
 }
 
@@ -181,26 +446,39 @@ fn read_pem(path: &Path, what: &str, kind: &str) -> Result<Vec<u8>, String> {
 
 /// A URL split into the part redis-rs reads and promptctl's own query parameters.
 struct Parsed {
+    /// `redis` or `rediss` (`valkey`, `valkeys`): the scheme of one node.
     scheme: String,
-    /// The URL without promptctl's parameters.
+    topology: Topology,
+    /// The URL with the node's scheme, without promptctl's parameters.
     url: String,
     own: Vec<(String, String)>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topology {
+    Node,
+    Cluster,
+}
+
 impl Parsed {
     fn new(url: &str) -> Result<Parsed, String> {
-        let Some((scheme, _)) = url.split_once("://") else {
+        let Some((scheme, after)) = url.split_once("://") else {
             return Err("not a URL: use `redis://host:port` or `rediss://host:port`".into());
         };
-        let scheme = scheme.to_ascii_lowercase();
-        if !matches!(scheme.as_str(), "redis" | "rediss" | "valkey" | "valkeys") {
+        let lowered = scheme.to_ascii_lowercase();
+        let (node, topology) = match lowered.split_once('+') {
+            None => (lowered.as_str(), Topology::Node),
+            Some((node, "cluster")) => (node, Topology::Cluster),
+            Some(_) => (lowered.as_str(), Topology::Node),
+        };
+        if !matches!(node, "redis" | "rediss" | "valkey" | "valkeys") {
             return Err(format!(
-                "unknown scheme `{scheme}://`: use `redis://` or `rediss://` (TLS)"
+                "unknown scheme `{scheme}://`: use `redis://`, `rediss://` (TLS) or `redis+cluster://` (`rediss+cluster://`)"
             ));
         }
-        let (rest, fragment) = match url.split_once('#') {
+        let (rest, fragment) = match after.split_once('#') {
             Some((rest, fragment)) => (rest, Some(fragment)),
-            None => (url, None),
+            None => (after, None),
         };
         if fragment.is_some() {
             return Err(
@@ -222,13 +500,44 @@ impl Parsed {
                 kept.push(pair);
             }
         }
-        let url =
-            if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
-        Ok(Parsed { scheme, url, own })
+        let url = if kept.is_empty() {
+            format!("{node}://{base}")
+        } else {
+            format!("{node}://{base}?{}", kept.join("&"))
+        };
+        Ok(Parsed { scheme: node.to_string(), topology, url, own })
+    }
+
+    fn secure(&self) -> bool {
+        self.scheme == "rediss" || self.scheme == "valkeys"
     }
 
     fn own(&self, key: &str) -> Option<&str> {
         self.own.iter().rev().find(|(k, _)| k == key).map(|(_, value)| value.as_str())
+    }
+
+    /// A cluster URL's seed nodes (`user:password@host1:port1,host2:port2/…`), each as the URL of
+    /// one node with the same credentials, path and query.
+    fn seeds(&self) -> Result<Vec<String>, String> {
+        let after = &self.url[self.scheme.len() + 3..];
+        let end = after.find(['/', '?']).unwrap_or(after.len());
+        let (authority, tail) = after.split_at(end);
+        let (userinfo, hosts) = match authority.rfind('@') {
+            Some(at) => (&authority[..=at], &authority[at + 1..]),
+            None => ("", authority),
+        };
+        let seeds: Vec<String> = hosts
+            .split(',')
+            .filter(|host| !host.trim().is_empty())
+            .map(|host| format!("{}://{userinfo}{}{tail}", self.scheme, host.trim()))
+            .collect();
+        if seeds.is_empty() {
+            return Err(
+                "a cluster URL names its seed nodes: `redis+cluster://host1:port1,host2:port2/`"
+                    .into(),
+            );
+        }
+        Ok(seeds)
     }
 }
 
@@ -284,5 +593,45 @@ mod tests {
         assert!(message.contains("`/nonexistent/other.pem`"), "{message}");
         let message = error("rediss://127.0.0.1:1/?client_cert=x.pem", &none);
         assert!(message.contains("go together"), "{message}");
+        let message = error("redis+sentinel://u:secret@127.0.0.1:1/", &none);
+        assert!(message.contains("unknown scheme"), "{message}");
+        let message = error("redis+cluster://u:secret@/", &none);
+        assert!(message.contains("seed nodes"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[test]
+    fn cluster_seeds() {
+        let parsed = Parsed::new("rediss+cluster://u:p@a:1, b:2/?ca=x.pem&protocol=resp3").unwrap();
+        assert_eq!(parsed.topology, Topology::Cluster);
+        assert!(parsed.secure());
+        assert_eq!(parsed.own("ca"), Some("x.pem"));
+        assert_eq!(
+            parsed.seeds().unwrap(),
+            ["rediss://u:p@a:1/?protocol=resp3", "rediss://u:p@b:2/?protocol=resp3"]
+        );
+        assert_eq!(
+            Parsed::new("redis+cluster://h:7000").unwrap().seeds().unwrap(),
+            ["redis://h:7000"]
+        );
+    }
+
+    #[test]
+    fn cluster_primaries() {
+        let nodes = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001,host.example master - 0 0 2 connected 5461-10922
+c3 127.0.0.1:7002@17002 master,fail - 0 0 3 connected
+d4 127.0.0.1:7003@17003 slave a1 0 0 1 connected
+e5 [::1]:7004@17004 master - 0 0 4 connected 10923-16383
+";
+        assert_eq!(
+            primaries(nodes),
+            [
+                ("127.0.0.1".to_string(), 7000),
+                ("127.0.0.1".to_string(), 7001),
+                ("::1".to_string(), 7004)
+            ]
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{from_entry, metric, Prompt, Shared, Tier, TierState, TierStatus};
 use crate::cache::{Entry, Layout, Notice, MAX_ENTRY_BYTES};
-use crate::redis_target::{Target, TargetError, TlsOptions};
+use crate::redis_target::{Commands, Target, TargetError, TlsOptions};
 use crate::store::{self, records, Location};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ struct Worker {
     client: Option<Target>,
     redis_shown: String,
     /// The connection for GET/SCAN/MGET (the subscription has its own).
-    commands: Option<redis::Connection>,
+    commands: Option<Commands>,
     location: Option<Result<Location, String>>,
     db: Option<Box<dyn store::Connection>>,
     next_full: Instant,
@@ -244,7 +244,7 @@ impl Worker {
         }
     }
 
-    fn redis_commands(&mut self) -> Result<&mut redis::Connection, TierError> {
+    fn redis_commands(&mut self) -> Result<&mut Commands, TierError> {
         if self.commands.is_none() {
             let Some(client) = &self.client else {
                 return Err(TierError::Redis("no Redis configured".into()));
@@ -286,36 +286,24 @@ impl Worker {
     /// Every active entry in Redis: SCAN for `{prefix}*:active`, then MGET in batches.
     fn redis_all(&mut self) -> Result<Vec<Entry>, TierError> {
         let pattern = self.layout.active_pattern();
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let connection = self.redis_commands()?;
-            let scanned: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(BATCH)
-                .query(connection);
-            let (next, batch) = scanned.map_err(|error| self.redis_failed(error))?;
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
+        let connection = self.redis_commands()?;
+        // In a cluster, SCAN runs on every primary.
+        let scanned = connection.scan(&pattern, BATCH);
+        let mut keys = scanned.map_err(|error| self.redis_failed(error))?;
         keys.sort_unstable();
         keys.dedup();
         let mut entries = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH) {
             // GETRANGE instead of MGET: at most `MAX_ENTRY_BYTES` and one byte of each value, so
             // that no value makes the refresher read or hold more (one round trip per batch).
-            let mut pipe = redis::pipe();
-            for key in chunk {
-                pipe.cmd("GETRANGE").arg(key).arg(0).arg(MAX_ENTRY_BYTES);
-            }
+            let commands = chunk.iter().map(|key| {
+                let mut command = redis::cmd("GETRANGE");
+                command.arg(key).arg(0).arg(MAX_ENTRY_BYTES);
+                command
+            });
+            let commands: Vec<redis::Cmd> = commands.collect();
             let connection = self.redis_commands()?;
-            let values: Result<Vec<Vec<u8>>, _> = pipe.query(connection);
+            let values: Result<Vec<Vec<u8>>, _> = connection.pipeline(commands);
             let values = values.map_err(|error| self.redis_failed(error))?;
             entries.extend(values.into_iter().filter_map(|value| self.entry(value)));
         }

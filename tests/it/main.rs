@@ -20,6 +20,7 @@ mod security;
 mod setup;
 mod index;
 mod publish;
+mod redis_cluster;
 mod redis_tls;
 mod review;
 mod runtime;

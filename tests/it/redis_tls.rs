@@ -30,14 +30,14 @@ fn alice_url(redis: &Redis, password: &str) -> String {
     format!("rediss://alice:{password}@127.0.0.1:{}/", redis.port)
 }
 
-fn run(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn run(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut all = vec![("PROMPTCTL_ACTOR", "tester")];
     all.extend_from_slice(env);
     crate::support::run_isolated(root, args, &all)
 }
 
 #[track_caller]
-fn expect(run: &Run, code: i32, needles: &[&str]) {
+pub(crate) fn expect(run: &Run, code: i32, needles: &[&str]) {
     let all = format!("{}{}", run.stdout, run.stderr);
     assert_eq!(run.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
     for needle in needles {
@@ -46,19 +46,19 @@ fn expect(run: &Run, code: i32, needles: &[&str]) {
     assert!(!all.contains(PASSWORD), "the password is printed:\n{all}");
 }
 
-fn manifest(production: u32) -> String {
+pub(crate) fn manifest(production: u32) -> String {
     format!(
         "description = \"Greets a user\"\n\n[activate]\nproduction = {production}\n\n[[test]]\nname = \"greets\"\nvars = {{ name = \"Ada\" }}\ncontains = [\"Ada\"]\n"
     )
 }
 
-fn version(greeting: &str) -> String {
+pub(crate) fn version(greeting: &str) -> String {
     format!("+++\nvariables.name = {{ type = \"string\", max_len = 100 }}\n+++\n{greeting}, {{{{name}}}}!\n")
 }
 
-/// A committed, built project (`greeter` v1 and v2, v1 active) publishing to a SQLite store with
+/// A committed, built project (`greeter` v1 and v2, v1 active; `farewell` v1) publishing to a SQLite store with
 /// the cache at `redis_url` under a prefix of its own.
-fn project(redis_url: &str) -> (Repo, String) {
+pub(crate) fn project(redis_url: &str) -> (Repo, String) {
     let prefix = format!("{}:", unique("tls"));
     let config = format!(
         "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[cache]\nkey_prefix = \"{prefix}\"\nttl_seconds = 600\n\n[environments.production]\ndatabase = \"sqlite:store.sqlite3\"\nredis = \"{redis_url}\"\n"
@@ -68,6 +68,8 @@ fn project(redis_url: &str) -> (Repo, String) {
     repo.write("prompts/greeter/prompt.toml", &manifest(1));
     repo.write("prompts/greeter/v1.prompt", &version("Hello"));
     repo.write("prompts/greeter/v2.prompt", &version("Welcome"));
+    repo.write("prompts/farewell/prompt.toml", &manifest(1));
+    repo.write("prompts/farewell/v1.prompt", &version("Goodbye"));
     expect(&run(repo.path(), &["keygen"], &[]), 0, &[]);
     expect(&run(repo.path(), &["lock"], &[]), 0, &[]);
     git_at(repo.path(), None, &["init", "-q"]);
@@ -76,16 +78,16 @@ fn project(redis_url: &str) -> (Repo, String) {
     (repo, prefix)
 }
 
-fn commit(repo: &Repo, message: &str) {
+pub(crate) fn commit(repo: &Repo, message: &str) {
     git_at(repo.path(), Some("2001-02-03T04:05:06Z"), &["add", "-A"]);
     git_at(repo.path(), Some("2001-02-03T04:05:06Z"), &["commit", "-q", "-m", message]);
 }
 
-fn build(repo: &Repo) {
+pub(crate) fn build(repo: &Repo) {
     expect(&run(repo.path(), &["build", "--key", ".promptctl/keys/promptctl.key"], &[]), 0, &[]);
 }
 
-fn wait(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait(what: &str, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
         assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
@@ -93,7 +95,7 @@ fn wait(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-fn runtime_options(url: &str, prefix: &str, ca: Option<&Path>) -> Options {
+pub(crate) fn runtime_options(url: &str, prefix: &str, ca: Option<&Path>) -> Options {
     Options {
         source: Source::Store,
         redis_url: Some(url.to_string()),
@@ -105,7 +107,7 @@ fn runtime_options(url: &str, prefix: &str, ca: Option<&Path>) -> Options {
     }
 }
 
-fn served(store: &PromptStore) -> Option<(i64, Tier)> {
+pub(crate) fn served(store: &PromptStore) -> Option<(i64, Tier)> {
     store.get("greeter").map(|prompt| (prompt.version, prompt.tier))
 }
 

@@ -12,6 +12,7 @@
 //! Standard library only, but for the `tls` feature ([`tls::certs`], rcgen), which only the
 //! integration tests ask for. Not published; internal to the workspace.
 
+mod cluster;
 mod git;
 mod postgres;
 mod redis;
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use cluster::Cluster;
 pub use git::{git, git_at, Git};
 pub use postgres::Postgres;
 pub use redis::{Redis, TlsServer};
@@ -99,6 +101,12 @@ pub fn postgres_database() -> Option<String> {
 pub fn shared_redis() -> Option<&'static Redis> {
     static SHARED: OnceLock<Option<Redis>> = OnceLock::new();
     SHARED.get_or_init(|| or_skip(Redis::start())).as_ref()
+}
+
+/// The Redis Cluster shared by the tests of this process (tests use distinct key prefixes).
+pub fn shared_cluster() -> Option<&'static Cluster> {
+    static SHARED: OnceLock<Option<Cluster>> = OnceLock::new();
+    SHARED.get_or_init(|| or_skip(Cluster::start())).as_ref()
 }
 
 /// A name unique to this process and call: databases, key prefixes, temporary folders.

@@ -65,7 +65,7 @@ impl Redis {
         Redis::start_with(&options, false)
     }
 
-    fn start_with(options: &[(&str, String)], tls: bool) -> Result<Redis, Error> {
+    pub(crate) fn start_with(options: &[(&str, String)], tls: bool) -> Result<Redis, Error> {
         if Command::new("redis-server").arg("--version").output().is_err() {
             return Err(Error::missing(
                 "redis-server is not installed (apt-get install redis-server)",
