@@ -51,6 +51,20 @@ enum Kind {
     /// credentials and TLS settings (the subscription's candidates), and the certificates the
     /// cluster client is built with.
     Cluster { seeds: Vec<String>, nodes: Vec<redis::Client>, certs: Option<Certificates> },
+    /// A primary that Redis Sentinel names (`redis+sentinel://`): asked again on every connect,
+    /// so that a connection after a failover reaches the new primary.
+    Sentinel(SharedSentinel),
+}
+
+/// The Sentinel client, shared by the clones of a `Target` (it keeps its connections to the
+/// sentinels).
+#[derive(Clone)]
+struct SharedSentinel(std::sync::Arc<std::sync::Mutex<redis::sentinel::SentinelClient>>);
+
+impl std::fmt::Debug for SharedSentinel {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("SentinelClient")
+    }
 }
 
 /// The certificate bytes of `TlsCertificates`, kept to build clients from.
@@ -135,6 +149,11 @@ impl Target {
                 cluster_client(&target, Duration::from_secs(1)).map_err(|e| bad(e.to_string()))?;
                 target
             }
+            Topology::Sentinel => {
+                let client =
+                    sentinel_client(&parsed, tls.insecure, certs.as_ref()).map_err(&bad)?;
+                Kind::Sentinel(SharedSentinel(std::sync::Arc::new(std::sync::Mutex::new(client))))
+            }
         };
         Ok(Target { kind, shown })
     }
@@ -165,6 +184,14 @@ impl Target {
                 let connection = client.get_connection().map_err(|e| self.unreachable(&e))?;
                 Ok(Commands::Cluster(Box::new(connection)))
             }
+            Kind::Sentinel(sentinel) => {
+                let client = self.primary(sentinel)?;
+                let connection = self.connect(&client, timeout)?;
+                connection
+                    .set_read_timeout(Some(timeout))
+                    .map_err(|error| self.unreachable(&error))?;
+                Ok(Commands::Node(connection))
+            }
         }
     }
 
@@ -184,7 +211,19 @@ impl Target {
                 }
                 Err(last.expect("a cluster URL has a seed"))
             }
+            // The primary: a replica would hear the notices too (replication forwards them), but
+            // the primary is where the commands go.
+            Kind::Sentinel(sentinel) => self.connect(&self.primary(sentinel)?, timeout),
         }
+    }
+
+    /// The client of the primary the sentinels name now.
+    fn primary(&self, sentinel: &SharedSentinel) -> Result<redis::Client, TargetError> {
+        let mut sentinel = sentinel.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        sentinel.get_client().map_err(|error| TargetError::Unreachable {
+            url: self.shown.clone(),
+            message: format!("no primary from the sentinels: {}", describe(&error)),
+        })
     }
 
     fn connect(
@@ -202,6 +241,73 @@ impl Target {
     fn unreachable(&self, error: &redis::RedisError) -> TargetError {
         TargetError::Unreachable { url: self.shown.clone(), message: describe(error) }
     }
+}
+
+/// The Sentinel client of a `redis+sentinel://[user:password@]host:port,…/MASTER[/DB]` URL.
+fn sentinel_client(
+    parsed: &Parsed,
+    insecure: bool,
+    certs: Option<&Certificates>,
+) -> Result<redis::sentinel::SentinelClient, String> {
+    use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
+    let (userinfo, hosts, tail) = parsed.authority();
+    let path = tail.split('?').next().unwrap_or_default();
+    let mut segments = path.split('/').filter(|segment| !segment.is_empty());
+    let usage = "a Sentinel URL names the sentinels and the primary: `redis+sentinel://host1:26379,host2:26379/mymaster`";
+    let master = segments.next().ok_or_else(|| usage.to_string())?;
+    let db = match segments.next() {
+        Some(db) => {
+            Some(db.parse::<i64>().map_err(|_| format!("`{db}` is not a database number"))?)
+        }
+        None => None,
+    };
+    let mut sentinels = Vec::new();
+    for host in hosts.split(',').map(str::trim).filter(|host| !host.is_empty()) {
+        let bad_port =
+            |port: &str| port.parse::<u16>().map_err(|_| format!("`{host}`: a bad port"));
+        let (name, port) = match host.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+            Some((v6, "")) => (v6, 26379),
+            Some((v6, after)) => (v6, bad_port(after.trim_start_matches(':'))?),
+            None => match host.rsplit_once(':') {
+                Some((name, port)) => (name, bad_port(port)?),
+                None => (host, 26379),
+            },
+        };
+        let name = name.to_string();
+        sentinels.push(if parsed.secure() {
+            redis::ConnectionAddr::TcpTls { host: name, port, insecure, tls_params: None }
+        } else {
+            redis::ConnectionAddr::Tcp(name, port)
+        });
+    }
+    if sentinels.is_empty() {
+        return Err(usage.into());
+    }
+    let mut builder = SentinelClientBuilder::new(sentinels, master, SentinelServerType::Master)
+        .map_err(|error| error.to_string())?;
+    let userinfo = userinfo.trim_end_matches('@');
+    if !userinfo.is_empty() {
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        if !user.is_empty() {
+            builder = builder.set_client_to_redis_username(percent_decode(user)?);
+        }
+        if !password.is_empty() {
+            builder = builder.set_client_to_redis_password(percent_decode(password)?);
+        }
+    }
+    if let Some(db) = db {
+        builder = builder.set_client_to_redis_db(db);
+    }
+    if parsed.secure() {
+        let mode = if insecure { redis::TlsMode::Insecure } else { redis::TlsMode::Secure };
+        builder = builder.set_client_to_redis_tls_mode(mode).set_client_to_sentinel_tls_mode(mode);
+        if let Some(certs) = certs {
+            builder = builder
+                .set_client_to_redis_certificates(certs.tls())
+                .set_client_to_sentinel_certificates(certs.tls());
+        }
+    }
+    builder.build().map_err(|error| error.to_string())
 }
 
 fn cluster_client(
@@ -458,6 +564,7 @@ struct Parsed {
 enum Topology {
     Node,
     Cluster,
+    Sentinel,
 }
 
 impl Parsed {
@@ -469,11 +576,12 @@ impl Parsed {
         let (node, topology) = match lowered.split_once('+') {
             None => (lowered.as_str(), Topology::Node),
             Some((node, "cluster")) => (node, Topology::Cluster),
+            Some((node, "sentinel")) => (node, Topology::Sentinel),
             Some(_) => (lowered.as_str(), Topology::Node),
         };
         if !matches!(node, "redis" | "rediss" | "valkey" | "valkeys") {
             return Err(format!(
-                "unknown scheme `{scheme}://`: use `redis://`, `rediss://` (TLS) or `redis+cluster://` (`rediss+cluster://`)"
+                "unknown scheme `{scheme}://`: use `redis://`, `rediss://` (TLS) or `redis+cluster://`, `redis+sentinel://` (`rediss+…` with TLS)"
             ));
         }
         let (rest, fragment) = match after.split_once('#') {
@@ -516,16 +624,21 @@ impl Parsed {
         self.own.iter().rev().find(|(k, _)| k == key).map(|(_, value)| value.as_str())
     }
 
-    /// A cluster URL's seed nodes (`user:password@host1:port1,host2:port2/…`), each as the URL of
-    /// one node with the same credentials, path and query.
-    fn seeds(&self) -> Result<Vec<String>, String> {
+    /// The user information (with its `@`, or empty), the hosts and what follows them.
+    fn authority(&self) -> (&str, &str, &str) {
         let after = &self.url[self.scheme.len() + 3..];
         let end = after.find(['/', '?']).unwrap_or(after.len());
         let (authority, tail) = after.split_at(end);
-        let (userinfo, hosts) = match authority.rfind('@') {
-            Some(at) => (&authority[..=at], &authority[at + 1..]),
-            None => ("", authority),
-        };
+        match authority.rfind('@') {
+            Some(at) => (&authority[..=at], &authority[at + 1..], tail),
+            None => ("", authority, tail),
+        }
+    }
+
+    /// A cluster URL's seed nodes (`user:password@host1:port1,host2:port2/…`), each as the URL of
+    /// one node with the same credentials, path and query.
+    fn seeds(&self) -> Result<Vec<String>, String> {
+        let (userinfo, hosts, tail) = self.authority();
         let seeds: Vec<String> = hosts
             .split(',')
             .filter(|host| !host.trim().is_empty())
@@ -594,6 +707,12 @@ mod tests {
         let message = error("rediss://127.0.0.1:1/?client_cert=x.pem", &none);
         assert!(message.contains("go together"), "{message}");
         let message = error("redis+sentinel://u:secret@127.0.0.1:1/", &none);
+        assert!(message.contains("names the sentinels and the primary"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+        assert_eq!(error("rediss+sentinel://u:secret@127.0.0.1:1,[::1]/mymaster/2", &none), "ok");
+        let message = error("redis+sentinel://127.0.0.1:x/mymaster", &none);
+        assert!(message.contains("a bad port"), "{message}");
+        let message = error("redis+replica://127.0.0.1/", &none);
         assert!(message.contains("unknown scheme"), "{message}");
         let message = error("redis+cluster://u:secret@/", &none);
         assert!(message.contains("seed nodes"), "{message}");

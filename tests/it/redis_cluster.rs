@@ -1,8 +1,9 @@
-//! A Redis Cluster (`redis+cluster://`, src/redis_target.rs) against a real one: three primaries
-//! and their replicas on loopback ports, shared by the tests of this process
-//! (`test_support::shared_cluster`). publish, warm, status and rollback write and read across
-//! slots; the runtime reads every primary and hears the notices on the node it subscribed to; a
-//! primary failed over during a running service loses no request.
+//! The distributed Redis engines (src/redis_target.rs) against real ones, each shared by the tests
+//! of this process: a Redis Cluster (`redis+cluster://`; three primaries and their replicas,
+//! `test_support::shared_cluster`) and Redis Sentinel (`redis+sentinel://`; a primary, a replica
+//! and three sentinels, `test_support::shared_sentinel`). publish, warm, status and rollback write
+//! and read across slots; the runtime reads every primary and hears the notices on the node it
+//! subscribed to; a primary failed over during a running service loses no request.
 
 use crate::redis_tls::{
     build, commit, expect, manifest, project, run, runtime_options, served, wait,
@@ -11,7 +12,7 @@ use promptctl::runtime::{PromptStore, Tier};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use test_support::shared_cluster;
+use test_support::{shared_cluster, shared_sentinel};
 
 #[test]
 fn publish_warm_status_rollback_and_the_runtime_work_across_slots() {
@@ -52,10 +53,50 @@ fn publish_warm_status_rollback_and_the_runtime_work_across_slots() {
 #[test]
 fn a_primary_failed_over_during_a_running_service_loses_no_request() {
     let Some(cluster) = shared_cluster() else { return };
-    let url = cluster.url();
+    failover_during_a_running_service("cluster", &cluster.url(), |prefix| {
+        let new_primary = cluster.failover(&format!("{prefix}greeter:active"));
+        assert!(cluster.primaries().contains(&new_primary));
+    });
+}
+
+#[test]
+fn publish_status_rollback_and_the_runtime_work_through_sentinel() {
+    let Some(sentinel) = shared_sentinel() else { return };
+    let url = sentinel.url();
     let (repo, prefix) = project(&url);
+    let published = run(repo.path(), &["publish", "--env", "production"], &[]);
+    expect(&published, 0, &[&format!("cache {url}")]);
+    let store = PromptStore::start(&[], runtime_options(&url, &prefix, None));
+    wait("the first load", || served(&store) == Some((1, Tier::Redis)));
+    wait("the subscription", || store.health().subscribed);
+    let status = run(repo.path(), &["status", "--env", "production"], &[]);
+    expect(&status, 0, &["greeter", "farewell"]);
+    expect(&run(repo.path(), &["warm", "--env", "production"], &[]), 0, &[]);
+    let rolled = run(
+        repo.path(),
+        &["rollback", "greeter", "--env", "production", "--to", "2", "--reason", "sentinel test"],
+        &[],
+    );
+    expect(&rolled, 0, &["rolled back `greeter`", &format!("cache {url}")]);
+    wait("v2 through the notice", || served(&store) == Some((2, Tier::Redis)));
+}
+
+#[test]
+fn a_sentinel_failover_during_a_running_service_loses_no_request() {
+    let Some(sentinel) = shared_sentinel() else { return };
+    failover_during_a_running_service("sentinel", &sentinel.url(), |_| {
+        let before = sentinel.primary_port();
+        let after = sentinel.failover();
+        assert_ne!(Some(after), before);
+    });
+}
+
+/// Publishes v1, serves it from a running store under a steady request loop, runs `failover`,
+/// publishes v2 and waits until it is served; no request may fail.
+fn failover_during_a_running_service(what: &str, url: &str, failover: impl FnOnce(&str)) {
+    let (repo, prefix) = project(url);
     expect(&run(repo.path(), &["publish", "--env", "production"], &[]), 0, &[]);
-    let store = Arc::new(PromptStore::start(&[], runtime_options(&url, &prefix, None)));
+    let store = Arc::new(PromptStore::start(&[], runtime_options(url, &prefix, None)));
     wait("the first load", || served(&store) == Some((1, Tier::Redis)));
     wait("the subscription", || store.health().subscribed);
 
@@ -79,8 +120,7 @@ fn a_primary_failed_over_during_a_running_service_loses_no_request() {
         })
     };
 
-    let new_primary = cluster.failover(&format!("{prefix}greeter:active"));
-    assert!(cluster.primaries().contains(&new_primary));
+    failover(&prefix);
     repo.write("prompts/greeter/prompt.toml", &manifest(2));
     expect(&run(repo.path(), &["lock"], &[]), 0, &[]);
     commit(&repo, "serve v2");
@@ -94,7 +134,7 @@ fn a_primary_failed_over_during_a_running_service_loses_no_request() {
     let (requests, failed) = (requests.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     // Reported, not asserted (timings belong in `cargo xtask bench`).
     eprintln!(
-        "cluster failover: {requests} requests, {failed} failed; v2 served {elapsed:?} after the publish started"
+        "{what} failover: {requests} requests, {failed} failed; v2 served {elapsed:?} after the publish started"
     );
     assert_eq!(failed, 0, "{failed} of {requests} requests failed");
     assert!(requests > 0);

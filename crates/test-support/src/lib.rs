@@ -16,6 +16,7 @@ mod cluster;
 mod git;
 mod postgres;
 mod redis;
+mod sentinel;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -31,6 +32,7 @@ pub use cluster::Cluster;
 pub use git::{git, git_at, Git};
 pub use postgres::Postgres;
 pub use redis::{Redis, TlsServer};
+pub use sentinel::{Sentinel, MASTER_NAME};
 
 /// Why a server (or git) could not be run: its binary is missing, or it failed.
 #[derive(Debug)]
@@ -107,6 +109,12 @@ pub fn shared_redis() -> Option<&'static Redis> {
 pub fn shared_cluster() -> Option<&'static Cluster> {
     static SHARED: OnceLock<Option<Cluster>> = OnceLock::new();
     SHARED.get_or_init(|| or_skip(Cluster::start())).as_ref()
+}
+
+/// The Sentinel setup shared by the tests of this process (tests use distinct key prefixes).
+pub fn shared_sentinel() -> Option<&'static Sentinel> {
+    static SHARED: OnceLock<Option<Sentinel>> = OnceLock::new();
+    SHARED.get_or_init(|| or_skip(Sentinel::start())).as_ref()
 }
 
 /// A name unique to this process and call: databases, key prefixes, temporary folders.

@@ -17,6 +17,8 @@ pub struct Redis {
     options: String,
     /// Whether the port speaks TLS only.
     tls: bool,
+    /// What comes first on the command line (a sentinel's config file and `--sentinel`).
+    pub(crate) head: String,
 }
 
 /// A redis-server that speaks TLS only ([`Redis::start_tls`]).
@@ -31,7 +33,7 @@ pub struct TlsServer<'a> {
 }
 
 /// Quotes `text` for `sh`.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
@@ -66,6 +68,15 @@ impl Redis {
     }
 
     pub(crate) fn start_with(options: &[(&str, String)], tls: bool) -> Result<Redis, Error> {
+        Redis::start_headed(String::new(), options, tls)
+    }
+
+    /// A server whose command line starts with `head` (a sentinel's config file and `--sentinel`).
+    pub(crate) fn start_headed(
+        head: String,
+        options: &[(&str, String)],
+        tls: bool,
+    ) -> Result<Redis, Error> {
         if Command::new("redis-server").arg("--version").output().is_err() {
             return Err(Error::missing(
                 "redis-server is not installed (apt-get install redis-server)",
@@ -80,7 +91,7 @@ impl Redis {
             })
             .collect::<Vec<_>>()
             .join(" ");
-        let redis = Redis { port: free_port(), running: Mutex::new(None), options, tls };
+        let redis = Redis { port: free_port(), running: Mutex::new(None), options, tls, head };
         redis.try_start_again()?;
         Ok(redis)
     }
@@ -98,7 +109,8 @@ impl Redis {
         let log = std::env::temp_dir().join(format!("test-redis-{}.log", self.port));
         *running = Some(Watchdog::spawn(
             &format!(
-                "redis-server {ports} --bind 127.0.0.1 --save '' --appendonly no --protected-mode no {} >{} 2>&1 & pid=$!; ",
+                "redis-server {} {ports} --bind 127.0.0.1 --save '' --appendonly no --protected-mode no {} >{} 2>&1 & pid=$!; ",
+                self.head,
                 self.options,
                 quote(&log.display().to_string())
             ),
