@@ -117,7 +117,7 @@ pub type Found = (Result<Entry, String>, i64);
 
 /// A connection to one environment's cache.
 pub struct Cache {
-    connection: redis::Connection,
+    connection: crate::redis_target::Commands,
     url: String,
     pub layout: Layout,
     pub ttl_seconds: u64,
@@ -143,6 +143,20 @@ end
 return written
 ";
 
+/// `WRITE_NEWER` for one entry in a Redis Cluster (KEYS[1]: its `:active` key; ARGV: the TTL, its
+/// JSON, its revision), comparing with the revision inside the entry it would replace, so that it
+/// touches no other key (no `:revision` key in a cluster). Returns 1 when written.
+const WRITE_NEWER_ONE: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, entry = pcall(cjson.decode, current)
+  local held = ok and type(entry) == 'table' and tonumber(entry['revision']) or -1
+  if tonumber(ARGV[3]) < held then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1])
+return 1
+";
+
 /// Sets the stamp (KEYS[1]) to ARGV[1] unless it holds a higher revision; with ARGV[3] = 1 the
 /// stamp keeps its TTL, else it gets ARGV[2] seconds.
 const STAMP_NEWER: &str = r"
@@ -161,28 +175,36 @@ return 1
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Cache {
+    /// Connects to the cache at `url` (any URL `redis_target` accepts), TLS certificates checked
+    /// against the system's roots (or the URL's `?ca=`).
     pub fn connect(url: &str, layout: Layout, ttl_seconds: u64) -> Result<Cache, CacheError> {
-        let shown = crate::store::redact_url(url);
-        let client = redis::Client::open(url).map_err(|error| CacheError::BadUrl {
-            url: shown.clone(),
-            message: error.to_string(),
+        Cache::connect_with(url, &crate::redis_target::TlsOptions::default(), layout, ttl_seconds)
+    }
+
+    /// Connects to the cache at `url` (any URL `redis_target` accepts), TLS checked per `tls`.
+    pub fn connect_with(
+        url: &str,
+        tls: &crate::redis_target::TlsOptions,
+        layout: Layout,
+        ttl_seconds: u64,
+    ) -> Result<Cache, CacheError> {
+        use crate::redis_target::{Target, TargetError};
+        let target = Target::open(url, tls).map_err(|error| match error {
+            TargetError::BadUrl { url, message } => CacheError::BadUrl { url, message },
+            TargetError::Unreachable { url, message } => CacheError::Unreachable { url, message },
         })?;
-        let connection = client.get_connection_with_timeout(TIMEOUT).map_err(|error| {
-            CacheError::Unreachable { url: shown.clone(), message: error.to_string() }
+        let connection = target.commands(TIMEOUT).map_err(|error| match error {
+            TargetError::BadUrl { url, message } | TargetError::Unreachable { url, message } => {
+                CacheError::Unreachable { url, message }
+            }
         })?;
-        connection
-            .set_read_timeout(Some(TIMEOUT))
-            .and_then(|()| connection.set_write_timeout(Some(TIMEOUT)))
-            .map_err(|error| CacheError::Unreachable {
-                url: shown.clone(),
-                message: error.to_string(),
-            })?;
-        Ok(Cache { connection, url: shown, layout, ttl_seconds })
+        Ok(Cache { connection, url: target.shown().to_string(), layout, ttl_seconds })
     }
 
     fn failed(&self, error: redis::RedisError) -> CacheError {
         if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
-            CacheError::Unreachable { url: self.url.clone(), message: error.to_string() }
+            let message = crate::redis_target::describe(&error);
+            CacheError::Unreachable { url: self.url.clone(), message }
         } else {
             CacheError::Command { url: self.url.clone(), message: error.to_string() }
         }
@@ -202,14 +224,18 @@ impl Cache {
         if names.is_empty() {
             return Ok(0);
         }
-        // One `EXISTS` of many keys counts those that exist; the names are distinct.
-        let mut pipe = redis::pipe();
-        for chunk in names.chunks(1000) {
+        // One `EXISTS` of many keys counts those that exist; the names are distinct. In a cluster,
+        // one `EXISTS` per key (keys of several slots cannot share a command).
+        let chunk = if self.connection.is_cluster() { 1 } else { 1000 };
+        let commands = names.chunks(chunk).map(|chunk| {
             let keys: Vec<String> = chunk.iter().map(|name| self.layout.active(name)).collect();
-            pipe.cmd("EXISTS").arg(keys);
-        }
+            let mut command = redis::cmd("EXISTS");
+            command.arg(keys);
+            command
+        });
+        let commands: Vec<redis::Cmd> = commands.collect();
         let found: Vec<usize> =
-            pipe.query(&mut self.connection).map_err(|error| self.failed(error))?;
+            self.connection.pipeline(commands).map_err(|error| self.failed(error))?;
         Ok(names.len().saturating_sub(found.iter().sum()))
     }
 
@@ -223,43 +249,78 @@ impl Cache {
         coverage: Coverage,
     ) -> Result<(), CacheError> {
         let script = redis::Script::new(WRITE_NEWER);
+        let cluster = self.connection.is_cluster();
         for chunk in entries.chunks(1000) {
-            let mut invocation = script.prepare_invoke();
-            invocation.arg(self.ttl_seconds);
-            for entry in chunk {
-                let json = serde_json::to_string(entry).expect("a cache entry serialises");
+            if cluster {
+                // One script per entry, on its `…:active` key alone (a cluster's keys of two
+                // prompts, or of an entry and its `…:revision`, may live in different slots).
+                let commands = chunk.iter().map(|entry| {
+                    let json = serde_json::to_string(entry).expect("a cache entry serialises");
+                    let mut command = redis::cmd("EVAL");
+                    command
+                        .arg(WRITE_NEWER_ONE)
+                        .arg(1)
+                        .arg(self.layout.active(&entry.name))
+                        .arg(self.ttl_seconds)
+                        .arg(json)
+                        .arg(entry.revision.unwrap_or(0));
+                    command
+                });
+                let commands: Vec<redis::Cmd> = commands.collect();
+                self.connection.pipeline::<()>(commands).map_err(|error| self.failed(error))?;
+            } else {
+                let mut invocation = script.prepare_invoke();
+                invocation.arg(self.ttl_seconds);
+                for entry in chunk {
+                    let json = serde_json::to_string(entry).expect("a cache entry serialises");
+                    invocation
+                        .key(self.layout.active(&entry.name))
+                        .key(self.layout.revision(&entry.name))
+                        .arg(json)
+                        .arg(entry.revision.unwrap_or(0));
+                }
                 invocation
-                    .key(self.layout.active(&entry.name))
-                    .key(self.layout.revision(&entry.name))
-                    .arg(json)
-                    .arg(entry.revision.unwrap_or(0));
+                    .invoke::<i64>(&mut self.connection)
+                    .map_err(|error| self.failed(error))?;
             }
-            invocation.invoke::<i64>(&mut self.connection).map_err(|error| self.failed(error))?;
-            let mut pipe = redis::pipe();
-            for entry in chunk {
-                pipe.cmd("SET")
+            let commands = chunk.iter().map(|entry| {
+                let mut command = redis::cmd("SET");
+                command
                     .arg(self.layout.content(&entry.name, &entry.sha256))
                     .arg(&entry.content)
-                    .arg("NX")
-                    .ignore();
-            }
-            pipe.query::<()>(&mut self.connection).map_err(|error| self.failed(error))?;
+                    .arg("NX");
+                command
+            });
+            let commands: Vec<redis::Cmd> = commands.collect();
+            self.connection.pipeline::<()>(commands).map_err(|error| self.failed(error))?;
         }
-        let keep_ttl = coverage == Coverage::Changes;
-        redis::Script::new(STAMP_NEWER)
-            .key(self.layout.stamp())
-            .arg(revision)
-            .arg(self.ttl_seconds)
-            .arg(if keep_ttl { 1 } else { 0 })
-            .invoke::<i64>(&mut self.connection)
-            .map_err(|error| self.failed(error))?;
+        let keep_ttl = if coverage == Coverage::Changes { 1 } else { 0 };
+        if cluster {
+            // EVAL, not EVALSHA: a script loaded on one node is unknown to the others.
+            let mut command = redis::cmd("EVAL");
+            command.arg(STAMP_NEWER).arg(1).arg(self.layout.stamp());
+            command.arg(revision).arg(self.ttl_seconds).arg(keep_ttl);
+            command.query::<i64>(&mut self.connection).map_err(|error| self.failed(error))?;
+        } else {
+            redis::Script::new(STAMP_NEWER)
+                .key(self.layout.stamp())
+                .arg(revision)
+                .arg(self.ttl_seconds)
+                .arg(keep_ttl)
+                .invoke::<i64>(&mut self.connection)
+                .map_err(|error| self.failed(error))?;
+        }
         if !notices.is_empty() {
-            let mut pipe = redis::pipe();
-            for notice in notices {
+            // In a cluster, any node forwards a `PUBLISH` to every other node.
+            let commands = notices.iter().map(|notice| {
                 let json = serde_json::to_string(notice).expect("a notice serialises");
-                pipe.cmd("PUBLISH").arg(self.layout.channel()).arg(json).ignore();
-            }
-            pipe.query::<()>(&mut self.connection).map_err(|error| self.failed(error))?;
+                let mut command = redis::cmd("PUBLISH");
+                command.arg(self.layout.channel()).arg(json);
+                command
+            });
+            let commands: Vec<redis::Cmd> = commands.collect();
+            let published = self.connection.keyless(commands);
+            published.map_err(|error| self.failed(error))?;
         }
         Ok(())
     }
@@ -268,13 +329,12 @@ impl Cache {
     /// of the contract's shape is reported as `Err(text)` in the inner result.
     pub fn read(&mut self, name: &str) -> Result<Option<Found>, CacheError> {
         let key = self.layout.active(name);
-        let (value, ttl): (Option<String>, i64) = redis::pipe()
-            .cmd("GET")
-            .arg(&key)
-            .cmd("TTL")
-            .arg(&key)
-            .query(&mut self.connection)
-            .map_err(|error| self.failed(error))?;
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
+        let mut ttl = redis::cmd("TTL");
+        ttl.arg(&key);
+        let (value, ttl): (Option<String>, i64) =
+            self.connection.pipeline([get, ttl]).map_err(|error| self.failed(error))?;
         Ok(value.map(|text| {
             (serde_json::from_str::<Entry>(&text).map_err(|error| error.to_string()), ttl)
         }))

@@ -56,6 +56,8 @@ pub mod bundle;
 pub mod store;
 #[cfg(feature = "store")]
 pub mod cache;
+#[cfg(feature = "store")]
+pub mod redis_target;
 #[cfg(feature = "cli")]
 pub mod publish;
 #[cfg(feature = "cli")]

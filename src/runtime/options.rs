@@ -49,6 +49,12 @@ pub struct Options {
     pub environment: String,
     /// `redis://…`; none: no cache, no notices (the store is polled every `degraded_poll`).
     pub redis_url: Option<String>,
+    /// A PEM file of the CA certificates that sign Redis's TLS certificate (`rediss://`), instead
+    /// of the system's roots.
+    pub redis_ca: Option<std::path::PathBuf>,
+    /// Accept any TLS certificate from Redis (no CA or host name check): an explicit opt-in, which
+    /// the store announces on stderr when it starts.
+    pub redis_insecure: bool,
     /// `postgres://…` or `sqlite:PATH`; none: Redis only.
     pub database_url: Option<String>,
     /// The Redis key prefix (docs/deploy.md, "The Redis layout"), `prompt:` by default.
@@ -77,6 +83,8 @@ impl Default for Options {
             allow: Allow::All,
             environment: "production".into(),
             redis_url: None,
+            redis_ca: None,
+            redis_insecure: false,
             database_url: None,
             key_prefix: "prompt:".into(),
             refresh: Duration::from_secs(3600),
@@ -99,6 +107,10 @@ pub mod variables {
     pub const ENVIRONMENT: &str = "PROMPTCTL_ENV";
     /// `Options::redis_url`.
     pub const REDIS_URL: &str = "PROMPTCTL_REDIS_URL";
+    /// `Options::redis_ca`: a PEM file.
+    pub const REDIS_CA: &str = "PROMPTCTL_REDIS_CA";
+    /// `Options::redis_insecure`: `true` or `false`.
+    pub const REDIS_INSECURE: &str = "PROMPTCTL_REDIS_INSECURE";
     /// `Options::database_url`.
     pub const DATABASE_URL: &str = "PROMPTCTL_DATABASE_URL";
     /// `Options::key_prefix`.
@@ -128,6 +140,9 @@ pub enum OptionsError {
     /// A duration of 0.
     #[error("`{variable}` is `{value}`; use at least 1 ({unit})")]
     Zero { variable: &'static str, value: String, unit: &'static str },
+    /// A yes/no variable that is neither.
+    #[error("`{variable}` is `{value}`; use `true` or `false`")]
+    BadBool { variable: &'static str, value: String },
     /// `store` without any URL.
     #[error(
         "`{}` is `store` but neither `{}` nor `{}` is set; set one, or use `embedded`",
@@ -172,6 +187,14 @@ impl Options {
             options.environment = value;
         }
         options.redis_url = get(REDIS_URL);
+        options.redis_ca = get(REDIS_CA).map(std::path::PathBuf::from);
+        if let Some(value) = get(REDIS_INSECURE) {
+            options.redis_insecure = match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => return Err(OptionsError::BadBool { variable: REDIS_INSECURE, value }),
+            };
+        }
         options.database_url = get(DATABASE_URL);
         if let Some(value) = get(KEY_PREFIX) {
             options.key_prefix = value;
@@ -269,6 +292,18 @@ mod tests {
             &[("PROMPTCTL_REFRESH_SECONDS", "1h")],
             "error: `PROMPTCTL_REFRESH_SECONDS` is `1h`; use a whole number of seconds",
         );
+        check(
+            &[("PROMPTCTL_REDIS_INSECURE", "maybe")],
+            "error: `PROMPTCTL_REDIS_INSECURE` is `maybe`; use `true` or `false`",
+        );
+        let map = |name: &str| match name {
+            "PROMPTCTL_REDIS_CA" => Some("/etc/ca.pem".to_string()),
+            "PROMPTCTL_REDIS_INSECURE" => Some("TRUE".to_string()),
+            _ => None,
+        };
+        let options = Options::from_lookup(map).expect("valid");
+        assert_eq!(options.redis_ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        assert!(options.redis_insecure);
         check(
             &[("PROMPTCTL_TIMEOUT_MS", "0")],
             "error: `PROMPTCTL_TIMEOUT_MS` is `0`; use at least 1 (milliseconds)",

@@ -5,6 +5,7 @@
 
 use super::{from_entry, metric, Prompt, Shared, Tier, TierState, TierStatus};
 use crate::cache::{Entry, Layout, Notice, MAX_ENTRY_BYTES};
+use crate::redis_target::{Commands, Target, TargetError, TlsOptions};
 use crate::store::{self, records, Location};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,10 +28,10 @@ enum TierError {
 struct Worker {
     shared: Arc<Shared>,
     layout: Layout,
-    client: Option<redis::Client>,
+    client: Option<Target>,
     redis_shown: String,
     /// The connection for GET/SCAN/MGET (the subscription has its own).
-    commands: Option<redis::Connection>,
+    commands: Option<Commands>,
     location: Option<Result<Location, String>>,
     db: Option<Box<dyn store::Connection>>,
     next_full: Instant,
@@ -43,11 +44,15 @@ struct Worker {
 pub(super) fn run(shared: Arc<Shared>) {
     let options = &shared.options;
     let redis_shown = options.redis_url.as_deref().map(store::redact_url).unwrap_or_default();
-    let client = options.redis_url.as_deref().and_then(|url| match redis::Client::open(url) {
+    let tls = TlsOptions { ca: options.redis_ca.clone(), insecure: options.redis_insecure };
+    if tls.insecure && options.redis_url.is_some() {
+        // The opt-in is announced where an operator looks first, once per store.
+        eprintln!("promptctl runtime: warning: {}", crate::redis_target::INSECURE_WARNING);
+    }
+    let client = options.redis_url.as_deref().and_then(|url| match Target::open(url, &tls) {
         Ok(client) => Some(client),
         Err(error) => {
-            let message = format!("Redis URL `{redis_shown}`: {error}");
-            mark(&shared, Tier::Redis, Err(message));
+            mark(&shared, Tier::Redis, Err(error.to_string()));
             None
         }
     });
@@ -105,6 +110,11 @@ fn mark(shared: &Shared, tier: Tier, outcome: Result<(), String>) {
 }
 
 fn redis_message(error: &redis::RedisError) -> String {
+    crate::redis_target::describe(error)
+}
+
+/// A connection error of `redis_target` (it names the URL, without its password).
+fn target_message(error: TargetError) -> String {
     error.to_string()
 }
 
@@ -175,8 +185,7 @@ impl Worker {
         let shown = self.redis_shown.clone();
         let failed =
             |error: redis::RedisError| format!("Redis at `{shown}`: {}", redis_message(&error));
-        let mut connection = client.get_connection_with_timeout(timeout).map_err(&failed)?;
-        connection.set_write_timeout(Some(timeout)).map_err(&failed)?;
+        let mut connection = client.subscriber(timeout).map_err(target_message)?;
         let mut pubsub = connection.as_pubsub();
         pubsub.set_read_timeout(Some(timeout)).map_err(&failed)?;
         pubsub.subscribe(self.layout.channel()).map_err(&failed)?;
@@ -235,21 +244,15 @@ impl Worker {
         }
     }
 
-    fn redis_commands(&mut self) -> Result<&mut redis::Connection, TierError> {
+    fn redis_commands(&mut self) -> Result<&mut Commands, TierError> {
         if self.commands.is_none() {
             let Some(client) = &self.client else {
                 return Err(TierError::Redis("no Redis configured".into()));
             };
             let timeout = self.shared.options.timeout;
-            let shown = &self.redis_shown;
-            let failed = |error: redis::RedisError| {
-                TierError::Redis(format!("Redis at `{shown}`: {}", redis_message(&error)))
-            };
-            let connection = client.get_connection_with_timeout(timeout).map_err(failed)?;
-            connection
-                .set_read_timeout(Some(timeout))
-                .and_then(|()| connection.set_write_timeout(Some(timeout)))
-                .map_err(failed)?;
+            let connection = client
+                .commands(timeout)
+                .map_err(|error| TierError::Redis(target_message(error)))?;
             self.commands = Some(connection);
         }
         Ok(self.commands.as_mut().expect("just connected"))
@@ -283,36 +286,24 @@ impl Worker {
     /// Every active entry in Redis: SCAN for `{prefix}*:active`, then MGET in batches.
     fn redis_all(&mut self) -> Result<Vec<Entry>, TierError> {
         let pattern = self.layout.active_pattern();
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let connection = self.redis_commands()?;
-            let scanned: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(BATCH)
-                .query(connection);
-            let (next, batch) = scanned.map_err(|error| self.redis_failed(error))?;
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
+        let connection = self.redis_commands()?;
+        // In a cluster, SCAN runs on every primary.
+        let scanned = connection.scan(&pattern, BATCH);
+        let mut keys = scanned.map_err(|error| self.redis_failed(error))?;
         keys.sort_unstable();
         keys.dedup();
         let mut entries = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH) {
             // GETRANGE instead of MGET: at most `MAX_ENTRY_BYTES` and one byte of each value, so
             // that no value makes the refresher read or hold more (one round trip per batch).
-            let mut pipe = redis::pipe();
-            for key in chunk {
-                pipe.cmd("GETRANGE").arg(key).arg(0).arg(MAX_ENTRY_BYTES);
-            }
+            let commands = chunk.iter().map(|key| {
+                let mut command = redis::cmd("GETRANGE");
+                command.arg(key).arg(0).arg(MAX_ENTRY_BYTES);
+                command
+            });
+            let commands: Vec<redis::Cmd> = commands.collect();
             let connection = self.redis_commands()?;
-            let values: Result<Vec<Vec<u8>>, _> = pipe.query(connection);
+            let values: Result<Vec<Vec<u8>>, _> = connection.pipeline(commands);
             let values = values.map_err(|error| self.redis_failed(error))?;
             entries.extend(values.into_iter().filter_map(|value| self.entry(value)));
         }

@@ -24,6 +24,8 @@ mod setup;
 mod index;
 mod postgres_tls;
 mod publish;
+mod redis_cluster;
+mod redis_tls;
 mod render;
 mod review;
 mod runtime;

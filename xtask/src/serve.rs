@@ -2,8 +2,9 @@
 //! of the migration plan and the raw Redis round trip of `redis-benchmark`: `PromptStore::get`
 //! latency with two reader threads, activation propagation from the store's commit to the first
 //! read serving the new version, and the example service's HTTP latency (`examples/qa-service`,
-//! on one kept-alive connection and on a new connection per request). Starts its own
-//! redis-server (`test_support::Redis`); reports, never asserts.
+//! on one kept-alive connection and on a new connection per request); and the activation
+//! propagation again through a Redis Cluster of three primaries. Starts its own redis-server
+//! (`test_support::Redis`) and cluster (`test_support::Cluster`); reports, never asserts.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -15,7 +16,7 @@ use anyhow::{bail, ensure, Context, Result};
 use promptctl::cache::{self, Cache, Notice};
 use promptctl::runtime::{Options, PromptStore, Source, Tier};
 use promptctl::store::{self, records, Location};
-use test_support::{KillOnDrop, Redis};
+use test_support::{Cluster, KillOnDrop, Redis};
 
 const PROMPT: &str = "qa-system-prompt";
 /// Reads per thread of the `get` measurement.
@@ -215,6 +216,42 @@ fn time_propagation(
     Ok(percentiles(samples))
 }
 
+/// `time_propagation` through a Redis Cluster of three primaries (and a replica each) on loopback
+/// ports: the workspace's prompts published into a SQLite store of their own with the cache in the
+/// cluster, a second `PromptStore` following it.
+fn time_cluster_propagation(
+    workspace_root: &Path,
+    promptctl: &Path,
+    work: &Path,
+    prefix: &str,
+) -> Result<Percentiles> {
+    println!("==> runtime: starting a Redis Cluster (3 primaries, 3 replicas)");
+    let cluster = Cluster::start().map_err(|error| anyhow::anyhow!("{error}"))?;
+    let path = work.join("cluster-store.sqlite3");
+    let _ = fs::remove_file(&path);
+    let database = format!("sqlite:{}", path.display());
+    let project = work.join("cluster-project");
+    publish_project(workspace_root, promptctl, &project, &database, &cluster.url(), prefix)?;
+    let options = Options {
+        source: Source::Store,
+        redis_url: Some(cluster.url()),
+        database_url: Some(database.clone()),
+        key_prefix: prefix.into(),
+        ..Options::default()
+    };
+    let store = PromptStore::start(registry_demo::prompts::ALL, options);
+    let loaded = store.wait_until(Duration::from_secs(20), |store| {
+        store.health().subscribed && store.get(PROMPT).is_some_and(|p| p.tier == Tier::Redis)
+    });
+    ensure!(loaded, "the store did not load from the cluster: {:?}", store.health());
+    println!("==> runtime: {ACTIVATIONS} activations through the cluster");
+    let location = Location::parse(&database, &project)?;
+    let mut connection = store::open(&location)?;
+    let layout = cache::Layout { prefix: prefix.into() };
+    let mut cache = Cache::connect(&cluster.url(), layout, 3600)?;
+    time_propagation(&store, &mut *connection, &mut cache)
+}
+
 /// `redis-benchmark -t get -c 1` against the same server: its p50/p99 in ms (CSV output).
 fn redis_benchmark(port: u16) -> Result<(f64, f64)> {
     let output = run_checked(Command::new("redis-benchmark").args([
@@ -280,6 +317,8 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
     let mut connection = store::open(&location)?;
     let mut cache = Cache::connect(&redis.url(), cache::Layout { prefix: prefix.into() }, 3600)?;
     let propagation = time_propagation(&store, &mut *connection, &mut cache)?;
+    drop((cache, connection));
+    let cluster_propagation = time_cluster_propagation(workspace_root, promptctl, &work, prefix)?;
     println!("==> runtime: redis-benchmark -t get -c 1 -n 100000");
     let (floor_p50, floor_p99) = redis_benchmark(redis.port)?;
     std::hint::black_box(recorder.render());
@@ -306,6 +345,10 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
     row("(timer overhead alone: two `Instant::now`)", &timer)?;
     row(&format!("per-request Redis GET + JSON parse, {READERS} threads"), &per_request)?;
     row("activation: commit → first read of the new version", &propagation)?;
+    row(
+        "activation through a Redis Cluster (3 primaries + replicas, `redis+cluster://`), store SQLite",
+        &cluster_propagation,
+    )?;
     row("qa-service `POST /api/v1/agents/qa`, one kept-alive connection", &kept_alive)?;
     row("qa-service `POST /api/v1/agents/qa`, a new connection each", &new_connections)?;
     writeln!(

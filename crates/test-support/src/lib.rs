@@ -12,9 +12,11 @@
 //! Standard library only, but for the `tls` feature ([`tls::certs`], rcgen), which only the
 //! integration tests ask for. Not published; internal to the workspace.
 
+mod cluster;
 mod git;
 mod postgres;
 mod redis;
+mod sentinel;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -26,9 +28,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use cluster::Cluster;
 pub use git::{git, git_at, Git};
 pub use postgres::{Postgres, Tls as PostgresTls, CERT_USER, TLS_PASSWORD, TLS_USER};
-pub use redis::Redis;
+pub use redis::{Redis, TlsServer};
+pub use sentinel::{Sentinel, MASTER_NAME};
 
 /// Why a server (or git) could not be run: its binary is missing, or it failed.
 #[derive(Debug)]
@@ -99,6 +103,18 @@ pub fn postgres_database() -> Option<String> {
 pub fn shared_redis() -> Option<&'static Redis> {
     static SHARED: OnceLock<Option<Redis>> = OnceLock::new();
     SHARED.get_or_init(|| or_skip(Redis::start())).as_ref()
+}
+
+/// The Redis Cluster shared by the tests of this process (tests use distinct key prefixes).
+pub fn shared_cluster() -> Option<&'static Cluster> {
+    static SHARED: OnceLock<Option<Cluster>> = OnceLock::new();
+    SHARED.get_or_init(|| or_skip(Cluster::start())).as_ref()
+}
+
+/// The Sentinel setup shared by the tests of this process (tests use distinct key prefixes).
+pub fn shared_sentinel() -> Option<&'static Sentinel> {
+    static SHARED: OnceLock<Option<Sentinel>> = OnceLock::new();
+    SHARED.get_or_init(|| or_skip(Sentinel::start())).as_ref()
 }
 
 /// A name unique to this process and call: databases, key prefixes, temporary folders.

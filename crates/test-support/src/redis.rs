@@ -13,6 +13,28 @@ pub struct Redis {
     pub port: u16,
     /// The shell that runs the server and kills it when its stdin closes; `None` while stopped.
     running: Mutex<Option<Watchdog>>,
+    /// More of redis-server's options (`--name value`), each quoted for the shell.
+    options: String,
+    /// Whether the port speaks TLS only.
+    tls: bool,
+    /// What comes first on the command line (a sentinel's config file and `--sentinel`).
+    pub(crate) head: String,
+}
+
+/// A redis-server that speaks TLS only ([`Redis::start_tls`]).
+#[derive(Debug, Clone)]
+pub struct TlsServer<'a> {
+    /// The server's certificate (PEM).
+    pub cert: &'a std::path::Path,
+    /// Its key (PEM).
+    pub key: &'a std::path::Path,
+    /// The CA of the client certificates it would check (they are not required).
+    pub ca: &'a std::path::Path,
+}
+
+/// Quotes `text` for `sh`.
+pub(crate) fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 impl Redis {
@@ -23,7 +45,53 @@ impl Redis {
                 "redis-server is not installed (apt-get install redis-server)",
             ));
         }
-        let redis = Redis { port: free_port(), running: Mutex::new(None) };
+        Redis::start_with(&[], false)
+    }
+
+    /// Starts a server on a TLS-only port, with `users` as ACL rules (`alice on >secret ~* &* +@all`;
+    /// `default off` locks out the unauthenticated).
+    pub fn start_tls(tls: &TlsServer<'_>, users: &[&str]) -> Result<Redis, Error> {
+        let mut options = vec![
+            ("--tls-cert-file", tls.cert.display().to_string()),
+            ("--tls-key-file", tls.key.display().to_string()),
+            ("--tls-ca-cert-file", tls.ca.display().to_string()),
+            ("--tls-auth-clients", "no".to_string()),
+        ];
+        options.extend(users.iter().map(|rule| ("--user", rule.to_string())));
+        Redis::start_with(&options, true)
+    }
+
+    /// Starts a server with `users` as ACL rules, without TLS.
+    pub fn start_with_users(users: &[&str]) -> Result<Redis, Error> {
+        let options: Vec<_> = users.iter().map(|rule| ("--user", rule.to_string())).collect();
+        Redis::start_with(&options, false)
+    }
+
+    pub(crate) fn start_with(options: &[(&str, String)], tls: bool) -> Result<Redis, Error> {
+        Redis::start_headed(String::new(), options, tls)
+    }
+
+    /// A server whose command line starts with `head` (a sentinel's config file and `--sentinel`).
+    pub(crate) fn start_headed(
+        head: String,
+        options: &[(&str, String)],
+        tls: bool,
+    ) -> Result<Redis, Error> {
+        if Command::new("redis-server").arg("--version").output().is_err() {
+            return Err(Error::missing(
+                "redis-server is not installed (apt-get install redis-server)",
+            ));
+        }
+        let options = options
+            .iter()
+            .map(|(name, value)| {
+                // Each word an argument of its own: redis-server joins them into a config line.
+                let words: Vec<String> = value.split_whitespace().map(quote).collect();
+                format!("{name} {}", words.join(" "))
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let redis = Redis { port: free_port(), running: Mutex::new(None), options, tls, head };
         redis.try_start_again()?;
         Ok(redis)
     }
@@ -33,15 +101,28 @@ impl Redis {
         if running.is_some() {
             return Err(Error::failed(format!("redis on port {} is already running", self.port)));
         }
+        let ports = if self.tls {
+            format!("--port 0 --tls-port {}", self.port)
+        } else {
+            format!("--port {}", self.port)
+        };
+        let log = std::env::temp_dir().join(format!("test-redis-{}.log", self.port));
         *running = Some(Watchdog::spawn(
             &format!(
-                "redis-server --port {} --bind 127.0.0.1 --save '' --appendonly no --protected-mode no >/dev/null 2>&1 & pid=$!; ",
-                self.port
+                "redis-server {} {ports} --bind 127.0.0.1 --save '' --appendonly no --protected-mode no {} >{} 2>&1 & pid=$!; ",
+                self.head,
+                self.options,
+                quote(&log.display().to_string())
             ),
             "kill $pid; wait $pid",
         )?);
         let port = self.port;
-        wait_until("redis-server", Duration::from_secs(20), || port_open(port))
+        wait_until("redis-server", Duration::from_secs(20), || port_open(port)).map_err(|error| {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Error::failed(format!("{error}; its log ends:\n{}", tail.join("\n")))
+        })
     }
 
     /// Starts the (stopped) server again on the same port, empty. Panics when it cannot.
@@ -59,9 +140,10 @@ impl Redis {
             .unwrap_or_else(|error| panic!("{error}"));
     }
 
-    /// `redis://127.0.0.1:{port}/`.
+    /// `redis://127.0.0.1:{port}/`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 }
 

@@ -38,6 +38,9 @@ pub fn publish_built(
             environment: environment.to_string(),
             database: variable(DATABASE_VARIABLE),
             redis: variable(REDIS_VARIABLE),
+            redis_ca: variable("PROMPTCTL_REDIS_CA").map(std::path::PathBuf::from),
+            redis_insecure: variable("PROMPTCTL_REDIS_INSECURE")
+                .is_some_and(|value| matches!(value.as_str(), "true" | "1" | "yes" | "on")),
             no_cache: false,
         },
         bundle: Some(out.to_path_buf()),

@@ -34,6 +34,12 @@ pub struct EnvArgs {
     /// The Redis URL, instead of the environment's
     #[arg(long = "redis", value_name = "URL", env = REDIS_VARIABLE, hide_env_values = true)]
     pub redis: Option<String>,
+    /// A PEM file of the CA certificates that sign Redis's TLS certificate (`rediss://`), instead of the system's
+    #[arg(long = "redis-ca", value_name = "FILE", env = "PROMPTCTL_REDIS_CA")]
+    pub redis_ca: Option<PathBuf>,
+    /// Do not check Redis's TLS certificate at all (printed as a warning; for tests only)
+    #[arg(long = "redis-insecure", env = "PROMPTCTL_REDIS_INSECURE")]
+    pub redis_insecure: bool,
     /// Write nothing to Redis, even when the environment has a cache
     #[arg(long)]
     pub no_cache: bool,
@@ -112,10 +118,17 @@ pub enum DbCommand {
 
 impl EnvArgs {
     fn target(&self) -> stage::Target {
+        if self.redis_insecure && !self.no_cache {
+            eprintln!("warning: --redis-insecure: {}", crate::redis_target::INSECURE_WARNING);
+        }
         stage::Target {
             environment: self.environment.clone(),
             database: self.database.clone(),
             redis: self.redis.clone(),
+            redis_tls: crate::redis_target::TlsOptions {
+                ca: self.redis_ca.clone().filter(|path| !path.as_os_str().is_empty()),
+                insecure: self.redis_insecure,
+            },
             no_cache: self.no_cache,
         }
     }

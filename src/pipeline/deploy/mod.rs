@@ -35,6 +35,8 @@ pub struct Target {
     pub environment: String,
     pub database: Option<String>,
     pub redis: Option<String>,
+    /// How Redis's TLS certificate is checked (`--redis-ca`, `--redis-insecure`).
+    pub redis_tls: crate::redis_target::TlsOptions,
     pub no_cache: bool,
 }
 
@@ -46,6 +48,7 @@ pub struct Environment {
     /// The location as shown: without credentials, and relative to the project when inside it.
     pub shown: String,
     pub redis: Option<String>,
+    pub redis_tls: crate::redis_target::TlsOptions,
     pub protected: bool,
     webhook: Option<crate::config::WebhookConfig>,
 }
@@ -115,6 +118,7 @@ pub fn resolve(project: &Project, target: &Target) -> Result<Environment> {
         location,
         shown,
         redis,
+        redis_tls: target.redis_tls.clone(),
         protected: config.is_protected(&target.environment),
         webhook: config.webhook.clone(),
     })
@@ -160,9 +164,14 @@ fn revision_before(connection: &mut dyn store::Connection) -> Result<Option<i64>
     })
 }
 
-fn connect_cache(project: &Project, url: &str) -> Result<cache::Cache, cache::CacheError> {
+fn connect_cache(
+    project: &Project,
+    environment: &Environment,
+    url: &str,
+) -> Result<cache::Cache, cache::CacheError> {
     let layout = cache::Layout { prefix: project.config.cache.key_prefix.clone() };
-    cache::Cache::connect(url, layout, project.config.cache.ttl_seconds)
+    let ttl = project.config.cache.ttl_seconds;
+    cache::Cache::connect_with(url, &environment.redis_tls, layout, ttl)
 }
 
 /// The webhook's URL and secret, resolved before anything is published so that a missing secret

@@ -37,7 +37,7 @@ pub(super) fn refresh_cache(
         None => Vec::new(),
     };
     let written = (|| -> Result<String, cache::CacheError> {
-        let mut cache = connect_cache(project, url)?;
+        let mut cache = connect_cache(project, environment, url)?;
         let stamp = match since {
             Some(_) => cache.read_stamp()?,
             None => None,

@@ -60,7 +60,7 @@ pub(super) fn status_rows(
         }
     };
     let mut cache = match &resolved.redis {
-        Some(url) => match connect_cache(project, url) {
+        Some(url) => match connect_cache(project, resolved, url) {
             Ok(cache) => Some(Ok(cache)),
             Err(error) => Some(Err(error.to_string())),
         },
