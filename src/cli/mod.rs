@@ -18,12 +18,16 @@ mod checking;
 mod deploy;
 mod generate;
 mod import;
+mod logging;
 mod review;
 mod setup;
 
 pub use build::*;
+/// The metric names `publish --metrics-file` writes (docs/runtime.md's table lists them).
+pub use deploy::metrics::name as publish_metric;
 pub use generate::*;
 use import::*;
+pub use logging::LogFormat;
 pub use setup::{CiArg, InitArgs, NewArgs, SchemaArgs};
 
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
@@ -54,6 +58,12 @@ pub struct Cli {
     /// When to use colours in human output
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Log to stderr: -v promptctl's info events, -vv debug, -vvv trace (RUST_LOG, when set, decides instead)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The format of the log lines on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -164,6 +174,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Color::Never => false,
         Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
+    let log_color = match cli.color {
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        _ => color,
+    };
+    logging::init(cli.verbose, cli.log_format, log_color);
     // A deploy host verifies with `--pubkey` and needs no project.
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);

@@ -13,6 +13,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 mod activate;
+pub mod metrics;
 mod status;
 
 pub use activate::*;
@@ -64,6 +65,9 @@ pub struct PublishArgs {
     pub actor: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Write the run's figures to FILE in the Prometheus text format, failed runs included (docs/runtime.md)
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// Run by `build --publish`, which has no `--force`: hints name `promptctl publish` instead.
     #[arg(skip)]
     pub from_build: bool,
