@@ -256,6 +256,8 @@ pub mod metric {
     pub const LAST_SYNC: &str = "promptctl_runtime_last_sync_timestamp_seconds";
     /// Gauge, label `tier`: prompts whose served text came from that tier.
     pub const PROMPTS: &str = "promptctl_runtime_prompts";
+    /// Gauge: 1 while the notice subscription is open (`PromptStore::update_metrics`).
+    pub const SUBSCRIBED: &str = "promptctl_runtime_subscribed";
 
     /// Every name above.
     pub const ALL: &[&str] = &[
@@ -271,6 +273,7 @@ pub mod metric {
         SNAPSHOT_AGE,
         LAST_SYNC,
         PROMPTS,
+        SUBSCRIBED,
     ];
 }
 

@@ -136,12 +136,15 @@ pub(super) fn refreshed(tier: &str) {
 
 impl PromptStore {
     /// Sets the gauges that change with time rather than with events:
-    /// `promptctl_runtime_snapshot_age_seconds`, `promptctl_runtime_prompts` (by tier) and
-    /// `promptctl_runtime_tier_up` of the configured tiers. Call it where the metrics are
+    /// `promptctl_runtime_snapshot_age_seconds`, `promptctl_runtime_prompts` (by tier),
+    /// `promptctl_runtime_subscribed` and `promptctl_runtime_tier_up` of the configured tiers. Call it where the metrics are
     /// rendered (before each scrape); it takes the same short lock as `health`.
     pub fn update_metrics(&self) {
         let health = self.health();
         metrics::gauge!(metric::SNAPSHOT_AGE).set(health.snapshot_age_seconds);
+        if health.source == super::Source::Store {
+            metrics::gauge!(metric::SUBSCRIBED).set(if health.subscribed { 1.0 } else { 0.0 });
+        }
         for (tier, state) in [
             (Tier::Redis, &health.tiers.redis),
             (Tier::Db, &health.tiers.db),

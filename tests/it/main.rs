@@ -19,6 +19,7 @@ mod schemas;
 mod security;
 mod setup;
 mod index;
+mod monitoring;
 mod publish;
 mod review;
 mod runtime;

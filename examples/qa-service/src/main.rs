@@ -44,6 +44,12 @@ fn main() -> Result<()> {
             &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
         )
         .context("histogram buckets")?
+        // From a publish to this process serving it: seconds to minutes, not milliseconds.
+        .set_buckets_for_metric(
+            Matcher::Full(promptctl::runtime::metric::ACTIVATION_LAG.into()),
+            &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0],
+        )
+        .context("histogram buckets")?
         .install_recorder()
         .context("cannot install the Prometheus recorder")?;
     let options = Options::from_env()?;
