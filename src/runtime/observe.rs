@@ -16,6 +16,9 @@ fn unix_now() -> f64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// Beyond this many activations in one swap, `applied` logs a summary instead of each.
+const LOGGED_ACTIVATIONS: usize = 20;
+
 /// The metric handles and the start time the events need.
 pub(super) struct Observer {
     /// When the store started (Unix seconds): activations older than this were not waited for,
@@ -49,17 +52,24 @@ impl Observer {
     }
 
     /// Logs and counts every prompt whose served version changed between `before` and `after`
-    /// (just swapped in). A tier change of the same text is not an activation.
+    /// (just swapped in). A tier change of the same text is not an activation. Up to
+    /// `LOGGED_ACTIVATIONS` changes are logged one by one at `info`; a larger swap (a first read of
+    /// thousands of prompts) is one `info` summary, and each change at `debug`.
     pub(super) fn applied(&self, before: &Snapshot, after: &Snapshot) {
         let now = unix_now();
-        for (name, slot) in &after.prompts {
-            let old = before.prompts.get(name);
-            if old.is_some_and(|old| Arc::ptr_eq(old, slot) || old.current.same_text(&slot.current))
-            {
-                continue;
-            }
-            let to = &slot.current;
-            let from = old.map(|old| old.current.version);
+        let changed: Vec<(&String, &super::Prompt, Option<i64>)> = after
+            .prompts
+            .iter()
+            .filter_map(|(name, slot)| {
+                let old = before.prompts.get(name);
+                let same = old.is_some_and(|old| {
+                    Arc::ptr_eq(old, slot) || old.current.same_text(&slot.current)
+                });
+                (!same).then(|| (name, &*slot.current, old.map(|old| old.current.version)))
+            })
+            .collect();
+        let one_by_one = changed.len() <= LOGGED_ACTIVATIONS;
+        for &(name, to, from) in &changed {
             // The lag of an activation made while this store was running: from the store's
             // activation (whole seconds) to now.
             let activated = to.activated_at.as_deref().and_then(crate::time::parse_rfc3339);
@@ -72,15 +82,31 @@ impl Observer {
             if let Some(lag) = lag {
                 metrics::histogram!(metric::ACTIVATION_LAG).record(lag);
             }
+            macro_rules! applied {
+                ($level:ident) => {
+                    tracing::$level!(
+                        target: TARGET,
+                        prompt = %name,
+                        from,
+                        to = to.version,
+                        source = to.tier.as_str(),
+                        seq = to.seq,
+                        latency_seconds = lag,
+                        "activation applied"
+                    )
+                };
+            }
+            if one_by_one {
+                applied!(info);
+            } else {
+                applied!(debug);
+            }
+        }
+        if !one_by_one {
             tracing::info!(
                 target: TARGET,
-                prompt = %name,
-                from,
-                to = to.version,
-                source = to.tier.as_str(),
-                seq = to.seq,
-                latency_seconds = lag,
-                "activation applied"
+                prompts = changed.len(),
+                "activations applied (each one at debug level)"
             );
         }
     }
