@@ -112,23 +112,40 @@ impl Observer {
     }
 }
 
-/// Logs a tier's transitions: down (with the redacted error), and back up.
-pub(super) fn tier_changed(tier: Tier, before: TierStatus, state: &TierState) {
-    match (before, state.status) {
-        (TierStatus::Down, TierStatus::Down) => {}
-        (_, TierStatus::Down) => tracing::warn!(
-            target: TARGET,
-            tier = tier.as_str(),
-            error = state.last_error.as_deref().unwrap_or_default(),
-            "tier down; the snapshot keeps serving"
-        ),
-        (TierStatus::Down, TierStatus::Ok) => {
-            tracing::info!(target: TARGET, tier = tier.as_str(), "tier up again")
+/// A tier's change of state worth a log line: down (with the redacted error), back up. Made
+/// under the health lock, logged after it is released (a slow log writer never holds `health`).
+pub(super) struct Transition {
+    tier: Tier,
+    before: TierStatus,
+    after: TierStatus,
+    error: Option<String>,
+}
+
+impl Transition {
+    pub(super) fn new(tier: Tier, before: TierStatus, state: &TierState) -> Transition {
+        let down = state.status == TierStatus::Down && before != TierStatus::Down;
+        let error = if down { state.last_error.clone() } else { None };
+        Transition { tier, before, after: state.status, error }
+    }
+
+    pub(super) fn log(self) {
+        let tier = self.tier.as_str();
+        match (self.before, self.after) {
+            (TierStatus::Down, TierStatus::Down) => {}
+            (_, TierStatus::Down) => tracing::warn!(
+                target: TARGET,
+                tier,
+                error = self.error.as_deref().unwrap_or_default(),
+                "tier down; the snapshot keeps serving"
+            ),
+            (TierStatus::Down, TierStatus::Ok) => {
+                tracing::info!(target: TARGET, tier, "tier up again")
+            }
+            (TierStatus::Unknown, TierStatus::Ok) => {
+                tracing::debug!(target: TARGET, tier, "tier up")
+            }
+            _ => {}
         }
-        (TierStatus::Unknown, TierStatus::Ok) => {
-            tracing::debug!(target: TARGET, tier = tier.as_str(), "tier up")
-        }
-        _ => {}
     }
 }
 

@@ -101,9 +101,11 @@ fn mark(shared: &Shared, tier: Tier, outcome: Result<(), String>) {
             state.last_error = Some(message);
         }
     }
-    super::observe::tier_changed(tier, before, state);
+    let transition = super::observe::Transition::new(tier, before, state);
     let up = if state.status == TierStatus::Ok { 1.0 } else { 0.0 };
     metrics::gauge!(metric::TIER_UP, "tier" => tier.as_str()).set(up);
+    drop(health);
+    transition.log();
 }
 
 fn redis_message(error: &redis::RedisError) -> String {
