@@ -283,12 +283,29 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
     );
     let code = cache_code(&rolled.cache, environment);
     let notified = webhook_code(&rolled.webhook);
-    Ok(if code == exit::OK { notified } else { code })
+    let code = if code == exit::OK { notified } else { code };
+    tracing::info!(
+        environment = %environment.name,
+        prompt = %done.name,
+        from = done.from,
+        to = done.to,
+        code,
+        "rollback finished"
+    );
+    Ok(code)
 }
 
 pub fn warm(project: &Project, args: &EnvArgs) -> Result<i32> {
+    let started = std::time::Instant::now();
     let warmed = stage::warm(project, &args.target())?;
-    Ok(cache_code(&warmed.cache, &warmed.environment))
+    let code = cache_code(&warmed.cache, &warmed.environment);
+    tracing::info!(
+        environment = %warmed.environment.name,
+        code,
+        duration_seconds = started.elapsed().as_secs_f64(),
+        "warm finished"
+    );
+    Ok(code)
 }
 
 pub fn db(project: &Project, command: &DbCommand) -> Result<i32> {
