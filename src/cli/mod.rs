@@ -20,6 +20,7 @@ mod diff;
 mod explain;
 mod generate;
 mod import;
+mod logging;
 mod render;
 mod review;
 mod setup;
@@ -27,9 +28,12 @@ mod setup;
 pub use build::*;
 pub use diff::{DiffArgs, DiffFormat};
 pub use explain::{CompletionsArgs, ExplainArgs, ManArgs};
+/// The metric names `publish --metrics-file` writes (docs/runtime.md's table lists them).
+pub use deploy::metrics::name as publish_metric;
 pub use generate::*;
 use import::*;
 pub use render::{RenderArgs, RenderFormat, VarsArgs};
+pub use logging::LogFormat;
 pub use setup::{CiArg, InitArgs, NewArgs, SchemaArgs};
 
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
@@ -60,6 +64,12 @@ pub struct Cli {
     /// When to use colours in human output
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, help_heading = "Global options")]
     pub color: Color,
+    /// Log to stderr: -v promptctl's info events, -vv debug, -vvv trace (RUST_LOG, when set, decides instead)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
+    pub verbose: u8,
+    /// The format of the log lines on stderr
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Human, help_heading = "Global options")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -184,6 +194,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Color::Never => false,
         Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
+    let log_color = match cli.color {
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        _ => color,
+    };
+    logging::init(cli.verbose, cli.log_format, log_color);
     // A deploy host verifies with `--pubkey` and needs no project.
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);

@@ -4,9 +4,11 @@
 //! request calls (`get`, `render`, `health`) waits on the network or on the refresher.
 #![warn(missing_docs)]
 
+mod observe;
 mod options;
 mod refresh;
 
+pub use observe::TARGET as LOG_TARGET;
 pub use options::{variables, Allow, Options, OptionsError, Source};
 
 use crate::registry::{Entry as RegistryEntry, Typed};
@@ -226,7 +228,8 @@ pub struct Counts {
     pub errors: u64,
 }
 
-/// The metric names (through the `metrics` facade; see docs/runtime.md).
+/// The metric names (through the `metrics` facade); docs/runtime.md's table lists each with its
+/// type, labels and meaning (a test compares the two).
 pub mod metric {
     /// Counter, label `tier`: reads served, by the tier the text came from.
     pub const HITS: &str = "promptctl_runtime_hits_total";
@@ -242,6 +245,36 @@ pub mod metric {
     pub const ERRORS: &str = "promptctl_runtime_errors_total";
     /// Gauge, label `tier`: 1 when the tier answered the last time, 0 when not.
     pub const TIER_UP: &str = "promptctl_runtime_tier_up";
+    /// Counter, labels `prompt` and `source` (`redis`, `db`): a new version served.
+    pub const ACTIVATIONS: &str = "promptctl_runtime_activations_total";
+    /// Histogram in seconds: from the store's activation to this process serving it.
+    pub const ACTIVATION_LAG: &str = "promptctl_runtime_activation_lag_seconds";
+    /// Gauge: seconds since the snapshot was last brought in line with the store
+    /// (`PromptStore::update_metrics`).
+    pub const SNAPSHOT_AGE: &str = "promptctl_runtime_snapshot_age_seconds";
+    /// Gauge: Unix time of the last sync with the store (set by the refresher itself).
+    pub const LAST_SYNC: &str = "promptctl_runtime_last_sync_timestamp_seconds";
+    /// Gauge, label `tier`: prompts whose served text came from that tier.
+    pub const PROMPTS: &str = "promptctl_runtime_prompts";
+    /// Gauge: 1 while the notice subscription is open (`PromptStore::update_metrics`).
+    pub const SUBSCRIBED: &str = "promptctl_runtime_subscribed";
+
+    /// Every name above.
+    pub const ALL: &[&str] = &[
+        HITS,
+        MISSES,
+        REFRESHES,
+        REFRESH_SECONDS,
+        INTEGRITY_REFUSALS,
+        ERRORS,
+        TIER_UP,
+        ACTIVATIONS,
+        ACTIVATION_LAG,
+        SNAPSHOT_AGE,
+        LAST_SYNC,
+        PROMPTS,
+        SUBSCRIBED,
+    ];
 }
 
 /// What the refresher records for `health`.
@@ -284,6 +317,7 @@ struct Shared {
     wake: (Mutex<()>, Condvar),
     hits: [metrics::Counter; 3],
     misses: metrics::Counter,
+    observer: observe::Observer,
 }
 
 /// The in-memory prompts of one application. Cheap to share (`Arc` inside); dropping the last
@@ -380,6 +414,7 @@ impl PromptStore {
             wake: (Mutex::new(()), Condvar::new()),
             hits,
             misses: metrics::counter!(metric::MISSES),
+            observer: observe::Observer::start(store_source),
         });
         let worker = store_source.then(|| {
             let thread_shared = shared.clone();
@@ -533,11 +568,11 @@ impl Shared {
     /// Returns whether the snapshot changed.
     fn install(&self, snapshot: &mut Snapshot, mut prompt: Prompt) -> Result<bool, Refusal> {
         if prompt.content.len() as u64 > crate::syntax::template::MAX_TEMPLATE_BYTES_CAP {
-            self.refused("size");
+            self.refused_entry("size", Some((&prompt.name, prompt.version)));
             return Err(Refusal::Size);
         }
         if sha256_hex(&prompt.content) != prompt.sha256 {
-            self.refused("sha256");
+            self.refused_entry("sha256", Some((&prompt.name, prompt.version)));
             return Err(Refusal::Sha256);
         }
         let previous = snapshot.prompts.get(&prompt.name);
@@ -570,7 +605,7 @@ impl Shared {
             .is_some_and(|known| known.contains(&prompt.contract.as_str()))
             && prompt.compiled.is_some();
         if compiled_contracts.is_some() && !typed_ok && is_new_text {
-            self.refused("contract");
+            self.refused_entry("contract", Some((&prompt.name, prompt.version)));
         }
         let prompt = Arc::new(prompt);
         let mut typed = previous.map(|slot| slot.typed.clone()).unwrap_or_default();
@@ -596,12 +631,20 @@ impl Shared {
                     current.prompts.get(name).is_none_or(|old| !Arc::ptr_eq(old, slot))
                 });
             if changed {
-                self.snapshot.store(Arc::new(next));
+                let next = Arc::new(next);
+                self.snapshot.store(next.clone());
+                self.observer.applied(&current, &next);
             }
         }
     }
 
     pub(super) fn refused(&self, reason: &'static str) {
+        self.refused_entry(reason, None);
+    }
+
+    /// `refused`, naming the prompt and version when they are known.
+    fn refused_entry(&self, reason: &'static str, prompt: Option<(&str, i64)>) {
+        observe::refused(reason, prompt);
         self.refusals.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(metric::INTEGRITY_REFUSALS, "reason" => reason).increment(1);
     }

@@ -90,6 +90,7 @@ fn mark(shared: &Shared, tier: Tier, outcome: Result<(), String>) {
         Tier::Db => &mut health.db,
         Tier::Embedded => return,
     };
+    let before = state.status;
     match outcome {
         Ok(()) => {
             state.status = TierStatus::Ok;
@@ -105,8 +106,11 @@ fn mark(shared: &Shared, tier: Tier, outcome: Result<(), String>) {
             state.last_error = Some(message);
         }
     }
+    let transition = super::observe::Transition::new(tier, before, state);
     let up = if state.status == TierStatus::Ok { 1.0 } else { 0.0 };
     metrics::gauge!(metric::TIER_UP, "tier" => tier.as_str()).set(up);
+    drop(health);
+    transition.log();
 }
 
 fn redis_message(error: &redis::RedisError) -> String {
@@ -358,6 +362,7 @@ impl Worker {
     /// Reads everything: Redis first; the database for what Redis lacks (an expired entry) or
     /// for everything when Redis fails. Returns whether some tier answered.
     fn full_refresh(&mut self) -> bool {
+        let _span = super::observe::refresh_span("full", None).entered();
         let started = Instant::now();
         self.shared.full_refreshes.fetch_add(1, Ordering::Relaxed);
         let mut prompts: Vec<Prompt> = Vec::new();
@@ -410,6 +415,7 @@ impl Worker {
         }
         let kind_tier = answered.map_or("none", Tier::as_str);
         metrics::counter!(metric::REFRESHES, "kind" => "full", "tier" => kind_tier).increment(1);
+        super::observe::refreshed(kind_tier);
         if answered.is_some() {
             self.shared.apply(prompts);
             self.synced();
@@ -433,6 +439,7 @@ impl Worker {
         if !self.allowed(&notice.name) {
             return;
         }
+        let _span = super::observe::refresh_span("notice", Some(&notice.name)).entered();
         let started = Instant::now();
         let mut tier = "none";
         let mut found = None;
@@ -455,6 +462,7 @@ impl Worker {
             }
         }
         metrics::counter!(metric::REFRESHES, "kind" => "notice", "tier" => tier).increment(1);
+        super::observe::refreshed(tier);
         match found {
             Some(prompt) => {
                 self.shared.apply(vec![prompt]);
@@ -471,6 +479,7 @@ impl Worker {
     fn synced(&self) {
         let mut health = self.shared.health.lock().unwrap_or_else(|poison| poison.into_inner());
         health.synced = Instant::now();
+        self.shared.observer.synced();
     }
 }
 

@@ -22,6 +22,7 @@ mod schemas;
 mod security;
 mod setup;
 mod index;
+mod monitoring;
 mod postgres_tls;
 mod publish;
 mod redis_cluster;

@@ -135,7 +135,7 @@ pub fn run_isolated(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     command.arg("--root").arg(root).args(["--color", "never"]).args(args).current_dir(root);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if name.starts_with("PROMPTCTL_") || name == "GITHUB_ACTOR" {
+        if name.starts_with("PROMPTCTL_") || name == "GITHUB_ACTOR" || name == "RUST_LOG" {
             command.env_remove(name.as_ref());
         }
     }

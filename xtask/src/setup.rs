@@ -14,7 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 /// Debian packages, by a command each provides: Node.js (handlebars.js conformance, the
 /// differential test, npm for the tools below), minisign (interoperability of signatures),
 /// redis-server, git, ShellCheck (the scripts), python3 (check-jsonschema), curl (the action's
-/// install script).
+/// install script), promtool (Prometheus: the alerting rules of deploy/monitoring).
 const COMMANDS: &[(&str, &str)] = &[
     ("node", "nodejs"),
     ("npm", "npm"),
@@ -24,6 +24,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("shellcheck", "shellcheck"),
     ("python3", "python3"),
     ("curl", "curl"),
+    ("promtool", "prometheus"),
 ];
 
 /// A pinned tool under `target/ci-tools/<dir>/bin/<binary>`.

@@ -1,7 +1,8 @@
 //! An example service built on the generated registry (`registry-demo`) and the runtime client:
 //! `GET /health`, `GET /prompts/{name}`, `POST /api/v1/agents/qa` (renders `qa-system-prompt`
 //! for a question; no LLM is called) and `GET /metrics` (Prometheus text). Configured from the
-//! environment (docs/runtime.md); it never reads Redis or the database on a request.
+//! environment (docs/runtime.md); it never reads Redis or the database on a request. Logs the
+//! runtime's events on stderr (`RUST_LOG`, default `info`; `QA_SERVICE_LOG_FORMAT=json` for JSON).
 
 use anyhow::{Context, Result};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -19,12 +20,34 @@ const WORKERS: usize = 4;
 /// Larger request bodies are refused.
 const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// `json` for one JSON object per log line; anything else, human lines.
+const LOG_FORMAT_VARIABLE: &str = "QA_SERVICE_LOG_FORMAT";
+
+/// The application's own subscriber: the runtime only emits `tracing` events.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if std::env::var(LOG_FORMAT_VARIABLE).is_ok_and(|format| format == "json") {
+        logs.json().flatten_event(true).try_init()
+    } else {
+        logs.with_ansi(false).try_init()
+    };
+}
+
 fn main() -> Result<()> {
+    init_logs();
     // The recorder goes first: the store registers its read counters when it starts.
     let prometheus = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Suffix("_seconds".into()),
             &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+        )
+        .context("histogram buckets")?
+        // From a publish to this process serving it: seconds to minutes, not milliseconds.
+        .set_buckets_for_metric(
+            Matcher::Full(promptctl::runtime::metric::ACTIVATION_LAG.into()),
+            &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0],
         )
         .context("histogram buckets")?
         .install_recorder()
@@ -89,7 +112,11 @@ fn route(
     use tiny_http::Method::{Get, Post};
     match (&method, path.as_str()) {
         (Get, "/health") => health(store),
-        (Get, "/metrics") => (200, "text/plain; version=0.0.4", prometheus.render()),
+        (Get, "/metrics") => {
+            // The gauges that age with time are set at scrape time.
+            store.update_metrics();
+            (200, "text/plain; version=0.0.4", prometheus.render())
+        }
         (Get, path) if path.starts_with("/prompts/") => prompt(store, &path["/prompts/".len()..]),
         (Post, "/api/v1/agents/qa") => match read_json(request) {
             Ok(body) => qa(store, &body),

@@ -51,12 +51,46 @@ pub fn publish_built(
         allow_downgrade: false,
         actor: None,
         format: OutputFormat::Human,
+        metrics_file: None,
         from_build: true,
     };
     publish(project, &args, color)
 }
 
-pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i32> {
+/// `publish`; with `--metrics-file`, then writes the run's figures (a failed write is a warning:
+/// the exit code stays the publish's).
+pub fn publish(project: &Project, args: &PublishArgs, color: bool) -> Result<i32> {
+    let started = std::time::Instant::now();
+    let mut figures = metrics::Figures::default();
+    let result = publish_run(project, args, color, &mut figures);
+    let code = match &result {
+        Ok(code) => *code,
+        Err(_) => exit::FAILURE,
+    };
+    let environment = &args.target.environment;
+    tracing::info!(
+        environment = %environment,
+        seq = figures.seq,
+        committed = figures.committed,
+        activations = figures.activations,
+        code,
+        duration_seconds = started.elapsed().as_secs_f64(),
+        "publish finished"
+    );
+    if let Some(path) = &args.metrics_file {
+        if let Err(error) = metrics::write(path, environment, &figures, code, started.elapsed()) {
+            eprintln!("warning: cannot write the metrics file `{}`: {error}", path.display());
+        }
+    }
+    result
+}
+
+fn publish_run(
+    project: &Project,
+    args: &PublishArgs,
+    _color: bool,
+    figures: &mut metrics::Figures,
+) -> Result<i32> {
     let request = stage::PublishRequest {
         bundle: args.bundle.clone(),
         pubkeys: args.pubkeys.clone(),
@@ -96,10 +130,15 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
     }
     let deployed = match outcome? {
         stage::Publish::Refused { environment, error: error @ PublishError::Drifted(_) } => {
-            return refused_drift(error, &environment.name, args)
+            if let PublishError::Drifted(drift) = &error {
+                figures.drifted = Some(drift.len());
+            }
+            return refused_drift(error, &environment.name, args);
         }
         stage::Publish::Refused { error, .. } => return refused(error),
         stage::Publish::Planned { environment, bundle_path, plan, drift } => {
+            figures.plan(&plan);
+            figures.committed = Some(false);
             print_publish(&plan, false, &environment, &bundle_path, args);
             // The plan exits as the publish would: refused over drift without `--force`.
             return match drift {
@@ -109,6 +148,11 @@ pub fn publish(project: &Project, args: &PublishArgs, _color: bool) -> Result<i3
         }
         stage::Publish::Deployed(deployed) => deployed,
     };
+    figures.plan(&deployed.plan);
+    figures.prompts = Some(deployed.prompts);
+    figures.committed = Some(deployed.committed);
+    figures.cache_stale = Some(matches!(deployed.cache, CacheRefresh::Stale { .. }));
+    figures.webhook_failed = Some(matches!(deployed.webhook, Webhook::Failed { .. }));
     let environment = &deployed.environment;
     print_publish(&deployed.plan, deployed.committed, environment, &deployed.bundle_path, args);
     let mut code = cache_code(&deployed.cache, environment);
@@ -242,12 +286,29 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
     );
     let code = cache_code(&rolled.cache, environment);
     let notified = webhook_code(&rolled.webhook);
-    Ok(if code == exit::OK { notified } else { code })
+    let code = if code == exit::OK { notified } else { code };
+    tracing::info!(
+        environment = %environment.name,
+        prompt = %done.name,
+        from = done.from,
+        to = done.to,
+        code,
+        "rollback finished"
+    );
+    Ok(code)
 }
 
 pub fn warm(project: &Project, args: &EnvArgs) -> Result<i32> {
+    let started = std::time::Instant::now();
     let warmed = stage::warm(project, &args.target())?;
-    Ok(cache_code(&warmed.cache, &warmed.environment))
+    let code = cache_code(&warmed.cache, &warmed.environment);
+    tracing::info!(
+        environment = %warmed.environment.name,
+        code,
+        duration_seconds = started.elapsed().as_secs_f64(),
+        "warm finished"
+    );
+    Ok(code)
 }
 
 pub fn db(project: &Project, command: &DbCommand) -> Result<i32> {

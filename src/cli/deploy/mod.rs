@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 mod activate;
 mod history;
+pub mod metrics;
 mod status;
 
 pub use activate::*;
@@ -73,6 +74,9 @@ pub struct PublishArgs {
     /// `human`: the plan and each step; `json`: one object with the plan and the outcome
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Write the run's figures to FILE in the Prometheus text format, failed runs included (docs/runtime.md)
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// Run by `build --publish`, which has no `--force`: hints name `promptctl publish` instead.
     #[arg(skip)]
     pub from_build: bool,
