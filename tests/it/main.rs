@@ -11,6 +11,7 @@ mod check;
 mod conformance;
 mod differential;
 mod docs;
+mod fleet;
 mod formats;
 mod fuzz_replay;
 mod hardening;
