@@ -27,6 +27,29 @@ impl Worker {
     /// the last full read when the stamp allows it, everything otherwise (and at start). Returns
     /// whether some tier answered.
     pub(super) fn refresh_since_known(&mut self) -> bool {
+        let answered = self.read_since_known();
+        self.behind = !answered;
+        answered
+    }
+
+    /// What the subscription's timer reads: a retry of a read after a subscription that got no
+    /// answer reads only what changed; the periodic safety net reads everything.
+    pub(super) fn scheduled_refresh(&mut self) {
+        if self.behind {
+            self.refresh_since_known();
+        } else {
+            self.full_refresh();
+        }
+    }
+
+    /// The wait before that retry: jittered, so that services that subscribed together while
+    /// Redis was loading do not retry in step.
+    pub(super) fn retry_after(&self) -> Duration {
+        let options = &self.shared.options;
+        jittered(options.reconnect_max.min(options.degraded_poll).max(Duration::from_millis(200)))
+    }
+
+    fn read_since_known(&mut self) -> bool {
         let Some(known) = self.known_stamp else { return self.full_refresh() };
         match self.changes_refresh(known) {
             Outcome::Done => true,

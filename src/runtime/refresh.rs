@@ -44,6 +44,9 @@ struct Worker {
     /// The cache's stamp at the last full read from Redis: the snapshot holds every entry up to
     /// it, so a reconnection reads only what changed since (`reconnect`).
     known_stamp: Option<i64>,
+    /// Set by `reconnect` when the read after a subscription got no answer (Redis still loading
+    /// its data after a restart, say): it is tried again soon, reading only what changed.
+    behind: bool,
     /// Set by `reconnect` when Redis has just failed: the next full read asks the database only.
     skip_redis: bool,
     /// `Shared::generation` when it started: it stops when the source leaves `store`.
@@ -84,6 +87,7 @@ pub(super) fn run(shared: Arc<Shared>, generation: u64) {
         next_subscribe: now,
         known_stamp: None,
         skip_redis: false,
+        behind: false,
         generation,
         shared: shared.clone(),
     };
@@ -234,7 +238,7 @@ impl Worker {
             }
             self.take_reload();
             if Instant::now() >= self.next_full {
-                self.full_refresh();
+                self.scheduled_refresh();
                 self.next_full = Instant::now() + self.after_full_read();
             }
         }
@@ -244,6 +248,9 @@ impl Worker {
     /// read; the degraded poll after one that missed prompts because a tier failed (the database
     /// still down when Redis came back empty, say), so they arrive as soon as it answers.
     fn after_full_read(&self) -> Duration {
+        if self.behind {
+            return self.retry_after();
+        }
         if self.complete {
             self.shared.options.refresh
         } else {

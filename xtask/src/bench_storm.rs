@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use promptctl::cache::{Cache, Coverage, Entry, Layout};
-use promptctl::runtime::{Options, PromptStore, Source};
+use promptctl::runtime::{Options, PromptStore, Source, TierStatus};
 use test_support::KillOnDrop;
 
 const PREFIX: &str = "storm:";
@@ -25,6 +25,8 @@ pub struct Storm {
     pub prompts: usize,
     /// Calls by command (lower case, as `INFO` names them), without the bench's own `INFO`.
     pub calls: BTreeMap<String, u64>,
+    /// Commands Redis refused while loading its data (`rejected_calls`), by command.
+    pub rejected: BTreeMap<String, u64>,
     /// From the restart to every client subscribed again.
     pub resubscribed: Duration,
 }
@@ -42,20 +44,23 @@ impl Storm {
             table,
             "Reconnect storm, {machine}: {} runtime clients following a cache of {} prompts; \
              redis-server restarted with its data (`SHUTDOWN SAVE`, same port). Commands Redis \
-             saw from the restart until every client had resubscribed and Redis was quiet for 2 s \
+             saw from the restart until every client had resubscribed, had its read after that \
+             answered, and Redis was quiet for 2 s \
              (`INFO commandstats`, the bench's own `INFO` excluded; the total leaves out the \
-             heartbeat's `ping`s, which grow with the time waited); all clients subscribed again \
-             {:.1} s after the restart.\n",
+             heartbeat's `ping`s, which grow with the time waited); all clients were subscribed, with \
+             Redis answering their reads, {:.1} s after the restart.\n",
             self.services,
             self.prompts,
             self.resubscribed.as_secs_f64()
         );
-        let _ = writeln!(table, "| command | calls |");
-        let _ = writeln!(table, "| --- | ---: |");
+        let _ = writeln!(table, "| command | calls | refused while loading |");
+        let _ = writeln!(table, "| --- | ---: | ---: |");
         for (command, calls) in &self.calls {
-            let _ = writeln!(table, "| `{command}` | {calls} |");
+            let refused = self.rejected.get(command).copied().unwrap_or(0);
+            let _ = writeln!(table, "| `{command}` | {calls} | {refused} |");
         }
-        let _ = writeln!(table, "| **total** | **{}** |", self.total());
+        let refused: u64 = self.rejected.values().sum();
+        let _ = writeln!(table, "| **total** | **{}** | {refused} |", self.total());
         table
     }
 }
@@ -117,11 +122,12 @@ impl Server {
         self.spawn()
     }
 
-    /// `INFO commandstats` as calls by command.
-    fn calls(&self) -> Result<BTreeMap<String, u64>> {
+    /// `INFO commandstats` as calls by command, and the rejected ones.
+    fn calls(&self) -> Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
         let mut connection = self.connection()?;
         let info: String = redis::cmd("INFO").arg("commandstats").query(&mut connection)?;
         let mut calls = BTreeMap::new();
+        let mut rejected = BTreeMap::new();
         for line in info.lines() {
             let Some((name, fields)) =
                 line.strip_prefix("cmdstat_").and_then(|l| l.split_once(':'))
@@ -133,11 +139,19 @@ impl Server {
                 .find_map(|field| field.strip_prefix("calls="))
                 .and_then(|value| value.parse::<u64>().ok())
                 .with_context(|| format!("unexpected INFO line: {line}"))?;
+            let refused = fields
+                .split(',')
+                .find_map(|field| field.strip_prefix("rejected_calls="))
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(0);
             if name != "info" {
                 calls.insert(name.to_string(), count);
+                if refused > 0 {
+                    rejected.insert(name.to_string(), refused);
+                }
             }
         }
-        Ok(calls)
+        Ok((calls, rejected))
     }
 }
 
@@ -190,28 +204,33 @@ pub fn run(out: &Path, services: usize, prompts: usize) -> Result<Storm> {
     for (store, before) in stores.iter().zip(&before) {
         let again = store.wait_until(Duration::from_secs(120), |store| {
             let health = store.health();
-            health.subscribed && health.counts.subscriptions > *before
+            // Subscribed again, and the read after it answered (a client that subscribed while
+            // Redis was still loading its data retries).
+            health.subscribed
+                && health.counts.subscriptions > *before
+                && health.tiers.redis.status == TierStatus::Ok
         });
         ensure!(again, "a client did not resubscribe: {:?}", store.health());
     }
     let resubscribed = restarted.elapsed();
     // Quiet: no command for 2 s (four polls 500 ms apart see the same counts).
-    let mut calls = server.calls()?;
+    let (mut calls, mut rejected) = server.calls()?;
     let mut same = 0;
     let quiet_by = Instant::now() + Duration::from_secs(120);
     while same < 4 {
         ensure!(Instant::now() < quiet_by, "Redis did not fall quiet: {calls:?}");
         std::thread::sleep(Duration::from_millis(500));
-        let now = server.calls()?;
+        let (now, refused) = server.calls()?;
         let busy = |calls: &BTreeMap<String, u64>| {
             calls.iter().filter(|(command, _)| *command != "ping").map(|(_, n)| *n).sum::<u64>()
         };
         same = if busy(&now) == busy(&calls) { same + 1 } else { 0 };
         calls = now;
+        rejected = refused;
     }
     for store in &stores {
         ensure!(store.names().len() == prompts, "a client lost prompts: {:?}", store.health());
     }
     drop(stores);
-    Ok(Storm { services, prompts, calls, resubscribed })
+    Ok(Storm { services, prompts, calls, rejected, resubscribed })
 }
