@@ -90,6 +90,14 @@ impl Layout {
     pub fn stamp(&self) -> String {
         format!("{}_revision", self.prefix)
     }
+
+    /// The changes index: a sorted set of prompt names scored by the revision of their latest
+    /// entry, with the members `_stamp` (the stamp it is in step with) and `_since` (the lowest
+    /// stamp from which it lists every change), so that a reader that knows an older stamp reads
+    /// only what changed (docs/deploy.md, "The Redis layout").
+    pub fn changes(&self) -> String {
+        format!("{}_changes", self.prefix)
+    }
 }
 
 /// How much of the cache a write covers.
@@ -157,8 +165,23 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1])
 return 1
 ";
 
+/// Adds the written entries to the changes index (KEYS[1]; ARGV: revision and name in pairs),
+/// never lowering a name's revision.
+const CHANGES_NEWER: &str = r"
+for i = 1, #ARGV, 2 do
+  local revision = tonumber(ARGV[i])
+  local current = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i + 1]) or '-1') or -1
+  if revision > current then redis.call('ZADD', KEYS[1], revision, ARGV[i + 1]) end
+end
+return 0
+";
+
 /// Sets the stamp (KEYS[1]) to ARGV[1] unless it holds a higher revision; with ARGV[3] = 1 the
-/// stamp keeps its TTL, else it gets ARGV[2] seconds.
+/// stamp keeps its TTL, else it gets ARGV[2] seconds. Then keeps the changes index (KEYS[2]) in
+/// step: `_stamp` follows the stamp; `_since` goes to -1 after a full write (every entry was just
+/// indexed) and to the new stamp when the index was not in step with the old one (it was lost,
+/// or a writer that does not know it moved the stamp), since changes before may be missing. In a
+/// Redis Cluster, where the two keys may live in different slots, it gets the stamp alone.
 const STAMP_NEWER: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
 local revision = tonumber(ARGV[1])
@@ -168,6 +191,14 @@ if ARGV[3] == '1' then
 else
   redis.call('SET', KEYS[1], revision, 'EX', ARGV[2])
 end
+if #KEYS < 2 then return 1 end
+local in_step = tonumber(redis.call('ZSCORE', KEYS[2], '_stamp') or '-2')
+if ARGV[3] ~= '1' then
+  redis.call('ZADD', KEYS[2], -1, '_since')
+elseif in_step ~= current then
+  redis.call('ZADD', KEYS[2], revision, '_since')
+end
+redis.call('ZADD', KEYS[2], revision, '_stamp')
 return 1
 ";
 
@@ -283,6 +314,17 @@ impl Cache {
                     .invoke::<i64>(&mut self.connection)
                     .map_err(|error| self.failed(error))?;
             }
+            if !cluster {
+                // The changes index is one key, but the stamp script keeps it in step with the
+                // stamp, another key: a cluster has no changes index (its readers read in full).
+                let index_script = redis::Script::new(CHANGES_NEWER);
+                let mut index = index_script.prepare_invoke();
+                index.key(self.layout.changes());
+                for entry in chunk {
+                    index.arg(entry.revision.unwrap_or(0)).arg(&entry.name);
+                }
+                index.invoke::<i64>(&mut self.connection).map_err(|error| self.failed(error))?;
+            }
             let commands = chunk.iter().map(|entry| {
                 let mut command = redis::cmd("SET");
                 command
@@ -304,6 +346,7 @@ impl Cache {
         } else {
             redis::Script::new(STAMP_NEWER)
                 .key(self.layout.stamp())
+                .key(self.layout.changes())
                 .arg(revision)
                 .arg(self.ttl_seconds)
                 .arg(keep_ttl)

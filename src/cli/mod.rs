@@ -26,14 +26,14 @@ mod review;
 mod setup;
 
 pub use build::*;
-pub use diff::{DiffArgs, DiffFormat};
-pub use explain::{CompletionsArgs, ExplainArgs, ManArgs};
 /// The metric names `publish --metrics-file` writes (docs/runtime.md's table lists them).
 pub use deploy::metrics::name as publish_metric;
+pub use diff::{DiffArgs, DiffFormat};
+pub use explain::{CompletionsArgs, ExplainArgs, ManArgs};
 pub use generate::*;
 use import::*;
-pub use render::{RenderArgs, RenderFormat, VarsArgs};
 pub use logging::LogFormat;
+pub use render::{RenderArgs, RenderFormat, VarsArgs};
 pub use setup::{CiArg, InitArgs, NewArgs, SchemaArgs};
 
 /// Exit codes: a contract with scripts and CI (docs/commands.md).

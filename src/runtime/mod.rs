@@ -7,6 +7,7 @@
 mod observe;
 mod options;
 mod refresh;
+mod reload;
 
 pub use observe::TARGET as LOG_TARGET;
 pub use options::{variables, Allow, Options, OptionsError, Source};
@@ -300,9 +301,28 @@ struct HealthState {
     subscribed: bool,
 }
 
+/// The part of the options `PromptStore::reconfigure` changes while running.
+#[derive(Debug)]
+struct Flags {
+    source: Source,
+    allow: Allow,
+}
+
 /// What the store and its refresher share.
 struct Shared {
     snapshot: ArcSwap<Snapshot>,
+    /// The snapshot of embedded texts built at start: what a prompt returns to when it stops
+    /// following the store (`reconfigure`).
+    seed: Snapshot,
+    /// The current source and allow-list (`options` holds the ones the store started with).
+    flags: ArcSwap<Flags>,
+    /// Held by `reconfigure` and by `apply`, so that no refresh that started before a change
+    /// installs what the change took away.
+    reconfiguring: Mutex<()>,
+    /// Bumped when the source becomes `embedded`: a refresher of an older generation stops.
+    generation: AtomicU64,
+    /// Set by `reconfigure`: the refresher reads everything at once (newly allowed prompts).
+    reload: AtomicBool,
     /// Every version of the registry, by (name, version).
     embedded: HashMap<(&'static str, u32), Arc<Prompt>>,
     /// The contracts the application was compiled with, by name.
@@ -400,8 +420,14 @@ impl PromptStore {
         };
         let hits = [Tier::Redis, Tier::Db, Tier::Embedded]
             .map(|tier| metrics::counter!(metric::HITS, "tier" => tier.as_str()));
+        let flags = Flags { source: options.source, allow: options.allow.clone() };
         let shared = Arc::new(Shared {
+            seed: snapshot.clone(),
             snapshot: ArcSwap::from_pointee(snapshot),
+            flags: ArcSwap::from_pointee(flags),
+            reconfiguring: Mutex::new(()),
+            generation: AtomicU64::new(0),
+            reload: AtomicBool::new(false),
             embedded,
             contracts,
             options,
@@ -416,14 +442,11 @@ impl PromptStore {
             misses: metrics::counter!(metric::MISSES),
             observer: observe::Observer::start(store_source),
         });
-        let worker = store_source.then(|| {
-            let thread_shared = shared.clone();
-            std::thread::Builder::new()
-                .name("promptctl-refresh".into())
-                .spawn(move || refresh::run(thread_shared))
-                .expect("the refresher thread starts");
-            Arc::new(WorkerGuard { shared: shared.clone() })
-        });
+        if store_source {
+            spawn_refresher(&shared);
+        }
+        // Always: `reconfigure` may start a refresher later.
+        let worker = Some(Arc::new(WorkerGuard { shared: shared.clone() }));
         PromptStore { shared, _worker: worker }
     }
 
@@ -485,9 +508,9 @@ impl PromptStore {
         )
     }
 
-    /// Where this store reads prompts from (`Options::source`).
+    /// Where this store reads prompts from (`Options::source`, or the last `reconfigure`).
     pub fn source(&self) -> Source {
-        self.shared.options.source
+        self.shared.flags.load().source
     }
 
     /// Source, per-tier status and snapshot age; cheap (one short lock the refresher only holds
@@ -519,7 +542,7 @@ impl PromptStore {
             } else {
                 Status::Ok
             },
-            source: self.shared.options.source,
+            source: self.shared.flags.load().source,
             environment: self.shared.options.environment.clone(),
             snapshot_age_seconds: now.duration_since(state.synced).as_secs_f64(),
             subscribed: state.subscribed,
@@ -617,6 +640,18 @@ impl Shared {
         Ok(true)
     }
 
+    /// `apply` for the refresher of `generation`: only the prompts that follow the store under
+    /// the current flags, and nothing once a `reconfigure` to `embedded` stopped that refresher.
+    pub(super) fn apply_followed(&self, generation: u64, mut prompts: Vec<Prompt>) {
+        let _reconfiguring = self.reconfiguring.lock().unwrap_or_else(|poison| poison.into_inner());
+        let flags = self.flags.load();
+        if flags.source != Source::Store || self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        prompts.retain(|prompt| flags.allow.allows(&prompt.name));
+        self.apply(prompts);
+    }
+
     /// Installs `prompts` into a copy of the snapshot and swaps it in (once, if anything changed).
     pub(super) fn apply(&self, prompts: Vec<Prompt>) {
         let current = self.snapshot.load_full();
@@ -648,6 +683,16 @@ impl Shared {
         self.refusals.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(metric::INTEGRITY_REFUSALS, "reason" => reason).increment(1);
     }
+}
+
+/// Starts a refresher thread of the current generation.
+fn spawn_refresher(shared: &Arc<Shared>) {
+    let thread_shared = shared.clone();
+    let generation = shared.generation.load(Ordering::SeqCst);
+    std::thread::Builder::new()
+        .name("promptctl-refresh".into())
+        .spawn(move || refresh::run(thread_shared, generation))
+        .expect("the refresher thread starts");
 }
 
 /// A prompt from a cache entry (Redis).

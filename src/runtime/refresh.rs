@@ -3,6 +3,9 @@
 //! refresh period, and reconnects with backoff. It is the only writer of the snapshot; it never
 //! panics a reader and never makes one wait.
 
+#[path = "reconnect.rs"]
+mod reconnect;
+
 use super::{from_entry, metric, Prompt, Shared, Tier, TierState, TierStatus};
 use crate::cache::{Entry, Layout, Notice, MAX_ENTRY_BYTES};
 use crate::redis_target::{Commands, Target, TargetError, TlsOptions};
@@ -39,9 +42,19 @@ struct Worker {
     complete: bool,
     backoff: Duration,
     next_subscribe: Instant,
+    /// The cache's stamp at the last full read from Redis: the snapshot holds every entry up to
+    /// it, so a reconnection reads only what changed since (`reconnect`).
+    known_stamp: Option<i64>,
+    /// Set by `reconnect` when the read after a subscription got no answer (Redis still loading
+    /// its data after a restart, say): it is tried again soon, reading only what changed.
+    behind: bool,
+    /// Set by `reconnect` when Redis has just failed: the next full read asks the database only.
+    skip_redis: bool,
+    /// `Shared::generation` when it started: it stops when the source leaves `store`.
+    generation: u64,
 }
 
-pub(super) fn run(shared: Arc<Shared>) {
+pub(super) fn run(shared: Arc<Shared>, generation: u64) {
     let options = &shared.options;
     let redis_shown = options.redis_url.as_deref().map(store::redact_url).unwrap_or_default();
     let tls = TlsOptions { ca: options.redis_ca.clone(), insecure: options.redis_insecure };
@@ -77,6 +90,10 @@ pub(super) fn run(shared: Arc<Shared>) {
         complete: false,
         backoff: options.reconnect_min,
         next_subscribe: now,
+        known_stamp: None,
+        skip_redis: false,
+        behind: false,
+        generation,
         shared: shared.clone(),
     };
     worker.run();
@@ -125,10 +142,12 @@ fn target_message(error: TargetError) -> String {
 impl Worker {
     fn stopped(&self) -> bool {
         self.shared.stop.load(Ordering::SeqCst)
+            || self.shared.generation.load(Ordering::SeqCst) != self.generation
     }
 
     fn run(&mut self) {
         while !self.stopped() {
+            self.take_reload();
             let now = Instant::now();
             if self.client.is_some() && now >= self.next_subscribe {
                 match self.subscribe_and_listen() {
@@ -137,7 +156,7 @@ impl Worker {
                         mark(&self.shared, Tier::Redis, Err(message));
                         self.set_subscribed(false);
                         self.commands = None;
-                        self.next_subscribe = Instant::now() + self.backoff;
+                        self.next_subscribe = Instant::now() + reconnect::jittered(self.backoff);
                         self.backoff = (self.backoff * 2).min(self.shared.options.reconnect_max);
                         // Notices may have been missed: poll the store until resubscribed.
                         self.next_full = self.next_full.min(Instant::now());
@@ -145,7 +164,7 @@ impl Worker {
                 }
             }
             if Instant::now() >= self.next_full {
-                let ok = self.full_refresh();
+                let ok = self.refresh_since_known();
                 self.next_full = Instant::now()
                     + if ok {
                         self.shared.options.degraded_poll
@@ -198,7 +217,7 @@ impl Worker {
         self.shared.subscriptions.fetch_add(1, Ordering::Relaxed);
         self.set_subscribed(true);
         self.backoff = self.shared.options.reconnect_min;
-        self.full_refresh();
+        self.refresh_since_known();
         self.next_full = Instant::now() + self.after_full_read();
         let mut last_heard = Instant::now();
         loop {
@@ -230,8 +249,9 @@ impl Worker {
                 }
                 Err(error) => return Err(failed(error)),
             }
+            self.take_reload();
             if Instant::now() >= self.next_full {
-                self.full_refresh();
+                self.scheduled_refresh();
                 self.next_full = Instant::now() + self.after_full_read();
             }
         }
@@ -241,6 +261,9 @@ impl Worker {
     /// read; the degraded poll after one that missed prompts because a tier failed (the database
     /// still down when Redis came back empty, say), so they arrive as soon as it answers.
     fn after_full_read(&self) -> Duration {
+        if self.behind {
+            return self.retry_after();
+        }
         if self.complete {
             self.shared.options.refresh
         } else {
@@ -287,15 +310,25 @@ impl Worker {
         TierError::Db(error.to_string())
     }
 
-    /// Every active entry in Redis: SCAN for `{prefix}*:active`, then MGET in batches.
-    fn redis_all(&mut self) -> Result<Vec<Entry>, TierError> {
+    /// Every active entry in Redis, and the stamp read just before (`reconnect`): SCAN for
+    /// `{prefix}*:active`, then GETRANGE in batches.
+    fn redis_all(&mut self) -> Result<(Option<i64>, Vec<Entry>), TierError> {
         let pattern = self.layout.active_pattern();
+        let layout = self.layout.clone();
+        let connection = self.redis_commands()?;
+        let stamp = reconnect::stamp(connection, &layout);
+        let stamp = stamp.map_err(|error| self.redis_failed(error))?;
         let connection = self.redis_commands()?;
         // In a cluster, SCAN runs on every primary.
         let scanned = connection.scan(&pattern, BATCH);
         let mut keys = scanned.map_err(|error| self.redis_failed(error))?;
         keys.sort_unstable();
         keys.dedup();
+        Ok((stamp, self.redis_entries(&keys)?))
+    }
+
+    /// The entries under `keys` that exist and are usable (`entry`).
+    fn redis_entries(&mut self, keys: &[String]) -> Result<Vec<Entry>, TierError> {
         let mut entries = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH) {
             // GETRANGE instead of MGET: at most `MAX_ENTRY_BYTES` and one byte of each value, so
@@ -356,7 +389,7 @@ impl Worker {
     }
 
     fn allowed(&self, name: &str) -> bool {
-        self.shared.options.allow.allows(name)
+        self.shared.flags.load().allow.allows(name)
     }
 
     /// Reads everything: Redis first; the database for what Redis lacks (an expired entry) or
@@ -367,10 +400,11 @@ impl Worker {
         self.shared.full_refreshes.fetch_add(1, Ordering::Relaxed);
         let mut prompts: Vec<Prompt> = Vec::new();
         let mut answered = None;
-        let redis_complete = if self.client.is_some() {
+        let redis_complete = if self.client.is_some() && !std::mem::take(&mut self.skip_redis) {
             match self.redis_all() {
-                Ok(entries) => {
+                Ok((stamp, entries)) => {
                     mark(&self.shared, Tier::Redis, Ok(()));
+                    self.known_stamp = stamp;
                     answered = Some(Tier::Redis);
                     prompts.extend(
                         entries
@@ -417,7 +451,7 @@ impl Worker {
         metrics::counter!(metric::REFRESHES, "kind" => "full", "tier" => kind_tier).increment(1);
         super::observe::refreshed(kind_tier);
         if answered.is_some() {
-            self.shared.apply(prompts);
+            self.apply(prompts);
             self.synced();
         }
         metrics::histogram!(metric::REFRESH_SECONDS, "kind" => "full")
@@ -427,6 +461,10 @@ impl Worker {
         self.complete = redis_complete
             || db_answered
             || (self.location.is_none() && answered == Some(Tier::Redis));
+        if answered.is_some() && !self.complete {
+            // Prompts are missing: the next read after a reconnection reads everything.
+            self.known_stamp = None;
+        }
         answered.is_some()
     }
 
@@ -465,7 +503,7 @@ impl Worker {
         super::observe::refreshed(tier);
         match found {
             Some(prompt) => {
-                self.shared.apply(vec![prompt]);
+                self.apply(vec![prompt]);
                 self.synced();
             }
             // Neither tier had it: read everything again soon.

@@ -300,3 +300,70 @@ fn the_allow_list_keeps_other_prompts_embedded() {
     assert!(!allow.allows("qa"));
     assert!(Allow::All.allows("qa"));
 }
+
+#[test]
+fn reconfigure_flips_the_source_and_the_allow_list_at_once() {
+    let bare = store(Options::default());
+    assert_eq!(bare.reconfigure(Source::Store, Allow::All), Err(OptionsError::NowhereToRead));
+    assert_eq!(bare.source(), Source::Embedded);
+
+    // Port 1 on loopback refuses connections at once: the refresher runs, reads nothing.
+    let store = store(Options {
+        redis_url: Some("redis://127.0.0.1:1/".into()),
+        reconnect_min: Duration::from_millis(10),
+        reconnect_max: Duration::from_millis(20),
+        degraded_poll: Duration::from_millis(20),
+        ..Options::default()
+    });
+    let served = |name: &str| store.get(name).map(|prompt| (prompt.version, prompt.tier));
+    let read = |version: i64| {
+        vec![
+            from_store(
+                "qa",
+                version,
+                &format!("Rules (v{version}) of {{{{game_name}}}}."),
+                "c1",
+                Tier::Redis,
+            ),
+            from_store("new", version, "New.", "c-new", Tier::Redis),
+        ]
+    };
+    assert_eq!(store.health().tiers.redis.status, TierStatus::Disabled);
+    store.reconfigure(Source::Store, Allow::All).unwrap();
+    assert_eq!((store.source(), store.health().source), (Source::Store, Source::Store));
+    assert_ne!(store.health().tiers.redis.status, TierStatus::Disabled);
+    let first = store.shared.generation.load(Ordering::SeqCst);
+    store.shared.apply_followed(first, read(3));
+    assert_eq!((served("qa"), served("new")), (Some((3, Tier::Redis)), Some((3, Tier::Redis))));
+
+    // `qa` leaves the allow-list: back to its embedded text; what is read of it is not installed.
+    store.reconfigure(Source::Store, Allow::Only(["new".to_string()].into())).unwrap();
+    assert_eq!((served("qa"), served("new")), (Some((1, Tier::Embedded)), Some((3, Tier::Redis))));
+    store.shared.apply_followed(first, read(4));
+    assert_eq!((served("qa"), served("new")), (Some((1, Tier::Embedded)), Some((4, Tier::Redis))));
+
+    // The flag off: every prompt embedded, those the registry lacks gone, the refresher stopped
+    // (what it still reads is not installed).
+    store.reconfigure(Source::Embedded, Allow::All).unwrap();
+    assert_eq!(store.names(), ["qa"]);
+    assert_eq!(served("qa"), Some((1, Tier::Embedded)));
+    let health = store.health();
+    assert_eq!(
+        (health.source, health.tiers.redis.status),
+        (Source::Embedded, TierStatus::Disabled)
+    );
+    store.shared.apply_followed(first, read(5));
+    assert_eq!(served("qa"), Some((1, Tier::Embedded)));
+
+    // On again: a refresher of a new generation; the old one's readings stay out.
+    store.reconfigure(Source::Store, Allow::All).unwrap();
+    let second = store.shared.generation.load(Ordering::SeqCst);
+    assert_ne!(first, second);
+    store.shared.apply_followed(first, read(6));
+    assert_eq!(served("qa"), Some((1, Tier::Embedded)));
+    store.shared.apply_followed(second, read(7));
+    assert_eq!((served("qa"), served("new")), (Some((7, Tier::Redis)), Some((7, Tier::Redis))));
+    // The same flags again change nothing.
+    store.reconfigure(Source::Store, Allow::All).unwrap();
+    assert_eq!(store.shared.generation.load(Ordering::SeqCst), second);
+}

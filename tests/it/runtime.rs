@@ -534,7 +534,7 @@ fn a_paused_publisher_never_undoes_a_rollback_in_redis() {
 // End to end: the example service as a process
 
 /// Builds `examples/qa-service` once (nested cargo, same target folder) and returns its path.
-fn service_binary() -> &'static Path {
+pub(crate) fn service_binary() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary's path");
@@ -557,7 +557,12 @@ fn service_binary() -> &'static Path {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; the status and the JSON body.
-fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
     let mut stream =
         std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;

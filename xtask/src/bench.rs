@@ -54,6 +54,15 @@ pub struct Options {
     /// `redis-benchmark`); needs redis-server and redis-benchmark
     #[arg(long, conflicts_with = "generate_only")]
     runtime: bool,
+    /// Runtime clients of the reconnect storm (`--runtime`; bench_storm.rs)
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    storm_services: usize,
+    /// Prompts in the cache of the reconnect storm
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    storm_prompts: usize,
+    /// With `--runtime`: measure the reconnect storm only
+    #[arg(long, requires = "runtime")]
+    storm_only: bool,
 }
 
 /// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
@@ -99,8 +108,18 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
     let machine = machine();
     println!("machine: {machine}");
     if options.runtime {
-        let promptctl = build_release(workspace_root)?;
-        return crate::serve::run(workspace_root, &promptctl, &out, &machine);
+        if !options.storm_only {
+            let promptctl = build_release(workspace_root)?;
+            crate::serve::run(workspace_root, &promptctl, &out, &machine)?;
+        }
+        let storm = crate::bench_storm::run(&out, options.storm_services, options.storm_prompts)?;
+        let table = storm.markdown(&machine);
+        println!("\n{table}");
+        fs::create_dir_all(&out)?;
+        let path = out.join("storm.md");
+        fs::write(&path, &table).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+        return Ok(());
     }
 
     let promptctl = if options.generate_only { None } else { Some(build_release(workspace_root)?) };

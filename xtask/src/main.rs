@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_publish;
+mod bench_storm;
 mod child;
 mod differential;
 mod fuzz;

@@ -1,16 +1,19 @@
 //! An example service built on the generated registry (`registry-demo`) and the runtime client:
 //! `GET /health`, `GET /prompts/{name}`, `POST /api/v1/agents/qa` (renders `qa-system-prompt`
 //! for a question; no LLM is called) and `GET /metrics` (Prometheus text). Configured from the
-//! environment (docs/runtime.md); it never reads Redis or the database on a request. Logs the
-//! runtime's events on stderr (`RUST_LOG`, default `info`; `QA_SERVICE_LOG_FORMAT=json` for JSON).
+//! environment (docs/runtime.md), or from the file `QA_SERVICE_ENV_FILE` names, which SIGHUP
+//! reloads (`reload`); it never reads Redis or the database on a request. Logs the runtime's
+//! events on stderr (`RUST_LOG`, default `info`; `QA_SERVICE_LOG_FORMAT=json` for JSON).
 
 use anyhow::{Context, Result};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use promptctl::runtime::{Options, PromptStore, Rendered, Source};
+use promptctl::runtime::{PromptStore, Rendered, Source};
 use registry_demo::prompts::{self, qa_system_prompt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+mod reload;
 
 /// Where the service listens (`HOST:PORT`).
 const ADDRESS_VARIABLE: &str = "QA_SERVICE_ADDR";
@@ -52,8 +55,12 @@ fn main() -> Result<()> {
         .context("histogram buckets")?
         .install_recorder()
         .context("cannot install the Prometheus recorder")?;
-    let options = Options::from_env()?;
+    let env_file = reload::env_file();
+    let options = reload::options(env_file.as_deref())?;
     let store = PromptStore::start(prompts::ALL, options);
+    if let Some(file) = env_file {
+        reload::on_sighup(file, store.clone())?;
+    }
     let address = std::env::var(ADDRESS_VARIABLE).unwrap_or_else(|_| DEFAULT_ADDRESS.into());
     let listener = std::net::TcpListener::bind(&address)
         .with_context(|| format!("cannot listen on `{address}`"))?;
@@ -255,6 +262,7 @@ fn qa(store: &PromptStore, body: &Value) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use promptctl::runtime::Options;
 
     #[test]
     fn game_names() {
