@@ -153,6 +153,50 @@ fn spec_json(variable: &Variable, detail: Detail) -> Value {
     Value::Object(spec)
 }
 
+/// The variable specs of a stored or cached version (`Version::variables_json`'s shape, as the
+/// store and the cache entries keep them) read back into variables, so that vars can be checked
+/// against a contract that came from the store (`serve`). `None` when the JSON is not that shape
+/// or nests deeper than `syntax::prompt::MAX_TYPE_NESTING` (never trusted by shape: it is read
+/// from Redis or the database).
+pub fn variables_from_json(specs: &Value) -> Option<Vec<Variable>> {
+    fn specs_of(specs: &Value, depth: usize) -> Option<Vec<Variable>> {
+        let Value::Object(map) = specs else { return None };
+        map.iter().map(|(name, spec)| spec_of(name, spec, depth, true)).collect()
+    }
+    fn spec_of(name: &str, spec: &Value, depth: usize, full: bool) -> Option<Variable> {
+        if depth > prompt::MAX_TYPE_NESTING {
+            return None;
+        }
+        let Value::Object(map) = spec else { return None };
+        let ty = match map.get("type")?.as_str()? {
+            "string" => Type::String { max_len: map.get("max_len").and_then(Value::as_u64) },
+            "integer" => Type::Integer,
+            "number" => Type::Number,
+            "boolean" => Type::Boolean,
+            "enum" => Type::Enum(
+                map.get("values")?
+                    .as_array()?
+                    .iter()
+                    .map(|value| value.as_str().map(str::to_string))
+                    .collect::<Option<_>>()?,
+            ),
+            "array" => Type::Array(Box::new(spec_of("", map.get("items")?, depth + 1, false)?)),
+            "object" => Type::Object(specs_of(map.get("fields")?, depth + 1)?),
+            _ => return None,
+        };
+        Some(Variable {
+            name: name.to_string(),
+            ty,
+            // An array's items carry no `required`; a missing one in a full spec is required.
+            required: !full || map.get("required").and_then(Value::as_bool).unwrap_or(true),
+            description: map.get("description").and_then(Value::as_str).map(str::to_string),
+            user_source: map.get("source").and_then(Value::as_str) == Some("user"),
+            span: 0..0,
+        })
+    }
+    specs_of(specs, 0)
+}
+
 /// JSON with object keys sorted (by their UTF-8 bytes) and no insignificant whitespace: the one
 /// byte sequence of a value, whatever map type built it.
 pub fn canonical_json(value: &Value) -> String {

@@ -81,5 +81,7 @@ pub(crate) mod pipeline;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "cli")]
+pub mod serve;
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod fuzzing;

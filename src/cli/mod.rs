@@ -23,6 +23,7 @@ mod import;
 mod logging;
 mod render;
 mod review;
+mod serve;
 mod setup;
 
 pub use build::*;
@@ -34,6 +35,7 @@ pub use generate::*;
 use import::*;
 pub use logging::LogFormat;
 pub use render::{RenderArgs, RenderFormat, VarsArgs};
+pub use serve::ServeArgs;
 pub use setup::{CiArg, InitArgs, NewArgs, SchemaArgs};
 
 /// Exit codes: a contract with scripts and CI (docs/commands.md).
@@ -141,6 +143,8 @@ pub enum Command {
     History(deploy::HistoryArgs),
     /// Rewrite every cache entry of an environment from its store
     Warm(deploy::EnvArgs),
+    /// Serve an environment's prompts over HTTP: read, render (vars checked), watch, health, metrics
+    Serve(ServeArgs),
     /// The store's schema: `promptctl db migrate --env ENV`
     #[command(subcommand)]
     Db(deploy::DbCommand),
@@ -249,6 +253,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Warm(args) => deploy::warm(&project, &args),
         Command::Db(command) => deploy::db(&project, &command),
         Command::History(args) => deploy::history(&project, &args),
+        Command::Serve(args) => serve::serve(project, &args),
         Command::VerifyBundle(_)
         | Command::Review(_)
         | Command::Init(_)

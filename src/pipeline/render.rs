@@ -347,8 +347,83 @@ fn declared_type<'a>(variables: &'a [Variable], path: &[&str]) -> Option<&'a Typ
     }
 }
 
-/// The vars against the contract, with the same rules as a test's vars; each problem is placed
-/// at the declaration it breaks (or at the front matter for an undeclared name).
+/// What is wrong with a set of vars against a contract (`vars_problems`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarProblem {
+    /// A name the contract does not declare (with the nearest declared name, if any).
+    Unknown { key: String, suggestion: Option<String> },
+    /// A value of the wrong type; `path` is where (`key`, `key.field`, `key[2]`).
+    Type { key: String, path: String, message: String },
+    /// A required variable not passed.
+    Missing { key: String },
+}
+
+impl VarProblem {
+    /// The stable code (`render/unknown-var`, `render/type`, `render/missing-var`).
+    pub fn code(&self) -> Code {
+        match self {
+            VarProblem::Unknown { .. } => Code::RenderUnknownVar,
+            VarProblem::Type { .. } => Code::RenderType,
+            VarProblem::Missing { .. } => Code::RenderMissingVar,
+        }
+    }
+
+    /// Where: the variable, or the value inside it.
+    pub fn path(&self) -> &str {
+        match self {
+            VarProblem::Unknown { key, .. } | VarProblem::Missing { key } => key,
+            VarProblem::Type { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, in a sentence.
+    pub fn message(&self) -> String {
+        match self {
+            VarProblem::Unknown { key, suggestion } => {
+                let hint = suggestion
+                    .as_ref()
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                format!("the vars pass `{key}`, which this version does not declare{hint}")
+            }
+            VarProblem::Type { message, .. } => format!("the vars: {message}"),
+            VarProblem::Missing { key } => {
+                format!("the vars do not pass the required variable `{key}`")
+            }
+        }
+    }
+}
+
+/// The vars against the contract, with the same rules as a test's vars (`prompt::type_check`):
+/// undeclared names, wrong types, missing required variables, in that order. `render` and `serve`
+/// both check vars through here.
+pub fn vars_problems(vars: &Map<String, Value>, variables: &[Variable]) -> Vec<VarProblem> {
+    let mut problems = Vec::new();
+    for (key, value) in vars {
+        let Some(variable) = variables.iter().find(|v| &v.name == key) else {
+            let suggestion =
+                did_you_mean(key, variables.iter().map(|v| v.name.as_str())).map(str::to_string);
+            problems.push(VarProblem::Unknown { key: key.clone(), suggestion });
+            continue;
+        };
+        let problem = match json_to_toml(value) {
+            Some(value) => prompt::type_check_at(variable, &value, key).err(),
+            None => {
+                Some((key.clone(), format!("`{key}` holds a null, which no variable type accepts")))
+            }
+        };
+        if let Some((path, message)) = problem {
+            problems.push(VarProblem::Type { key: key.clone(), path, message });
+        }
+    }
+    for variable in variables.iter().filter(|v| v.required && !vars.contains_key(&v.name)) {
+        problems.push(VarProblem::Missing { key: variable.name.clone() });
+    }
+    problems
+}
+
+/// The vars against the contract (`vars_problems`); each problem is placed at the declaration it
+/// breaks (or at the front matter for an undeclared name).
 fn check_vars(
     vars: &Map<String, Value>,
     variables: &[Variable],
@@ -358,58 +433,57 @@ fn check_vars(
 ) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     let front = 0..front_matter_len.min(3);
-    for (key, value) in vars {
-        let Some(variable) = variables.iter().find(|v| &v.name == key) else {
-            let help = match did_you_mean(key, variables.iter().map(|v| v.name.as_str())) {
-                Some(suggestion) => {
-                    format!("did you mean `{suggestion}`? Or declare it in the front matter")
-                }
-                None => "remove it, or declare it in the version's front matter".to_string(),
-            };
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::RenderUnknownVar,
-                    file,
-                    format!("the vars pass `{key}`, which this version does not declare"),
-                )
-                .at(text, front.clone())
-                .label("the version's declarations")
-                .help(help),
-            );
-            continue;
-        };
-        let problem = match json_to_toml(value) {
-            Some(value) => prompt::type_check(variable, &value, key).err(),
-            None => Some(format!("`{key}` holds a null, which no variable type accepts")),
-        };
-        if let Some(problem) = problem {
-            diagnostics.push(
-                Diagnostic::new(Code::RenderType, file, format!("the vars: {problem}"))
+    let declared = |key: &str| variables.iter().find(|v| v.name == key);
+    for problem in vars_problems(vars, variables) {
+        match &problem {
+            VarProblem::Unknown { key, suggestion } => {
+                let help = match suggestion {
+                    Some(suggestion) => {
+                        format!("did you mean `{suggestion}`? Or declare it in the front matter")
+                    }
+                    None => "remove it, or declare it in the version's front matter".to_string(),
+                };
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::RenderUnknownVar,
+                        file,
+                        format!("the vars pass `{key}`, which this version does not declare"),
+                    )
+                    .at(text, front.clone())
+                    .label("the version's declarations")
+                    .help(help),
+                );
+            }
+            VarProblem::Type { key, message, .. } => {
+                let Some(variable) = declared(key) else { continue };
+                diagnostics.push(
+                    Diagnostic::new(Code::RenderType, file, format!("the vars: {message}"))
+                        .at(text, variable.span.clone())
+                        .label(format!(
+                            "declared {} {} here",
+                            crate::text::article(variable.ty.name()),
+                            variable.ty.name()
+                        ))
+                        .help("pass a value of the declared type"),
+                );
+            }
+            VarProblem::Missing { key } => {
+                let Some(variable) = declared(key) else { continue };
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::RenderMissingVar,
+                        file,
+                        format!("the vars do not pass the required variable `{key}`"),
+                    )
                     .at(text, variable.span.clone())
-                    .label(format!(
-                        "declared {} {} here",
-                        crate::text::article(variable.ty.name()),
+                    .label(format!("`{key}` is declared required here"))
+                    .help(format!(
+                        "pass it: `--var {key}=…` ({}), a `--vars` file, or a `--test`",
                         variable.ty.name()
-                    ))
-                    .help("pass a value of the declared type"),
-            );
+                    )),
+                );
+            }
         }
-    }
-    for variable in variables.iter().filter(|v| v.required && !vars.contains_key(&v.name)) {
-        diagnostics.push(
-            Diagnostic::new(
-                Code::RenderMissingVar,
-                file,
-                format!("the vars do not pass the required variable `{}`", variable.name),
-            )
-            .at(text, variable.span.clone())
-            .label(format!("`{}` is declared required here", variable.name))
-            .help(format!(
-                "pass it: `--var {}=…` ({}), a `--vars` file, or a `--test`",
-                variable.name,
-                variable.ty.name()
-            )),
-        );
     }
     diagnostics.sort_by_key(|diagnostic| diagnostic.location.as_ref().map(|l| l.bytes.start));
     diagnostics

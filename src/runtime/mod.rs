@@ -126,6 +126,19 @@ pub enum RenderError {
     Vars { name: String, message: String },
 }
 
+/// A new version served (an activation, a rollback, or a store version replacing the compiled-in
+/// one), as `PromptStore::on_activation` listeners see it.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    /// The prompt now served.
+    pub prompt: Arc<Prompt>,
+    /// The version served before, if any.
+    pub previous: Option<i64>,
+}
+
+/// A listener of `PromptStore::on_activation`.
+type Listener = Box<dyn Fn(&Activation) + Send + Sync>;
+
 /// What one prompt name holds in the snapshot.
 #[derive(Debug, Clone)]
 struct Slot {
@@ -338,6 +351,8 @@ struct Shared {
     hits: [metrics::Counter; 3],
     misses: metrics::Counter,
     observer: observe::Observer,
+    /// Called after each swap, once per activation it applied (`on_activation`).
+    listeners: Mutex<Vec<Listener>>,
 }
 
 /// The in-memory prompts of one application. Cheap to share (`Arc` inside); dropping the last
@@ -441,6 +456,7 @@ impl PromptStore {
             hits,
             misses: metrics::counter!(metric::MISSES),
             observer: observe::Observer::start(store_source),
+            listeners: Mutex::new(Vec::new()),
         });
         if store_source {
             spawn_refresher(&shared);
@@ -506,6 +522,17 @@ impl PromptStore {
                 contract: V::CONTRACT.to_string(),
             },
         )
+    }
+
+    /// Calls `listener` once per activation applied from now on (a new version served: an
+    /// activation or rollback read from the store, or a store version replacing the compiled-in
+    /// one), on the refresher's thread, right after the snapshot that serves it was swapped in.
+    /// The listener must return quickly and never block (hand the event to a channel): the
+    /// refresher waits for it. A tier change of the same text is not an activation.
+    pub fn on_activation(&self, listener: impl Fn(&Activation) + Send + Sync + 'static) {
+        let mut listeners =
+            self.shared.listeners.lock().unwrap_or_else(|poison| poison.into_inner());
+        listeners.push(Box::new(listener));
     }
 
     /// Where this store reads prompts from (`Options::source`, or the last `reconfigure`).
@@ -668,7 +695,14 @@ impl Shared {
             if changed {
                 let next = Arc::new(next);
                 self.snapshot.store(next.clone());
-                self.observer.applied(&current, &next);
+                let changed = self.observer.applied(&current, &next);
+                let listeners = self.listeners.lock().unwrap_or_else(|poison| poison.into_inner());
+                for (prompt, previous) in changed {
+                    let activation = Activation { prompt, previous };
+                    for listener in listeners.iter() {
+                        listener(&activation);
+                    }
+                }
             }
         }
     }

@@ -55,9 +55,15 @@ impl Observer {
     /// (just swapped in). A tier change of the same text is not an activation. Up to
     /// `LOGGED_ACTIVATIONS` changes are logged one by one at `info`; a larger swap (a first read of
     /// thousands of prompts) is one `info` summary, and each change at `debug`.
-    pub(super) fn applied(&self, before: &Snapshot, after: &Snapshot) {
+    /// Returns the changes (the prompt now served, the version served before) for the listeners
+    /// of `PromptStore::on_activation`.
+    pub(super) fn applied(
+        &self,
+        before: &Snapshot,
+        after: &Snapshot,
+    ) -> Vec<(Arc<super::Prompt>, Option<i64>)> {
         let now = unix_now();
-        let changed: Vec<(&String, &super::Prompt, Option<i64>)> = after
+        let changed: Vec<(&String, &Arc<super::Prompt>, Option<i64>)> = after
             .prompts
             .iter()
             .filter_map(|(name, slot)| {
@@ -65,7 +71,7 @@ impl Observer {
                 let same = old.is_some_and(|old| {
                     Arc::ptr_eq(old, slot) || old.current.same_text(&slot.current)
                 });
-                (!same).then(|| (name, &*slot.current, old.map(|old| old.current.version)))
+                (!same).then(|| (name, &slot.current, old.map(|old| old.current.version)))
             })
             .collect();
         let one_by_one = changed.len() <= LOGGED_ACTIVATIONS;
@@ -109,6 +115,7 @@ impl Observer {
                 "activations applied (each one at debug level)"
             );
         }
+        changed.into_iter().map(|(_, to, from)| (to.clone(), from)).collect()
     }
 }
 

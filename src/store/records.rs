@@ -537,6 +537,43 @@ pub fn active_version(
     connection.query(&sql, &[true.into(), name.into()])?.first().map(active_from).transpose()
 }
 
+/// A stored version with its text, whether active or not (`serve`'s versions endpoint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredText {
+    pub name: String,
+    pub version: i64,
+    pub content: String,
+    pub content_sha256: String,
+    pub variables: serde_json::Value,
+    pub contract: String,
+    pub model: Option<serde_json::Value>,
+    pub is_active: bool,
+}
+
+/// Version `number` of the template `name`, if the store holds it.
+pub fn stored_text(
+    connection: &mut dyn Connection,
+    name: &str,
+    number: i64,
+) -> Result<Option<StoredText>, StoreError> {
+    let rows = connection.query(
+        "SELECT t.name, v.version_number, v.content, v.content_sha256, v.variables, v.contract_fingerprint, v.model, v.is_active FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE t.name = $1 AND v.version_number = $2",
+        &[name.into(), number.into()],
+    )?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    let model = Some(row.json(6)?).filter(|model| !model.is_null());
+    Ok(Some(StoredText {
+        name: row.text(0)?,
+        version: row.int(1)?,
+        content: row.text(2)?,
+        content_sha256: row.text(3)?,
+        variables: row.json(4)?,
+        contract: row.text(5)?,
+        model,
+        is_active: row.bool(7)?,
+    }))
+}
+
 /// One row of a template's activation history, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activation {

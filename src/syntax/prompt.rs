@@ -411,45 +411,61 @@ pub fn toml_to_json(value: &toml::Value) -> serde_json::Value {
 
 /// Checks a value against a variable's type; returns the first problem as a message.
 pub fn type_check(variable: &Variable, value: &toml::Value, path: &str) -> Result<(), String> {
+    type_check_at(variable, value, path).map_err(|(_, message)| message)
+}
+
+/// `type_check`, with the path of the value at fault (`key`, `key.field`, `key[2]`) beside the
+/// message: what `serve` reports as a problem's `path`.
+pub fn type_check_at(
+    variable: &Variable,
+    value: &toml::Value,
+    path: &str,
+) -> Result<(), (String, String)> {
+    let at = |message: String| (path.to_string(), message);
     match (&variable.ty, value) {
         (Type::String { max_len }, toml::Value::String(text)) => {
             let length = text.chars().count() as u64;
             match max_len {
-                Some(max) if length > *max => Err(format!(
+                Some(max) if length > *max => Err(at(format!(
                     "`{path}` has {length} characters, more than its `max_len` of {max}"
-                )),
+                ))),
                 _ => Ok(()),
             }
         }
         (Type::Integer, toml::Value::Integer(_)) => Ok(()),
-        (Type::Number, toml::Value::Float(float)) if !float.is_finite() => Err(format!(
+        (Type::Number, toml::Value::Float(float)) if !float.is_finite() => Err(at(format!(
             "`{path}` is `{float}`, which JSON cannot carry: an application never passes it, and \
              it would render as nothing here but as `NaN` or `Infinity` in handlebars.js"
-        )),
+        ))),
         (Type::Number, toml::Value::Integer(_) | toml::Value::Float(_)) => Ok(()),
         (Type::Boolean, toml::Value::Boolean(_)) => Ok(()),
         (Type::Enum(values), toml::Value::String(text)) => {
             if values.contains(text) {
                 Ok(())
             } else {
-                Err(format!(
+                Err(at(format!(
                     "`{path}` is \"{text}\", not one of the enum's values: {}",
                     values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ")
-                ))
+                )))
             }
         }
         (Type::Array(item), toml::Value::Array(items)) => {
             for (index, element) in items.iter().enumerate() {
-                type_check(item, element, &format!("{path}[{index}]"))?;
+                type_check_at(item, element, &format!("{path}[{index}]"))?;
             }
             Ok(())
         }
         (Type::Object(fields), toml::Value::Table(table)) => {
             for field in fields {
                 match table.get(&field.name) {
-                    Some(element) => type_check(field, element, &format!("{path}.{}", field.name))?,
+                    Some(element) => {
+                        type_check_at(field, element, &format!("{path}.{}", field.name))?
+                    }
                     None if field.required => {
-                        return Err(format!("`{path}` lacks its required field `{}`", field.name))
+                        return Err((
+                            format!("{path}.{}", field.name),
+                            format!("`{path}` lacks its required field `{}`", field.name),
+                        ))
                     }
                     None => {}
                 }
@@ -462,20 +478,23 @@ pub fn type_check(variable: &Variable, value: &toml::Value, path: &str) -> Resul
                     )
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
-                    return Err(format!(
-                        "`{path}` has a field `{key}` that the object does not declare{hint}"
+                    return Err((
+                        format!("{path}.{key}"),
+                        format!(
+                            "`{path}` has a field `{key}` that the object does not declare{hint}"
+                        ),
                     ));
                 }
             }
             Ok(())
         }
-        (ty, value) => Err(format!(
+        (ty, value) => Err(at(format!(
             "`{path}` must be {} {}, found {} {}",
             article(ty.name()),
             ty.name(),
             article(value.type_str()),
             value.type_str()
-        )),
+        ))),
     }
 }
 

@@ -121,7 +121,7 @@ pub enum DbCommand {
 }
 
 impl EnvArgs {
-    fn target(&self) -> stage::Target {
+    pub(super) fn target(&self) -> stage::Target {
         if self.redis_insecure && !self.no_cache {
             eprintln!("warning: --redis-insecure: {}", crate::redis_target::INSECURE_WARNING);
         }
