@@ -32,4 +32,5 @@ mod render;
 mod review;
 mod runtime;
 mod seed;
+mod serve;
 mod typescript;
