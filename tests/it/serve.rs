@@ -395,7 +395,7 @@ fn sigterm_finishes_the_request_in_flight() {
     });
     serve.terminate();
     wait("the listener to close", || TcpStream::connect(("127.0.0.1", serve.port)).is_err());
-    stream.write_all(body[5..].as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[5..]).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let reply = parse(&response).unwrap();

@@ -1,0 +1,627 @@
+//! The endpoints of `serve` (docs/serve.md): reads, renders checked against the contract, the
+//! watch stream, health, metrics, and the admin endpoints.
+
+use super::*;
+
+/// The JSON of one prompt version.
+#[derive(Serialize)]
+struct VersionBody<'a> {
+    name: &'a str,
+    version: i64,
+    sha256: &'a str,
+    content: &'a str,
+    variables: &'a Value,
+    contract: &'a str,
+    model: Option<&'a Value>,
+    activated_at: Option<&'a str>,
+    seq: Option<i64>,
+    tier: Option<&'a str>,
+    active: bool,
+}
+
+/// A render request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderRequest {
+    #[serde(default)]
+    vars: Option<Value>,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+/// A rollback request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackRequest {
+    to: Option<i64>,
+    reason: String,
+}
+
+/// A version to answer with or render: its text and contract.
+struct Text {
+    name: String,
+    version: i64,
+    sha256: String,
+    content: String,
+    variables: Value,
+    contract: String,
+    model: Option<Value>,
+    /// The served prompt, when this is the active version (its parse is reused).
+    served: Option<Arc<Prompt>>,
+}
+
+impl Server {
+    pub(super) async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        let path = request.uri().path().to_string();
+        let method = request.method().clone();
+        let found = ROUTES.iter().find_map(|route| {
+            matches(route.path, &path)
+                .filter(|_| route.method == method.as_str())
+                .map(|parameters| (route, parameters.into_iter().map(str::to_string).collect()))
+        });
+        let Some((route, parameters)) = found else {
+            let allowed: Vec<&str> = ROUTES
+                .iter()
+                .filter(|route| matches(route.path, &path).is_some())
+                .filter(|route| !route.admin || self.admin.is_some())
+                .map(|route| route.method)
+                .collect();
+            let response = if allowed.is_empty() {
+                error(StatusCode::NOT_FOUND, "not-found", format!("no route `{path}`"))
+            } else {
+                let mut response = error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    format!("`{path}` answers {}", allowed.join(", ")),
+                );
+                if let Ok(value) = allowed.join(", ").parse() {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+                response
+            };
+            count("unmatched", &response);
+            return response;
+        };
+        let parameters: Vec<String> = parameters;
+        let response = if route.endpoint == Endpoint::Watch {
+            self.watch()
+        } else {
+            let timeout = self.limits.request_timeout;
+            match tokio::time::timeout(timeout, self.clone().dispatch(route, parameters, request))
+                .await
+            {
+                Ok(response) => response,
+                Err(_) => error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "timeout",
+                    format!("the request took longer than {} ms", timeout.as_millis()),
+                ),
+            }
+        };
+        count(route.path, &response);
+        response
+    }
+
+    async fn dispatch(
+        self: Arc<Self>,
+        route: &Route,
+        parameters: Vec<String>,
+        request: Request<Incoming>,
+    ) -> Response<Body> {
+        if route.admin {
+            let Some(admin) = &self.admin else {
+                let path = request.uri().path();
+                return error(StatusCode::NOT_FOUND, "not-found", format!("no route `{path}`"));
+            };
+            let authorization =
+                request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            if !admin.accepts(authorization) {
+                metrics::counter!(metric::ADMIN_AUTH_FAILURES).increment(1);
+                tracing::warn!(
+                    target: LOG_TARGET,
+                    route = route.path,
+                    token_given = authorization.is_some(),
+                    "admin request refused: missing or wrong token"
+                );
+                let mut response = error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a missing or wrong admin token (`Authorization: Bearer …`)",
+                );
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap());
+                return response;
+            }
+        }
+        let name = parameters.first().cloned().unwrap_or_default();
+        match route.endpoint {
+            Endpoint::List => self.list(),
+            Endpoint::Get => self.get(&name, &request),
+            Endpoint::Version => {
+                let Ok(number) = parameters[1].trim_start_matches('v').parse::<i64>() else {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "bad-version",
+                        format!("`{}` is not a version number", parameters[1]),
+                    );
+                };
+                match self.clone().text(&name, Some(number)).await {
+                    Ok(text) => version_response(&text, None),
+                    Err(response) => response,
+                }
+            }
+            Endpoint::Render => self.render(&name, request).await,
+            Endpoint::Health => {
+                let health = self.store.health();
+                json(health_code(&health), &health)
+            }
+            Endpoint::Metrics => {
+                self.store.update_metrics();
+                Response::builder()
+                    .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                    .body(Body::Full(Some(Bytes::from(self.prometheus.render()))))
+                    .unwrap_or_else(|_| Response::new(Body::empty()))
+            }
+            Endpoint::History => self.history(&name).await,
+            Endpoint::Rollback => self.rollback(&name, request).await,
+            Endpoint::Watch => unreachable!("answered without a timeout"),
+        }
+    }
+
+    fn list(&self) -> Response<Body> {
+        #[derive(Serialize)]
+        struct Item {
+            name: String,
+            version: i64,
+            sha256: String,
+            tier: &'static str,
+        }
+        let prompts: Vec<Item> = self
+            .store
+            .names()
+            .into_iter()
+            .filter_map(|name| self.store.get(&name))
+            .map(|prompt| Item {
+                name: prompt.name.clone(),
+                version: prompt.version,
+                sha256: prompt.sha256.clone(),
+                tier: prompt.tier.as_str(),
+            })
+            .collect();
+        json(StatusCode::OK, &serde_json::json!({ "prompts": prompts }))
+    }
+
+    /// What the repository knows of `name`'s version with this text, if anything.
+    fn known(&self, name: &str, version: i64, sha256: &str) -> Option<&Known> {
+        let number = u32::try_from(version).ok()?;
+        self.known.get(name)?.get(&number).filter(|known| known.sha256 == sha256)
+    }
+
+    fn served_text(&self, prompt: Arc<Prompt>) -> Text {
+        let known = self.known(&prompt.name, prompt.version, &prompt.sha256);
+        let variables = if prompt.variables.is_null() {
+            known.map(|known| known.variables_json.clone()).unwrap_or(Value::Null)
+        } else {
+            prompt.variables.clone()
+        };
+        Text {
+            name: prompt.name.clone(),
+            version: prompt.version,
+            sha256: prompt.sha256.clone(),
+            content: prompt.content.clone(),
+            variables,
+            contract: prompt.contract.clone(),
+            model: known.and_then(|known| known.model.clone()),
+            served: Some(prompt),
+        }
+    }
+
+    fn get(&self, name: &str, request: &Request<Incoming>) -> Response<Body> {
+        let Some(prompt) = self.store.get(name) else {
+            return no_prompt(name);
+        };
+        let etag = format!("\"{}\"", prompt.sha256);
+        let unchanged = request
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| http::none_match(value, &etag));
+        if unchanged {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            if let Ok(value) = etag.parse() {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            return response;
+        }
+        let text = self.served_text(prompt);
+        version_response(&text, Some(&etag))
+    }
+
+    /// The active version of `name` (`version` none or the active one), else the repository's
+    /// version `version`, else the store's; an error response when there is none.
+    async fn text(
+        self: Arc<Self>,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Text, Response<Body>> {
+        let active = self.store.get(name);
+        match (version, active) {
+            (None, Some(prompt)) => return Ok(self.served_text(prompt)),
+            (None, None) => return Err(no_prompt(name)),
+            (Some(number), Some(prompt)) if prompt.version == number => {
+                return Ok(self.served_text(prompt))
+            }
+            _ => {}
+        }
+        let number = version.unwrap_or_default();
+        if let Some(known) = u32::try_from(number).ok().and_then(|n| self.known.get(name)?.get(&n))
+        {
+            return Ok(Text {
+                name: name.to_string(),
+                version: number,
+                sha256: known.sha256.clone(),
+                content: known.template.clone(),
+                variables: known.variables_json.clone(),
+                contract: known.contract.clone(),
+                model: known.model.clone(),
+                served: None,
+            });
+        }
+        let location = self.database.clone();
+        let owned = name.to_string();
+        let read = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
+            if let Location::Sqlite { path } = &location {
+                if !path.exists() {
+                    return Ok(None);
+                }
+            }
+            let mut connection = crate::store::open(&location)?;
+            if crate::store::schema::current(&mut *connection)? == 0 {
+                return Ok(None);
+            }
+            crate::store::records::stored_text(&mut *connection, &owned, number)
+        })
+        .await;
+        match read {
+            Ok(Ok(Some(stored))) => {
+                // Read from the database: untrusted, like every tier's entry.
+                if crate::text::sha256_hex(&stored.content) != stored.content_sha256 {
+                    return Err(error(
+                        StatusCode::BAD_GATEWAY,
+                        "integrity",
+                        format!("the store's `{name}` v{number} does not match its sha256"),
+                    ));
+                }
+                Ok(Text {
+                    name: stored.name,
+                    version: stored.version,
+                    sha256: stored.content_sha256,
+                    content: stored.content,
+                    variables: stored.variables,
+                    contract: stored.contract,
+                    model: stored.model,
+                    served: None,
+                })
+            }
+            Ok(Ok(None)) => Err(error(
+                StatusCode::NOT_FOUND,
+                "no-version",
+                format!("neither the repository nor the store has `{name}` v{number}"),
+            )),
+            Ok(Err(store_error)) => {
+                tracing::warn!(target: LOG_TARGET, error = %store_error, "cannot read a stored version");
+                Err(error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-unavailable",
+                    format!("cannot read `{name}` v{number} from the store: {store_error}"),
+                ))
+            }
+            Err(_) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the read failed")),
+        }
+    }
+
+    async fn render(self: Arc<Self>, name: &str, request: Request<Incoming>) -> Response<Body> {
+        let body = match read_body(request, self.limits.max_body_bytes).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        let parsed: RenderRequest = match serde_json::from_slice(&body) {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad-json",
+                    format!("the body is not a render request (`{{\"vars\": {{…}}, \"version\": N}}`): {problem}"),
+                )
+            }
+        };
+        let vars = match parsed.vars {
+            None => Map::new(),
+            Some(Value::Object(vars)) => vars,
+            Some(_) => {
+                return error(StatusCode::BAD_REQUEST, "bad-vars", "`vars` must be a JSON object")
+            }
+        };
+        let depth = http::depth(&Value::Object(vars.clone()));
+        if depth > self.limits.max_vars_depth {
+            return problems(
+                "vars-too-deep",
+                format!(
+                    "the vars nest {depth} deep, more than the limit of {}",
+                    self.limits.max_vars_depth
+                ),
+                vec![Problem {
+                    code: "vars-too-deep".into(),
+                    path: String::new(),
+                    message: format!(
+                        "at most {} levels of objects and arrays",
+                        self.limits.max_vars_depth
+                    ),
+                }],
+            );
+        }
+        let text = match self.clone().text(name, parsed.version).await {
+            Ok(text) => text,
+            Err(response) => return response,
+        };
+        let Some(variables) = catalog::variables_from_json(&text.variables).or_else(|| {
+            // Embedded texts carry no specs: the repository's version with the same text does.
+            self.known(&text.name, text.version, &text.sha256).map(|known| known.variables.clone())
+        }) else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no-contract",
+                format!("the variable contract of `{name}` v{} cannot be read", text.version),
+            );
+        };
+        let found = crate::pipeline::render::vars_problems(&vars, &variables);
+        if !found.is_empty() {
+            let list = found
+                .iter()
+                .map(|problem| Problem {
+                    code: problem.code().as_str().to_string(),
+                    path: problem.path().to_string(),
+                    message: problem.message(),
+                })
+                .collect();
+            return problems(
+                "vars",
+                format!("the vars do not fit the contract of `{name}` v{}", text.version),
+                list,
+            );
+        }
+        let vars = Value::Object(vars);
+        let rendered = match &text.served {
+            Some(prompt) => prompt.render_json(&vars).map_err(|error| match error {
+                crate::runtime::RenderError::Render { source, .. } => source.message,
+                other => other.to_string(),
+            }),
+            None => crate::render::Compiled::new(text.content.as_str())
+                .map_err(|error| format!("the text does not parse: {}", error.message))
+                .and_then(|compiled| compiled.render(&vars).map_err(|error| error.message)),
+        };
+        let rendered = match rendered {
+            Ok(rendered) => rendered,
+            Err(message) => {
+                return problems(
+                    "render-failed",
+                    format!("`{name}` v{} fails to render with these vars", text.version),
+                    vec![Problem {
+                        code: crate::diagnostic::Code::RenderFailed.as_str().into(),
+                        path: String::new(),
+                        message,
+                    }],
+                )
+            }
+        };
+        if rendered.len() > self.limits.max_rendered_bytes {
+            return problems(
+                "rendered-too-large",
+                format!(
+                    "the rendered text has {} bytes, more than the limit of {}",
+                    rendered.len(),
+                    self.limits.max_rendered_bytes
+                ),
+                vec![],
+            );
+        }
+        json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "name": text.name,
+                "version": text.version,
+                "sha256": text.sha256,
+                "text": rendered,
+            }),
+        )
+    }
+
+    fn watch(&self) -> Response<Body> {
+        let mut events = self.events.subscribe();
+        let mut shutdown = self.shutdown.clone();
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(64);
+        let hello = format!(": watching {} prompts\n\n", self.store.names().len());
+        tokio::spawn(async move {
+            metrics::gauge!(metric::WATCHERS).increment(1.0);
+            if sender.send(Bytes::from(hello)).await.is_ok() {
+                loop {
+                    let stopped = async {
+                        let _ = shutdown.wait_for(|stop| *stop).await;
+                    };
+                    let next = select(
+                        stopped,
+                        tokio::time::timeout(Duration::from_secs(15), events.recv()),
+                    )
+                    .await;
+                    let bytes = match next {
+                        Either::Left(_) => break,
+                        // A comment keeps proxies from closing an idle stream, and shows a client
+                        // that left.
+                        Either::Right(Err(_)) => Bytes::from_static(b": keep-alive\n\n"),
+                        Either::Right(Ok(Ok(event))) => event,
+                        Either::Right(Ok(Err(broadcast::error::RecvError::Lagged(missed)))) => {
+                            Bytes::from(format!(
+                                "event: lagged\ndata: {{\"missed\": {missed}}}\n\n"
+                            ))
+                        }
+                        Either::Right(Ok(Err(broadcast::error::RecvError::Closed))) => break,
+                    };
+                    if sender.send(bytes).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            metrics::gauge!(metric::WATCHERS).decrement(1.0);
+        });
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(Body::Events(receiver))
+            .unwrap_or_else(|_| Response::new(Body::empty()))
+    }
+
+    async fn history(self: Arc<Self>, name: &str) -> Response<Body> {
+        let owned = name.to_string();
+        let server = self.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            deploy::history(&server.project, &server.target, Some(&owned), 100, false)
+        })
+        .await;
+        match read {
+            Ok(Ok(history)) => json(
+                StatusCode::OK,
+                &serde_json::json!({ "name": name, "activations": history.activations }),
+            ),
+            Ok(Err(failure)) => refused(format!("{failure:#}")),
+            Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the read failed"),
+        }
+    }
+
+    async fn rollback(self: Arc<Self>, name: &str, request: Request<Incoming>) -> Response<Body> {
+        let body = match read_body(request, self.limits.max_body_bytes).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        let parsed: RollbackRequest = match serde_json::from_slice(&body) {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad-json",
+                    format!("the body is not a rollback request (`{{\"to\": N, \"reason\": \"…\"}}`): {problem}"),
+                )
+            }
+        };
+        if parsed.reason.trim().is_empty() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "no-reason",
+                "`reason` is empty; say why, for the audit trail",
+            );
+        }
+        let actor = self.admin.as_ref().map(|admin| admin.actor.clone());
+        let request = deploy::RollbackRequest {
+            name: name.to_string(),
+            to: parsed.to,
+            reason: parsed.reason,
+            actor,
+        };
+        let server = self.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            deploy::rollback(&server.project, &server.target, &request)
+        })
+        .await;
+        match done {
+            Ok(Ok(deploy::Rollback::RolledBack(done))) => {
+                let cache = match &done.cache {
+                    deploy::CacheRefresh::None => "none",
+                    deploy::CacheRefresh::Refreshed { .. } => "refreshed",
+                    deploy::CacheRefresh::Stale { .. } => "stale",
+                };
+                tracing::info!(target: LOG_TARGET, prompt = %done.done.name, from = done.done.from, to = done.done.to, actor = %done.actor, "rollback");
+                json(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "name": done.done.name,
+                        "from": done.done.from,
+                        "to": done.done.to,
+                        "actor": done.actor,
+                        "cache": cache,
+                    }),
+                )
+            }
+            Ok(Ok(deploy::Rollback::Refused(refusal))) => {
+                error(StatusCode::CONFLICT, "refused", refusal.to_string())
+            }
+            Ok(Err(failure)) => refused(format!("{failure:#}")),
+            Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the rollback failed"),
+        }
+    }
+}
+
+/// A failure of the store behind an admin request (messages never hold credentials).
+fn refused(message: String) -> Response<Body> {
+    if message.contains("has never held a prompt") {
+        error(StatusCode::NOT_FOUND, "no-prompt", message)
+    } else {
+        error(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", message)
+    }
+}
+
+fn no_prompt(name: &str) -> Response<Body> {
+    error(StatusCode::NOT_FOUND, "no-prompt", format!("no prompt `{name}` is served"))
+}
+
+fn problems(code: &str, message: String, problems: Vec<Problem>) -> Response<Body> {
+    json(StatusCode::UNPROCESSABLE_ENTITY, &ErrorBody { code, message, problems: Some(problems) })
+}
+
+fn version_response(text: &Text, etag: Option<&str>) -> Response<Body> {
+    let served = text.served.as_deref();
+    let body = VersionBody {
+        name: &text.name,
+        version: text.version,
+        sha256: &text.sha256,
+        content: &text.content,
+        variables: &text.variables,
+        contract: &text.contract,
+        model: text.model.as_ref(),
+        activated_at: served.and_then(|prompt| prompt.activated_at.as_deref()),
+        seq: served.and_then(|prompt| prompt.seq),
+        tier: served.map(|prompt| prompt.tier.as_str()),
+        active: served.is_some(),
+    };
+    let mut response = json(StatusCode::OK, &body);
+    if let Some(value) = etag.and_then(|etag| etag.parse().ok()) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// The request's body, at most `limit` bytes (a 413 beyond).
+async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!("the body is over the limit of {limit} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(failure) if failure.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(error(StatusCode::BAD_REQUEST, "bad-body", "the body could not be read")),
+    }
+}
+
+fn count(route: &'static str, response: &Response<Body>) {
+    metrics::counter!(metric::REQUESTS, "route" => route, "status" => response.status().as_u16().to_string())
+        .increment(1);
+}
