@@ -174,6 +174,100 @@ fn problems(reply: &Reply) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `schemas/serve.openapi.json`.
+fn openapi() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/serve.openapi.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read the OpenAPI document"))
+        .expect("the OpenAPI document is JSON")
+}
+
+/// The violations of the OpenAPI document's schema `name` (its `components.schemas`, a JSON
+/// Schema 2020-12 dialect) by `value`.
+fn violations(name: &str, value: &Value) -> Vec<String> {
+    let document = openapi();
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": document["components"],
+        "$ref": format!("#/components/schemas/{name}"),
+    });
+    let validator = jsonschema::validator_for(&root).expect("the schema compiles");
+    validator.iter_errors(value).map(|e| format!("{}: {e}", e.instance_path())).collect()
+}
+
+/// Asserts that `value` conforms to the OpenAPI document's schema `name`.
+#[track_caller]
+fn conforms(name: &str, value: &Value) {
+    let errors = violations(name, value);
+    assert!(errors.is_empty(), "{name}: {errors:#?}\n{value:#}");
+}
+
+#[test]
+fn the_openapi_document_describes_every_route_and_only_those() {
+    let document = openapi();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1."), "OpenAPI 3.1");
+    assert_eq!(document["jsonSchemaDialect"], "https://json-schema.org/draft/2020-12/schema");
+    assert!(!document["info"]["title"].as_str().unwrap_or_default().is_empty());
+    assert!(!document["info"]["version"].as_str().unwrap_or_default().is_empty());
+    let methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        assert!(path.starts_with('/'), "{path}");
+        let item = item.as_object().unwrap();
+        for key in item.keys() {
+            assert!(methods.contains(&key.as_str()) || key == "parameters", "{path}: `{key}`");
+        }
+        // Every `{parameter}` of the path is declared as a path parameter.
+        let declared: Vec<&str> = item
+            .get("parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "path")
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for segment in path.split('/').filter(|s| s.starts_with('{')) {
+            let name = segment.trim_matches(['{', '}']);
+            assert!(declared.contains(&name), "{path}: `{name}` is not declared");
+        }
+        for (method, operation) in item.iter().filter(|(k, _)| methods.contains(&k.as_str())) {
+            documented.insert((method.to_uppercase(), path.clone()));
+            assert!(operation["operationId"].is_string(), "{method} {path}: operationId");
+            assert!(operation["summary"].is_string(), "{method} {path}: summary");
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(responses.keys().any(|code| code.starts_with('2')), "{method} {path}: no 2xx");
+            for (code, response) in responses {
+                assert!(code.len() == 3 && code.parse::<u16>().is_ok(), "{method} {path}: {code}");
+                assert!(response["description"].is_string(), "{method} {path} {code}");
+            }
+        }
+    }
+    let served: std::collections::BTreeSet<(String, String)> = promptctl::serve::ROUTES
+        .iter()
+        .map(|route| (route.method.to_string(), route.path.to_string()))
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(undocumented.is_empty(), "routes the document lacks: {undocumented:?}");
+    assert!(unserved.is_empty(), "documented routes the server lacks: {unserved:?}");
+    // Every `$ref` resolves, and every schema is a valid JSON Schema (2020-12).
+    let text = document.to_string();
+    for reference in text.split("\"$ref\":\"").skip(1) {
+        let target = &reference[..reference.find('"').unwrap()];
+        let pointer = target.strip_prefix('#').expect("a local reference");
+        assert!(document.pointer(pointer).is_some(), "`{target}` does not resolve");
+    }
+    // The response schemas are strict enough to tell a wrong body.
+    assert!(!violations("Rendered", &json!({"name": "a", "version": 1, "text": "t"})).is_empty());
+    assert!(!violations("PromptVersion", &json!({"name": "a"})).is_empty());
+    for (name, schema) in document["components"]["schemas"].as_object().unwrap() {
+        let mut schema = schema.clone();
+        schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+        if let Err(e) = jsonschema::meta::validate(&schema) {
+            panic!("components.schemas.{name} is not a valid JSON Schema: {e}");
+        }
+    }
+}
+
 const TOKEN: &str = "s3cret-admin-token";
 const WRONG: &str = "wrong-token-never-logged";
 
@@ -196,15 +290,18 @@ fn serves_renders_watches_and_rolls_back_over_http() {
     let health = serve.get("/health");
     assert_eq!(health.status, 200, "{}", health.body);
     assert_eq!(health.json()["source"], "store");
+    conforms("Health", &health.json());
 
     // The list and one prompt, with its ETag.
     let list = serve.get("/v1/prompts").json();
+    conforms("PromptList", &list);
     let names: Vec<&str> =
         list["prompts"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"qa-system-prompt") && names.contains(&"tech-lead"), "{names:?}");
     let reply = serve.get("/v1/prompts/qa-system-prompt");
     assert_eq!(reply.status, 200);
     let prompt = reply.json();
+    conforms("PromptVersion", &prompt);
     let sha256 = prompt["sha256"].as_str().unwrap().to_string();
     assert_eq!(promptctl::text::sha256_hex(prompt["content"].as_str().unwrap()), sha256);
     assert_eq!(reply.headers["etag"], format!("\"{sha256}\""));
@@ -228,6 +325,7 @@ fn serves_renders_watches_and_rolls_back_over_http() {
     // Stored versions.
     let v2 = serve.get("/v1/prompts/qa-system-prompt/versions/2");
     assert_eq!(v2.status, 200, "{}", v2.body);
+    conforms("PromptVersion", &v2.json());
     assert_eq!(
         (v2.json()["version"].clone(), v2.json()["active"].clone()),
         (json!(2), json!(false))
@@ -240,6 +338,7 @@ fn serves_renders_watches_and_rolls_back_over_http() {
     let rendered =
         serve.post("/v1/prompts/qa-system-prompt/render", &json!({"vars": {"game_name": "Chess"}}));
     assert_eq!(rendered.status, 200, "{}", rendered.body);
+    conforms("Rendered", &rendered.json());
     let cli = ok(promptctl(
         project.path(),
         &["render", "qa-system-prompt@1", "--var", "game_name=Chess"],
@@ -249,6 +348,7 @@ fn serves_renders_watches_and_rolls_back_over_http() {
     let missing = serve.post("/v1/prompts/qa-system-prompt/render", &json!({"vars": {}}));
     assert_eq!(problems(&missing), [("render/missing-var".into(), "game_name".into())]);
     assert!(!missing.body.contains("MeepleAI"), "no half-rendered text: {}", missing.body);
+    conforms("Error", &missing.json());
     let mistyped = serve.post(
         "/v1/prompts/qa-system-prompt/render",
         &json!({"vars": {"game_name": 7, "gmae": "x"}}),
@@ -292,6 +392,7 @@ fn serves_renders_watches_and_rolls_back_over_http() {
     project.publish_qa(2);
     let event = next_event(&events, "qa-system-prompt");
     assert_eq!((event["version"].clone(), event["previous"].clone()), (json!(2), json!(1)));
+    conforms("ActivationEvent", &event);
     assert_eq!(serve.get("/v1/prompts/qa-system-prompt").json()["version"], 2);
 
     // Admin: the token, in constant time; failures counted and logged without the token.
@@ -309,10 +410,12 @@ fn serves_renders_watches_and_rolls_back_over_http() {
     );
     assert_eq!(rollback.status, 200, "{}", rollback.body);
     assert_eq!(rollback.json()["actor"], "ops-bot");
+    conforms("RolledBack", &rollback.json());
     let event = next_event(&events, "qa-system-prompt");
     assert_eq!((event["version"].clone(), event["previous"].clone()), (json!(1), json!(2)));
     let read = request(serve.port, "GET", history, &[("Authorization", &good)], "");
     assert_eq!(read.status, 200, "{}", read.body);
+    conforms("History", &read.json());
     let newest = &read.json()["activations"][0];
     assert_eq!(
         (&newest["action"], &newest["actor"], &newest["reason"], &newest["version"]),
