@@ -10,4 +10,6 @@ pub mod quick;
 pub mod raw;
 pub mod template;
 #[cfg(feature = "cli")]
+pub mod values;
+#[cfg(feature = "cli")]
 pub mod walk;
