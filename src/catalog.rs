@@ -434,4 +434,32 @@ mod tests {
         assert_eq!(contract(&a), contract(&b));
         assert_ne!(contract(&a), contract(&c));
     }
+
+    #[test]
+    fn variables_read_back_from_their_json() {
+        let specs = serde_json::json!({
+            "name": { "type": "string", "required": true, "max_len": 20, "description": "d", "source": "user" },
+            "n": { "type": "integer", "required": false },
+            "style": { "type": "enum", "required": true, "values": ["a", "b"] },
+            "items": { "type": "array", "required": false, "items": { "type": "object",
+                "fields": { "q": { "type": "string", "required": true }, "x": { "type": "number", "required": false } } } },
+            "flag": { "type": "boolean", "required": true },
+        });
+        let variables = variables_from_json(&specs).expect("readable");
+        assert_eq!(variables_json(&variables), specs);
+        assert_eq!(contract(&variables_json(&variables)), contract(&specs));
+        for bad in [
+            serde_json::json!([]),
+            serde_json::json!({ "x": { "type": "date" } }),
+            serde_json::json!({ "x": { "type": "enum", "values": [1] } }),
+            serde_json::json!({ "x": { "type": "array" } }),
+        ] {
+            assert_eq!(variables_from_json(&bad), None, "{bad}");
+        }
+        let mut deep = serde_json::json!({ "type": "string" });
+        for _ in 0..40 {
+            deep = serde_json::json!({ "type": "array", "items": deep });
+        }
+        assert_eq!(variables_from_json(&serde_json::json!({ "x": deep })), None);
+    }
 }
