@@ -507,3 +507,67 @@ fn sigterm_finishes_the_request_in_flight() {
     let status = serve.child.0.wait().unwrap();
     assert!(status.success(), "{status:?}: {}", std::fs::read_to_string(&log).unwrap());
 }
+
+#[test]
+fn limits_close_extra_connections_time_out_slow_requests_and_cap_rendered_text() {
+    let project = Project::new("postgres://nobody@127.0.0.1:1/none", "redis://127.0.0.1:1/", "p:");
+    let log = project.path().join("serve.log");
+    let serve = Serve::start(
+        project.path(),
+        &log,
+        &[
+            "--env",
+            "production",
+            "--max-connections",
+            "1",
+            "--request-timeout-ms",
+            "3000",
+            "--max-rendered-bytes",
+            "100",
+        ],
+        &[],
+    );
+    // The rendered text of qa-system-prompt is over 100 bytes: refused, not cut.
+    let large =
+        serve.post("/v1/prompts/qa-system-prompt/render", &json!({"vars": {"game_name": "Go"}}));
+    assert_eq!((large.status, large.json()["code"].clone()), (422, json!("rendered-too-large")));
+    assert!(!large.body.contains("MeepleAI"), "{}", large.body);
+    // While one connection is open (accepted first: the listener accepts in order), a second is
+    // closed at once, without an answer.
+    let held = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    let mut extra = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let _ = write!(extra, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = extra.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    drop(held);
+    wait("the held connection to be released", || {
+        try_request(serve.port, "GET", "/v1/prompts", &[], "")
+            .is_ok_and(|reply| reply.status == 200)
+    });
+    // A request whose body never completes is answered 503 at the request timeout.
+    let mut slow = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        slow,
+        "POST /v1/prompts/qa-system-prompt/render HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{{\"vars\""
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    slow.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 503");
+    drop(slow);
+    wait("the slow connection to be released", || {
+        try_request(serve.port, "GET", "/v1/prompts", &[], "")
+            .is_ok_and(|reply| reply.status == 200)
+    });
+    let metrics = serve.get("/metrics").body;
+    let rejected = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("promptctl_serve_rejected_connections_total "))
+        .and_then(|value| value.parse::<u64>().ok())
+        .expect("the rejected connections");
+    assert!(rejected >= 1, "{metrics}");
+    assert!(metrics.contains("route=\"/v1/prompts/{name}/render\",status=\"503\""), "{metrics}");
+}
