@@ -342,7 +342,8 @@ impl Server {
                 return error(StatusCode::BAD_REQUEST, "bad-vars", "`vars` must be a JSON object")
             }
         };
-        let depth = http::depth(&Value::Object(vars.clone()));
+        // The nesting of the values (a string var is 0, a list of strings 1), as types nest.
+        let depth = vars.values().map(http::depth).max().unwrap_or(0);
         if depth > self.limits.max_vars_depth {
             return problems(
                 "vars-too-deep",

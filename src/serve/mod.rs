@@ -138,7 +138,8 @@ fn matches<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
 pub struct Limits {
     /// The largest request body read (a render's JSON); more is a 413.
     pub max_body_bytes: usize,
-    /// How deep the vars of a render may nest; deeper is a 422.
+    /// How deep a render's vars may nest (objects and arrays inside a var; a type nests at most
+    /// `syntax::prompt::MAX_TYPE_NESTING`); deeper is a 422.
     pub max_vars_depth: usize,
     /// The largest rendered text returned; more is a 422.
     pub max_rendered_bytes: usize,

@@ -528,13 +528,34 @@ fn limits_close_extra_connections_time_out_slow_requests_and_cap_rendered_text()
         &[],
     );
     // The rendered text of qa-system-prompt is over 100 bytes: refused, not cut.
-    let large =
-        serve.post("/v1/prompts/qa-system-prompt/render", &json!({"vars": {"game_name": "Go"}}));
+    // With one connection allowed, the previous one may not be released yet: retry until served.
+    let retrying = |method: &str, path: &str, body: &str| {
+        let mut reply = None;
+        wait("a connection to be served", || {
+            reply = try_request(serve.port, method, path, &[], body).ok();
+            reply.is_some()
+        });
+        reply.unwrap()
+    };
+    let vars = json!({"vars": {"game_name": "Go"}}).to_string();
+    let large = retrying("POST", "/v1/prompts/qa-system-prompt/render", &vars);
     assert_eq!((large.status, large.json()["code"].clone()), (422, json!("rendered-too-large")));
     assert!(!large.body.contains("MeepleAI"), "{}", large.body);
     // While one connection is open (accepted first: the listener accepts in order), a second is
     // closed at once, without an answer.
-    let held = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    let mut held = None;
+    wait("a kept-alive connection to be served", || {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", serve.port)) else { return false };
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        if write!(stream, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+            return false;
+        }
+        // The answer's head is enough: the connection is being served, so it holds the permit.
+        let mut head = [0u8; 9];
+        let served = stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 ";
+        held = served.then_some(stream);
+        served
+    });
     let mut extra = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
     extra.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let _ = write!(extra, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
@@ -547,22 +568,23 @@ fn limits_close_extra_connections_time_out_slow_requests_and_cap_rendered_text()
             .is_ok_and(|reply| reply.status == 200)
     });
     // A request whose body never completes is answered 503 at the request timeout.
-    let mut slow = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        slow,
-        "POST /v1/prompts/qa-system-prompt/render HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{{\"vars\""
-    )
-    .unwrap();
     let mut head = [0u8; 12];
-    slow.read_exact(&mut head).unwrap();
+    wait("a slow request to be answered", || {
+        let Ok(mut slow) = TcpStream::connect(("127.0.0.1", serve.port)) else { return false };
+        slow.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let sent = write!(
+            slow,
+            "POST /v1/prompts/qa-system-prompt/render HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{{\"vars\""
+        );
+        // A reset: the previous connection was not released yet.
+        sent.is_ok() && slow.read_exact(&mut head).is_ok()
+    });
     assert_eq!(&head, b"HTTP/1.1 503");
-    drop(slow);
     wait("the slow connection to be released", || {
         try_request(serve.port, "GET", "/v1/prompts", &[], "")
             .is_ok_and(|reply| reply.status == 200)
     });
-    let metrics = serve.get("/metrics").body;
+    let metrics = retrying("GET", "/metrics", "").body;
     let rejected = metrics
         .lines()
         .find_map(|line| line.strip_prefix("promptctl_serve_rejected_connections_total "))
