@@ -478,7 +478,15 @@ fn health_is_503_while_no_tier_answers_and_admin_is_off_without_a_token() {
 fn sigterm_finishes_the_request_in_flight() {
     let project = Project::new("postgres://nobody@127.0.0.1:1/none", "redis://127.0.0.1:1/", "p:");
     let log = project.path().join("serve.log");
-    let mut serve = Serve::start(project.path(), &log, &["--env", "production"], &[]);
+    // A long shutdown timeout: the process exits before it only when every connection closed,
+    // the watch stream's included.
+    let mut serve = Serve::start(
+        project.path(),
+        &log,
+        &["--env", "production", "--shutdown-timeout-ms", "600000"],
+        &[],
+    );
+    let events = watch(serve.port);
     let body = json!({"vars": {"game_name": "Chess"}}).to_string();
     let mut stream = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -494,7 +502,7 @@ fn sigterm_finishes_the_request_in_flight() {
     wait("the request to be counted in flight", || {
         request(serve.port, "GET", "/metrics", &[], "")
             .body
-            .contains("promptctl_serve_connections 2")
+            .contains("promptctl_serve_connections 3")
     });
     serve.terminate();
     wait("the listener to close", || TcpStream::connect(("127.0.0.1", serve.port)).is_err());
@@ -504,6 +512,11 @@ fn sigterm_finishes_the_request_in_flight() {
     let reply = parse(&response).unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.json()["text"].as_str().unwrap().contains("assistant for Chess."));
+    // The watch stream ended (its reader saw the end and dropped its sender).
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(60)),
+        Err(mpsc::RecvTimeoutError::Disconnected)
+    );
     let status = serve.child.0.wait().unwrap();
     assert!(status.success(), "{status:?}: {}", std::fs::read_to_string(&log).unwrap());
 }
