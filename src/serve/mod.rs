@@ -298,4 +298,45 @@ mod tests {
         assert!(!admin.accepts(None));
         assert!(!format!("{admin:?}").contains("s3cret"));
     }
+
+    #[test]
+    fn health_is_503_only_when_no_configured_tier_answers() {
+        use crate::runtime::{Counts, TierHealth, Tiers};
+        let tier =
+            |status| TierHealth { status, prompts: 0, last_ok_seconds_ago: None, last_error: None };
+        let health = |source, redis, db| Health {
+            status: if redis == TierStatus::Down || db == TierStatus::Down {
+                Status::Degraded
+            } else {
+                Status::Ok
+            },
+            source,
+            environment: "production".into(),
+            snapshot_age_seconds: 0.0,
+            subscribed: false,
+            tiers: Tiers {
+                memory: tier(TierStatus::Ok),
+                redis: tier(redis),
+                db: tier(db),
+                embedded: tier(TierStatus::Ok),
+            },
+            integrity_refusals: 0,
+            counts: Counts::default(),
+        };
+        use TierStatus::{Disabled, Down, Ok as Up, Unknown};
+        for (source, redis, db, code) in [
+            (Source::Embedded, Disabled, Disabled, 200),
+            (Source::Store, Up, Up, 200),
+            (Source::Store, Down, Up, 200),
+            (Source::Store, Up, Unknown, 200),
+            (Source::Store, Disabled, Up, 200),
+            (Source::Store, Down, Down, 503),
+            (Source::Store, Unknown, Unknown, 503),
+            (Source::Store, Down, Unknown, 503),
+            (Source::Store, Disabled, Down, 503),
+        ] {
+            let health = health(source, redis, db);
+            assert_eq!(health_code(&health).as_u16(), code, "{source:?} {redis:?} {db:?}");
+        }
+    }
 }
