@@ -202,7 +202,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         _ => color,
     };
-    logging::init(cli.verbose, cli.log_format, log_color);
+    // A server's warnings (a tier down, a refused admin token) and activations are its log:
+    // `serve` logs as with `-v` at least.
+    let verbose =
+        if matches!(cli.command, Command::Serve(_)) { cli.verbose.max(1) } else { cli.verbose };
+    logging::init(verbose, cli.log_format, log_color);
     // A deploy host verifies with `--pubkey` and needs no project.
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);

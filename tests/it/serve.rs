@@ -93,7 +93,7 @@ impl Serve {
         let child = command
             .arg("--root")
             .arg(root)
-            .args(["-v", "serve", "--listen", &listen])
+            .args(["serve", "--listen", &listen])
             .args(args)
             .env("PROMPTCTL_RECONNECT_MAX_MS", "200")
             .env("PROMPTCTL_DEGRADED_POLL_MS", "200")
