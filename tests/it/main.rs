@@ -22,6 +22,7 @@ mod github;
 mod schemas;
 mod security;
 mod setup;
+mod tour;
 mod index;
 mod monitoring;
 mod postgres_tls;
