@@ -63,6 +63,17 @@ pub struct Options {
     /// With `--runtime`: measure the reconnect storm only
     #[arg(long, requires = "runtime")]
     storm_only: bool,
+    /// Time `promptctl serve` (release) under load instead: `GET /v1/prompts/{name}` and a render
+    /// from a loopback load generator, beside `redis-benchmark` GETs of the same cache key, and
+    /// the server's RSS (bench_serve.rs); needs redis-server and redis-benchmark
+    #[arg(long, conflicts_with_all = ["generate_only", "runtime", "review"])]
+    serve: bool,
+    /// With `--serve`: concurrent kept-alive connections of the load generator
+    #[arg(long, value_name = "N", default_value_t = 64, requires = "serve")]
+    serve_connections: usize,
+    /// With `--serve`: seconds of measured load per endpoint (after 1 s of warm-up)
+    #[arg(long, value_name = "S", default_value_t = 10, requires = "serve")]
+    serve_seconds: u64,
 }
 
 /// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
@@ -107,6 +118,18 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
         options.out.clone().unwrap_or_else(|| crate::target_dir(workspace_root).join("bench"));
     let machine = machine();
     println!("machine: {machine}");
+    if options.serve {
+        let promptctl = build_release(workspace_root)?;
+        fs::create_dir_all(&out)?;
+        return crate::bench_serve::run(
+            workspace_root,
+            &promptctl,
+            &out,
+            &machine,
+            options.serve_connections,
+            options.serve_seconds,
+        );
+    }
     if options.runtime {
         if !options.storm_only {
             let promptctl = build_release(workspace_root)?;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_publish;
+mod bench_serve;
 mod bench_storm;
 mod child;
 mod differential;
@@ -32,7 +33,8 @@ enum Task {
     Verify,
     /// Time `promptctl check` (against an in-process read+hash floor) and `build` on synthetic
     /// repositories (or, with `--review`, `promptctl review`; with `--runtime`, the runtime client
-    /// against per-request Redis reads)
+    /// against per-request Redis reads; with `--serve`, `promptctl serve` under load beside
+    /// `redis-benchmark`)
     Bench(bench::Options),
     /// Time `promptctl publish` into a real PostgreSQL and Redis beside a `psql \copy` floor
     BenchPublish(bench_publish::Options),

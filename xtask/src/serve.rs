@@ -28,7 +28,7 @@ const READERS: usize = 2;
 /// Requests of each qa-service measurement.
 const HTTP_REQUESTS: usize = 2_000;
 
-fn run_checked(command: &mut Command) -> Result<String> {
+pub(crate) fn run_checked(command: &mut Command) -> Result<String> {
     let output = command.output().with_context(|| format!("cannot run {command:?}"))?;
     if !output.status.success() {
         bail!(
@@ -41,14 +41,16 @@ fn run_checked(command: &mut Command) -> Result<String> {
 }
 
 /// A committed copy of the workspace's prompts, published once into `database` (with the cache in
-/// `redis`) by the real binary, so that both versions of the Q&A prompt are stored.
-fn publish_project(
+/// `redis`) by the real binary, so that both versions of the Q&A prompt are stored. `extra` adds
+/// prompts of the bench's own (`(name, prompt.toml, v1.prompt)`), locked before the commit.
+pub(crate) fn publish_project(
     workspace_root: &Path,
     promptctl: &Path,
     dir: &Path,
     database: &str,
     redis: &str,
     prefix: &str,
+    extra: &[(&str, &str, &str)],
 ) -> Result<()> {
     if dir.exists() {
         fs::remove_dir_all(dir)?;
@@ -69,6 +71,15 @@ fn publish_project(
         run_checked(&mut command)
     };
     let git = |args: &[&str]| crate::BENCH_GIT.run(dir, args);
+    for (name, manifest, text) in extra {
+        let folder = dir.join("prompts").join(name);
+        fs::create_dir_all(&folder)?;
+        fs::write(folder.join("prompt.toml"), manifest)?;
+        fs::write(folder.join("v1.prompt"), text)?;
+    }
+    if !extra.is_empty() {
+        promptctl_run(&["lock"])?;
+    }
     promptctl_run(&["keygen"])?;
     git(&["init", "-q"])?;
     git(&["add", "-A"])?;
@@ -231,7 +242,7 @@ fn time_cluster_propagation(
     let _ = fs::remove_file(&path);
     let database = format!("sqlite:{}", path.display());
     let project = work.join("cluster-project");
-    publish_project(workspace_root, promptctl, &project, &database, &cluster.url(), prefix)?;
+    publish_project(workspace_root, promptctl, &project, &database, &cluster.url(), prefix, &[])?;
     let options = Options {
         source: Source::Store,
         redis_url: Some(cluster.url()),
@@ -290,7 +301,7 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
         "==> runtime: publishing the workspace's prompts into {}",
         store::redact_url(&database)
     );
-    publish_project(workspace_root, promptctl, &project, &database, &redis.url(), prefix)?;
+    publish_project(workspace_root, promptctl, &project, &database, &redis.url(), prefix, &[])?;
 
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
