@@ -436,7 +436,7 @@ fn redis_benchmark(redis: &Redis, connections: usize, key: &str) -> Result<Redis
     let server_cpu = cpu_seconds(&redis_pid)? - before;
     let line = output.lines().find(|line| line.starts_with("\"GET ")).context("no GET line")?;
     let fields: Vec<f64> = line
-        .rsplit_once("\",")
+        .split_once("\",")
         .context("unexpected redis-benchmark output")?
         .1
         .split(',')
