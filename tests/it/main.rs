@@ -25,6 +25,7 @@ mod setup;
 mod tour;
 mod index;
 mod monitoring;
+mod node_service;
 mod postgres_tls;
 mod publish;
 mod redis_cluster;
