@@ -418,6 +418,41 @@ Hello, {{name}}! Let us play {{gme_name}}.
         undeclared["help"].as_str().unwrap_or_default().contains("did you mean `game_name`?"),
         "{undeclared}"
     );
+    // A typo is likely, but the name may be new: the declaration is offered all the same.
+    assert!(
+        undeclared["help"].as_str().unwrap_or_default().contains("variables.gme_name = "),
+        "{undeclared}"
+    );
+}
+
+#[test]
+fn new_variable_is_not_taken_for_a_typo() {
+    // `player_name` shares `_name` with `game_name` but is a new variable, not a typo: no "did you
+    // mean", and the help says how to declare it.
+    let diagnostics = check(
+        &[
+            ("prompts/hello/prompt.toml", BARE_TOML),
+            (
+                "prompts/hello/v1.prompt",
+                r#"+++
+variables.name = { type = "string" }
+variables.game_name = { type = "string" }
++++
+Hello, {{name}}! Let us play {{game_name}}, {{player_name}}.
+"#,
+            ),
+        ],
+        ERRORS,
+        &["variables/undeclared"],
+    );
+    let help = diagnostics[0]["help"].as_str().unwrap_or_default();
+    assert!(!help.contains("did you mean"), "{help}");
+    assert!(
+        help.contains(
+            r#"declare it in the front matter: `variables.player_name = { type = "string" }`"#
+        ),
+        "{help}"
+    );
 }
 
 #[test]
