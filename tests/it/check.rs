@@ -1637,6 +1637,112 @@ fn edited_locked_version() {
 }
 
 #[test]
+fn edited_locked_version_reports_the_root_cause_alone() {
+    let repo = Repo::new(&[
+        (
+            "prompts/hello/prompt.toml",
+            r#"description = "Greets a user by name"
+
+[activate]
+production = 1
+
+[[test]]
+name = "greets"
+version = 1
+vars = { name = "Ada" }
+contains = ["Hello, Ada"]
+snapshot = true
+"#,
+        ),
+        (
+            "prompts/hello/v1.prompt",
+            "+++\nvariables.name = { type = \"string\" }\n+++\nHello, {{name}}!\n",
+        ),
+    ]);
+    let blessed = repo.run(&["check", "--bless"]);
+    assert_eq!(blessed.code, OK, "{}{}", blessed.stdout, blessed.stderr);
+    assert_eq!(repo.run(&["lock"]).code, OK);
+
+    // A wording change alone: the snapshot differs and `contains` fails, but the version must be
+    // restored, not blessed.
+    repo.write(
+        "prompts/hello/v1.prompt",
+        "+++\nvariables.name = { type = \"string\" }\n+++\nHi there, {{name}}!\n",
+    );
+    for format in ["human", "json", "github", "sarif"] {
+        let run = repo.run(&["check", "--format", format]);
+        assert_eq!(run.code, ERRORS, "{format}: {}{}", run.stdout, run.stderr);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(all.contains("lock/modified"), "{format}: {all}");
+        assert!(!all.contains("--bless"), "{format} advises --bless on a locked version: {all}");
+        if format == "human" || format == "json" {
+            assert!(all.contains("2 more diagnostics"), "{format}: {all}");
+            assert!(all.contains("(tests/contains, tests/snapshot)"), "{format}: {all}");
+        }
+    }
+    let json = repo.run(&["check", "--format", "json"]);
+    let codes: Vec<Value> = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(codes.len(), 1, "only the root cause: {codes:?}");
+    // `--bless` does not write a snapshot of the edited text either.
+    let snapshot = repo.read("prompts/hello/snapshots/greets.v1.txt");
+    let blessed = repo.run(&["check", "--bless"]);
+    assert_eq!(blessed.code, ERRORS, "{}{}", blessed.stdout, blessed.stderr);
+    assert!(!blessed.stderr.contains("wrote snapshot"), "{}", blessed.stderr);
+    assert_eq!(repo.read("prompts/hello/snapshots/greets.v1.txt"), snapshot);
+
+    // The tour's mistake: a new variable in the locked version. One independent error elsewhere
+    // (v2) and a secret in the edited file are still reported; v1's cascade is not.
+    repo.write(
+        "prompts/hello/v1.prompt",
+        "+++\nvariables.name = { type = \"string\" }\n+++\nHi {{name}}, I am {{player_name}}. Token: ghp_R7x2Kq9Lm4Np8Tv3Wb6Yc1Zd5Fh0Gj2Hs7Ak4Dl\n",
+    );
+    repo.write(
+        "prompts/hello/v2.prompt",
+        "+++\nvariables.name = { type = \"string\" }\n+++\nHello, {{nme}}!\n",
+    );
+    let diagnostics = check_repo(
+        &repo,
+        &[],
+        ERRORS,
+        &["lock/modified", "security/secret", "variables/undeclared", "variables/unused"],
+    );
+    let root = diagnostics.iter().find(|d| d["code"] == "lock/modified").expect("lock/modified");
+    let note = root["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("variables/undeclared") && note.contains("tests/render"),
+        "the note names what it hides: {note}"
+    );
+    let undeclared =
+        diagnostics.iter().find(|d| d["code"] == "variables/undeclared").expect("v2's error");
+    assert_eq!(undeclared["file"], "prompts/hello/v2.prompt");
+    // The root cause is printed before the rest of the prompt.
+    assert_eq!(diagnostics[0]["code"], "lock/modified", "{diagnostics:?}");
+}
+
+#[test]
+fn a_version_that_does_not_parse_reports_only_that() {
+    // A template that does not parse is not checked or rendered further: its test reports nothing.
+    let repo = Repo::new(&[
+        (
+            "prompts/hello/prompt.toml",
+            r#"description = "Greets a user by name"
+
+[[test]]
+name = "greets"
+vars = { name = "Ada", extra = 1 }
+contains = ["Ada"]
+snapshot = true
+"#,
+        ),
+        (
+            "prompts/hello/v1.prompt",
+            "+++\nvariables.name = { type = \"string\" }\nvariables.age = { type = \"integer\" }\n+++\nHello, {{#if name}}{{name}}!\n",
+        ),
+    ]);
+    check_repo(&repo, &[], ERRORS, &["syntax/template"]);
+}
+
+#[test]
 fn lock_never_rewrites_an_entry() {
     let repo = activated_prompt();
     assert_eq!(repo.run(&["lock"]).code, OK);
