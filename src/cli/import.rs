@@ -114,8 +114,9 @@ pub(super) fn import(project: &Project, args: &ImportArgs, color: bool) -> Resul
     let run = pipeline::check::check(project, paths, Options::default(), false)?;
     let errors: Vec<&Diagnostic> = run.errors().collect();
     for diagnostic in &errors {
-        print!("{}", checking::human(&run, diagnostic, color));
+        eprint!("{}", checking::human(&run, diagnostic, color));
     }
+    eprint!("{}", report::explain_hint(errors.iter().copied()));
     if !errors.is_empty() {
         eprintln!("error: the imported prompt does not check clean; this is a bug in `promptctl import`, please report it");
         return Ok(exit::ERRORS);

@@ -67,6 +67,9 @@ pub struct Cli {
     /// Log to stderr: -v promptctl's info events, -vv debug, -vvv trace (RUST_LOG, when set, decides instead)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub verbose: u8,
+    /// Print no progress or summary lines: only diagnostics, machine output and errors
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub quiet: bool,
     /// The format of the log lines on stderr
     #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Human, help_heading = "Global options")]
     pub log_format: LogFormat,
@@ -187,18 +190,26 @@ pub enum UnescapeArg {
     JsTemplate,
 }
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--quiet` was given: commands then leave out their progress and summary lines.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    let color = match cli.color {
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    // Human diagnostics and logs go to stderr, so `auto` asks whether stderr is a terminal; only
+    // `diff`'s coloured comparison goes to stdout.
+    let terminal = |is_terminal: bool| match cli.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        Color::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none(),
     };
-    let log_color = match cli.color {
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        _ => color,
-    };
-    logging::init(cli.verbose, cli.log_format, log_color);
+    let color = terminal(std::io::stderr().is_terminal());
+    let stdout_color = terminal(std::io::stdout().is_terminal());
+    logging::init(cli.verbose, cli.log_format, color);
     // A deploy host verifies with `--pubkey` and needs no project.
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);
@@ -227,7 +238,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => import(&project, &args, color),
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Render(args) => render::render(&project, &args, color),
-        Command::Diff(args) => diff::diff(&project, &args, color),
+        Command::Diff(args) => diff::diff(&project, &args, stdout_color),
         Command::Keygen(args) => keygen(&project, &args),
         Command::Build(args) => {
             let code = build(&project, &args, color)?;

@@ -91,7 +91,8 @@ pub(super) fn new(project: &Project, args: &NewArgs, color: bool) -> Result<i32>
     };
     match created {
         Created::BadName(diagnostic) => {
-            print!("{}", report::human(&diagnostic, None, color));
+            eprint!("{}", report::human(&diagnostic, None, color));
+            eprint!("{}", report::explain_hint([&diagnostic]));
             eprintln!("error: not creating `{}`: fix the name", args.name);
             Ok(exit::ERRORS)
         }
