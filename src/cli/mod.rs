@@ -190,6 +190,67 @@ pub enum UnescapeArg {
     JsTemplate,
 }
 
+impl Cli {
+    /// Whether the command was asked for JSON output (`--format json`): an operational failure is
+    /// then printed as one JSON object on stdout too (`failure_json`).
+    pub fn json_output(&self) -> bool {
+        match &self.command {
+            Command::Check { format, .. } => *format == Format::Json,
+            Command::Render(args) => args.format == RenderFormat::Json,
+            Command::Diff(args) => args.format == DiffFormat::Json,
+            Command::Review(args) => args.format == review::ReviewFormat::Json,
+            Command::Publish(args) => args.format == deploy::OutputFormat::Json,
+            Command::Status(args) => args.format == deploy::OutputFormat::Json,
+            Command::History(args) => args.format == deploy::OutputFormat::Json,
+            _ => false,
+        }
+    }
+}
+
+/// The stable code of an operational failure (exit 2), from the first cause promptctl knows in
+/// its chain: `failure/no-project`, `failure/config`, `failure/io`, `failure/git`,
+/// `failure/bundle`, `failure/store`, or `failure/other`.
+pub fn failure_code(error: &anyhow::Error) -> &'static str {
+    for cause in error.chain() {
+        if let Some(config) = cause.downcast_ref::<config::ConfigError>() {
+            return match config {
+                config::ConfigError::NotFound { .. } | config::ConfigError::NoConfig { .. } => {
+                    "failure/no-project"
+                }
+                config::ConfigError::Invalid { .. } => "failure/config",
+                config::ConfigError::Read { .. } => "failure/io",
+            };
+        }
+        if cause.is::<crate::store::StoreError>() {
+            return "failure/store";
+        }
+        if cause.is::<crate::git::Error>() {
+            return "failure/git";
+        }
+        if cause.is::<crate::bundle::Error>() {
+            return "failure/bundle";
+        }
+        if cause.is::<crate::read::ReadError>() || cause.is::<std::io::Error>() {
+            return "failure/io";
+        }
+    }
+    "failure/other"
+}
+
+/// An operational failure as the one JSON object `--format json` prints on stdout:
+/// `{"code", "severity": "error", "message", "causes": [...], "exit": 2}`. The texts are the ones
+/// stderr shows, which never hold a secret.
+pub fn failure_json(error: &anyhow::Error) -> String {
+    let value = serde_json::json!({
+        "code": failure_code(error),
+        "severity": "error",
+        "message": error.to_string(),
+        "causes": error.chain().skip(1).map(|cause| cause.to_string()).collect::<Vec<_>>(),
+        "exit": exit::FAILURE,
+    });
+    format!("{value:#}\n")
+}
+
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Whether `--quiet` was given: commands then leave out their progress and summary lines.
@@ -275,10 +336,7 @@ pub(crate) fn open_project(root: Option<&Path>) -> Result<Project> {
     let root = match root {
         Some(root) => {
             if !root.join(config::FILE_NAME).is_file() {
-                anyhow::bail!(
-                    "`{}` has no `promptctl.toml`; pass the folder that holds it",
-                    root.display()
-                );
+                return Err(config::ConfigError::NoConfig { root: root.to_path_buf() }.into());
             }
             root.to_path_buf()
         }
