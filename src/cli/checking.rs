@@ -71,21 +71,40 @@ pub(super) fn refuse(run: &CheckRun, color: bool, what: &str) {
     eprintln!("error: not {what} while `check` reports {} error(s); fix them first", errors.len());
 }
 
-pub(super) fn lock(project: &Project, color: bool) -> Result<i32> {
+pub(super) fn lock(project: &Project, format: OutputFormat, color: bool) -> Result<i32> {
     let lock_file = &project.config.lock_file;
-    match pipeline::check::lock(project)? {
+    let locked = pipeline::check::lock(project)?;
+    if format == OutputFormat::Json {
+        let value = match &locked {
+            Locked::Refused(run) => super::build::refused_json(run),
+            Locked::UpToDate { total } => serde_json::json!({
+                "status": "up-to-date", "lock_file": lock_file, "total": total, "added": [],
+            }),
+            Locked::Added { added, total } => serde_json::json!({
+                "status": "added",
+                "lock_file": lock_file,
+                "total": total,
+                "added": added.iter().map(|entry| serde_json::json!({
+                    "name": entry.name, "version": entry.version, "sha256": entry.sha256,
+                })).collect::<Vec<_>>(),
+            }),
+        };
+        super::build::print_json(&value);
+    }
+    let human = format == OutputFormat::Human && !quiet();
+    match locked {
         Locked::Refused(run) => {
             refuse(&run, color, "locking");
             Ok(exit::ERRORS)
         }
         Locked::UpToDate { total } => {
-            if !quiet() {
+            if human {
                 println!("{lock_file} is up to date ({total} locked versions)");
             }
             Ok(exit::OK)
         }
         Locked::Added { added, total } => {
-            if !quiet() {
+            if human {
                 for entry in &added {
                     let short = lock::short(&entry.sha256);
                     println!("locked {} v{} sha256:{short}", entry.name, entry.version);

@@ -28,6 +28,7 @@ mod setup;
 pub use build::*;
 /// The metric names `publish --metrics-file` writes (docs/runtime.md's table lists them).
 pub use deploy::metrics::name as publish_metric;
+pub use deploy::OutputFormat;
 pub use diff::{DiffArgs, DiffFormat};
 pub use explain::{CompletionsArgs, ExplainArgs, ManArgs};
 pub use generate::*;
@@ -115,7 +116,11 @@ pub enum Command {
         no_cache: bool,
     },
     /// Record the sha256 of new versions in the lock file (never rewrites an entry)
-    Lock,
+    Lock {
+        /// `human` lines, or `json`: one object with the entries added (or the diagnostics that refused it)
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+    },
     /// Print a version rendered with vars, exactly as the runtime renders it (vars checked against the contract)
     Render(RenderArgs),
     /// Compare two versions (or environments' activations) rendered with the same vars, line by line and word by word
@@ -202,6 +207,10 @@ impl Cli {
             Command::Publish(args) => args.format == deploy::OutputFormat::Json,
             Command::Status(args) => args.format == deploy::OutputFormat::Json,
             Command::History(args) => args.format == deploy::OutputFormat::Json,
+            Command::Lock { format } => *format == OutputFormat::Json,
+            Command::Build(args) => args.format == OutputFormat::Json,
+            Command::VerifyBundle(args) => args.format == OutputFormat::Json,
+            Command::Keygen(args) => args.format == OutputFormat::Json,
             _ => false,
         }
     }
@@ -293,7 +302,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Check { paths, format, bless, no_cache } => {
             checking::check(&project, &paths, format, Options { bless }, !no_cache && !bless, color)
         }
-        Command::Lock => checking::lock(&project, color),
+        Command::Lock { format } => checking::lock(&project, format, color),
         Command::New(args) => setup::new(&project, &args, color),
         Command::Schema(args) => setup::schema(&project, &args),
         Command::Import(args) => import(&project, &args, color),
