@@ -890,7 +890,7 @@ fn keygen_lock_build_and_verify_bundle_speak_json() {
     assert_eq!(bundle["dirty"], false);
     assert_eq!(
         bundle["sha256"].as_str(),
-        Some(promptctl::text::sha256_hex(&read_bytes(&repo.join(BUNDLE))).as_str())
+        Some(promptctl::text::sha256_hex(read_bytes(&repo.join(BUNDLE))).as_str())
     );
 
     let verified = run(repo.path(), &["verify-bundle", BUNDLE, "--format", "json"]);
