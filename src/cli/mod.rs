@@ -208,6 +208,7 @@ impl Cli {
             Command::Status(args) => args.format == deploy::OutputFormat::Json,
             Command::History(args) => args.format == deploy::OutputFormat::Json,
             Command::Lock { format } => *format == OutputFormat::Json,
+            Command::Rollback(args) => args.format == OutputFormat::Json,
             Command::Build(args) => args.format == OutputFormat::Json,
             Command::VerifyBundle(args) => args.format == OutputFormat::Json,
             Command::Keygen(args) => args.format == OutputFormat::Json,
@@ -262,6 +263,14 @@ pub fn failure_json(error: &anyhow::Error) -> String {
 
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+static JSON_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether stdout holds one JSON document (`--format json`): lines that would otherwise follow it
+/// there (a deploy's cache and webhook lines) go to stderr instead.
+pub(crate) fn json_stdout() -> bool {
+    JSON_STDOUT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Whether `--quiet` was given: commands then leave out their progress and summary lines.
 pub(crate) fn quiet() -> bool {
     QUIET.load(std::sync::atomic::Ordering::Relaxed)
@@ -270,6 +279,7 @@ pub(crate) fn quiet() -> bool {
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    JSON_STDOUT.store(cli.json_output(), std::sync::atomic::Ordering::Relaxed);
     // Human diagnostics and logs go to stderr, so `auto` asks whether stderr is a terminal; only
     // `diff`'s coloured comparison goes to stdout.
     let terminal = |is_terminal: bool| match cli.color {
