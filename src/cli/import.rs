@@ -122,6 +122,9 @@ pub(super) fn import(project: &Project, args: &ImportArgs, color: bool) -> Resul
         return Ok(exit::ERRORS);
     }
     println!("seed check: v1 reproduces the legacy text byte for byte");
+    if quiet() {
+        return Ok(exit::OK);
+    }
     println!("next: declare variables in v1's front matter and replace literal parts with {{{{name}}}}, with their values in `[seed] vars`; `promptctl check` proves the text did not change. Then add tests, and `promptctl lock`.");
     Ok(exit::OK)
 }

@@ -85,6 +85,17 @@ fn new_creates_a_prompt_that_checks_and_refuses_an_existing_one() {
     let again = run_in(repo.path(), &["new", "faq-bot"]);
     expect(&again, 2);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    // --quiet: what was written, not the advice on what to do next.
+    assert!(created.stdout.contains("\nnext: "), "{}", created.stdout);
+    let quiet = run_in(repo.path(), &["new", "faq-bot-2", "-q"]);
+    expect(&quiet, 0);
+    assert!(quiet.stdout.contains("wrote prompts/faq-bot-2/v1.prompt"), "{}", quiet.stdout);
+    assert!(!quiet.stdout.contains("next:"), "{}", quiet.stdout);
+    let next = run_in(repo.path(), &["--quiet", "new", "faq-bot", "--next"]);
+    expect(&next, 0);
+    assert!(next.stdout.contains("wrote prompts/faq-bot/v2.prompt"), "{}", next.stdout);
+    assert!(!next.stdout.contains("next:"), "{}", next.stdout);
 }
 
 #[test]
