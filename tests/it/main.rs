@@ -13,6 +13,7 @@ mod diff;
 mod differential;
 mod docs;
 mod explain;
+mod failures;
 mod fleet;
 mod formats;
 mod fuzz_replay;
