@@ -158,6 +158,8 @@ impl Project {
 pub enum ConfigError {
     #[error("no `promptctl.toml` in `{start}` or any folder above it; run `promptctl init` to put this repository under promptctl, or run promptctl inside a project, or pass `--root DIR`")]
     NotFound { start: PathBuf },
+    #[error("`{root}` has no `promptctl.toml`; pass the folder that holds it")]
+    NoConfig { root: PathBuf },
     #[error("cannot read `{path}`")]
     Read { path: PathBuf, source: crate::read::ReadError },
     #[error("{path}:{line}:{column}: {message}")]

@@ -261,16 +261,35 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
     });
 }
 
-/// "did you mean" for a misspelled name, from the candidates that are close enough.
+/// "did you mean" for a misspelled name: the closest candidate that a typo could have produced,
+/// or `None`. A candidate qualifies when it differs only in case, when the name is a prefix of it
+/// (at least 3 characters: `prod` for `production`), or when their edit distance (insertions,
+/// deletions, substitutions and swaps of two neighbours) is at most a third of the name's length
+/// (at least 1), the threshold rustc uses. A different word sharing a suffix is not a typo:
+/// `player_name` is 4 edits from `game_name`, over its threshold of 3.
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let length = name.chars().count();
+    if length == 0 {
+        return None;
+    }
+    let threshold = length.max(3) / 3;
     candidates
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|candidate| *candidate != name)
+        .filter_map(|candidate| {
+            let distance = if candidate.eq_ignore_ascii_case(name) {
+                0
+            } else if length >= 3 && candidate.starts_with(name) {
+                1
+            } else {
+                strsim::osa_distance(name, candidate)
+            };
+            (distance <= threshold).then_some((distance, candidate))
+        })
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
 
@@ -299,5 +318,26 @@ mod tests {
     fn suggestions_need_similarity() {
         assert_eq!(did_you_mean("gme_name", ["game_name", "context"]), Some("game_name"));
         assert_eq!(did_you_mean("zzz", ["game_name", "context"]), None);
+        // A new variable that shares a word with a declared one is not a typo of it.
+        assert_eq!(did_you_mean("player_name", ["game_name", "name"]), None);
+        assert_eq!(did_you_mean("user_id", ["user_name"]), None);
+        for (typo, meant) in [
+            ("plaec", "place"),
+            ("nick_name", "nickname"),
+            ("iff", "if"),
+            ("owner", "owners"),
+            ("prod", "production"),
+            ("prodution", "production"),
+            ("nmae", "name"),
+            ("strng", "string"),
+            ("test/type", "tests/type"),
+            ("Name", "name"),
+        ] {
+            assert_eq!(did_you_mean(typo, [meant, "unrelated"]), Some(meant), "{typo}");
+        }
+        // The closest wins, and the name itself is never suggested.
+        assert_eq!(did_you_mean("gret", ["great", "greet", "gret"]), Some("great"));
+        assert_eq!(did_you_mean("ab", ["abc"]), Some("abc"));
+        assert_eq!(did_you_mean("", ["a"]), None);
     }
 }

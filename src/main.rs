@@ -24,6 +24,7 @@ fn main() {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1)
     };
     let cli = promptctl::cli::Cli::parse();
+    let json = cli.json_output();
     let code = match promptctl::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -35,6 +36,10 @@ fn main() {
             }) {
                 0
             } else {
+                if json {
+                    // Under `--format json` a script reads stdout: it gets one object with a code.
+                    print!("{}", promptctl::cli::failure_json(&error));
+                }
                 eprintln!("error: {error}");
                 for cause in error.chain().skip(1) {
                     eprintln!("  caused by: {cause}");

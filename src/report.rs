@@ -301,6 +301,27 @@ pub fn human(diagnostic: &Diagnostic, text: Option<&str>, color: bool) -> String
     output
 }
 
+/// The line after a run's human diagnostics that names `promptctl explain` for the codes it
+/// reported (each once, in the order they first appear), as rustc names `rustc --explain`; empty
+/// when there were none.
+pub fn explain_hint<'a>(diagnostics: impl IntoIterator<Item = &'a Diagnostic>) -> String {
+    let mut codes: Vec<&str> = Vec::new();
+    for diagnostic in diagnostics {
+        let code = diagnostic.code.as_str();
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    match codes.as_slice() {
+        [] => String::new(),
+        [code] => format!("= help: for more about `{code}`, run `promptctl explain {code}`\n"),
+        codes => format!(
+            "= help: for more about a code, run `promptctl explain CODE` ({})\n",
+            codes.join(", ")
+        ),
+    }
+}
+
 /// The last line of human output.
 pub fn summary(diagnostics: &[Diagnostic], prompts: usize, versions: usize) -> String {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();

@@ -155,6 +155,8 @@ pub fn prompt_with<R>(
     }
 
     let mut activated: Vec<u32> = Vec::new();
+    // Which diagnostics of prompt.toml (a test's, the seed's) are about which version.
+    let mut by_version: Vec<(u32, std::ops::Range<usize>)> = Vec::new();
     if let Some((manifest, manifest_text, manifest_path)) = &manifest {
         for (environment, version) in &manifest.activate {
             if !config.environments.contains_key(environment.get_ref()) {
@@ -208,8 +210,10 @@ pub fn prompt_with<R>(
             &activated,
             options,
             &mut outcome,
+            &mut by_version,
         );
         if let Some(seed) = &manifest.seed {
+            let before = outcome.diagnostics.len();
             check_seed(
                 files,
                 seed,
@@ -218,6 +222,9 @@ pub fn prompt_with<R>(
                 &versions,
                 &mut outcome.diagnostics,
             );
+            if let Ok(number) = u32::try_from(*seed.get_ref().version.get_ref()) {
+                by_version.push((number, before..outcome.diagnostics.len()));
+            }
         }
     }
 
@@ -235,11 +242,114 @@ pub fn prompt_with<R>(
         &activated,
         &mut outcome.diagnostics,
     );
+    root_causes_first(&version_digests, &by_version, &mut outcome.diagnostics);
+    // `--bless` never writes the snapshot of a locked version's edited text: it must be restored.
+    for (number, path, _) in &version_digests {
+        if outcome.diagnostics.iter().any(|d| d.code == Code::LockModified && d.file == *path) {
+            let suffix = format!(".v{number}.txt");
+            outcome.snapshot_writes.retain(|(snapshot, _)| !snapshot.ends_with(&suffix));
+        }
+    }
     for diagnostic in &mut outcome.diagnostics {
         redact_texts(diagnostic);
     }
     let inspected = inspect(manifest.as_ref().map(|(manifest, _, _)| manifest), &versions);
     (outcome, inspected)
+}
+
+/// Whether `code` is a root cause in a version file: the version was edited after it was locked,
+/// or it does not parse. What else is reported about that version follows from it.
+fn is_root_cause(code: Code) -> bool {
+    matches!(
+        code,
+        Code::LockModified
+            | Code::SyntaxToml
+            | Code::SyntaxFrontMatter
+            | Code::SyntaxTemplate
+            | Code::SyntaxNesting
+            | Code::SyntaxEncoding
+    )
+}
+
+/// Root causes first: a version that was edited after it was locked (`lock/modified`) or does not
+/// parse keeps that diagnostic and drops the cascade it causes in the same version (what its tests
+/// and its seed report, what the rules find in its file), which would otherwise bury it and, for a
+/// locked version, advise `--bless` on a text that must be restored instead. The root cause's note
+/// counts what was left out. Security and lock diagnostics are never a consequence: a secret in
+/// an edited file is reported all the same.
+fn root_causes_first(
+    versions: &[(u32, String, String)],
+    by_version: &[(u32, std::ops::Range<usize>)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let independent =
+        |code: Code| code.as_str().starts_with("security/") || code.as_str().starts_with("lock/");
+    let mut dropped = vec![false; diagnostics.len()];
+    // (index of the root cause, codes of its consequences)
+    let mut causes: Vec<(usize, Vec<Code>)> = Vec::new();
+    for (number, path, _) in versions {
+        // A lock violation is the root cause of everything else in its file, a parse error included.
+        let root = diagnostics
+            .iter()
+            .position(|d| d.code == Code::LockModified && d.file == *path)
+            .or_else(|| diagnostics.iter().position(|d| is_root_cause(d.code) && d.file == *path));
+        let Some(root) = root else { continue };
+        let root_code = diagnostics[root].code;
+        let mut consequences = Vec::new();
+        for (index, diagnostic) in diagnostics.iter().enumerate() {
+            if index == root || dropped[index] || independent(diagnostic.code) {
+                continue;
+            }
+            let in_file = diagnostic.file == *path
+                && (root_code == Code::LockModified || !is_root_cause(diagnostic.code));
+            let about_version =
+                by_version.iter().any(|(n, range)| n == number && range.contains(&index));
+            if in_file || about_version {
+                dropped[index] = true;
+                consequences.push(diagnostic.code);
+            }
+        }
+        if !consequences.is_empty() {
+            causes.push((root, consequences));
+        }
+    }
+    for (root, mut codes) in causes {
+        let count = codes.len();
+        codes.sort_unstable();
+        let mut listed: Vec<String> = Vec::new();
+        for code in &codes {
+            let times = codes.iter().filter(|c| *c == code).count();
+            let entry = if times > 1 {
+                format!("{} ×{times}", code.as_str())
+            } else {
+                code.as_str().to_string()
+            };
+            if listed.last() != Some(&entry) {
+                listed.push(entry);
+            }
+        }
+        let what = if count == 1 { "diagnostic" } else { "diagnostics" };
+        let fixed = if diagnostics[root].code == Code::LockModified {
+            "restoring the file clears them"
+        } else {
+            "they are checked again once it parses"
+        };
+        let note = format!(
+            "{count} more {what} of this version follow from it and are not shown ({}); {fixed}",
+            listed.join(", ")
+        );
+        let diagnostic = &mut diagnostics[root];
+        let note = match diagnostic.note.take() {
+            Some(existing) => format!("{existing}\n{note}"),
+            None => note,
+        };
+        diagnostic.note = Some(crate::diagnostic::bounded(note, crate::diagnostic::MAX_NOTE_LINES));
+    }
+    let mut index = 0;
+    diagnostics.retain(|_| {
+        index += 1;
+        !dropped[index - 1]
+    });
 }
 
 /// Blanks secrets out of everything a diagnostic says: a test's `contains` string, a rendered

@@ -90,6 +90,7 @@ pub(super) fn run_tests(
     activated: &[u32],
     options: Options,
     outcome: &mut Outcome,
+    by_version: &mut Vec<(u32, std::ops::Range<usize>)>,
 ) {
     let mut seen: BTreeMap<&str, std::ops::Range<usize>> = BTreeMap::new();
     for test in &manifest.tests {
@@ -139,7 +140,9 @@ pub(super) fn run_tests(
         };
         for number in targets {
             let Some(version) = versions.iter().find(|v| v.number == number) else { continue };
+            let before = outcome.diagnostics.len();
             run_test(files, spec, test.span(), text, path, version, options, outcome);
+            by_version.push((number, before..outcome.diagnostics.len()));
         }
     }
 }

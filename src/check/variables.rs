@@ -490,9 +490,18 @@ impl<'a, 'v, 't> Walker<'a, 'v, 't> {
                             let mut candidates: Vec<&str> =
                                 variables.iter().map(|v| v.name.as_str()).collect();
                             candidates.extend(self.scopes.param_names().map(String::as_str));
-                            let help = match did_you_mean(&segment.name, candidates.iter().copied()) {
-                                Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                                None => format!("declare it in the front matter: `variables.{} = {{ type = \"string\" }}`", segment.name),
+                            let declare = format!(
+                                "declare it in the front matter: `variables.{} = {{ type = \"string\" }}`",
+                                segment.name
+                            );
+                            // The declaration is always offered: a close name may be a typo, or
+                            // the new variable may merely resemble one (`player_name`, `game_name`).
+                            let help = match did_you_mean(&segment.name, candidates.iter().copied())
+                            {
+                                Some(suggestion) => {
+                                    format!("did you mean `{suggestion}`? If not, {declare}")
+                                }
+                                None => declare,
                             };
                             let in_scope = if self.scopes.len() > 1 && path.depth == 0 && !path.data
                             {

@@ -15,6 +15,9 @@ pub struct KeygenArgs {
     /// Do not add the public key to `[signing] public_keys` of promptctl.toml
     #[arg(long)]
     pub no_config: bool,
+    /// `human` lines, or `json`: one object with the key files, the key id and what was done to promptctl.toml (never the key)
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +34,9 @@ pub struct BuildArgs {
     /// Then publish the bundle to this environment (as `promptctl publish --env ENV` would)
     #[arg(long, value_name = "ENV")]
     pub publish: Option<String>,
+    /// `human` lines, or `json`: one object describing the bundle (or the diagnostics that refused it)
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +46,22 @@ pub struct VerifyBundleArgs {
     /// A trusted minisign public key file (repeatable; default: `[signing] public_keys` of promptctl.toml)
     #[arg(long = "pubkey", value_name = "FILE")]
     pub pubkeys: Vec<PathBuf>,
+    /// `human` lines, or `json`: one object describing the verified bundle
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Prints `value` as one pretty JSON object on stdout.
+pub(super) fn print_json(value: &serde_json::Value) {
+    println!("{value:#}");
+}
+
+/// The JSON object of a command that `check`'s errors refused: its status and the diagnostics.
+pub(super) fn refused_json(run: &crate::pipeline::check::CheckRun) -> serde_json::Value {
+    let errors: Vec<Diagnostic> = run.errors().cloned().collect();
+    let diagnostics: serde_json::Value =
+        serde_json::from_str(&report::json(&errors)).unwrap_or_default();
+    serde_json::json!({ "status": "refused", "diagnostics": diagnostics })
 }
 
 pub(super) fn keygen(project: &Project, args: &KeygenArgs) -> Result<i32> {
@@ -52,6 +74,22 @@ pub(super) fn keygen(project: &Project, args: &KeygenArgs) -> Result<i32> {
     let pair = setup::keygen(project, &request)?;
     let public = shown(project, &pair.public);
     let secret = shown(project, &pair.secret);
+    if args.format == OutputFormat::Json {
+        let config = match &pair.config {
+            Trust::Added(_) => "added",
+            Trust::Listed(_) => "listed",
+            Trust::Untouched => "untouched",
+        };
+        print_json(&serde_json::json!({
+            "status": "written",
+            "public_key_file": public,
+            "secret_key_file": secret,
+            "key_id": pair.key_id.to_string(),
+            "encrypted": pair.encrypted,
+            "config": config,
+        }));
+        return Ok(exit::OK);
+    }
     let variable = crate::signing::PASSWORD_VARIABLE;
     match &pair.config {
         Trust::Added(path) => println!("wrote {public}: public key {}; added `{path}` to `[signing] public_keys` of promptctl.toml: commit both", pair.key_id),
@@ -80,6 +118,9 @@ pub(super) fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<
     };
     let built = match stage::build(project, &options)? {
         Build::Refused(run) => {
+            if args.format == OutputFormat::Json {
+                print_json(&refused_json(&run));
+            }
             checking::refuse(&run, color, "building");
             return Ok(exit::ERRORS);
         }
@@ -93,19 +134,38 @@ pub(super) fn build(project: &Project, args: &BuildArgs, color: bool) -> Result<
         eprintln!("warning: `{out}` was stale: build rewrote it from the prompts; commit it (`promptctl codegen --check` fails until you do)");
     }
     let provenance = &built.provenance;
+    if args.format == OutputFormat::Json {
+        print_json(&serde_json::json!({
+            "status": "built",
+            "bundle": shown(project, &built.bundle_path),
+            "signature": shown(project, &built.signature_path),
+            "prompts": built.prompts,
+            "versions": built.versions,
+            "seq": provenance.seq,
+            "git_commit": provenance.git_commit,
+            "dirty": provenance.dirty,
+            "sha256": built.sha256,
+            "key_id": key.secret.key_id().to_string(),
+            "development_signed": key.development,
+            "expires": built.expires.as_ref().map(|e| e.to_string()),
+            "codegen_rewritten": built.codegen_written,
+        }));
+    }
     let commit = &provenance.git_commit[..provenance.git_commit.len().min(12)];
-    println!(
-        "built {}: {} prompts, {} versions, seq {}, commit {commit}, sha256 {}",
-        shown(project, &built.bundle_path),
-        built.prompts,
-        built.versions,
-        provenance.seq,
-        &built.sha256[..12],
-    );
-    let signature = shown(project, &built.signature_path);
-    println!("signed {signature} with key {} ({})", key.secret.key_id(), key.name);
-    if let Some(expires) = &built.expires {
-        println!("expires {expires}");
+    if args.format == OutputFormat::Human && !quiet() {
+        println!(
+            "built {}: {} prompts, {} versions, seq {}, commit {commit}, sha256 {}",
+            shown(project, &built.bundle_path),
+            built.prompts,
+            built.versions,
+            provenance.seq,
+            &built.sha256[..12],
+        );
+        let signature = shown(project, &built.signature_path);
+        println!("signed {signature} with key {} ({})", key.secret.key_id(), key.name);
+        if let Some(expires) = &built.expires {
+            println!("expires {expires}");
+        }
     }
     if key.development {
         eprintln!("warning: the bundle is development-signed: only the embedded store accepts it; configure a key (`promptctl keygen`, then `--key`, {SIGNING_KEY_VARIABLE} or `[signing] secret_key`) for deployable bundles");
@@ -126,7 +186,22 @@ pub(super) fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Res
         versions += verified.prompt(name)?.versions.len();
     }
     let header = verified.header();
-    println!(
+    if args.format == OutputFormat::Json {
+        print_json(&serde_json::json!({
+            "status": "verified",
+            "bundle": bundle_path.display().to_string(),
+            "format": header.format,
+            "seq": verified.seq(),
+            "git_commit": header.git_commit,
+            "prompts": verified.len(),
+            "versions": versions,
+            "key_id": verified.key_id().to_string(),
+            "expires": header.expires.as_ref().map(|e| e.to_string()),
+            "dirty": header.dirty,
+            "development_signed": verified.development_signed(),
+        }));
+    } else {
+        println!(
         "verified {}: format {}, seq {}, commit {}, {} prompts, {versions} versions, signed by key {}",
         bundle_path.display(),
         header.format,
@@ -135,8 +210,9 @@ pub(super) fn verify_bundle(root: Option<&Path>, args: &VerifyBundleArgs) -> Res
         verified.len(),
         verified.key_id()
     );
-    if let Some(expires) = &header.expires {
-        println!("expires {expires}");
+        if let Some(expires) = &header.expires {
+            println!("expires {expires}");
+        }
     }
     if header.dirty {
         eprintln!("warning: built from uncommitted changes (dirty); publishing it to production needs `--force`");

@@ -114,13 +114,17 @@ pub(super) fn import(project: &Project, args: &ImportArgs, color: bool) -> Resul
     let run = pipeline::check::check(project, paths, Options::default(), false)?;
     let errors: Vec<&Diagnostic> = run.errors().collect();
     for diagnostic in &errors {
-        print!("{}", checking::human(&run, diagnostic, color));
+        eprint!("{}", checking::human(&run, diagnostic, color));
     }
+    eprint!("{}", report::explain_hint(errors.iter().copied()));
     if !errors.is_empty() {
         eprintln!("error: the imported prompt does not check clean; this is a bug in `promptctl import`, please report it");
         return Ok(exit::ERRORS);
     }
     println!("seed check: v1 reproduces the legacy text byte for byte");
+    if quiet() {
+        return Ok(exit::OK);
+    }
     println!("next: declare variables in v1's front matter and replace literal parts with {{{{name}}}}, with their values in `[seed] vars`; `promptctl check` proves the text did not change. Then add tests, and `promptctl lock`.");
     Ok(exit::OK)
 }

@@ -29,6 +29,7 @@ mod setup;
 pub use build::*;
 /// The metric names `publish --metrics-file` writes (docs/runtime.md's table lists them).
 pub use deploy::metrics::name as publish_metric;
+pub use deploy::OutputFormat;
 pub use diff::{DiffArgs, DiffFormat};
 pub use explain::{CompletionsArgs, ExplainArgs, ManArgs};
 pub use generate::*;
@@ -69,6 +70,9 @@ pub struct Cli {
     /// Log to stderr: -v promptctl's info events, -vv debug, -vvv trace (RUST_LOG, when set, decides instead)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub verbose: u8,
+    /// Print no progress or summary lines: only diagnostics, machine output and errors
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub quiet: bool,
     /// The format of the log lines on stderr
     #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Human, help_heading = "Global options")]
     pub log_format: LogFormat,
@@ -114,7 +118,11 @@ pub enum Command {
         no_cache: bool,
     },
     /// Record the sha256 of new versions in the lock file (never rewrites an entry)
-    Lock,
+    Lock {
+        /// `human` lines, or `json`: one object with the entries added (or the diagnostics that refused it)
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+    },
     /// Print a version rendered with vars, exactly as the runtime renders it (vars checked against the contract)
     Render(RenderArgs),
     /// Compare two versions (or environments' activations) rendered with the same vars, line by line and word by word
@@ -191,22 +199,105 @@ pub enum UnescapeArg {
     JsTemplate,
 }
 
+impl Cli {
+    /// Whether the command was asked for JSON output (`--format json`): an operational failure is
+    /// then printed as one JSON object on stdout too (`failure_json`).
+    pub fn json_output(&self) -> bool {
+        match &self.command {
+            Command::Check { format, .. } => *format == Format::Json,
+            Command::Render(args) => args.format == RenderFormat::Json,
+            Command::Diff(args) => args.format == DiffFormat::Json,
+            Command::Review(args) => args.format == review::ReviewFormat::Json,
+            Command::Publish(args) => args.format == deploy::OutputFormat::Json,
+            Command::Status(args) => args.format == deploy::OutputFormat::Json,
+            Command::History(args) => args.format == deploy::OutputFormat::Json,
+            Command::Lock { format } => *format == OutputFormat::Json,
+            Command::Rollback(args) => args.format == OutputFormat::Json,
+            Command::Build(args) => args.format == OutputFormat::Json,
+            Command::VerifyBundle(args) => args.format == OutputFormat::Json,
+            Command::Keygen(args) => args.format == OutputFormat::Json,
+            _ => false,
+        }
+    }
+}
+
+/// The stable code of an operational failure (exit 2), from the first cause promptctl knows in
+/// its chain: `failure/no-project`, `failure/config`, `failure/io`, `failure/git`,
+/// `failure/bundle`, `failure/store`, or `failure/other`.
+pub fn failure_code(error: &anyhow::Error) -> &'static str {
+    for cause in error.chain() {
+        if let Some(config) = cause.downcast_ref::<config::ConfigError>() {
+            return match config {
+                config::ConfigError::NotFound { .. } | config::ConfigError::NoConfig { .. } => {
+                    "failure/no-project"
+                }
+                config::ConfigError::Invalid { .. } => "failure/config",
+                config::ConfigError::Read { .. } => "failure/io",
+            };
+        }
+        if cause.is::<crate::store::StoreError>() {
+            return "failure/store";
+        }
+        if cause.is::<crate::git::Error>() {
+            return "failure/git";
+        }
+        if cause.is::<crate::bundle::Error>() {
+            return "failure/bundle";
+        }
+        if cause.is::<crate::read::ReadError>() || cause.is::<std::io::Error>() {
+            return "failure/io";
+        }
+    }
+    "failure/other"
+}
+
+/// An operational failure as the one JSON object `--format json` prints on stdout:
+/// `{"code", "severity": "error", "message", "causes": [...], "exit": 2}`. The texts are the ones
+/// stderr shows, which never hold a secret.
+pub fn failure_json(error: &anyhow::Error) -> String {
+    let value = serde_json::json!({
+        "code": failure_code(error),
+        "severity": "error",
+        "message": error.to_string(),
+        "causes": error.chain().skip(1).map(|cause| cause.to_string()).collect::<Vec<_>>(),
+        "exit": exit::FAILURE,
+    });
+    format!("{value:#}\n")
+}
+
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+static JSON_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether stdout holds one JSON document (`--format json`): lines that would otherwise follow it
+/// there (a deploy's cache and webhook lines) go to stderr instead.
+pub(crate) fn json_stdout() -> bool {
+    JSON_STDOUT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether `--quiet` was given: commands then leave out their progress and summary lines.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    let color = match cli.color {
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    JSON_STDOUT.store(cli.json_output(), std::sync::atomic::Ordering::Relaxed);
+    // Human diagnostics and logs go to stderr, so `auto` asks whether stderr is a terminal; only
+    // `diff`'s coloured comparison goes to stdout.
+    let terminal = |is_terminal: bool| match cli.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        Color::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none(),
     };
-    let log_color = match cli.color {
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        _ => color,
-    };
+    let color = terminal(std::io::stderr().is_terminal());
+    let stdout_color = terminal(std::io::stdout().is_terminal());
     // A server's warnings (a tier down, a refused admin token) and activations are its log:
     // `serve` logs as with `-v` at least.
     let verbose =
         if matches!(cli.command, Command::Serve(_)) { cli.verbose.max(1) } else { cli.verbose };
-    logging::init(verbose, cli.log_format, log_color);
+    logging::init(verbose, cli.log_format, color);
     // A deploy host verifies with `--pubkey` and needs no project.
     if let Command::VerifyBundle(args) = &cli.command {
         return verify_bundle(cli.root.as_deref(), args);
@@ -229,13 +320,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Check { paths, format, bless, no_cache } => {
             checking::check(&project, &paths, format, Options { bless }, !no_cache && !bless, color)
         }
-        Command::Lock => checking::lock(&project, color),
+        Command::Lock { format } => checking::lock(&project, format, color),
         Command::New(args) => setup::new(&project, &args, color),
         Command::Schema(args) => setup::schema(&project, &args),
         Command::Import(args) => import(&project, &args, color),
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Render(args) => render::render(&project, &args, color),
-        Command::Diff(args) => diff::diff(&project, &args, color),
+        Command::Diff(args) => diff::diff(&project, &args, stdout_color),
         Command::Keygen(args) => keygen(&project, &args),
         Command::Build(args) => {
             let code = build(&project, &args, color)?;
@@ -273,10 +364,7 @@ pub(crate) fn open_project(root: Option<&Path>) -> Result<Project> {
     let root = match root {
         Some(root) => {
             if !root.join(config::FILE_NAME).is_file() {
-                anyhow::bail!(
-                    "`{}` has no `promptctl.toml`; pass the folder that holds it",
-                    root.display()
-                );
+                return Err(config::ConfigError::NoConfig { root: root.to_path_buf() }.into());
             }
             root.to_path_buf()
         }

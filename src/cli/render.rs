@@ -87,12 +87,14 @@ pub(super) fn render(project: &Project, args: &RenderArgs, color: bool) -> Resul
             for diagnostic in &diagnostics {
                 eprint!("{}", report::human(diagnostic, Some(&text), color));
             }
+            eprint!("{}", report::explain_hint(&diagnostics));
             Ok(exit::ERRORS)
         }
         Render::Errors(run) => {
             for diagnostic in run.errors() {
                 eprint!("{}", checking::human(&run, diagnostic, color));
             }
+            eprint!("{}", report::explain_hint(run.errors()));
             eprintln!(
                 "error: not rendering while `check` reports errors in this prompt; fix them first"
             );
@@ -107,6 +109,7 @@ pub(super) fn refused(diagnostics: &[Diagnostic], text: &str, color: bool) -> i3
     for diagnostic in diagnostics {
         eprint!("{}", report::human(diagnostic, Some(&text), color));
     }
+    eprint!("{}", report::explain_hint(diagnostics));
     exit::ERRORS
 }
 
@@ -115,6 +118,7 @@ pub(super) fn check_errors(run: &crate::pipeline::check::CheckRun, color: bool, 
     for diagnostic in run.errors() {
         eprint!("{}", checking::human(run, diagnostic, color));
     }
+    eprint!("{}", report::explain_hint(run.errors()));
     eprintln!("error: not {what} while `check` reports errors in this prompt; fix them first");
     exit::ERRORS
 }

@@ -72,6 +72,9 @@ pub(super) fn init(root: Option<&Path>, args: &InitArgs) -> Result<i32> {
     if done.files.written.is_empty() && !done.gitignore {
         println!("nothing to do: this folder is set up already");
     }
+    if quiet() {
+        return Ok(exit::OK);
+    }
     println!("\nnext:");
     println!("  promptctl check                # syntax, variables, tests, secrets");
     println!("  promptctl lock                 # record each version's sha256");
@@ -91,17 +94,24 @@ pub(super) fn new(project: &Project, args: &NewArgs, color: bool) -> Result<i32>
     };
     match created {
         Created::BadName(diagnostic) => {
-            print!("{}", report::human(&diagnostic, None, color));
+            eprint!("{}", report::human(&diagnostic, None, color));
+            eprint!("{}", report::explain_hint([&diagnostic]));
             eprintln!("error: not creating `{}`: fix the name", args.name);
             Ok(exit::ERRORS)
         }
         Created::Prompt { dir, files } => {
             print_written(&files);
+            if quiet() {
+                return Ok(exit::OK);
+            }
             println!("\nnext: write the prompt in {dir}/v1.prompt (its variables in the front matter), adjust the test in {dir}/prompt.toml, then `promptctl check` and `promptctl lock`");
             Ok(exit::OK)
         }
         Created::Next { dir, from, to, test, files } => {
             print_written(&files);
+            if quiet() {
+                return Ok(exit::OK);
+            }
             println!(
                 "\nv{to} is a copy of v{from}, served in staging; the test `{test}` renders it."
             );

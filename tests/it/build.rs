@@ -832,3 +832,96 @@ fn build_refuses_a_shallow_clone() {
     assert_code(&built, 0);
     assert!(built.stdout.contains(", seq 2, "), "{}", built.stdout);
 }
+
+#[test]
+fn keygen_lock_build_and_verify_bundle_speak_json() {
+    let json = |run: &Run| -> serde_json::Value {
+        serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}", run.stdout))
+    };
+    let repo = every_type_repo();
+    repo.write(
+        "promptctl.toml",
+        &format!("{CONFIG}\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n"),
+    );
+    repo.write(".gitignore", ".promptctl/\n");
+
+    let keygen = run(repo.path(), &["keygen", "--format", "json"]);
+    assert_code(&keygen, 0);
+    let key = json(&keygen);
+    assert_eq!(key["status"], "written");
+    assert_eq!(key["public_key_file"], "keys/promptctl.pub");
+    assert_eq!(key["secret_key_file"], SECRET_KEY);
+    assert_eq!(key["config"], "listed");
+    let key_id = key["key_id"].as_str().expect("a key id").to_string();
+    assert!(!key_id.is_empty());
+    // The secret key itself never appears in any output.
+    let secret = String::from_utf8(read_bytes(&repo.join(SECRET_KEY))).expect("text key");
+    for line in secret.lines().filter(|line| line.len() > 20) {
+        assert!(!keygen.stdout.contains(line) && !keygen.stderr.contains(line));
+    }
+
+    let lock_file = repo.read("prompts.lock");
+    repo.write("prompts.lock", "");
+    let locked = run(repo.path(), &["lock", "--format", "json"]);
+    assert_code(&locked, 0);
+    let locked = json(&locked);
+    assert_eq!(locked["status"], "added");
+    let added = locked["added"].as_array().expect("added entries");
+    assert!(!added.is_empty() && added.len() as u64 == locked["total"].as_u64().unwrap_or(0));
+    assert_eq!(added[0]["sha256"].as_str().map(str::len), Some(64), "{locked}");
+    let again = json(&run(repo.path(), &["lock", "--format", "json"]));
+    assert_eq!(
+        (again["status"].as_str(), again["added"].as_array().map(Vec::len)),
+        (Some("up-to-date"), Some(0))
+    );
+    assert_eq!(repo.read("prompts.lock"), lock_file, "the same entries as before");
+
+    assert_code(&run(repo.path(), &["codegen"]), 0);
+    git(repo.path(), &["init", "-q"]);
+    commit_all(repo.path(), "prompts");
+    let built = run(repo.path(), &["build", "--format", "json"]);
+    assert_code(&built, 0);
+    let bundle = json(&built);
+    assert_eq!(bundle["status"], "built");
+    assert_eq!(bundle["bundle"], BUNDLE);
+    assert_eq!(bundle["signature"], SIGNATURE);
+    assert_eq!(bundle["key_id"], key_id.as_str());
+    assert_eq!(bundle["dirty"], false);
+    assert_eq!(
+        bundle["sha256"].as_str(),
+        Some(promptctl::text::sha256_hex(read_bytes(&repo.join(BUNDLE))).as_str())
+    );
+
+    let verified = run(repo.path(), &["verify-bundle", BUNDLE, "--format", "json"]);
+    assert_code(&verified, 0);
+    let verified = json(&verified);
+    assert_eq!(verified["status"], "verified");
+    assert_eq!(verified["seq"], bundle["seq"]);
+    assert_eq!(verified["git_commit"], bundle["git_commit"]);
+    assert_eq!(verified["prompts"], bundle["prompts"]);
+    assert_eq!(verified["key_id"], key_id.as_str());
+
+    // --quiet: the bundle is built, nothing is printed on stdout.
+    let quiet = run(repo.path(), &["-q", "build"]);
+    assert_code(&quiet, 0);
+    assert_eq!(quiet.stdout, "");
+
+    // A verification failure is one JSON object with a code too.
+    let missing = run(repo.path(), &["verify-bundle", "no/such/bundle.json", "--format", "json"]);
+    assert_eq!(missing.code, 2, "{}{}", missing.stdout, missing.stderr);
+    assert!(json(&missing)["code"].as_str().unwrap_or_default().starts_with("failure/"));
+
+    // Refused by check's errors: exit 1, the diagnostics in the object.
+    repo.write("prompts/broken/prompt.toml", "description = \n");
+    for command in ["lock", "build"] {
+        let refused = run(repo.path(), &[command, "--format", "json"]);
+        assert_eq!(refused.code, 1, "{command}: {}{}", refused.stdout, refused.stderr);
+        let refused = json(&refused);
+        assert_eq!(refused["status"], "refused", "{command}");
+        assert_eq!(
+            refused["diagnostics"][0]["code"], "structure/no-versions",
+            "{command}: {refused}"
+        );
+    }
+}

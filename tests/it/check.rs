@@ -78,7 +78,7 @@ fn check_repo(repo: &Repo, args: &[&str], expect_exit: i32, expect_codes: &[&str
     let mut expected = expect_codes.to_vec();
     actual.sort_unstable();
     expected.sort_unstable();
-    assert_eq!(actual, expected, "{name}: codes\n{}", human.stdout);
+    assert_eq!(actual, expected, "{name}: codes\n{}", human.stderr);
 
     for diagnostic in &diagnostics {
         let code_text = diagnostic["code"].as_str().unwrap_or_default();
@@ -111,14 +111,14 @@ fn check_repo(repo: &Repo, args: &[&str], expect_exit: i32, expect_codes: &[&str
         {
             let position = format!("{file}:{line}:{column}");
             assert!(
-                human.stdout.contains(&position),
+                human.stderr.contains(&position),
                 "{name}: human output lacks `{position}`:\n{}",
-                human.stdout
+                human.stderr
             );
         }
     }
     let headers: Vec<&str> = human
-        .stdout
+        .stderr
         .lines()
         .filter_map(|line| line.strip_prefix("error[").or_else(|| line.strip_prefix("warning[")))
         .filter_map(|rest| rest.split(']').next())
@@ -126,11 +126,9 @@ fn check_repo(repo: &Repo, args: &[&str], expect_exit: i32, expect_codes: &[&str
     let json_order: Vec<&str> = diagnostics.iter().filter_map(|d| d["code"].as_str()).collect();
     assert_eq!(headers, json_order, "{name}: human and JSON output list different diagnostics");
 
-    let mut shown = repo.normalize(&human.stdout);
-    if !human.stderr.is_empty() {
-        shown.push_str("--- stderr ---\n");
-        shown.push_str(&repo.normalize(&human.stderr));
-    }
+    // Human diagnostics go to stderr; stdout is for machine output only.
+    assert_eq!(human.stdout, "", "{name}: human output on stdout");
+    let shown = repo.normalize(&human.stderr);
     insta::assert_snapshot!(name, shown);
     diagnostics
 }
@@ -154,7 +152,69 @@ fn clean_minimal_prompt() {
     let repo = Repo::new(&minimal_prompt("hello"));
     let diagnostics = check_repo(&repo, &[], OK, &[]);
     assert!(diagnostics.is_empty());
-    assert_eq!(repo.run(&["check"]).stdout, "checked 1 prompt, 1 version: no problems\n");
+    assert_eq!(repo.run(&["check"]).stderr, "checked 1 prompt, 1 version: no problems\n");
+}
+
+#[test]
+fn human_output_goes_to_stderr_and_names_explain() {
+    let repo = Repo::new(&[
+        ("prompts/hello/prompt.toml", BARE_TOML),
+        (
+            "prompts/hello/v1.prompt",
+            "+++\nvariables.name = { type = \"string\" }\nvariables.age = { type = \"integer\" }\n+++\nHi {{nme}} and {{nmae}}\n",
+        ),
+    ]);
+    let run = repo.run(&["check"]);
+    assert_eq!(run.code, ERRORS);
+    assert_eq!(run.stdout, "", "stdout carries only machine output");
+    // One hint for the whole run, each code once, in the order they appear.
+    let hints: Vec<&str> = run.stderr.lines().filter(|l| l.contains("promptctl explain")).collect();
+    assert_eq!(
+        hints,
+        ["= help: for more about a code, run `promptctl explain CODE` (variables/unused, variables/undeclared)"],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.ends_with("checked 1 prompt, 1 version: 2 errors, 2 warnings\n"),
+        "{}",
+        run.stderr
+    );
+
+    // One code: the hint names the command to run.
+    repo.write("prompts/hello/v1.prompt", "+++\n+++\nHi {{nme}}\n");
+    let one = repo.run(&["check"]);
+    assert!(
+        one.stderr.contains("= help: for more about `variables/undeclared`, run `promptctl explain variables/undeclared`\n"),
+        "{}",
+        one.stderr
+    );
+
+    // --quiet (global, before or after the command): the diagnostics and the hint, no summary.
+    for args in [&["-q", "check"][..], &["check", "--quiet"]] {
+        let quiet = repo.run(args);
+        assert_eq!(quiet.code, ERRORS);
+        assert_eq!(quiet.stdout, "");
+        assert!(quiet.stderr.contains("error[variables/undeclared]"), "{}", quiet.stderr);
+        assert!(!quiet.stderr.contains("checked 1 prompt"), "{}", quiet.stderr);
+    }
+    // Machine formats: stdout only, no hint, no summary.
+    for format in ["json", "github", "sarif"] {
+        let machine = repo.run(&["check", "--format", format]);
+        assert_eq!(machine.code, ERRORS);
+        assert_eq!(machine.stderr, "", "{format}");
+        assert!(machine.stdout.contains("variables/undeclared"), "{format}");
+        assert!(!machine.stdout.contains("promptctl explain"), "{format}");
+    }
+    // A clean run: no hint; quiet prints nothing at all.
+    repo.write("prompts/hello/v1.prompt", "+++\n+++\nHi\n");
+    let clean = repo.run(&["check"]);
+    assert_eq!(
+        (clean.code, clean.stdout.as_str(), clean.stderr.as_str()),
+        (OK, "", "checked 1 prompt, 1 version: no problems\n")
+    );
+    let quiet = repo.run(&["--quiet", "check"]);
+    assert_eq!((quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()), (OK, "", ""));
 }
 
 #[test]
@@ -166,7 +226,7 @@ fn this_repository_checks_clean() {
     assert_eq!(json.stdout.trim(), "[]", "the repository's own prompts have diagnostics");
     let human = run_in(root, &["check", "--no-cache"]);
     assert_eq!(human.code, OK);
-    assert!(human.stdout.ends_with(": no problems\n"), "{}", human.stdout);
+    assert!(human.stderr.ends_with(": no problems\n"), "{}", human.stderr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,6 +477,41 @@ Hello, {{name}}! Let us play {{gme_name}}.
     assert!(
         undeclared["help"].as_str().unwrap_or_default().contains("did you mean `game_name`?"),
         "{undeclared}"
+    );
+    // A typo is likely, but the name may be new: the declaration is offered all the same.
+    assert!(
+        undeclared["help"].as_str().unwrap_or_default().contains("variables.gme_name = "),
+        "{undeclared}"
+    );
+}
+
+#[test]
+fn new_variable_is_not_taken_for_a_typo() {
+    // `player_name` shares `_name` with `game_name` but is a new variable, not a typo: no "did you
+    // mean", and the help says how to declare it.
+    let diagnostics = check(
+        &[
+            ("prompts/hello/prompt.toml", BARE_TOML),
+            (
+                "prompts/hello/v1.prompt",
+                r#"+++
+variables.name = { type = "string" }
+variables.game_name = { type = "string" }
++++
+Hello, {{name}}! Let us play {{game_name}}, {{player_name}}.
+"#,
+            ),
+        ],
+        ERRORS,
+        &["variables/undeclared"],
+    );
+    let help = diagnostics[0]["help"].as_str().unwrap_or_default();
+    assert!(!help.contains("did you mean"), "{help}");
+    assert!(
+        help.contains(
+            r#"declare it in the front matter: `variables.player_name = { type = "string" }`"#
+        ),
+        "{help}"
     );
 }
 
@@ -1030,15 +1125,21 @@ fn bless_writes_the_snapshot() {
     ]);
     let blessed = repo.run(&["check", "--bless"]);
     assert_eq!(blessed.code, OK, "{}{}", blessed.stdout, blessed.stderr);
-    assert_eq!(blessed.stderr, "wrote snapshot prompts/hello/snapshots/greets.v1.txt\n");
-    assert_eq!(blessed.stdout, "checked 1 prompt, 1 version: no problems\n");
+    assert_eq!(
+        blessed.stderr,
+        "wrote snapshot prompts/hello/snapshots/greets.v1.txt\nchecked 1 prompt, 1 version: no problems\n"
+    );
+    assert_eq!(blessed.stdout, "");
     assert_eq!(
         repo.read("prompts/hello/snapshots/greets.v1.txt"),
         "Hello, Ada!\nHow are you today?\n"
     );
     // Blessed once, the snapshot now matches: nothing more to write.
     let again = repo.run(&["check", "--bless"]);
-    assert_eq!((again.code, again.stderr.as_str()), (OK, ""));
+    assert_eq!(
+        (again.code, again.stderr.as_str()),
+        (OK, "checked 1 prompt, 1 version: no problems\n")
+    );
     check_repo(&repo, &[], OK, &[]);
 }
 
@@ -1080,7 +1181,7 @@ fn stray_file_in_the_prompts_folder() {
     let repo = Repo::new(&files);
     let diagnostics = check_repo(&repo, &[], ERRORS, &["structure/version-file"]);
     assert_eq!(diagnostics[0]["file"], "prompts/notes.txt");
-    let human = repo.run(&["check"]).stdout;
+    let human = repo.run(&["check"]).stderr;
     assert!(!human.contains("prompts/README.md"), "prompts/README.md is not reported:\n{human}");
 }
 
@@ -1107,7 +1208,7 @@ fn stray_file_and_check_path() {
     for path in ["prompts/aaa", "prompts/bbb"] {
         let run = repo.run(&["check", path]);
         assert_eq!(
-            (run.code, run.stdout.as_str()),
+            (run.code, run.stderr.as_str()),
             (OK, "checked 1 prompt, 1 version: no problems\n"),
             "check {path}"
         );
@@ -1117,12 +1218,12 @@ fn stray_file_and_check_path() {
         let run = repo.run(args);
         assert_eq!(run.code, ERRORS, "{args:?}\n{}{}", run.stdout, run.stderr);
         assert!(
-            run.stdout.contains("error[structure/version-file]")
-                && run.stdout.contains("prompts/notes.txt")
-                && !run.stdout.contains("prompts/README.md")
-                && run.stdout.ends_with("checked 2 prompts, 2 versions: 1 error\n"),
+            run.stderr.contains("error[structure/version-file]")
+                && run.stderr.contains("prompts/notes.txt")
+                && !run.stderr.contains("prompts/README.md")
+                && run.stderr.ends_with("checked 2 prompts, 2 versions: 1 error\n"),
             "{args:?}\n{}",
-            run.stdout
+            run.stderr
         );
     }
 }
@@ -1602,6 +1703,112 @@ fn edited_locked_version() {
 }
 
 #[test]
+fn edited_locked_version_reports_the_root_cause_alone() {
+    let repo = Repo::new(&[
+        (
+            "prompts/hello/prompt.toml",
+            r#"description = "Greets a user by name"
+
+[activate]
+production = 1
+
+[[test]]
+name = "greets"
+version = 1
+vars = { name = "Ada" }
+contains = ["Hello, Ada"]
+snapshot = true
+"#,
+        ),
+        (
+            "prompts/hello/v1.prompt",
+            "+++\nvariables.name = { type = \"string\" }\n+++\nHello, {{name}}!\n",
+        ),
+    ]);
+    let blessed = repo.run(&["check", "--bless"]);
+    assert_eq!(blessed.code, OK, "{}{}", blessed.stdout, blessed.stderr);
+    assert_eq!(repo.run(&["lock"]).code, OK);
+
+    // A wording change alone: the snapshot differs and `contains` fails, but the version must be
+    // restored, not blessed.
+    repo.write(
+        "prompts/hello/v1.prompt",
+        "+++\nvariables.name = { type = \"string\" }\n+++\nHi there, {{name}}!\n",
+    );
+    for format in ["human", "json", "github", "sarif"] {
+        let run = repo.run(&["check", "--format", format]);
+        assert_eq!(run.code, ERRORS, "{format}: {}{}", run.stdout, run.stderr);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(all.contains("lock/modified"), "{format}: {all}");
+        assert!(!all.contains("--bless"), "{format} advises --bless on a locked version: {all}");
+        if format == "human" || format == "json" {
+            assert!(all.contains("2 more diagnostics"), "{format}: {all}");
+            assert!(all.contains("(tests/contains, tests/snapshot)"), "{format}: {all}");
+        }
+    }
+    let json = repo.run(&["check", "--format", "json"]);
+    let codes: Vec<Value> = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(codes.len(), 1, "only the root cause: {codes:?}");
+    // `--bless` does not write a snapshot of the edited text either.
+    let snapshot = repo.read("prompts/hello/snapshots/greets.v1.txt");
+    let blessed = repo.run(&["check", "--bless"]);
+    assert_eq!(blessed.code, ERRORS, "{}{}", blessed.stdout, blessed.stderr);
+    assert!(!blessed.stderr.contains("wrote snapshot"), "{}", blessed.stderr);
+    assert_eq!(repo.read("prompts/hello/snapshots/greets.v1.txt"), snapshot);
+
+    // The tour's mistake: a new variable in the locked version. One independent error elsewhere
+    // (v2) and a secret in the edited file are still reported; v1's cascade is not.
+    repo.write(
+        "prompts/hello/v1.prompt",
+        "+++\nvariables.name = { type = \"string\" }\n+++\nHi {{name}}, I am {{player_name}}. Token: ghp_R7x2Kq9Lm4Np8Tv3Wb6Yc1Zd5Fh0Gj2Hs7Ak4Dl\n",
+    );
+    repo.write(
+        "prompts/hello/v2.prompt",
+        "+++\nvariables.name = { type = \"string\" }\n+++\nHello, {{nme}}!\n",
+    );
+    let diagnostics = check_repo(
+        &repo,
+        &[],
+        ERRORS,
+        &["lock/modified", "security/secret", "variables/undeclared", "variables/unused"],
+    );
+    let root = diagnostics.iter().find(|d| d["code"] == "lock/modified").expect("lock/modified");
+    let note = root["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("variables/undeclared") && note.contains("tests/render"),
+        "the note names what it hides: {note}"
+    );
+    let undeclared =
+        diagnostics.iter().find(|d| d["code"] == "variables/undeclared").expect("v2's error");
+    assert_eq!(undeclared["file"], "prompts/hello/v2.prompt");
+    // The root cause is printed before the rest of the prompt.
+    assert_eq!(diagnostics[0]["code"], "lock/modified", "{diagnostics:?}");
+}
+
+#[test]
+fn a_version_that_does_not_parse_reports_only_that() {
+    // A template that does not parse is not checked or rendered further: its test reports nothing.
+    let repo = Repo::new(&[
+        (
+            "prompts/hello/prompt.toml",
+            r#"description = "Greets a user by name"
+
+[[test]]
+name = "greets"
+vars = { name = "Ada", extra = 1 }
+contains = ["Ada"]
+snapshot = true
+"#,
+        ),
+        (
+            "prompts/hello/v1.prompt",
+            "+++\nvariables.name = { type = \"string\" }\nvariables.age = { type = \"integer\" }\n+++\nHello, {{#if name}}{{name}}!\n",
+        ),
+    ]);
+    check_repo(&repo, &[], ERRORS, &["syntax/template"]);
+}
+
+#[test]
 fn lock_never_rewrites_an_entry() {
     let repo = activated_prompt();
     assert_eq!(repo.run(&["lock"]).code, OK);
@@ -1615,7 +1822,7 @@ fn lock_never_rewrites_an_entry() {
     );
     let again = repo.run(&["lock"]);
     assert_eq!(again.code, ERRORS, "{}{}", again.stdout, again.stderr);
-    assert!(again.stdout.contains("error[lock/modified]"), "{}", again.stdout);
+    assert!(again.stderr.contains("error[lock/modified]"), "{}", again.stderr);
     assert!(again.stderr.contains("not locking"), "{}", again.stderr);
     assert_eq!(repo.read("prompts.lock"), lock_before, "the entry keeps the old hash");
 
@@ -1781,7 +1988,7 @@ fn check_path_limits_to_one_prompt() {
     for path in ["prompts/hello", "prompts/hello/v1.prompt"] {
         let run = repo.run(&["check", path]);
         assert_eq!(
-            (run.code, run.stdout.as_str()),
+            (run.code, run.stderr.as_str()),
             (OK, "checked 1 prompt, 1 version: no problems\n"),
             "check {path}"
         );
@@ -1791,10 +1998,10 @@ fn check_path_limits_to_one_prompt() {
     let broken = repo.run(&["check", "prompts/broken"]);
     assert_eq!(broken.code, ERRORS);
     assert!(
-        broken.stdout.contains("prompts/broken/prompt.toml")
-            && !broken.stdout.contains("prompts/hello"),
+        broken.stderr.contains("prompts/broken/prompt.toml")
+            && !broken.stderr.contains("prompts/hello"),
         "{}",
-        broken.stdout
+        broken.stderr
     );
     let missing = repo.run(&["check", "prompts/nope"]);
     assert_eq!(missing.code, 2, "a path that does not exist is a usage error: {}", missing.stderr);
@@ -1840,7 +2047,7 @@ fn warm_run_matches_cold_run() {
     );
     let edited = repo.run(&["check"]);
     assert_eq!(
-        (edited.code, edited.stdout.as_str()),
+        (edited.code, edited.stderr.as_str()),
         (OK, "checked 2 prompts, 2 versions: no problems\n")
     );
 }
@@ -1850,18 +2057,18 @@ fn corrupt_cache_is_ignored() {
     let repo = Repo::new(&minimal_prompt("hello"));
     repo.write(".promptctl/cache/check.json", "{ not json");
     let run = repo.run(&["check"]);
-    assert_eq!((run.code, run.stdout.as_str()), (OK, "checked 1 prompt, 1 version: no problems\n"));
+    assert_eq!((run.code, run.stderr.as_str()), (OK, "checked 1 prompt, 1 version: no problems\n"));
 }
 
 #[test]
 fn lock_change_invalidates_the_cache() {
     let repo = activated_prompt();
     let before = repo.run(&["check"]);
-    assert!(before.stdout.contains("lock/unlocked"), "{}", before.stdout);
+    assert!(before.stderr.contains("lock/unlocked"), "{}", before.stderr);
     assert_eq!(repo.run(&["lock"]).code, OK);
     let after = repo.run(&["check"]);
     assert_eq!(
-        (after.code, after.stdout.as_str()),
+        (after.code, after.stderr.as_str()),
         (OK, "checked 1 prompt, 1 version: no problems\n")
     );
 }

@@ -101,8 +101,8 @@ fn unclosed_ifs_under_the_size_limit_do_not_crash_check() {
     assert_eq!(nesting[0]["column"], (MAX_NESTING * "{{#if x}}".len() + 1) as u64);
     let human = repo.run(&["check", "--no-cache"]);
     assert_eq!(human.code, 1);
-    assert!(human.stdout.contains("error[syntax/nesting]: blocks nest more than 64 deep"));
-    assert!(human.stdout.contains("--> prompts/deep/v1.prompt:7:"), "{}", human.stdout);
+    assert!(human.stderr.contains("error[syntax/nesting]: blocks nest more than 64 deep"));
+    assert!(human.stderr.contains("--> prompts/deep/v1.prompt:7:"), "{}", human.stderr);
 }
 
 #[test]
@@ -513,27 +513,36 @@ fn diagnostics_on_a_line_of_megabytes_stay_small() {
     // SARIF lists every rule whatever the findings: its output for a clean project is the base.
     let clean = Repo::new(&minimal_prompt("hello"));
     for format in ["human", "json", "github", "sarif"] {
-        let base = run_or_kill(&clean, &["check", "--no-cache", "--format", format]).stdout.len();
+        // Human diagnostics go to stderr, the machine formats to stdout.
+        let output = |run: &crate::support::Run| {
+            if format == "human" {
+                run.stderr.clone()
+            } else {
+                run.stdout.clone()
+            }
+        };
+        let base = output(&run_or_kill(&clean, &["check", "--no-cache", "--format", format])).len();
         let run = run_or_kill(&repo, &["check", "--no-cache", "--format", format]);
         assert_eq!(run.code, 1, "{format}: {}", run.stderr);
-        let size = run.stdout.len() - base.min(run.stdout.len());
+        let out = output(&run);
+        let size = out.len() - base.min(out.len());
         assert!(size < 16_000, "{format}: {size} bytes of output more than for a clean project");
-        assert!(run.stdout.contains("undeclared"), "{format}: {}", run.stdout);
+        assert!(out.contains("undeclared"), "{format}: {out}");
     }
     let human = repo.run(&["check", "--no-cache"]);
     assert!(
-        human.stdout.contains(" --> prompts/long/v1.prompt:4:4000008\n"),
+        human.stderr.contains(" --> prompts/long/v1.prompt:4:4000008\n"),
         "the position of the undeclared variable:\n{}",
-        human.stdout
+        human.stderr
     );
-    assert!(human.stdout.contains("error[security/bidi]"), "{}", human.stdout);
-    assert!(human.stdout.contains("more bytes)"), "the name is cut:\n{}", human.stdout);
+    assert!(human.stderr.contains("error[security/bidi]"), "{}", human.stderr);
+    assert!(human.stderr.contains("more bytes)"), "the name is cut:\n{}", human.stderr);
 
     let lowered = Repo::with_config("max_template_bytes = 1000", &bare_prompt("over", "", &over));
     let human = run_or_kill(&lowered, &["check", "--no-cache"]);
     assert_eq!(human.code, 1);
-    assert!(human.stdout.contains("error[structure/size-limit]"), "{}", human.stdout);
-    assert!(human.stdout.len() < 4_000, "{} bytes of output", human.stdout.len());
+    assert!(human.stderr.contains("error[structure/size-limit]"), "{}", human.stderr);
+    assert!(human.stderr.len() < 4_000, "{} bytes of output", human.stderr.len());
 }
 
 #[test]

@@ -81,11 +81,11 @@ fn warnings_from_the_cache_still_show_their_snippet() {
     settle();
     let cold = repo.run(&["check"]);
     let warm = repo.run(&["check"]);
-    assert!(cold.stdout.contains("variables/unused"), "{}", cold.stdout);
+    assert!(cold.stderr.contains("variables/unused"), "{}", cold.stderr);
     assert!(
-        warm.stdout.contains("variables.spare"),
+        warm.stderr.contains("variables.spare"),
         "the snippet needs the file's text: {}",
-        warm.stdout
+        warm.stderr
     );
-    assert_eq!(cold.stdout, warm.stdout);
+    assert_eq!(cold.stderr, warm.stderr);
 }

@@ -1429,3 +1429,62 @@ fn an_edited_released_migration_is_refused_and_old_ledgers_adopt_checksums() {
         assert_eq!(adopted[0].int(0).unwrap(), 2, "{backend:?}");
     }
 }
+
+#[test]
+fn rollback_speaks_json() {
+    let Some(url) = store_url(Backend::Sqlite) else { return };
+    // With a cache, its line goes to stderr: stdout holds the JSON alone.
+    let redis = shared_redis();
+    let redis_url = redis.as_ref().map(|redis| redis.url());
+    let deploy = Deploy::new(&url, redis_url.as_deref(), "");
+    deploy.build();
+    expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+    deploy.change(&[("prompts/greeter/prompt.toml", &manifest(2, 2, "Greets a user"))], "serve v2");
+    expect(&deploy.run(&["publish", "--env", "production"]), 0, &[]);
+    let rolled = deploy.run(&[
+        "rollback",
+        "greeter",
+        "--env",
+        "production",
+        "--reason",
+        "v2 confuses users",
+        "--actor",
+        "oncall",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(rolled.code, 0, "{}{}", rolled.stdout, rolled.stderr);
+    let value: serde_json::Value = serde_json::from_str(&rolled.stdout).expect("one JSON object");
+    assert_eq!(value["status"], "rolled-back");
+    assert_eq!(value["prompt"], "greeter");
+    assert_eq!(value["environment"], "production");
+    assert_eq!((value["from"].as_i64(), value["to"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(
+        (value["actor"].as_str(), value["reason"].as_str()),
+        (Some("oncall"), Some("v2 confuses users"))
+    );
+    assert_eq!(deploy.active("greeter"), Some(1));
+    if let Some(redis_url) = &redis_url {
+        assert!(rolled.stderr.contains(&format!("cache {redis_url}")), "{}", rolled.stderr);
+    }
+
+    // A refusal is one JSON object with a code as well, and changes nothing.
+    let refused = deploy.run(&[
+        "rollback",
+        "greeterr",
+        "--env",
+        "production",
+        "--reason",
+        "x",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    let value: serde_json::Value = serde_json::from_str(&refused.stdout).expect("one JSON object");
+    assert_eq!(value["code"], "failure/refused");
+    assert!(
+        value["message"].as_str().unwrap_or_default().contains("did you mean `greeter`?"),
+        "{value}"
+    );
+    assert_eq!(deploy.active("greeter"), Some(1));
+}

@@ -554,7 +554,7 @@ fn check_drift(name: &str, edit: (&str, &str), expect_lines: &[&str]) {
     let drift = diagnostics(&run.stdout).into_iter().next().expect("one diagnostic");
     let note = drift["note"].as_str().expect("the drift diagnostic has a note");
     assert_eq!(changed_lines(note.lines()), expect_lines, "{name}: the diff in the note:\n{note}");
-    let human = repo.run(&["check"]).stdout;
+    let human = repo.run(&["check"]).stderr;
     let human_diff = human.lines().filter_map(|line| line.strip_prefix("  | "));
     assert_eq!(changed_lines(human_diff), expect_lines, "{name}: the diff in:\n{human}");
 }

@@ -17,14 +17,14 @@ use test_support::{free_port, shared_postgres, shared_redis, unique, KillOnDrop}
 
 /// One response: status, headers (lowercase names), body.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
@@ -34,7 +34,7 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
     try_request(port, method, path, headers, body).expect("the request")
 }
 
-fn try_request(
+pub(crate) fn try_request(
     port: u16,
     method: &str,
     path: &str,
@@ -74,13 +74,13 @@ fn parse(response: &str) -> Result<Reply, String> {
 }
 
 /// A running `promptctl serve`, killed when dropped.
-struct Serve {
-    child: KillOnDrop,
-    port: u16,
+pub(crate) struct Serve {
+    pub(crate) child: KillOnDrop,
+    pub(crate) port: u16,
 }
 
 impl Serve {
-    fn start(root: &Path, log: &Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
+    pub(crate) fn start(root: &Path, log: &Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
@@ -108,11 +108,11 @@ impl Serve {
         serve
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str) -> Reply {
         request(self.port, "GET", path, &[], "")
     }
 
-    fn post(&self, path: &str, body: &Value) -> Reply {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Reply {
         request(self.port, "POST", path, &[], &body.to_string())
     }
 

@@ -35,10 +35,10 @@ fn init_writes_a_github_workflow_when_asked_and_never_overwrites() {
     // The example checks (a warning for the unlocked version only) and locks.
     let check = run_in(dir.path(), &["check"]);
     expect(&check, 0);
-    assert!(check.stdout.contains("1 warning"), "{}", check.stdout);
+    assert!(check.stderr.contains("1 warning"), "{}", check.stderr);
     expect(&run_in(dir.path(), &["lock"]), 0);
     let clean = run_in(dir.path(), &["check"]);
-    assert!(clean.stdout.contains("no problems"), "{}", clean.stdout);
+    assert!(clean.stderr.contains("no problems"), "{}", clean.stderr);
 
     let again = run_with(dir.path(), &[], &["init", "--ci", "github"]);
     expect(&again, 0);
@@ -61,13 +61,14 @@ fn new_refuses_a_bad_name_with_the_checks_diagnostic() {
     let refused = run_in(repo.path(), &["new", "Bad_Name"]);
     expect(&refused, 1);
     assert!(refused
-        .stdout
+        .stderr
         .contains("error[structure/name]: `Bad_Name` is not a valid prompt name"));
-    assert!(refused.stdout.contains("e.g. to `bad-name`"), "{}", refused.stdout);
+    assert!(refused.stderr.contains("e.g. to `bad-name`"), "{}", refused.stderr);
+    assert_eq!(refused.stdout, "");
     assert!(!repo.join("prompts/Bad_Name").exists());
     let next = run_in(repo.path(), &["new", "Bad_Name", "--next"]);
     expect(&next, 1);
-    assert!(next.stdout.contains("error[structure/name]"), "{}", next.stdout);
+    assert!(next.stderr.contains("error[structure/name]"), "{}", next.stderr);
 }
 
 #[test]
@@ -84,6 +85,17 @@ fn new_creates_a_prompt_that_checks_and_refuses_an_existing_one() {
     let again = run_in(repo.path(), &["new", "faq-bot"]);
     expect(&again, 2);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    // --quiet: what was written, not the advice on what to do next.
+    assert!(created.stdout.contains("\nnext: "), "{}", created.stdout);
+    let quiet = run_in(repo.path(), &["new", "faq-bot-2", "-q"]);
+    expect(&quiet, 0);
+    assert!(quiet.stdout.contains("wrote prompts/faq-bot-2/v1.prompt"), "{}", quiet.stdout);
+    assert!(!quiet.stdout.contains("next:"), "{}", quiet.stdout);
+    let next = run_in(repo.path(), &["--quiet", "new", "faq-bot", "--next"]);
+    expect(&next, 0);
+    assert!(next.stdout.contains("wrote prompts/faq-bot/v2.prompt"), "{}", next.stdout);
+    assert!(!next.stdout.contains("next:"), "{}", next.stdout);
 }
 
 #[test]

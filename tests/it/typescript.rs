@@ -32,7 +32,7 @@ fn assert_code(run: &Run, code: i32) {
 /// `<target>/typescript-node` with `PACKAGES` installed, once per process (two `npm install`s
 /// into one folder break it). `None` after a loud SKIPPED message when node or npm is missing,
 /// except under `CI=true`, where that fails.
-fn node_tools(test: &str) -> Option<PathBuf> {
+pub(crate) fn node_tools(test: &str) -> Option<PathBuf> {
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _installing = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let manifest = repo_root();
@@ -81,14 +81,14 @@ fn node_tools(test: &str) -> Option<PathBuf> {
 }
 
 /// A fresh folder under the node folder (so that `handlebars` and `redis` resolve from it).
-fn work_dir(tools: &Path) -> tempfile::TempDir {
+pub(crate) fn work_dir(tools: &Path) -> tempfile::TempDir {
     let work = tools.join("work");
     std::fs::create_dir_all(&work).expect("create the work folder");
     tempfile::Builder::new().prefix("ts-").tempdir_in(work).expect("create a temp dir")
 }
 
 /// `tsc` (the pinned `typescript`) run in `dir` with `args`.
-fn tsc(tools: &Path, dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn tsc(tools: &Path, dir: &Path, args: &[&str]) -> Run {
     let output = Command::new("node")
         .arg(tools.join("node_modules/typescript/bin/tsc"))
         .args(args)

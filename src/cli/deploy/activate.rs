@@ -270,20 +270,46 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
         actor: args.actor.clone(),
     };
     let rolled = match stage::rollback(project, &args.target.target(), &request)? {
-        stage::Rollback::Refused(error) => return refused(error),
+        stage::Rollback::Refused(error) => {
+            if args.format == OutputFormat::Json {
+                let json = serde_json::json!({
+                    "code": "failure/refused",
+                    "severity": "error",
+                    "message": error.to_string(),
+                    "causes": [],
+                    "exit": exit::FAILURE,
+                });
+                println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
+            }
+            return refused(error);
+        }
         stage::Rollback::RolledBack(rolled) => rolled,
     };
     let (environment, done) = (&rolled.environment, &rolled.done);
-    println!(
-        "rolled back `{}` in `{}` ({}): {} -> v{} by {}: {}",
-        done.name,
-        environment.name,
-        environment.shown,
-        done.from.map_or("(none)".into(), |v| format!("v{v}")),
-        done.to,
-        rolled.actor,
-        args.reason
-    );
+    if args.format == OutputFormat::Json {
+        let json = serde_json::json!({
+            "status": "rolled-back",
+            "prompt": done.name,
+            "environment": environment.name,
+            "store": environment.shown,
+            "from": done.from,
+            "to": done.to,
+            "actor": rolled.actor,
+            "reason": args.reason,
+        });
+        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
+    } else {
+        println!(
+            "rolled back `{}` in `{}` ({}): {} -> v{} by {}: {}",
+            done.name,
+            environment.name,
+            environment.shown,
+            done.from.map_or("(none)".into(), |v| format!("v{v}")),
+            done.to,
+            rolled.actor,
+            args.reason
+        );
+    }
     let code = cache_code(&rolled.cache, environment);
     let notified = webhook_code(&rolled.webhook);
     let code = if code == exit::OK { notified } else { code };

@@ -97,6 +97,9 @@ pub struct RollbackArgs {
     /// Who rolls back (default: PROMPTCTL_ACTOR, GITHUB_ACTOR, git's user.email, the OS user)
     #[arg(long)]
     pub actor: Option<String>,
+    /// `human` lines, or `json`: one object with the prompt, the environment, from, to, actor and reason
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,7 +146,11 @@ fn cache_code(cache: &CacheRefresh, environment: &Environment) -> i32 {
     match cache {
         CacheRefresh::None => exit::OK,
         CacheRefresh::Refreshed { url, summary } => {
-            println!("cache {url}: {summary}");
+            if super::json_stdout() {
+                eprintln!("cache {url}: {summary}");
+            } else {
+                println!("cache {url}: {summary}");
+            }
             exit::OK
         }
         CacheRefresh::Stale { error } => {
@@ -162,7 +169,11 @@ fn webhook_code(webhook: &Webhook) -> i32 {
     match webhook {
         Webhook::None => exit::OK,
         Webhook::Notified { url } => {
-            println!("webhook {url} notified");
+            if super::json_stdout() {
+                eprintln!("webhook {url} notified");
+            } else {
+                println!("webhook {url} notified");
+            }
             exit::OK
         }
         Webhook::Failed { error } => {
