@@ -101,7 +101,7 @@ const CLUSTER_RETRIES: u32 = 6;
 impl Target {
     /// Parses `url` and loads the certificate files it and `tls` name.
     pub fn open(url: &str, tls: &TlsOptions) -> Result<Target, TargetError> {
-        install_provider();
+        crate::tls::install_provider();
         let shown = crate::store::redact_url(url);
         let bad = |message: String| TargetError::BadUrl { url: shown.clone(), message };
         let parsed = Parsed::new(url).map_err(&bad)?;
@@ -499,15 +499,6 @@ impl redis::ConnectionLike for Commands {
             Commands::Cluster(connection) => connection.is_open(),
         }
     }
-}
-
-/// Makes `ring` the process's rustls provider, once (a provider already installed is kept). The
-/// same as `crate::tls::install_provider`, here so that the runtime-only build has it too.
-fn install_provider() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 /// A Redis error as users read it: TLS failures say what was wrong with the certificate.

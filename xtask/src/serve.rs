@@ -243,18 +243,7 @@ fn time_cluster_propagation(
     let database = format!("sqlite:{}", path.display());
     let project = work.join("cluster-project");
     publish_project(workspace_root, promptctl, &project, &database, &cluster.url(), prefix, &[])?;
-    let options = Options {
-        source: Source::Store,
-        redis_url: Some(cluster.url()),
-        database_url: Some(database.clone()),
-        key_prefix: prefix.into(),
-        ..Options::default()
-    };
-    let store = PromptStore::start(registry_demo::prompts::ALL, options);
-    let loaded = store.wait_until(Duration::from_secs(20), |store| {
-        store.health().subscribed && store.get(PROMPT).is_some_and(|p| p.tier == Tier::Redis)
-    });
-    ensure!(loaded, "the store did not load from the cluster: {:?}", store.health());
+    let store = follow(&cluster.url(), &database, prefix, "the cluster")?;
     println!("==> runtime: {ACTIVATIONS} activations through the cluster");
     let location = Location::parse(&database, &project)?;
     let mut connection = store::open(&location)?;
@@ -306,18 +295,7 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the Prometheus recorder")?;
-    let options = Options {
-        source: Source::Store,
-        redis_url: Some(redis.url()),
-        database_url: Some(database.clone()),
-        key_prefix: prefix.into(),
-        ..Options::default()
-    };
-    let store = PromptStore::start(registry_demo::prompts::ALL, options);
-    let loaded = store.wait_until(Duration::from_secs(20), |store| {
-        store.health().subscribed && store.get(PROMPT).is_some_and(|p| p.tier == Tier::Redis)
-    });
-    ensure!(loaded, "the store did not load from Redis: {:?}", store.health());
+    let store = follow(&redis.url(), &database, prefix, "Redis")?;
 
     println!("==> runtime: get, {READERS} threads × {GETS} reads");
     let (get, timer) = time_get(&store);
@@ -465,4 +443,22 @@ fn time_service(
         fresh.push(started.elapsed().as_nanos() as f64);
     }
     Ok((percentiles(kept), percentiles(fresh)))
+}
+
+/// A `PromptStore` following the cache at `redis_url` (with `database` as its fallback), once it
+/// is subscribed and serves `PROMPT` from Redis (`what` names the cache in the error).
+fn follow(redis_url: &str, database: &str, prefix: &str, what: &str) -> Result<PromptStore> {
+    let options = Options {
+        source: Source::Store,
+        redis_url: Some(redis_url.into()),
+        database_url: Some(database.into()),
+        key_prefix: prefix.into(),
+        ..Options::default()
+    };
+    let store = PromptStore::start(registry_demo::prompts::ALL, options);
+    let loaded = store.wait_until(Duration::from_secs(20), |store| {
+        store.health().subscribed && store.get(PROMPT).is_some_and(|p| p.tier == Tier::Redis)
+    });
+    ensure!(loaded, "the store did not load from {what}: {:?}", store.health());
+    Ok(store)
 }
