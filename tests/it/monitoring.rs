@@ -198,29 +198,6 @@ fn build_qa(repo: &Repo, version: u32) {
     ok(promptctl(repo.path(), &["build", "--key", ".promptctl/keys/promptctl.key"], &[]));
 }
 
-/// `examples/qa-service`, built once (nested cargo, the same target folder as this test).
-fn service_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            let profile = exe.parent().and_then(Path::parent).expect("target/PROFILE/deps");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut command = Command::new(cargo);
-            command
-                .args(["build", "--quiet", "--package", "qa-service", "--bin", "qa-service"])
-                .arg("--target-dir")
-                .arg(profile.parent().expect("target"))
-                .current_dir(workspace());
-            if profile.file_name().is_some_and(|name| name == "release") {
-                command.arg("--release");
-            }
-            assert!(command.status().expect("run cargo build").success(), "build qa-service");
-            profile.join("qa-service")
-        })
-        .clone()
-}
-
 /// `GET path` with `Connection: close`: the status and the body.
 fn get(port: u16, path: &str) -> Result<(u16, String), String> {
     let mut stream =
@@ -260,7 +237,7 @@ fn start_service(redis: &str, database: &str, prefix: &str, log: &Path) -> (Kill
     let port = test_support::free_port();
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     let log = std::fs::File::create(log).unwrap();
-    let mut command = Command::new(service_binary());
+    let mut command = Command::new(crate::runtime::service_binary());
     for (name, _) in std::env::vars() {
         if name.starts_with("PROMPTCTL_") || name == "RUST_LOG" {
             command.env_remove(name);

@@ -534,6 +534,11 @@ fn a_paused_publisher_never_undoes_a_rollback_in_redis() {
 // End to end: the example service as a process
 
 /// Builds `examples/qa-service` once (nested cargo, same target folder) and returns its path.
+///
+/// The build selects the whole workspace and its tests, as `cargo test --workspace` does, so that
+/// cargo resolves the same features and reuses the promptctl library that the tests were built
+/// with (a `--package qa-service` build would compile it again, with its own features): under
+/// `cargo xtask verify` only the service's own crate is compiled here.
 pub(crate) fn service_binary() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -543,7 +548,7 @@ pub(crate) fn service_binary() -> &'static Path {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
         command
-            .args(["build", "--quiet", "--package", "qa-service", "--bin", "qa-service"])
+            .args(["build", "--quiet", "--workspace", "--tests", "--bin", "qa-service"])
             .arg("--target-dir")
             .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));

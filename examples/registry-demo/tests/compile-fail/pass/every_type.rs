@@ -1,5 +1,5 @@
 //! The module generated for a fixture with every variable type, keyword names and odd enum values
-//! (`tests/compile-fail/every-type/prompts.rs`, kept up to date by `build::every_type_module`)
+//! (`examples/registry-demo/tests/compile-fail/every-type/prompts.rs`, kept up to date by `build::every_type_module`)
 //! compiles, and its typed vars render.
 #[path = "../every-type/prompts.rs"]
 mod prompts;

@@ -1,5 +1,5 @@
 //! An enum variable takes one of its generated variants, not a string.
-#[path = "../../examples/registry-demo/src/prompts.rs"]
+#[path = "../../src/prompts.rs"]
 mod prompts;
 
 fn main() {

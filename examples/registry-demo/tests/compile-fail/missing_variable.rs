@@ -1,5 +1,5 @@
 //! Leaving out a required variable does not compile.
-#[path = "../../examples/registry-demo/src/prompts.rs"]
+#[path = "../../src/prompts.rs"]
 mod prompts;
 
 fn main() {

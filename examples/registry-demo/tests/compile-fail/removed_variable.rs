@@ -1,6 +1,6 @@
 //! Passing a variable that the served version does not declare (staging's v2 has `context`,
 //! production's v1 does not) does not compile.
-#[path = "../../examples/registry-demo/src/prompts.rs"]
+#[path = "../../src/prompts.rs"]
 mod prompts;
 
 fn main() {

@@ -1,5 +1,5 @@
 //! A misspelled variable does not compile: `Vars` has exactly the declared fields.
-#[path = "../../examples/registry-demo/src/prompts.rs"]
+#[path = "../../src/prompts.rs"]
 mod prompts;
 
 fn main() {
