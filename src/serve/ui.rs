@@ -346,7 +346,7 @@ impl Server {
                 match self.clone().rendered(&name, Some(number), test.vars.clone()).await {
                     Ok((text, rendered)) => body.push_str(&format!(
                         "<p>v{} (sha256 <code>{}</code>) rendered with the vars of test \
-                         <code>{}</code>:</p>\n<pre id=\"preview\">{}</pre>\n",
+                         <code>{}</code>:</p>\n<pre id=\"preview\">\n{}</pre>\n",
                         text.version,
                         escape(sha_prefix(&text.sha256)),
                         escape(&test.name),
@@ -363,7 +363,7 @@ impl Server {
         if let Some(number) = version {
             if let Ok(text) = self.clone().text(&name, Some(number)).await {
                 body.push_str(&format!(
-                    "<details><summary>Template of v{}</summary>\n<pre id=\"template\">{}</pre>\n\
+                    "<details><summary>Template of v{}</summary>\n<pre id=\"template\">\n{}</pre>\n\
                      </details>\n",
                     text.version,
                     escape(&text.content)
