@@ -35,7 +35,7 @@ fn browser_or_skip() -> Option<(PathBuf, PathBuf)> {
         (Some(chromium), Some(driver)) => Some((chromium, driver)),
         _ => {
             let error = "chromium or chromedriver is not installed (Debian: `apt-get install \
-                         chromium chromium-driver`; `cargo xtask setup` installs them)";
+                         chromium chromium-driver`; `cargo xtask verify` installs them)";
             assert!(!in_ci(), "CI=true but {error}");
             eprintln!("\n*** SKIPPED: {error}; this test needs them (CI fails instead) ***\n");
             None
