@@ -341,21 +341,18 @@ impl Server {
         }
         body.push_str("</select></label>\n<button type=\"submit\">Preview</button>\n</form>\n");
 
-        match (version, test) {
-            (Some(number), Some(test)) => {
-                match self.clone().rendered(&name, Some(number), test.vars.clone()).await {
-                    Ok((text, rendered)) => body.push_str(&format!(
-                        "<p>v{} (sha256 <code>{}</code>) rendered with the vars of test \
-                         <code>{}</code>:</p>\n<pre id=\"preview\">\n{}</pre>\n",
-                        text.version,
-                        escape(sha_prefix(&text.sha256)),
-                        escape(&test.name),
-                        escape(&rendered)
-                    )),
-                    Err(response) => problems.push(error_text(response)),
-                }
+        if let (Some(number), Some(test)) = (version, test) {
+            match self.clone().rendered(&name, Some(number), test.vars.clone()).await {
+                Ok((text, rendered)) => body.push_str(&format!(
+                    "<p>v{} (sha256 <code>{}</code>) rendered with the vars of test \
+                     <code>{}</code>:</p>\n<pre id=\"preview\">\n{}</pre>\n",
+                    text.version,
+                    escape(sha_prefix(&text.sha256)),
+                    escape(&test.name),
+                    escape(&rendered)
+                )),
+                Err(response) => problems.push(error_text(response)),
             }
-            _ => {}
         }
         for problem in &problems {
             body.push_str(&format!("<p class=\"error preview-error\">{}</p>\n", escape(problem)));
