@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// How long SIGTERM waits for in-flight requests before exiting
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub shutdown_timeout_ms: u64,
+    /// Serve the operations page at /ui (prompts, previews, history, rollback with the admin
+    /// token)
+    #[arg(long)]
+    pub ui: bool,
 }
 
 pub(super) fn serve(project: Project, args: &ServeArgs) -> Result<i32> {
@@ -49,7 +53,8 @@ pub(super) fn serve(project: Project, args: &ServeArgs) -> Result<i32> {
         shutdown_timeout: Duration::from_millis(args.shutdown_timeout_ms),
     };
     let admin = Admin::from_env();
-    let prepared = crate::serve::prepare(project, args.target.target(), limits, admin.clone())?;
+    let prepared =
+        crate::serve::prepare(project, args.target.target(), limits, admin.clone(), args.ui)?;
     let redis = prepared.redis_shown.clone().unwrap_or_else(|| "no Redis".to_string());
     eprintln!(
         "promptctl serve: {} prompts of `{}` from {} and {redis}; admin endpoints {}",
@@ -61,8 +66,12 @@ pub(super) fn serve(project: Project, args: &ServeArgs) -> Result<i32> {
             None => "off".to_string(),
         }
     );
+    let ui = args.ui;
     prepared.run(args.listen, |address| {
         eprintln!("promptctl serve: listening on http://{address}");
+        if ui {
+            eprintln!("promptctl serve: operations page on http://{address}/ui");
+        }
     })?;
     eprintln!("promptctl serve: stopped");
     Ok(exit::OK)

@@ -38,16 +38,16 @@ struct RollbackRequest {
 }
 
 /// A version to answer with or render: its text and contract.
-struct Text {
-    name: String,
-    version: i64,
-    sha256: String,
-    content: String,
+pub(super) struct Text {
+    pub(super) name: String,
+    pub(super) version: i64,
+    pub(super) sha256: String,
+    pub(super) content: String,
     variables: Value,
     contract: String,
     model: Option<Value>,
     /// The served prompt, when this is the active version (its parse is reused).
-    served: Option<Arc<Prompt>>,
+    pub(super) served: Option<Arc<Prompt>>,
 }
 
 impl Server {
@@ -64,6 +64,7 @@ impl Server {
                 .iter()
                 .filter(|route| matches(route.path, &path).is_some())
                 .filter(|route| !route.admin || self.admin.is_some())
+                .filter(|route| !route.endpoint.ui() || self.ui.is_some())
                 .map(|route| route.method)
                 .collect();
             let response = if allowed.is_empty() {
@@ -108,6 +109,10 @@ impl Server {
         parameters: Vec<String>,
         request: Request<Incoming>,
     ) -> Response<Body> {
+        if route.endpoint.ui() && self.ui.is_none() {
+            let path = request.uri().path();
+            return error(StatusCode::NOT_FOUND, "not-found", format!("no route `{path}`"));
+        }
         if route.admin {
             let Some(admin) = &self.admin else {
                 let path = request.uri().path();
@@ -163,6 +168,9 @@ impl Server {
             }
             Endpoint::History => self.history(&name).await,
             Endpoint::Rollback => self.rollback(&name, request).await,
+            Endpoint::UiIndex => self.ui_index(),
+            Endpoint::UiPrompt => self.ui_prompt(&name, request.uri().query()).await,
+            Endpoint::UiScript | Endpoint::UiStyle => ui::asset(route.endpoint),
             Endpoint::Watch => unreachable!("answered without a timeout"),
         }
     }
@@ -239,7 +247,7 @@ impl Server {
 
     /// The active version of `name` (`version` none or the active one), else the repository's
     /// version `version`, else the store's; an error response when there is none.
-    async fn text(
+    pub(super) async fn text(
         self: Arc<Self>,
         name: &str,
         version: Option<i64>,
@@ -361,19 +369,39 @@ impl Server {
                 }],
             );
         }
-        let text = match self.clone().text(name, parsed.version).await {
-            Ok(text) => text,
+        let (text, rendered) = match self.rendered(name, parsed.version, vars).await {
+            Ok(done) => done,
             Err(response) => return response,
         };
+        json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "name": text.name,
+                "version": text.version,
+                "sha256": text.sha256,
+                "text": rendered,
+            }),
+        )
+    }
+
+    /// `name`'s version `version` (the active one when none) rendered with `vars`, checked
+    /// against its contract first; an error response when it cannot be.
+    pub(super) async fn rendered(
+        self: Arc<Self>,
+        name: &str,
+        version: Option<i64>,
+        vars: Map<String, Value>,
+    ) -> Result<(Text, String), Response<Body>> {
+        let text = self.clone().text(name, version).await?;
         let Some(variables) = catalog::variables_from_json(&text.variables).or_else(|| {
             // Embedded texts carry no specs: the repository's version with the same text does.
             self.known(&text.name, text.version, &text.sha256).map(|known| known.variables.clone())
         }) else {
-            return error(
+            return Err(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "no-contract",
                 format!("the variable contract of `{name}` v{} cannot be read", text.version),
-            );
+            ));
         };
         let found = crate::pipeline::render::vars_problems(&vars, &variables);
         if !found.is_empty() {
@@ -385,11 +413,11 @@ impl Server {
                     message: problem.message(),
                 })
                 .collect();
-            return problems(
+            return Err(problems(
                 "vars",
                 format!("the vars do not fit the contract of `{name}` v{}", text.version),
                 list,
-            );
+            ));
         }
         let vars = Value::Object(vars);
         let rendered = match &text.served {
@@ -404,7 +432,7 @@ impl Server {
         let rendered = match rendered {
             Ok(rendered) => rendered,
             Err(message) => {
-                return problems(
+                return Err(problems(
                     "render-failed",
                     format!("`{name}` v{} fails to render with these vars", text.version),
                     vec![Problem {
@@ -412,11 +440,11 @@ impl Server {
                         path: String::new(),
                         message,
                     }],
-                )
+                ))
             }
         };
         if rendered.len() > self.limits.max_rendered_bytes {
-            return problems(
+            return Err(problems(
                 "rendered-too-large",
                 format!(
                     "the rendered text has {} bytes, more than the limit of {}",
@@ -424,17 +452,9 @@ impl Server {
                     self.limits.max_rendered_bytes
                 ),
                 vec![],
-            );
+            ));
         }
-        json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "name": text.name,
-                "version": text.version,
-                "sha256": text.sha256,
-                "text": rendered,
-            }),
-        )
+        Ok((text, rendered))
     }
 
     fn watch(&self) -> Response<Body> {

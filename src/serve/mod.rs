@@ -9,6 +9,7 @@
 mod handlers;
 mod http;
 mod start;
+mod ui;
 
 pub use start::prepare;
 
@@ -71,6 +72,24 @@ pub enum Endpoint {
     Metrics,
     History,
     Rollback,
+    /// The operations page (`--ui`, src/serve/ui.rs): the list of prompts.
+    UiIndex,
+    /// The operations page of one prompt: preview, history, rollback.
+    UiPrompt,
+    /// The page's script (same origin; the CSP allows no other).
+    UiScript,
+    /// The page's style sheet.
+    UiStyle,
+}
+
+impl Endpoint {
+    /// Whether this is a route of the operations page (404 unless `serve --ui`).
+    pub fn ui(self) -> bool {
+        matches!(
+            self,
+            Endpoint::UiIndex | Endpoint::UiPrompt | Endpoint::UiScript | Endpoint::UiStyle
+        )
+    }
 }
 
 /// One route: method, path template (`{name}` matches one segment), what it does, and whether it
@@ -108,6 +127,10 @@ pub const ROUTES: &[Route] = &[
         endpoint: Endpoint::Rollback,
         admin: true,
     },
+    route("GET", "/ui", Endpoint::UiIndex),
+    route("GET", "/ui/prompts/{name}", Endpoint::UiPrompt),
+    route("GET", "/ui/app.js", Endpoint::UiScript),
+    route("GET", "/ui/style.css", Endpoint::UiStyle),
 ];
 
 /// The parameters of `path` against `template`, in order, when it matches.
@@ -215,11 +238,22 @@ struct Known {
     model: Option<Value>,
 }
 
+/// One `[[test]]` of a prompt, whose vars the operations page previews a version with.
+#[derive(Debug, Clone)]
+struct UiTest {
+    name: String,
+    /// The version the test is written for, if it says.
+    version: Option<i64>,
+    vars: Map<String, Value>,
+}
+
 /// Everything the handlers share.
 pub struct Server {
     store: PromptStore,
     /// The repository's versions, by name and number (every version, not only the served ones).
     known: HashMap<String, HashMap<u32, Known>>,
+    /// With `--ui`: the operations page is served, with the `[[test]]`s of each prompt (by name).
+    ui: Option<HashMap<String, Vec<UiTest>>>,
     limits: Limits,
     admin: Option<Admin>,
     project: Arc<Project>,

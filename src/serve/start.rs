@@ -82,6 +82,7 @@ pub fn prepare(
     target: Target,
     limits: Limits,
     admin: Option<Admin>,
+    ui: bool,
 ) -> Result<Prepared, ServeError> {
     use crate::pipeline::check::{gate, Gate, Keep};
     let setup = |error: &dyn std::fmt::Display| ServeError::Setup(format!("{error:#}"));
@@ -115,6 +116,7 @@ pub fn prepare(
             );
         }
     }
+    let ui = ui.then(|| ui_tests(&project, &run.catalog));
     let registry = registry(&run.catalog);
     let served = registry.iter().filter(|entry| entry.active(&environment.name).is_some()).count();
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -153,6 +155,7 @@ pub fn prepare(
     let server = Server {
         store,
         known,
+        ui,
         limits,
         admin,
         project: Arc::new(project),
@@ -169,6 +172,40 @@ pub fn prepare(
         prompts: served,
         shutdown: shutdown_sender,
     })
+}
+
+/// The `[[test]]`s of every prompt of `catalog` (their names, versions and vars), for the
+/// operations page's previews; a manifest that cannot be read lends none (it checked clean).
+fn ui_tests(project: &Project, catalog: &[catalog::Prompt]) -> HashMap<String, Vec<UiTest>> {
+    let mut tests = HashMap::new();
+    for prompt in catalog {
+        let path = project.prompts_path().join(&prompt.name).join("prompt.toml");
+        let shown = crate::source::relative(&project.root, &path);
+        let manifest = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| crate::syntax::prompt::read_manifest(&shown, &text).0);
+        let found = manifest
+            .map(|manifest| {
+                manifest
+                    .tests
+                    .iter()
+                    .map(|test| {
+                        let test = test.get_ref();
+                        UiTest {
+                            name: test.name.get_ref().clone(),
+                            version: test.version.as_ref().map(|version| *version.get_ref()),
+                            vars: match crate::check::vars_to_json(&test.vars) {
+                                Value::Object(vars) => vars,
+                                _ => Map::new(),
+                            },
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        tests.insert(prompt.name.clone(), found);
+    }
+    tests
 }
 
 /// The SSE event of one activation.

@@ -36,4 +36,5 @@ mod review;
 mod runtime;
 mod seed;
 mod serve;
+mod serve_ui;
 mod typescript;

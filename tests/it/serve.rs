@@ -466,6 +466,9 @@ fn health_is_503_while_no_tier_answers_and_admin_is_off_without_a_token() {
     let rollback =
         serve.post("/v1/prompts/qa-system-prompt/rollback", &json!({"to": 1, "reason": "x"}));
     assert_eq!(rollback.status, 404);
+    // The operations page is off without `--ui`.
+    assert_eq!(serve.get("/ui").status, 404);
+    assert_eq!(serve.get("/ui/app.js").status, 404);
     let metrics = serve.get("/metrics").body;
     assert!(metrics.contains("promptctl_runtime_tier_up{tier=\"redis\"} 0"), "{metrics}");
     let logged = std::fs::read_to_string(&log).unwrap();

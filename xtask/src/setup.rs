@@ -14,7 +14,8 @@ use anyhow::{bail, ensure, Context, Result};
 /// Debian packages, by a command each provides: Node.js (handlebars.js conformance, the
 /// differential test, npm for the tools below), minisign (interoperability of signatures),
 /// redis-server, git, ShellCheck (the scripts), python3 (check-jsonschema), curl (the action's
-/// install script), promtool (Prometheus: the alerting rules of deploy/monitoring).
+/// install script), promtool (Prometheus: the alerting rules of deploy/monitoring), Chromium and
+/// its WebDriver (`serve --ui` driven headless, tests/it/serve_ui.rs).
 const COMMANDS: &[(&str, &str)] = &[
     ("node", "nodejs"),
     ("npm", "npm"),
@@ -25,6 +26,8 @@ const COMMANDS: &[(&str, &str)] = &[
     ("python3", "python3"),
     ("curl", "curl"),
     ("promtool", "prometheus"),
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
 ];
 
 /// A pinned tool under `target/ci-tools/<dir>/bin/<binary>`.
