@@ -30,6 +30,23 @@ pub struct Entry {
     /// serves for an entry of a lower one. Absent in entries of older promptctl versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<i64>,
+    /// A canary served beside `version` to `basis_points` of the keys (docs/runtime.md, "Canary
+    /// assignment"); absent when there is none, so older readers keep reading the stable version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryEntry>,
+}
+
+/// The canary of an entry: a second version, checked by its own sha256, and its share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanaryEntry {
+    pub version: i64,
+    pub sha256: String,
+    pub content: String,
+    pub variables: serde_json::Value,
+    #[serde(default)]
+    pub contract: String,
+    /// Percent × 100 (0..=10000).
+    pub basis_points: i64,
 }
 
 /// The name in a notice that asks every reader to read everything again (after `warm`). No

@@ -25,10 +25,21 @@ pub struct Catalog {
 pub struct Prompt {
     pub name: String,
     pub description: String,
-    /// Environment name to the version it serves.
+    /// Environment name to the version it serves (to every key outside a canary).
     pub activate: BTreeMap<String, u32>,
+    /// Environment name to its canary, for the environments that roll one out.
+    pub canary: BTreeMap<String, Canary>,
     /// Every version, sorted by number.
     pub versions: Vec<Version>,
+}
+
+/// A canary: `version` served to `basis_points` (percent × 100) of the keys, the environment's
+/// `activate` version to the others (`crate::rollout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    pub version: u32,
+    pub basis_points: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,17 +58,23 @@ pub struct Version {
 }
 
 impl Prompt {
+    /// The numbers of the versions some environment serves, as its stable version or its canary.
+    fn served_numbers(&self) -> BTreeSet<u32> {
+        let canaries = self.canary.values().map(|canary| canary.version);
+        self.activate.values().copied().chain(canaries).collect()
+    }
+
     /// The prompt with only the versions some environment activates (all that `generate` reads of
     /// it), or `None` when no environment serves it (`generate` leaves it out).
     pub fn served_only(mut self) -> Option<Prompt> {
-        let numbers: BTreeSet<u32> = self.activate.values().copied().collect();
+        let numbers = self.served_numbers();
         self.versions.retain(|version| numbers.contains(&version.number));
         (!self.versions.is_empty()).then_some(self)
     }
 
-    /// The versions some environment activates, sorted by number.
+    /// The versions some environment activates (stable or canary), sorted by number.
     pub fn activated(&self) -> impl Iterator<Item = &Version> {
-        let numbers: BTreeSet<u32> = self.activate.values().copied().collect();
+        let numbers = self.served_numbers();
         self.versions.iter().filter(move |version| numbers.contains(&version.number))
     }
 }
@@ -348,7 +365,7 @@ fn prompt_of(
     manifest: &prompt::Manifest,
     versions: Vec<Version>,
 ) -> Prompt {
-    let activate = manifest
+    let activate: BTreeMap<String, u32> = manifest
         .activate
         .iter()
         .filter(|(environment, _)| config.environments.contains_key(environment.get_ref()))
@@ -356,10 +373,20 @@ fn prompt_of(
             Some((environment.get_ref().clone(), u32::try_from(*version.get_ref()).ok()?))
         })
         .collect();
+    let canary = manifest
+        .canary
+        .iter()
+        .filter(|(environment, _)| activate.contains_key(*environment))
+        .filter_map(|(environment, spec)| {
+            let version = u32::try_from(*spec.get_ref().version.get_ref()).ok()?;
+            Some((environment.clone(), Canary { version, basis_points: *spec.get_ref().basis_points.get_ref() }))
+        })
+        .collect();
     Prompt {
         name: files.name.clone(),
         description: manifest.description.clone(),
         activate,
+        canary,
         versions,
     }
 }

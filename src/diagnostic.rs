@@ -82,6 +82,8 @@ codes! {
     StructureMissingManifest => "structure/missing-manifest", Error, "a prompt folder has no `prompt.toml`";
     StructureActivation => "structure/activation", Error, "an environment activates a version that does not exist";
     StructureUnknownEnvironment => "structure/unknown-environment", Error, "`[activate]` names an environment that `promptctl.toml` does not declare";
+    StructureCanary => "structure/canary", Error, "an `[activate]` canary names the version its environment already serves, or a version that does not exist";
+    StructureCanaryContract => "structure/canary-contract", Error, "a canary's variables break callers of the stable version: a variable removed, retyped or newly required";
     StructureSizeLimit => "structure/size-limit", Error, "a template body is larger than `max_template_bytes`, or a file larger than the limit for its kind";
     StructureEmptyTemplate => "structure/empty-template", Error, "a template body is empty or only whitespace";
     StructureFileType => "structure/file-type", Error, "a path promptctl reads is a FIFO, a device, a socket or a folder instead of a regular file";

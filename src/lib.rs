@@ -14,6 +14,8 @@
 pub mod diagnostic;
 pub(crate) mod time;
 pub mod text;
+// Canary assignment: which version of a rollout a key gets (pure; the runtime, serve, codegen).
+pub mod rollout;
 #[cfg(feature = "cli")]
 pub mod read;
 #[cfg(feature = "cli")]

@@ -23,7 +23,23 @@ pub(super) fn prompt_json(prompt: &catalog::Prompt, out: &mut String) {
         out.push(':');
         push_number(out, u64::from(*version));
     }
-    out.push_str("},\"description\":");
+    out.push('}');
+    if !prompt.canary.is_empty() {
+        out.push_str(",\"canary\":{");
+        for (index, (environment, canary)) in prompt.canary.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            push_string(out, environment);
+            out.push_str(":{\"basis_points\":");
+            push_number(out, u64::from(canary.basis_points));
+            out.push_str(",\"version\":");
+            push_number(out, u64::from(canary.version));
+            out.push('}');
+        }
+        out.push('}');
+    }
+    out.push_str(",\"description\":");
     push_string(out, &prompt.description);
     out.push_str(",\"versions\":[");
     let mut scratch = String::new();

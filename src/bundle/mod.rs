@@ -68,8 +68,12 @@ pub struct Bundle {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundlePrompt {
-    /// Environment to the version it serves.
+    /// Environment to the version it serves (to every key outside a canary).
     pub activate: BTreeMap<String, u32>,
+    /// Environment to its canary (`catalog::Canary`); absent when none rolls one out, so that
+    /// bundles without canaries keep their bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub canary: BTreeMap<String, catalog::Canary>,
     pub description: String,
     /// Every version, sorted by number.
     pub versions: Vec<BundleVersion>,
@@ -227,6 +231,7 @@ pub fn assemble(
             let entry = BundlePrompt {
                 description: prompt.description.clone(),
                 activate: prompt.activate.clone(),
+                canary: prompt.canary.clone(),
                 versions,
             };
             (prompt.name.clone(), entry)
@@ -284,6 +289,7 @@ mod tests {
                 "p".to_string(),
                 BundlePrompt {
                     activate: BTreeMap::from([("production".to_string(), 1)]),
+                    canary: BTreeMap::new(),
                     description: "x".into(),
                     versions: vec![version],
                 },
@@ -343,6 +349,15 @@ mod tests {
             name: name.into(),
             description: format!("{name}: \"described\"\n"),
             activate: BTreeMap::from([("staging".to_string(), 2), ("production".to_string(), 1)]),
+            // One prompt with a canary: the hand-written writer must match serde on both shapes.
+            canary: if name.starts_with('c') {
+                BTreeMap::from([(
+                    "production".to_string(),
+                    catalog::Canary { version: 2, basis_points: 1250 },
+                )])
+            } else {
+                BTreeMap::new()
+            },
             versions: vec![version(1, Some(model.clone())), version(2, None)],
         };
         Catalog {

@@ -467,6 +467,25 @@ pub(super) fn check_entry(
             )));
         }
     }
+    for (environment, canary) in &prompt.canary {
+        let Some(stable) = prompt.activate.get(environment) else {
+            return Err(Problem::Invalid(format!(
+                "it has a canary in `{environment}` but no version activated there"
+            )));
+        };
+        if canary.version == 0 || canary.version as usize > prompt.versions.len() {
+            return Err(Problem::Invalid(format!(
+                "its canary in `{environment}` is version {}, which it does not hold",
+                canary.version
+            )));
+        }
+        if canary.version == *stable || canary.basis_points > crate::rollout::BASIS_POINTS {
+            return Err(Problem::Invalid(format!(
+                "its canary in `{environment}` (v{} at {} basis points beside v{stable}) is not a rollout",
+                canary.version, canary.basis_points
+            )));
+        }
+    }
     for version in &prompt.versions {
         match check_version(&entry.name, version) {
             Ok(()) => {}

@@ -48,6 +48,82 @@ pub struct Version<'a> {
     pub template: Option<Template>,
 }
 
+/// The canaries of `[activate]`: each names an existing version other than the one its environment
+/// serves, and a caller that renders with the stable version's variables must not fail on the
+/// canary (`review`'s breaking contract changes, from the stable version to the canary).
+fn canaries(
+    manifest: &Manifest,
+    manifest_text: &str,
+    manifest_path: &str,
+    name: &str,
+    versions: &[Version],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (environment, canary) in &manifest.canary {
+        let number = *canary.get_ref().version.get_ref();
+        let span = canary.get_ref().version.span();
+        let stable = manifest
+            .activate
+            .iter()
+            .find(|(key, _)| key.get_ref() == environment)
+            .map(|(_, version)| *version.get_ref());
+        let Some(found) = versions.iter().find(|v| i64::from(v.number) == number) else {
+            let latest = versions.iter().map(|v| v.number).max().unwrap_or(0);
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::StructureCanary,
+                    manifest_path.to_string(),
+                    format!("the canary of `{environment}` is version {number} of `{name}`, which does not exist"),
+                )
+                .at(manifest_text, span)
+                .label("no such version")
+                .help(format!("the versions are 1..{latest}; add v{number}.prompt or name an existing version as the canary")),
+            );
+            continue;
+        };
+        if stable == Some(number) {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::StructureCanary,
+                    manifest_path.to_string(),
+                    format!("the canary of `{environment}` is v{number}, the version `{environment}` already serves"),
+                )
+                .at(manifest_text, span)
+                .label("same as `version`")
+                .help("a canary rolls out another version: name the new version as `canary`, or write `{environment} = N` once it serves everyone".replace("{environment}", environment)),
+            );
+            continue;
+        }
+        let stable_variables = stable
+            .and_then(|stable| versions.iter().find(|v| i64::from(v.number) == stable))
+            .and_then(|v| v.variables.as_ref());
+        let (Some(before), Some(after)) = (stable_variables, found.variables.as_ref()) else {
+            continue;
+        };
+        let breaking: Vec<String> = crate::review::contract_changes(before, after)
+            .into_iter()
+            .filter(|change| change.breaking)
+            .map(|change| format!("`{}` {}", change.variable, change.change))
+            .collect();
+        if !breaking.is_empty() {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::StructureCanaryContract,
+                    manifest_path.to_string(),
+                    format!(
+                        "the canary v{number} of `{environment}` breaks callers of v{}: {}",
+                        stable.unwrap_or_default(),
+                        breaking.join("; ")
+                    ),
+                )
+                .at(manifest_text, span)
+                .label("incompatible with the stable version")
+                .help("a service renders both versions with the same variables: keep the canary's contract compatible (new variables optional, none removed or retyped), or activate it for everyone in a release that updates the callers"),
+            );
+        }
+    }
+}
+
 /// The prompt name rule: what applications ask for, so kept simple and stable.
 pub fn is_valid_name(name: &str) -> bool {
     let bytes = name.as_bytes();
@@ -197,6 +273,15 @@ pub fn prompt_with<R>(
                         .help(if latest == 0 { "add a version file first".to_string() } else { format!("the versions are 1..{latest}; add v{number}.prompt or activate an existing version") }),
                 );
             } else if !activated.contains(&(number as u32)) {
+                activated.push(number as u32);
+            }
+        }
+        canaries(manifest, manifest_text, manifest_path, &files.name, &versions, diagnostics);
+        for canary in manifest.canary.values() {
+            let number = *canary.get_ref().version.get_ref();
+            if versions.iter().any(|v| i64::from(v.number) == number)
+                && !activated.contains(&(number as u32))
+            {
                 activated.push(number as u32);
             }
         }

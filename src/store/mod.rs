@@ -6,6 +6,7 @@
 mod postgres;
 #[cfg(feature = "store-postgres")]
 pub(crate) mod pg_tls;
+mod history;
 pub mod records;
 pub mod schema;
 #[cfg(feature = "store-sqlite")]

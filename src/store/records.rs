@@ -7,6 +7,8 @@ use std::time::SystemTime;
 use uuid::Uuid;
 
 /// The key of `promptctl_meta` that names the environment a store belongs to.
+pub use super::history::{activations, audit_log, ActivationEntry, AuditEntry};
+
 const ENVIRONMENT_KEY: &str = "environment";
 
 pub fn environment(connection: &mut dyn Connection) -> Result<Option<String>, StoreError> {
@@ -115,6 +117,10 @@ pub struct StoredTemplate {
     pub versions: Vec<StoredVersion>,
     /// The version the latest `publish` activation set (what the deployments expect).
     pub published: Option<Uuid>,
+    /// The canary the latest activation set (what is served now): version id, basis points.
+    pub canary: Option<(Uuid, i64)>,
+    /// The canary the latest `publish` activation set.
+    pub published_canary: Option<(Uuid, i64)>,
 }
 
 impl StoredTemplate {
@@ -168,6 +174,8 @@ fn load_templates(
                 description: row.text(2)?,
                 versions: Vec::new(),
                 published: None,
+                canary: None,
+                published_canary: None,
             },
         );
     }
@@ -186,11 +194,20 @@ fn load_templates(
         }
     }
     for row in query(
-        "SELECT template_id, version_id FROM prompt_activations WHERE id IN (SELECT MAX(id) FROM prompt_activations WHERE action = 'publish'{filter} GROUP BY template_id)",
+        "SELECT template_id, version_id, canary_version_id, canary_basis_points FROM prompt_activations WHERE id IN (SELECT MAX(id) FROM prompt_activations WHERE action = 'publish'{filter} GROUP BY template_id)",
         " AND template_id {in_ids}",
     )? {
         if let Some(template) = by_id.get_mut(&row.uuid(0)?) {
             template.published = Some(row.uuid(1)?);
+            template.published_canary = canary_of(&row, 2)?;
+        }
+    }
+    for row in query(
+        "SELECT template_id, canary_version_id, canary_basis_points FROM prompt_activations WHERE id IN (SELECT MAX(id) FROM prompt_activations{filter} GROUP BY template_id) AND canary_version_id IS NOT NULL",
+        " WHERE template_id {in_ids}",
+    )? {
+        if let Some(template) = by_id.get_mut(&row.uuid(0)?) {
+            template.canary = canary_of(&row, 1)?;
         }
     }
     // SQLite answers per id: keep each template's versions in order.
@@ -198,6 +215,14 @@ fn load_templates(
         template.versions.sort_by_key(|version| version.number);
     }
     Ok(by_id.into_values().map(|template| (template.name.clone(), template)).collect())
+}
+
+/// The canary (version id, basis points) in columns `at` and `at + 1` of an activation row.
+fn canary_of(row: &super::Row, at: usize) -> Result<Option<(Uuid, i64)>, StoreError> {
+    Ok(match (row.opt_uuid(at)?, row.opt_int(at + 1)?) {
+        (Some(version), Some(basis_points)) => Some((version, basis_points)),
+        _ => None,
+    })
 }
 
 /// A template, and the digest of the bundle JSON it was last published from, when nothing has
@@ -384,13 +409,15 @@ pub struct NewActivation<'a> {
     pub template: Uuid,
     pub version: Uuid,
     pub previous: Option<Uuid>,
-    /// `publish` or `rollback`.
+    /// `publish`, `rollback`, or one of `promptctl rollout`'s: `rollout`, `promote`, `abort`.
     pub action: &'a str,
     pub actor: &'a str,
     pub git_commit: Option<&'a str>,
     pub bundle_seq: Option<i64>,
     pub reason: Option<&'a str>,
     pub at: SystemTime,
+    /// The canary served beside `version` from now on: version id and basis points.
+    pub canary: Option<(Uuid, i64)>,
 }
 
 pub fn insert_activation(
@@ -418,6 +445,8 @@ pub fn insert_activations(
                 activation.bundle_seq.map_or(Value::Null, Value::Int),
                 activation.reason.map(str::to_string).into(),
                 Value::Time(activation.at),
+                activation.canary.map(|(version, _)| version).into(),
+                activation.canary.map_or(Value::Null, |(_, basis_points)| Value::Int(basis_points)),
             ]
         })
         .collect();
@@ -433,6 +462,8 @@ pub fn insert_activations(
             "bundle_seq",
             "reason",
             "at",
+            "canary_version_id",
+            "canary_basis_points",
         ],
         &rows,
     )?;
@@ -504,9 +535,23 @@ pub struct ActiveVersion {
     /// rollback that changes what is served, so of two readings the one with the higher revision
     /// is the newer (`cache::Entry::revision`).
     pub revision: i64,
+    /// The canary that activation serves beside this version.
+    pub canary: Option<ActiveCanary>,
 }
 
-const ACTIVE_SELECT: &str = "SELECT t.name, v.version_number, v.content, v.content_sha256, v.variables, v.contract_fingerprint, COALESCE(a.at, v.created_at), a.bundle_seq, COALESCE(a.id, 0) FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id LEFT JOIN prompt_activations a ON a.id = (SELECT MAX(b.id) FROM prompt_activations b WHERE b.template_id = v.template_id) WHERE v.is_active = $1";
+/// A canary served beside an active version: its text and its share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveCanary {
+    pub version: i64,
+    pub content: String,
+    pub content_sha256: String,
+    pub variables: serde_json::Value,
+    pub contract: String,
+    /// Percent × 100 (0..=10000).
+    pub basis_points: i64,
+}
+
+const ACTIVE_SELECT: &str = "SELECT t.name, v.version_number, v.content, v.content_sha256, v.variables, v.contract_fingerprint, COALESCE(a.at, v.created_at), a.bundle_seq, COALESCE(a.id, 0), c.version_number, c.content, c.content_sha256, c.variables, c.contract_fingerprint, a.canary_basis_points FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id LEFT JOIN prompt_activations a ON a.id = (SELECT MAX(b.id) FROM prompt_activations b WHERE b.template_id = v.template_id) LEFT JOIN prompt_versions c ON c.id = a.canary_version_id WHERE v.is_active = $1";
 
 fn active_from(row: &super::Row) -> Result<ActiveVersion, StoreError> {
     Ok(ActiveVersion {
@@ -519,6 +564,17 @@ fn active_from(row: &super::Row) -> Result<ActiveVersion, StoreError> {
         activated_at: row.time(6)?,
         seq: row.opt_int(7)?,
         revision: row.int(8)?,
+        canary: match (row.opt_int(9)?, row.opt_int(14)?) {
+            (Some(version), Some(basis_points)) => Some(ActiveCanary {
+                version,
+                content: row.text(10)?,
+                content_sha256: row.text(11)?,
+                variables: row.json(12)?,
+                contract: row.text(13)?,
+                basis_points,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -638,104 +694,6 @@ pub fn activated_names(connection: &mut dyn Connection) -> Result<Vec<String>, S
         )?
         .iter()
         .map(|row| row.text(0))
-        .collect()
-}
-
-/// One activation for `promptctl history`: a publish or a rollback of one prompt.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ActivationEntry {
-    pub prompt: String,
-    pub version: i64,
-    pub previous: Option<i64>,
-    pub action: String,
-    pub actor: String,
-    pub reason: Option<String>,
-    pub bundle_seq: Option<i64>,
-    pub git_commit: Option<String>,
-    #[serde(serialize_with = "serialize_time")]
-    pub at: SystemTime,
-}
-
-/// One row of the audit log for `promptctl history --audit`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AuditEntry {
-    pub prompt: Option<String>,
-    pub version: Option<i64>,
-    pub action: String,
-    pub actor: String,
-    #[serde(serialize_with = "serialize_time")]
-    pub at: SystemTime,
-    pub details: serde_json::Value,
-}
-
-fn serialize_time<S: serde::Serializer>(
-    time: &SystemTime,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&super::format_time(*time))
-}
-
-/// The activations of every prompt, or of `name`, newest first, at most `limit`.
-pub fn activations(
-    connection: &mut dyn Connection,
-    name: Option<&str>,
-    limit: i64,
-) -> Result<Vec<ActivationEntry>, StoreError> {
-    let filter = if name.is_some() { " WHERE t.name = $2" } else { "" };
-    let sql = format!(
-        "SELECT t.name, v.version_number, p.version_number, a.action, a.actor, a.reason, a.bundle_seq, a.git_commit, a.at FROM prompt_activations a JOIN prompt_templates t ON t.id = a.template_id JOIN prompt_versions v ON v.id = a.version_id LEFT JOIN prompt_versions p ON p.id = a.previous_version_id{filter} ORDER BY a.id DESC LIMIT $1"
-    );
-    let mut parameters = vec![Value::from(limit)];
-    if let Some(name) = name {
-        parameters.push(name.into());
-    }
-    connection
-        .query(&sql, &parameters)?
-        .iter()
-        .map(|row| {
-            Ok(ActivationEntry {
-                prompt: row.text(0)?,
-                version: row.int(1)?,
-                previous: row.opt_int(2)?,
-                action: row.text(3)?,
-                actor: row.text(4)?,
-                reason: row.opt_text(5)?,
-                bundle_seq: row.opt_int(6)?,
-                git_commit: row.opt_text(7)?,
-                at: row.time(8)?,
-            })
-        })
-        .collect()
-}
-
-/// The audit log of every prompt (and of the store: deployments), or of `name`, newest first,
-/// at most `limit`.
-pub fn audit_log(
-    connection: &mut dyn Connection,
-    name: Option<&str>,
-    limit: i64,
-) -> Result<Vec<AuditEntry>, StoreError> {
-    let filter = if name.is_some() { " WHERE t.name = $2" } else { "" };
-    let sql = format!(
-        "SELECT t.name, v.version_number, l.action, l.changed_by, l.changed_at, l.details FROM prompt_audit_logs l LEFT JOIN prompt_templates t ON t.id = l.template_id LEFT JOIN prompt_versions v ON v.id = l.version_id{filter} ORDER BY l.id DESC LIMIT $1"
-    );
-    let mut parameters = vec![Value::from(limit)];
-    if let Some(name) = name {
-        parameters.push(name.into());
-    }
-    connection
-        .query(&sql, &parameters)?
-        .iter()
-        .map(|row| {
-            Ok(AuditEntry {
-                prompt: row.opt_text(0)?,
-                version: row.opt_int(1)?,
-                action: row.text(2)?,
-                actor: row.text(3)?,
-                at: row.time(4)?,
-                details: row.json(5)?,
-            })
-        })
         .collect()
 }
 

@@ -51,6 +51,7 @@ macro_rules! migration {
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "prompt tables", "0001_prompt_tables"),
     migration!(2, "published prompt digests", "0002_published_prompt_digests"),
+    migration!(3, "canary rollouts", "0003_canary_rollouts"),
 ];
 
 /// The newest migration this promptctl knows.

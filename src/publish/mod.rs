@@ -1,5 +1,6 @@
 //! The deploy step (docs/deploy.md): a verified bundle's versions and one environment's activations
-//! into the store, in one locked transaction, and the repairs done without a bundle (`rollback`).
+//! into the store, in one locked transaction, and the changes made without a bundle (`rollback`,
+//! `rollout`: `operate.rs`).
 //! It decides what changes; `store::records` knows the rows. Caching and notifying happen after
 //! the commit, in `cli`, because the store is the truth and the cache can always be rewritten.
 
@@ -12,6 +13,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
+
+mod operate;
+pub use operate::{rollback, rollout, Rollback, RolloutAction, RolloutDone};
 
 /// Where a publish goes and what the environment allows.
 pub struct Target<'a> {
@@ -43,7 +47,24 @@ pub struct Change {
     pub to: i64,
 }
 
-/// A prompt whose active version is not the one the last publish set.
+/// A canary: a version served to `basis_points` (percent × 100) of the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CanaryState {
+    pub version: i64,
+    pub basis_points: i64,
+}
+
+/// A prompt whose canary changes: `from` → `to` beside the stable version `stable` (none: no
+/// canary).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutChange {
+    pub name: String,
+    pub stable: i64,
+    pub from: Option<CanaryState>,
+    pub to: Option<CanaryState>,
+}
+
+/// A prompt whose active version (or canary) is not the one the last publish set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Drift {
     pub name: String,
@@ -51,6 +72,12 @@ pub struct Drift {
     pub published: Option<i64>,
     /// What the store serves now.
     pub active: Option<i64>,
+    /// The canary the latest publish set, when the drift is in the canary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_canary: Option<CanaryState>,
+    /// The canary served now, when the drift is in the canary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_canary: Option<CanaryState>,
     /// The latest activation, when it was a rollback: who and why.
     pub by: Option<String>,
 }
@@ -65,6 +92,8 @@ pub struct Plan {
     pub new_versions: Vec<(String, u32)>,
     pub description_changes: Vec<String>,
     pub activations: Vec<Change>,
+    /// Prompts whose canary changes (started, re-shared, ended), stable version changing or not.
+    pub rollouts: Vec<RolloutChange>,
     pub drift: Vec<Drift>,
     /// Drifted prompts whose bundle activation is the version the store serves now: the publish
     /// records that the repository agrees (a `publish` activation of the same version), which
@@ -85,6 +114,7 @@ impl Plan {
             && self.new_versions.is_empty()
             && self.description_changes.is_empty()
             && self.activations.is_empty()
+            && self.rollouts.is_empty()
             && self.adopted.is_empty())
     }
 }
@@ -118,6 +148,10 @@ pub enum PublishError {
         "nothing has been published to this store yet; run `promptctl publish --env ENV` first"
     )]
     NothingPublished,
+    #[error("`{name}` has no canary in this store; declare one in its prompt.toml (`[activate] ENV = {{ version = N, canary = M, percent = P }}`) and publish")]
+    NoCanary { name: String },
+    #[error("the canary of `{name}` is already served to {share} of the keys")]
+    SameShare { name: String, share: String },
     #[error(
         "`{name}` has no active version in the store; pass `--to N` to activate one of: {stored}"
     )]
@@ -156,6 +190,18 @@ fn drift_message(drift: &[Drift]) -> String {
             item.active.map_or("none".into(), |v| format!("v{v}")),
             item.by.as_deref().map(|by| format!(" ({by})")).unwrap_or_default()
         ));
+        if item.published_canary.is_some() || item.active_canary.is_some() {
+            let show = |canary: Option<CanaryState>| {
+                canary.map_or("no canary".to_string(), |c| {
+                    format!("canary v{} at {}", c.version, crate::rollout::basis_points_display(c.basis_points as u32))
+                })
+            };
+            message.push_str(&format!(
+                "; published {}, served {}",
+                show(item.published_canary),
+                show(item.active_canary)
+            ));
+        }
     }
     message.push_str("\npublishing this bundle would undo that: make the bundle activate the versions the environment should serve (for a rollback, the version rolled back to, or a fixed new one)");
     message
@@ -306,6 +352,8 @@ fn transaction(
                 description: description.to_string(),
                 versions: Vec::new(),
                 published: None,
+                canary: None,
+                published_canary: None,
             },
         );
     }
@@ -401,6 +449,7 @@ fn transaction(
             bundle_seq: Some(seq as i64),
             reason: Some("the bundle agrees with the version activated outside publish"),
             at: now,
+            canary: template.canary,
         });
         audits.push(NewAudit {
             template: Some(template.id),
@@ -411,6 +460,12 @@ fn transaction(
     }
     let mut deactivate = Vec::new();
     let mut activate = Vec::new();
+    // One activation row per prompt whose stable version or canary changes, carrying both.
+    let wanted_canary = |name: &str, template: &StoredTemplate| -> Option<(uuid::Uuid, i64)> {
+        let canary = verified.prompt(name).ok()?.canary.get(target.environment)?;
+        let id = template.version(i64::from(canary.version))?.id;
+        Some((id, i64::from(canary.basis_points)))
+    };
     for change in &plan.activations {
         let template = &templates[&change.name];
         let version = template.version(change.to).expect("every bundled version is stored").id;
@@ -431,12 +486,37 @@ fn transaction(
             bundle_seq: Some(seq as i64),
             reason: None,
             at: now,
+            canary: wanted_canary(&change.name, template),
         });
         audits.push(NewAudit {
             template: Some(template.id),
             version: Some(version),
             action: "activated",
             details: serde_json::json!({"environment": target.environment, "from": change.from, "to": change.to, "git_commit": commit, "bundle_seq": seq, "forced": options.force && !plan.drift.is_empty()}),
+        });
+    }
+    for change in &plan.rollouts {
+        let template = &templates[&change.name];
+        let version = template.version(change.stable).expect("every bundled version is stored").id;
+        if !plan.activations.iter().any(|activation| activation.name == change.name) {
+            activations.push(NewActivation {
+                template: template.id,
+                version,
+                previous: Some(version),
+                action: "publish",
+                actor,
+                git_commit: Some(commit),
+                bundle_seq: Some(seq as i64),
+                reason: None,
+                at: now,
+                canary: wanted_canary(&change.name, template),
+            });
+        }
+        audits.push(NewAudit {
+            template: Some(template.id),
+            version: Some(version),
+            action: "rollout_published",
+            details: serde_json::json!({"environment": target.environment, "stable": change.stable, "from": change.from, "to": change.to, "git_commit": commit, "bundle_seq": seq}),
         });
     }
     records::switch_active(connection, &deactivate, &activate)?;
@@ -591,21 +671,33 @@ fn compute(
             continue;
         }
         let active = stored.and_then(StoredTemplate::active);
+        let wanted_canary = prompt.canary.get(target.environment).map(|canary| CanaryState {
+            version: i64::from(canary.version),
+            basis_points: i64::from(canary.basis_points),
+        });
+        let current_canary = stored.and_then(|t| canary_state(t, t.canary));
         if let Some(template) = stored {
             let published = template.published.and_then(|id| template.by_id(id));
-            let agrees = active.map(|v| v.number) == Some(i64::from(wanted));
-            if published.map(|v| v.id) != active.map(|v| v.id) && agrees {
+            let published_canary = canary_state(template, template.published_canary);
+            let agrees = active.map(|v| v.number) == Some(i64::from(wanted))
+                && current_canary == wanted_canary;
+            let drifted = published.map(|v| v.id) != active.map(|v| v.id)
+                || (published.is_some() && published_canary != current_canary);
+            if drifted && agrees {
                 plan.adopted.push(Change {
                     name: name.to_string(),
                     from: active.map(|v| v.number),
                     to: i64::from(wanted),
                 });
-            } else if published.map(|v| v.id) != active.map(|v| v.id) {
+            } else if drifted {
+                let canary_drift = published_canary != current_canary;
                 plan.drift.push(Drift {
                     name: name.to_string(),
                     published: published.map(|v| v.number),
                     active: active.map(|v| v.number),
                     by: None,
+                    published_canary: if canary_drift { published_canary } else { None },
+                    active_canary: if canary_drift { current_canary } else { None },
                 });
             }
         }
@@ -614,6 +706,14 @@ fn compute(
                 name: name.to_string(),
                 from: active.map(|v| v.number),
                 to: i64::from(wanted),
+            });
+        }
+        if current_canary != wanted_canary {
+            plan.rollouts.push(RolloutChange {
+                name: name.to_string(),
+                stable: i64::from(wanted),
+                from: current_canary,
+                to: wanted_canary,
             });
         }
     }
@@ -626,6 +726,12 @@ fn compute(
     Ok(plan)
 }
 
+/// A stored canary (version id, basis points) as version number and share.
+fn canary_state(template: &StoredTemplate, canary: Option<(uuid::Uuid, i64)>) -> Option<CanaryState> {
+    let (id, basis_points) = canary?;
+    Some(CanaryState { version: template.by_id(id)?.number, basis_points })
+}
+
 /// Fills in who caused each drift (the latest rollback's actor and reason).
 pub fn explain_drift(
     connection: &mut dyn Connection,
@@ -635,9 +741,16 @@ pub fn explain_drift(
     for item in drift {
         let Some(template) = templates.get(&item.name) else { continue };
         if let Some(latest) = records::history(connection, template.id)?.first() {
-            if latest.action == "rollback" {
+            let what = match latest.action.as_str() {
+                "rollback" => Some("rolled back"),
+                "rollout" => Some("canary share changed"),
+                "promote" => Some("canary promoted"),
+                "abort" => Some("canary aborted"),
+                _ => None,
+            };
+            if let Some(what) = what {
                 item.by = Some(format!(
-                    "rolled back by {}{}",
+                    "{what} by {}{}",
                     latest.actor,
                     latest.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
                 ));
@@ -647,114 +760,6 @@ pub fn explain_drift(
         }
     }
     Ok(())
-}
-
-/// What `rollback` did.
-#[derive(Debug, Clone)]
-pub struct Rollback {
-    pub name: String,
-    pub from: Option<i64>,
-    pub to: i64,
-    pub active: records::ActiveVersion,
-}
-
-/// Activates an earlier stored version of `name` without a bundle: `to`, or the version that was
-/// active before the current one. Audited; the store must already belong to `environment`.
-pub fn rollback(
-    connection: &mut dyn Connection,
-    environment: &str,
-    name: &str,
-    to: Option<i64>,
-    actor: &str,
-    reason: &str,
-) -> Result<Rollback, PublishError> {
-    schema::require_current(connection)?;
-    crate::store::locked(
-        connection,
-        |connection| {
-            if !check_environment(connection, environment)? {
-                return Err(PublishError::NothingPublished);
-            }
-            let templates = records::templates(connection)?;
-            let Some(template) = templates.get(name) else {
-                return Err(PublishError::NotStored {
-                    name: name.into(),
-                    suggestion: suggestion(name, templates.keys().map(String::as_str)),
-                });
-            };
-            let stored = template
-                .versions
-                .iter()
-                .map(|v| format!("v{}", v.number))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let active = template.active();
-            let target_number = match to {
-                Some(number) => number,
-                None => {
-                    let Some(current) = active else {
-                        return Err(PublishError::NoActive { name: name.into(), stored });
-                    };
-                    let history = records::history(connection, template.id)?;
-                    let previous = history
-                        .iter()
-                        .find(|row| row.version == current.number)
-                        .and_then(|row| row.previous);
-                    match previous {
-                        Some(previous) => previous,
-                        None => return Err(PublishError::NoPrevious { name: name.into(), stored }),
-                    }
-                }
-            };
-            let Some(target) = template.version(target_number) else {
-                return Err(PublishError::VersionNotStored {
-                    name: name.into(),
-                    version: target_number,
-                    stored,
-                });
-            };
-            if active.map(|v| v.id) == Some(target.id) {
-                return Err(PublishError::AlreadyActive {
-                    name: name.into(),
-                    version: target_number,
-                });
-            }
-            let now = SystemTime::now();
-            records::set_active(connection, template.id, target.id)?;
-            records::insert_activation(
-                connection,
-                &NewActivation {
-                    template: template.id,
-                    version: target.id,
-                    previous: active.map(|v| v.id),
-                    action: "rollback",
-                    actor,
-                    git_commit: None,
-                    bundle_seq: None,
-                    reason: Some(reason),
-                    at: now,
-                },
-            )?;
-            records::insert_audit(
-                connection,
-                Some(template.id),
-                Some(target.id),
-                "rolled_back",
-                actor,
-                now,
-                serde_json::json!({"environment": environment, "from": active.map(|v| v.number), "to": target_number, "reason": reason}),
-            )?;
-            let active_now =
-                records::active_version(connection, name)?.expect("the version was just activated");
-            Ok(Rollback {
-                name: name.into(),
-                from: active.map(|v| v.number),
-                to: target_number,
-                active: active_now,
-            })
-        },
-        |_| true,
-    )
 }
 
 /// The cache entry of an active version.
@@ -773,5 +778,13 @@ pub fn cache_entry(active: records::ActiveVersion) -> crate::cache::Entry {
         activated_at: bundle::rfc3339(seconds),
         seq: active.seq,
         revision: Some(active.revision),
+        canary: active.canary.map(|canary| crate::cache::CanaryEntry {
+            version: canary.version,
+            sha256: canary.content_sha256,
+            content: canary.content,
+            variables: canary.variables,
+            contract: canary.contract,
+            basis_points: canary.basis_points,
+        }),
     }
 }
