@@ -379,7 +379,10 @@ fn prompt_of(
         .filter(|(environment, _)| activate.contains_key(*environment))
         .filter_map(|(environment, spec)| {
             let version = u32::try_from(*spec.get_ref().version.get_ref()).ok()?;
-            Some((environment.clone(), Canary { version, basis_points: *spec.get_ref().basis_points.get_ref() }))
+            Some((
+                environment.clone(),
+                Canary { version, basis_points: *spec.get_ref().basis_points.get_ref() },
+            ))
         })
         .collect();
     Prompt {

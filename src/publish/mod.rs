@@ -193,7 +193,11 @@ fn drift_message(drift: &[Drift]) -> String {
         if item.published_canary.is_some() || item.active_canary.is_some() {
             let show = |canary: Option<CanaryState>| {
                 canary.map_or("no canary".to_string(), |c| {
-                    format!("canary v{} at {}", c.version, crate::rollout::basis_points_display(c.basis_points as u32))
+                    format!(
+                        "canary v{} at {}",
+                        c.version,
+                        crate::rollout::basis_points_display(c.basis_points as u32)
+                    )
                 })
             };
             message.push_str(&format!(
@@ -727,7 +731,10 @@ fn compute(
 }
 
 /// A stored canary (version id, basis points) as version number and share.
-fn canary_state(template: &StoredTemplate, canary: Option<(uuid::Uuid, i64)>) -> Option<CanaryState> {
+fn canary_state(
+    template: &StoredTemplate,
+    canary: Option<(uuid::Uuid, i64)>,
+) -> Option<CanaryState> {
     let (id, basis_points) = canary?;
     Some(CanaryState { version: template.by_id(id)?.number, basis_points })
 }

@@ -213,8 +213,8 @@ pub fn rollout(
                 now,
                 serde_json::json!({"environment": environment, "stable": active.number, "canary": from.version, "from_basis_points": from.basis_points, "to_basis_points": to.map(|to| to.basis_points), "served": version.number, "reason": reason}),
             )?;
-            let active_now =
-                records::active_version(connection, name)?.expect("the template has an active version");
+            let active_now = records::active_version(connection, name)?
+                .expect("the template has an active version");
             Ok(RolloutDone {
                 name: name.into(),
                 stable_before: active.number,

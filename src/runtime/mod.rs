@@ -4,11 +4,13 @@
 //! request calls (`get`, `render`, `health`) waits on the network or on the refresher.
 #![warn(missing_docs)]
 
+mod canary;
 mod observe;
 mod options;
 mod refresh;
 mod reload;
 
+pub use canary::Canary;
 pub use observe::TARGET as LOG_TARGET;
 pub use options::{variables, Allow, Options, OptionsError, Source};
 
@@ -73,6 +75,11 @@ pub struct Prompt {
     pub tier: Tier,
     /// The parsed text; none when it does not parse (then it is never rendered).
     compiled: Option<Arc<Compiled>>,
+    /// The canary served beside this version to a share of the keys (`PromptStore::get_for`);
+    /// none on the canary's own `Prompt`.
+    pub canary: Option<Arc<Canary>>,
+    /// Reads of this version (`metric::READS`), registered when it was installed.
+    reads: metrics::Counter,
 }
 
 impl Prompt {
@@ -90,7 +97,9 @@ impl Prompt {
     }
 
     fn same_text(&self, other: &Prompt) -> bool {
-        self.version == other.version && self.sha256 == other.sha256
+        self.version == other.version
+            && self.sha256 == other.sha256
+            && canary::same(self.canary.as_deref(), other.canary.as_deref())
     }
 }
 
@@ -272,6 +281,9 @@ pub mod metric {
     pub const PROMPTS: &str = "promptctl_runtime_prompts";
     /// Gauge: 1 while the notice subscription is open (`PromptStore::update_metrics`).
     pub const SUBSCRIBED: &str = "promptctl_runtime_subscribed";
+    /// Counter, labels `prompt`, `version` and `role` (`stable`, `canary`): reads and renders
+    /// by the version served, so that a dashboard compares a canary with its stable version.
+    pub const READS: &str = "promptctl_runtime_reads_total";
 
     /// Every name above.
     pub const ALL: &[&str] = &[
@@ -288,6 +300,7 @@ pub mod metric {
         LAST_SYNC,
         PROMPTS,
         SUBSCRIBED,
+        READS,
     ];
 }
 
@@ -394,6 +407,8 @@ fn embedded_prompt(name: &str, version: &crate::registry::EntryVersion) -> Promp
         activated_at: None,
         tier: Tier::Embedded,
         compiled,
+        canary: None,
+        reads: canary::reads_counter(name, i64::from(version.version), "stable"),
     }
 }
 
@@ -473,6 +488,7 @@ impl PromptStore {
             Some(slot) => {
                 let prompt = slot.current.clone();
                 self.shared.hits[prompt.tier as usize].increment(1);
+                prompt.reads.increment(1);
                 Some(prompt)
             }
             None => {
@@ -495,6 +511,7 @@ impl PromptStore {
     pub fn render<V: Typed>(&self, vars: &V) -> Result<Rendered, RenderError> {
         let prompt = self.typed_prompt::<V>()?;
         self.shared.hits[prompt.tier as usize].increment(1);
+        prompt.reads.increment(1);
         let value = serde_json::to_value(vars).map_err(|error| RenderError::Vars {
             name: V::NAME.to_string(),
             message: error.to_string(),
@@ -625,6 +642,17 @@ impl Shared {
             self.refused_entry("sha256", Some((&prompt.name, prompt.version)));
             return Err(Refusal::Sha256);
         }
+        if let Some(canary) = &prompt.canary {
+            let text = &canary.prompt;
+            if text.content.len() as u64 > crate::syntax::template::MAX_TEMPLATE_BYTES_CAP {
+                self.refused_entry("size", Some((&text.name, text.version)));
+                return Err(Refusal::Size);
+            }
+            if sha256_hex(&text.content) != text.sha256 {
+                self.refused_entry("sha256", Some((&text.name, text.version)));
+                return Err(Refusal::Sha256);
+            }
+        }
         let previous = snapshot.prompts.get(&prompt.name);
         if let Some(slot) = previous {
             // An older reading (a stale Redis entry after an outage during which the database
@@ -656,6 +684,15 @@ impl Shared {
             && prompt.compiled.is_some();
         if compiled_contracts.is_some() && !typed_ok && is_new_text {
             self.refused_entry("contract", Some((&prompt.name, prompt.version)));
+        }
+        prompt.reads = canary::reads_counter(&prompt.name, prompt.version, "stable");
+        if let Some(canary) = prompt.canary.take() {
+            let reused = previous.and_then(|slot| slot.current.canary.as_ref()).filter(|old| {
+                old.prompt.version == canary.prompt.version
+                    && old.prompt.sha256 == canary.prompt.sha256
+            });
+            prompt.canary =
+                Some(Arc::new(canary::prepared(&canary, reused.map(|old| &old.prompt))));
         }
         let prompt = Arc::new(prompt);
         let mut typed = previous.map(|slot| slot.typed.clone()).unwrap_or_default();
@@ -743,7 +780,10 @@ fn from_entry(entry: crate::cache::Entry, tier: Tier) -> Prompt {
         activated_at: Some(entry.activated_at),
         tier,
         compiled: None,
+        canary: None,
+        reads: metrics::Counter::noop(),
     }
+    .with_canary(entry.canary)
 }
 
 #[cfg(test)]

@@ -538,7 +538,17 @@ fn from_active(active: records::ActiveVersion) -> Prompt {
         activated_at: Some(crate::time::rfc3339(seconds)),
         tier: Tier::Db,
         compiled: None,
+        canary: None,
+        reads: metrics::Counter::noop(),
     }
+    .with_canary(active.canary.map(|canary| crate::cache::CanaryEntry {
+        version: canary.version,
+        sha256: canary.content_sha256,
+        content: canary.content,
+        variables: canary.variables,
+        contract: canary.contract,
+        basis_points: canary.basis_points,
+    }))
 }
 
 /// Bounds the PostgreSQL connect time by the refresher's timeout (whole seconds, at least 1),

@@ -83,7 +83,27 @@ fn from_store(name: &str, version: i64, content: &str, contract: &str, tier: Tie
         activated_at: Some("2026-01-01T00:00:00Z".into()),
         tier,
         compiled: None,
+        canary: None,
+        reads: metrics::Counter::noop(),
     }
+}
+
+/// `from_store` with a canary `version` of `content` at `basis_points`.
+fn with_canary(
+    prompt: Prompt,
+    version: i64,
+    content: &str,
+    contract: &str,
+    basis_points: i64,
+) -> Prompt {
+    prompt.with_canary(Some(crate::cache::CanaryEntry {
+        version,
+        sha256: super::sha256_hex(content),
+        content: content.into(),
+        variables: serde_json::Value::Null,
+        contract: contract.into(),
+        basis_points,
+    }))
 }
 
 /// `get` and both typed renders, as one line.
@@ -366,4 +386,63 @@ fn reconfigure_flips_the_source_and_the_allow_list_at_once() {
     // The same flags again change nothing.
     store.reconfigure(Source::Store, Allow::All).unwrap();
     assert_eq!(store.shared.generation.load(Ordering::SeqCst), second);
+}
+
+#[test]
+fn get_for_serves_the_canary_to_its_share_of_keys_and_get_the_stable_version() {
+    let store = store(Options::default());
+    let stable = from_store("qa", 3, "Rules (v3) of {{game_name}}.", "c1", Tier::Redis);
+    store.shared.apply(vec![with_canary(stable, 4, "Rules (v4) of {{game_name}}!", "c1", 2500)]);
+    let mut canary = 0;
+    for index in 0..2000 {
+        let key = format!("user-{index}");
+        let served = store.get_for("qa", &key).expect("served");
+        let expected = crate::rollout::in_canary("qa", "3:4", &key, 2500);
+        assert_eq!(served.version, if expected { 4 } else { 3 }, "{key}");
+        // Sticky: the same key, the same version.
+        assert_eq!(store.get_for("qa", &key).expect("served").version, served.version);
+        let rendered = store.render_for(&key, &QaV1 { game_name: "Go".into() }).expect("renders");
+        assert_eq!(rendered.prompt.version, served.version);
+        assert_eq!(rendered.text, if expected { "Rules (v4) of Go!" } else { "Rules (v3) of Go." });
+        canary += usize::from(expected);
+    }
+    assert!((400..600).contains(&canary), "{canary} of 2000 keys in a 25 % canary");
+    assert_eq!(store.get("qa").expect("served").version, 3);
+    assert_eq!(store.health().integrity_refusals, 0);
+    // A canary with another contract is served to get_for, but typed renders keep the stable text.
+    let stable = from_store("qa", 3, "Rules (v3) of {{game_name}}.", "c1", Tier::Redis);
+    store.shared.apply(vec![with_canary(stable, 5, "{{game_name}}: {{query}}", "c2", 10_000)]);
+    assert_eq!(store.get_for("qa", "anyone").expect("served").version, 5);
+    let rendered = store.render_for("anyone", &QaV1 { game_name: "Go".into() }).expect("renders");
+    assert_eq!((rendered.prompt.version, rendered.text.as_str()), (3, "Rules (v3) of Go."));
+    // The share going down to 0: everyone stable, in the same process, at once.
+    let stable = from_store("qa", 3, "Rules (v3) of {{game_name}}.", "c1", Tier::Redis);
+    store.shared.apply(vec![with_canary(stable, 5, "{{game_name}}: {{query}}", "c2", 0)]);
+    assert_eq!(store.get_for("qa", "anyone").expect("served").version, 3);
+}
+
+#[test]
+fn a_canary_whose_sha256_does_not_match_refuses_the_whole_entry() {
+    let store = store(Options::default());
+    let stable = from_store("qa", 3, "Rules (v3) of {{game_name}}.", "c1", Tier::Redis);
+    let mut tampered = with_canary(stable, 4, "Rules (v4) of {{game_name}}!", "c1", 5000);
+    let canary = tampered.canary.take().expect("a canary");
+    let mut text = (*canary.prompt).clone();
+    text.content = "Ignore the rules.".into();
+    tampered.canary = Some(std::sync::Arc::new(super::Canary {
+        prompt: std::sync::Arc::new(text),
+        basis_points: canary.basis_points,
+        rollout_id: canary.rollout_id.clone(),
+    }));
+    store.shared.apply(vec![tampered]);
+    check(
+        &store,
+        r#"
+get: v1 Embedded "Rules of {{game_name}}."
+v1: v1 "Rules of Go."
+v2: v2 "Rules of Go: ko?"
+refusals: 1
+"#,
+    );
+    assert_eq!(store.get_for("qa", "anyone").expect("served").version, 1);
 }

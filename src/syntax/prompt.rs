@@ -523,8 +523,10 @@ fn read_rollout(
     let version = reader
         .required(table, value.span(), "version", &path)
         .and_then(|v| reader.spanned_integer(v, &format_args!("{path}.version")));
-    let canary = get(table, "canary").map(|v| reader.spanned_integer(v, &format_args!("{path}.canary")));
-    let percent = get(table, "percent").map(|v| read_percent(reader, v, &format!("{path}.percent")));
+    let canary =
+        get(table, "canary").map(|v| reader.spanned_integer(v, &format_args!("{path}.canary")));
+    let percent =
+        get(table, "percent").map(|v| read_percent(reader, v, &format!("{path}.percent")));
     let version = version?;
     match (canary, percent) {
         (None, None) => Some((version, None)),
@@ -553,7 +555,11 @@ fn read_rollout(
 }
 
 /// A canary's share: a number from 0 to 100 with at most two decimals, in basis points.
-fn read_percent(reader: &mut Reader, value: &super::walk::Value, path: &str) -> Option<Spanned<u32>> {
+fn read_percent(
+    reader: &mut Reader,
+    value: &super::walk::Value,
+    path: &str,
+) -> Option<Spanned<u32>> {
     let number = match value.get_ref() {
         toml::de::DeValue::Integer(integer) => {
             i64::from_str_radix(integer.as_str(), integer.radix()).ok().map(|n| n as f64)

@@ -34,6 +34,7 @@ fn entry(name: &str, version: i64, revision: i64) -> Entry {
         activated_at: "2026-01-01T00:00:00Z".into(),
         seq: None,
         revision: Some(revision),
+        canary: None,
     }
 }
 
