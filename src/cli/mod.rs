@@ -145,6 +145,8 @@ pub enum Command {
     Publish(deploy::PublishArgs),
     /// Activate an earlier stored version of a prompt without a bundle (audited)
     Rollback(deploy::RollbackArgs),
+    /// Change a canary without a bundle: its share of keys, promote it, or abort it (audited)
+    Rollout(deploy::RolloutArgs),
     /// Per prompt: repository activation, store activation, cache entry and TTL left, drift
     Status(deploy::StatusArgs),
     /// The store's activations (who, when, from → to, why, bundle seq, commit), newest first; --audit adds the audit log
@@ -213,6 +215,7 @@ impl Cli {
             Command::History(args) => args.format == deploy::OutputFormat::Json,
             Command::Lock { format } => *format == OutputFormat::Json,
             Command::Rollback(args) => args.format == OutputFormat::Json,
+            Command::Rollout(args) => args.format == OutputFormat::Json,
             Command::Build(args) => args.format == OutputFormat::Json,
             Command::VerifyBundle(args) => args.format == OutputFormat::Json,
             Command::Keygen(args) => args.format == OutputFormat::Json,
@@ -344,6 +347,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Publish(args) => deploy::publish(&project, &args, color),
         Command::Rollback(args) => deploy::rollback(&project, &args),
+        Command::Rollout(args) => deploy::rollout(&project, &args),
         Command::Status(args) => deploy::status(&project, &args),
         Command::Warm(args) => deploy::warm(&project, &args),
         Command::Db(command) => deploy::db(&project, &command),

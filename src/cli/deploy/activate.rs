@@ -239,9 +239,40 @@ fn print_plan(
             change.to
         );
     }
+    let canary = |state: Option<publish::CanaryState>| {
+        state.map_or("no canary".to_string(), |c| {
+            format!(
+                "v{} canary {}",
+                c.version,
+                crate::rollout::basis_points_display(c.basis_points as u32)
+            )
+        })
+    };
+    for rollout in &plan.rollouts {
+        // "production: v4 canary 10 % → 50 %" when only the share moves.
+        let line = match (rollout.from, rollout.to) {
+            (Some(from), Some(to)) if from.version == to.version => format!(
+                "v{} canary {} -> {}",
+                to.version,
+                crate::rollout::basis_points_display(from.basis_points as u32),
+                crate::rollout::basis_points_display(to.basis_points as u32)
+            ),
+            (from, to) => format!("{} -> {}", canary(from), canary(to)),
+        };
+        println!("  * rollout {} beside v{}: {line}", rollout.name, rollout.stable);
+    }
     for drift in &plan.drift {
+        let canaries = if drift.published_canary.is_some() || drift.active_canary.is_some() {
+            format!(
+                "; published {}, served {}",
+                canary(drift.published_canary),
+                canary(drift.active_canary)
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "  ! drift {}: published {}, active {} ({})",
+            "  ! drift {}: published {}, active {}{canaries} ({})",
             drift.name,
             drift.published.map_or("none".into(), |v| format!("v{v}")),
             drift.active.map_or("none".into(), |v| format!("v{v}")),
@@ -320,6 +351,93 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
         to = done.to,
         code,
         "rollback finished"
+    );
+    Ok(code)
+}
+
+pub fn rollout(project: &Project, args: &RolloutArgs) -> Result<i32> {
+    let action = match (args.percent, args.promote, args.abort) {
+        (Some(percent), false, false) => match crate::rollout::percent_to_basis_points(percent) {
+            Ok(basis_points) => publish::RolloutAction::Share(basis_points),
+            Err(problem) => anyhow::bail!("`--percent {percent}`: {problem}; give a share from 0 to 100 with at most two decimals"),
+        },
+        (None, true, false) => publish::RolloutAction::Promote,
+        (None, false, true) => publish::RolloutAction::Abort,
+        _ => anyhow::bail!("give one of `--percent P`, `--promote` or `--abort`"),
+    };
+    let request = stage::RolloutRequest {
+        name: args.name.clone(),
+        action,
+        reason: args.reason.clone(),
+        actor: args.actor.clone(),
+    };
+    let rolled = match stage::rollout(project, &args.target.target(), &request)? {
+        stage::Rollout::Refused(error) => {
+            if args.format == OutputFormat::Json {
+                let json = serde_json::json!({
+                    "code": "failure/refused",
+                    "severity": "error",
+                    "message": error.to_string(),
+                    "causes": [],
+                    "exit": exit::FAILURE,
+                });
+                println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
+            }
+            return refused(error);
+        }
+        stage::Rollout::Done(rolled) => rolled,
+    };
+    let (environment, done) = (&rolled.environment, &rolled.done);
+    let show = |canary: Option<publish::CanaryState>| {
+        canary.map_or("no canary".to_string(), |canary| {
+            format!(
+                "v{} canary {}",
+                canary.version,
+                crate::rollout::basis_points_display(canary.basis_points as u32)
+            )
+        })
+    };
+    if args.format == OutputFormat::Json {
+        let json = serde_json::json!({
+            "status": match action {
+                publish::RolloutAction::Share(_) => "rollout-changed",
+                publish::RolloutAction::Promote => "rollout-promoted",
+                publish::RolloutAction::Abort => "rollout-aborted",
+            },
+            "prompt": done.name,
+            "environment": environment.name,
+            "store": environment.shown,
+            "stable_before": done.stable_before,
+            "stable": done.stable,
+            "from": done.from,
+            "to": done.to,
+            "actor": rolled.actor,
+            "reason": args.reason,
+        });
+        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
+    } else {
+        println!(
+            "`{}` in `{}` ({}): v{} with {} -> v{} with {} by {}: {}",
+            done.name,
+            environment.name,
+            environment.shown,
+            done.stable_before,
+            show(done.from),
+            done.stable,
+            show(done.to),
+            rolled.actor,
+            args.reason
+        );
+    }
+    let code = cache_code(&rolled.cache, environment);
+    let notified = webhook_code(&rolled.webhook);
+    let code = if code == exit::OK { notified } else { code };
+    tracing::info!(
+        environment = %environment.name,
+        prompt = %done.name,
+        stable = done.stable,
+        code,
+        "rollout finished"
     );
     Ok(code)
 }

@@ -60,6 +60,12 @@ pub fn history(project: &Project, args: &HistoryArgs) -> Result<i32> {
             entry.version,
             entry.actor
         );
+        if let (Some(canary), Some(basis_points)) = (entry.canary, entry.canary_basis_points) {
+            line.push_str(&format!(
+                " + v{canary} canary {}",
+                crate::rollout::basis_points_display(basis_points as u32)
+            ));
+        }
         if let Some(seq) = entry.bundle_seq {
             line.push_str(&format!("  seq {seq}"));
         }

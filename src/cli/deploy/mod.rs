@@ -103,6 +103,34 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).args(["percent", "promote", "abort"])))]
+pub struct RolloutArgs {
+    /// The prompt whose canary changes
+    pub name: String,
+    /// Serve the canary to this share of keys (0 to 100, at most two decimals); keys already in
+    /// the canary stay in it when the share grows
+    #[arg(long, value_name = "PERCENT")]
+    pub percent: Option<f64>,
+    /// The canary becomes the version everyone is served
+    #[arg(long)]
+    pub promote: bool,
+    /// Back to the stable version for everyone, within one notice
+    #[arg(long)]
+    pub abort: bool,
+    #[command(flatten)]
+    pub target: EnvArgs,
+    /// Why, for the audit trail
+    #[arg(long)]
+    pub reason: String,
+    /// Who changes it (default: PROMPTCTL_ACTOR, GITHUB_ACTOR, git's user.email, the OS user)
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// `human` lines, or `json`: one object with the prompt, the environment, the stable version, the canary before and after, actor and reason
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub target: EnvArgs,

@@ -1,4 +1,4 @@
-//! The deploy stage: `publish`, `rollback`, `warm`, `db migrate` and `status`. Each resolves an
+//! The deploy stage: `publish`, `rollback`, `rollout`, `warm`, `db migrate` and `status`. Each resolves an
 //! environment's store, cache and webhook from `promptctl.toml` (and the overrides), runs its
 //! store change (`publish`, one locked transaction), then brings the cache up to date and
 //! notifies the webhook after the commit, and returns what happened at each step
@@ -13,10 +13,12 @@ use std::path::PathBuf;
 
 mod history;
 mod refresh;
+mod rollout;
 mod status;
 
 pub use history::*;
 pub use refresh::*;
+pub use rollout::*;
 pub use status::*;
 
 /// The environment variable that overrides every environment's store URL.
@@ -324,18 +326,25 @@ pub fn publish(
         return Ok(Publish::Planned { environment, bundle_path, plan, drift });
     }
     let notices: Vec<Notice> = if outcome.committed {
+        // One notice per prompt whose activation or canary changed (its stable version named).
+        let rollouts_only = plan
+            .rollouts
+            .iter()
+            .filter(|rollout| !plan.activations.iter().any(|change| change.name == rollout.name));
         plan.activations
             .iter()
-            .filter_map(|change| {
+            .map(|change| (&change.name, change.to))
+            .chain(rollouts_only.map(|rollout| (&rollout.name, rollout.stable)))
+            .filter_map(|(name, to)| {
                 let version = verified
-                    .prompt(&change.name)
+                    .prompt(name)
                     .ok()?
                     .versions
                     .iter()
-                    .find(|version| i64::from(version.version) == change.to)?;
+                    .find(|version| i64::from(version.version) == to)?;
                 Some(Notice {
-                    name: change.name.clone(),
-                    version: change.to,
+                    name: name.clone(),
+                    version: to,
                     sha256: publish::content_sha256(&version.template),
                     seq: Some(plan.seq as i64),
                 })
@@ -354,6 +363,7 @@ pub fn publish(
             "git_commit": verified.git_commit(),
             "actor": options.actor,
             "activations": plan.activations,
+            "rollouts": plan.rollouts,
         });
         notify(hook.as_ref(), "publish", body)
     } else {

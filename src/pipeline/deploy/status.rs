@@ -18,6 +18,9 @@ pub struct StatusRow {
     /// cache could not be read (its state is unknown).
     pub cache_stale: Option<bool>,
     pub drift: bool,
+    /// The canary the store serves beside `store`: its version and share in basis points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<(i64, i64)>,
     pub notes: Vec<String>,
 }
 
@@ -83,9 +86,22 @@ pub(super) fn status_rows(
             cache: None,
             cache_ttl_seconds: None,
             cache_stale: None,
-            drift: template.is_some() && published != active.map(|v| v.number),
+            drift: template.is_some()
+                && (published != active.map(|v| v.number)
+                    || template
+                        .is_some_and(|t| t.published.is_some() && t.published_canary != t.canary)),
+            canary: template.and_then(|t| {
+                let (id, basis_points) = t.canary?;
+                Some((t.by_id(id)?.number, basis_points))
+            }),
             notes: Vec::new(),
         };
+        if let Some((version, basis_points)) = row.canary {
+            row.notes.push(format!(
+                "canary v{version} at {}",
+                crate::rollout::basis_points_display(basis_points as u32)
+            ));
+        }
         if let Some(Ok(cache)) = &mut cache {
             match cache.read(&name) {
                 Ok(Some((Ok(entry), ttl))) => {
