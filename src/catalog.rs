@@ -38,8 +38,9 @@ pub struct Prompt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Canary {
-    pub version: u32,
+    // In alphabetical order: the bundle's canonical JSON is serde's, with sorted keys.
     pub basis_points: u32,
+    pub version: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

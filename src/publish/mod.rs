@@ -194,7 +194,7 @@ fn drift_message(drift: &[Drift]) -> String {
             let show = |canary: Option<CanaryState>| {
                 canary.map_or("no canary".to_string(), |c| {
                     format!(
-                        "canary v{} at {}",
+                        "v{} canary {}",
                         c.version,
                         crate::rollout::basis_points_display(c.basis_points as u32)
                     )

@@ -7,6 +7,7 @@ mod support;
 mod adoption;
 mod architecture;
 mod build;
+mod canary;
 mod check;
 mod conformance;
 mod diff;

@@ -21,7 +21,7 @@ fn run(root: &Path, args: &[&str]) -> Run {
 }
 
 #[track_caller]
-fn expect(run: &Run, code: i32, needles: &[&str]) {
+pub(crate) fn expect(run: &Run, code: i32, needles: &[&str]) {
     let all = format!("{}{}", run.stdout, run.stderr);
     assert_eq!(run.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
     for needle in needles {
@@ -45,7 +45,7 @@ fn commit_all(root: &Path, message: &str) {
 
 /// Which store a scenario runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
@@ -58,11 +58,11 @@ fn store_url(backend: Backend) -> Option<String> {
     }
 }
 
-fn greeter_version(greeting: &str) -> String {
+pub(crate) fn greeter_version(greeting: &str) -> String {
     format!("+++\nvariables.name = {{ type = \"string\", max_len = 100 }}\n+++\n{greeting}, {{{{name}}}}!\n")
 }
 
-fn manifest(production: u32, staging: u32, description: &str) -> String {
+pub(crate) fn manifest(production: u32, staging: u32, description: &str) -> String {
     format!(
         "description = \"{description}\"\n\n[activate]\nproduction = {production}\nstaging = {staging}\n\n[[test]]\nname = \"greets\"\nvars = {{ name = \"Ada\" }}\ncontains = [\"Ada\"]\n"
     )
@@ -71,15 +71,15 @@ fn manifest(production: u32, staging: u32, description: &str) -> String {
 /// A committed project with two prompts (`greeter` v1..v2, `farewell` v1), a trusted key pair,
 /// the given store for both environments (overridable with `--db`), and, when given, the Redis
 /// cache with a key prefix of its own.
-struct Deploy {
+pub(crate) struct Deploy {
     repo: Repo,
-    database: String,
-    prefix: String,
+    pub(crate) database: String,
+    pub(crate) prefix: String,
     redis: Option<String>,
 }
 
 impl Deploy {
-    fn new(database: &str, redis: Option<&str>, extra_production: &str) -> Deploy {
+    pub(crate) fn new(database: &str, redis: Option<&str>, extra_production: &str) -> Deploy {
         let prefix = format!("{}:", unique("p"));
         let redis_line = redis.map(|url| format!("redis = \"{url}\"\n")).unwrap_or_default();
         let config = format!(
@@ -99,22 +99,22 @@ impl Deploy {
         Deploy { repo, database: database.to_string(), prefix, redis: redis.map(str::to_string) }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.repo.path()
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         run(self.path(), args)
     }
 
-    fn build(&self) -> Run {
+    pub(crate) fn build(&self) -> Run {
         let built = run(self.path(), &["build", "--key", ".promptctl/keys/promptctl.key"]);
         expect(&built, 0, &["built"]);
         built
     }
 
     /// Commits a change of the prompts and builds the next bundle.
-    fn change(&self, files: &[(&str, &str)], message: &str) {
+    pub(crate) fn change(&self, files: &[(&str, &str)], message: &str) {
         for (path, content) in files {
             self.repo.write(path, content);
         }
@@ -123,7 +123,7 @@ impl Deploy {
         self.build();
     }
 
-    fn store(&self) -> Box<dyn store::Connection> {
+    pub(crate) fn store(&self) -> Box<dyn store::Connection> {
         let location = Location::parse(&self.database, self.path()).expect("store URL");
         store::open(&location).expect("open the store")
     }
@@ -145,7 +145,7 @@ impl Deploy {
         store.query(sql, &[]).unwrap()[0].int(0).unwrap()
     }
 
-    fn active(&self, name: &str) -> Option<i64> {
+    pub(crate) fn active(&self, name: &str) -> Option<i64> {
         let rows = self
             .store()
             .query(
@@ -162,12 +162,12 @@ impl Deploy {
         redis::cmd("GET").arg(format!("{}{key}", self.prefix)).query(&mut connection).unwrap()
     }
 
-    fn cache_entry(&self, name: &str) -> Option<serde_json::Value> {
+    pub(crate) fn cache_entry(&self, name: &str) -> Option<serde_json::Value> {
         self.cache_get(&format!("{name}:active")).map(|text| serde_json::from_str(&text).unwrap())
     }
 }
 
-fn backends() -> Vec<(Backend, String)> {
+pub(crate) fn backends() -> Vec<(Backend, String)> {
     [Backend::Sqlite, Backend::Postgres]
         .into_iter()
         .filter_map(|backend| store_url(backend).map(|url| (backend, url)))
