@@ -2,6 +2,7 @@
 //! the snapshot files to write (with `--bless`) go out. Prompts are independent, so they are checked
 //! in parallel, and each prompt's result can be cached by the digest of its inputs (`memo`).
 
+pub mod policy;
 pub mod portability;
 pub mod security;
 pub mod variables;
@@ -34,6 +35,8 @@ pub struct Outcome {
     pub diagnostics: Vec<Diagnostic>,
     /// Snapshot files to write (project-relative path, content), only with `--bless`.
     pub snapshot_writes: Vec<(String, String)>,
+    /// What the lint policy silenced (`[lints]` levels of `allow`, `[[suppress]]` entries).
+    pub silenced: Vec<policy::Silenced>,
 }
 
 /// A version file after parsing; the parts that failed to parse are `None`.
@@ -107,8 +110,7 @@ pub fn prompt_with<R>(
     options: Options,
     inspect: impl FnOnce(Option<&Manifest>, &[Version]) -> R,
 ) -> (Outcome, R) {
-    let mut outcome =
-        Outcome { diagnostics: files.diagnostics.clone(), snapshot_writes: Vec::new() };
+    let mut outcome = Outcome { diagnostics: files.diagnostics.clone(), ..Outcome::default() };
     if files.unreadable {
         let inspected = inspect(None, &[]);
         return (outcome, inspected);
@@ -253,6 +255,20 @@ pub fn prompt_with<R>(
     for diagnostic in &mut outcome.diagnostics {
         redact_texts(diagnostic);
     }
+    let scope = policy::PromptScope {
+        versions: version_digests
+            .iter()
+            .map(|(number, path, _)| (*number, path.as_str()))
+            .collect(),
+        manifest: manifest.as_ref().map(|(manifest, text, path)| policy::ManifestLints {
+            path,
+            text,
+            lints: &manifest.lints,
+            suppress: &manifest.suppress,
+        }),
+    };
+    outcome.silenced =
+        policy::apply(&config.lints.0, &scope, is_root_cause, &mut outcome.diagnostics);
     let inspected = inspect(manifest.as_ref().map(|(manifest, _, _)| manifest), &versions);
     (outcome, inspected)
 }
