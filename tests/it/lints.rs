@@ -423,3 +423,53 @@ fn the_never_allowed_table_is_documented() {
         "docs/diagnostics.md and NEVER_ALLOWED (src/check/policy.rs) differ"
     );
 }
+
+#[test]
+fn review_follows_the_same_policy() {
+    let repo = crate::review::GitRepo::base(&[
+        ("prompts/hello/prompt.toml", PROMPT_TOML),
+        ("prompts/hello/v1.prompt", "+++\nvariables.rules = { type = \"array\", items = \"string\" }\n+++\n{{#each rules}}\n- {{this}}\n{{/each}}\n"),
+    ]);
+    repo.write("prompts/hello/v2.prompt", V1);
+    let lints = |report: &Value| -> Vec<(String, String)> {
+        let prompts = report["prompts"].as_array().expect("prompts");
+        let hello = prompts.iter().find(|p| p["name"] == "hello").expect("hello");
+        let mut lints: Vec<(String, String)> = hello["lints"]
+            .as_array()
+            .map(|lints| {
+                lints
+                    .iter()
+                    .map(|d| {
+                        (
+                            d["code"].as_str().unwrap_or_default().into(),
+                            d["severity"].as_str().unwrap_or_default().into(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        lints.sort();
+        lints
+    };
+    let review = |repo: &crate::review::GitRepo| -> Value {
+        let run = repo.review(&["--base", "main", "--format", "json"]);
+        serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr))
+    };
+    let warning = |code: &str| (code.to_string(), "warning".to_string());
+    assert_eq!(
+        lints(&review(&repo)),
+        [
+            warning("portability/length"),
+            warning("portability/number-format"),
+            warning("variables/unused")
+        ]
+    );
+    repo.write(
+        "prompts/hello/prompt.toml",
+        &format!(
+            "{PROMPT_TOML}\n[lints]\nportability = \"allow\"\n\"variables/unused\" = \"deny\"\n"
+        ),
+    );
+    assert_eq!(lints(&review(&repo)), [("variables/unused".to_string(), "error".to_string())]);
+}
