@@ -358,7 +358,7 @@ pub fn explain_hint<'a>(diagnostics: impl IntoIterator<Item = &'a Diagnostic>) -
 }
 
 /// The last line of human output. What the lint policy silenced is counted, so that nothing is
-/// hidden without a trace: `checked …: 1 warning (2 allowed by [lints], 1 suppressed in prompt.toml)`.
+/// hidden without a trace: `checked …: 1 warning (2 allowed by [lints], 1 suppressed)`.
 pub fn summary(
     diagnostics: &[Diagnostic],
     silenced: &[Silenced],
@@ -382,7 +382,7 @@ pub fn summary(
         quiet.push(format!("{allowed} allowed by [lints]"));
     }
     if suppressed > 0 {
-        quiet.push(format!("{suppressed} suppressed in prompt.toml"));
+        quiet.push(format!("{suppressed} suppressed"));
     }
     if quiet.is_empty() {
         format!("checked {checked}: {found}\n")

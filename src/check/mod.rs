@@ -125,15 +125,17 @@ pub fn prompt_with<R>(
         .map(|(number, file)| parse_version(config, *number, &file.path, file.bytes(), diagnostics))
         .collect();
     // Secrets and hidden characters: every text file as it is, whatever else is wrong with it.
-    if let Some(file) = &files.manifest {
-        if let Ok(text) = std::str::from_utf8(file.bytes()) {
-            diagnostics.extend(security::check_file(&file.path, text));
-        }
-    }
-    for version in &versions {
-        if let Some(text) = version.text {
-            diagnostics.extend(security::check_file(version.path, text));
-        }
+    // What `promptctl-allow:` comments suppress is kept for the audit (`Outcome::silenced`).
+    let mut allowed_inline = Vec::new();
+    let manifest_text = files
+        .manifest
+        .as_ref()
+        .and_then(|f| Some((f.path.as_str(), std::str::from_utf8(f.bytes()).ok()?)));
+    let version_texts = versions.iter().filter_map(|v| Some((v.path, v.text?)));
+    for (path, text) in manifest_text.into_iter().chain(version_texts) {
+        let (found, silenced) = security::check_file_audited(path, text);
+        diagnostics.extend(found);
+        allowed_inline.extend(silenced);
     }
 
     if files.versions.is_empty() {
@@ -267,8 +269,13 @@ pub fn prompt_with<R>(
             suppress: &manifest.suppress,
         }),
     };
-    outcome.silenced =
-        policy::apply(&config.lints.0, &scope, is_root_cause, &mut outcome.diagnostics);
+    outcome.silenced = allowed_inline;
+    outcome.silenced.extend(policy::apply(
+        &config.lints.0,
+        &scope,
+        is_root_cause,
+        &mut outcome.diagnostics,
+    ));
     let inspected = inspect(manifest.as_ref().map(|(manifest, _, _)| manifest), &versions);
     (outcome, inspected)
 }

@@ -280,8 +280,7 @@ fn a_suppression_silences_a_locked_version_without_editing_it() {
     let run = human(&repo, &[]);
     assert_eq!(run.code, OK);
     assert!(
-        run.stderr
-            .ends_with("checked 1 prompt, 1 version: 1 warning (2 suppressed in prompt.toml)\n"),
+        run.stderr.ends_with("checked 1 prompt, 1 version: 1 warning (2 suppressed)\n"),
         "{}",
         run.stderr
     );
@@ -387,11 +386,7 @@ fn a_secret_is_suppressed_only_by_a_reasoned_entry_and_stays_visible() {
     let diagnostics: Vec<Value> = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(shape(&diagnostics), [row("security/secret", "error", "suppressed")]);
     let human = human(&repo, &[]);
-    assert!(
-        human.stderr.ends_with("no problems (1 suppressed in prompt.toml)\n"),
-        "{}",
-        human.stderr
-    );
+    assert!(human.stderr.ends_with("no problems (1 suppressed)\n"), "{}", human.stderr);
 }
 
 #[test]
@@ -472,4 +467,25 @@ fn review_follows_the_same_policy() {
         ),
     );
     assert_eq!(lints(&review(&repo)), [("variables/unused".to_string(), "error".to_string())]);
+}
+
+#[test]
+fn an_inline_allow_is_counted_and_listed_too() {
+    let token = "ghp_R7x2Kq9Lm4Np8Tv3Wb6Yc1Zd5Fh0Gj2Hs7Ak4Dl";
+    let v1 = format!(
+        "+++\n+++\n{{{{!-- promptctl-allow: security/secret reason=\"revoked example\" --}}}}\nA leaked token looks like {token}.\n"
+    );
+    let repo = Repo::new(&[
+        ("prompts/hello/prompt.toml", PROMPT_TOML),
+        ("prompts/hello/v1.prompt", v1.as_str()),
+    ]);
+    let run = repo.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, OK, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains(token));
+    let diagnostics: Vec<Value> = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(shape(&diagnostics), [row("security/secret", "error", "suppressed")]);
+    assert_eq!(diagnostics[0]["suppressed"]["reason"], "revoked example");
+    assert_eq!(diagnostics[0]["suppressed"]["by"], "prompts/hello/v1.prompt:3");
+    let human = human(&repo, &[]);
+    assert_eq!(human.stderr, "checked 1 prompt, 1 version: no problems (1 suppressed)\n");
 }

@@ -35,6 +35,10 @@ pub(super) struct Suppression {
     pub(super) lines: Range<u32>,
     /// Every code is suppressible and the reason is not empty.
     pub(super) valid: bool,
+    /// The reason given, and the comment's first line (for the audit: `--format json` lists
+    /// what it suppressed with them).
+    pub(super) reason: String,
+    pub(super) line: u32,
 }
 
 pub(super) fn is_suppressed(
@@ -43,13 +47,23 @@ pub(super) fn is_suppressed(
     code: Code,
     offset: usize,
 ) -> bool {
+    suppressed_by(suppressions, text, code, offset).is_some()
+}
+
+/// The valid suppression covering `code` at `offset`, if any.
+pub(super) fn suppressed_by<'s>(
+    suppressions: &'s [Suppression],
+    text: &str,
+    code: Code,
+    offset: usize,
+) -> Option<&'s Suppression> {
     if suppressions.is_empty() {
-        return false;
+        return None;
     }
     let line = line_of(text, offset);
     suppressions
         .iter()
-        .any(|s| s.valid && s.codes.contains(&code) && s.lines.start <= line && line < s.lines.end)
+        .find(|s| s.valid && s.codes.contains(&code) && s.lines.start <= line && line < s.lines.end)
 }
 
 /// Codes that may be suppressed inline: the security codes, except the one about suppressions.
@@ -108,7 +122,14 @@ pub(super) fn parse_suppressions(file: &str, text: &str) -> (Vec<Suppression>, V
         }
         let first = line_of(text, start);
         let last = line_of(text, comment_end);
-        suppressions.push(Suppression { codes, lines: first..last + 2, valid });
+        let reason = reason.unwrap_or_default().trim().to_string();
+        suppressions.push(Suppression {
+            codes,
+            lines: first..last + 2,
+            valid,
+            reason,
+            line: first,
+        });
     }
     (suppressions, problems)
 }
