@@ -173,6 +173,13 @@ fn sarif_level(severity: Severity) -> &'static str {
 /// `partialFingerprints` hash the code, the file and the message (not the line, so that an alert
 /// survives lines added above it), numbered when one file has the same message twice.
 pub fn sarif(diagnostics: &[Diagnostic]) -> String {
+    sarif_with_silenced(diagnostics, &[])
+}
+
+/// `sarif`, with what the lint policy silenced as results carrying SARIF `suppressions` (`external`
+/// for a `[lints]` level, `inSource` for a `[[suppress]]` entry or a `promptctl-allow:` comment,
+/// both in the prompt's folder), whose `justification` is the setting or the reason.
+pub fn sarif_with_silenced(diagnostics: &[Diagnostic], silenced: &[Silenced]) -> String {
     let rules: Vec<serde_json::Value> = Code::ALL
         .iter()
         .map(|code| {
@@ -187,7 +194,9 @@ pub fn sarif(diagnostics: &[Diagnostic]) -> String {
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let results: Vec<serde_json::Value> = diagnostics
         .iter()
-        .map(|diagnostic| {
+        .map(|diagnostic| (diagnostic, None))
+        .chain(silenced.iter().map(|s| (&s.diagnostic, Some(&s.by))))
+        .map(|(diagnostic, by)| {
             let mut hasher = Sha256::new();
             for part in [diagnostic.code.as_str(), &diagnostic.file, &diagnostic.message] {
                 hasher.update(part.as_bytes());
@@ -213,14 +222,24 @@ pub fn sarif(diagnostics: &[Diagnostic]) -> String {
                 message.push_str(help);
             }
             let rule_index = Code::ALL.iter().position(|code| *code == diagnostic.code);
-            json!({
+            let mut result = json!({
                 "ruleId": diagnostic.code.as_str(),
                 "ruleIndex": rule_index,
                 "level": sarif_level(diagnostic.severity),
                 "message": { "text": message },
                 "locations": [{ "physicalLocation": physical }],
                 "partialFingerprints": { "promptctl/v1": format!("{digest}:{occurrence}") },
-            })
+            });
+            if let Some(by) = by {
+                let (kind, justification) = match by {
+                    SilencedBy::Allowed { setting, file } => {
+                        ("external", format!("`{setting}` in `[lints]` of {file}"))
+                    }
+                    SilencedBy::Suppressed { reason, at } => ("inSource", format!("{reason} ({at})")),
+                };
+                result["suppressions"] = json!([{ "kind": kind, "justification": justification }]);
+            }
+            result
         })
         .collect();
     let log = json!({

@@ -38,7 +38,9 @@ pub(super) fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> 
     match format {
         Format::Json => print_stdout(&report::json_with_silenced(&run.diagnostics, &run.silenced)),
         Format::Github => print_stdout(&report::github(&run.diagnostics)),
-        Format::Sarif => print_stdout(&report::sarif(&run.diagnostics)),
+        Format::Sarif => {
+            print_stdout(&report::sarif_with_silenced(&run.diagnostics, &run.silenced))
+        }
         Format::Human => {
             let stderr = std::io::stderr();
             let mut err = std::io::BufWriter::new(stderr.lock());

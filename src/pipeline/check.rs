@@ -282,6 +282,10 @@ fn run_check(
         );
     }
     diagnostic::sort(&mut diagnostics);
+    silenced.sort_by(|a, b| {
+        let key = |d: &Diagnostic| (d.file.clone(), d.location.as_ref().map(|l| l.start), d.code);
+        key(&a.diagnostic).cmp(&key(&b.diagnostic))
+    });
     let extras = listing.extras;
     Ok(CheckRun {
         prompts,

@@ -284,6 +284,17 @@ fn a_suppression_silences_a_locked_version_without_editing_it() {
         "{}",
         run.stderr
     );
+    // SARIF viewers get them as results with `suppressions`.
+    let sarif = repo.run(&["check", "--format", "sarif"]);
+    let sarif: Value = serde_json::from_str(&sarif.stdout).expect("SARIF is JSON");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let suppressed: Vec<&Value> = results.iter().filter(|r| r["suppressions"].is_array()).collect();
+    assert_eq!((results.len(), suppressed.len()), (3, 2));
+    let length = suppressed.iter().find(|r| r["ruleId"] == "portability/length").expect("length");
+    assert_eq!(
+        length["suppressions"][0]["justification"],
+        "only rendered by handlebars.js (prompts/hello/prompt.toml:3)"
+    );
     assert_eq!(repo.read("prompts/hello/v1.prompt"), v1, "the locked version is untouched");
     assert_eq!(repo.read("prompts.lock"), lock);
     assert!(!run.stderr.contains("lock/"), "{}", run.stderr);
