@@ -151,11 +151,16 @@ pub(super) fn parse_payload(
         }
         match Code::parse(word) {
             Some(code) if suppressible(code) => codes.push(code),
-            Some(_) => {
+            Some(code) => {
+                let instead = if crate::check::policy::suppressible(code) {
+                    "give it a `[[suppress]]` entry with a reason in the prompt's prompt.toml instead"
+                } else {
+                    "fix the problem instead"
+                };
                 return (codes, None, Some((
                     format!("`{word}` cannot be suppressed with `promptctl-allow`"),
-                    "only `security/*` codes (except `security/suppression`) can be suppressed inline; fix the problem instead".into(),
-                )))
+                    format!("only `security/*` codes (except `security/suppression`) can be suppressed inline; {instead}"),
+                )));
             }
             None => {
                 let suggestion = crate::diagnostic::did_you_mean(
@@ -164,7 +169,10 @@ pub(super) fn parse_payload(
                 );
                 let help = match suggestion {
                     Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                    None => format!("name a `security/*` code, see {}", crate::text::docs("security.md")),
+                    None => format!(
+                        "name a `security/*` code, see {}",
+                        crate::text::docs("security.md")
+                    ),
                 };
                 return (codes, None, Some((format!("`{word}` is not a diagnostic code"), help)));
             }
