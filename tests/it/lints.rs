@@ -500,3 +500,41 @@ fn an_inline_allow_is_counted_and_listed_too() {
     let human = human(&repo, &[]);
     assert_eq!(human.stderr, "checked 1 prompt, 1 version: no problems (1 suppressed)\n");
 }
+
+#[test]
+fn warn_lowers_an_error_that_can_be_lowered() {
+    let crlf = "+++\r\n+++\r\nHello.\r\n";
+    let files = [("prompts/hello/prompt.toml", PROMPT_TOML), ("prompts/hello/v1.prompt", crlf)];
+    let repo = Repo::new(&files);
+    let (code, diagnostics) = json(&repo, &[]);
+    assert_eq!(code, ERRORS);
+    assert_eq!(shape(&diagnostics), [row("security/carriage-return", "error", "")]);
+    repo.write(
+        "promptctl.toml",
+        &format!("{CONFIG}\n[lints]\n\"security/carriage-return\" = \"warn\"\n"),
+    );
+    let (code, diagnostics) = json(&repo, &[]);
+    assert_eq!(code, OK);
+    assert_eq!(shape(&diagnostics), [row("security/carriage-return", "warning", "")]);
+    let note = diagnostics[0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("made a warning by `\"security/carriage-return\" = \"warn\"`"), "{note}");
+    // `--deny-warnings` still makes it an error.
+    assert_eq!(json(&repo, &["--deny-warnings"]).0, ERRORS);
+}
+
+#[test]
+fn a_suppression_waits_while_its_locked_version_is_edited() {
+    let prompt = format!(
+        "{PROMPT_TOML}\n[[suppress]]\ncode = \"portability/length\"\nversion = 1\nline = 6\nreason = \"only rendered by handlebars.js\"\n"
+    );
+    let repo = project("", &prompt);
+    assert_eq!(repo.run(&["lock"]).code, OK);
+    repo.write("prompts/hello/v1.prompt", &format!("{V1}Edited.\n"));
+    let (code, diagnostics) = json(&repo, &[]);
+    assert_eq!(code, ERRORS);
+    assert_eq!(
+        shape(&diagnostics),
+        [row("lock/modified", "error", "")],
+        "no unused-suppression warning"
+    );
+}
