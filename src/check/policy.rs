@@ -366,7 +366,7 @@ pub fn apply(
     }
     let mut silenced = Vec::new();
     let mut kept = Vec::with_capacity(diagnostics.len());
-    for mut diagnostic in diagnostics.drain(..) {
+    for diagnostic in diagnostics.drain(..) {
         if let Some(found) = suppressions.iter_mut().find(|s| s.matches(&diagnostic)) {
             found.used = true;
             let manifest = scope.manifest.as_ref().map_or("", |m| m.path);
@@ -381,34 +381,9 @@ pub fn apply(
             silenced.push(Silenced { diagnostic, by });
             continue;
         }
-        let setting = own
-            .setting(diagnostic.code)
-            .map(|s| (s, &own.origin))
-            .or_else(|| project.setting(diagnostic.code).map(|s| (s, &project.origin)));
-        match setting {
-            Some((setting, origin)) => {
-                let written =
-                    format!("{} = \"{}\"", quoted_key(&setting.key), setting.level.as_str());
-                let severity = match setting.level {
-                    Level::Allow => {
-                        let by = SilencedBy::Allowed { setting: written, file: origin.clone() };
-                        silenced.push(Silenced { diagnostic, by });
-                        continue;
-                    }
-                    Level::Warn => Severity::Warning,
-                    Level::Deny => Severity::Error,
-                };
-                if severity != diagnostic.severity {
-                    diagnostic.severity = severity;
-                    let what = if severity == Severity::Error { "an error" } else { "a warning" };
-                    add_note(
-                        &mut diagnostic,
-                        format!("made {what} by `{written}` in `[lints]` of {origin}"),
-                    );
-                }
-                kept.push(diagnostic);
-            }
-            None => kept.push(diagnostic),
+        match leveled(diagnostic, &own, project) {
+            Leveled::Kept(diagnostic) => kept.push(diagnostic),
+            Leveled::Allowed(allowed) => silenced.push(allowed),
         }
     }
     *diagnostics = kept;
@@ -436,28 +411,44 @@ pub fn apply(
             .label("suppresses nothing")
             .help("delete it, or correct its `version` and `line` if the finding moved");
             // The warning about suppressions takes the levels too (never a suppression).
-            match own.setting(unused.code).or_else(|| project.setting(unused.code)) {
-                Some(s) if s.level == Level::Allow => silenced.push(Silenced {
-                    diagnostic: unused,
-                    by: SilencedBy::Allowed {
-                        setting: format!("{} = \"allow\"", quoted_key(&s.key)),
-                        file: if own.setting(Code::LintsUnusedSuppression).is_some() {
-                            own.origin.clone()
-                        } else {
-                            project.origin.clone()
-                        },
-                    },
-                }),
-                Some(s) if s.level == Level::Deny => {
-                    let mut unused = unused;
-                    unused.severity = Severity::Error;
-                    diagnostics.push(unused);
-                }
-                _ => diagnostics.push(unused),
+            match leveled(unused, &own, project) {
+                Leveled::Kept(unused) => diagnostics.push(unused),
+                Leveled::Allowed(allowed) => silenced.push(allowed),
             }
         }
     }
     silenced
+}
+
+/// `diagnostic` at the level the prompt's settings (`own`), else the project's, give its code:
+/// with its severity set (and a note saying which setting changed it), or silenced by `allow`.
+fn leveled(mut diagnostic: Diagnostic, own: &Levels, project: &Levels) -> Leveled {
+    let found = own
+        .setting(diagnostic.code)
+        .map(|s| (s, &own.origin))
+        .or_else(|| project.setting(diagnostic.code).map(|s| (s, &project.origin)));
+    let Some((setting, origin)) = found else { return Leveled::Kept(diagnostic) };
+    let written = format!("{} = \"{}\"", quoted_key(&setting.key), setting.level.as_str());
+    let severity = match setting.level {
+        Level::Allow => {
+            let by = SilencedBy::Allowed { setting: written, file: origin.clone() };
+            return Leveled::Allowed(Silenced { diagnostic, by });
+        }
+        Level::Warn => Severity::Warning,
+        Level::Deny => Severity::Error,
+    };
+    if severity != diagnostic.severity {
+        diagnostic.severity = severity;
+        let what = if severity == Severity::Error { "an error" } else { "a warning" };
+        add_note(&mut diagnostic, format!("made {what} by `{written}` in `[lints]` of {origin}"));
+    }
+    Leveled::Kept(diagnostic)
+}
+
+/// What `leveled` made of a diagnostic.
+enum Leveled {
+    Kept(Diagnostic),
+    Allowed(Silenced),
 }
 
 /// A `[lints]` key as TOML needs it written: codes hold `/`, so they are quoted.
