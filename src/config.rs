@@ -32,6 +32,10 @@ pub struct Config {
     /// `[security]`: the secret rules (docs/security.md).
     #[serde(default)]
     pub security: SecurityConfig,
+    /// `[lints]`: the level of codes and groups (docs/diagnostics.md, "Lint levels and
+    /// suppressions").
+    #[serde(default)]
+    pub lints: crate::check::policy::ProjectLints,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -199,6 +203,14 @@ pub fn load(root: &Path) -> Result<Project, ConfigError> {
             format!("{message}; see {}", crate::text::docs("format.md")),
         )
     })?;
+    if let Some(problem) = config.lints.0.problems.first() {
+        let location = crate::diagnostic::Location::in_text(text, problem.span.clone());
+        return Err(invalid(
+            location.start.line,
+            location.start.column,
+            format!("{} in `[lints]`; {}", problem.message, problem.help),
+        ));
+    }
     if config.environments.is_empty() {
         return Err(invalid(
             1,

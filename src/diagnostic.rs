@@ -114,6 +114,8 @@ codes! {
     PortabilityObjectIteration => "portability/object-iteration", Warning, "`#each` iterates an object, whose key order differs between Handlebars implementations";
     PortabilityLength => "portability/length", Warning, "`.length` is a JavaScript property that other Handlebars implementations do not have";
     PortabilityUnguardedEach => "portability/unguarded-each", Warning, "`#each` or `#with` without `{{else}}` is given an optional value, which some implementations reject in strict mode when it is absent";
+    LintsInvalid => "lints/invalid", Error, "a `[lints]` level or a `[[suppress]]` entry of prompt.toml is invalid: an unknown code or group, a level other than allow, warn or deny, a code that can never be allowed, or a suppression without a reason";
+    LintsUnusedSuppression => "lints/unused-suppression", Warning, "a `[[suppress]]` entry of prompt.toml matches no diagnostic, so it silences nothing";
 }
 
 /// A 1-based line and column (columns count Unicode scalar values, as editors do).

@@ -3,8 +3,9 @@
 //! unchanged repository reads and hashes the files, and re-checks nothing. The cache is advisory: a
 //! missing, stale or corrupt file only means work is redone.
 
+use crate::check::policy::{Silenced, SilencedBy};
 use crate::config::Project;
-use crate::diagnostic::{Code, Diagnostic, Location};
+use crate::diagnostic::{Code, Diagnostic, Location, Severity};
 use crate::lock::Lock;
 use crate::source::PromptFiles;
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Bump when the rules or the stored shape change, so old results are never reused.
-const FORMAT: &str = "promptctl-check-cache/1";
+const FORMAT: &str = "promptctl-check-cache/2";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Memo {
@@ -31,11 +32,29 @@ pub struct StoredDiagnostic {
     label: Option<String>,
     help: Option<String>,
     note: Option<String>,
+    /// The severity, when a `[lints]` level changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    severity: Option<Severity>,
+    /// How the lint policy silenced it: `[allowed setting, file]` or `[suppressed reason, at]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    silenced: Option<(bool, String, String)>,
 }
 
 impl StoredDiagnostic {
+    fn silenced(silenced: &Silenced) -> StoredDiagnostic {
+        let mut stored = StoredDiagnostic::from(&silenced.diagnostic);
+        stored.silenced = Some(match &silenced.by {
+            SilencedBy::Allowed { setting, file } => (true, setting.clone(), file.clone()),
+            SilencedBy::Suppressed { reason, at } => (false, reason.clone(), at.clone()),
+        });
+        stored
+    }
+
     fn from(diagnostic: &Diagnostic) -> StoredDiagnostic {
         StoredDiagnostic {
+            severity: (diagnostic.severity != diagnostic.code.severity())
+                .then_some(diagnostic.severity),
+            silenced: None,
             code: diagnostic.code.as_str().to_string(),
             file: diagnostic.file.clone(),
             location: diagnostic.location.clone(),
@@ -53,6 +72,9 @@ impl StoredDiagnostic {
         diagnostic.label = self.label.clone();
         diagnostic.help = self.help.clone();
         diagnostic.note = self.note.clone();
+        if let Some(severity) = self.severity {
+            diagnostic.severity = severity;
+        }
         Some(diagnostic)
     }
 }
@@ -71,13 +93,35 @@ impl Memo {
             .unwrap_or_default()
     }
 
-    pub fn get(&self, key: &str) -> Option<Vec<Diagnostic>> {
-        self.entries.get(key)?.iter().map(StoredDiagnostic::to_diagnostic).collect()
+    /// A prompt's stored result: its diagnostics and what the lint policy silenced.
+    pub fn get(&self, key: &str) -> Option<(Vec<Diagnostic>, Vec<Silenced>)> {
+        let mut diagnostics = Vec::new();
+        let mut silenced = Vec::new();
+        for stored in self.entries.get(key)? {
+            let diagnostic = stored.to_diagnostic()?;
+            match &stored.silenced {
+                None => diagnostics.push(diagnostic),
+                Some((allowed, first, second)) => {
+                    let by = if *allowed {
+                        SilencedBy::Allowed { setting: first.clone(), file: second.clone() }
+                    } else {
+                        SilencedBy::Suppressed { reason: first.clone(), at: second.clone() }
+                    };
+                    silenced.push(Silenced { diagnostic, by });
+                }
+            }
+        }
+        Some((diagnostics, silenced))
     }
 
-    pub fn insert(&mut self, key: String, diagnostics: &[Diagnostic]) {
+    pub fn insert(&mut self, key: String, diagnostics: &[Diagnostic], silenced: &[Silenced]) {
         self.format = FORMAT.to_string();
-        self.entries.insert(key, diagnostics.iter().map(StoredDiagnostic::from).collect());
+        let stored = diagnostics
+            .iter()
+            .map(StoredDiagnostic::from)
+            .chain(silenced.iter().map(StoredDiagnostic::silenced))
+            .collect();
+        self.entries.insert(key, stored);
     }
 
     pub fn len(&self) -> usize {

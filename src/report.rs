@@ -3,6 +3,7 @@
 //! returns strings. The machine formats carry messages and help, never file contents or notes
 //! (which may quote the files), so a redacted message is all that leaves.
 
+use crate::check::policy::{Silenced, SilencedBy};
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use annotate_snippets::{Level, Renderer, Snippet};
 use serde::Serialize;
@@ -22,6 +23,21 @@ pub struct JsonDiagnostic<'a> {
     pub message: &'a str,
     pub help: Option<&'a str>,
     pub note: Option<&'a str>,
+    /// Only on what the lint policy silenced (`check --format json` lists those after the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<JsonSuppressed<'a>>,
+}
+
+/// How a diagnostic was silenced: `{"kind": "allowed", "by": "portability = \"allow\"", "file":
+/// "promptctl.toml"}` or `{"kind": "suppressed", "reason": "…", "by": "prompts/x/prompt.toml:7"}`.
+#[derive(Debug, Serialize)]
+pub struct JsonSuppressed<'a> {
+    pub kind: &'static str,
+    pub by: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 impl<'a> From<&'a Diagnostic> for JsonDiagnostic<'a> {
@@ -38,12 +54,31 @@ impl<'a> From<&'a Diagnostic> for JsonDiagnostic<'a> {
             message: &diagnostic.message,
             help: diagnostic.help.as_deref(),
             note: diagnostic.note.as_deref(),
+            suppressed: None,
         }
     }
 }
 
 pub fn json(diagnostics: &[Diagnostic]) -> String {
-    let shaped: Vec<JsonDiagnostic> = diagnostics.iter().map(JsonDiagnostic::from).collect();
+    json_with_silenced(diagnostics, &[])
+}
+
+/// `json`, followed by what the lint policy silenced, each with its `suppressed` object.
+pub fn json_with_silenced(diagnostics: &[Diagnostic], silenced: &[Silenced]) -> String {
+    let silenced = silenced.iter().map(|silenced| {
+        let mut shaped = JsonDiagnostic::from(&silenced.diagnostic);
+        shaped.suppressed = Some(match &silenced.by {
+            SilencedBy::Allowed { setting, file } => {
+                JsonSuppressed { kind: "allowed", by: setting, file: Some(file), reason: None }
+            }
+            SilencedBy::Suppressed { reason, at } => {
+                JsonSuppressed { kind: "suppressed", by: at, file: None, reason: Some(reason) }
+            }
+        });
+        shaped
+    });
+    let shaped: Vec<JsonDiagnostic> =
+        diagnostics.iter().map(JsonDiagnostic::from).chain(silenced).collect();
     let mut text = serde_json::to_string_pretty(&shaped).unwrap_or_else(|_| "[]".into());
     text.push('\n');
     text
@@ -138,6 +173,13 @@ fn sarif_level(severity: Severity) -> &'static str {
 /// `partialFingerprints` hash the code, the file and the message (not the line, so that an alert
 /// survives lines added above it), numbered when one file has the same message twice.
 pub fn sarif(diagnostics: &[Diagnostic]) -> String {
+    sarif_with_silenced(diagnostics, &[])
+}
+
+/// `sarif`, with what the lint policy silenced as results carrying SARIF `suppressions` (`external`
+/// for a `[lints]` level, `inSource` for a `[[suppress]]` entry or a `promptctl-allow:` comment,
+/// both in the prompt's folder), whose `justification` is the setting or the reason.
+pub fn sarif_with_silenced(diagnostics: &[Diagnostic], silenced: &[Silenced]) -> String {
     let rules: Vec<serde_json::Value> = Code::ALL
         .iter()
         .map(|code| {
@@ -152,7 +194,9 @@ pub fn sarif(diagnostics: &[Diagnostic]) -> String {
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let results: Vec<serde_json::Value> = diagnostics
         .iter()
-        .map(|diagnostic| {
+        .map(|diagnostic| (diagnostic, None))
+        .chain(silenced.iter().map(|s| (&s.diagnostic, Some(&s.by))))
+        .map(|(diagnostic, by)| {
             let mut hasher = Sha256::new();
             for part in [diagnostic.code.as_str(), &diagnostic.file, &diagnostic.message] {
                 hasher.update(part.as_bytes());
@@ -178,14 +222,24 @@ pub fn sarif(diagnostics: &[Diagnostic]) -> String {
                 message.push_str(help);
             }
             let rule_index = Code::ALL.iter().position(|code| *code == diagnostic.code);
-            json!({
+            let mut result = json!({
                 "ruleId": diagnostic.code.as_str(),
                 "ruleIndex": rule_index,
                 "level": sarif_level(diagnostic.severity),
                 "message": { "text": message },
                 "locations": [{ "physicalLocation": physical }],
                 "partialFingerprints": { "promptctl/v1": format!("{digest}:{occurrence}") },
-            })
+            });
+            if let Some(by) = by {
+                let (kind, justification) = match by {
+                    SilencedBy::Allowed { setting, file } => {
+                        ("external", format!("`{setting}` in `[lints]` of {file}"))
+                    }
+                    SilencedBy::Suppressed { reason, at } => ("inSource", format!("{reason} ({at})")),
+                };
+                result["suppressions"] = json!([{ "kind": kind, "justification": justification }]);
+            }
+            result
         })
         .collect();
     let log = json!({
@@ -322,17 +376,37 @@ pub fn explain_hint<'a>(diagnostics: impl IntoIterator<Item = &'a Diagnostic>) -
     }
 }
 
-/// The last line of human output.
-pub fn summary(diagnostics: &[Diagnostic], prompts: usize, versions: usize) -> String {
+/// The last line of human output. What the lint policy silenced is counted, so that nothing is
+/// hidden without a trace: `checked …: 1 warning (2 allowed by [lints], 1 suppressed)`.
+pub fn summary(
+    diagnostics: &[Diagnostic],
+    silenced: &[Silenced],
+    prompts: usize,
+    versions: usize,
+) -> String {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     let checked =
         format!("{prompts} prompt{}, {versions} version{}", plural(prompts), plural(versions));
-    match (errors, warnings) {
-        (0, 0) => format!("checked {checked}: no problems\n"),
-        (0, w) => format!("checked {checked}: {w} warning{}\n", plural(w)),
-        (e, 0) => format!("checked {checked}: {e} error{}\n", plural(e)),
-        (e, w) => format!("checked {checked}: {e} error{}, {w} warning{}\n", plural(e), plural(w)),
+    let found = match (errors, warnings) {
+        (0, 0) => "no problems".to_string(),
+        (0, w) => format!("{w} warning{}", plural(w)),
+        (e, 0) => format!("{e} error{}", plural(e)),
+        (e, w) => format!("{e} error{}, {w} warning{}", plural(e), plural(w)),
+    };
+    let allowed = silenced.iter().filter(|s| matches!(s.by, SilencedBy::Allowed { .. })).count();
+    let suppressed = silenced.len() - allowed;
+    let mut quiet = Vec::new();
+    if allowed > 0 {
+        quiet.push(format!("{allowed} allowed by [lints]"));
+    }
+    if suppressed > 0 {
+        quiet.push(format!("{suppressed} suppressed"));
+    }
+    if quiet.is_empty() {
+        format!("checked {checked}: {found}\n")
+    } else {
+        format!("checked {checked}: {found} ({})\n", quiet.join(", "))
     }
 }
 

@@ -2,6 +2,7 @@
 //! the snapshot files to write (with `--bless`) go out. Prompts are independent, so they are checked
 //! in parallel, and each prompt's result can be cached by the digest of its inputs (`memo`).
 
+pub mod policy;
 pub mod portability;
 pub mod security;
 pub mod variables;
@@ -34,6 +35,8 @@ pub struct Outcome {
     pub diagnostics: Vec<Diagnostic>,
     /// Snapshot files to write (project-relative path, content), only with `--bless`.
     pub snapshot_writes: Vec<(String, String)>,
+    /// What the lint policy silenced (`[lints]` levels of `allow`, `[[suppress]]` entries).
+    pub silenced: Vec<policy::Silenced>,
 }
 
 /// A version file after parsing; the parts that failed to parse are `None`.
@@ -183,8 +186,7 @@ pub fn prompt_with<R>(
     options: Options,
     inspect: impl FnOnce(Option<&Manifest>, &[Version]) -> R,
 ) -> (Outcome, R) {
-    let mut outcome =
-        Outcome { diagnostics: files.diagnostics.clone(), snapshot_writes: Vec::new() };
+    let mut outcome = Outcome { diagnostics: files.diagnostics.clone(), ..Outcome::default() };
     if files.unreadable {
         let inspected = inspect(None, &[]);
         return (outcome, inspected);
@@ -199,15 +201,17 @@ pub fn prompt_with<R>(
         .map(|(number, file)| parse_version(config, *number, &file.path, file.bytes(), diagnostics))
         .collect();
     // Secrets and hidden characters: every text file as it is, whatever else is wrong with it.
-    if let Some(file) = &files.manifest {
-        if let Ok(text) = std::str::from_utf8(file.bytes()) {
-            diagnostics.extend(security::check_file(&file.path, text));
-        }
-    }
-    for version in &versions {
-        if let Some(text) = version.text {
-            diagnostics.extend(security::check_file(version.path, text));
-        }
+    // What `promptctl-allow:` comments suppress is kept for the audit (`Outcome::silenced`).
+    let mut allowed_inline = Vec::new();
+    let manifest_text = files
+        .manifest
+        .as_ref()
+        .and_then(|f| Some((f.path.as_str(), std::str::from_utf8(f.bytes()).ok()?)));
+    let version_texts = versions.iter().filter_map(|v| Some((v.path, v.text?)));
+    for (path, text) in manifest_text.into_iter().chain(version_texts) {
+        let (found, silenced) = security::check_file_audited(path, text);
+        diagnostics.extend(found);
+        allowed_inline.extend(silenced);
     }
 
     if files.versions.is_empty() {
@@ -338,6 +342,25 @@ pub fn prompt_with<R>(
     for diagnostic in &mut outcome.diagnostics {
         redact_texts(diagnostic);
     }
+    let scope = policy::PromptScope {
+        versions: version_digests
+            .iter()
+            .map(|(number, path, _)| (*number, path.as_str()))
+            .collect(),
+        manifest: manifest.as_ref().map(|(manifest, text, path)| policy::ManifestLints {
+            path,
+            text,
+            lints: &manifest.lints,
+            suppress: &manifest.suppress,
+        }),
+    };
+    outcome.silenced = allowed_inline;
+    outcome.silenced.extend(policy::apply(
+        &config.lints.0,
+        &scope,
+        is_root_cause,
+        &mut outcome.diagnostics,
+    ));
     let inspected = inspect(manifest.as_ref().map(|(manifest, _, _)| manifest), &versions);
     (outcome, inspected)
 }

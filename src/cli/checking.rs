@@ -16,9 +16,13 @@ pub(super) fn check(
     format: Format,
     options: Options,
     use_cache: bool,
+    deny_warnings: bool,
     color: bool,
 ) -> Result<i32> {
-    let run = pipeline::check::check(project, paths, options, use_cache)?;
+    let mut run = pipeline::check::check(project, paths, options, use_cache)?;
+    if deny_warnings {
+        run.deny_warnings();
+    }
     if !quiet() {
         for (path, _) in &run.snapshot_writes {
             eprintln!("wrote snapshot {path}");
@@ -32,9 +36,11 @@ pub(super) fn check(
 /// `promptctl explain` hint and the summary line) on stderr, as rustc and cargo do.
 pub(super) fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> Result<()> {
     match format {
-        Format::Json => print_stdout(&report::json(&run.diagnostics)),
+        Format::Json => print_stdout(&report::json_with_silenced(&run.diagnostics, &run.silenced)),
         Format::Github => print_stdout(&report::github(&run.diagnostics)),
-        Format::Sarif => print_stdout(&report::sarif(&run.diagnostics)),
+        Format::Sarif => {
+            print_stdout(&report::sarif_with_silenced(&run.diagnostics, &run.silenced))
+        }
         Format::Human => {
             let stderr = std::io::stderr();
             let mut err = std::io::BufWriter::new(stderr.lock());
@@ -45,7 +51,8 @@ pub(super) fn print_diagnostics(run: &CheckRun, format: Format, color: bool) -> 
             if !quiet() {
                 let versions = run.prompts.iter().map(|p| p.versions.len()).sum();
                 err.write_all(
-                    report::summary(&run.diagnostics, run.prompts.len(), versions).as_bytes(),
+                    report::summary(&run.diagnostics, &run.silenced, run.prompts.len(), versions)
+                        .as_bytes(),
                 )?;
             }
             err.flush()?;

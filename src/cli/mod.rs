@@ -116,6 +116,9 @@ pub enum Command {
         /// Check everything again, ignoring and not updating the result cache
         #[arg(long)]
         no_cache: bool,
+        /// Treat every warning as an error (exit 1), like `-D warnings`; `[lints]` levels still apply first
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Record the sha256 of new versions in the lock file (never rewrites an entry)
     Lock {
@@ -320,8 +323,10 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     let project = open_project(cli.root.as_deref())?;
     match cli.command {
-        Command::Check { paths, format, bless, no_cache } => {
-            checking::check(&project, &paths, format, Options { bless }, !no_cache && !bless, color)
+        Command::Check { paths, format, bless, no_cache, deny_warnings } => {
+            let use_cache = !no_cache && !bless;
+            let options = Options { bless };
+            checking::check(&project, &paths, format, options, use_cache, deny_warnings, color)
         }
         Command::Lock { format } => checking::lock(&project, format, color),
         Command::New(args) => setup::new(&project, &args, color),

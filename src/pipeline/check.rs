@@ -20,6 +20,9 @@ pub struct CheckRun {
     /// Entries of the prompts folder beside the prompt folders (a README, dot files, strays).
     pub extras: Vec<source::Extra>,
     pub diagnostics: Vec<Diagnostic>,
+    /// What the lint policy silenced: not in `diagnostics`, counted in the summary and listed by
+    /// `--format json`.
+    pub silenced: Vec<crate::check::policy::Silenced>,
     pub snapshot_writes: Vec<(String, String)>,
     pub lock_text: Option<String>,
     /// The catalog's prompts (unsorted), when asked for (`check_for_catalog`); else empty.
@@ -115,6 +118,23 @@ pub enum Gate {
 }
 
 impl CheckRun {
+    /// `check --deny-warnings`: every warning becomes an error, and says so.
+    pub fn deny_warnings(&mut self) {
+        for diagnostic in &mut self.diagnostics {
+            if !diagnostic.is_error() {
+                diagnostic.severity = diagnostic::Severity::Error;
+                let note = "made an error by `--deny-warnings`".to_string();
+                diagnostic.note = Some(match diagnostic.note.take() {
+                    Some(existing) => diagnostic::bounded(
+                        format!("{existing}\n{note}"),
+                        diagnostic::MAX_NOTE_LINES,
+                    ),
+                    None => note,
+                });
+            }
+        }
+    }
+
     /// The diagnostics that are errors.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| d.is_error())
@@ -213,6 +233,7 @@ fn run_check(
     let mut changed = false;
     let mut catalog = Vec::new();
     let mut bundle_entries = Vec::new();
+    let mut silenced = Vec::new();
     for done in results {
         prompts.push(done.files);
         index_entries.extend(done.index_entries);
@@ -221,9 +242,10 @@ fn run_check(
         changed |= !done.cached;
         let (key, outcome) = (done.key, done.outcome);
         if outcome.snapshot_writes.is_empty() {
-            fresh.insert(key, &outcome.diagnostics);
+            fresh.insert(key, &outcome.diagnostics, &outcome.silenced);
         }
         diagnostics.extend(outcome.diagnostics);
+        silenced.extend(outcome.silenced);
         snapshot_writes.extend(outcome.snapshot_writes);
     }
     // Locked prompts whose folder is gone entirely.
@@ -260,11 +282,16 @@ fn run_check(
         );
     }
     diagnostic::sort(&mut diagnostics);
+    silenced.sort_by(|a, b| {
+        let key = |d: &Diagnostic| (d.file.clone(), d.location.as_ref().map(|l| l.start), d.code);
+        key(&a.diagnostic).cmp(&key(&b.diagnostic))
+    });
     let extras = listing.extras;
     Ok(CheckRun {
         prompts,
         extras,
         diagnostics,
+        silenced,
         snapshot_writes,
         lock_text,
         catalog,
@@ -311,7 +338,7 @@ fn check_one(
     want_catalog: bool,
 ) -> Checked {
     let mut key = memo::key(project, lock, files);
-    if let Some(diagnostics) = memo.get(&key) {
+    if let Some((diagnostics, silenced)) = memo.get(&key) {
         // Their snippets show the files' text, and the catalog needs their bytes.
         let read = (want_catalog || !diagnostics.is_empty()) && files.load();
         let reread_key = read.then(|| memo::key(project, lock, files));
@@ -323,7 +350,7 @@ fn check_one(
                     .then(|| Outline::read(&project.config, files))
                     .flatten();
                 let catalog = outline.map(|outline| outline.finish(files));
-                let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new() };
+                let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new(), silenced };
                 return Checked { key, cached: true, outcome, catalog };
             }
         }

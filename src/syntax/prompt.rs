@@ -21,6 +21,10 @@ pub struct Manifest {
     pub canary: BTreeMap<String, Spanned<CanarySpec>>,
     pub tests: Vec<Spanned<TestSpec>>,
     pub seed: Option<Spanned<SeedSpec>>,
+    /// `[lints]`: `code-or-group = "allow|warn|deny"`, as written (checked by `check::policy`).
+    pub lints: Vec<(Spanned<String>, Spanned<String>)>,
+    /// `[[suppress]]`: reasoned suppressions of diagnostics in this prompt's files.
+    pub suppress: Vec<Spanned<super::lints::SuppressSpec>>,
 }
 
 /// The canary of an `[activate]` entry: a second version served to a share of the keys.
@@ -414,7 +418,7 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
     let root = document.get_ref();
     reader.known_keys(
         root,
-        &["description", "owners", "tags", "activate", "test", "seed"],
+        &["description", "owners", "tags", "activate", "test", "seed", "lints", "suppress"],
         "prompt.toml",
     );
     let description = reader
@@ -467,10 +471,25 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
         let seed = read_seed(&mut reader, value)?;
         Some(Spanned::new(reader.span(value.span()), seed))
     });
+    let lints = get(root, "lints").map(|v| super::lints::read_lints(&mut reader, v));
+    let suppress = get(root, "suppress").map(|v| super::lints::read_suppress(&mut reader, v));
+    let lints = lints.unwrap_or(Some(Vec::new())).unwrap_or_default();
+    let suppress = suppress.unwrap_or(Some(Vec::new())).unwrap_or_default();
     let errors = reader.errors;
     match (description, owners, tags) {
         (Some(description), Some(owners), Some(tags)) if errors.is_empty() => {
-            (Some(Manifest { description, owners, tags, activate, canary, tests, seed }), errors)
+            let manifest = Manifest {
+                description,
+                owners,
+                tags,
+                activate,
+                canary,
+                tests,
+                seed,
+                lints,
+                suppress,
+            };
+            (Some(manifest), errors)
         }
         _ => (None, errors),
     }

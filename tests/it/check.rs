@@ -2083,8 +2083,9 @@ fn every_code_has_a_case() {
     let pattern =
         format!(r#""((?:{})/[a-z-]+)""#, categories.into_iter().collect::<Vec<_>>().join("|"));
     let pattern = regex::Regex::new(&pattern).expect("code regex");
-    // `render`'s codes have their cases in render.rs.
-    let source = concat!(include_str!("check.rs"), include_str!("render.rs"));
+    // `render`'s codes have their cases in render.rs, the lint policy's in lints.rs.
+    let source =
+        concat!(include_str!("check.rs"), include_str!("render.rs"), include_str!("lints.rs"));
     let named: BTreeSet<&str> =
         pattern.captures_iter(source).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect();
     let unknown: Vec<&&str> = named.difference(&known).collect();
@@ -2093,5 +2094,8 @@ fn every_code_has_a_case() {
         "codes named in check.rs that promptctl does not have: {unknown:?}"
     );
     let untested: Vec<&&str> = known.difference(&named).collect();
-    assert!(untested.is_empty(), "codes without a case in check.rs or render.rs: {untested:?}");
+    assert!(
+        untested.is_empty(),
+        "codes without a case in check.rs, render.rs or lints.rs: {untested:?}"
+    );
 }

@@ -26,6 +26,7 @@ mod security;
 mod setup;
 mod tour;
 mod index;
+mod lints;
 mod monitoring;
 mod node_service;
 mod postgres_tls;

@@ -6,6 +6,7 @@
 //! The entry points are here; the rules live in `suppression`, `secrets`, `hidden` and
 //! `injection`, which share this module's imports.
 
+use crate::check::policy::{Silenced, SilencedBy};
 use crate::check::variables::Site;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::prompt::{Type, Variable};
@@ -32,6 +33,12 @@ use suppression::*;
 /// Secrets and hidden characters in one file (`prompt.toml`, or a version file: front matter and
 /// body alike), plus the problems of its `promptctl-allow` comments.
 pub fn check_file(file: &str, text: &str) -> Vec<Diagnostic> {
+    check_file_audited(file, text).0
+}
+
+/// `check_file`, and the findings its `promptctl-allow` comments suppressed, with their reasons:
+/// an allowed secret is not printed, but it is counted and listed by `--format json`.
+pub fn check_file_audited(file: &str, text: &str) -> (Vec<Diagnostic>, Vec<Silenced>) {
     let rules = rules::active();
     let mut findings = Vec::new();
     for secret in find_secrets(&rules, text, Some(file)) {
@@ -40,15 +47,23 @@ pub fn check_file(file: &str, text: &str) -> Vec<Diagnostic> {
     hidden_characters(text, &mut findings);
     let has_marker = MARKER_FINDER.find(text.as_bytes()).is_some();
     if findings.is_empty() && !has_marker {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let (suppressions, mut diagnostics) = parse_suppressions(file, text);
+    let mut silenced = Vec::new();
     for finding in findings {
-        if !is_suppressed(&suppressions, text, finding.code, finding.span.start) {
-            diagnostics.push(finding.diagnostic(file, text));
+        match suppressed_by(&suppressions, text, finding.code, finding.span.start) {
+            None => diagnostics.push(finding.diagnostic(file, text)),
+            Some(suppression) => silenced.push(Silenced {
+                diagnostic: finding.diagnostic(file, text),
+                by: SilencedBy::Suppressed {
+                    reason: suppression.reason.clone(),
+                    at: format!("{file}:{}", suppression.line),
+                },
+            }),
         }
     }
-    diagnostics
+    (diagnostics, silenced)
 }
 
 /// The byte ranges of every secret in `text`, suppressed ones included: what a renderer must

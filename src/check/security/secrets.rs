@@ -203,7 +203,7 @@ impl Secret {
             span: self.span.clone(),
             message,
             label: "secret (redacted in every output)".into(),
-            help: "remove it and revoke it, since it stays in the git history; give credentials to the application at run time, never in prompt files. A revoked value kept on purpose can be suppressed with `promptctl-allow: security/secret reason=\"…\"` in a comment on the line before".into(),
+            help: "remove it and revoke it, since it stays in the git history; give credentials to the application at run time, never in prompt files. A revoked value kept on purpose can be suppressed with `promptctl-allow: security/secret reason=\"…\"` in a comment on the line before, or, in a locked version, with a `[[suppress]]` entry of its prompt.toml".into(),
         }
     }
 }

@@ -35,6 +35,10 @@ pub(super) struct Suppression {
     pub(super) lines: Range<u32>,
     /// Every code is suppressible and the reason is not empty.
     pub(super) valid: bool,
+    /// The reason given, and the comment's first line (for the audit: `--format json` lists
+    /// what it suppressed with them).
+    pub(super) reason: String,
+    pub(super) line: u32,
 }
 
 pub(super) fn is_suppressed(
@@ -43,13 +47,23 @@ pub(super) fn is_suppressed(
     code: Code,
     offset: usize,
 ) -> bool {
+    suppressed_by(suppressions, text, code, offset).is_some()
+}
+
+/// The valid suppression covering `code` at `offset`, if any.
+pub(super) fn suppressed_by<'s>(
+    suppressions: &'s [Suppression],
+    text: &str,
+    code: Code,
+    offset: usize,
+) -> Option<&'s Suppression> {
     if suppressions.is_empty() {
-        return false;
+        return None;
     }
     let line = line_of(text, offset);
     suppressions
         .iter()
-        .any(|s| s.valid && s.codes.contains(&code) && s.lines.start <= line && line < s.lines.end)
+        .find(|s| s.valid && s.codes.contains(&code) && s.lines.start <= line && line < s.lines.end)
 }
 
 /// Codes that may be suppressed inline: the security codes, except the one about suppressions.
@@ -108,7 +122,14 @@ pub(super) fn parse_suppressions(file: &str, text: &str) -> (Vec<Suppression>, V
         }
         let first = line_of(text, start);
         let last = line_of(text, comment_end);
-        suppressions.push(Suppression { codes, lines: first..last + 2, valid });
+        let reason = reason.unwrap_or_default().trim().to_string();
+        suppressions.push(Suppression {
+            codes,
+            lines: first..last + 2,
+            valid,
+            reason,
+            line: first,
+        });
     }
     (suppressions, problems)
 }
@@ -130,11 +151,16 @@ pub(super) fn parse_payload(
         }
         match Code::parse(word) {
             Some(code) if suppressible(code) => codes.push(code),
-            Some(_) => {
+            Some(code) => {
+                let instead = if crate::check::policy::suppressible(code) {
+                    "give it a `[[suppress]]` entry with a reason in the prompt's prompt.toml instead"
+                } else {
+                    "fix the problem instead"
+                };
                 return (codes, None, Some((
                     format!("`{word}` cannot be suppressed with `promptctl-allow`"),
-                    "only `security/*` codes (except `security/suppression`) can be suppressed inline; fix the problem instead".into(),
-                )))
+                    format!("only `security/*` codes (except `security/suppression`) can be suppressed inline; {instead}"),
+                )));
             }
             None => {
                 let suggestion = crate::diagnostic::did_you_mean(
@@ -143,7 +169,10 @@ pub(super) fn parse_payload(
                 );
                 let help = match suggestion {
                     Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                    None => format!("name a `security/*` code, see {}", crate::text::docs("security.md")),
+                    None => format!(
+                        "name a `security/*` code, see {}",
+                        crate::text::docs("security.md")
+                    ),
                 };
                 return (codes, None, Some((format!("`{word}` is not a diagnostic code"), help)));
             }
