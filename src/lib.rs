@@ -2,7 +2,7 @@
 //! configuration and files are read (`config`, `index`, `source`), parsed (`syntax`), checked
 //! (`check`, with `render`, `seed` and `lock`), compared with a git base (`review`), compiled
 //! (`codegen`, `signing`, `bundle`), delivered (`store`, `cache`, `publish`, `webhook`) and
-//! served (`runtime`), cached (`memo`) and reported (`diff`, `report`, and `github` for the review
+//! served (`runtime`, with `rollout` assigning keys to a canary), cached (`memo`) and reported (`diff`, `report`, and `github` for the review
 //! comment); `pipeline` runs them as the commands' stages and `cli` prints what they return. `diagnostic` is the shared
 //! vocabulary.
 //!
@@ -14,8 +14,6 @@
 pub mod diagnostic;
 pub(crate) mod time;
 pub mod text;
-// Canary assignment: which version of a rollout a key gets (pure; the runtime, serve, codegen).
-pub mod rollout;
 #[cfg(feature = "cli")]
 pub mod read;
 #[cfg(feature = "cli")]
@@ -27,6 +25,7 @@ pub(crate) mod source;
 pub mod syntax;
 pub mod render;
 pub mod registry;
+pub mod rollout;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod differential;

@@ -479,7 +479,7 @@ pub(super) fn check_entry(
                 canary.version
             )));
         }
-        if canary.version == *stable || canary.basis_points > crate::rollout::BASIS_POINTS {
+        if canary.version == *stable || canary.basis_points > crate::rollout::BUCKETS {
             return Err(Problem::Invalid(format!(
                 "its canary in `{environment}` (v{} at {} basis points beside v{stable}) is not a rollout",
                 canary.version, canary.basis_points

@@ -52,7 +52,7 @@ impl Prompt {
     pub(super) fn with_canary(mut self, entry: Option<crate::cache::CanaryEntry>) -> Prompt {
         if let Some(entry) = entry {
             let basis_points =
-                u32::try_from(entry.basis_points.clamp(0, i64::from(crate::rollout::BASIS_POINTS)))
+                u32::try_from(entry.basis_points.clamp(0, i64::from(crate::rollout::BUCKETS)))
                     .unwrap_or(0);
             let rollout_id = crate::rollout::rollout_id(
                 u32::try_from(self.version).unwrap_or(0),

@@ -4,10 +4,11 @@
 //! of this repository under node byte for byte as promptctl does, and refuses misspelt or
 //! mistyped vars at compile time; a node script reads a published cache entry with the npm
 //! `redis` client, checks its sha256 and follows the notices, and what it reads matches
-//! `schemas/cache-entry.schema.json`.
+//! `schemas/cache-entry.schema.json`; the module's canary assignment (`rolloutId`,
+//! `rolloutBucket`, `inCanary`) computes every vector of `tests/conformance/rollout-vectors.json`.
 //!
-//! Node, npm and the packages (`typescript`, `redis`, `handlebars`, pinned) are real; under
-//! `CI=true` a missing node or npm fails these tests instead of skipping them.
+//! Node, npm and the packages (`typescript`, `@types/node`, `redis`, `handlebars`, pinned) are
+//! real; under `CI=true` a missing node or npm fails these tests instead of skipping them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,13 @@ use serde_json::{json, Value};
 use crate::support::{run_in, Repo, Run};
 
 /// The npm packages the tests install, pinned.
-const PACKAGES: &[(&str, &str)] =
-    &[("typescript", "5.9.3"), ("redis", "4.7.1"), ("handlebars", "4.7.8")];
+/// `@types/node` (of the node major version the tests run on) types the module's `node:crypto`.
+const PACKAGES: &[(&str, &str)] = &[
+    ("typescript", "5.9.3"),
+    ("@types/node", "20.19.43"),
+    ("redis", "4.7.1"),
+    ("handlebars", "4.7.8"),
+];
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -480,6 +486,80 @@ fn typescript_types_refuse_what_the_contract_refuses() {
         run.stdout
     );
     assert!(!errors.iter().any(|line| line.starts_with("registry.ts")), "{}", run.stdout);
+}
+
+/// The TypeScript module's canary assignment gives every vector of
+/// `tests/conformance/rollout-vectors.json` its rollout id, bucket and answers (the Rust side,
+/// `promptctl::rollout`, checks the same file in its unit tests).
+#[test]
+fn typescript_canary_assignment_computes_every_conformance_vector() {
+    let Some(tools) = node_tools("TypeScript canary assignment test") else { return };
+    let text = std::fs::read_to_string(repo_root().join("tests/conformance/rollout-vectors.json"))
+        .expect("read the rollout vectors");
+    let vectors: Value = serde_json::from_str(&text).expect("the vectors are JSON");
+    let cases = vectors["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    let repo = contract_repo();
+    let work = work_dir(&tools);
+    let registry = work.path().join("registry.ts");
+    assert_code(
+        &repo.run(&["codegen", "--lang", "typescript", "--out", registry.to_str().unwrap()]),
+        0,
+    );
+    let main = format!(
+        r#"import {{ inCanary, rolloutBucket, rolloutId }} from "./registry";
+
+interface Case {{
+  prompt: string;
+  stable: number;
+  canary: number;
+  key: string;
+  in_canary: Record<string, boolean>;
+}}
+const vectors = JSON.parse({text}) as {{ cases: Case[] }};
+const results = vectors.cases.map((c) => {{
+  const id = rolloutId(c.stable, c.canary);
+  const shares: Record<string, boolean> = {{}};
+  for (const share of Object.keys(c.in_canary)) {{
+    shares[share] = inCanary(c.prompt, id, c.key, Number(share));
+  }}
+  return {{ rollout_id: id, bucket: rolloutBucket(c.prompt, id, c.key), in_canary: shares }};
+}});
+const refused = [1.5, -1, 4294967296, NaN].map((version) => {{
+  try {{
+    rolloutId(version, 2);
+    return false;
+  }} catch (error) {{
+    return error instanceof RangeError;
+  }}
+}});
+const edges = [inCanary("p", "1:2", "", 0), inCanary("p", "1:2", "", 10000)];
+console.log(JSON.stringify({{ results, refused, edges }}));
+"#,
+        text = serde_json::to_string(&text).unwrap()
+    );
+    std::fs::write(work.path().join("main.ts"), main).unwrap();
+    let strict = tsc(&tools, work.path(), &["--strict", "--noEmit", "registry.ts", "main.ts"]);
+    assert_code(&strict, 0);
+    let emit = tsc(&tools, work.path(), &["--strict", "--outDir", "js", "registry.ts", "main.ts"]);
+    assert_code(&emit, 0);
+    let output =
+        Command::new("node").arg("js/main.js").current_dir(work.path()).output().expect("run node");
+    assert!(output.status.success(), "node: {}", String::from_utf8_lossy(&output.stderr));
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("node prints JSON");
+    let results = printed["results"].as_array().expect("results");
+    assert_eq!(results.len(), cases.len());
+    for (case, result) in cases.iter().zip(results) {
+        assert_eq!(result["rollout_id"], case["rollout_id"], "{case}");
+        assert_eq!(result["bucket"], case["bucket"], "{case}");
+        assert_eq!(result["in_canary"], case["in_canary"], "{case}");
+    }
+    assert_eq!(
+        printed["refused"],
+        json!([true, true, true, true]),
+        "rolloutId refuses non-versions"
+    );
+    assert_eq!(printed["edges"], json!([false, true]), "0 is nobody, 10000 everybody");
 }
 
 // ---------------------------------------------------------------------------------------------
