@@ -27,6 +27,9 @@ struct RenderRequest {
     vars: Option<Value>,
     #[serde(default)]
     version: Option<i64>,
+    /// A caller's key: the version a canary rollout serves it (without `version`).
+    #[serde(default)]
+    key: Option<String>,
 }
 
 /// A rollback request.
@@ -224,7 +227,12 @@ impl Server {
     }
 
     fn get(&self, name: &str, request: &Request<Incoming>) -> Response<Body> {
-        let Some(prompt) = self.store.get(name) else {
+        // `?key=`: the version a canary rollout serves this caller.
+        let served = match super::ui::query_value(request.uri().query(), "key") {
+            Some(key) => self.store.get_for(name, &key),
+            None => self.store.get(name),
+        };
+        let Some(prompt) = served else {
             return no_prompt(name);
         };
         let etag = format!("\"{}\"", prompt.sha256);
@@ -258,6 +266,12 @@ impl Server {
             (None, None) => return Err(no_prompt(name)),
             (Some(number), Some(prompt)) if prompt.version == number => {
                 return Ok(self.served_text(prompt))
+            }
+            (Some(number), Some(prompt))
+                if prompt.canary.as_ref().is_some_and(|c| c.prompt.version == number) =>
+            {
+                let canary = prompt.canary.as_ref().map(|c| c.prompt.clone());
+                return Ok(self.served_text(canary.expect("checked above")));
             }
             _ => {}
         }
@@ -369,7 +383,12 @@ impl Server {
                 }],
             );
         }
-        let (text, rendered) = match self.rendered(name, parsed.version, vars).await {
+        // Without a version, a key renders the version a canary rollout serves it.
+        let version = match (parsed.version, &parsed.key) {
+            (None, Some(key)) => self.store.get_for(name, key).map(|prompt| prompt.version),
+            (version, _) => version,
+        };
+        let (text, rendered) = match self.rendered(name, version, vars).await {
             Ok(done) => done,
             Err(response) => return response,
         };

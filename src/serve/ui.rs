@@ -78,7 +78,7 @@ fn decode(text: &str, plus_is_space: bool) -> String {
 }
 
 /// The value of `key` in a query string.
-fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+pub(super) fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         (decode(name, true) == key).then(|| decode(value, true))

@@ -140,6 +140,28 @@ fn a_canary_is_checked_published_served_sticky_changed_aborted_and_seen_as_drift
         }
         assert_eq!(served_canary(&store, &keys).1, at_ten, "the same keys, the same versions");
 
+        // `promptctl serve` answers `?key=` and renders `"key"` with the same choice.
+        let log = deploy.path().join(".promptctl/serve.log");
+        let serve = crate::serve::Serve::start(deploy.path(), &log, &["--env", "production"], &[]);
+        for (key, in_canary) in keys.iter().zip(&at_ten).take(200) {
+            let want = if *in_canary { 2 } else { 1 };
+            let got = serve.get(&format!("/v1/prompts/greeter?key={key}"));
+            let got: serde_json::Value = serde_json::from_str(&got.body).expect("JSON");
+            assert_eq!(got["version"], want, "{key}");
+            let rendered = serve.post(
+                "/v1/prompts/greeter/render",
+                &serde_json::json!({"vars": {"name": "Ada"}, "key": key}),
+            );
+            let rendered: serde_json::Value = serde_json::from_str(&rendered.body).expect("JSON");
+            assert_eq!(rendered["version"], want, "{key}");
+            let greeting = if *in_canary { "Welcome, Ada!\n" } else { "Hello, Ada!\n" };
+            assert_eq!(rendered["text"], greeting, "{key}");
+        }
+        let without_key: serde_json::Value =
+            serde_json::from_str(&serve.get("/v1/prompts/greeter").body).expect("JSON");
+        assert_eq!(without_key["version"], 1);
+        drop(serve);
+
         // Raised to 50 % without a bundle: every key of the 10 % is still in.
         let raised = deploy.run(&[
             "rollout",
@@ -193,7 +215,7 @@ fn a_canary_is_checked_published_served_sticky_changed_aborted_and_seen_as_drift
                 "x",
             ]),
             2,
-            &["more than two decimals"],
+            &["at most two decimals (12.345 % has 3)"],
         );
 
         // Aborted: everyone stable, within one notice.

@@ -167,6 +167,7 @@ fn entry(index: usize) -> Entry {
         activated_at: "2026-01-01T00:00:00Z".into(),
         seq: None,
         revision: Some(index as i64 + 1),
+        canary: None,
     }
 }
 
