@@ -28,6 +28,13 @@ impl SideView {
         u32::try_from(*version.get_ref()).ok()
     }
 
+    /// The canary an environment rolls out: version and share in basis points.
+    pub(super) fn canary(&self, environment: &str) -> Option<(u32, u32)> {
+        let manifest = self.manifest.as_ref()?;
+        let canary = manifest.canary.get(environment)?.get_ref();
+        Some((u32::try_from(*canary.version.get_ref()).ok()?, *canary.basis_points.get_ref()))
+    }
+
     pub(super) fn served_in(&self, number: u32, environments: &[String]) -> Vec<String> {
         environments.iter().filter(|e| self.activation(e) == Some(number)).cloned().collect()
     }
@@ -153,6 +160,7 @@ impl Context<'_> {
             unlocked_edits: Vec::new(),
             forbidden: Vec::new(),
             activations: Vec::new(),
+            rollouts: Vec::new(),
             metadata: Vec::new(),
             served: Vec::new(),
             lints: Vec::new(),
@@ -166,6 +174,19 @@ impl Context<'_> {
                     environment: environment.clone(),
                     before,
                     after,
+                });
+            }
+            let canary_before = base.as_ref().and_then(|b| b.canary(environment));
+            let canary_after = head.as_ref().and_then(|h| h.canary(environment));
+            if canary_before != canary_after {
+                let state = |canary: Option<(u32, u32)>| {
+                    canary.map(|(version, basis_points)| RolloutState { version, basis_points })
+                };
+                review.rollouts.push(Rollout {
+                    environment: environment.clone(),
+                    stable: after.or(before),
+                    before: state(canary_before),
+                    after: state(canary_after),
                 });
             }
         }
@@ -190,7 +211,11 @@ impl Context<'_> {
         let flags = [
             (Kind::Forbidden, !review.forbidden.is_empty()),
             (Kind::NewVersion, !review.new_versions.is_empty() && pair.base.is_some()),
-            (Kind::ActivationChange, !review.activations.is_empty() && pair.base.is_some()),
+            (
+                Kind::ActivationChange,
+                (!review.activations.is_empty() || !review.rollouts.is_empty())
+                    && pair.base.is_some(),
+            ),
             (Kind::ServedTextChange, !review.served.is_empty()),
             (Kind::BreakingContractChange, review.served.iter().any(Served::breaking)),
             (
@@ -317,15 +342,30 @@ impl Context<'_> {
     pub(super) fn served(&self, base: Option<&SideView>, head: Option<&SideView>) -> Vec<Served> {
         type Key = (Option<u32>, Option<String>, Option<u32>, Option<String>);
         let mut groups: BTreeMap<Key, Vec<String>> = BTreeMap::new();
-        for environment in self.environments {
+        // Each environment, then each environment's canary (shown as `production (canary)`).
+        let sides = self
+            .environments
+            .iter()
+            .map(|environment| (environment.clone(), false))
+            .chain(self.environments.iter().map(|environment| (environment.clone(), true)));
+        for (environment, canary) in sides {
+            let number_of = |side: &SideView| {
+                if canary {
+                    side.canary(&environment).map(|(version, _)| version)
+                } else {
+                    side.activation(&environment)
+                }
+            };
             let before = base.and_then(|b| {
-                let number = b.activation(environment)?;
+                let number = number_of(b)?;
                 Some((number, b.versions.get(&number)?))
             });
             let after = head.and_then(|h| {
-                let number = h.activation(environment)?;
+                let number = number_of(h)?;
                 Some((number, h.versions.get(&number)?))
             });
+            let environment =
+                if canary { format!("{environment} (canary)") } else { environment.clone() };
             let before_sha = before.map(|(_, v)| v.sha256.clone());
             let after_sha = after.map(|(_, v)| v.sha256.clone());
             if before_sha == after_sha {
@@ -334,7 +374,7 @@ impl Context<'_> {
             groups
                 .entry((before.map(|(n, _)| n), before_sha, after.map(|(n, _)| n), after_sha))
                 .or_default()
-                .push(environment.clone());
+                .push(environment);
         }
         groups
             .into_iter()

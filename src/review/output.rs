@@ -2,7 +2,9 @@
 //! size limit), JSON for machines, and GitHub workflow commands for annotations. Pure. Every text
 //! quoted here was redacted by `classify`; this module only arranges and escapes.
 
-use super::{Forbidden, Kind, PromptReview, Render, Rendering, Report, Served};
+use super::{
+    Forbidden, Kind, PromptReview, Render, Rendering, Report, Rollout, RolloutState, Served,
+};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::report::{github_data, github_property};
 use std::fmt::Write;
@@ -219,6 +221,9 @@ fn facts(prompt: &PromptReview) -> String {
             })
             .collect();
         let _ = writeln!(out, "- Activation: {}", moves.join("; "));
+    }
+    for rollout in &prompt.rollouts {
+        let _ = writeln!(out, "- Rollout: {}", rollout_line(rollout));
     }
     for edit in &prompt.unlocked_edits {
         let _ = writeln!(
@@ -608,4 +613,27 @@ mod tests {
         assert_eq!(inline_code("`x"), "`` `x ``");
         assert_eq!(prose("<rules> in `<rules>` @team"), "&lt;rules&gt; in `<rules>` @\u{200b}team");
     }
+}
+
+/// `**production**: v4 canary 10 % → 50 % (stable v3)`, or a canary started or ended.
+pub fn rollout_line(rollout: &Rollout) -> String {
+    let share = |basis_points: u32| crate::rollout::basis_points_display(basis_points);
+    let change = match (rollout.before, rollout.after) {
+        (Some(before), Some(after)) if before.version == after.version => format!(
+            "v{} canary {} → {}",
+            after.version,
+            share(before.basis_points),
+            share(after.basis_points)
+        ),
+        (before, after) => {
+            let show = |state: Option<RolloutState>| {
+                state.map_or("no canary".to_string(), |s| {
+                    format!("v{} canary {}", s.version, share(s.basis_points))
+                })
+            };
+            format!("{} → {}", show(before), show(after))
+        }
+    };
+    let stable = rollout.stable.map(|v| format!(" (stable v{v})")).unwrap_or_default();
+    format!("**{}**: {change}{stable}", rollout.environment)
 }

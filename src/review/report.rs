@@ -86,6 +86,8 @@ pub struct PromptReview {
     pub forbidden: Vec<Forbidden>,
     /// Environments whose activated version changes.
     pub activations: Vec<Activation>,
+    /// Environments whose canary changes (started, re-shared, ended).
+    pub rollouts: Vec<Rollout>,
     pub metadata: Vec<FieldChange>,
     /// Per group of environments whose served text changes.
     pub served: Vec<Served>,
@@ -192,6 +194,22 @@ pub struct Activation {
     pub environment: String,
     pub before: Option<u32>,
     pub after: Option<u32>,
+}
+
+/// A canary: a version and its share in basis points (percent × 100).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RolloutState {
+    pub version: u32,
+    pub basis_points: u32,
+}
+
+/// An environment whose canary changes, beside its stable version (the head's, else the base's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    pub environment: String,
+    pub stable: Option<u32>,
+    pub before: Option<RolloutState>,
+    pub after: Option<RolloutState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

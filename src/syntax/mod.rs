@@ -3,6 +3,8 @@
 //! the runtime needs). Pure: text in, trees and diagnostics out.
 
 #[cfg(feature = "cli")]
+mod activate;
+#[cfg(feature = "cli")]
 pub mod lints;
 #[cfg(feature = "cli")]
 pub mod prompt;

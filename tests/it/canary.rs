@@ -93,6 +93,16 @@ fn a_canary_is_checked_published_served_sticky_changed_aborted_and_seen_as_drift
             "canary v2 at 10 %",
         );
         expect(&deploy.run(&["check"]), 0, &[]);
+        let review = deploy.run(&["review", "--base", "HEAD~1", "--format", "markdown"]);
+        expect(
+            &review,
+            0,
+            &[
+                "- Rollout: **production**: no canary → v2 canary 10 % (stable v1)",
+                "production (canary)",
+                "Welcome, Ada!",
+            ],
+        );
         let published = deploy.run(&["publish", "--env", "production"]);
         expect(&published, 0, &["rollout greeter beside v1: no canary -> v2 canary 10 %"]);
         assert_eq!(

@@ -2083,9 +2083,14 @@ fn every_code_has_a_case() {
     let pattern =
         format!(r#""((?:{})/[a-z-]+)""#, categories.into_iter().collect::<Vec<_>>().join("|"));
     let pattern = regex::Regex::new(&pattern).expect("code regex");
-    // `render`'s codes have their cases in render.rs, the lint policy's in lints.rs.
-    let source =
-        concat!(include_str!("check.rs"), include_str!("render.rs"), include_str!("lints.rs"));
+    // `render`'s codes have their cases in render.rs, the lint policy's in lints.rs, the canary's
+    // in canary.rs.
+    let source = concat!(
+        include_str!("check.rs"),
+        include_str!("render.rs"),
+        include_str!("lints.rs"),
+        include_str!("canary.rs")
+    );
     let named: BTreeSet<&str> =
         pattern.captures_iter(source).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect();
     let unknown: Vec<&&str> = named.difference(&known).collect();

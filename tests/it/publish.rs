@@ -214,7 +214,7 @@ fn publish_then_republish_changes_nothing() {
         assert_eq!(deploy.count("prompt_audit_logs"), audit, "{backend:?}");
 
         let migrate = deploy.run(&["db", "migrate", "--env", "production"]);
-        expect(&migrate, 0, &["schema up to date (migration 2)"]);
+        expect(&migrate, 0, &["schema up to date (migration 3)"]);
     }
 }
 
@@ -1379,7 +1379,7 @@ fn an_edited_released_migration_is_refused_and_old_ledgers_adopt_checksums() {
             .store()
             .query("SELECT version, checksum FROM promptctl_migrations ORDER BY version", &[])
             .unwrap();
-        assert_eq!(checksums.len(), 2, "{backend:?}");
+        assert_eq!(checksums.len(), store::schema::MIGRATIONS.len(), "{backend:?}");
         let dialect = deploy.store().dialect();
         for (row, migration) in checksums.iter().zip(store::schema::MIGRATIONS) {
             assert_eq!(row.int(0).unwrap(), migration.version);
@@ -1420,13 +1420,17 @@ fn an_edited_released_migration_is_refused_and_old_ledgers_adopt_checksums() {
         expect(
             &deploy.run(&["db", "migrate", "--env", "production"]),
             0,
-            &["schema up to date (migration 2)"],
+            &["schema up to date (migration 3)"],
         );
         let adopted = deploy
             .store()
             .query("SELECT COUNT(*) FROM promptctl_migrations WHERE checksum IS NOT NULL", &[])
             .unwrap();
-        assert_eq!(adopted[0].int(0).unwrap(), 2, "{backend:?}");
+        assert_eq!(
+            adopted[0].int(0).unwrap(),
+            store::schema::MIGRATIONS.len() as i64,
+            "{backend:?}"
+        );
     }
 }
 

@@ -361,7 +361,7 @@ description = "x"
 [activate]
 production = "v1"
 "#,
-        "/activate/additionalProperties/type",
+        "/activate/additionalProperties/oneOf",
     );
     check_invalid(
         PROMPT,
@@ -370,7 +370,7 @@ description = "x"
 [activate]
 production = 0
 "#,
-        "/activate/additionalProperties/minimum",
+        "/activate/additionalProperties/oneOf",
     );
     check_invalid(
         PROMPT,

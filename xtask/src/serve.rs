@@ -227,6 +227,104 @@ fn time_propagation(
     Ok(percentiles(samples))
 }
 
+/// What `time_canary` measured.
+struct CanaryTimes {
+    abort: Percentiles,
+    get_for: Percentiles,
+    get: Percentiles,
+}
+
+/// A canary (the active text again as "version + 1", at 50 %) written into the served entry and
+/// taken out again `ACTIVATIONS` times, as `promptctl rollout` writes it after its commit: the
+/// time from the cache write to the snapshot serving the change (the abort's is reported); then
+/// `get_for` over 10,000 keys beside `get`, with the canary on.
+fn time_canary(
+    store: &PromptStore,
+    connection: &mut dyn store::Connection,
+    cache: &mut Cache,
+) -> Result<CanaryTimes> {
+    let active = records::active_version(connection, PROMPT)?.context("active")?;
+    let base = promptctl::publish::cache_entry(active);
+    let mut revision = records::revision(connection)? + 1_000;
+    let with_canary = |revision: i64, on: bool| {
+        let mut entry = base.clone();
+        entry.revision = Some(revision);
+        entry.canary = on.then(|| cache::CanaryEntry {
+            version: base.version + 1,
+            sha256: base.sha256.clone(),
+            content: base.content.clone(),
+            variables: base.variables.clone(),
+            contract: base.contract.clone(),
+            basis_points: 5_000,
+        });
+        entry
+    };
+    let notice = Notice {
+        name: base.name.clone(),
+        version: base.version,
+        sha256: base.sha256.clone(),
+        seq: None,
+    };
+    let mut aborts = Vec::with_capacity(ACTIVATIONS);
+    for round in 0..ACTIVATIONS * 2 {
+        let on = round % 2 == 0;
+        revision += 1;
+        let started = Instant::now();
+        cache.write(
+            &[with_canary(revision, on)],
+            &[notice.clone()],
+            revision,
+            cache::Coverage::Changes,
+        )?;
+        loop {
+            if store.get(PROMPT).is_some_and(|prompt| prompt.canary.is_some() == on) {
+                break;
+            }
+            ensure!(started.elapsed() < Duration::from_secs(10), "the canary change never arrived");
+            std::thread::yield_now();
+        }
+        if !on {
+            aborts.push(started.elapsed().as_nanos() as f64);
+        }
+    }
+    revision += 1;
+    cache.write(&[with_canary(revision, true)], &[notice], revision, cache::Coverage::Changes)?;
+    let started = Instant::now();
+    while !store.get(PROMPT).is_some_and(|prompt| prompt.canary.is_some()) {
+        ensure!(started.elapsed() < Duration::from_secs(10), "the canary never arrived");
+        std::thread::yield_now();
+    }
+    let keys: std::sync::Arc<Vec<String>> =
+        std::sync::Arc::new((0..10_000).map(|index| format!("user-{index}")).collect());
+    let time = |keyed: bool| -> Percentiles {
+        let threads: Vec<_> = (0..READERS)
+            .map(|_| {
+                let store = store.clone();
+                let keys = keys.clone();
+                std::thread::spawn(move || {
+                    let mut samples = Vec::with_capacity(GETS);
+                    for index in 0..GETS {
+                        let key = &keys[index % keys.len()];
+                        let started = Instant::now();
+                        let prompt =
+                            if keyed { store.get_for(PROMPT, key) } else { store.get(PROMPT) };
+                        let elapsed = started.elapsed();
+                        std::hint::black_box(prompt);
+                        samples.push(elapsed.as_nanos() as f64);
+                    }
+                    samples
+                })
+            })
+            .collect();
+        percentiles(
+            threads.into_iter().flat_map(|thread| thread.join().expect("a reader")).collect(),
+        )
+    };
+    let get_for = time(true);
+    let get = time(false);
+    Ok(CanaryTimes { abort: percentiles(aborts), get_for, get })
+}
+
 /// `time_propagation` through a Redis Cluster of three primaries (and a replica each) on loopback
 /// ports: the workspace's prompts published into a SQLite store of their own with the cache in the
 /// cluster, a second `PromptStore` following it.
@@ -306,6 +404,8 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
     let mut connection = store::open(&location)?;
     let mut cache = Cache::connect(&redis.url(), cache::Layout { prefix: prefix.into() }, 3600)?;
     let propagation = time_propagation(&store, &mut *connection, &mut cache)?;
+    println!("==> runtime: {ACTIVATIONS} canary starts and aborts; get_for beside get at 50 %");
+    let canary = time_canary(&store, &mut *connection, &mut cache)?;
     drop((cache, connection));
     let cluster_propagation = time_cluster_propagation(workspace_root, promptctl, &work, prefix)?;
     println!("==> runtime: redis-benchmark -t get -c 1 -n 100000");
@@ -334,6 +434,12 @@ pub fn run(workspace_root: &Path, promptctl: &Path, out: &Path, machine: &str) -
     row("(timer overhead alone: two `Instant::now`)", &timer)?;
     row(&format!("per-request Redis GET + JSON parse, {READERS} threads"), &per_request)?;
     row("activation: commit → first read of the new version", &propagation)?;
+    row("canary abort: cache write → every key served the stable version", &canary.abort)?;
+    row(
+        &format!("`PromptStore::get_for` (canary at 50 %, 10,000 keys), {READERS} threads"),
+        &canary.get_for,
+    )?;
+    row(&format!("`PromptStore::get` in the same state, {READERS} threads"), &canary.get)?;
     row(
         "activation through a Redis Cluster (3 primaries + replicas, `redis+cluster://`), store SQLite",
         &cluster_propagation,
