@@ -602,19 +602,6 @@ pub fn github(report: &Report) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fences_outgrow_the_backticks_inside() {
-        assert_eq!(fence("text", "a ``` b"), "````text\na ``` b\n````\n\n");
-        assert_eq!(inline_code("a`b"), "``a`b``");
-        assert_eq!(inline_code("`x"), "`` `x ``");
-        assert_eq!(prose("<rules> in `<rules>` @team"), "&lt;rules&gt; in `<rules>` @\u{200b}team");
-    }
-}
-
 /// `**production**: v4 canary 10 % → 50 % (stable v3)`, or a canary started or ended.
 pub fn rollout_line(rollout: &Rollout) -> String {
     let share = |basis_points: u32| crate::rollout::basis_points_display(basis_points);
@@ -636,4 +623,17 @@ pub fn rollout_line(rollout: &Rollout) -> String {
     };
     let stable = rollout.stable.map(|v| format!(" (stable v{v})")).unwrap_or_default();
     format!("**{}**: {change}{stable}", rollout.environment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_outgrow_the_backticks_inside() {
+        assert_eq!(fence("text", "a ``` b"), "````text\na ``` b\n````\n\n");
+        assert_eq!(inline_code("a`b"), "``a`b``");
+        assert_eq!(inline_code("`x"), "`` `x ``");
+        assert_eq!(prose("<rules> in `<rules>` @team"), "&lt;rules&gt; in `<rules>` @\u{200b}team");
+    }
 }

@@ -272,7 +272,7 @@ fn time_canary(
         let started = Instant::now();
         cache.write(
             &[with_canary(revision, on)],
-            &[notice.clone()],
+            std::slice::from_ref(&notice),
             revision,
             cache::Coverage::Changes,
         )?;
@@ -290,7 +290,7 @@ fn time_canary(
     revision += 1;
     cache.write(&[with_canary(revision, true)], &[notice], revision, cache::Coverage::Changes)?;
     let started = Instant::now();
-    while !store.get(PROMPT).is_some_and(|prompt| prompt.canary.is_some()) {
+    while store.get(PROMPT).is_none_or(|prompt| prompt.canary.is_none()) {
         ensure!(started.elapsed() < Duration::from_secs(10), "the canary never arrived");
         std::thread::yield_now();
     }
