@@ -153,6 +153,18 @@ fn a_canary_is_checked_published_served_sticky_changed_aborted_and_seen_as_drift
         // `promptctl serve` answers `?key=` and renders `"key"` with the same choice.
         let log = deploy.path().join(".promptctl/serve.log");
         let serve = crate::serve::Serve::start(deploy.path(), &log, &["--env", "production"], &[]);
+        // Until its first read of the store, serve has the repository's stable texts only.
+        let canary_key =
+            keys.iter().zip(&at_ten).find(|(_, in_canary)| **in_canary).expect("a key").0;
+        let started = Instant::now();
+        while !serve
+            .get(&format!("/v1/prompts/greeter?key={canary_key}"))
+            .body
+            .contains("\"version\":2")
+        {
+            assert!(started.elapsed() < Duration::from_secs(10), "serve never read the canary");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         for (key, in_canary) in keys.iter().zip(&at_ten).take(200) {
             let want = if *in_canary { 2 } else { 1 };
             let got = serve.get(&format!("/v1/prompts/greeter?key={key}"));
