@@ -1,6 +1,6 @@
 //! The `promptctl` binary: parse, run, print the error chain, exit with the documented code.
 
-use clap::Parser;
+use clap::Parser as _;
 
 /// A check allocates many small strings and trees per prompt on every core; mimalloc's per-thread
 /// heaps make that about a tenth cheaper than the system allocator (BENCHMARKS.md).
@@ -23,7 +23,23 @@ fn main() {
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1)
     };
-    let cli = promptctl::cli::Cli::parse();
+    let cli = match promptctl::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // A usage error under `--format json` is still one JSON object on stdout for the
+            // script that reads it; help and version requests, and everything else, as clap does.
+            let usage = !matches!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if usage && promptctl::cli::asks_for_json(std::env::args_os().skip(1)) {
+                print!("{}", promptctl::cli::usage_failure_json(&error.to_string()));
+            }
+            error.exit()
+        }
+    };
     let json = cli.json_output();
     let code = match promptctl::cli::run(cli) {
         Ok(code) => code,

@@ -271,6 +271,33 @@ pub fn failure_json(error: &anyhow::Error) -> String {
     format!("{value:#}\n")
 }
 
+/// Whether a command line that clap refused asked for `--format json` (`--format json`,
+/// `--format=json`, `-f json`, `-fjson`), so that its usage error is a JSON object too.
+pub fn asks_for_json(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args.map(|arg| arg.to_string_lossy().into_owned()).collect();
+    args.iter().enumerate().any(|(index, arg)| match arg.as_str() {
+        "--format=json" | "-fjson" | "-f=json" => true,
+        "--format" | "-f" => args.get(index + 1).is_some_and(|next| next == "json"),
+        _ => false,
+    })
+}
+
+/// The JSON object of a usage error that clap reported (`failure/usage`, exit 2): its first
+/// line as the message, the rest (usage, hints) as causes.
+pub fn usage_failure_json(message: &str) -> String {
+    let plain: String = message.replace("error: ", "");
+    let mut lines = plain.lines().map(str::trim).filter(|line| !line.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments").to_string();
+    let value = serde_json::json!({
+        "code": "failure/usage",
+        "severity": "error",
+        "message": first,
+        "causes": lines.map(str::to_string).collect::<Vec<_>>(),
+        "exit": exit::FAILURE,
+    });
+    format!("{value:#}\n")
+}
+
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 static JSON_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -78,3 +78,35 @@ fn an_unreachable_store_is_a_json_failure_without_its_password() {
     assert!(!run.stdout.contains("hunter2"), "the password leaks: {}", run.stdout);
     assert!(!run.stderr.contains("hunter2"), "the password leaks: {}", run.stderr);
 }
+
+#[test]
+fn a_usage_error_under_format_json_is_a_json_failure() {
+    let empty = tempfile::tempdir().expect("temporary folder");
+    for args in [
+        &["check", "--format", "json", "--no-such-flag"][..],
+        &["check", "--format=json", "--no-such-flag"],
+        &["rollout", "qa", "--env", "production", "-f", "json"],
+        &["rollback", "qa", "--to", "three", "--reason", "x", "--env", "p", "--format", "json"],
+    ] {
+        let run = crate::support::run_isolated(empty.path(), args, &[]);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        let value: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|error| {
+            panic!("{args:?}: stdout is not JSON ({error}): {}", run.stdout)
+        });
+        assert_eq!(value["code"], "failure/usage", "{args:?}");
+        assert_eq!(value["exit"], 2);
+        let message = value["message"].as_str().expect("a message");
+        assert!(
+            !message.is_empty() && run.stderr.contains(message),
+            "{args:?}: {value}\n{}",
+            run.stderr
+        );
+    }
+    // Without JSON, clap's text alone; help is not a failure.
+    let run = crate::support::run_isolated(empty.path(), &["check", "--no-such-flag"], &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (2, ""));
+    let run =
+        crate::support::run_isolated(empty.path(), &["check", "--format", "json", "--help"], &[]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("Usage"), "{}", run.stdout);
+}
