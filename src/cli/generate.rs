@@ -54,7 +54,9 @@ pub(super) fn codegen(project: &Project, args: &CodegenArgs, color: bool) -> Res
             Ok(exit::ERRORS)
         }
         Generated::UpToDate => {
-            println!("{out} is up to date");
+            if !quiet() {
+                println!("{out} is up to date");
+            }
             Ok(exit::OK)
         }
         Generated::Changed { files, written: false } => {
@@ -79,7 +81,7 @@ pub(super) fn codegen(project: &Project, args: &CodegenArgs, color: bool) -> Res
             Ok(exit::ERRORS)
         }
         Generated::Changed { files, written: true } => {
-            for file in &files {
+            for file in files.iter().filter(|_| !quiet()) {
                 let verb = if file.generated.is_some() { "wrote" } else { "removed" };
                 println!("{verb} {}", file.path);
             }

@@ -297,7 +297,10 @@ fn a_canary_is_checked_published_served_sticky_changed_aborted_and_seen_as_drift
         );
 
         // Declared again at 10 % and forced: the canary is back; promoted, v2 serves everyone.
-        expect(&deploy.run(&["publish", "--env", "production", "--force"]), 0, &[]);
+        // `-q`: a successful publish prints nothing (its plan, cache line and table left out).
+        let quiet = deploy.run(&["-q", "publish", "--env", "production", "--force"]);
+        expect(&quiet, 0, &[]);
+        assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
         wait_for(&store, "the canary again", |store| {
             store.get("greeter").is_some_and(|prompt| prompt.canary.is_some())
         });

@@ -2,6 +2,7 @@
 //! change, the cache and the webhook, and the exit code that follows.
 
 use super::*;
+use crate::cli::quiet;
 
 /// Maps refusals of the store to the documented exit code: they are operational (2).
 pub(super) fn refused(error: PublishError) -> Result<i32> {
@@ -160,7 +161,7 @@ fn publish_run(
     if code == exit::OK {
         code = notified;
     }
-    if args.format == OutputFormat::Human {
+    if args.format == OutputFormat::Human && !quiet() {
         println!();
         match &deployed.status {
             Some(status) => print_status(&status.rows),
@@ -188,7 +189,8 @@ fn print_publish(
             "store": environment.shown,
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
-    } else {
+    } else if !quiet() || args.plan {
+        // `--plan` asks for the plan: it is the output, not a summary.
         print_plan(plan, environment, bundle_path, args.plan, args.force);
     }
 }
@@ -329,7 +331,7 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
             "reason": args.reason,
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
-    } else {
+    } else if !quiet() {
         println!(
             "rolled back `{}` in `{}` ({}): {} -> v{} by {}: {}",
             done.name,
@@ -415,7 +417,7 @@ pub fn rollout(project: &Project, args: &RolloutArgs) -> Result<i32> {
             "reason": args.reason,
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
-    } else {
+    } else if !quiet() {
         println!(
             "`{}` in `{}` ({}): v{} with {} -> v{} with {} by {}: {}",
             done.name,
@@ -459,14 +461,14 @@ pub fn db(project: &Project, command: &DbCommand) -> Result<i32> {
     match command {
         DbCommand::Migrate(args) => {
             let stage::Migrated { environment, applied } = stage::migrate(project, &args.target())?;
-            if applied.is_empty() {
+            if applied.is_empty() && !quiet() {
                 println!(
                     "{}: schema up to date (migration {})",
                     environment.shown,
                     crate::store::schema::latest()
                 );
             }
-            for migration in applied {
+            for migration in applied.iter().filter(|_| !quiet()) {
                 println!(
                     "{}: applied migration {} ({})",
                     environment.shown, migration.version, migration.name

@@ -173,6 +173,7 @@ impl EnvArgs {
 fn cache_code(cache: &CacheRefresh, environment: &Environment) -> i32 {
     match cache {
         CacheRefresh::None => exit::OK,
+        CacheRefresh::Refreshed { .. } if super::quiet() => exit::OK,
         CacheRefresh::Refreshed { url, summary } => {
             if super::json_stdout() {
                 eprintln!("cache {url}: {summary}");
@@ -196,6 +197,7 @@ fn cache_code(cache: &CacheRefresh, environment: &Environment) -> i32 {
 fn webhook_code(webhook: &Webhook) -> i32 {
     match webhook {
         Webhook::None => exit::OK,
+        Webhook::Notified { .. } if super::quiet() => exit::OK,
         Webhook::Notified { url } => {
             if super::json_stdout() {
                 eprintln!("webhook {url} notified");
