@@ -470,6 +470,19 @@ fn transaction(
         let id = template.version(i64::from(canary.version))?.id;
         Some((id, i64::from(canary.basis_points)))
     };
+    // The publish row of a prompt: its stable version, what it replaces, and the bundle's canary.
+    let publish_row = |name: &str, template: &StoredTemplate, version, previous| NewActivation {
+        template: template.id,
+        version,
+        previous,
+        action: "publish",
+        actor,
+        git_commit: Some(commit),
+        bundle_seq: Some(seq as i64),
+        reason: None,
+        at: now,
+        canary: wanted_canary(name, template),
+    };
     for change in &plan.activations {
         let template = &templates[&change.name];
         let version = template.version(change.to).expect("every bundled version is stored").id;
@@ -480,18 +493,7 @@ fn transaction(
             deactivate.extend(template.active().map(|v| v.id));
             activate.push(version);
         }
-        activations.push(NewActivation {
-            template: template.id,
-            version,
-            previous,
-            action: "publish",
-            actor,
-            git_commit: Some(commit),
-            bundle_seq: Some(seq as i64),
-            reason: None,
-            at: now,
-            canary: wanted_canary(&change.name, template),
-        });
+        activations.push(publish_row(&change.name, template, version, previous));
         audits.push(NewAudit {
             template: Some(template.id),
             version: Some(version),
@@ -503,18 +505,7 @@ fn transaction(
         let template = &templates[&change.name];
         let version = template.version(change.stable).expect("every bundled version is stored").id;
         if !plan.activations.iter().any(|activation| activation.name == change.name) {
-            activations.push(NewActivation {
-                template: template.id,
-                version,
-                previous: Some(version),
-                action: "publish",
-                actor,
-                git_commit: Some(commit),
-                bundle_seq: Some(seq as i64),
-                reason: None,
-                at: now,
-                canary: wanted_canary(&change.name, template),
-            });
+            activations.push(publish_row(&change.name, template, version, Some(version)));
         }
         audits.push(NewAudit {
             template: Some(template.id),

@@ -3,7 +3,7 @@
 //! PostgreSQL) with a real Redis, served by the runtime in proportion and sticky per key, changed
 //! by `promptctl rollout` (share, abort, promote) and seen as drift by the next publish.
 
-use crate::publish::{backends, expect, greeter_version, Backend, Deploy};
+use crate::publish::{backends, expect, Backend, Deploy};
 use promptctl::rollout::in_canary;
 use promptctl::runtime::{Options, PromptStore, Source};
 use std::time::{Duration, Instant};
@@ -321,6 +321,5 @@ fn a_canary_is_checked_published_served_sticky_changed_aborted_and_seen_as_drift
         });
         assert_eq!(deploy.active("greeter"), Some(2));
         drop(store);
-        let _ = greeter_version;
     }
 }

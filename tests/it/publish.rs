@@ -58,7 +58,7 @@ fn store_url(backend: Backend) -> Option<String> {
     }
 }
 
-pub(crate) fn greeter_version(greeting: &str) -> String {
+fn greeter_version(greeting: &str) -> String {
     format!("+++\nvariables.name = {{ type = \"string\", max_len = 100 }}\n+++\n{greeting}, {{{{name}}}}!\n")
 }
 

@@ -10,6 +10,33 @@ pub(super) fn refused(error: PublishError) -> Result<i32> {
     Ok(exit::FAILURE)
 }
 
+/// A refusal of `rollback` or `rollout`: under `--format json` also the `failure/refused` object
+/// on stdout.
+fn refused_as(format: OutputFormat, error: PublishError) -> Result<i32> {
+    if format == OutputFormat::Json {
+        let json = serde_json::json!({
+            "code": "failure/refused",
+            "severity": "error",
+            "message": error.to_string(),
+            "causes": [],
+            "exit": exit::FAILURE,
+        });
+        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
+    }
+    refused(error)
+}
+
+/// The exit code after a commit: the cache's (a stale cache first), else the webhook's.
+fn after_commit_code(cache: &CacheRefresh, webhook: &Webhook, environment: &Environment) -> i32 {
+    let code = cache_code(cache, environment);
+    let notified = webhook_code(webhook);
+    if code == exit::OK {
+        notified
+    } else {
+        code
+    }
+}
+
 /// The drift refusal, with the way over it that the command at hand has.
 pub(super) fn refused_drift(
     error: PublishError,
@@ -156,11 +183,7 @@ fn publish_run(
     figures.webhook_failed = Some(matches!(deployed.webhook, Webhook::Failed { .. }));
     let environment = &deployed.environment;
     print_publish(&deployed.plan, deployed.committed, environment, &deployed.bundle_path, args);
-    let mut code = cache_code(&deployed.cache, environment);
-    let notified = webhook_code(&deployed.webhook);
-    if code == exit::OK {
-        code = notified;
-    }
+    let code = after_commit_code(&deployed.cache, &deployed.webhook, environment);
     if args.format == OutputFormat::Human && !quiet() {
         println!();
         match &deployed.status {
@@ -304,17 +327,7 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
     };
     let rolled = match stage::rollback(project, &args.target.target(), &request)? {
         stage::Rollback::Refused(error) => {
-            if args.format == OutputFormat::Json {
-                let json = serde_json::json!({
-                    "code": "failure/refused",
-                    "severity": "error",
-                    "message": error.to_string(),
-                    "causes": [],
-                    "exit": exit::FAILURE,
-                });
-                println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
-            }
-            return refused(error);
+            return refused_as(args.format, error);
         }
         stage::Rollback::RolledBack(rolled) => rolled,
     };
@@ -343,9 +356,7 @@ pub fn rollback(project: &Project, args: &RollbackArgs) -> Result<i32> {
             args.reason
         );
     }
-    let code = cache_code(&rolled.cache, environment);
-    let notified = webhook_code(&rolled.webhook);
-    let code = if code == exit::OK { notified } else { code };
+    let code = after_commit_code(&rolled.cache, &rolled.webhook, environment);
     tracing::info!(
         environment = %environment.name,
         prompt = %done.name,
@@ -375,17 +386,7 @@ pub fn rollout(project: &Project, args: &RolloutArgs) -> Result<i32> {
     };
     let rolled = match stage::rollout(project, &args.target.target(), &request)? {
         stage::Rollout::Refused(error) => {
-            if args.format == OutputFormat::Json {
-                let json = serde_json::json!({
-                    "code": "failure/refused",
-                    "severity": "error",
-                    "message": error.to_string(),
-                    "causes": [],
-                    "exit": exit::FAILURE,
-                });
-                println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
-            }
-            return refused(error);
+            return refused_as(args.format, error);
         }
         stage::Rollout::Done(rolled) => rolled,
     };
@@ -431,9 +432,7 @@ pub fn rollout(project: &Project, args: &RolloutArgs) -> Result<i32> {
             args.reason
         );
     }
-    let code = cache_code(&rolled.cache, environment);
-    let notified = webhook_code(&rolled.webhook);
-    let code = if code == exit::OK { notified } else { code };
+    let code = after_commit_code(&rolled.cache, &rolled.webhook, environment);
     tracing::info!(
         environment = %environment.name,
         prompt = %done.name,

@@ -404,55 +404,44 @@ pub enum Rollback {
 }
 
 /// A committed rollback, then the cache and the webhook.
-pub struct RolledBack {
-    pub environment: Environment,
-    pub done: publish::Rollback,
-    pub actor: String,
-    pub cache: CacheRefresh,
-    pub webhook: Webhook,
-}
+pub type RolledBack = Operated<publish::Rollback>;
 
 /// `promptctl rollback`: activates an earlier stored version (audited), then refreshes the cache
 /// and notifies the webhook.
 pub fn rollback(project: &Project, target: &Target, request: &RollbackRequest) -> Result<Rollback> {
-    let environment = resolve(project, target)?;
-    if request.reason.trim().is_empty() {
-        anyhow::bail!("`--reason` is empty; say why, for the audit trail");
-    }
-    let hook = hook(&environment)?;
-    let mut connection = connect(&environment)?;
-    let since = revision_before(&mut *connection)?;
-    let actor = actor(request.actor.as_deref(), &project.root);
-    let done = match publish::rollback(
-        &mut *connection,
-        &environment.name,
-        &request.name,
-        request.to,
-        &actor,
+    let operated = operate(
+        project,
+        target,
         &request.reason,
-    ) {
-        Ok(done) => done,
-        Err(PublishError::Store(error)) => return Err(error.into()),
-        Err(error) => return Ok(Rollback::Refused(error)),
-    };
-    let notice = Notice {
-        name: done.active.name.clone(),
-        version: done.active.version,
-        sha256: done.active.content_sha256.clone(),
-        seq: None,
-    };
-    let cache = refresh_cache(project, &environment, &mut *connection, &[notice], since)?;
-    let body = serde_json::json!({
-        "event": "rollback",
-        "environment": environment.name,
-        "name": done.name,
-        "from": done.from,
-        "to": done.to,
-        "actor": actor,
-        "reason": request.reason,
-    });
-    let webhook = notify(hook.as_ref(), "rollback", body);
-    Ok(Rollback::RolledBack(Box::new(RolledBack { environment, done, actor, cache, webhook })))
+        request.actor.as_deref(),
+        "rollback",
+        |connection, environment, actor| {
+            publish::rollback(
+                connection,
+                environment,
+                &request.name,
+                request.to,
+                actor,
+                &request.reason,
+            )
+        },
+        |done| &done.active,
+        |done, environment, actor| {
+            serde_json::json!({
+                "event": "rollback",
+                "environment": environment,
+                "name": done.name,
+                "from": done.from,
+                "to": done.to,
+                "actor": actor,
+                "reason": request.reason,
+            })
+        },
+    )?;
+    Ok(match operated {
+        Ok(done) => Rollback::RolledBack(done),
+        Err(error) => Rollback::Refused(error),
+    })
 }
 
 /// `promptctl warm`: rewrites every cache entry of the environment from its store, and tells the
