@@ -36,6 +36,113 @@ pub struct Config {
     /// suppressions").
     #[serde(default)]
     pub lints: crate::check::policy::ProjectLints,
+    /// `[models.NAME]`: the models `[[eval]]` entries and their assertions call (docs/eval.md).
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+    /// `[eval]`: settings of `promptctl eval` (docs/eval.md).
+    #[serde(default)]
+    pub eval: EvalConfig,
+}
+
+/// `[models.NAME]`: one model behind a provider's HTTP API (docs/eval.md, "Models").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The wire format: `openai` (and every OpenAI-compatible server), `azure-openai`,
+    /// `anthropic` or `gemini`.
+    pub provider: ProviderKind,
+    /// The provider's model id (for Azure OpenAI, the deployment name).
+    pub model: String,
+    /// The API's base URL; default per provider (docs/eval.md).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key. Default per provider when `base_url` is the
+    /// provider's own; with another `base_url` and no `api_key_env`, no key is sent.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Sampling parameters sent with every request (`temperature`, `max_tokens`, `top_p`, …),
+    /// part of the recorded responses' key.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, toml::Value>,
+    /// Requests in flight to this model at most (default 4).
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Requests started per minute at most (default: no limit).
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    /// USD per million tokens, for the cost estimate and `--budget`.
+    #[serde(default)]
+    pub price: Option<Price>,
+    /// `azure-openai`: the `api-version` query parameter.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Read the answer as a stream of server-sent events (default false).
+    #[serde(default)]
+    pub stream: bool,
+    /// Seconds one HTTP request may take (default 120).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    /// Attempts after a 429 or a 5xx before giving up (default 4).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    Openai,
+    AzureOpenai,
+    Anthropic,
+    Gemini,
+}
+
+impl ProviderKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::AzureOpenai => "azure-openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+}
+
+/// `price = { input = 0.15, output = 0.60 }`: USD per million input and output tokens.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+/// `[eval]` in promptctl.toml.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// The prompt `judge` assertions render (its variables: `rubric`, `output`, and optionally
+    /// `input` and `reference`); default `eval-judge`.
+    #[serde(default = "default_judge_prompt")]
+    pub judge_prompt: String,
+    /// The model `judge` assertions use when they name none.
+    #[serde(default)]
+    pub judge_model: Option<String>,
+    /// The model `similar_to` assertions use when they name none.
+    #[serde(default)]
+    pub embedding_model: Option<String>,
+}
+
+impl Default for EvalConfig {
+    fn default() -> EvalConfig {
+        EvalConfig {
+            judge_prompt: default_judge_prompt(),
+            judge_model: None,
+            embedding_model: None,
+        }
+    }
+}
+
+fn default_judge_prompt() -> String {
+    "eval-judge".into()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

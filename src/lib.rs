@@ -63,6 +63,8 @@ pub mod redis_target;
 pub mod publish;
 #[cfg(feature = "cli")]
 pub mod webhook;
+#[cfg(feature = "cli")]
+pub mod eval;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "cli")]

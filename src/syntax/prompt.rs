@@ -25,6 +25,8 @@ pub struct Manifest {
     pub lints: Vec<(Spanned<String>, Spanned<String>)>,
     /// `[[suppress]]`: reasoned suppressions of diagnostics in this prompt's files.
     pub suppress: Vec<Spanned<super::lints::SuppressSpec>>,
+    /// `[[eval]]`: evaluations against models (docs/eval.md).
+    pub evals: Vec<Spanned<super::eval::EvalSpec>>,
 }
 
 /// The canary of an `[activate]` entry: a second version served to a share of the keys.
@@ -490,6 +492,7 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
                 seed,
                 lints,
                 suppress,
+                evals: Vec::new(),
             };
             (Some(manifest), errors)
         }
