@@ -5,3 +5,7 @@
 //! results table and the before/after delta.
 
 pub mod provider;
+pub mod assert;
+pub mod cache;
+pub mod run;
+pub mod report;
