@@ -17,6 +17,7 @@ mod build;
 mod checking;
 mod deploy;
 mod diff;
+mod eval;
 mod explain;
 mod generate;
 mod import;
@@ -31,6 +32,7 @@ pub use build::*;
 pub use deploy::metrics::name as publish_metric;
 pub use deploy::OutputFormat;
 pub use diff::{DiffArgs, DiffFormat};
+pub use eval::{EvalArgs, EvalFormat};
 pub use explain::{CompletionsArgs, ExplainArgs, ManArgs};
 pub use generate::*;
 use import::*;
@@ -52,6 +54,8 @@ pub mod exit {
     pub const CACHE_STALE: i32 = 3;
     /// The store and cache were updated but the webhook could not be notified.
     pub const WEBHOOK_FAILED: i32 = 4;
+    /// `eval --offline`: some answers are not recorded (and no required assertion failed).
+    pub const NOT_RECORDED: i32 = 5;
 }
 
 #[derive(Debug, Parser)]
@@ -130,6 +134,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Compare two versions (or environments' activations) rendered with the same vars, line by line and word by word
     Diff(DiffArgs),
+    /// Run the prompts' `[[eval]]` entries against models (recorded answers replayed), grade the answers, report pass rates
+    Eval(EvalArgs),
     /// Review a change against a git base: what changes for the model, the code and each environment
     Review(review::ReviewArgs),
     /// Import a hard-coded prompt from a legacy source file as a new prompt whose v1 reproduces it
@@ -212,6 +218,7 @@ impl Cli {
             Command::Check { format, .. } => *format == Format::Json,
             Command::Render(args) => args.format == RenderFormat::Json,
             Command::Diff(args) => args.format == DiffFormat::Json,
+            Command::Eval(args) => args.format == EvalFormat::Json,
             Command::Review(args) => args.format == review::ReviewFormat::Json,
             Command::Publish(args) => args.format == deploy::OutputFormat::Json,
             Command::Status(args) => args.format == deploy::OutputFormat::Json,
@@ -362,6 +369,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Codegen(args) => codegen(&project, &args, color),
         Command::Render(args) => render::render(&project, &args, color),
         Command::Diff(args) => diff::diff(&project, &args, stdout_color),
+        Command::Eval(args) => eval::eval(&project, &args, color),
         Command::Keygen(args) => keygen(&project, &args),
         Command::Build(args) => {
             let code = build(&project, &args, color)?;

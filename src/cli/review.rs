@@ -50,6 +50,9 @@ pub struct ReviewArgs {
     /// Where the whole markdown report goes when the comment has to be shortened [default: .promptctl/review/review.md]
     #[arg(long, value_name = "FILE")]
     pub full_report: Option<PathBuf>,
+    /// The JSON report of `promptctl eval --base … --out FILE`: its before/after table joins the comment
+    #[arg(long, value_name = "FILE")]
+    pub eval: Option<PathBuf>,
 }
 
 /// Variables read from the environment, named once.
@@ -103,7 +106,10 @@ pub fn run(root: Option<&Path>, args: &ReviewArgs) -> Result<i32> {
     let full_report =
         args.full_report.clone().unwrap_or_else(|| base_dir.join(".promptctl/review/review.md"));
     let shown = full_report.strip_prefix(base_dir).unwrap_or(&full_report).display().to_string();
-    let markdown = output::markdown(&report, output::COMMENT_LIMIT, &shown);
+    let mut markdown = output::markdown(&report, output::COMMENT_LIMIT, &shown);
+    if let Some(path) = &args.eval {
+        markdown.text.push_str(&eval_section(path)?);
+    }
     if markdown.truncated {
         if let Some(parent) = full_report.parent() {
             std::fs::create_dir_all(parent)
@@ -143,6 +149,16 @@ pub fn run(root: Option<&Path>, args: &ReviewArgs) -> Result<i32> {
         return Ok(exit::ERRORS);
     }
     Ok(exit::OK)
+}
+
+/// The model evaluation section of the comment, from `eval`'s JSON report at `path`.
+fn eval_section(path: &Path) -> Result<String> {
+    let bytes = crate::read::read(path, crate::read::CONFIG_BYTES, "an eval report")
+        .with_context(|| format!("cannot read the eval report `{}`", path.display()))?;
+    let report: crate::eval::report::Report = serde_json::from_slice(&bytes).with_context(|| {
+        format!("`{}` is not a report of `promptctl eval --format json`", path.display())
+    })?;
+    Ok(format!("\n{}", crate::eval::report::review_section(&report)))
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {

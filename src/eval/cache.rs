@@ -153,14 +153,7 @@ fn read_entry(path: &Path) -> Option<Entry> {
 /// ones and removes the `.json` files of other keys. Returns (written, removed).
 pub fn record(dir: &Path, keep: &[Entry]) -> Result<(usize, usize), CacheError> {
     let ids: std::collections::BTreeSet<String> = keep.iter().map(|e| e.key.id()).collect();
-    let mut written = 0;
-    for entry in keep {
-        let path = dir.join(format!("{}.json", entry.key.id()));
-        if read_entry(&path).as_ref() != Some(entry) {
-            write_entry(dir, entry)?;
-            written += 1;
-        }
-    }
+    let (written, _) = record_adding(dir, keep)?;
     let mut removed = 0;
     if let Ok(listing) = std::fs::read_dir(dir) {
         for item in listing.flatten() {
@@ -176,6 +169,20 @@ pub fn record(dir: &Path, keep: &[Entry]) -> Result<(usize, usize), CacheError> 
         }
     }
     Ok((written, removed))
+}
+
+/// Writes the entries of `keep` that `dir` lacks, removing nothing (a run of some evals or
+/// versions only). Returns (written, 0).
+pub fn record_adding(dir: &Path, keep: &[Entry]) -> Result<(usize, usize), CacheError> {
+    let mut written = 0;
+    for entry in keep {
+        let path = dir.join(format!("{}.json", entry.key.id()));
+        if read_entry(&path).as_ref() != Some(entry) {
+            write_entry(dir, entry)?;
+            written += 1;
+        }
+    }
+    Ok((written, 0))
 }
 
 #[cfg(test)]

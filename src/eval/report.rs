@@ -70,7 +70,7 @@ impl Verdict {
 }
 
 /// A whole run's report: what `--format json` prints.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub evals: Vec<EvalResult>,
     /// USD spent on calls made in this run.
@@ -340,6 +340,25 @@ pub fn delta_markdown(report: &Report) -> String {
                 },
             ));
         }
+    }
+    out
+}
+
+/// The section `review --eval` adds to the pull request's comment: the before/after table with
+/// `--base`, else the results table; and a line when answers were not recorded.
+pub fn review_section(report: &Report) -> String {
+    if report.evals.is_empty() {
+        return String::new();
+    }
+    let mut out = match report.base {
+        Some(_) => delta_markdown(report),
+        None => format!("**Model evaluation**\n\n{}", markdown(report)),
+    };
+    if report.not_recorded() {
+        out.push_str("\nSome answers are not recorded: run `promptctl eval --record` with the models' keys and commit `prompts/*/evals/recorded/`.\n");
+    }
+    if report.failed() {
+        out.push_str("\n**A required assertion is under its pass rate.**\n");
     }
     out
 }

@@ -6,7 +6,7 @@
 
 use super::assert::{self, Grade, Prepared};
 use super::cache::{self, Answer, CallKey, Entry, Origin};
-use super::provider::{ChatRequest, Completion, Model};
+use super::provider::{CallError, ChatRequest, Completion, Model};
 use crate::config::{ModelConfig, Price};
 use crate::syntax::eval::{AssertKind, AssertSpec};
 use serde_json::{Map, Value};
@@ -114,7 +114,7 @@ pub struct Outcome {
 
 struct Runner<'a> {
     jobs: &'a [Job],
-    models: BTreeMap<String, Model>,
+    models: BTreeMap<String, (ModelConfig, Result<Model, CallError>)>,
     cache: cache::Cache,
     options: Options,
     /// USD reserved or spent by calls of this run.
@@ -123,10 +123,11 @@ struct Runner<'a> {
     used: Mutex<BTreeMap<PathBuf, BTreeMap<String, Entry>>>,
 }
 
-/// Runs every job. `models` holds every model the jobs name (checked before).
+/// Runs every job. `models` holds every model the jobs name, with its configuration, and the
+/// model ready to call or why it is not (a missing key matters only when a call is needed).
 pub fn run(
     jobs: &[Job],
-    models: BTreeMap<String, Model>,
+    models: BTreeMap<String, (ModelConfig, Result<Model, CallError>)>,
     cache: cache::Cache,
     options: Options,
 ) -> Outcome {
@@ -139,7 +140,7 @@ pub fn run(
         .collect();
     let threads: usize = models
         .values()
-        .map(|model| model.config.max_concurrency.unwrap_or(4) as usize)
+        .map(|(config, _)| config.max_concurrency.unwrap_or(4) as usize)
         .sum::<usize>()
         .clamp(1, 16)
         .min(work.len().max(1));
@@ -234,7 +235,7 @@ impl Runner<'_> {
                     return result;
                 }
             };
-        let price = self.models.get(&job.model).and_then(|model| model.config.price);
+        let price = self.models.get(&job.model).and_then(|(config, _)| config.price);
         result.cost = price.map(|price| cost(price, &completion));
         for (index, assertion) in job.asserts.iter().enumerate() {
             if let Some(grade) =
@@ -270,7 +271,7 @@ impl Runner<'_> {
         let parameters = self
             .models
             .get(model_name)
-            .map(|model| parameters_of(&model.config))
+            .map(|(config, _)| parameters_of(config))
             .unwrap_or_default();
         match &assertion.spec.kind {
             AssertKind::SimilarTo { reference, min, .. } => {
@@ -323,7 +324,7 @@ impl Runner<'_> {
         parameters: &Map<String, Value>,
         repetition: u32,
     ) -> Asked {
-        let Some(model) = self.models.get(model_name) else {
+        let Some((config, model)) = self.models.get(model_name) else {
             return Asked::Failed(format!("there is no model `{model_name}` in [models]"));
         };
         let (kind, sent) = match &request {
@@ -334,8 +335,8 @@ impl Runner<'_> {
         };
         let key = CallKey {
             kind: kind.into(),
-            provider: model.config.provider.name().into(),
-            model: model.config.model.clone(),
+            provider: config.provider.name().into(),
+            model: config.model.clone(),
             parameters: parameters.clone(),
             request_sha256: cache::request_sha256(&sent),
             repetition,
@@ -348,7 +349,11 @@ impl Runner<'_> {
         if self.options.offline {
             return Asked::NotRecorded;
         }
-        let reserved = match self.reserve(&model.config, &request) {
+        let model = match model {
+            Ok(model) => model,
+            Err(error) => return Asked::Failed(error.to_string()),
+        };
+        let reserved = match self.reserve(config, &request) {
             Ok(reserved) => reserved,
             Err(asked) => return asked,
         };
@@ -356,7 +361,7 @@ impl Runner<'_> {
             Request::Chat(chat) => model.complete(chat).map(Answer::Chat),
             Request::Embed(texts) => model.embed(texts).map(Answer::Embeddings),
         };
-        let actual = match (&called, model.config.price) {
+        let actual = match (&called, config.price) {
             (Ok(Answer::Chat(completion)), Some(price)) => cost(price, completion),
             (Ok(Answer::Embeddings(embeddings)), Some(price)) => {
                 embeddings.input_tokens as f64 * price.input / 1e6

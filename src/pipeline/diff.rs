@@ -119,23 +119,33 @@ pub fn diff(
     }))
 }
 
-/// Version `number` of `name` as committed at `rev`.
-fn version_at(project: &Project, name: &str, number: u32, rev: &str) -> Result<Version> {
+/// The text of `file` (relative to the project root) as committed at `rev`, with its path in the
+/// repository; `None` when it did not exist there.
+pub(super) fn text_at(project: &Project, file: &str, rev: &str) -> Result<Option<String>> {
+    Ok(blob_at(project, file, rev)?.1)
+}
+
+fn blob_at(project: &Project, file: &str, rev: &str) -> Result<(String, Option<String>)> {
     let repo = crate::git::Repo::discover(&project.root)?;
     let workdir = repo.workdir().context("`--rev` needs a repository with a working tree")?;
     let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
     let workdir = workdir.canonicalize().unwrap_or_else(|_| workdir.to_path_buf());
-    let file = render::version_file(project, name, number);
-    let in_repo = root.join(&file);
+    let in_repo = root.join(file);
     let path = in_repo
         .strip_prefix(&workdir)
         .map(|p| p.to_string_lossy().replace('\\', "/"))
-        .unwrap_or(file.clone());
+        .unwrap_or(file.to_string());
     let commit = repo.resolve(rev)?;
     let tree = repo.commit_tree(commit.id(), rev)?;
-    let text = repo
-        .blob_text_at(&tree, &path)?
-        .with_context(|| format!("`{path}` does not exist at `{rev}`"))?;
+    let text = repo.blob_text_at(&tree, &path)?;
+    Ok((path, text))
+}
+
+/// Version `number` of `name` as committed at `rev`.
+pub(super) fn version_at(project: &Project, name: &str, number: u32, rev: &str) -> Result<Version> {
+    let file = render::version_file(project, name, number);
+    let (path, text) = blob_at(project, &file, rev)?;
+    let text = text.with_context(|| format!("`{path}` does not exist at `{rev}`"))?;
     crate::catalog::parse_version(number, &file, text.as_bytes()).with_context(|| {
         format!("`{path}` at `{rev}` does not parse; check it out and run `promptctl check`")
     })

@@ -11,5 +11,6 @@ pub mod build;
 pub mod check;
 pub mod deploy;
 pub mod diff;
+pub mod eval;
 pub mod render;
 pub mod setup;

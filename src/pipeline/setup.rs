@@ -296,16 +296,23 @@ const WORKFLOW_TEMPLATE: &str = r#"# Written by `promptctl init`: checks and rev
 # them from the default branch. The signing key's contents go into the PROMPTCTL_SIGNING_KEY
 # secret of the `prompt-signing` environment (`promptctl keygen`, then copy
 # .promptctl/keys/promptctl.key); the store URL into PROMPTCTL_DATABASE_URL.
+#
+# Model evaluation (docs/eval.md): every pull request replays the answers recorded in
+# prompts/*/evals/recorded/ (`eval --offline`: no key, no cost); the `eval` label or a manual run
+# calls the models with the keys of the `model-keys` environment and uploads the answers it
+# recorded, for a maintainer to commit.
 name: prompts
 on:
   pull_request:
+    types: [opened, synchronize, reopened, labeled]
   push:
     branches: [main]
+  workflow_dispatch:
 permissions:
   contents: read
 jobs:
   check:
-    if: github.event_name == 'pull_request'
+    if: github.event_name == 'pull_request' && github.event.action != 'labeled'
     runs-on: ubuntu-latest
     timeout-minutes: 15
     permissions:
@@ -319,10 +326,52 @@ jobs:
       - uses: promptctl/promptctl@v0
         with:
           command: check --format github
-      - run: promptctl review --base "origin/$BASE_REF" --post-comment
+      - id: eval
+        run: |
+          status=0
+          promptctl eval --offline --base "origin/$BASE_REF" --format github \
+            --out .promptctl/eval.json || status=$?
+          if [ "$status" -eq 5 ]; then
+            echo "::notice::some eval answers are not recorded; add the 'eval' label to record them"
+            status=0
+          fi
+          echo "status=$status" >> "$GITHUB_OUTPUT"
+        env:
+          BASE_REF: ${{ github.base_ref }}
+      - run: |
+          eval_args=()
+          if [ -f .promptctl/eval.json ]; then eval_args=(--eval .promptctl/eval.json); fi
+          promptctl review --base "origin/$BASE_REF" --post-comment "${eval_args[@]}"
         env:
           BASE_REF: ${{ github.base_ref }}
           GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+      - if: steps.eval.outputs.status != '0'
+        run: exit 1
+  eval:
+    if: github.event_name == 'workflow_dispatch' || (github.event_name == 'pull_request' && contains(github.event.pull_request.labels.*.name, 'eval'))
+    runs-on: ubuntu-latest
+    timeout-minutes: 60
+    environment: model-keys
+    steps:
+      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v4.4.0
+        with:
+          fetch-depth: 0
+          persist-credentials: false
+      - uses: promptctl/promptctl@v0
+        with:
+          command: eval --record --budget 2 --format github --out eval.json
+        env:
+          OPENAI_API_KEY: ${{ secrets.OPENAI_API_KEY }}
+          ANTHROPIC_API_KEY: ${{ secrets.ANTHROPIC_API_KEY }}
+          GEMINI_API_KEY: ${{ secrets.GEMINI_API_KEY }}
+      - if: always()
+        uses: actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2
+        with:
+          name: eval-recorded-answers
+          path: |
+            eval.json
+            prompts/*/evals/recorded/
+          if-no-files-found: ignore
   publish:
     if: github.event_name == 'push'
     runs-on: ubuntu-latest

@@ -181,7 +181,10 @@ fn workflows() -> Vec<(String, String)> {
         .collect();
     workflows.sort();
     let names: Vec<&str> = workflows.iter().map(|(name, _)| name.as_str()).collect();
-    assert_eq!(names, ["ci.yml", "deploy-prompts.yml", "prompts-review.yml", "release.yml"]);
+    assert_eq!(
+        names,
+        ["ci.yml", "deploy-prompts.yml", "prompts-eval.yml", "prompts-review.yml", "release.yml"]
+    );
     workflows
 }
 
@@ -312,6 +315,20 @@ fn the_shipped_workflows_are_safe_to_copy() {
             }
         }
     }
+
+    // The model keys reach only the evaluation that a maintainer asks for (a label or a manual
+    // run), in an environment; every pull request replays the recorded answers without them.
+    let evaluation = repository_file(".github/workflows/prompts-eval.yml");
+    let eval_job = job(&evaluation, "eval").join("\n");
+    assert!(eval_job.contains("environment: model-keys"), "the model keys are not in an environment");
+    assert!(
+        eval_job.contains("contains(github.event.pull_request.labels.*.name, 'eval')"),
+        "the paid evaluation runs without the label"
+    );
+    assert!(eval_job.contains("secrets.OPENAI_API_KEY"));
+    let review = repository_file(".github/workflows/prompts-review.yml");
+    assert!(review.contains("promptctl eval --offline"), "pull requests do not replay the evals");
+    assert!(!review.contains("API_KEY"), "a model key reaches every pull request");
 
     let deploy = repository_file(".github/workflows/deploy-prompts.yml");
     let build = job(&deploy, "build").join("\n");
