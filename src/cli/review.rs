@@ -155,9 +155,10 @@ pub fn run(root: Option<&Path>, args: &ReviewArgs) -> Result<i32> {
 fn eval_section(path: &Path) -> Result<String> {
     let bytes = crate::read::read(path, crate::read::CONFIG_BYTES, "an eval report")
         .with_context(|| format!("cannot read the eval report `{}`", path.display()))?;
-    let report: crate::eval::report::Report = serde_json::from_slice(&bytes).with_context(|| {
-        format!("`{}` is not a report of `promptctl eval --format json`", path.display())
-    })?;
+    let report: crate::eval::report::Report =
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!("`{}` is not a report of `promptctl eval --format json`", path.display())
+        })?;
     Ok(format!("\n{}", crate::eval::report::review_section(&report)))
 }
 

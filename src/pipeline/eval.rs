@@ -96,9 +96,10 @@ pub fn eval(project: &Project, request: &Request) -> Result<Evaluated> {
     }
     let mut models = BTreeMap::new();
     for name in names {
-        let config = project.config.models.get(name).with_context(|| {
-            format!("there is no model `{name}` in promptctl.toml's [models]")
-        })?;
+        let config =
+            project.config.models.get(name).with_context(|| {
+                format!("there is no model `{name}` in promptctl.toml's [models]")
+            })?;
         models.insert(name.to_string(), (config.clone(), Model::new(name, config)));
     }
     let outcome = run::run(&jobs, models, Cache::new(&project.root), request.options.clone());
@@ -121,8 +122,9 @@ pub fn eval(project: &Project, request: &Request) -> Result<Evaluated> {
 /// `prompts/NAME/prompt.toml`, read.
 fn manifest(project: &Project, name: &str) -> Result<prompt::Manifest> {
     let path = format!("{}/prompt.toml", project_dir(project, name));
-    let bytes = crate::read::read(&project.root.join(&path), crate::read::CONFIG_BYTES, "prompt.toml")
-        .with_context(|| format!("cannot read `{path}`"))?;
+    let bytes =
+        crate::read::read(&project.root.join(&path), crate::read::CONFIG_BYTES, "prompt.toml")
+            .with_context(|| format!("cannot read `{path}`"))?;
     let text = String::from_utf8(bytes).with_context(|| format!("`{path}` is not UTF-8"))?;
     prompt::read_manifest(&path, &text)
         .0
@@ -144,17 +146,25 @@ impl BaseTree {
     /// The version `name`'s `prompt.toml` activates in `env` at the base, and that version's file
     /// there; `None` when the prompt or the activation did not exist.
     fn served(&self, project: &Project, name: &str, env: &str) -> Result<Option<Version>> {
-        let Some(text) = super::diff::text_at(project, &format!("{}/prompt.toml", project_dir(project, name)), &self.rev)? else {
+        let Some(text) = super::diff::text_at(
+            project,
+            &format!("{}/prompt.toml", project_dir(project, name)),
+            &self.rev,
+        )?
+        else {
             return Ok(None);
         };
         let path = format!("{}/prompt.toml ({})", project_dir(project, name), self.rev);
         let Some(manifest) = prompt::read_manifest(&path, &text).0 else {
             bail!("`{path}` does not parse");
         };
-        let Some(number) = manifest.activate.iter().find(|(e, _)| e.get_ref() == env).map(|(_, n)| *n.get_ref()) else {
+        let Some(number) =
+            manifest.activate.iter().find(|(e, _)| e.get_ref() == env).map(|(_, n)| *n.get_ref())
+        else {
             return Ok(None);
         };
-        let number = u32::try_from(number).with_context(|| format!("`{path}` activates v{number}"))?;
+        let number =
+            u32::try_from(number).with_context(|| format!("`{path}` activates v{number}"))?;
         Ok(Some(super::diff::version_at(project, name, number, &self.rev)?))
     }
 }
@@ -178,7 +188,10 @@ fn versions(
     if let Some(base) = base {
         let env = &request.env;
         let head = prompt.activate.get(env).with_context(|| {
-            format!("`{}` activates no version in `{env}`; `--base` compares what `{env}` serves", prompt.name)
+            format!(
+                "`{}` activates no version in `{env}`; `--base` compares what `{env}` serves",
+                prompt.name
+            )
         })?;
         let mut sides = Vec::new();
         if let Some(version) = base.served(project, &prompt.name, env)? {
@@ -188,7 +201,8 @@ fn versions(
         return Ok(sides);
     }
     if let Some(at) = &request.version {
-        let (_, at) = render::parse_target(&format!("{}@{}", prompt.name, at.trim_start_matches('@')));
+        let (_, at) =
+            render::parse_target(&format!("{}@{}", prompt.name, at.trim_start_matches('@')));
         return Ok(vec![(None, render::pick(project, prompt, &at)?.clone())]);
     }
     let mut numbers: BTreeSet<u32> = BTreeSet::new();
@@ -259,8 +273,9 @@ fn job(
             AssertKind::Judge { model, prompt: judge_prompt, .. } => {
                 let model = model.clone().or_else(|| project.config.eval.judge_model.clone());
                 let model = model.with_context(|| format!("eval `{eval}` of `{name}`: `judge` names no model and [eval] has no `judge_model`"))?;
-                let judge_name =
-                    judge_prompt.clone().unwrap_or_else(|| project.config.eval.judge_prompt.clone());
+                let judge_name = judge_prompt
+                    .clone()
+                    .unwrap_or_else(|| project.config.eval.judge_prompt.clone());
                 let judge = render::find(run, &judge_name)
                     .with_context(|| format!("eval `{eval}` of `{name}`: the judge prompt"))?;
                 let version = judge.versions.last().context("the judge prompt has no version")?;
@@ -324,9 +339,15 @@ fn label(kind: &AssertKind) -> String {
 
 /// A file of the prompt's folder, read with the repository's limits and kept inside the folder.
 fn read_in(dir: &std::path::Path, relative: &str) -> Result<String> {
-    let canonical = dir.canonicalize().with_context(|| format!("cannot open `{}`", dir.display()))?;
-    let bytes = crate::read::read_inside(&canonical, &dir.join(relative), crate::read::CONFIG_BYTES, "an eval file")
-        .with_context(|| format!("cannot read `{relative}` in `{}`", dir.display()))?;
+    let canonical =
+        dir.canonicalize().with_context(|| format!("cannot open `{}`", dir.display()))?;
+    let bytes = crate::read::read_inside(
+        &canonical,
+        &dir.join(relative),
+        crate::read::CONFIG_BYTES,
+        "an eval file",
+    )
+    .with_context(|| format!("cannot read `{relative}` in `{}`", dir.display()))?;
     String::from_utf8(bytes).with_context(|| format!("`{relative}` is not UTF-8"))
 }
 
@@ -339,7 +360,8 @@ fn cases_of(
     version: &Version,
 ) -> Result<Vec<crate::syntax::eval::Case>> {
     use crate::syntax::eval::Case as Row;
-    let one = |label: String, vars: Map<String, Value>| Row { label, vars, input: None, reference: None };
+    let one =
+        |label: String, vars: Map<String, Value>| Row { label, vars, input: None, reference: None };
     Ok(match &spec.cases {
         CasesSpec::Inline(vars) => {
             let vars = match crate::check::vars_to_json(vars) {
@@ -362,7 +384,8 @@ fn cases_of(
         }
         CasesSpec::Dataset(file) => {
             let text = read_in(dir, file.get_ref())?;
-            let shown = format!("{}/{}", crate::source::relative(&project.root, dir), file.get_ref());
+            let shown =
+                format!("{}/{}", crate::source::relative(&project.root, dir), file.get_ref());
             let mut rows = crate::syntax::eval::parse_dataset(&shown, &text).map_err(|d| {
                 anyhow::anyhow!("{shown}: {}; `promptctl check` says where", d.message)
             })?;
@@ -370,7 +393,8 @@ fn cases_of(
                 for row in &mut rows {
                     for (key, value) in row.vars.iter_mut() {
                         if let Value::String(cell) = value {
-                            let ty = version.variables.iter().find(|v| &v.name == key).map(|v| &v.ty);
+                            let ty =
+                                version.variables.iter().find(|v| &v.name == key).map(|v| &v.ty);
                             *value = cell_value(cell, ty);
                         }
                     }

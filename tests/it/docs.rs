@@ -320,7 +320,10 @@ fn the_shipped_workflows_are_safe_to_copy() {
     // run), in an environment; every pull request replays the recorded answers without them.
     let evaluation = repository_file(".github/workflows/prompts-eval.yml");
     let eval_job = job(&evaluation, "eval").join("\n");
-    assert!(eval_job.contains("environment: model-keys"), "the model keys are not in an environment");
+    assert!(
+        eval_job.contains("environment: model-keys"),
+        "the model keys are not in an environment"
+    );
     assert!(
         eval_job.contains("contains(github.event.pull_request.labels.*.name, 'eval')"),
         "the paid evaluation runs without the label"
