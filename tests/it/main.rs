@@ -12,6 +12,7 @@ mod check;
 mod conformance;
 mod diff;
 mod differential;
+mod eval_providers;
 mod docs;
 mod explain;
 mod failures;
