@@ -126,7 +126,8 @@ fn connection(
             return Ok(());
         }
         let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+        let (method, path) =
+            (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
         let mut headers = HashMap::new();
         loop {
             let mut header = String::new();
@@ -160,7 +161,8 @@ fn connection(
         std::thread::sleep(reply.delay);
         // Counted out before the answer is written: the client holds its place until it has read it.
         in_flight.fetch_sub(1, Ordering::SeqCst);
-        let mut head = format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\n", reply.status, reply.body.len());
+        let mut head =
+            format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\n", reply.status, reply.body.len());
         for (name, value) in &reply.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -265,14 +267,17 @@ impl P {
             }
             (P::Anthropic, _) => "/v1/messages".into(),
             (P::Gemini, false) => "/v1beta/models/gemini-2.0-flash:generateContent".into(),
-            (P::Gemini, true) => "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse".into(),
+            (P::Gemini, true) => {
+                "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse".into()
+            }
         }
     }
 
     /// The configuration of a model at `server`, its key in an environment variable of its own;
     /// `extra` is more TOML.
     fn model(self, server: &Server, extra: &str) -> Model {
-        let variable = format!("PROMPTCTL_TEST_{}_KEY", self.name().replace('-', "_").to_uppercase());
+        let variable =
+            format!("PROMPTCTL_TEST_{}_KEY", self.name().replace('-', "_").to_uppercase());
         std::env::set_var(&variable, self.key());
         let base = match self {
             P::OpenAi => format!("{}/v1", server.url),
@@ -346,13 +351,19 @@ fn chat_is_sent_and_read(p: P) {
             assert_eq!(sent.header("authorization"), None);
             assert_eq!(body["model"], "claude-sonnet-4-5");
             assert_eq!(body["system"], "You explain chess rules.");
-            assert_eq!(body["messages"], json!([{"role": "user", "content": "How does castling work?"}]));
+            assert_eq!(
+                body["messages"],
+                json!([{"role": "user", "content": "How does castling work?"}])
+            );
             assert_eq!((&body["max_tokens"], &body["temperature"]), (&json!(64), &json!(0)));
         }
         P::Gemini => {
             assert_eq!(sent.header("x-goog-api-key"), Some(key.as_str()));
             assert!(!sent.path.contains(&key), "the key is not in the query");
-            assert_eq!(body["systemInstruction"], json!({"parts": [{"text": "You explain chess rules."}]}));
+            assert_eq!(
+                body["systemInstruction"],
+                json!({"parts": [{"text": "You explain chess rules."}]})
+            );
             assert_eq!(
                 body["contents"],
                 json!([{"role": "user", "parts": [{"text": "How does castling work?"}]}])
@@ -508,10 +519,13 @@ fn an_anthropic_stream_error_is_a_status_error() {
 #[test]
 fn openai_embeddings_are_read_in_index_order() {
     let server = Server::start(|_, _| {
-        Reply::json(200, json!({"object": "list", "data": [
+        Reply::json(
+            200,
+            json!({"object": "list", "data": [
             {"object": "embedding", "index": 1, "embedding": [0.0, 1.0]},
             {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]}
-        ], "model": "text-embedding-3-small", "usage": {"prompt_tokens": 6, "total_tokens": 6}}))
+        ], "model": "text-embedding-3-small", "usage": {"prompt_tokens": 6, "total_tokens": 6}}),
+        )
     });
     let model = P::OpenAi.model(&server, "");
     let texts = vec!["first".to_string(), "second".to_string()];
@@ -526,7 +540,10 @@ fn openai_embeddings_are_read_in_index_order() {
 #[test]
 fn azure_openai_embeddings_name_the_deployment() {
     let server = Server::start(|_, _| {
-        Reply::json(200, json!({"data": [{"index": 0, "embedding": [0.25]}], "usage": {"prompt_tokens": 1}}))
+        Reply::json(
+            200,
+            json!({"data": [{"index": 0, "embedding": [0.25]}], "usage": {"prompt_tokens": 1}}),
+        )
     });
     let model = P::Azure.model(&server, "");
     let embeddings = model.embed(&["x".to_string()]).unwrap();
@@ -562,13 +579,16 @@ fn gemini_embeddings_are_batched() {
 fn retries_and_failures(p: P) {
     let key = p.key();
 
-    let server = Server::start(move |n, _| {
-        if n == 0 {
-            p.error(429).with("retry-after", "1")
-        } else {
-            p.answer()
-        }
-    });
+    let server =
+        Server::start(
+            move |n, _| {
+                if n == 0 {
+                    p.error(429).with("retry-after", "1")
+                } else {
+                    p.answer()
+                }
+            },
+        );
     let completion = p.model(&server, "").complete(&request()).unwrap();
     assert_eq!(completion.text, "Castling moves the king.");
     let seen = server.seen();
@@ -651,7 +671,8 @@ fn gemini_retries_and_failures() {
 #[test]
 fn a_local_server_gets_no_key() {
     let server = Server::start(|_, _| P::OpenAi.answer());
-    let text = format!("provider = \"openai\"\nmodel = \"llama\"\nbase_url = \"{}/v1\"", server.url);
+    let text =
+        format!("provider = \"openai\"\nmodel = \"llama\"\nbase_url = \"{}/v1\"", server.url);
     let config: ModelConfig = toml::from_str(&text).unwrap();
     Model::new("local", &config).unwrap().complete(&request()).unwrap();
     assert_eq!(server.seen()[0].header("authorization"), None);

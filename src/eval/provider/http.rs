@@ -33,7 +33,7 @@ pub(super) struct Http {
 }
 
 impl Http {
-    pub(super) fn new(_name: &str, config: &ModelConfig) -> Result<Http, String> {
+    pub(super) fn new(config: &ModelConfig) -> Result<Http, String> {
         let timeout = Duration::from_secs(config.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT).max(1));
         crate::tls::install_provider();
         let client = reqwest::blocking::Client::builder()

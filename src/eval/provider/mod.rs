@@ -180,7 +180,7 @@ impl Model {
                 _ => return Err(CallError::MissingKey { model: name.to_string(), variable }),
             },
         };
-        let http = http::Http::new(name, config).map_err(invalid)?;
+        let http = http::Http::new(config).map_err(invalid)?;
         Ok(Model { name: name.to_string(), config: config.clone(), base_url, key, http })
     }
 
