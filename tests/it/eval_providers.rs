@@ -196,6 +196,11 @@ impl P {
         format!("sk-test-{}-d0n0tl3ak", self.name())
     }
 
+    /// The environment variable holding the key.
+    fn variable(self) -> String {
+        format!("PROMPTCTL_TEST_{}_KEY", self.name().replace('-', "_").to_uppercase())
+    }
+
     /// A chat answer in the provider's format: "Castling moves the king.", 12 tokens in, 5 out.
     fn answer(self) -> Reply {
         Reply::json(
@@ -276,9 +281,14 @@ impl P {
     /// The configuration of a model at `server`, its key in an environment variable of its own;
     /// `extra` is more TOML.
     fn model(self, server: &Server, extra: &str) -> Model {
-        let variable =
-            format!("PROMPTCTL_TEST_{}_KEY", self.name().replace('-', "_").to_uppercase());
-        std::env::set_var(&variable, self.key());
+        let variable = self.variable();
+        // Set once, all four together: the environment is shared with every test of the binary.
+        static KEYS: std::sync::Once = std::sync::Once::new();
+        KEYS.call_once(|| {
+            for p in [P::OpenAi, P::Azure, P::Anthropic, P::Gemini] {
+                std::env::set_var(p.variable(), p.key());
+            }
+        });
         let base = match self {
             P::OpenAi => format!("{}/v1", server.url),
             _ => server.url.clone(),
