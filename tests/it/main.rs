@@ -13,6 +13,7 @@ mod conformance;
 mod diff;
 mod eval_run;
 mod differential;
+mod eval_providers;
 mod docs;
 mod explain;
 mod failures;

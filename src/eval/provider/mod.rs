@@ -1,10 +1,19 @@
 //! The providers' HTTP APIs, through reqwest (no provider SDK): OpenAI's chat completions and
 //! embeddings (and every OpenAI-compatible server, and Azure OpenAI's variant), Anthropic's
-//! Messages, Google Gemini's generateContent and embedContent. Keys come from the environment
-//! only and appear in no message; 429 and 5xx answers are retried with backoff, honouring
-//! `Retry-After`; each model has its own concurrency and requests-per-minute limits.
+//! Messages, Google Gemini's generateContent and batchEmbedContents. Keys come from the
+//! environment only and appear in no message; 429 and 5xx answers are retried with backoff,
+//! honouring `Retry-After`; each model has its own concurrency and requests-per-minute limits.
+//!
+//! `http.rs` holds what every provider shares (the client, the limits, the retry loop, server-sent
+//! events); `openai.rs` (with Azure OpenAI), `anthropic.rs` and `gemini.rs` build each provider's
+//! requests and read its answers.
 
-use crate::config::{ModelConfig, ProviderKind};
+mod anthropic;
+mod gemini;
+mod http;
+mod openai;
+
+pub use crate::config::{ModelConfig, Price, ProviderKind};
 use serde::{Deserialize, Serialize};
 
 /// What one evaluation call asks a chat model.
@@ -59,37 +68,226 @@ pub enum CallError {
     Unsupported { model: String, provider: &'static str, what: &'static str },
 }
 
-/// One configured model, ready to call from several threads.
+/// An API key: read from the environment, sent in one header, shown nowhere (`Debug` redacts it).
+#[derive(Clone)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The base URL a provider is reached at when `base_url` is not given (Azure has none).
+pub fn default_base_url(provider: ProviderKind) -> Option<&'static str> {
+    match provider {
+        ProviderKind::Openai => Some("https://api.openai.com/v1"),
+        ProviderKind::AzureOpenai => None,
+        ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+        ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
+    }
+}
+
+/// The environment variable a provider's key is read from by default.
+pub fn default_key_variable(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::Openai => "OPENAI_API_KEY",
+        ProviderKind::AzureOpenai => "AZURE_OPENAI_API_KEY",
+        ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+        ProviderKind::Gemini => "GEMINI_API_KEY",
+    }
+}
+
+/// The environment variable `config`'s key comes from, or `None` when no key is sent: a
+/// `base_url` other than the provider's own (a local server) and no `api_key_env`. Azure's base
+/// URL is always the customer's own resource, so it always takes a key.
+pub fn key_variable(config: &ModelConfig) -> Option<String> {
+    if let Some(variable) = &config.api_key_env {
+        return Some(variable.clone());
+    }
+    let own = match (config.base_url.as_deref(), default_base_url(config.provider)) {
+        (None, _) => true,
+        (Some(_), None) => true,
+        (Some(given), Some(default)) => {
+            given.trim_end_matches('/') == default.trim_end_matches('/')
+        }
+    };
+    own.then(|| default_key_variable(config.provider).to_string())
+}
+
+/// One configured model, ready to call from several threads (`Send + Sync`): its HTTP client,
+/// its key and the limits every thread calling it shares.
 pub struct Model {
     pub name: String,
     pub config: ModelConfig,
+    base_url: String,
+    key: Option<Secret>,
+    http: http::Http,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("provider", &self.config.provider.name())
+            .field("model", &self.config.model)
+            .field("base_url", &self.base_url)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Model {
     /// Prepares `config` (named `name` in `[models]`): reads its key from the environment when
     /// it needs one, builds the HTTP client.
     pub fn new(name: &str, config: &ModelConfig) -> Result<Model, CallError> {
-        let _ = config.provider;
-        Ok(Model { name: name.to_string(), config: config.clone() })
+        let invalid = |message: String| CallError::Transport { model: name.to_string(), message };
+        let base_url = match (&config.base_url, default_base_url(config.provider)) {
+            (Some(given), _) => given.trim().trim_end_matches('/').to_string(),
+            (None, Some(default)) => default.to_string(),
+            (None, None) => {
+                return Err(invalid(format!(
+                    "{} needs `base_url` (the resource's endpoint, \
+                     `https://RESOURCE.openai.azure.com`)",
+                    config.provider.name()
+                )))
+            }
+        };
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(invalid(format!(
+                "`base_url` must start with http:// or https://, not `{base_url}`"
+            )));
+        }
+        if config.provider == ProviderKind::AzureOpenai
+            && config.api_version.as_deref().is_none_or(|v| v.trim().is_empty())
+        {
+            return Err(invalid(
+                "azure-openai needs `api_version` (the `api-version` query parameter, e.g. \
+                 `2024-10-21`)"
+                    .into(),
+            ));
+        }
+        let key = match key_variable(config) {
+            None => None,
+            Some(variable) => match std::env::var(&variable) {
+                Ok(value) if !value.trim().is_empty() => Some(Secret(value.trim().to_string())),
+                _ => return Err(CallError::MissingKey { model: name.to_string(), variable }),
+            },
+        };
+        let http = http::Http::new(config).map_err(invalid)?;
+        Ok(Model { name: name.to_string(), config: config.clone(), base_url, key, http })
+    }
+
+    /// The wire format this model speaks.
+    pub fn provider(&self) -> ProviderKind {
+        self.config.provider
+    }
+
+    /// The base URL requests go to (the provider's default when `base_url` is not given).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Whether the provider has an embeddings API (Anthropic has none).
+    pub fn has_embeddings(&self) -> bool {
+        self.config.provider != ProviderKind::Anthropic
     }
 
     /// Asks the chat model, retrying 429 and 5xx answers and waiting for the model's limits.
     pub fn complete(&self, request: &ChatRequest) -> Result<Completion, CallError> {
-        let _ = request;
-        Err(CallError::Unsupported {
-            model: self.name.clone(),
-            provider: self.config.provider.name(),
-            what: "chat",
-        })
+        match self.config.provider {
+            ProviderKind::Openai | ProviderKind::AzureOpenai => openai::complete(self, request),
+            ProviderKind::Anthropic => anthropic::complete(self, request),
+            ProviderKind::Gemini => gemini::complete(self, request),
+        }
     }
 
     /// Embeds `texts` with an embeddings model (OpenAI-compatible or Gemini; Anthropic has none).
     pub fn embed(&self, texts: &[String]) -> Result<Embeddings, CallError> {
-        let _ = (texts, ProviderKind::Openai);
-        Err(CallError::Unsupported {
+        match self.config.provider {
+            ProviderKind::Openai | ProviderKind::AzureOpenai => openai::embed(self, texts),
+            ProviderKind::Gemini => gemini::embed(self, texts),
+            ProviderKind::Anthropic => Err(CallError::Unsupported {
+                model: self.name.clone(),
+                provider: self.config.provider.name(),
+                what: "embeddings",
+            }),
+        }
+    }
+
+    fn malformed(&self, message: impl Into<String>) -> CallError {
+        CallError::Malformed {
             model: self.name.clone(),
             provider: self.config.provider.name(),
-            what: "embeddings",
-        })
+            message: http::truncate(&self.scrub(&message.into())),
+        }
+    }
+
+    /// `text` without the key in it (a server may echo it in an error message).
+    fn scrub(&self, text: &str) -> String {
+        match &self.key {
+            Some(key) if !key.expose().is_empty() => text.replace(key.expose(), "<redacted>"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> ModelConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn the_key_variable_defaults_to_the_providers_own_unless_the_server_is_another() {
+        let openai = config("provider = \"openai\"\nmodel = \"m\"");
+        assert_eq!(key_variable(&openai).as_deref(), Some("OPENAI_API_KEY"));
+        let own = config(
+            "provider = \"openai\"\nmodel = \"m\"\nbase_url = \"https://api.openai.com/v1/\"",
+        );
+        assert_eq!(key_variable(&own).as_deref(), Some("OPENAI_API_KEY"));
+        let local =
+            config("provider = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:8000/v1\"");
+        assert_eq!(key_variable(&local), None);
+        let named = config(
+            "provider = \"anthropic\"\nmodel = \"m\"\nbase_url = \"http://x\"\napi_key_env = \"K\"",
+        );
+        assert_eq!(key_variable(&named).as_deref(), Some("K"));
+        let azure = config("provider = \"azure-openai\"\nmodel = \"d\"\nbase_url = \"https://r\"");
+        assert_eq!(key_variable(&azure).as_deref(), Some("AZURE_OPENAI_API_KEY"));
+        let gemini = config("provider = \"gemini\"\nmodel = \"m\"");
+        assert_eq!(key_variable(&gemini).as_deref(), Some("GEMINI_API_KEY"));
+    }
+
+    #[test]
+    fn azure_needs_a_base_url_and_an_api_version() {
+        let error =
+            Model::new("az", &config("provider = \"azure-openai\"\nmodel = \"d\"")).unwrap_err();
+        assert!(error.to_string().contains("base_url"), "{error}");
+        let error = Model::new(
+            "az",
+            &config("provider = \"azure-openai\"\nmodel = \"d\"\nbase_url = \"https://r\""),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("api_version"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_debugs_redacted() {
+        assert_eq!(format!("{:?}", Secret("sk-123".into())), "Secret(<redacted>)");
+    }
+
+    #[test]
+    fn a_model_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Model>();
     }
 }
