@@ -390,3 +390,147 @@ fn escape_cell(text: &str) -> String {
 fn workflow_escape(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::assert::{Grade, Prepared};
+    use crate::eval::cache::Origin;
+    use crate::eval::provider::Completion;
+    use crate::eval::run::{Assertion, CallResult, Case, Job, Outcome, Status};
+    use crate::syntax::eval::{AssertKind, AssertSpec};
+
+    fn job(side: Option<&'static str>, version: u32, pass_rate: f64) -> Job {
+        let assertion = |kind: AssertKind, label: &str| Assertion {
+            spec: AssertSpec { kind, required: true, pass_rate },
+            label: label.into(),
+            prepared: Prepared::Plain,
+            model: None,
+            judge: None,
+        };
+        Job {
+            prompt: "rules".into(),
+            eval: "castling".into(),
+            side,
+            version,
+            model: "mini".into(),
+            parameters: Default::default(),
+            cases: vec![Case {
+                label: "test chess".into(),
+                system: None,
+                user: "q".into(),
+                input: None,
+                reference: None,
+            }],
+            repeat: 4,
+            asserts: vec![
+                assertion(AssertKind::Contains("king".into()), "contains \"king\""),
+                assertion(
+                    AssertKind::Judge { rubric: "r".into(), model: None, prompt: None },
+                    "judge",
+                ),
+            ],
+            recorded: "recorded".into(),
+        }
+    }
+
+    fn call(job: usize, repetition: u32, passed: bool, judge: Option<f64>) -> CallResult {
+        let grade = |passed: bool, score: Option<f64>| Grade {
+            passed,
+            score,
+            reason: (!passed).then(|| "does not contain \"king\"".to_string()),
+        };
+        CallResult {
+            job,
+            case: 0,
+            repetition,
+            status: Status::Answered(Origin::Recorded),
+            completion: Some(Completion {
+                text: "a".into(),
+                input_tokens: 10,
+                output_tokens: 2,
+                latency_ms: 100 + u64::from(repetition) * 100,
+                finish_reason: None,
+            }),
+            cost: Some(0.001),
+            grades: vec![Some(grade(passed, None)), judge.map(|s| grade(s >= 0.5, Some(s)))],
+            unrecorded: vec![false, judge.is_none()],
+        }
+    }
+
+    #[test]
+    fn pass_rates_thresholds_scores_and_not_recorded() {
+        let jobs = [job(None, 1, 0.75)];
+        let outcome = Outcome {
+            calls: vec![
+                call(0, 0, true, Some(0.9)),
+                call(0, 1, true, Some(0.7)),
+                call(0, 2, true, Some(0.8)),
+                call(0, 3, false, Some(0.2)),
+            ],
+            used: Default::default(),
+            spent: 0.0,
+            stopped_by_budget: false,
+        };
+        let report = summarize(&jobs, &outcome, None);
+        let eval = &report.evals[0];
+        assert_eq!(
+            (eval.calls, eval.answered, eval.input_tokens, eval.output_tokens),
+            (4, 4, 40, 8)
+        );
+        assert_eq!(eval.mean_latency_ms, Some(250.0));
+        assert!((eval.cost.unwrap() - 0.004).abs() < 1e-12);
+        let contains = &eval.asserts[0];
+        assert_eq!((contains.passed, contains.graded, contains.verdict), (3, 4, Verdict::Pass));
+        assert_eq!(contains.failures, ["test chess #4: does not contain \"king\""]);
+        let judge = &eval.asserts[1];
+        assert!((judge.mean_score.unwrap() - 0.65).abs() < 1e-12);
+        assert_eq!(judge.verdict, Verdict::Pass);
+        assert!(!report.failed() && !report.broken() && !report.not_recorded());
+
+        // Under the threshold: a failure; a judge answer missing offline: not recorded.
+        let strict = [job(None, 1, 1.0)];
+        let mut outcome = outcome;
+        outcome.calls[1] = call(0, 1, true, None);
+        let report = summarize(&strict, &outcome, None);
+        assert_eq!(report.evals[0].asserts[0].verdict, Verdict::Fail);
+        assert_eq!(report.evals[0].asserts[1].verdict, Verdict::NotRecorded);
+        assert!(report.failed() && report.not_recorded());
+        let markdown = markdown(&report);
+        assert!(
+            markdown.contains(
+                "| rules | castling | v1 | contains \"king\" | 75 % (3/4) | 100 % | – | FAIL |"
+            ),
+            "{markdown}"
+        );
+        assert!(github(&report).starts_with("::error title=eval rules/castling::contains \"king\" passed 3 of 4 calls, needs 100 %\n"));
+    }
+
+    #[test]
+    fn the_delta_table_pairs_base_and_head() {
+        let jobs = [job(Some("base"), 1, 1.0), job(Some("head"), 2, 1.0)];
+        let mut calls: Vec<CallResult> = (0..4).map(|r| call(0, r, true, Some(1.0))).collect();
+        calls.extend((0..4).map(|r| call(1, r, r < 2, Some(0.5))));
+        let outcome =
+            Outcome { calls, used: Default::default(), spent: 0.25, stopped_by_budget: false };
+        let report = summarize(&jobs, &outcome, Some("origin/main".into()));
+        let table = delta_markdown(&report);
+        assert!(table.starts_with("**Model evaluation** (base `origin/main` → head)"), "{table}");
+        assert!(
+            table.contains(
+                "| rules | castling | contains \"king\" | v1: 100 % | v2: 50 % | -50 pp | – |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| rules | castling | judge | v1: 100 % | v2: 100 % | +0 pp | -0.50 |"),
+            "{table}"
+        );
+        // Only the head's failures fail the run.
+        assert!(report.failed());
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+        assert!(review_section(&report).contains("A required assertion is under its pass rate"));
+        assert_eq!(review_section(&Report::default()), "");
+    }
+}
