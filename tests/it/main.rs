@@ -11,6 +11,7 @@ mod canary;
 mod check;
 mod conformance;
 mod diff;
+mod evals_check;
 mod differential;
 mod docs;
 mod explain;
