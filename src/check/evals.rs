@@ -192,7 +192,8 @@ fn check_assert(
         AssertKind::Regex(pattern) => {
             if let Err(problem) = regex::Regex::new(pattern) {
                 let first = problem.to_string();
-                let first = first.lines().last().unwrap_or("invalid").trim().to_string();
+                let first = first.lines().last().unwrap_or("invalid").trim();
+                let first = first.trim_start_matches("error: ").to_string();
                 diagnostics.push(error(
                     format!("the regex {pattern:?} does not compile: {first}"),
                     "invalid regex",
