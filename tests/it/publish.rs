@@ -844,8 +844,9 @@ fn the_application_queries_work_after_a_publish_of_this_repository() {
     repo.write(
         "promptctl.toml",
         &format!(
-            "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{}\"\n\n[environments.staging]\n",
-            redis.url()
+            "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{}\"\n\n[environments.staging]\n{}",
+            redis.url(),
+            crate::support::repository_models()
         ),
     );
     repo.write(".gitignore", ".promptctl/\n");
