@@ -8,6 +8,9 @@
 //! problem must be reported at its byte in the file, which is simplest to do where the bytes are
 //! scanned.
 
+// A `Diagnostic` is large, but it is the rare path: the first bad row ends the parse.
+#![allow(clippy::result_large_err)]
+
 use super::eval::{Case, CasesSpec, EvalSpec};
 use super::prompt::{is_identifier, TestSpec, Type, Variable};
 use crate::diagnostic::{Code, Diagnostic};
@@ -48,7 +51,6 @@ fn problem(file: &str, text: &str, span: Range<usize>, message: String, label: &
 /// Parses a dataset file (`.jsonl` or `.csv`, by `file`'s extension) into cases; the first bad
 /// row is a diagnostic at its line and column. CSV cells are strings here (`typed_case` converts
 /// them to the contract's types). Each case's label is `FILE:LINE`.
-#[allow(clippy::result_large_err)]
 pub fn parse_dataset(file: &str, text: &str) -> Result<Vec<Case>, Diagnostic> {
     let cases = match format_of(file) {
         Some(Format::Jsonl) => parse_jsonl(file, text)?,
