@@ -197,6 +197,20 @@ fn read_eval(reader: &mut Reader, value: &Value, index: usize) -> Option<EvalSpe
     let name = reader
         .required(table, value.span(), "name", what)
         .and_then(|v| reader.spanned_string(v, &format_args!("{path}.name")));
+    let name = name.filter(|name| {
+        let empty = name.get_ref().trim().is_empty();
+        if empty {
+            let span = get(table, "name").map_or(0..0, |v| v.span());
+            reader.error_code(
+                Code::EvalInvalid,
+                span,
+                format!("`{path}.name` is empty"),
+                "an empty name",
+                "name the eval: reports and `--eval` select it by name",
+            );
+        }
+        !empty
+    });
     let model = reader
         .required(table, value.span(), "model", what)
         .and_then(|v| reader.spanned_string(v, &format_args!("{path}.model")));

@@ -268,6 +268,8 @@ fn contradictions_and_thresholds_out_of_range_are_reported() {
     expect_one(&project(evals, &[]), "eval/invalid", MANIFEST, "\"chess\"\n", "takes one of");
     let evals = "[[eval]]\nname = \"e\"\nmodel = \"mini\"\nassert = [{ contains = \"a\", pass_rate = 1.5 }]\n";
     expect_one(&project(evals, &[]), "eval/invalid", MANIFEST, "1.5", "outside 0–1");
+    let evals = "[[eval]]\nname = \" \"\nmodel = \"mini\"\n";
+    expect_one(&project(evals, &[]), "eval/invalid", MANIFEST, "\" \"", "is empty");
     let evals = "[[eval]]\nname = \"e\"\nmodel = \"mini\"\nrepeat = 0\n";
     expect_one(&project(evals, &[]), "eval/invalid", MANIFEST, "0\n", "outside 1..=");
     let evals = "[[eval]]\nname = \"e\"\nmodel = \"mini\"\nassert = [{ contains = \"a\", max_chars = 3 }]\n";
