@@ -341,6 +341,15 @@ pub fn load(root: &Path) -> Result<Project, ConfigError> {
             ),
         ));
     }
+    if let Some((path, message)) = model_problem(&config) {
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        let (line, column) = locate(text, &keys);
+        return Err(invalid(
+            line,
+            column,
+            format!("{message}; see {}", crate::text::docs("eval.md")),
+        ));
+    }
     use sha2::Digest;
     let mut digest = sha2::Sha256::new();
     digest.update(&bytes);
@@ -351,6 +360,121 @@ pub fn load(root: &Path) -> Result<Project, ConfigError> {
     }
     let config_sha256 = digest.finalize().into();
     Ok(Project { root: root.to_path_buf(), config, config_sha256 })
+}
+
+/// How deep a model's `parameters` may nest (tables and arrays).
+pub const MAX_PARAMETERS_NESTING: usize = 8;
+
+/// The first problem of `[models]` and `[eval]`: the keys it is at and what is wrong.
+fn model_problem(config: &Config) -> Option<(Vec<String>, String)> {
+    let at = |name: &str, key: &str| vec!["models".to_string(), name.to_string(), key.to_string()];
+    for (name, model) in &config.models {
+        if model.model.trim().is_empty() {
+            return Some((
+                at(name, "model"),
+                format!("`[models.{name}] model` is empty: give the provider's model id"),
+            ));
+        }
+        if model.provider == ProviderKind::AzureOpenai {
+            for (key, value) in [("base_url", &model.base_url), ("api_version", &model.api_version)]
+            {
+                if value.is_none() {
+                    return Some((
+                        vec!["models".into(), name.clone()],
+                        format!("`[models.{name}]` is an `azure-openai` model and needs `{key}`"),
+                    ));
+                }
+            }
+        }
+        if let Some(url) = &model.base_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Some((
+                    at(name, "base_url"),
+                    format!("`[models.{name}] base_url` is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        if let Some(price) = &model.price {
+            for (key, value) in [("input", price.input), ("output", price.output)] {
+                if !value.is_finite() || value < 0.0 {
+                    let mut path = at(name, "price");
+                    path.push(key.into());
+                    return Some((path, format!("`[models.{name}] price.{key}` is {value}: a price is 0 or more (USD per million tokens)")));
+                }
+            }
+        }
+        for (key, value) in [
+            ("max_concurrency", model.max_concurrency.map(u64::from)),
+            ("requests_per_minute", model.requests_per_minute.map(u64::from)),
+            ("timeout_seconds", model.timeout_seconds),
+        ] {
+            if value == Some(0) {
+                return Some((
+                    at(name, key),
+                    format!("`[models.{name}] {key}` must be at least 1"),
+                ));
+            }
+        }
+        for (key, value) in &model.parameters {
+            if crate::syntax::walk::value_depth(value) > MAX_PARAMETERS_NESTING {
+                let mut path = at(name, "parameters");
+                path.push(key.clone());
+                return Some((path, format!("`[models.{name}] parameters.{key}` nests more than {MAX_PARAMETERS_NESTING} tables and arrays deep")));
+            }
+        }
+    }
+    let eval = |key: &str| vec!["eval".to_string(), key.to_string()];
+    for (key, value) in [
+        ("judge_model", &config.eval.judge_model),
+        ("embedding_model", &config.eval.embedding_model),
+    ] {
+        let Some(model) = value else { continue };
+        match config.models.get(model) {
+            None => {
+                let declared: Vec<&str> = config.models.keys().map(String::as_str).collect();
+                let known = if declared.is_empty() {
+                    "none is declared".to_string()
+                } else {
+                    format!("declared: {}", declared.join(", "))
+                };
+                return Some((eval(key), format!("`[eval] {key}` names the model `{model}`, which `[models]` does not declare ({known})")));
+            }
+            Some(found)
+                if key == "embedding_model" && found.provider == ProviderKind::Anthropic =>
+            {
+                return Some((eval(key), format!("`[eval] embedding_model` names `{model}`, an `anthropic` model: Anthropic has no embeddings API")));
+            }
+            Some(_) => {}
+        }
+    }
+    if !crate::check::is_valid_name(&config.eval.judge_prompt) {
+        return Some((
+            eval("judge_prompt"),
+            format!("`[eval] judge_prompt` is `{}`, not a prompt name", config.eval.judge_prompt),
+        ));
+    }
+    None
+}
+
+/// The line and column of the value at `keys` in the TOML `text` (as far as the keys lead; 1:1
+/// when the first is absent).
+fn locate(text: &str, keys: &[&str]) -> (u32, u32) {
+    let Ok(document) = toml::de::DeTable::parse(text) else { return (1, 1) };
+    let mut table = document.get_ref();
+    let mut span = 0..0;
+    for (index, key) in keys.iter().enumerate() {
+        let Some((name, value)) = table.iter().find(|(name, _)| name.get_ref().as_ref() == *key)
+        else {
+            break;
+        };
+        span = if index + 1 == keys.len() { value.span() } else { name.span() };
+        match value.get_ref() {
+            toml::de::DeValue::Table(inner) => table = inner,
+            _ => break,
+        }
+    }
+    let location = crate::diagnostic::Location::in_text(text, span);
+    (location.start.line, location.start.column)
 }
 
 /// Reads and parses the secret rules file `relative` (`[security] rules`), makes its rules the

@@ -114,6 +114,15 @@ codes! {
     PortabilityObjectIteration => "portability/object-iteration", Warning, "`#each` iterates an object, whose key order differs between Handlebars implementations";
     PortabilityLength => "portability/length", Warning, "`.length` is a JavaScript property that other Handlebars implementations do not have";
     PortabilityUnguardedEach => "portability/unguarded-each", Warning, "`#each` or `#with` without `{{else}}` is given an optional value, which some implementations reject in strict mode when it is absent";
+    EvalInvalid => "eval/invalid", Error, "an `[[eval]]` table is contradictory or out of range: two case sources, `repeat` below 1, an assertion with no kind or two, a threshold outside 0–1";
+    EvalDuplicateName => "eval/duplicate-name", Error, "two `[[eval]]` tables of one prompt have the same name";
+    EvalModel => "eval/model", Error, "an eval or assertion names a model `[models]` does not declare, an embeddings model whose provider has no embeddings API, or none can be resolved";
+    EvalVersion => "eval/version", Error, "an eval names a version that does not exist";
+    EvalTest => "eval/test", Error, "an eval's `test` names no `[[test]]` of the prompt";
+    EvalDataset => "eval/dataset", Error, "an eval's dataset is missing, too large, or has a row that does not parse";
+    EvalCase => "eval/case", Error, "a case of an eval passes vars that do not type-check against a version's contract, or do not render";
+    EvalAssert => "eval/assert", Error, "an assertion's regex does not compile, or its JSON Schema file is missing or not a schema";
+    EvalJudge => "eval/judge", Error, "the judge prompt of a `judge` assertion does not exist or does not declare `rubric` and `output`";
     LintsInvalid => "lints/invalid", Error, "a `[lints]` level or a `[[suppress]]` entry of prompt.toml is invalid: an unknown code or group, a level other than allow, warn or deny, a code that can never be allowed, or a suppression without a reason";
     LintsUnusedSuppression => "lints/unused-suppression", Warning, "a `[[suppress]]` entry of prompt.toml matches no diagnostic, so it silences nothing";
 }

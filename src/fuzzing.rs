@@ -101,6 +101,7 @@ fn check_prompt(manifest: Option<&[u8]>, version: &[u8], legacy: Option<&[u8]>) 
         manifest: manifest.map(|bytes| SourceFile::new(MANIFEST.into(), bytes.to_vec())),
         versions: vec![(1, SourceFile::new(VERSION.into(), version.to_vec()))],
         snapshots: Vec::new(),
+        evals: Vec::new(),
         seed: legacy.map(|bytes| SeedSource::Read(SourceFile::new(LEGACY.into(), bytes.to_vec()))),
         diagnostics: Vec::new(),
         unreadable: false,

@@ -163,6 +163,7 @@ pub fn key(project: &Project, lock: &Lock, prompt: &PromptFiles) -> String {
         .iter()
         .chain(prompt.versions.iter().map(|(_, file)| file))
         .chain(prompt.snapshots.iter())
+        .chain(prompt.evals.iter())
     {
         field(file.path.as_bytes());
         field(&file.sha256);

@@ -150,6 +150,9 @@ pub struct PromptFiles {
     pub versions: Vec<(u32, SourceFile)>,
     /// `snapshots/*.txt`, by file name.
     pub snapshots: Vec<SourceFile>,
+    /// The files directly in `evals/` (datasets, JSON Schemas), by file name; `evals/recorded/`
+    /// (recorded answers, which no check reads) is listed in `extras`.
+    pub evals: Vec<SourceFile>,
     /// The legacy file named by `[seed] file`, read here so that checking stays pure.
     pub seed: Option<SeedSource>,
     /// Problems found while reading: stray files, symlinks out of the repository, read errors.
@@ -195,6 +198,7 @@ impl PromptFiles {
             .iter_mut()
             .chain(self.versions.iter_mut().map(|(_, file)| file))
             .chain(self.snapshots.iter_mut())
+            .chain(self.evals.iter_mut())
             .chain(seed)
     }
 
@@ -204,6 +208,7 @@ impl PromptFiles {
             .iter()
             .chain(self.versions.iter().map(|(_, file)| file))
             .chain(self.snapshots.iter())
+            .chain(self.evals.iter())
     }
 }
 
@@ -346,6 +351,7 @@ type Cap = (u64, &'static str);
 const MANIFEST: Cap = (read::MANIFEST_BYTES, "a prompt.toml");
 const SNAPSHOT: Cap = (read::TEXT_BYTES, "a snapshot");
 const SEED: Cap = (read::TEXT_BYTES, "a legacy file of `[seed]`");
+const EVAL: Cap = (crate::syntax::dataset::MAX_DATASET_BYTES, "an eval dataset or schema");
 const OTHER: Cap = (read::OTHER_BYTES, "a file beside the prompts");
 
 /// The diagnostic for a file of a prompt that could not be read.
@@ -410,6 +416,7 @@ impl Reader<'_> {
             manifest: None,
             versions: Vec::new(),
             snapshots: Vec::new(),
+            evals: Vec::new(),
             seed: None,
             diagnostics: Vec::new(),
             unreadable: false,
@@ -452,7 +459,8 @@ impl Reader<'_> {
             } else {
                 (file_type.is_dir(), file_type.is_file())
             };
-            if file_name == "snapshots" && is_dir {
+            if (file_name == "snapshots" || file_name == "evals") && is_dir {
+                let evals = file_name == "evals";
                 for (snapshot_name, snapshot, snapshot_type, snapshot_entry) in
                     list_dir(&path).unwrap_or_default()
                 {
@@ -466,18 +474,31 @@ impl Reader<'_> {
                             continue;
                         }
                     }
-                    if !snapshot.is_file() {
+                    if evals && snapshot_name == "recorded" && snapshot.is_dir() {
+                        // Recorded answers: `promptctl eval` reads them, no check does.
+                        for (_, recorded, recorded_type, _) in
+                            list_dir(&snapshot).unwrap_or_default()
+                        {
+                            prompt.extras.push(Extra::new(
+                                self.root,
+                                recorded,
+                                Some(recorded_type),
+                            ));
+                        }
+                    } else if !snapshot.is_file() {
                         prompt.extras.push(Extra::new(self.root, snapshot, None));
-                    } else {
-                        if let Some((file, _)) = self.fetch(
-                            &snapshot,
-                            Some(&snapshot_entry),
-                            snapshot_relative,
-                            false,
-                            SNAPSHOT,
-                            &mut prompt.diagnostics,
-                            &mut entries,
-                        ) {
+                    } else if let Some((file, _)) = self.fetch(
+                        &snapshot,
+                        Some(&snapshot_entry),
+                        snapshot_relative,
+                        false,
+                        if evals { EVAL } else { SNAPSHOT },
+                        &mut prompt.diagnostics,
+                        &mut entries,
+                    ) {
+                        if evals {
+                            prompt.evals.push(file);
+                        } else {
                             prompt.snapshots.push(file);
                         }
                     }
@@ -526,7 +547,7 @@ impl Reader<'_> {
                     let help = if file_name.ends_with(".prompt") {
                         "name version files `v1.prompt`, `v2.prompt`, … (no leading zeros)"
                     } else {
-                        "a prompt folder holds `prompt.toml`, `v<N>.prompt` files and `snapshots/`; move other files elsewhere"
+                        "a prompt folder holds `prompt.toml`, `v<N>.prompt` files, `snapshots/` and `evals/`; move other files elsewhere"
                     };
                     prompt.diagnostics.push(
                         Diagnostic::new(

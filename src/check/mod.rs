@@ -2,6 +2,7 @@
 //! the snapshot files to write (with `--bless`) go out. Prompts are independent, so they are checked
 //! in parallel, and each prompt's result can be cached by the digest of its inputs (`memo`).
 
+pub mod evals;
 pub mod policy;
 pub mod portability;
 pub mod security;
@@ -37,6 +38,9 @@ pub struct Outcome {
     pub snapshot_writes: Vec<(String, String)>,
     /// What the lint policy silenced (`[lints]` levels of `allow`, `[[suppress]]` entries).
     pub silenced: Vec<policy::Silenced>,
+    /// The result depends on other prompts (the judge prompts of `judge` assertions), so it is
+    /// not cached by this prompt's inputs alone.
+    pub uses_other_prompts: bool,
 }
 
 /// A version file after parsing; the parts that failed to parse are `None`.
@@ -172,18 +176,21 @@ pub fn prompt(
     files: &PromptFiles,
     options: Options,
 ) -> Outcome {
-    prompt_with(config, lock, lock_file, files, options, |_, _| ()).0
+    prompt_with(config, lock, lock_file, files, options, None, |_, _| ()).0
 }
 
 /// `prompt`, which also hands what it parsed (the manifest when it parsed, and every version) to
 /// `inspect` before dropping it, so that a later stage (the catalog of `build`) does not parse the
-/// same files again.
+/// same files again. `judges` looks up the project's other prompts for the judge prompts of evals
+/// (`None`: those are not checked).
+#[allow(clippy::too_many_arguments)]
 pub fn prompt_with<R>(
     config: &Config,
     lock: &Lock,
     lock_file: &str,
     files: &PromptFiles,
     options: Options,
+    judges: Option<&evals::Judges>,
     inspect: impl FnOnce(Option<&Manifest>, &[Version]) -> R,
 ) -> (Outcome, R) {
     let mut outcome = Outcome { diagnostics: files.diagnostics.clone(), ..Outcome::default() };
@@ -301,6 +308,16 @@ pub fn prompt_with<R>(
             &mut outcome,
             &mut by_version,
         );
+        let site = evals::Site {
+            config,
+            files,
+            manifest,
+            text: manifest_text,
+            path: manifest_path,
+            versions: &versions,
+            judges,
+        };
+        evals::check(&site, &mut outcome, &mut by_version);
         if let Some(seed) = &manifest.seed {
             let before = outcome.diagnostics.len();
             check_seed(

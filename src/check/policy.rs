@@ -49,6 +49,7 @@ pub const NEVER_ALLOWED: &[(Code, bool, &str)] = {
     const LAYOUT: &str = "`build` and the runtime rely on the prompt's layout";
     const SEED: &str = "the seed is a claim written in prompt.toml: change or remove `[seed]`";
     const LOCK: &str = "a locked version is immutable: restore it";
+    const EVAL: &str = "an eval is a claim written in prompt.toml: change or remove the `[[eval]]`";
     &[
         (Code::SyntaxToml, false, PARSE),
         (Code::SyntaxFrontMatter, false, PARSE),
@@ -101,6 +102,15 @@ pub const NEVER_ALLOWED: &[(Code, bool, &str)] = {
         (Code::LockModified, false, LOCK),
         (Code::LockDeleted, false, LOCK),
         (Code::LockRenamed, false, LOCK),
+        (Code::EvalInvalid, false, EVAL),
+        (Code::EvalDuplicateName, false, EVAL),
+        (Code::EvalModel, false, EVAL),
+        (Code::EvalVersion, false, EVAL),
+        (Code::EvalTest, false, EVAL),
+        (Code::EvalDataset, false, EVAL),
+        (Code::EvalCase, false, EVAL),
+        (Code::EvalAssert, false, EVAL),
+        (Code::EvalJudge, false, EVAL),
         (Code::LintsInvalid, false, "an invalid policy would silently apply another one"),
     ]
 };

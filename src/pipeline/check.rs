@@ -12,6 +12,7 @@ use crate::memo::{self, Memo};
 use crate::source::{self, PromptFiles};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Everything one `check` produced, with the texts needed to render it.
@@ -48,6 +49,7 @@ impl CheckRun {
             .iter()
             .chain(prompt.versions.iter().map(|(_, f)| f))
             .chain(prompt.snapshots.iter())
+            .chain(prompt.evals.iter())
             .find(|f| f.path == path)?;
         std::str::from_utf8(file.bytes()).ok()
     }
@@ -204,14 +206,41 @@ fn run_check(
     let folders: Vec<&source::Folder> =
         listing.folders.iter().zip(&selected).filter(|(_, keep)| **keep).map(|(f, _)| f).collect();
 
+    // The judge prompts of evals: another prompt's newest version, read once when an eval asks.
+    let judged = std::sync::Mutex::new(BTreeMap::new());
+    let judges = |name: &str| -> check::evals::JudgePrompt {
+        if let Some(known) = judged.lock().ok().and_then(|known| known.get(name).cloned()) {
+            return known;
+        }
+        let found = match listing.folders.iter().find(|folder| folder.name == name) {
+            None => check::evals::JudgePrompt::Missing,
+            Some(folder) => {
+                let (mut files, _) = listing.read(folder);
+                files.load();
+                check::evals::declared_variables(&files)
+            }
+        };
+        if let Ok(mut known) = judged.lock() {
+            known.insert(name.to_string(), found.clone());
+        }
+        found
+    };
     // Each prompt is read and checked in one task, so that a clean prompt's bytes are freed (and
     // their memory reused) while the others are still being read.
     let results: Vec<PromptDone> = folders
         .par_iter()
         .map(|folder| {
             let (mut files, index_entries) = listing.read(folder);
-            let checked =
-                check_one(project, &lock, &lock_file, &memo, &mut files, options, want_catalog);
+            let checked = check_one(
+                project,
+                &lock,
+                &lock_file,
+                &memo,
+                &mut files,
+                options,
+                want_catalog,
+                &judges,
+            );
             if checked.outcome.diagnostics.is_empty() {
                 files.release();
             }
@@ -241,7 +270,7 @@ fn run_check(
         bundle_entries.extend(done.bundle_entry);
         changed |= !done.cached;
         let (key, outcome) = (done.key, done.outcome);
-        if outcome.snapshot_writes.is_empty() {
+        if outcome.snapshot_writes.is_empty() && !outcome.uses_other_prompts {
             fresh.insert(key, &outcome.diagnostics, &outcome.silenced);
         }
         diagnostics.extend(outcome.diagnostics);
@@ -328,6 +357,7 @@ struct Checked {
 
 /// Checks one prompt, or takes its result from `memo`; with `want_catalog`, also reads its entry
 /// of the catalog, from what the check parsed or by parsing its files after a cache hit.
+#[allow(clippy::too_many_arguments)]
 fn check_one(
     project: &Project,
     lock: &Lock,
@@ -336,6 +366,7 @@ fn check_one(
     files: &mut PromptFiles,
     options: Options,
     want_catalog: bool,
+    judges: &check::evals::Judges,
 ) -> Checked {
     let mut key = memo::key(project, lock, files);
     if let Some((diagnostics, silenced)) = memo.get(&key) {
@@ -350,7 +381,12 @@ fn check_one(
                     .then(|| Outline::read(&project.config, files))
                     .flatten();
                 let catalog = outline.map(|outline| outline.finish(files));
-                let outcome = check::Outcome { diagnostics, snapshot_writes: Vec::new(), silenced };
+                let outcome = check::Outcome {
+                    diagnostics,
+                    snapshot_writes: Vec::new(),
+                    silenced,
+                    uses_other_prompts: false,
+                };
                 return Checked { key, cached: true, outcome, catalog };
             }
         }
@@ -365,6 +401,7 @@ fn check_one(
         lock_file,
         checked,
         options,
+        Some(judges),
         |manifest, versions| {
             want_catalog
                 .then(|| {

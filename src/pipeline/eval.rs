@@ -13,9 +13,8 @@ use crate::eval::provider::Model;
 use crate::eval::report::{self, Report};
 use crate::eval::run::{self, Assertion, Case, Job, JudgePrompt};
 use crate::syntax::eval::{AssertKind, CasesSpec, EvalSpec};
-use crate::syntax::prompt::{self, Type};
+use crate::syntax::prompt;
 use anyhow::{bail, Context, Result};
-use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What `eval` was asked.
@@ -78,7 +77,9 @@ pub fn eval(project: &Project, request: &Request) -> Result<Evaluated> {
             bail!("`{}` has no [[eval]]; docs/eval.md says how to write one", prompt.name);
         }
         for spec in evals {
-            for (side, version) in versions(project, prompt, spec, request, base_tree.as_ref())? {
+            for (side, version) in
+                versions(project, prompt, &manifest, spec, request, base_tree.as_ref())?
+            {
                 jobs.push(job(project, &run, prompt, &manifest, spec, side, &version)?);
             }
         }
@@ -173,6 +174,7 @@ impl BaseTree {
 fn versions(
     project: &Project,
     prompt: &Prompt,
+    manifest: &prompt::Manifest,
     spec: &EvalSpec,
     request: &Request,
     base: Option<&BaseTree>,
@@ -205,16 +207,8 @@ fn versions(
             render::parse_target(&format!("{}@{}", prompt.name, at.trim_start_matches('@')));
         return Ok(vec![(None, render::pick(project, prompt, &at)?.clone())]);
     }
-    let mut numbers: BTreeSet<u32> = BTreeSet::new();
-    if spec.versions.is_empty() {
-        numbers.extend(prompt.activate.values());
-        numbers.extend(prompt.canary.values().map(|c| c.version));
-        numbers.extend(prompt.versions.last().map(|v| v.number));
-    } else {
-        for number in &spec.versions {
-            numbers.insert(u32::try_from(*number.get_ref()).unwrap_or(0));
-        }
-    }
+    let newest = prompt.versions.last().map_or(0, |v| v.number);
+    let numbers = crate::syntax::eval::eval_versions(spec, manifest, newest);
     numbers.into_iter().map(|n| Ok((None, by_number(n)?))).collect()
 }
 
@@ -237,7 +231,7 @@ fn job(
     let dir = project.prompts_path().join(name);
     let file = version_file(project, name, version.number);
     let mut cases = Vec::new();
-    for case in cases_of(project, &dir, manifest, spec, version)? {
+    for case in cases_of(&dir, manifest, spec, version)? {
         let rendered = match render_version(version, &file, case.vars.clone())? {
             Ok(text) => text,
             Err((diagnostics, _)) => bail!(
@@ -351,73 +345,29 @@ fn read_in(dir: &std::path::Path, relative: &str) -> Result<String> {
     String::from_utf8(bytes).with_context(|| format!("`{relative}` is not UTF-8"))
 }
 
-/// The cases of an eval for `version`.
+/// The cases of an eval for `version` (`syntax::dataset::resolve_cases`, the function `check`
+/// validates them with), the dataset read from the prompt's folder.
 fn cases_of(
-    project: &Project,
     dir: &std::path::Path,
     manifest: &prompt::Manifest,
     spec: &EvalSpec,
     version: &Version,
 ) -> Result<Vec<crate::syntax::eval::Case>> {
-    use crate::syntax::eval::Case as Row;
-    let one =
-        |label: String, vars: Map<String, Value>| Row { label, vars, input: None, reference: None };
-    Ok(match &spec.cases {
-        CasesSpec::Inline(vars) => {
-            let vars = match crate::check::vars_to_json(vars) {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            };
-            vec![one("vars".into(), vars)]
-        }
-        CasesSpec::Test(test) => {
-            let found = manifest
-                .tests
-                .iter()
-                .find(|t| t.get_ref().name.get_ref() == test.get_ref())
-                .with_context(|| format!("there is no test `{}`", test.get_ref()))?;
-            let vars = match crate::check::vars_to_json(&found.get_ref().vars) {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            };
-            vec![one(format!("test {}", test.get_ref()), vars)]
-        }
-        CasesSpec::Dataset(file) => {
-            let text = read_in(dir, file.get_ref())?;
-            let shown =
-                format!("{}/{}", crate::source::relative(&project.root, dir), file.get_ref());
-            let mut rows = crate::syntax::eval::parse_dataset(&shown, &text).map_err(|d| {
-                anyhow::anyhow!("{shown}: {}; `promptctl check` says where", d.message)
-            })?;
-            if file.get_ref().ends_with(".csv") {
-                for row in &mut rows {
-                    for (key, value) in row.vars.iter_mut() {
-                        if let Value::String(cell) = value {
-                            let ty =
-                                version.variables.iter().find(|v| &v.name == key).map(|v| &v.ty);
-                            *value = cell_value(cell, ty);
-                        }
-                    }
-                }
-            }
-            rows
-        }
-    })
-}
-
-/// A CSV cell as the contract's type: integers, numbers, booleans and JSON for arrays and objects;
-/// text that does not parse stays a string (and the contract check names it).
-pub fn cell_value(text: &str, ty: Option<&Type>) -> Value {
-    let parsed = match ty {
-        Some(Type::Integer) => text.trim().parse::<i64>().ok().map(Value::from),
-        Some(Type::Number) => text.trim().parse::<f64>().ok().map(Value::from),
-        Some(Type::Boolean) => match text.trim() {
-            "true" => Some(Value::Bool(true)),
-            "false" => Some(Value::Bool(false)),
-            _ => None,
-        },
-        Some(Type::Array(_) | Type::Object(_)) => serde_json::from_str(text).ok(),
+    let dataset = match &spec.cases {
+        CasesSpec::Dataset(file) => Some((file.get_ref().clone(), read_in(dir, file.get_ref())?)),
         _ => None,
     };
-    parsed.unwrap_or_else(|| Value::String(text.to_string()))
+    crate::syntax::dataset::resolve_cases(
+        spec,
+        &manifest.tests,
+        dataset.as_ref().map(|(path, text)| (path.as_str(), text.as_str())),
+        &version.variables,
+    )
+    .map_err(|(code, message)| {
+        anyhow::anyhow!(
+            "eval `{}`: {message} ({}; `promptctl check` says where)",
+            spec.name.get_ref(),
+            code.as_str()
+        )
+    })
 }

@@ -455,6 +455,7 @@ pub(super) fn lint(config: &Config, lock: &Lock, name: &str, folder: &Folder) ->
         manifest: None,
         versions: Vec::new(),
         snapshots: Vec::new(),
+        evals: Vec::new(),
         seed: folder.seed.clone(),
         diagnostics: Vec::new(),
         unreadable: false,
@@ -468,6 +469,8 @@ pub(super) fn lint(config: &Config, lock: &Lock, name: &str, folder: &Folder) ->
             files.versions.push((number, file));
         } else if file_name.starts_with("snapshots/") {
             files.snapshots.push(file);
+        } else if file_name.starts_with("evals/") {
+            files.evals.push(file);
         }
     }
     files.versions.sort_by_key(|(number, _)| *number);

@@ -46,6 +46,7 @@ pub enum Error {
 const LOCK: (u64, &str) = (crate::read::LOCK_BYTES, "the lock file");
 const MANIFEST: (u64, &str) = (crate::read::MANIFEST_BYTES, "a prompt.toml");
 const SNAPSHOT: (u64, &str) = (crate::read::TEXT_BYTES, "a snapshot");
+const EVAL: (u64, &str) = (crate::syntax::dataset::MAX_DATASET_BYTES, "an eval dataset or schema");
 const SEED: (u64, &str) = (crate::read::TEXT_BYTES, "a legacy file of `[seed]`");
 
 /// The cap of a version file under `config`: its template limit and the front matter's.
@@ -403,15 +404,18 @@ fn read_tree_folder(
             let path = format!("{dir}/{file_name}");
             let blob = repo.capped_blob(entry.id(), &path, file_cap(config, file_name))?;
             folder.files.insert(file_name.to_string(), blob.content().to_vec());
-        } else if entry.is_tree() && file_name == "snapshots" {
+        } else if entry.is_tree() && (file_name == "snapshots" || file_name == "evals") {
+            let cap = if file_name == "evals" { EVAL } else { SNAPSHOT };
             let snapshots = repo.tree(entry.id(), &dir)?;
             for snapshot in snapshots.entries() {
                 let (Some(snapshot_name), true) = (snapshot.name(), snapshot.is_blob()) else {
                     continue;
                 };
-                let path = format!("{dir}/snapshots/{snapshot_name}");
-                let blob = repo.capped_blob(snapshot.id(), &path, SNAPSHOT)?;
-                folder.files.insert(format!("snapshots/{snapshot_name}"), blob.content().to_vec());
+                let path = format!("{dir}/{file_name}/{snapshot_name}");
+                let blob = repo.capped_blob(snapshot.id(), &path, cap)?;
+                folder
+                    .files
+                    .insert(format!("{file_name}/{snapshot_name}"), blob.content().to_vec());
             }
         }
     }
@@ -450,14 +454,15 @@ fn read_disk_folder(root: &Path, config: &Config, name: &str) -> Result<Option<F
             let bytes =
                 crate::read::read(&file_path, limit, what).map_err(capped_error(&file_path))?;
             folder.files.insert(file_name, bytes);
-        } else if file_name == "snapshots" && file_path.is_dir() {
+        } else if (file_name == "snapshots" || file_name == "evals") && file_path.is_dir() {
+            let cap = if file_name == "evals" { EVAL } else { SNAPSHOT };
             for snapshot in std::fs::read_dir(&file_path).map_err(read_error(&file_path))? {
                 let snapshot = snapshot.map_err(read_error(&file_path))?;
                 if snapshot.path().is_file() {
-                    let bytes = crate::read::read(&snapshot.path(), SNAPSHOT.0, SNAPSHOT.1)
+                    let bytes = crate::read::read(&snapshot.path(), cap.0, cap.1)
                         .map_err(capped_error(&snapshot.path()))?;
                     folder.files.insert(
-                        format!("snapshots/{}", snapshot.file_name().to_string_lossy()),
+                        format!("{file_name}/{}", snapshot.file_name().to_string_lossy()),
                         bytes,
                     );
                 }

@@ -2,8 +2,13 @@
 //! assertions graded on each answer. Read with spans; `check::evals` validates them against the
 //! project (models, contracts, datasets).
 
+use super::walk::{get, Reader, Value};
+use crate::diagnostic::Code;
 use std::collections::BTreeMap;
+use toml::de::DeValue;
 use toml::Spanned;
+
+pub use super::dataset::{cell_value, parse_dataset, resolve_cases, typed_case, MAX_DATASET_ROWS};
 
 /// One `[[eval]]` table.
 #[derive(Debug, Clone)]
@@ -103,18 +108,392 @@ pub struct Case {
     pub reference: Option<String>,
 }
 
-/// How many rows a dataset may have.
-pub const MAX_DATASET_ROWS: usize = 10_000;
+/// The most calls per case `repeat` may ask for.
+pub const MAX_REPEAT: i64 = 1000;
 
-/// Parses a dataset file (`.jsonl` or `.csv`, by `file`'s extension) into cases; the first bad
-/// row is a diagnostic at its line and column. CSV cells are strings here: `check::evals`
-/// converts them to the contract's types (`cell_value`).
-#[allow(clippy::result_large_err)]
-pub fn parse_dataset(file: &str, text: &str) -> Result<Vec<Case>, crate::diagnostic::Diagnostic> {
-    let _ = text;
-    Err(crate::diagnostic::Diagnostic::new(
-        crate::diagnostic::Code::SyntaxToml,
-        file,
-        "datasets are not read yet",
-    ))
+/// The keys of an `[[eval]]` table.
+const EVAL_KEYS: &[&str] = &[
+    "name",
+    "model",
+    "versions",
+    "vars",
+    "test",
+    "dataset",
+    "input",
+    "reference",
+    "repeat",
+    "assert",
+];
+
+/// The keys naming an assertion's kind.
+const KINDS: &[&str] = &[
+    "contains",
+    "not_contains",
+    "regex",
+    "json",
+    "max_tokens",
+    "max_chars",
+    "similar_to",
+    "judge",
+    "latency_ms",
+    "cost",
+];
+
+/// The keys an assertion takes beside its kind.
+const MODIFIERS: &[&str] = &["required", "pass_rate", "min", "model", "prompt"];
+
+/// The versions an eval evaluates: its `versions`, or else the versions `[activate]` serves
+/// (stable and canary) and the newest (`newest`, 0 when the prompt has none), in order.
+pub fn eval_versions(eval: &EvalSpec, manifest: &super::prompt::Manifest, newest: u32) -> Vec<u32> {
+    let mut versions: Vec<u32> = if eval.versions.is_empty() {
+        let served = manifest.activate.values().map(|version| *version.get_ref());
+        let canaries = manifest.canary.values().map(|canary| *canary.get_ref().version.get_ref());
+        served.chain(canaries).filter_map(|number| u32::try_from(number).ok()).collect()
+    } else {
+        eval.versions.iter().filter_map(|number| u32::try_from(*number.get_ref()).ok()).collect()
+    };
+    if eval.versions.is_empty() && newest > 0 {
+        versions.push(newest);
+    }
+    versions.retain(|number| *number >= 1);
+    versions.sort_unstable();
+    versions.dedup();
+    versions
+}
+
+/// Reads `eval = [ … ]` (`[[eval]]` tables) of prompt.toml; problems go to `reader.errors`, with
+/// help pointing to docs/eval.md.
+pub(super) fn read_evals(reader: &mut Reader, value: &Value) -> Vec<Spanned<EvalSpec>> {
+    let doc = std::mem::replace(&mut reader.doc, "eval.md");
+    let mut evals = Vec::new();
+    match value.get_ref() {
+        DeValue::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                if let Some(eval) = read_eval(reader, item, index) {
+                    evals.push(Spanned::new(reader.span(item.span()), eval));
+                }
+            }
+        }
+        _ => reader.error(
+            value.span(),
+            "`eval` must be an array of tables: write each eval as `[[eval]]`".into(),
+            "expected [[eval]]",
+            &format!("see {}", crate::text::docs("eval.md")),
+        ),
+    }
+    reader.doc = doc;
+    evals
+}
+
+fn help() -> String {
+    format!("see {}", crate::text::docs("eval.md"))
+}
+
+fn read_eval(reader: &mut Reader, value: &Value, index: usize) -> Option<EvalSpec> {
+    let path = format!("eval[{index}]");
+    let table = reader.table(value, &path)?;
+    reader.known_keys(table, EVAL_KEYS, "an [[eval]] table");
+    let what = "an [[eval]] table";
+    let name = reader
+        .required(table, value.span(), "name", what)
+        .and_then(|v| reader.spanned_string(v, &format_args!("{path}.name")));
+    let name = name.filter(|name| {
+        let empty = name.get_ref().trim().is_empty();
+        if empty {
+            let span = get(table, "name").map_or(0..0, |v| v.span());
+            reader.error_code(
+                Code::EvalInvalid,
+                span,
+                format!("`{path}.name` is empty"),
+                "an empty name",
+                "name the eval: reports and `--eval` select it by name",
+            );
+        }
+        !empty
+    });
+    let model = reader
+        .required(table, value.span(), "model", what)
+        .and_then(|v| reader.spanned_string(v, &format_args!("{path}.model")));
+    let versions = match get(table, "versions") {
+        None => Some(Vec::new()),
+        Some(list) => match list.get_ref() {
+            DeValue::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    reader.spanned_integer(item, &format_args!("{path}.versions[{i}]"))
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .collect(),
+            _ => {
+                reader.error(
+                    list.span(),
+                    format!("`{path}.versions` must be an array of version numbers, e.g. `[2, 3]`"),
+                    "expected an array of integers",
+                    &help(),
+                );
+                None
+            }
+        },
+    };
+    let sources: Vec<&Value> =
+        ["vars", "test", "dataset"].iter().filter_map(|key| get(table, key)).collect();
+    let cases = if sources.len() > 1 {
+        reader.error_code(
+            Code::EvalInvalid,
+            sources[1].span(),
+            format!("`{path}` takes one of `vars`, `test` and `dataset`, not {}", sources.len()),
+            "a second source of cases",
+            "keep one: inline `vars`, the vars of a `test`, or a `dataset` file",
+        );
+        None
+    } else if let Some(vars) = get(table, "vars") {
+        reader.values(vars, &format_args!("{path}.vars")).map(CasesSpec::Inline)
+    } else if let Some(test) = get(table, "test") {
+        reader.spanned_string(test, &format_args!("{path}.test")).map(CasesSpec::Test)
+    } else if let Some(dataset) = get(table, "dataset") {
+        reader.spanned_string(dataset, &format_args!("{path}.dataset")).map(CasesSpec::Dataset)
+    } else {
+        Some(CasesSpec::Inline(BTreeMap::new()))
+    };
+    let input = optional(
+        get(table, "input").map(|v| reader.spanned_string(v, &format_args!("{path}.input"))),
+    );
+    let reference = optional(
+        get(table, "reference")
+            .map(|v| reader.spanned_string(v, &format_args!("{path}.reference"))),
+    );
+    let repeat = match get(table, "repeat") {
+        None => Some(Spanned::new(reader.span(value.span()), 1)),
+        Some(item) => {
+            reader.spanned_integer(item, &format_args!("{path}.repeat")).and_then(|count| {
+                match u32::try_from(*count.get_ref()) {
+                    Ok(times) if (1..=MAX_REPEAT).contains(count.get_ref()) => {
+                        Some(Spanned::new(count.span(), times))
+                    }
+                    _ => {
+                        reader.error_code(
+                            Code::EvalInvalid,
+                            item.span(),
+                            format!(
+                                "`{path}.repeat` is {}, outside 1..={MAX_REPEAT}",
+                                count.get_ref()
+                            ),
+                            "calls per case",
+                            "repeat each case at least once (leave `repeat` out for once)",
+                        );
+                        None
+                    }
+                }
+            })
+        }
+    };
+    let asserts = match get(table, "assert") {
+        None => Some(Vec::new()),
+        Some(list) => match list.get_ref() {
+            DeValue::Array(items) => {
+                let read: Vec<_> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let spec = read_assert(reader, item, &format!("{path}.assert[{i}]"))?;
+                        Some(Spanned::new(reader.span(item.span()), spec))
+                    })
+                    .collect();
+                read.into_iter().collect()
+            }
+            _ => {
+                reader.error(
+                    list.span(),
+                    format!("`{path}.assert` must be an array of inline tables, e.g. `[{{ contains = \"king\" }}]`"),
+                    "expected an array",
+                    &help(),
+                );
+                None
+            }
+        },
+    };
+    Some(EvalSpec {
+        name: name?,
+        model: model?,
+        versions: versions?,
+        cases: cases?,
+        input: input?,
+        reference: reference?,
+        repeat: repeat?,
+        asserts: asserts?,
+    })
+}
+
+/// A key that may be absent (`Some(None)`) or present and valid (`Some(Some)`); `None`: present
+/// and invalid.
+fn optional<T>(item: Option<Option<T>>) -> Option<Option<T>> {
+    item.map_or(Some(None), |inner| inner.map(Some))
+}
+
+/// A number in 0–1 (`pass_rate`, `min`).
+fn share(reader: &mut Reader, value: &Value, path: &str) -> Option<f64> {
+    let number = reader.number(value, &path)?;
+    if (0.0..=1.0).contains(&number) {
+        return Some(number);
+    }
+    reader.error_code(
+        Code::EvalInvalid,
+        value.span(),
+        format!("`{path}` is {number}, outside 0–1"),
+        "must lie in 0–1",
+        "write a share between 0 and 1, e.g. 0.8",
+    );
+    None
+}
+
+/// A count that is not negative (`max_tokens`, `max_chars`, `latency_ms`).
+fn count(reader: &mut Reader, value: &Value, path: &str) -> Option<u64> {
+    let number = reader.integer(value, &path)?;
+    u64::try_from(number).ok().or_else(|| {
+        reader.error_code(
+            Code::EvalInvalid,
+            value.span(),
+            format!("`{path}` is {number}, a negative limit"),
+            "must be 0 or more",
+            "write a limit of 0 or more",
+        );
+        None
+    })
+}
+
+fn read_assert(reader: &mut Reader, value: &Value, path: &str) -> Option<AssertSpec> {
+    let table = reader.table(value, &path)?;
+    let allowed: Vec<&str> = KINDS.iter().chain(MODIFIERS).copied().collect();
+    reader.known_keys(table, &allowed, "an assertion");
+    let kinds: Vec<(&str, &Value)> =
+        KINDS.iter().filter_map(|kind| Some((*kind, get(table, kind)?))).collect();
+    let (kind, item) = match kinds.as_slice() {
+        [one] => *one,
+        [] => {
+            reader.error_code(
+                Code::EvalInvalid,
+                value.span(),
+                format!("the assertion `{path}` names no kind"),
+                "no assertion key",
+                &format!("give it one of: {}", KINDS.join(", ")),
+            );
+            return None;
+        }
+        [_, (second, item), ..] => {
+            reader.error_code(
+                Code::EvalInvalid,
+                item.span(),
+                format!("the assertion `{path}` has {} kinds; `{second}` is a second", kinds.len()),
+                "a second assertion kind",
+                "write each assertion as its own inline table: `{ contains = \"a\" }, { max_chars = 100 }`",
+            );
+            return None;
+        }
+    };
+    for (modifier, applies) in [
+        ("min", kind == "similar_to"),
+        ("model", kind == "similar_to" || kind == "judge"),
+        ("prompt", kind == "judge"),
+    ] {
+        if let (Some(item), false) = (get(table, modifier), applies) {
+            reader.error_code(
+                Code::EvalInvalid,
+                item.span(),
+                format!("`{modifier}` does not apply to a `{kind}` assertion (`{path}`)"),
+                "does not apply here",
+                &format!("remove it; see {}", crate::text::docs("eval.md")),
+            );
+            return None;
+        }
+    }
+    let key = format!("{path}.{kind}");
+    let text = |reader: &mut Reader| reader.string(item, &key);
+    let optional_string = |reader: &mut Reader, name: &str| {
+        optional(get(table, name).map(|v| reader.string(v, &format_args!("{path}.{name}"))))
+    };
+    let kind = match kind {
+        "contains" => AssertKind::Contains(text(reader)?),
+        "not_contains" => AssertKind::NotContains(text(reader)?),
+        "regex" => AssertKind::Regex(text(reader)?),
+        "json" => match item.get_ref() {
+            DeValue::Boolean(true) => AssertKind::Json { schema: None },
+            DeValue::String(schema) => AssertKind::Json { schema: Some(schema.to_string()) },
+            _ => {
+                reader.error(
+                    item.span(),
+                    format!("`{key}` must be true or the path of a JSON Schema file"),
+                    "expected true or a string",
+                    &help(),
+                );
+                return None;
+            }
+        },
+        "max_tokens" => AssertKind::MaxTokens(count(reader, item, &key)?),
+        "max_chars" => AssertKind::MaxChars(count(reader, item, &key)?),
+        "latency_ms" => AssertKind::LatencyMs(count(reader, item, &key)?),
+        "cost" => {
+            let cost = reader.number(item, &key)?;
+            if cost < 0.0 {
+                reader.error_code(
+                    Code::EvalInvalid,
+                    item.span(),
+                    format!("`{key}` is {cost}, a negative cost"),
+                    "must be 0 or more",
+                    "write the most USD one call may cost, e.g. 0.002",
+                );
+                return None;
+            }
+            AssertKind::Cost(cost)
+        }
+        "similar_to" => {
+            let reference = match item.get_ref() {
+                DeValue::Boolean(true) => None,
+                DeValue::String(reference) => Some(reference.to_string()),
+                _ => {
+                    reader.error(
+                        item.span(),
+                        format!(
+                            "`{key}` must be a reference text, or true for each case's `reference`"
+                        ),
+                        "expected a string or true",
+                        &help(),
+                    );
+                    return None;
+                }
+            };
+            let min = match get(table, "min") {
+                None => Some(0.8),
+                Some(min) => share(reader, min, &format!("{path}.min")),
+            };
+            let model = optional_string(reader, "model");
+            AssertKind::SimilarTo { reference, min: min?, model: model? }
+        }
+        _ => {
+            let rubric = text(reader)?;
+            if rubric.trim().is_empty() {
+                reader.error_code(
+                    Code::EvalInvalid,
+                    item.span(),
+                    format!("`{key}` is empty"),
+                    "an empty rubric",
+                    "say what the judge should look for in the answer",
+                );
+                return None;
+            }
+            let model = optional_string(reader, "model");
+            let prompt = optional_string(reader, "prompt");
+            AssertKind::Judge { rubric, model: model?, prompt: prompt? }
+        }
+    };
+    let required = match get(table, "required") {
+        None => Some(true),
+        Some(flag) => reader.boolean(flag, &format_args!("{path}.required")),
+    };
+    let pass_rate = match get(table, "pass_rate") {
+        None => Some(1.0),
+        Some(rate) => share(reader, rate, &format!("{path}.pass_rate")),
+    };
+    Some(AssertSpec { kind, required: required?, pass_rate: pass_rate? })
 }

@@ -7,6 +7,8 @@ mod activate;
 #[cfg(feature = "cli")]
 pub mod lints;
 #[cfg(feature = "cli")]
+pub mod dataset;
+#[cfg(feature = "cli")]
 pub mod eval;
 #[cfg(feature = "cli")]
 pub mod prompt;

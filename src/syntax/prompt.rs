@@ -420,7 +420,7 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
     let root = document.get_ref();
     reader.known_keys(
         root,
-        &["description", "owners", "tags", "activate", "test", "seed", "lints", "suppress"],
+        &["description", "owners", "tags", "activate", "test", "seed", "lints", "suppress", "eval"],
         "prompt.toml",
     );
     let description = reader
@@ -475,6 +475,8 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
         let seed = read_seed(&mut reader, value)?;
         Some(Spanned::new(reader.span(value.span()), seed))
     });
+    let evals =
+        get(root, "eval").map_or_else(Vec::new, |v| super::eval::read_evals(&mut reader, v));
     let lints = get(root, "lints").map(|v| super::lints::read_lints(&mut reader, v));
     let suppress = get(root, "suppress").map(|v| super::lints::read_suppress(&mut reader, v));
     let lints = lints.unwrap_or(Some(Vec::new())).unwrap_or_default();
@@ -492,7 +494,7 @@ pub fn read_manifest(file: &str, text: &str) -> (Option<Manifest>, Vec<Diagnosti
                 seed,
                 lints,
                 suppress,
-                evals: Vec::new(),
+                evals,
             };
             (Some(manifest), errors)
         }

@@ -17,6 +17,8 @@ pub struct Reader<'a> {
     text: &'a str,
     offset: usize,
     pub errors: Vec<Diagnostic>,
+    /// The page of `docs/` that helps point to (`format.md`; `eval.md` while reading `[[eval]]`).
+    pub doc: &'static str,
 }
 
 impl<'a> Reader<'a> {
@@ -28,7 +30,7 @@ impl<'a> Reader<'a> {
         offset: usize,
         toml_text: &'i str,
     ) -> (Reader<'a>, Option<Spanned<DeTable<'i>>>) {
-        let mut reader = Reader { file, text, offset, errors: Vec::new() };
+        let mut reader = Reader { file, text, offset, errors: Vec::new(), doc: "format.md" };
         match DeTable::parse(toml_text) {
             Ok(table) => (reader, Some(table)),
             Err(error) => {
@@ -53,6 +55,24 @@ impl<'a> Reader<'a> {
     /// Shifts a span of the TOML text to the file.
     pub fn span(&self, span: Range<usize>) -> Range<usize> {
         self.offset + span.start..self.offset + span.end
+    }
+
+    /// An error with its own code (`error` reports `syntax/toml`).
+    pub fn error_code(
+        &mut self,
+        code: Code,
+        span: Range<usize>,
+        message: String,
+        label: &(impl std::fmt::Display + ?Sized),
+        help: &str,
+    ) {
+        let span = self.span(span);
+        self.errors.push(
+            Diagnostic::new(code, self.file, message)
+                .at(self.text, span)
+                .label(label.to_string())
+                .help(help),
+        );
     }
 
     pub fn error(
@@ -93,14 +113,13 @@ impl<'a> Reader<'a> {
             let name = key.get_ref().as_ref();
             if !allowed.contains(&name) {
                 let help = match did_you_mean(name, allowed.iter().copied()) {
-                    Some(suggestion) => format!(
-                        "did you mean `{suggestion}`? see {}",
-                        crate::text::docs("format.md")
-                    ),
+                    Some(suggestion) => {
+                        format!("did you mean `{suggestion}`? see {}", crate::text::docs(self.doc))
+                    }
                     None => format!(
                         "{what} accepts: {}; see {}",
                         allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
-                        crate::text::docs("format.md")
+                        crate::text::docs(self.doc)
                     ),
                 };
                 self.error(
@@ -125,7 +144,7 @@ impl<'a> Reader<'a> {
             value.span(),
             message,
             &format_args!("expected {expected}"),
-            &format!("see {} for this key's type", crate::text::docs("format.md")),
+            &format!("see {} for this key's type", crate::text::docs(self.doc)),
         );
     }
 
@@ -143,7 +162,7 @@ impl<'a> Reader<'a> {
                 span,
                 format!("{what} lacks the required key `{key}`"),
                 &format_args!("`{key}` missing"),
-                &format!("see {}", crate::text::docs("format.md")),
+                &format!("see {}", crate::text::docs(self.doc)),
             );
         }
         found
@@ -220,6 +239,33 @@ impl<'a> Reader<'a> {
     ) -> Option<Spanned<i64>> {
         let number = self.integer(value, path)?;
         Some(Spanned::new(self.span(value.span()), number))
+    }
+
+    /// A number: a float, or an integer taken as one.
+    pub fn number(
+        &mut self,
+        value: &Value,
+        path: &(impl std::fmt::Display + ?Sized),
+    ) -> Option<f64> {
+        match value.get_ref() {
+            DeValue::Integer(_) => self.integer(value, path).map(|number| number as f64),
+            DeValue::Float(float) => match parse_float(float.as_str()) {
+                Some(number) if number.is_finite() => Some(number),
+                _ => {
+                    self.error(
+                        value.span(),
+                        format!("`{path}` must be a finite number"),
+                        "not a finite number",
+                        "write a number such as 0.5",
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(value, path, "a number");
+                None
+            }
+        }
     }
 
     pub fn boolean(

@@ -2084,12 +2084,13 @@ fn every_code_has_a_case() {
         format!(r#""((?:{})/[a-z-]+)""#, categories.into_iter().collect::<Vec<_>>().join("|"));
     let pattern = regex::Regex::new(&pattern).expect("code regex");
     // `render`'s codes have their cases in render.rs, the lint policy's in lints.rs, the canary's
-    // in canary.rs.
+    // in canary.rs, the evals' in evals_check.rs.
     let source = concat!(
         include_str!("check.rs"),
         include_str!("render.rs"),
         include_str!("lints.rs"),
-        include_str!("canary.rs")
+        include_str!("canary.rs"),
+        include_str!("evals_check.rs")
     );
     let named: BTreeSet<&str> =
         pattern.captures_iter(source).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect();

@@ -12,6 +12,7 @@ mod check;
 mod conformance;
 mod diff;
 mod eval_run;
+mod evals_check;
 mod differential;
 mod eval_providers;
 mod docs;

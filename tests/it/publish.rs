@@ -844,8 +844,9 @@ fn the_application_queries_work_after_a_publish_of_this_repository() {
     repo.write(
         "promptctl.toml",
         &format!(
-            "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{}\"\n\n[environments.staging]\n",
-            redis.url()
+            "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{}\"\n\n[environments.staging]\n{}",
+            redis.url(),
+            crate::support::repository_models()
         ),
     );
     repo.write(".gitignore", ".promptctl/\n");
@@ -882,9 +883,11 @@ fn the_application_queries_work_after_a_publish_of_this_repository() {
         })
         .sum();
     assert_eq!(rows.len(), on_disk, "every version of prompts/ is listed");
-    assert_eq!(versions.len(), 6);
+    assert_eq!(versions.len(), 7);
     for (name, (_, active)) in &versions {
-        assert_eq!(*active, 1, "`{name}` has exactly one active version");
+        // The judge prompt of `promptctl eval` is published with the others but served nowhere.
+        let expected = usize::from(name != "eval-judge");
+        assert_eq!(*active, expected, "`{name}` has exactly {expected} active version");
     }
 
     let redis_cli = |args: &[&str]| -> String {

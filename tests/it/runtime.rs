@@ -49,7 +49,8 @@ impl Project {
         repo.write(
             "promptctl.toml",
             &format!(
-                "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\nmax_template_bytes = 16384\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[cache]\nkey_prefix = \"{prefix}\"\nttl_seconds = 600\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{redis}\"\n\n[environments.staging]\n"
+                "prompts_dir = \"prompts\"\nlock_file = \"prompts.lock\"\nmax_template_bytes = 16384\n\n[signing]\npublic_keys = [\"keys/promptctl.pub\"]\n\n[cache]\nkey_prefix = \"{prefix}\"\nttl_seconds = 600\n\n[environments.production]\ndatabase = \"{database}\"\nredis = \"{redis}\"\n\n[environments.staging]\n{}",
+                crate::support::repository_models()
             ),
         );
         repo.write(".gitignore", ".promptctl/\n");

@@ -821,3 +821,162 @@ fn front_matter_is_the_text_between_the_fences() {
     assert_eq!(front_matter("+++\na = 1\n"), None);
     assert_eq!(front_matter("+++"), None);
 }
+
+#[test]
+fn models_and_eval_settings_are_validated() {
+    check_valid(
+        PROMPTCTL,
+        r#"
+[environments.production]
+
+[models.mini]
+provider = "openai"
+model = "gpt-4o-mini"
+parameters = { temperature = 0, max_tokens = 512 }
+price = { input = 0.15, output = 0.60 }
+max_concurrency = 4
+requests_per_minute = 60
+
+[models.azure]
+provider = "azure-openai"
+model = "my-deployment"
+base_url = "https://example.openai.azure.com"
+api_version = "2024-06-01"
+
+[models.local]
+provider = "openai"
+model = "llama3"
+base_url = "http://127.0.0.1:8000/v1"
+stream = true
+timeout_seconds = 60
+max_retries = 0
+
+[eval]
+judge_model = "mini"
+embedding_model = "mini"
+judge_prompt = "eval-judge"
+"#,
+    );
+    let with = |models: &str| format!("[environments.production]\n{models}");
+    check_invalid(
+        PROMPTCTL,
+        &with("[models.m]\nprovider = \"cohere\"\nmodel = \"x\"\n"),
+        "/provider/enum",
+    );
+    check_invalid(
+        PROMPTCTL,
+        &with("[models.m]\nprovider = \"openai\"\nmodel = \"\"\n"),
+        "/model/minLength",
+    );
+    check_invalid(
+        PROMPTCTL,
+        &with("[models.m]\nprovider = \"openai\"\n"),
+        "\"model\" is a required",
+    );
+    check_invalid(
+        PROMPTCTL,
+        &with("[models.m]\nprovider = \"azure-openai\"\nmodel = \"d\"\nbase_url = \"https://x\"\n"),
+        "\"api_version\" is a required",
+    );
+    check_invalid(
+        PROMPTCTL,
+        &with("[models.m]\nprovider = \"openai\"\nmodel = \"x\"\nprice = { input = -1, output = 1 }\n"),
+        "/minimum",
+    );
+    check_invalid(
+        PROMPTCTL,
+        &with("[models.m]\nprovider = \"openai\"\nmodel = \"x\"\nmax_concurrency = 0\n"),
+        "/max_concurrency/minimum",
+    );
+    check_invalid(
+        PROMPTCTL,
+        &with("[models.m]\nprovider = \"openai\"\nmodel = \"x\"\napi_key = \"sk-…\"\n"),
+        "'api_key' was unexpected",
+    );
+    check_invalid(PROMPTCTL, &with("[eval]\njudge = \"mini\"\n"), "'judge' was unexpected");
+}
+
+#[test]
+fn evals_are_validated() {
+    check_valid(
+        PROMPT,
+        r#"
+description = "x"
+
+[[eval]]
+name = "castling"
+model = "mini"
+versions = [2]
+test = "chess-concise"
+input = "How does castling work?"
+repeat = 3
+assert = [
+  { contains = "king" },
+  { not_contains = "I can't find that in the rulebook" },
+  { regex = "(?i)\\brook\\b" },
+  { json = true },
+  { json = "evals/answer.schema.json" },
+  { max_tokens = 400 },
+  { max_chars = 2000 },
+  { similar_to = "The king moves two squares", min = 0.8, model = "embed" },
+  { similar_to = true },
+  { judge = "Cites the section", required = false, pass_rate = 0.5, model = "mini", prompt = "eval-judge" },
+  { latency_ms = 8000 },
+  { cost = 0.002 },
+]
+
+[[eval]]
+name = "questions"
+model = "mini"
+dataset = "evals/questions.jsonl"
+
+[[eval]]
+name = "inline"
+model = "mini"
+vars = { game_name = "Chess" }
+"#,
+    );
+    let with = |eval: &str| format!("description = \"x\"\n\n[[eval]]\n{eval}");
+    check_invalid(PROMPT, &with("model = \"mini\"\n"), "\"name\" is a required");
+    check_invalid(
+        PROMPT,
+        &with("name = \"e\"\nmodel = \"mini\"\nrepeats = 2\n"),
+        "'repeats' was unexpected",
+    );
+    check_invalid(
+        PROMPT,
+        &with("name = \"e\"\nmodel = \"mini\"\ntest = \"t\"\nvars = { a = 1 }\n"),
+        "/not",
+    );
+    check_invalid(PROMPT, &with("name = \"e\"\nmodel = \"mini\"\nrepeat = 0\n"), "/repeat/minimum");
+    check_invalid(
+        PROMPT,
+        &with("name = \"e\"\nmodel = \"mini\"\ndataset = \"evals/q.xlsx\"\n"),
+        "/dataset/pattern",
+    );
+    check_invalid(
+        PROMPT,
+        &with("name = \"e\"\nmodel = \"mini\"\nassert = [{ contains = \"a\", pass_rate = 1.5 }]\n"),
+        "/pass_rate/maximum",
+    );
+    check_invalid(
+        PROMPT,
+        &with("name = \"e\"\nmodel = \"mini\"\nassert = [{ contains = \"a\", max_chars = 3 }]\n"),
+        "/oneOf",
+    );
+    check_invalid(
+        PROMPT,
+        &with("name = \"e\"\nmodel = \"mini\"\nassert = [{ required = false }]\n"),
+        "/oneOf",
+    );
+    check_invalid(
+        PROMPT,
+        &with("name = \"e\"\nmodel = \"mini\"\nassert = [{ contain = \"a\" }]\n"),
+        "'contain' was unexpected",
+    );
+    check_invalid(
+        PROMPT,
+        &with("name = \"e\"\nmodel = \"mini\"\nassert = [{ cost = -0.1 }]\n"),
+        "/cost/minimum",
+    );
+}

@@ -1234,6 +1234,11 @@ fn this_repository_has_no_seed_drift() {
         let text = std::fs::read_to_string(dir.join("prompt.toml")).expect("prompt.toml");
         let manifest: toml::Table = toml::from_str(&text).expect("prompt.toml is TOML");
         let seed = manifest.get("seed").and_then(toml::Value::as_table);
+        // The judge prompt of `promptctl eval` was written here, not migrated from legacy code.
+        if name == "eval-judge" {
+            assert!(seed.is_none(), "eval-judge has no legacy text");
+            continue;
+        }
         let seed = seed.unwrap_or_else(|| panic!("prompts/{name}/prompt.toml has no [seed]"));
         assert_eq!(seed.get("version").and_then(toml::Value::as_integer), Some(1), "{name}");
         let file = seed.get("file").and_then(toml::Value::as_str).expect("seed.file");

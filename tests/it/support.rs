@@ -18,6 +18,16 @@ lock_file = "prompts.lock"
 [environments.staging]
 "#;
 
+/// The `[models.*]` and `[eval]` tables of this repository's `promptctl.toml`, which a project
+/// that copies the repository's prompts (and so their `[[eval]]` entries) appends to its own.
+pub fn repository_models() -> String {
+    let config =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("promptctl.toml"))
+            .expect("read promptctl.toml");
+    let start = config.find("\n[models.").expect("promptctl.toml declares [models]");
+    format!("\n{}", &config[start + 1..])
+}
+
 /// A project in a temporary folder, deleted when dropped.
 pub struct Repo {
     dir: TempDir,
