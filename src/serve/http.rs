@@ -55,14 +55,25 @@ impl HttpBody for Body {
 
 /// A JSON response.
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    json_bytes(status, json_body(value))
+}
+
+/// `value` as the body of a JSON response (with a final newline).
+pub fn json_body(value: &impl Serialize) -> Bytes {
     let mut bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     bytes.push(b'\n');
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Full(Some(Bytes::from(bytes))))
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    Bytes::from(bytes)
 }
+
+/// A JSON response of `body`, already serialised.
+pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Body::Full(Some(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, APPLICATION_JSON);
+    response
+}
+
+const APPLICATION_JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
 
 /// One problem with a request's vars: a stable code, where (`key`, `key.field`, `key[2]`), and
 /// what is wrong.

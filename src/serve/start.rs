@@ -164,6 +164,8 @@ pub fn prepare(
         prometheus,
         events,
         shutdown,
+        answers: cache::Answers::default(),
+        counters: cache::Counters::default(),
     };
     Ok(Prepared {
         server: Arc::new(server),
