@@ -74,6 +74,9 @@ pub struct Options {
     /// With `--serve`: seconds of measured load per endpoint (after 1 s of warm-up)
     #[arg(long, value_name = "S", default_value_t = 10, requires = "serve")]
     serve_seconds: u64,
+    /// With `--serve`: `promptctl serve --workers N` (default: the server's own, one per core)
+    #[arg(long, value_name = "N", requires = "serve")]
+    serve_workers: Option<usize>,
 }
 
 /// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
@@ -128,6 +131,7 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
             &machine,
             options.serve_connections,
             options.serve_seconds,
+            options.serve_workers,
         );
     }
     if options.runtime {

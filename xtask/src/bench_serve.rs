@@ -126,6 +126,7 @@ pub fn run(
     machine: &str,
     connections: usize,
     seconds: u64,
+    workers: Option<usize>,
 ) -> Result<()> {
     ensure!(
         connections > 0 && seconds > 0,
@@ -161,6 +162,7 @@ pub fn run(
         .arg("--root")
         .arg(&project)
         .args(["serve", "--env", "production", "--listen", &format!("127.0.0.1:{port}")])
+        .args(workers.map(|workers| format!("--workers={workers}")))
         .current_dir(&project)
         .stdout(Stdio::null())
         .stderr(fs::File::create(&log)?)
@@ -202,7 +204,12 @@ pub fn run(
     let direct = redis_benchmark(&redis, connections, &key)?;
     println!("    {:.0} req/s, p99 {:.3} ms", direct.rate, direct.p99);
 
+    let server = match workers {
+        Some(workers) => format!("`promptctl serve --workers {workers}`"),
+        None => "`promptctl serve` (one worker thread per core)".to_string(),
+    };
     let table = markdown(
+        &server,
         machine,
         connections,
         seconds,
@@ -551,6 +558,7 @@ fn megabytes(kilobytes: u64) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn markdown(
+    server: &str,
     machine: &str,
     connections: usize,
     seconds: u64,
@@ -564,7 +572,7 @@ fn markdown(
     let mut table = String::new();
     writeln!(
         table,
-        "`promptctl serve` under load, {machine}; {connections} kept-alive HTTP/1.1 connections \
+        "{server} under load, {machine}; {connections} kept-alive HTTP/1.1 connections \
          on loopback, driven by the load generator's one thread (epoll), {seconds} s measured \
          after {} s of warm-up; store SQLite, cache redis-server on loopback; the load generator, \
          the server and redis-server share the machine's cores.\n",
