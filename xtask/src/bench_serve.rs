@@ -298,7 +298,9 @@ fn load(port: u16, pid: u32, request: &[u8], connections: usize, window: Duratio
     let measured_from = start + WARM_UP;
     let until = measured_from + window;
     // The CPU times are read at the window's edges by a thread that otherwise sleeps.
-    let cpu = std::thread::spawn(move || -> Result<((f64, f64), (f64, f64), Duration)> {
+    /// (server, load generator) CPU seconds at the window's start and end, and its length.
+    type Readings = ((f64, f64), (f64, f64), Duration);
+    let cpu = std::thread::spawn(move || -> Result<Readings> {
         std::thread::sleep(measured_from.saturating_duration_since(Instant::now()));
         let before = (cpu_seconds(&pid.to_string())?, cpu_seconds("self")?);
         let began = Instant::now();
