@@ -206,7 +206,7 @@ pub fn run(
 
     let server = match workers {
         Some(workers) => format!("`promptctl serve --workers {workers}`"),
-        None => "`promptctl serve` (one worker thread per core)".to_string(),
+        None => "`promptctl serve` (its default: one worker thread per core)".to_string(),
     };
     let table = markdown(
         &server,
