@@ -580,18 +580,22 @@ fn markdown(
          the server and redis-server share the machine's cores.\n",
         WARM_UP.as_secs()
     )?;
-    writeln!(table, "| load | requests/s | p50 | p99 | max | ok | errors | response | server CPU / request | load generator CPU / request |")?;
-    writeln!(table, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    writeln!(table, "| load | requests/s | p50 | p99 | p99.9 | max | ok | errors | response | server CPU / request | load generator CPU / request |")?;
+    writeln!(
+        table,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
     for (name, load) in [
         (format!("`GET /v1/prompts/{PROMPT}`"), get),
         (format!("`POST /v1/prompts/{PROMPT}/render` ({text_bytes} B rendered, 6 vars)"), render),
     ] {
         writeln!(
             table,
-            "| {name} | {:.0} | {} | {} | {} | {} | {} | {} B | {:.1} µs | {:.1} µs |",
+            "| {name} | {:.0} | {} | {} | {} | {} | {} | {} | {} B | {:.1} µs | {:.1} µs |",
             load.rate(),
             ms(load.quantile(0.5)),
             ms(load.quantile(0.99)),
+            ms(load.quantile(0.999)),
             ms(load.quantile(1.0)),
             load.ok,
             load.errors,
@@ -602,7 +606,7 @@ fn markdown(
     }
     writeln!(
         table,
-        "| `redis-benchmark -c {connections} -n {REDIS_REQUESTS} GET {key}` | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {REDIS_REQUESTS} | | {} B value | {:.1} µs (redis-server) | |",
+        "| `redis-benchmark -c {connections} -n {REDIS_REQUESTS} GET {key}` | {:.0} | {:.3} ms | {:.3} ms | | {:.3} ms | {REDIS_REQUESTS} | | {} B value | {:.1} µs (redis-server) | |",
         direct.rate,
         direct.p50,
         direct.p99,
