@@ -4,8 +4,9 @@
 //! ~1.5 KB template with 6 variables) into a SQLite store with the cache in that Redis, starts the
 //! server on it, then drives `GET /v1/prompts/{name}` and `POST /v1/prompts/{name}/render` from a
 //! closed-loop load generator of its own (one kept-alive HTTP/1.1 connection per simulated
-//! client, all driven by one thread over epoll, every request timed). Reports requests/s, p50/p99/max, errors, the server's
-//! RSS and the CPU time the server, the load generator and redis-server used; never asserts.
+//! client, all driven by one thread over epoll, every request timed). Reports requests/s,
+//! p50/p99/p99.9/max, errors, the server's RSS and the CPU time the server, the load generator
+//! and redis-server used; never asserts.
 
 use std::fmt::Write as _;
 use std::fs;
