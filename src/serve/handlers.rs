@@ -440,15 +440,15 @@ impl Server {
             sha256: &'a str,
             text: &'a str,
         }
-        json(
-            StatusCode::OK,
-            &RenderBody {
-                name: &text.name,
-                version: text.version,
-                sha256: &text.sha256,
-                text: &rendered,
-            },
-        )
+        let body = RenderBody {
+            name: &text.name,
+            version: text.version,
+            sha256: &text.sha256,
+            text: &rendered,
+        };
+        // The text, its escapes (a newline is two bytes) and the other fields.
+        let capacity = rendered.len() + rendered.len() / 8 + 256;
+        json_bytes(StatusCode::OK, http::json_body_sized(&body, capacity))
     }
 
     /// `name`'s version `version` (the active one when none) rendered with `vars`, checked

@@ -60,7 +60,17 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
 
 /// `value` as the body of a JSON response (with a final newline).
 pub fn json_body(value: &impl Serialize) -> Bytes {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    json_body_sized(value, 128)
+}
+
+/// `json_body` into a buffer of `capacity` bytes to start with (a render's text is known to be
+/// large: growing from empty would copy it several times).
+pub fn json_body_sized(value: &impl Serialize, capacity: usize) -> Bytes {
+    let mut bytes = Vec::with_capacity(capacity);
+    if serde_json::to_writer(&mut bytes, value).is_err() {
+        bytes.clear();
+        bytes.extend_from_slice(b"{}");
+    }
     bytes.push(b'\n');
     Bytes::from(bytes)
 }
@@ -127,6 +137,9 @@ pub fn none_match(header: &str, etag: &str) -> bool {
 /// How deep a JSON value nests (a scalar is 0, `{}` and `[]` are 1).
 pub fn depth(value: &serde_json::Value) -> usize {
     // Iterative: the depth of untrusted input is what is being measured.
+    if !(value.is_array() || value.is_object()) {
+        return 0;
+    }
     let mut deepest = 0;
     let mut stack = vec![(value, 0usize)];
     while let Some((value, level)) = stack.pop() {
