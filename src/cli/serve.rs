@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// How long SIGTERM waits for in-flight requests before exiting
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub shutdown_timeout_ms: u64,
+    /// Threads serving requests (default: one per core; 1: a single-threaded runtime)
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     /// Serve the operations page at /ui (prompts, previews, history, rollback with the admin
     /// token)
     #[arg(long)]
@@ -38,9 +41,14 @@ pub struct ServeArgs {
 }
 
 pub(super) fn serve(project: Project, args: &ServeArgs) -> Result<i32> {
-    if args.max_connections == 0 || args.max_body_bytes == 0 || args.request_timeout_ms == 0 {
+    if args.max_connections == 0
+        || args.max_body_bytes == 0
+        || args.request_timeout_ms == 0
+        || args.workers == Some(0)
+    {
         anyhow::bail!(
-            "`--max-connections`, `--max-body-bytes` and `--request-timeout-ms` must be at least 1"
+            "`--max-connections`, `--max-body-bytes`, `--request-timeout-ms` and `--workers` must be \
+             at least 1"
         );
     }
     let limits = Limits {
@@ -67,7 +75,7 @@ pub(super) fn serve(project: Project, args: &ServeArgs) -> Result<i32> {
         }
     );
     let ui = args.ui;
-    prepared.run(args.listen, |address| {
+    prepared.run(args.listen, args.workers, |address| {
         eprintln!("promptctl serve: listening on http://{address}");
         if ui {
             eprintln!("promptctl serve: operations page on http://{address}/ui");

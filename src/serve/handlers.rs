@@ -53,16 +53,29 @@ pub(super) struct Text {
     pub(super) served: Option<Arc<Prompt>>,
 }
 
+/// Which version rendered: its name, number and sha256.
+pub(super) struct Head {
+    pub(super) name: String,
+    pub(super) version: i64,
+    pub(super) sha256: String,
+}
+
+impl Head {
+    fn of(name: &str, version: i64, sha256: &str) -> Head {
+        Head { name: name.to_string(), version, sha256: sha256.to_string() }
+    }
+}
+
 impl Server {
     pub(super) async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
         let path = request.uri().path().to_string();
         let method = request.method().clone();
-        let found = ROUTES.iter().find_map(|route| {
-            matches(route.path, &path)
-                .filter(|_| route.method == method.as_str())
-                .map(|parameters| (route, parameters.into_iter().map(str::to_string).collect()))
+        let found = ROUTES.iter().enumerate().find_map(|(index, route)| {
+            matches(route.path, &path).filter(|_| route.method == method.as_str()).map(
+                |parameters| (index, route, parameters.into_iter().map(str::to_string).collect()),
+            )
         });
-        let Some((route, parameters)) = found else {
+        let Some((index, route, parameters)) = found else {
             let allowed: Vec<&str> = ROUTES
                 .iter()
                 .filter(|route| matches(route.path, &path).is_some())
@@ -83,7 +96,7 @@ impl Server {
                 }
                 response
             };
-            count("unmatched", &response);
+            self.counters.count(ROUTES.len(), response.status());
             return response;
         };
         let parameters: Vec<String> = parameters;
@@ -102,7 +115,7 @@ impl Server {
                 ),
             }
         };
-        count(route.path, &response);
+        self.counters.count(index, response.status());
         response
     }
 
@@ -153,7 +166,7 @@ impl Server {
                     );
                 };
                 match self.clone().text(&name, Some(number)).await {
-                    Ok(text) => version_response(&text, None),
+                    Ok(text) => version_response(&text),
                     Err(response) => response,
                 }
             }
@@ -235,22 +248,57 @@ impl Server {
         let Some(prompt) = served else {
             return no_prompt(name);
         };
-        let etag = format!("\"{}\"", prompt.sha256);
+        let answer = self.answer(&prompt);
         let unchanged = request
             .headers()
             .get(header::IF_NONE_MATCH)
             .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| http::none_match(value, &etag));
-        if unchanged {
+            .is_some_and(|value| http::none_match(value, &answer.etag));
+        let mut response = if unchanged {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NOT_MODIFIED;
-            if let Ok(value) = etag.parse() {
-                response.headers_mut().insert(header::ETAG, value);
-            }
-            return response;
+            response
+        } else {
+            json_bytes(StatusCode::OK, answer.body.clone())
+        };
+        if let Some(value) = &answer.etag_header {
+            response.headers_mut().insert(header::ETAG, value.clone());
         }
-        let text = self.served_text(prompt);
-        version_response(&text, Some(&etag))
+        response
+    }
+
+    /// What the served version `prompt` answers with: its GET body, ETag and variable contract,
+    /// computed the first time it is asked for (src/serve/cache.rs).
+    fn answer(&self, prompt: &Arc<Prompt>) -> Arc<cache::Answer> {
+        self.answers.get(prompt, || {
+            let text = self.served_text(prompt.clone());
+            let variables = self.contract(&text);
+            cache::Answer::new(prompt.clone(), version_body(&text), variables)
+        })
+    }
+
+    /// The variable contract of `text`: its stored specs, else the repository's version with the
+    /// same text (embedded texts carry no specs).
+    fn contract(&self, text: &Text) -> Option<Vec<crate::syntax::prompt::Variable>> {
+        catalog::variables_from_json(&text.variables).or_else(|| {
+            self.known(&text.name, text.version, &text.sha256).map(|known| known.variables.clone())
+        })
+    }
+
+    /// The served version to answer with for `version` given the `active` one: the active
+    /// version (no version asked, or its number), or its canary's; else `Err(Some(number))` (look
+    /// for it in the repository and the store) or `Err(None)` (nothing is served).
+    fn pick(version: Option<i64>, active: Option<Arc<Prompt>>) -> Result<Arc<Prompt>, Option<i64>> {
+        match (version, active) {
+            (None, Some(prompt)) => Ok(prompt),
+            (None, None) => Err(None),
+            (Some(number), Some(prompt)) if prompt.version == number => Ok(prompt),
+            (Some(number), Some(prompt)) => match &prompt.canary {
+                Some(canary) if canary.prompt.version == number => Ok(canary.prompt.clone()),
+                _ => Err(Some(number)),
+            },
+            (Some(number), None) => Err(Some(number)),
+        }
     }
 
     /// The active version of `name` (`version` none or the active one), else the repository's
@@ -260,22 +308,15 @@ impl Server {
         name: &str,
         version: Option<i64>,
     ) -> Result<Text, Response<Body>> {
-        let active = self.store.get(name);
-        match (version, active) {
-            (None, Some(prompt)) => return Ok(self.served_text(prompt)),
-            (None, None) => return Err(no_prompt(name)),
-            (Some(number), Some(prompt)) if prompt.version == number => {
-                return Ok(self.served_text(prompt))
-            }
-            (Some(number), Some(prompt))
-                if prompt.canary.as_ref().is_some_and(|c| c.prompt.version == number) =>
-            {
-                let canary = prompt.canary.as_ref().map(|c| c.prompt.clone());
-                return Ok(self.served_text(canary.expect("checked above")));
-            }
-            _ => {}
+        match Self::pick(version, self.store.get(name)) {
+            Ok(prompt) => Ok(self.served_text(prompt)),
+            Err(None) => Err(no_prompt(name)),
+            Err(Some(number)) => self.unserved(name, number).await,
         }
-        let number = version.unwrap_or_default();
+    }
+
+    /// Version `number` of `name`, not served: the repository's, else the store's.
+    async fn unserved(self: Arc<Self>, name: &str, number: i64) -> Result<Text, Response<Body>> {
         if let Some(known) = u32::try_from(number).ok().and_then(|n| self.known.get(name)?.get(&n))
         {
             return Ok(Text {
@@ -392,15 +433,22 @@ impl Server {
             Ok(done) => done,
             Err(response) => return response,
         };
-        json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "name": text.name,
-                "version": text.version,
-                "sha256": text.sha256,
-                "text": rendered,
-            }),
-        )
+        #[derive(Serialize)]
+        struct RenderBody<'a> {
+            name: &'a str,
+            version: i64,
+            sha256: &'a str,
+            text: &'a str,
+        }
+        let body = RenderBody {
+            name: &text.name,
+            version: text.version,
+            sha256: &text.sha256,
+            text: &rendered,
+        };
+        // The text, its escapes (a newline is two bytes) and the other fields.
+        let capacity = rendered.len() + rendered.len() / 8 + 256;
+        json_bytes(StatusCode::OK, http::json_body_sized(&body, capacity))
     }
 
     /// `name`'s version `version` (the active one when none) rendered with `vars`, checked
@@ -410,16 +458,25 @@ impl Server {
         name: &str,
         version: Option<i64>,
         vars: Map<String, Value>,
-    ) -> Result<(Text, String), Response<Body>> {
-        let text = self.clone().text(name, version).await?;
-        let Some(variables) = catalog::variables_from_json(&text.variables).or_else(|| {
-            // Embedded texts carry no specs: the repository's version with the same text does.
-            self.known(&text.name, text.version, &text.sha256).map(|known| known.variables.clone())
-        }) else {
+    ) -> Result<(Head, String), Response<Body>> {
+        // A served version's contract is read once (`answer`); others' on each request.
+        let (head, variables, text) = match Self::pick(version, self.store.get(name)) {
+            Ok(prompt) => {
+                let variables = self.answer(&prompt).variables.clone();
+                (Head::of(&prompt.name, prompt.version, &prompt.sha256), variables, Err(prompt))
+            }
+            Err(None) => return Err(no_prompt(name)),
+            Err(Some(number)) => {
+                let text = self.clone().unserved(name, number).await?;
+                let variables = self.contract(&text).map(Arc::from);
+                (Head::of(&text.name, text.version, &text.sha256), variables, Ok(text))
+            }
+        };
+        let Some(variables) = variables else {
             return Err(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "no-contract",
-                format!("the variable contract of `{name}` v{} cannot be read", text.version),
+                format!("the variable contract of `{name}` v{} cannot be read", head.version),
             ));
         };
         let found = crate::pipeline::render::vars_problems(&vars, &variables);
@@ -434,17 +491,17 @@ impl Server {
                 .collect();
             return Err(problems(
                 "vars",
-                format!("the vars do not fit the contract of `{name}` v{}", text.version),
+                format!("the vars do not fit the contract of `{name}` v{}", head.version),
                 list,
             ));
         }
         let vars = Value::Object(vars);
-        let rendered = match &text.served {
-            Some(prompt) => prompt.render_json(&vars).map_err(|error| match error {
+        let rendered = match &text {
+            Err(prompt) => prompt.render_json(&vars).map_err(|error| match error {
                 crate::runtime::RenderError::Render { source, .. } => source.message,
                 other => other.to_string(),
             }),
-            None => crate::render::Compiled::new(text.content.as_str())
+            Ok(text) => crate::render::Compiled::new(text.content.as_str())
                 .map_err(|error| format!("the text does not parse: {}", error.message))
                 .and_then(|compiled| compiled.render(&vars).map_err(|error| error.message)),
         };
@@ -453,7 +510,7 @@ impl Server {
             Err(message) => {
                 return Err(problems(
                     "render-failed",
-                    format!("`{name}` v{} fails to render with these vars", text.version),
+                    format!("`{name}` v{} fails to render with these vars", head.version),
                     vec![Problem {
                         code: crate::diagnostic::Code::RenderFailed.as_str().into(),
                         path: String::new(),
@@ -473,7 +530,7 @@ impl Server {
                 vec![],
             ));
         }
-        Ok((text, rendered))
+        Ok((head, rendered))
     }
 
     fn watch(&self) -> Response<Body> {
@@ -616,7 +673,12 @@ fn problems(code: &str, message: String, problems: Vec<Problem>) -> Response<Bod
     json(StatusCode::UNPROCESSABLE_ENTITY, &ErrorBody { code, message, problems: Some(problems) })
 }
 
-fn version_response(text: &Text, etag: Option<&str>) -> Response<Body> {
+fn version_response(text: &Text) -> Response<Body> {
+    json_bytes(StatusCode::OK, version_body(text))
+}
+
+/// The JSON of one version, as `version_response` answers with it.
+fn version_body(text: &Text) -> Bytes {
     let served = text.served.as_deref();
     let body = VersionBody {
         name: &text.name,
@@ -631,11 +693,7 @@ fn version_response(text: &Text, etag: Option<&str>) -> Response<Body> {
         tier: served.map(|prompt| prompt.tier.as_str()),
         active: served.is_some(),
     };
-    let mut response = json(StatusCode::OK, &body);
-    if let Some(value) = etag.and_then(|etag| etag.parse().ok()) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
+    http::json_body(&body)
 }
 
 /// The request's body, at most `limit` bytes (a 413 beyond).
@@ -659,9 +717,4 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Re
         Err(failure) if failure.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(error(StatusCode::BAD_REQUEST, "bad-body", "the body could not be read")),
     }
-}
-
-fn count(route: &'static str, response: &Response<Body>) {
-    metrics::counter!(metric::REQUESTS, "route" => route, "status" => response.status().as_u16().to_string())
-        .increment(1);
 }

@@ -55,14 +55,35 @@ impl HttpBody for Body {
 
 /// A JSON response.
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    bytes.push(b'\n');
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Full(Some(Bytes::from(bytes))))
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    json_bytes(status, json_body(value))
 }
+
+/// `value` as the body of a JSON response (with a final newline).
+pub fn json_body(value: &impl Serialize) -> Bytes {
+    json_body_sized(value, 128)
+}
+
+/// `json_body` into a buffer of `capacity` bytes to start with (a render's text is known to be
+/// large: growing from empty would copy it several times).
+pub fn json_body_sized(value: &impl Serialize, capacity: usize) -> Bytes {
+    let mut bytes = Vec::with_capacity(capacity);
+    if serde_json::to_writer(&mut bytes, value).is_err() {
+        bytes.clear();
+        bytes.extend_from_slice(b"{}");
+    }
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+/// A JSON response of `body`, already serialised.
+pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Body::Full(Some(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, APPLICATION_JSON);
+    response
+}
+
+const APPLICATION_JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
 
 /// One problem with a request's vars: a stable code, where (`key`, `key.field`, `key[2]`), and
 /// what is wrong.
@@ -116,6 +137,9 @@ pub fn none_match(header: &str, etag: &str) -> bool {
 /// How deep a JSON value nests (a scalar is 0, `{}` and `[]` are 1).
 pub fn depth(value: &serde_json::Value) -> usize {
     // Iterative: the depth of untrusted input is what is being measured.
+    if !(value.is_array() || value.is_object()) {
+        return 0;
+    }
     let mut deepest = 0;
     let mut stack = vec![(value, 0usize)];
     while let Some((value, level)) = stack.pop() {

@@ -6,6 +6,7 @@
 //! The routes are the table `ROUTES`, which `schemas/serve.openapi.json` describes (a test
 //! compares the two). Nothing here prints; the CLI (`cli::serve`) says where it listens.
 
+mod cache;
 mod handlers;
 mod http;
 mod start;
@@ -19,7 +20,7 @@ use crate::pipeline::deploy::{self, Target};
 use crate::runtime::{Activation, Health, Prompt, PromptStore, Source, Status, TierStatus};
 use crate::store::Location;
 use bytes::Bytes;
-use http::{error, json, select, Body, Either, ErrorBody, Problem};
+use http::{error, json, json_bytes, select, Body, Either, ErrorBody, Problem};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{header, Request, Response, StatusCode};
@@ -262,6 +263,10 @@ pub struct Server {
     prometheus: PrometheusHandle,
     events: broadcast::Sender<Bytes>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// What each served version answers with, computed once (src/serve/cache.rs).
+    answers: cache::Answers,
+    /// The handles of `metric::REQUESTS`.
+    counters: cache::Counters,
 }
 
 /// What `prepare` found: the store started and the server state, ready to `run`.

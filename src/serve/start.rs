@@ -164,6 +164,8 @@ pub fn prepare(
         prometheus,
         events,
         shutdown,
+        answers: cache::Answers::default(),
+        counters: cache::Counters::default(),
     };
     Ok(Prepared {
         server: Arc::new(server),
@@ -226,13 +228,24 @@ fn event(activation: &Activation) -> Bytes {
 impl Prepared {
     /// Serves on `listener` until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
     /// finish (up to `Limits::shutdown_timeout`) and ends the watch streams. `bound` is called
-    /// with the address once listening.
-    pub fn run(self, listen: SocketAddr, bound: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_io()
-            .enable_time()
-            .thread_name("promptctl-serve")
-            .build()?;
+    /// with the address once listening. `workers`: the threads serving requests (none: one per
+    /// core; 1: a single-threaded runtime, no hand-offs between threads).
+    pub fn run(
+        self,
+        listen: SocketAddr,
+        workers: Option<usize>,
+        bound: impl FnOnce(SocketAddr),
+    ) -> Result<(), ServeError> {
+        let mut builder = match workers {
+            Some(1) => tokio::runtime::Builder::new_current_thread(),
+            Some(workers) => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(workers.max(1));
+                builder
+            }
+            None => tokio::runtime::Builder::new_multi_thread(),
+        };
+        let runtime = builder.enable_io().enable_time().thread_name("promptctl-serve").build()?;
         runtime.block_on(self.serve(listen, bound))
     }
 

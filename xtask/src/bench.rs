@@ -74,6 +74,11 @@ pub struct Options {
     /// With `--serve`: seconds of measured load per endpoint (after 1 s of warm-up)
     #[arg(long, value_name = "S", default_value_t = 10, requires = "serve")]
     serve_seconds: u64,
+    /// With `--serve`: `promptctl serve --workers N`; default: the cores the one-thread load
+    /// generator leaves (one fewer than the machine's, at least 1); 0: the server's own default
+    /// (one per core)
+    #[arg(long, value_name = "N", requires = "serve")]
+    serve_workers: Option<usize>,
 }
 
 /// "prompt" in ASCII: any fixed number would do, as long as reports from different days compare.
@@ -128,6 +133,13 @@ pub fn run(workspace_root: &Path, options: &Options) -> Result<()> {
             &machine,
             options.serve_connections,
             options.serve_seconds,
+            match options.serve_workers {
+                Some(0) => None,
+                Some(workers) => Some(workers),
+                None => Some(
+                    std::thread::available_parallelism().map_or(1, |cores| cores.get()).max(2) - 1,
+                ),
+            },
         );
     }
     if options.runtime {

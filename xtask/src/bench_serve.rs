@@ -3,9 +3,10 @@
 //! (`test_support::Redis`), publishes the workspace's prompts plus a synthetic render prompt (a
 //! ~1.5 KB template with 6 variables) into a SQLite store with the cache in that Redis, starts the
 //! server on it, then drives `GET /v1/prompts/{name}` and `POST /v1/prompts/{name}/render` from a
-//! closed-loop load generator of its own (one thread and one kept-alive HTTP/1.1 connection per
-//! simulated client, every request timed). Reports requests/s, p50/p99/max, errors, the server's
-//! RSS and the CPU time the server, the load generator and redis-server used; never asserts.
+//! closed-loop load generator of its own (one kept-alive HTTP/1.1 connection per simulated
+//! client, all driven by one thread over epoll, every request timed). Reports requests/s,
+//! p50/p99/p99.9/max, errors, the server's RSS and the CPU time the server, the load generator
+//! and redis-server used; never asserts.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -13,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -126,6 +127,7 @@ pub fn run(
     machine: &str,
     connections: usize,
     seconds: u64,
+    workers: Option<usize>,
 ) -> Result<()> {
     ensure!(
         connections > 0 && seconds > 0,
@@ -161,6 +163,7 @@ pub fn run(
         .arg("--root")
         .arg(&project)
         .args(["serve", "--env", "production", "--listen", &format!("127.0.0.1:{port}")])
+        .args(workers.map(|workers| format!("--workers={workers}")))
         .current_dir(&project)
         .stdout(Stdio::null())
         .stderr(fs::File::create(&log)?)
@@ -202,7 +205,12 @@ pub fn run(
     let direct = redis_benchmark(&redis, connections, &key)?;
     println!("    {:.0} req/s, p99 {:.3} ms", direct.rate, direct.p99);
 
+    let server = match workers {
+        Some(workers) => format!("`promptctl serve --workers {workers}`"),
+        None => "`promptctl serve` (its default: one worker thread per core)".to_string(),
+    };
     let table = markdown(
+        &server,
         machine,
         connections,
         seconds,
@@ -269,7 +277,191 @@ fn exchange(
         }
         buffer.extend_from_slice(&chunk[..read]);
     };
-    let head = std::str::from_utf8(&buffer[..head_end])
+    let (status, length) = parse_head(&buffer[..head_end])?;
+    while buffer.len() < head_end + length {
+        let read = stream.read(&mut chunk)?;
+        if read == 0 {
+            return Err(Error::new(ErrorKind::UnexpectedEof, "the server closed mid-body"));
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+    Ok((status, head_end))
+}
+
+/// `connections` kept-alive connections driven by one thread (a single-threaded tokio runtime,
+/// epoll underneath), each sending `request` back to back (closed loop) for `WARM_UP` and then
+/// `window`; only the window is counted. The generator shares the cores with the server, so it is
+/// kept lean: the request bytes are built once, each response is read into a reused buffer and
+/// only its status line and `Content-Length` are parsed; every request is timed on its own.
+fn load(port: u16, pid: u32, request: &[u8], connections: usize, window: Duration) -> Result<Load> {
+    let request: Arc<[u8]> = request.into();
+    let start = Instant::now() + Duration::from_millis(200);
+    let measured_from = start + WARM_UP;
+    let until = measured_from + window;
+    // The CPU times are read at the window's edges by a thread that otherwise sleeps.
+    /// (server, load generator) CPU seconds at the window's start and end, and its length.
+    type Readings = ((f64, f64), (f64, f64), Duration);
+    let cpu = std::thread::spawn(move || -> Result<Readings> {
+        std::thread::sleep(measured_from.saturating_duration_since(Instant::now()));
+        let before = (cpu_seconds(&pid.to_string())?, cpu_seconds("self")?);
+        let began = Instant::now();
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        let after = (cpu_seconds(&pid.to_string())?, cpu_seconds("self")?);
+        Ok((before, after, began.elapsed()))
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let results = runtime.block_on(async {
+        let clients: Vec<_> = (0..connections)
+            .map(|_| {
+                let request = Arc::clone(&request);
+                tokio::spawn(client(port, request, start, measured_from, until))
+            })
+            .collect();
+        let mut results = Vec::with_capacity(connections);
+        for client in clients {
+            results.push(client.await);
+        }
+        results
+    });
+    let (before, after, measured) =
+        cpu.join().map_err(|_| anyhow::anyhow!("the CPU-time thread panicked"))??;
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut response_bytes = 0;
+    for result in results {
+        let (samples, failed, bytes) = result.context("a load task failed")?;
+        latencies.extend(samples);
+        errors += failed;
+        response_bytes = response_bytes.max(bytes);
+    }
+    latencies.sort_unstable();
+    Ok(Load {
+        ok: latencies.len() as u64,
+        errors,
+        window: measured.max(window),
+        latencies,
+        server_cpu: after.0 - before.0,
+        client_cpu: after.1 - before.1,
+        response_bytes,
+    })
+}
+
+/// One simulated client: a kept-alive connection (opened again after a failed exchange), the
+/// latency of each 2xx answer that began in the window, the failures in the window, and the size
+/// of the last response.
+async fn client(
+    port: u16,
+    request: Arc<[u8]>,
+    start: Instant,
+    measured_from: Instant,
+    until: Instant,
+) -> (Vec<u64>, u64, usize) {
+    let connect = || async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.set_nodelay(true)?;
+        std::io::Result::Ok(stream)
+    };
+    let mut samples = Vec::with_capacity(1 << 16);
+    let mut errors = 0;
+    let mut response_bytes = 0;
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut stream = connect().await.ok();
+    tokio::time::sleep_until(start.into()).await;
+    loop {
+        let began = Instant::now();
+        if began >= until {
+            break;
+        }
+        let counted = began >= measured_from;
+        let Some(connection) = stream.as_ref() else {
+            stream = connect().await.ok();
+            if counted {
+                errors += 1;
+            }
+            continue;
+        };
+        let exchanged = tokio::time::timeout(
+            Duration::from_secs(5),
+            exchange_async(connection, &request, &mut buffer),
+        )
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+        match exchanged {
+            Ok((status, length)) if (200..300).contains(&status) => {
+                if counted {
+                    samples.push(began.elapsed().as_nanos() as u64);
+                    response_bytes = length;
+                }
+            }
+            Ok(_) => errors += u64::from(counted),
+            Err(_) => {
+                errors += u64::from(counted);
+                stream = None;
+            }
+        }
+    }
+    (samples, errors, response_bytes)
+}
+
+/// `exchange` on a non-blocking connection: writes `request`, reads the response into `buffer`
+/// (grown when needed) and returns its status and its length (head and body).
+async fn exchange_async(
+    stream: &tokio::net::TcpStream,
+    request: &[u8],
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<(u16, usize)> {
+    use std::io::{Error, ErrorKind};
+    let mut written = 0;
+    while written < request.len() {
+        match stream.try_write(&request[written..]) {
+            Ok(count) => written += count,
+            Err(error) if error.kind() == ErrorKind::WouldBlock => stream.writable().await?,
+            Err(error) => return Err(error),
+        }
+    }
+    let mut filled = 0;
+    let mut searched = 0;
+    let mut total = None;
+    loop {
+        if filled == buffer.len() {
+            buffer.resize(buffer.len() * 2, 0);
+        }
+        let read = match stream.try_read(&mut buffer[filled..]) {
+            Ok(0) => {
+                return Err(Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ))
+            }
+            Ok(read) => read,
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                stream.readable().await?;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        filled += read;
+        if total.is_none() {
+            if let Some(at) = buffer[searched..filled].windows(4).position(|w| w == b"\r\n\r\n") {
+                let head_end = searched + at + 4;
+                let (status, length) = parse_head(&buffer[..head_end])?;
+                total = Some((status, head_end + length));
+            } else {
+                searched = filled.saturating_sub(3);
+            }
+        }
+        if let Some((status, total)) = total {
+            if filled >= total {
+                return Ok((status, total));
+            }
+        }
+    }
+}
+
+/// The status and `Content-Length` of a response head (no chunked bodies).
+fn parse_head(head: &[u8]) -> std::io::Result<(u16, usize)> {
+    use std::io::{Error, ErrorKind};
+    let head = std::str::from_utf8(head)
         .map_err(|_| Error::new(ErrorKind::InvalidData, "a head that is not UTF-8"))?;
     let status: u16 = head
         .get(9..12)
@@ -282,103 +474,7 @@ fn exchange(
             name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
         })
         .ok_or_else(|| Error::new(ErrorKind::InvalidData, "a response without Content-Length"))?;
-    while buffer.len() < head_end + length {
-        let read = stream.read(&mut chunk)?;
-        if read == 0 {
-            return Err(Error::new(ErrorKind::UnexpectedEof, "the server closed mid-body"));
-        }
-        buffer.extend_from_slice(&chunk[..read]);
-    }
-    Ok((status, head_end))
-}
-
-/// `connections` threads, each with one kept-alive connection sending `request` back to back for
-/// `WARM_UP` and then `window`; only the window is counted.
-fn load(port: u16, pid: u32, request: &[u8], connections: usize, window: Duration) -> Result<Load> {
-    let request: Arc<[u8]> = request.into();
-    let barrier = Arc::new(Barrier::new(connections + 1));
-    // Set by the coordinator once the threads are past the barrier.
-    let start = Instant::now() + Duration::from_millis(200);
-    let measured_from = start + WARM_UP;
-    let until = measured_from + window;
-    let threads: Vec<_> = (0..connections)
-        .map(|_| {
-            let request = Arc::clone(&request);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || -> (Vec<u64>, u64, usize) {
-                let mut samples = Vec::with_capacity(1 << 16);
-                let mut errors = 0;
-                let mut response_bytes = 0;
-                let mut buffer = Vec::with_capacity(16 * 1024);
-                let connect = || {
-                    let stream = TcpStream::connect(("127.0.0.1", port))?;
-                    stream.set_nodelay(true)?;
-                    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-                    std::io::Result::Ok(stream)
-                };
-                let mut stream = connect().ok();
-                barrier.wait();
-                while Instant::now() < start {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                loop {
-                    let began = Instant::now();
-                    if began >= until {
-                        break;
-                    }
-                    let counted = began >= measured_from;
-                    let Some(connection) = stream.as_mut() else {
-                        stream = connect().ok();
-                        if counted {
-                            errors += 1;
-                        }
-                        continue;
-                    };
-                    match exchange(connection, &request, &mut buffer) {
-                        Ok((status, _)) if (200..300).contains(&status) => {
-                            if counted {
-                                samples.push(began.elapsed().as_nanos() as u64);
-                                response_bytes = buffer.len();
-                            }
-                        }
-                        Ok(_) => errors += u64::from(counted),
-                        Err(_) => {
-                            errors += u64::from(counted);
-                            stream = None;
-                        }
-                    }
-                }
-                (samples, errors, response_bytes)
-            })
-        })
-        .collect();
-    barrier.wait();
-    let wait = measured_from.saturating_duration_since(Instant::now());
-    std::thread::sleep(wait);
-    let (server_before, client_before) = (cpu_seconds(&pid.to_string())?, cpu_seconds("self")?);
-    let began = Instant::now();
-    std::thread::sleep(until.saturating_duration_since(Instant::now()));
-    let (server_after, client_after) = (cpu_seconds(&pid.to_string())?, cpu_seconds("self")?);
-    let measured = began.elapsed();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    let mut response_bytes = 0;
-    for thread in threads {
-        let (samples, failed, bytes) = thread.join().expect("a load thread");
-        latencies.extend(samples);
-        errors += failed;
-        response_bytes = response_bytes.max(bytes);
-    }
-    latencies.sort_unstable();
-    Ok(Load {
-        ok: latencies.len() as u64,
-        errors,
-        window: measured.max(window),
-        latencies,
-        server_cpu: server_after - server_before,
-        client_cpu: client_after - client_before,
-        response_bytes,
-    })
+    Ok((status, length))
 }
 
 /// utime + stime of `/proc/{pid}/stat`, in seconds.
@@ -465,6 +561,7 @@ fn megabytes(kilobytes: u64) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn markdown(
+    server: &str,
     machine: &str,
     connections: usize,
     seconds: u64,
@@ -478,24 +575,28 @@ fn markdown(
     let mut table = String::new();
     writeln!(
         table,
-        "`promptctl serve` under load, {machine}; {connections} connections on loopback, each a \
-         thread of the load generator with one kept-alive HTTP/1.1 connection, {seconds} s measured \
+        "{server} under load, {machine}; {connections} kept-alive HTTP/1.1 connections \
+         on loopback, driven by the load generator's one thread (epoll), {seconds} s measured \
          after {} s of warm-up; store SQLite, cache redis-server on loopback; the load generator, \
          the server and redis-server share the machine's cores.\n",
         WARM_UP.as_secs()
     )?;
-    writeln!(table, "| load | requests/s | p50 | p99 | max | ok | errors | response | server CPU / request | load generator CPU / request |")?;
-    writeln!(table, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    writeln!(table, "| load | requests/s | p50 | p99 | p99.9 | max | ok | errors | response | server CPU / request | load generator CPU / request |")?;
+    writeln!(
+        table,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
     for (name, load) in [
         (format!("`GET /v1/prompts/{PROMPT}`"), get),
         (format!("`POST /v1/prompts/{PROMPT}/render` ({text_bytes} B rendered, 6 vars)"), render),
     ] {
         writeln!(
             table,
-            "| {name} | {:.0} | {} | {} | {} | {} | {} | {} B | {:.1} µs | {:.1} µs |",
+            "| {name} | {:.0} | {} | {} | {} | {} | {} | {} | {} B | {:.1} µs | {:.1} µs |",
             load.rate(),
             ms(load.quantile(0.5)),
             ms(load.quantile(0.99)),
+            ms(load.quantile(0.999)),
             ms(load.quantile(1.0)),
             load.ok,
             load.errors,
@@ -506,7 +607,7 @@ fn markdown(
     }
     writeln!(
         table,
-        "| `redis-benchmark -c {connections} -n {REDIS_REQUESTS} GET {key}` | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {REDIS_REQUESTS} | | {} B value | {:.1} µs (redis-server) | |",
+        "| `redis-benchmark -c {connections} -n {REDIS_REQUESTS} GET {key}` | {:.0} | {:.3} ms | {:.3} ms | | {:.3} ms | {REDIS_REQUESTS} | | {} B value | {:.1} µs (redis-server) | |",
         direct.rate,
         direct.p50,
         direct.p99,
