@@ -211,7 +211,7 @@ fn score(value: Option<f64>) -> String {
 }
 
 fn money(value: Option<f64>) -> String {
-    value.map_or("–".into(), |value| format!("${value:.4}"))
+    value.map_or("–".into(), |value| format!("${value:.6}"))
 }
 
 /// The results as a markdown table (also the human form: it reads well in a terminal), with the
@@ -290,7 +290,7 @@ pub fn markdown(report: &Report) -> String {
             ));
         }
     }
-    out.push_str(&format!("\nSpent ${:.4} on calls made in this run", report.spent));
+    out.push_str(&format!("\nSpent ${:.6} on calls made in this run", report.spent));
     if report.stopped_by_budget {
         out.push_str("; the budget stopped the run");
     }

@@ -356,7 +356,7 @@ fn a_required_assertion_under_its_pass_rate_fails_the_run() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("test chess #1: does not contain \"queen\""), "{}", run.stdout);
+    assert!(run.stdout.contains("chess #1: does not contain \"queen\""), "{}", run.stdout);
 }
 
 #[test]
