@@ -420,3 +420,28 @@ fn base_compares_the_served_versions_and_review_shows_the_table() {
         review.stdout
     );
 }
+
+/// This repository's own evals have no recorded answers (none are committed without a real model
+/// run): offline, every one is reported `not recorded`, with exit 5, not passed.
+#[test]
+fn this_repositorys_evals_are_not_recorded_offline() {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = Repo::new(&[] as &[(&str, &str)]);
+    for folder in ["prompts", "legacy"] {
+        test_support::copy_tree(&source.join(folder), &repo.join(folder)).expect("copy");
+    }
+    std::fs::copy(source.join("prompts.lock"), repo.join("prompts.lock")).unwrap();
+    std::fs::copy(source.join("promptctl.toml"), repo.join("promptctl.toml")).unwrap();
+    let run = run_isolated(repo.path(), &["eval", "--offline", "--format", "json"], &[]);
+    assert_eq!(run.code, 5, "{}\n{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let evals = report["evals"].as_array().unwrap();
+    assert!(!evals.is_empty());
+    for eval in evals {
+        assert_eq!(eval["answered"], 0, "{eval}");
+        assert_eq!(eval["not_recorded"], eval["calls"], "{eval}");
+        for assertion in eval["asserts"].as_array().unwrap() {
+            assert_eq!(assertion["verdict"], "not-recorded", "{assertion}");
+        }
+    }
+}
