@@ -300,8 +300,8 @@ impl Runner<'_> {
                     .judge
                     .as_ref()
                     .ok_or_else(|| Asked::Failed("the judge prompt was not prepared".into()))?;
-                let user = render_judge(judge, rubric, &answer.text, case)
-                    .map_err(|message| Asked::Failed(message))?;
+                let user =
+                    render_judge(judge, rubric, &answer.text, case).map_err(Asked::Failed)?;
                 let request = ChatRequest { system: None, user, parameters: parameters.clone() };
                 match self.ask(job, model_name, Request::Chat(&request), &parameters, repetition) {
                     Asked::Answer(Answer::Chat(verdict), _) => Ok(assert::verdict(&verdict.text)),
