@@ -282,13 +282,9 @@ impl P {
     /// `extra` is more TOML.
     fn model(self, server: &Server, extra: &str) -> Model {
         let variable = self.variable();
-        // Set once, all four together: the environment is shared with every test of the binary.
-        static KEYS: std::sync::Once = std::sync::Once::new();
-        KEYS.call_once(|| {
-            for p in [P::OpenAi, P::Azure, P::Anthropic, P::Gemini] {
-                std::env::set_var(p.variable(), p.key());
-            }
-        });
+        // Set by .cargo/config.toml's [env] when cargo starts the test binary (a `set_var` here
+        // would race with the other tests' process spawns).
+        assert_eq!(std::env::var(&variable).as_deref(), Ok(self.key().as_str()), "{variable}");
         let base = match self {
             P::OpenAi => format!("{}/v1", server.url),
             _ => server.url.clone(),
