@@ -395,7 +395,7 @@ impl Runner<'_> {
                 config.model
             )));
         };
-        let worst = worst_case(price, config, request);
+        let worst = worst_case(price, request);
         let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
         if self.over_budget.load(Ordering::Relaxed) || *spent + worst > budget {
             self.over_budget.store(true, Ordering::Relaxed);
@@ -426,7 +426,7 @@ pub fn cost(price: Price, completion: &Completion) -> f64 {
 
 /// The most a request can cost: its input at a generous 1 token per 3 bytes, and the longest
 /// answer its parameters allow (`max_tokens`, else 4,096 tokens).
-fn worst_case(price: Price, config: &ModelConfig, request: &Request) -> f64 {
+fn worst_case(price: Price, request: &Request) -> f64 {
     let (bytes, output) = match request {
         Request::Chat(chat) => {
             let bytes = chat.system.as_ref().map_or(0, String::len) + chat.user.len();
@@ -438,7 +438,6 @@ fn worst_case(price: Price, config: &ModelConfig, request: &Request) -> f64 {
         }
         Request::Embed(texts) => (texts.iter().map(String::len).sum(), 0),
     };
-    let _ = config;
     ((bytes as u64).div_ceil(3) as f64 * price.input + output as f64 * price.output) / 1e6
 }
 

@@ -399,6 +399,15 @@ pub fn case_problems(vars: &Map<String, Value>, variables: &[Variable]) -> Vec<S
     problems
 }
 
+/// The vars of an inline case or a test, as JSON.
+fn json_vars(
+    vars: &std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+) -> serde_json::Map<String, serde_json::Value> {
+    vars.iter()
+        .map(|(key, value)| (key.get_ref().clone(), super::values::toml_to_json(value.get_ref())))
+        .collect()
+}
+
 /// The cases of `eval` for a version that declares `variables`: one case of its inline `vars`,
 /// the vars of its `test` (among `tests`), or one per row of its dataset (`dataset`: the file's
 /// path and text, read by the caller from the prompt's folder), CSV cells converted to the
@@ -411,17 +420,9 @@ pub fn resolve_cases(
     variables: &[Variable],
 ) -> Result<Vec<Case>, (Code, String)> {
     let mut cases = match &eval.cases {
-        CasesSpec::Inline(vars) => vec![Case {
-            label: "vars".into(),
-            vars: vars
-                .iter()
-                .map(|(key, value)| {
-                    (key.get_ref().clone(), super::values::toml_to_json(value.get_ref()))
-                })
-                .collect(),
-            input: None,
-            reference: None,
-        }],
+        CasesSpec::Inline(vars) => {
+            vec![Case { label: "vars".into(), vars: json_vars(vars), input: None, reference: None }]
+        }
         CasesSpec::Test(name) => {
             let test = tests
                 .iter()
@@ -431,14 +432,7 @@ pub fn resolve_cases(
                 })?;
             vec![Case {
                 label: name.get_ref().clone(),
-                vars: test
-                    .get_ref()
-                    .vars
-                    .iter()
-                    .map(|(key, value)| {
-                        (key.get_ref().clone(), super::values::toml_to_json(value.get_ref()))
-                    })
-                    .collect(),
+                vars: json_vars(&test.get_ref().vars),
                 input: None,
                 reference: None,
             }]

@@ -50,17 +50,7 @@ pub(super) fn body(model: &Model, request: &ChatRequest) -> Value {
 
 pub(super) fn complete(model: &Model, request: &ChatRequest) -> Result<Completion, CallError> {
     let url = format!("{}/v1/messages", model.base_url());
-    let stream = model.config.stream;
-    let (mut completion, latency) =
-        http::post(model, &url, &headers(model), &body(model, request), |response| {
-            if stream {
-                read_stream(response)
-            } else {
-                parse(&http::read_json(response)?)
-            }
-        })?;
-    completion.latency_ms = latency;
-    Ok(completion)
+    http::chat(model, &url, &headers(model), &body(model, request), read_stream, parse)
 }
 
 /// Input tokens of a `usage` object, with the cached ones (they are input too).

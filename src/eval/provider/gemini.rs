@@ -91,22 +91,15 @@ pub(super) fn complete(model: &Model, request: &ChatRequest) -> Result<Completio
     } else {
         url(model, "generateContent")
     };
-    let (mut completion, latency) =
-        http::post(model, &url, &headers(model), &body(request), |response| {
-            if stream {
-                read_stream(response)
-            } else {
-                let value = http::read_json(response)?;
-                let mut completion = empty();
-                add_chunk(&mut completion, &value)?;
-                if value.get("candidates").is_none() {
-                    return Err(no_candidates(&value));
-                }
-                Ok(completion)
-            }
-        })?;
-    completion.latency_ms = latency;
-    Ok(completion)
+    let parse = |value: &Value| {
+        let mut completion = empty();
+        add_chunk(&mut completion, value)?;
+        if value.get("candidates").is_none() {
+            return Err(no_candidates(value));
+        }
+        Ok(completion)
+    };
+    http::chat(model, &url, &headers(model), &body(request), read_stream, parse)
 }
 
 fn empty() -> Completion {

@@ -81,6 +81,29 @@ impl Header {
     }
 }
 
+/// A chat call: POSTs `body` to `url`, reads the answer as a stream of server-sent events with
+/// `stream` when the model streams, else as one JSON document with `parse`, and records the
+/// successful attempt's latency. The frame every provider's `complete` shares.
+pub(super) fn chat(
+    model: &Model,
+    url: &str,
+    headers: &[Header],
+    body: &serde_json::Value,
+    stream: impl Fn(reqwest::blocking::Response) -> Result<super::Completion, Failure>,
+    parse: impl Fn(&serde_json::Value) -> Result<super::Completion, Failure>,
+) -> Result<super::Completion, CallError> {
+    let streaming = model.config.stream;
+    let (mut completion, latency) = post(model, url, headers, body, |response| {
+        if streaming {
+            stream(response)
+        } else {
+            parse(&read_json(response)?)
+        }
+    })?;
+    completion.latency_ms = latency;
+    Ok(completion)
+}
+
 /// POSTs `body` (JSON) to `url` as `model`, waiting for the model's limits, retrying 429, 5xx and
 /// connection errors; `read` turns a 2xx answer into the result. Returns it with the wall time,
 /// in milliseconds, of the attempt that succeeded.

@@ -66,18 +66,8 @@ pub(super) fn complete(
     model: &Model,
     request: &ChatRequest,
 ) -> Result<Completion, super::CallError> {
-    let body = chat_body(model, request);
-    let stream = model.config.stream;
-    let (mut completion, latency) =
-        http::post(model, &url(model, "chat/completions"), &headers(model), &body, |response| {
-            if stream {
-                read_stream(response)
-            } else {
-                parse_chat(&http::read_json(response)?)
-            }
-        })?;
-    completion.latency_ms = latency;
-    Ok(completion)
+    let url = url(model, "chat/completions");
+    http::chat(model, &url, &headers(model), &chat_body(model, request), read_stream, parse_chat)
 }
 
 /// A chat completion: `choices[0].message.content`, `finish_reason`, `usage`.
