@@ -115,18 +115,36 @@ pub fn run_in(root: &Path, args: &[&str]) -> Run {
     run_with(root, &[std::ffi::OsStr::new("--root"), root.as_os_str()], args)
 }
 
+/// Runs `command` (the promptctl binary) to completion. A spawn that finds no binary is tried
+/// again for up to 10 s: the tests that build the example service run `cargo build`, which may
+/// relink `target/debug/promptctl` while other tests start it (seen as ENOENT on fresh clones).
+pub fn output(command: &mut Command) -> std::process::Output {
+    let started = std::time::Instant::now();
+    loop {
+        match command.output() {
+            Err(error)
+                if error.kind() == std::io::ErrorKind::NotFound
+                    && started.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            result => return result.expect("run promptctl"),
+        }
+    }
+}
+
 /// Runs the binary in `dir` with `global` options (none, or a `--root` of the test's choosing)
 /// before `--color never` and `args`; a panic of the binary fails the test.
 pub fn run_with(dir: &Path, global: &[&std::ffi::OsStr], args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_promptctl"))
-        .args(global)
-        .args(["--color", "never"])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("run promptctl");
+    let output = output(
+        Command::new(env!("CARGO_BIN_EXE_promptctl"))
+            .args(global)
+            .args(["--color", "never"])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE"),
+    );
     let run = Run {
         // A signal (no code) shows as -1, which no expectation matches.
         code: output.status.code().unwrap_or(-1),
@@ -150,7 +168,7 @@ pub fn run_isolated(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         }
     }
     command.envs(env.iter().copied());
-    let output = command.output().expect("run promptctl");
+    let output = output(&mut command);
     let run = Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
