@@ -68,10 +68,7 @@ fn taplo() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths).map(|dir| dir.join("taplo")).find(|path| path.is_file())
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join(target);
+    let target = crate::support::target_dir();
     let found = on_path.or_else(|| {
         let tools = std::fs::read_dir(target.join("ci-tools")).ok()?;
         tools.flatten().map(|tool| tool.path().join("bin/taplo")).find(|path| path.is_file())

@@ -11,6 +11,7 @@ mod canary;
 mod check;
 mod conformance;
 mod diff;
+mod eval_local_model;
 mod eval_run;
 mod evals_check;
 mod differential;

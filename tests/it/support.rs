@@ -238,6 +238,20 @@ pub fn redis_connection(url: &str) -> redis::Connection {
         .expect("connect to the test redis-server")
 }
 
+/// The cargo target folder (`CARGO_TARGET_DIR`, relative to the workspace, or `target/`), where
+/// `cargo xtask verify`'s setup installs the tools some tests run (`ci-tools/`).
+pub fn target_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("target"));
+    if target.is_absolute() {
+        target
+    } else {
+        manifest.join(target)
+    }
+}
+
 /// handlebars.js (`<target>/conformance-node`) for the tests that compare with it (`test` names
 /// them in the message), installed with npm when missing, once per process: the tests run in
 /// parallel, and two `npm install`s into one folder leave a broken install. `None` after a loud
@@ -245,12 +259,7 @@ pub fn redis_connection(url: &str) -> redis::Connection {
 pub fn handlebars_js(test: &str) -> Option<PathBuf> {
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _installing = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("target"));
-    let target = if target.is_absolute() { target } else { manifest.join(target) };
-    match promptctl::differential::install_handlebars_js(&target) {
+    match promptctl::differential::install_handlebars_js(&target_dir()) {
         Ok(prefix) => Some(prefix),
         Err(missing) => {
             let message = format!(

