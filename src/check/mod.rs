@@ -220,6 +220,15 @@ pub fn prompt_with<R>(
         diagnostics.extend(found);
         allowed_inline.extend(silenced);
     }
+    // The evals' datasets and JSON Schemas: their text goes to a model (and into the repository's
+    // history) too. A file that is not UTF-8 is reported where the eval reads it.
+    for file in &files.evals {
+        if let Ok(text) = std::str::from_utf8(file.bytes()) {
+            let (found, silenced) = security::check_data_file_audited(&file.path, text);
+            diagnostics.extend(found);
+            allowed_inline.extend(silenced);
+        }
+    }
 
     if files.versions.is_empty() {
         diagnostics.push(

@@ -106,17 +106,35 @@ impl Cache {
     }
 
     /// The answer to `key`, from `recorded` (the prompt's `evals/recorded/` folder) or the local
-    /// cache. A file that is unreadable, not an entry, or an entry of another key is a miss.
-    pub fn lookup(&self, recorded: &Path, key: &CallKey) -> Option<(Entry, Origin)> {
+    /// cache. A local file that is unreadable, not an entry, or an entry of another key is a miss
+    /// (the cache writes it again); a recorded one is an error, since it is committed and a
+    /// miss would hide it (offline, as `not recorded`).
+    pub fn lookup(
+        &self,
+        recorded: &Path,
+        key: &CallKey,
+    ) -> Result<Option<(Entry, Origin)>, CacheError> {
         let id = key.id();
-        for (dir, origin) in [(recorded, Origin::Recorded), (self.local.as_path(), Origin::Local)] {
-            if let Some(entry) = read_entry(&dir.join(format!("{id}.json"))) {
-                if &entry.key == key {
-                    return Some((entry, origin));
-                }
+        let path = recorded.join(format!("{id}.json"));
+        if std::fs::symlink_metadata(&path).is_ok() {
+            let bad = |message: String| CacheError::Read { path: path.clone(), message };
+            let bytes = crate::read::read(&path, MAX_ENTRY_BYTES, "a recorded answer")
+                .map_err(|error| bad(error.to_string()))?;
+            let entry: Entry = serde_json::from_slice(&bytes).map_err(|error| {
+                bad(format!(
+                    "not a recorded answer ({error}); delete it and run `promptctl eval --record` to record it again"
+                ))
+            })?;
+            if &entry.key != key {
+                return Err(bad(format!(
+                    "its key is not the one its name ({id}) is the digest of: the file was edited or renamed; delete it and run `promptctl eval --record` to record it again"
+                )));
             }
+            return Ok(Some((entry, Origin::Recorded)));
         }
-        None
+        Ok(read_entry(&self.local.join(format!("{id}.json")))
+            .filter(|entry| &entry.key == key)
+            .map(|entry| (entry, Origin::Local)))
     }
 
     /// Keeps `entry` in the local cache (written to a temporary file, then renamed).
@@ -239,21 +257,34 @@ mod tests {
             }),
             recorded_at: "2026-12-03T00:00:00Z".into(),
         };
-        assert!(cache.lookup(&recorded, &entry.key).is_none());
+        assert!(cache.lookup(&recorded, &entry.key).unwrap().is_none());
         cache.store(&entry).unwrap();
-        assert_eq!(cache.lookup(&recorded, &entry.key).unwrap().1, Origin::Local);
+        assert_eq!(cache.lookup(&recorded, &entry.key).unwrap().unwrap().1, Origin::Local);
         std::fs::create_dir_all(&recorded).unwrap();
         std::fs::write(recorded.join("stale.json"), "{}").unwrap();
         assert_eq!(record(&recorded, std::slice::from_ref(&entry)).unwrap(), (1, 1));
         assert_eq!(record(&recorded, std::slice::from_ref(&entry)).unwrap(), (0, 0));
-        assert_eq!(cache.lookup(&recorded, &entry.key).unwrap().1, Origin::Recorded);
-        // A file under the right name holding another key is a miss, not that answer.
+        assert_eq!(cache.lookup(&recorded, &entry.key).unwrap().unwrap().1, Origin::Recorded);
+        // A recorded file under the right name holding another key is an error, not that answer.
         let other = key(5);
+        let renamed = recorded.join(format!("{}.json", other.id()));
+        std::fs::copy(recorded.join(format!("{}.json", entry.key.id())), &renamed).unwrap();
+        let error = cache.lookup(&recorded, &other).unwrap_err().to_string();
+        assert!(error.contains("edited or renamed"), "{error}");
+        // So is one that is not an entry, with where its JSON breaks.
+        std::fs::write(&renamed, "{\n  \"key\": [\n").unwrap();
+        let error = cache.lookup(&recorded, &other).unwrap_err().to_string();
+        assert!(
+            error.contains("not a recorded answer (EOF while parsing a list at line 3"),
+            "{error}"
+        );
+        // A local cache file of another key is only a miss.
+        let local = root.path().join(".promptctl/cache/eval");
         std::fs::copy(
-            recorded.join(format!("{}.json", entry.key.id())),
-            recorded.join(format!("{}.json", other.id())),
+            local.join(format!("{}.json", entry.key.id())),
+            local.join(format!("{}.json", key(6).id())),
         )
         .unwrap();
-        assert!(cache.lookup(&recorded, &other).is_none());
+        assert!(cache.lookup(&recorded, &key(6)).unwrap().is_none());
     }
 }

@@ -341,10 +341,14 @@ impl Runner<'_> {
             request_sha256: cache::request_sha256(&sent),
             repetition,
         };
-        if let Some((entry, origin)) = self.cache.lookup(&job.recorded, &key) {
-            let answer = entry.answer.clone();
-            self.remember(job, entry);
-            return Asked::Answer(answer, origin);
+        match self.cache.lookup(&job.recorded, &key) {
+            Ok(Some((entry, origin))) => {
+                let answer = entry.answer.clone();
+                self.remember(job, entry);
+                return Asked::Answer(answer, origin);
+            }
+            Ok(None) => {}
+            Err(error) => return Asked::Failed(error.to_string()),
         }
         if self.options.offline {
             return Asked::NotRecorded;

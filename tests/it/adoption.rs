@@ -88,7 +88,7 @@ fn a_new_team_goes_from_nothing_to_a_published_prompt() {
     // "Installed": the binary copied alone into a prefix.
     std::fs::create_dir_all(sandbox.join("prefix/bin")).unwrap();
     std::fs::create_dir_all(sandbox.join("home")).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_promptctl"), sandbox.join("prefix/bin/promptctl")).unwrap();
+    std::fs::copy(crate::support::binary(), sandbox.join("prefix/bin/promptctl")).unwrap();
     let repo = sandbox.join("acme-support");
     std::fs::create_dir_all(&repo).unwrap();
     std::fs::write(repo.join("app.py"), APP).unwrap();

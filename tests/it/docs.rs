@@ -152,7 +152,7 @@ fn the_introduction_documents_the_json_fields_and_exit_codes() {
 }
 
 fn help(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_promptctl"))
+    let output = Command::new(crate::support::binary())
         .args(args)
         .env_remove("CLICOLOR_FORCE")
         .output()

@@ -335,6 +335,16 @@ fn eval_calls_grades_caches_records_and_replays_offline() {
     let keyless = run_isolated(repo.path(), &["eval", "--version", "2"], &[]);
     assert_eq!(keyless.code, 2, "{}\n{}", keyless.stdout, keyless.stderr);
     assert!(keyless.stdout.contains("EVAL_TEST_KEY"), "{}", keyless.stdout);
+
+    // A committed answer that was edited is an error naming the file, not a silent miss.
+    let edited = &files[0];
+    let text = std::fs::read_to_string(edited).unwrap();
+    std::fs::write(edited, text.replacen("\"repetition\": ", "\"repetition\": 1", 1)).unwrap();
+    let broken = run_isolated(repo.path(), &["eval", "--offline", "--version", "1"], &[]);
+    assert_eq!(broken.code, 2, "{}\n{}", broken.stdout, broken.stderr);
+    let name = edited.file_name().unwrap().to_string_lossy();
+    assert!(broken.stdout.contains(&*name), "{}", broken.stdout);
+    assert!(broken.stdout.contains("edited or renamed"), "{}", broken.stdout);
 }
 
 fn spent_line(stdout: &str) -> String {

@@ -266,7 +266,7 @@ fn variable_types_render_at_the_type_limit_and_are_refused_past_it() {
 /// `LIMIT`: what these cases guard against is a hang, which would otherwise hang the suite.
 fn run_or_kill(repo: &Repo, args: &[&str]) -> Run {
     const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_promptctl"))
+    let mut child = std::process::Command::new(crate::support::binary())
         .arg("--root")
         .arg(repo.path())
         .args(["--color", "never"])

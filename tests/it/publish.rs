@@ -953,7 +953,7 @@ fn concurrent_publishes_serialise() {
             .iter()
             .rev()
             .map(|folder| {
-                let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+                let mut command = Command::new(crate::support::binary());
                 command
                     .arg("--root")
                     .arg(deploy.path())
@@ -1024,7 +1024,7 @@ fn a_connection_killed_mid_transaction_leaves_the_store_as_it_was() {
              CREATE TRIGGER linger BEFORE INSERT ON prompt_deployments FOR EACH ROW EXECUTE FUNCTION linger();",
         )
         .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_promptctl"))
+    let child = Command::new(crate::support::binary())
         .arg("--root")
         .arg(deploy.path())
         .args(["publish", "--env", "production"])

@@ -114,7 +114,7 @@ fn vars_come_from_tests_files_stdin_and_typed_assignments() {
         rendered(&repo.run(&["render", "greet@1", "--vars", "vars.toml"])),
         "Hello Bo (1, dry) #1\n"
     );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_promptctl"))
+    let output = std::process::Command::new(crate::support::binary())
         .args(["--root"])
         .arg(repo.path())
         .args(["render", "greet", "--vars", "-", "--var", "nickname=Cy", "--format", "json"])

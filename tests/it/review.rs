@@ -77,7 +77,7 @@ pub const GITHUB_VARIABLES: &[&str] = &[
 /// Runs `promptctl --color never review ARGS` in `dir` with `env` set and the GitHub variables of
 /// the machine removed.
 pub fn review_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+    let mut command = Command::new(crate::support::binary());
     command.args(["--color", "never", "review"]).args(args).current_dir(dir);
     for name in GITHUB_VARIABLES {
         command.env_remove(name);
@@ -909,7 +909,7 @@ fn not_a_git_repository() {
 
 #[test]
 fn review_help() {
-    let output = Command::new(env!("CARGO_BIN_EXE_promptctl"))
+    let output = Command::new(crate::support::binary())
         .args(["review", "--help"])
         .env_remove("GITHUB_TOKEN")
         .output()

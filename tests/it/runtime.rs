@@ -484,7 +484,7 @@ fn a_paused_publisher_never_undoes_a_rollback_in_redis() {
     project.build_qa(2);
 
     proxy.armed.store(true, Ordering::SeqCst);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+    let mut command = Command::new(crate::support::binary());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("PROMPTCTL_") {
             command.env_remove(name);

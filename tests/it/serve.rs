@@ -83,7 +83,7 @@ impl Serve {
     pub(crate) fn start(root: &Path, log: &Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+        let mut command = Command::new(crate::support::binary());
         for (name, _) in std::env::vars() {
             if name.starts_with("PROMPTCTL_") || name == "RUST_LOG" {
                 command.env_remove(name);

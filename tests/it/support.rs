@@ -115,29 +115,60 @@ pub fn run_in(root: &Path, args: &[&str]) -> Run {
     run_with(root, &[std::ffi::OsStr::new("--root"), root.as_os_str()], args)
 }
 
-/// Runs `command` (the promptctl binary) to completion. A spawn that finds no binary is tried
-/// again for up to 10 s: the tests that build the example service run `cargo build`, which may
-/// relink `target/debug/promptctl` while other tests start it (seen as ENOENT on fresh clones).
-pub fn output(command: &mut Command) -> std::process::Output {
-    let started = std::time::Instant::now();
-    loop {
-        match command.output() {
-            Err(error)
-                if error.kind() == std::io::ErrorKind::NotFound
-                    && started.elapsed() < std::time::Duration::from_secs(10) =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(100));
+/// The promptctl binary the tests run: a hard link to cargo's `target/debug/promptctl` made once
+/// per test process in `CARGO_TARGET_TMPDIR/promptctl-bin-PID/`. Every `cargo build` (even of nothing new) replaces
+/// `target/debug/promptctl` by unlinking it and linking it again, so a test that runs cargo
+/// (`runtime::service_binary`) would open a window in which a test starting the binary by
+/// cargo's path finds no file (ENOENT): the private link keeps the inode whatever cargo does.
+/// The folders of test processes that have exited are removed.
+pub fn binary() -> &'static Path {
+    static LINKED: OnceLock<PathBuf> = OnceLock::new();
+    LINKED.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(dir).expect("create CARGO_TARGET_TMPDIR");
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("promptctl-bin-") else { continue };
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
             }
-            result => return result.expect("run promptctl"),
         }
-    }
+        // Named `promptctl` (clap's usage lines show the binary's file name), in a folder of its own.
+        let folder = dir.join(format!("promptctl-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).expect("create the binary's folder");
+        let link = folder.join("promptctl");
+        let _ = std::fs::remove_file(&link);
+        let source = Path::new(env!("CARGO_BIN_EXE_promptctl"));
+        // The link itself may fall in such a window (a test's cargo run at the same moment).
+        let started = std::time::Instant::now();
+        loop {
+            match std::fs::hard_link(source, &link)
+                .or_else(|_| std::fs::copy(source, &link).map(|_| ()))
+            {
+                Ok(()) => break,
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::NotFound
+                        && started.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(error) => panic!("link {} to {}: {error}", source.display(), link.display()),
+            }
+        }
+        link
+    })
+}
+
+/// Runs `command` (the promptctl binary) to completion.
+pub fn output(command: &mut Command) -> std::process::Output {
+    command.output().expect("run promptctl")
 }
 
 /// Runs the binary in `dir` with `global` options (none, or a `--root` of the test's choosing)
 /// before `--color never` and `args`; a panic of the binary fails the test.
 pub fn run_with(dir: &Path, global: &[&std::ffi::OsStr], args: &[&str]) -> Run {
     let output = output(
-        Command::new(env!("CARGO_BIN_EXE_promptctl"))
+        Command::new(binary())
             .args(global)
             .args(["--color", "never"])
             .args(args)
@@ -159,7 +190,7 @@ pub fn run_with(dir: &Path, global: &[&std::ffi::OsStr], args: &[&str]) -> Run {
 /// variables (or `GITHUB_ACTOR`) of the shell the tests run in, and `env` set: what it signs with,
 /// publishes to and records as the actor comes from the test alone. A panic fails the test.
 pub fn run_isolated(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+    let mut command = Command::new(binary());
     command.arg("--root").arg(root).args(["--color", "never"]).args(args).current_dir(root);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();

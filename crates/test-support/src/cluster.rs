@@ -47,6 +47,9 @@ impl Cluster {
                 ("--cluster-enabled", "yes".to_string()),
                 ("--cluster-config-file", "nodes.conf".to_string()),
                 ("--cluster-node-timeout", "1000".to_string()),
+                // The bus port, by default the port + 10000, which nothing checked was free (a
+                // test's outgoing connection may hold it): one that was free a moment ago.
+                ("--cluster-port", crate::free_port().to_string()),
                 ("--dir", folder.display().to_string()),
             ];
             nodes.push(Redis::start_with(&options, false)?);

@@ -157,8 +157,9 @@ pub(super) fn char_at(text: &str, offset: usize) -> Option<char> {
     text.get(offset..).and_then(|rest| rest.chars().next())
 }
 
-/// Walks the characters of `text`, reporting the hidden and deceptive ones.
-pub(super) fn hidden_characters(text: &str, findings: &mut Vec<Finding>) {
+/// Walks the characters of `text`, reporting the hidden and deceptive ones; CRLF line endings too,
+/// unless `crlf_allowed` (a data file, where they are the format's: RFC 4180's CSV).
+pub(super) fn hidden_characters(text: &str, findings: &mut Vec<Finding>, crlf_allowed: bool) {
     let bytes = text.as_bytes();
     if !needs_hidden_scan(bytes) {
         return;
@@ -248,7 +249,7 @@ pub(super) fn hidden_characters(text: &str, findings: &mut Vec<Finding>) {
         previous = Some(c);
         offset += width;
     }
-    if let Some((first, count)) = crlf {
+    if let Some((first, count)) = crlf.filter(|_| !crlf_allowed) {
         findings.push(Finding {
             code: Code::SecurityCarriageReturn,
             span: first..first + 1,

@@ -39,12 +39,23 @@ pub fn check_file(file: &str, text: &str) -> Vec<Diagnostic> {
 /// `check_file`, and the findings its `promptctl-allow` comments suppressed, with their reasons:
 /// an allowed secret is not printed, but it is counted and listed by `--format json`.
 pub fn check_file_audited(file: &str, text: &str) -> (Vec<Diagnostic>, Vec<Silenced>) {
+    audit(file, text, false)
+}
+
+/// `check_file_audited` for an eval's data file (`evals/`: a dataset, a JSON Schema), whose rows
+/// reach a model as they are: secrets and hidden characters alike, but CRLF line endings are the
+/// CSV format's own (RFC 4180), not a finding.
+pub fn check_data_file_audited(file: &str, text: &str) -> (Vec<Diagnostic>, Vec<Silenced>) {
+    audit(file, text, true)
+}
+
+fn audit(file: &str, text: &str, crlf_allowed: bool) -> (Vec<Diagnostic>, Vec<Silenced>) {
     let rules = rules::active();
     let mut findings = Vec::new();
     for secret in find_secrets(&rules, text, Some(file)) {
         findings.push(secret.finding(text, &rules));
     }
-    hidden_characters(text, &mut findings);
+    hidden_characters(text, &mut findings, crlf_allowed);
     let has_marker = MARKER_FINDER.find(text.as_bytes()).is_some();
     if findings.is_empty() && !has_marker {
         return (Vec::new(), Vec::new());
