@@ -164,3 +164,76 @@ paths = ['''^fixtures/''']
 targetRules = ["acme"]
 \0token = acme_live_Q7vT2mXk9LpR4sWz8HnB3cYd # revoked
 """)
+
+# eval_dataset: manifests whose evals name both datasets (inline vars, every assertion, a bad
+# row), with the repository's own dataset and small JSONL and CSV datasets of every variable type.
+EVALS = """description = "Explains a game"
+
+[[test]]
+name = "chess"
+vars = { game = "Chess", turns = 3 }
+contains = ["Chess"]
+
+[[eval]]
+name = "inline"
+model = "mini"
+vars = { game = "Go", turns = 2, tags = ["board"], player = { name = "Ada" } }
+input = "How do I win?"
+repeat = 2
+assert = [
+  { contains = "territory" },
+  { not_contains = "I don't know", required = false },
+  { regex = "(?i)\\\\bstones?\\\\b", pass_rate = 0.5 },
+  { json = true, required = false },
+  { max_tokens = 400 },
+  { max_chars = 2000 },
+  { similar_to = "Surround more territory", min = 0.7 },
+  { judge = "Explains the goal" },
+  { latency_ms = 8000 },
+  { cost = 0.002 },
+]
+
+[[eval]]
+name = "from-test"
+model = "mini"
+test = "chess"
+versions = [1]
+
+[[eval]]
+name = "lines"
+model = "mini"
+dataset = "evals/cases.jsonl"
+assert = [{ similar_to = true }]
+
+[[eval]]
+name = "table"
+model = "mini"
+dataset = "evals/cases.csv"
+"""
+JSONL = (
+    '{"vars": {"game": "Chess", "turns": 3, "ratio": 0.5, "strict": true}, "input": "Castling?", "reference": "The king moves two squares"}\n'
+    '\n'
+    '{"vars": {"game": "Go", "tags": ["a", "b"], "player": {"name": "Ada"}}, "reference": "Stones"}\n'
+)
+CSV = 'game,turns,ratio,strict,tags,player,input,reference\r\nChess,3,0.5,true,"[""x""]","{""name"": ""Ada""}","Two\nlines",Ref\r\n"Go, the game",,,,,,,Stones\r\n'
+write("eval_dataset", EVALS + "\0" + JSONL + "\0" + CSV)
+write("eval_dataset", EVALS + "\0" + read("prompts/qa-system-prompt/evals/questions.jsonl").decode() + "\0" + CSV)
+write("eval_dataset", EVALS + "\0" + '{"vars": {"game": 7}}\n{"vars": {"game": "Go",}}\n' + "\0" + 'game,turns\nChess"y,3\n')
+write("eval_dataset", read("prompts/qa-system-prompt/prompt.toml").decode().replace("evals/questions.jsonl", "evals/cases.jsonl") + "\0" + JSONL)
+
+# eval_answer: model servers' answers in each provider's wire format, whole and streamed, with
+# judge verdicts, embeddings and error bodies.
+write("eval_answer", json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "The king moves two squares towards a rook."}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29}}))
+write("eval_answer", json.dumps({"choices": [{"message": {"content": 'Verdict: {"pass": true, "score": 0.9, "reason": "names the king"} done'}}]}))
+write("eval_answer", json.dumps({"id": "msg_1", "type": "message", "role": "assistant", "content": [{"type": "text", "text": "The rook "}, {"type": "thinking", "thinking": "x"}, {"type": "text", "text": "jumps."}], "stop_reason": "end_turn", "usage": {"input_tokens": 12, "cache_read_input_tokens": 3, "output_tokens": 4}}))
+write("eval_answer", json.dumps({"candidates": [{"content": {"parts": [{"text": "A thought", "thought": True}, {"text": "Checkmate ends it."}]}, "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 4, "thoughtsTokenCount": 2}}))
+write("eval_answer", json.dumps({"promptFeedback": {"blockReason": "SAFETY"}}))
+write("eval_answer", json.dumps({"object": "list", "data": [{"object": "embedding", "index": 1, "embedding": [0.5, 1]}, {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]}], "usage": {"prompt_tokens": 4}}))
+write("eval_answer", json.dumps({"embeddings": [{"values": [0.1, 0.2, 0.3]}, {"values": [0.3, 0.2, 0.1]}]}))
+write("eval_answer", json.dumps({"error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}}))
+write("eval_answer", "Wed, 21 Oct 2015 07:28:00 GMT")
+write("eval_answer", "120")
+write("eval_answer", 'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\ndata: {"choices":[{"index":0,"delta":{"content":"The king"},"finish_reason":null}]}\n\n: keep-alive\n\ndata: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":2}}\n\ndata: [DONE]\n\n')
+write("eval_answer", 'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}\n\nevent: ping\ndata: {"type": "ping"}\n\nevent: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n')
+write("eval_answer", 'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n')
+write("eval_answer", 'data: {"candidates": [{"content": {"parts": [{"text": "Check"}],"role": "model"}}]}\r\n\r\ndata: {"candidates": [{"content": {"parts": [{"text": "mate."}],"role": "model"},"finishReason": "STOP"}],"usageMetadata": {"promptTokenCount": 9,"candidatesTokenCount": 3}}\r\n\r\n')

@@ -157,6 +157,50 @@ pub fn verdict(answer: &str) -> Grade {
     }
 }
 
+/// Grades `text` (a model's answer, from the fuzz target `eval_answer`) with every assertion that
+/// reads the answer alone, and reads it as a judge's verdict.
+#[doc(hidden)]
+pub fn fuzz_grades(text: &str) {
+    use std::sync::OnceLock;
+    static PREPARED: OnceLock<Vec<(AssertKind, Prepared)>> = OnceLock::new();
+    let prepared = PREPARED.get_or_init(|| {
+        let schema = r#"{"type": "object", "required": ["pass"], "properties": {"pass": {"type": "boolean"}, "score": {"type": "number", "minimum": 0, "maximum": 1}}}"#;
+        [
+            (AssertKind::Contains("king".into()), None),
+            (AssertKind::NotContains("I can't".into()), None),
+            (AssertKind::Regex(r"(?i)\b(rook|king)s?\b".into()), None),
+            (AssertKind::Json { schema: None }, None),
+            (AssertKind::Json { schema: Some("verdict.schema.json".into()) }, Some(schema)),
+            (AssertKind::MaxTokens(10), None),
+            (AssertKind::MaxChars(100), None),
+            (AssertKind::LatencyMs(1000), None),
+            (AssertKind::Cost(0.01), None),
+        ]
+        .into_iter()
+        .map(|(kind, schema)| {
+            let prepared = prepare(&kind, schema).expect("the fuzz target's assertions prepare");
+            (kind, prepared)
+        })
+        .collect()
+    });
+    let answer = Completion {
+        text: text.to_string(),
+        input_tokens: 100,
+        output_tokens: text.len() as u64,
+        latency_ms: 250,
+        finish_reason: Some("stop".into()),
+    };
+    for (kind, prepared) in prepared {
+        for cost in [None, Some(0.001)] {
+            let grade = grade(kind, prepared, &answer, cost).expect("a text assertion grades");
+            assert_eq!(grade.passed, grade.reason.is_none());
+        }
+    }
+    let verdict = verdict(text);
+    let score = verdict.score.expect("a verdict has a score");
+    assert!((0.0..=1.0).contains(&score), "a verdict's score out of 0..=1: {score}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,7 +98,7 @@ fn error_status(kind: &str) -> u16 {
     }
 }
 
-fn read_stream(response: reqwest::blocking::Response) -> Result<Completion, Failure> {
+pub(super) fn read_stream(body: impl std::io::Read) -> Result<Completion, Failure> {
     let mut completion = Completion {
         text: String::new(),
         input_tokens: 0,
@@ -108,7 +108,7 @@ fn read_stream(response: reqwest::blocking::Response) -> Result<Completion, Fail
     };
     let mut started = false;
     let mut stopped = false;
-    http::events(response, |event| {
+    http::events(body, |event| {
         let data = http::event_json(&event)?;
         let kind = data
             .get("type")

@@ -157,11 +157,11 @@ pub(super) fn add_chunk(completion: &mut Completion, value: &Value) -> Result<()
     Ok(())
 }
 
-fn read_stream(response: reqwest::blocking::Response) -> Result<Completion, Failure> {
+pub(super) fn read_stream(body: impl std::io::Read) -> Result<Completion, Failure> {
     let mut completion = empty();
     let mut chunks = 0;
     let mut last = Value::Null;
-    http::events(response, |event| {
+    http::events(body, |event| {
         let chunk = http::event_json(&event)?;
         if let Some(error) = chunk.get("error") {
             let status = error.get("code").and_then(Value::as_u64).unwrap_or(500) as u16;

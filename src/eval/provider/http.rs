@@ -23,6 +23,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Characters of a server's error message kept in an error.
 const MESSAGE_CHARS: usize = 300;
+/// The most of one successful answer read (a JSON document, or a whole stream of events): far
+/// above any chat answer or batch of embeddings, and a bound on what a server that never stops
+/// sending (a wrong `base_url`, a broken proxy) can make promptctl hold.
+pub(super) const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+
+fn too_large() -> Failure {
+    Failure::Malformed(format!(
+        "the answer is larger than {} MiB, more than any model answer; is `base_url` the model's API?",
+        MAX_ANSWER_BYTES >> 20
+    ))
+}
 
 /// A model's client and limits, shared by every thread that calls it.
 pub(super) struct Http {
@@ -315,7 +326,14 @@ fn read_capped(response: reqwest::blocking::Response, limit: u64) -> String {
 pub(super) fn read_json(
     response: reqwest::blocking::Response,
 ) -> Result<serde_json::Value, Failure> {
-    let bytes = response.bytes().map_err(|error| Failure::Transport(chain(&error)))?;
+    let mut bytes = Vec::new();
+    response
+        .take(MAX_ANSWER_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| Failure::Transport(error.to_string()))?;
+    if bytes.len() as u64 > MAX_ANSWER_BYTES {
+        return Err(too_large());
+    }
     serde_json::from_slice(&bytes)
         .map_err(|error| Failure::Malformed(format!("not JSON ({error})")))
 }
@@ -482,13 +500,22 @@ pub(super) fn events(
     body: impl Read,
     mut each: impl FnMut(Event) -> Result<Flow, Failure>,
 ) -> Result<(), Failure> {
-    let mut reader = BufReader::new(body);
+    let mut reader = BufReader::new(body.take(MAX_ANSWER_BYTES + 1));
     let mut sse = Sse::default();
     let mut line = String::new();
+    let mut total: u64 = 0;
     loop {
         line.clear();
-        let read =
-            reader.read_line(&mut line).map_err(|error| Failure::Transport(error.to_string()))?;
+        let read = reader.read_line(&mut line).map_err(|error| match error.kind() {
+            std::io::ErrorKind::InvalidData => {
+                Failure::Malformed("the stream is not UTF-8 text".into())
+            }
+            _ => Failure::Transport(error.to_string()),
+        })?;
+        total += read as u64;
+        if total > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
         let event =
             if read == 0 { sse.finish() } else { sse.line(line.trim_end_matches(['\n', '\r'])) };
         if let Some(event) = event {

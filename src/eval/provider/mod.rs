@@ -238,6 +238,57 @@ impl Model {
     }
 }
 
+/// The fuzz target `eval_answer` (docs/fuzzing.md): `data` read as every provider reads a model
+/// server's answer — as one JSON document (OpenAI's and Anthropic's chat answers, Gemini's answer
+/// or chunk, each provider's embeddings for one to three texts), as a stream of server-sent events
+/// (each provider's stream reader), as an error body and a `Retry-After` value — and every
+/// answer text read is graded as the assertions grade it. Nothing may panic, and a stream's
+/// text comes only from the input.
+#[doc(hidden)]
+pub fn fuzz_answer(data: &[u8]) {
+    use std::time::{Duration, SystemTime};
+    let mut texts: Vec<String> = Vec::new();
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
+        texts.extend(openai::parse_chat(&value).ok().map(|c| c.text));
+        texts.extend(anthropic::parse(&value).ok().map(|c| c.text));
+        let mut chunk = Completion {
+            text: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0,
+            finish_reason: None,
+        };
+        if gemini::add_chunk(&mut chunk, &value).is_ok() {
+            texts.push(chunk.text);
+        }
+        for expected in 1..=3 {
+            if let Ok((vectors, _)) = openai::parse_embeddings(&value, expected) {
+                assert_eq!(vectors.len(), expected);
+                let _ = crate::eval::assert::cosine(&vectors[0], &vectors[expected - 1]);
+            }
+            if let Ok(vectors) = gemini::parse_embeddings(&value, expected) {
+                assert_eq!(vectors.len(), expected);
+            }
+        }
+    }
+    for read in [openai::read_stream, anthropic::read_stream, gemini::read_stream] {
+        if let Ok(completion) = read(data) {
+            assert!(completion.text.len() <= data.len(), "a stream's text longer than the stream");
+            texts.push(completion.text);
+        }
+    }
+    let text = String::from_utf8_lossy(data);
+    let _ = http::truncate(&http::error_message(&text));
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    if let Some(wait) = http::parse_retry_after(text.trim(), now) {
+        let _ = wait.min(Duration::from_secs(60));
+    }
+    texts.push(text.into_owned());
+    for text in &texts {
+        crate::eval::assert::fuzz_grades(text);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

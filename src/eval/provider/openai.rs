@@ -99,7 +99,7 @@ pub(super) fn parse_chat(value: &Value) -> Result<Completion, Failure> {
 
 /// A streamed chat completion: `data:` chunks of `choices[0].delta.content` up to `[DONE]`; the
 /// usage arrives in a last chunk without choices (`stream_options.include_usage`).
-fn read_stream(response: reqwest::blocking::Response) -> Result<Completion, Failure> {
+pub(super) fn read_stream(body: impl std::io::Read) -> Result<Completion, Failure> {
     let mut completion = Completion {
         text: String::new(),
         input_tokens: 0,
@@ -108,7 +108,7 @@ fn read_stream(response: reqwest::blocking::Response) -> Result<Completion, Fail
         finish_reason: None,
     };
     let mut chunks = 0;
-    http::events(response, |event| {
+    http::events(body, |event| {
         if event.data.trim() == "[DONE]" {
             return Ok(Flow::Stop);
         }
