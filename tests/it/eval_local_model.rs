@@ -111,6 +111,7 @@ fn recorded(repo: &Repo) -> (Vec<String>, Vec<usize>) {
         let text = std::fs::read_to_string(entry.path()).unwrap();
         assert!(!text.contains(KEY), "{}", entry.path().display());
         let entry: serde_json::Value = serde_json::from_str(&text).unwrap();
+        crate::support::assert_schema_valid("eval-recorded.schema.json", &entry);
         if let Some(chat) = entry["answer"].get("chat") {
             chats.push(chat["text"].as_str().unwrap().to_string());
         } else {
@@ -134,6 +135,7 @@ fn eval_runs_against_a_real_local_model_and_replays_offline_without_it() {
     let first = eval(&repo, &["--format", "json"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     let report: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    crate::support::assert_schema_valid("eval-report.schema.json", &report);
     let capitals = &report["evals"][0];
     eprintln!("{}", serde_json::to_string_pretty(capitals).unwrap());
     assert_eq!(capitals["eval"], "capitals");

@@ -280,6 +280,7 @@ fn eval_calls_grades_caches_records_and_replays_offline() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(server.count(), 8);
     let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    crate::support::assert_schema_valid("eval-report.schema.json", &report);
     let castling = &report["evals"][0];
     assert_eq!(castling["eval"], "castling");
     assert_eq!(castling["answered"], 2);
@@ -308,6 +309,8 @@ fn eval_calls_grades_caches_records_and_replays_offline() {
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         assert!(!text.contains(KEY), "{}", file.display());
+        let entry: serde_json::Value = serde_json::from_str(&text).unwrap();
+        crate::support::assert_schema_valid("eval-recorded.schema.json", &entry);
     }
     std::fs::remove_dir_all(repo.join(".promptctl/cache/eval")).unwrap();
     let offline = run_isolated(repo.path(), &["eval", "--offline"], &[]);
@@ -404,6 +407,7 @@ fn base_compares_the_served_versions_and_review_shows_the_table() {
     assert!(run.stdout.contains("**Model evaluation** (base `HEAD` → head)"), "{}", run.stdout);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    crate::support::assert_schema_valid("eval-report.schema.json", &report);
     let sides: Vec<(&str, u64)> = report["evals"]
         .as_array()
         .unwrap()
@@ -445,6 +449,7 @@ fn this_repositorys_evals_are_not_recorded_offline() {
     let run = run_isolated(repo.path(), &["eval", "--offline", "--format", "json"], &[]);
     assert_eq!(run.code, 5, "{}\n{}", run.stdout, run.stderr);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    crate::support::assert_schema_valid("eval-report.schema.json", &report);
     let evals = report["evals"].as_array().unwrap();
     assert!(!evals.is_empty());
     for eval in evals {

@@ -304,3 +304,19 @@ pub fn handlebars_js(test: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// Asserts that `value` (what promptctl printed or wrote) is valid against `schemas/{schema}`,
+/// listing every violation.
+pub fn assert_schema_valid(schema: &str, value: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas").join(schema);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("schemas/{schema}: {e}"));
+    let schema_value: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("schemas/{schema}: {e}"));
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema_value)
+        .unwrap_or_else(|e| panic!("schemas/{schema} does not compile: {e}"));
+    let violations: Vec<String> =
+        validator.iter_errors(value).map(|e| format!("at {}: {e}", e.instance_path())).collect();
+    assert!(violations.is_empty(), "schemas/{schema}:\n{}\n{value:#}", violations.join("\n"));
+}
