@@ -123,6 +123,7 @@ codes! {
     EvalCase => "eval/case", Error, "a case of an eval passes vars that do not type-check against a version's contract, or do not render";
     EvalAssert => "eval/assert", Error, "an assertion's regex does not compile, or its JSON Schema file is missing or not a schema";
     EvalJudge => "eval/judge", Error, "the judge prompt of a `judge` assertion does not exist or does not declare `rubric` and `output`";
+    EvalRecorded => "eval/recorded", Error, "a recorded answer of `evals/recorded/` is not an answer file, or its key is not the one its name is the digest of (it was edited or renamed)";
     LintsInvalid => "lints/invalid", Error, "a `[lints]` level or a `[[suppress]]` entry of prompt.toml is invalid: an unknown code or group, a level other than allow, warn or deny, a code that can never be allowed, or a suppression without a reason";
     LintsUnusedSuppression => "lints/unused-suppression", Warning, "a `[[suppress]]` entry of prompt.toml matches no diagnostic, so it silences nothing";
 }

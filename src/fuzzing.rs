@@ -120,6 +120,7 @@ fn check_prompt_with(
             .iter()
             .map(|(path, bytes)| SourceFile::new((*path).to_string(), bytes.to_vec()))
             .collect(),
+        recorded: Vec::new(),
         seed: legacy.map(|bytes| SeedSource::Read(SourceFile::new(LEGACY.into(), bytes.to_vec()))),
         diagnostics: Vec::new(),
         unreadable: false,

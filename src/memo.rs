@@ -158,13 +158,7 @@ pub fn key(project: &Project, lock: &Lock, prompt: &PromptFiles) -> String {
     field(env!("PROMPTCTL_SOURCE_DIGEST").as_bytes());
     field(&project.config_sha256);
     field(prompt.dir.as_bytes());
-    for file in prompt
-        .manifest
-        .iter()
-        .chain(prompt.versions.iter().map(|(_, file)| file))
-        .chain(prompt.snapshots.iter())
-        .chain(prompt.evals.iter())
-    {
+    for file in prompt.files() {
         field(file.path.as_bytes());
         field(&file.sha256);
     }

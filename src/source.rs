@@ -150,9 +150,11 @@ pub struct PromptFiles {
     pub versions: Vec<(u32, SourceFile)>,
     /// `snapshots/*.txt`, by file name.
     pub snapshots: Vec<SourceFile>,
-    /// The files directly in `evals/` (datasets, JSON Schemas), by file name; `evals/recorded/`
-    /// (recorded answers, which no check reads) is listed in `extras`.
+    /// The files directly in `evals/` (datasets, JSON Schemas), by file name.
     pub evals: Vec<SourceFile>,
+    /// The `.json` files of `evals/recorded/` (recorded model answers), by file name; its other
+    /// entries are listed in `extras`.
+    pub recorded: Vec<SourceFile>,
     /// The legacy file named by `[seed] file`, read here so that checking stays pure.
     pub seed: Option<SeedSource>,
     /// Problems found while reading: stray files, symlinks out of the repository, read errors.
@@ -199,6 +201,7 @@ impl PromptFiles {
             .chain(self.versions.iter_mut().map(|(_, file)| file))
             .chain(self.snapshots.iter_mut())
             .chain(self.evals.iter_mut())
+            .chain(self.recorded.iter_mut())
             .chain(seed)
     }
 
@@ -209,6 +212,7 @@ impl PromptFiles {
             .chain(self.versions.iter().map(|(_, file)| file))
             .chain(self.snapshots.iter())
             .chain(self.evals.iter())
+            .chain(self.recorded.iter())
     }
 }
 
@@ -352,6 +356,7 @@ const MANIFEST: Cap = (read::MANIFEST_BYTES, "a prompt.toml");
 const SNAPSHOT: Cap = (read::TEXT_BYTES, "a snapshot");
 const SEED: Cap = (read::TEXT_BYTES, "a legacy file of `[seed]`");
 const EVAL: Cap = (crate::syntax::dataset::MAX_DATASET_BYTES, "an eval dataset or schema");
+const RECORDED: Cap = (crate::eval::cache::MAX_ENTRY_BYTES, "a recorded eval answer");
 const OTHER: Cap = (read::OTHER_BYTES, "a file beside the prompts");
 
 /// The diagnostic for a file of a prompt that could not be read.
@@ -417,6 +422,7 @@ impl Reader<'_> {
             versions: Vec::new(),
             snapshots: Vec::new(),
             evals: Vec::new(),
+            recorded: Vec::new(),
             seed: None,
             diagnostics: Vec::new(),
             unreadable: false,
@@ -475,15 +481,42 @@ impl Reader<'_> {
                         }
                     }
                     if evals && snapshot_name == "recorded" && snapshot.is_dir() {
-                        // Recorded answers: `promptctl eval` reads them, no check does.
-                        for (_, recorded, recorded_type, _) in
+                        // Recorded answers: `check` reads the `.json` files (eval::cache).
+                        for (recorded_name, recorded, recorded_type, recorded_entry) in
                             list_dir(&snapshot).unwrap_or_default()
                         {
-                            prompt.extras.push(Extra::new(
-                                self.root,
-                                recorded,
-                                Some(recorded_type),
-                            ));
+                            let recorded_relative = format!("{snapshot_relative}/{recorded_name}");
+                            if recorded_type.is_symlink() {
+                                if let Some(diagnostic) = check_symlink(
+                                    &self.canonical_root,
+                                    &recorded,
+                                    &recorded_relative,
+                                ) {
+                                    prompt.diagnostics.push(diagnostic);
+                                    prompt.extras.push(Extra::new(self.root, recorded, None));
+                                    continue;
+                                }
+                            }
+                            if !recorded_name.ends_with(".json")
+                                || recorded_name.starts_with('.')
+                                || !recorded.is_file()
+                            {
+                                prompt.extras.push(Extra::new(
+                                    self.root,
+                                    recorded,
+                                    Some(recorded_type),
+                                ));
+                            } else if let Some((file, _)) = self.fetch(
+                                &recorded,
+                                Some(&recorded_entry),
+                                recorded_relative,
+                                false,
+                                RECORDED,
+                                &mut prompt.diagnostics,
+                                &mut entries,
+                            ) {
+                                prompt.recorded.push(file);
+                            }
                         }
                     } else if !snapshot.is_file() {
                         prompt.extras.push(Extra::new(self.root, snapshot, None));

@@ -136,6 +136,74 @@ pub(super) fn check(site: &Site, outcome: &mut Outcome, by_version: &mut Vec<(u3
     }
 }
 
+/// The recorded answers of `evals/recorded/` (docs/eval.md, "Recorded responses"): each is an
+/// answer file (`schemas/eval-recorded.schema.json`) named by its key's digest. A broken or edited
+/// file would otherwise only show when `eval` replays it.
+pub(super) fn check_recorded(files: &PromptFiles, diagnostics: &mut Vec<Diagnostic>) {
+    let record_again = || {
+        format!(
+            "recorded answers are written by `promptctl eval --record`, never by hand: delete the file and record again; {}",
+            help()
+        )
+    };
+    for file in &files.recorded {
+        let Ok(text) = std::str::from_utf8(file.bytes()) else {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::EvalRecorded,
+                    file.path.clone(),
+                    format!("`{}` is not UTF-8 text, so not a recorded answer", file.path),
+                )
+                .help(record_again()),
+            );
+            continue;
+        };
+        let entry = match serde_json::from_str::<crate::eval::cache::Entry>(text) {
+            Ok(entry) => entry,
+            Err(error) => {
+                let at = json_error_offset(text, error.line(), error.column());
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::EvalRecorded,
+                        file.path.clone(),
+                        format!("`{}` is not a recorded answer: {error}", file.path),
+                    )
+                    .at(text, at..at)
+                    .label("here")
+                    .help(record_again()),
+                );
+                continue;
+            }
+        };
+        let name = file.path.rsplit('/').next().unwrap_or_default();
+        let id = entry.key.id();
+        if name.strip_suffix(".json") != Some(id.as_str()) {
+            let key = text.find("\"key\"").map_or(0..0, |start| start..start + 5);
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::EvalRecorded,
+                    file.path.clone(),
+                    format!("the key of `{}` is not the one its name is the digest of: the file was edited or renamed", file.path),
+                )
+                .at(text, key)
+                .label(format!("this key's digest is {id}"))
+                .help(record_again()),
+            );
+        }
+    }
+}
+
+/// The byte offset of serde_json's 1-based `line` and `column` in `text` (its end when past it).
+fn json_error_offset(text: &str, line: usize, column: usize) -> usize {
+    let start =
+        text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
+    let mut at = (start + column.saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 /// A model name of an eval or assertion (`what`) is declared in `[models]`.
 fn check_model(
     site: &Site,

@@ -229,6 +229,7 @@ pub fn prompt_with<R>(
             allowed_inline.extend(silenced);
         }
     }
+    evals::check_recorded(files, diagnostics);
 
     if files.versions.is_empty() {
         diagnostics.push(

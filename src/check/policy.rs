@@ -111,6 +111,7 @@ pub const NEVER_ALLOWED: &[(Code, bool, &str)] = {
         (Code::EvalCase, false, EVAL),
         (Code::EvalAssert, false, EVAL),
         (Code::EvalJudge, false, EVAL),
+        (Code::EvalRecorded, false, "a recorded answer that does not replay records nothing: record it again"),
         (Code::LintsInvalid, false, "an invalid policy would silently apply another one"),
     ]
 };

@@ -79,7 +79,7 @@ pub enum CacheError {
 }
 
 /// The largest cache file read (an answer of a few hundred kilobytes at most).
-const MAX_ENTRY_BYTES: u64 = 8 * 1024 * 1024;
+pub const MAX_ENTRY_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Where answers are looked for and kept.
 #[derive(Debug, Clone)]

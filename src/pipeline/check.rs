@@ -44,13 +44,7 @@ impl CheckRun {
             .prompts
             .iter()
             .find(|p| path.starts_with(&p.dir) && path[p.dir.len()..].starts_with('/'))?;
-        let file = prompt
-            .manifest
-            .iter()
-            .chain(prompt.versions.iter().map(|(_, f)| f))
-            .chain(prompt.snapshots.iter())
-            .chain(prompt.evals.iter())
-            .find(|f| f.path == path)?;
+        let file = prompt.files().find(|f| f.path == path)?;
         std::str::from_utf8(file.bytes()).ok()
     }
 }

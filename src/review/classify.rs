@@ -456,6 +456,7 @@ pub(super) fn lint(config: &Config, lock: &Lock, name: &str, folder: &Folder) ->
         versions: Vec::new(),
         snapshots: Vec::new(),
         evals: Vec::new(),
+        recorded: Vec::new(),
         seed: folder.seed.clone(),
         diagnostics: Vec::new(),
         unreadable: false,

@@ -151,12 +151,44 @@ fn expect_one(repo: &Repo, code: &str, file: &str, needle: &str, message: &str) 
 
 const MANIFEST: &str = "prompts/rules/prompt.toml";
 
+/// A recorded answer file as `eval --record` writes it: its name and its text.
+fn recorded_answer(text: &str) -> (String, String) {
+    use promptctl::eval::cache::{Answer, CallKey, Entry};
+    use promptctl::eval::provider::Completion;
+    let entry = Entry {
+        key: CallKey {
+            kind: "chat".into(),
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            parameters: serde_json::Map::new(),
+            request_sha256: "0".repeat(64),
+            repetition: 0,
+        },
+        answer: Answer::Chat(Completion {
+            text: text.into(),
+            input_tokens: 3,
+            output_tokens: 1,
+            latency_ms: 12,
+            finish_reason: Some("stop".into()),
+        }),
+        recorded_at: "2026-12-03T00:00:00Z".into(),
+    };
+    let path = format!("prompts/rules/evals/recorded/{}.json", entry.key.id());
+    (path, serde_json::to_string_pretty(&entry).unwrap() + "\n")
+}
+
 #[test]
 fn a_good_project_with_evals_passes() {
-    let repo = project(GOOD_EVALS, &[("prompts/rules/evals/recorded/0123abcd.json", "{}")]);
+    let (path, text) = recorded_answer("Surround more territory");
+    let repo = project(GOOD_EVALS, &[(&path, &text), ("prompts/rules/evals/recorded/NOTES", "x")]);
     assert_eq!(diagnostics(&repo, 0), Vec::<Value>::new());
     // And again from the result cache and the file index.
     assert_eq!(diagnostics(&repo, 0), Vec::<Value>::new());
+    // A recorded answer is part of what the result cache is keyed by.
+    repo.write(&path, &text.replace("\"repetition\": 0", "\"repetition\": 2"));
+    let found = diagnostics(&repo, 1);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["code"], "eval/recorded");
 }
 
 #[test]
@@ -350,4 +382,23 @@ fn a_secret_or_hidden_character_in_a_dataset_is_reported_there_but_csv_line_endi
     let repo =
         project(evals, &[("prompts/rules/evals/cases.csv", "game,turns\r\nGo,2\r\nChess,3\r\n")]);
     assert_eq!(diagnostics(&repo, 0), Vec::<Value>::new());
+}
+
+#[test]
+fn a_broken_or_edited_recorded_answer_is_reported() {
+    let (path, text) = recorded_answer("Surround more territory");
+    // Edited: the key no longer digests to the file's name.
+    let edited = text.replace("\"repetition\": 0", "\"repetition\": 1");
+    let repo = project(GOOD_EVALS, &[(&path, &edited)]);
+    expect_one(&repo, "eval/recorded", &path, "\"key\"", "edited or renamed");
+    // Broken: not an answer file, at the line and column where the JSON breaks.
+    let broken = text.replace("\"finish_reason\": \"stop\"", "\"finish_reason\": \"stop\",");
+    let repo = project(GOOD_EVALS, &[(&path, &broken)]);
+    expect_one(&repo, "eval/recorded", &path, "}\n  },\n  \"recorded_at", "trailing comma");
+    // A link out of the repository is refused like any other.
+    let repo = project(GOOD_EVALS, &[]);
+    std::fs::create_dir_all(repo.join("prompts/rules/evals/recorded")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", repo.join(&path)).unwrap();
+    let found = diagnostics(&repo, 1);
+    assert_eq!(found[0]["code"], "structure/symlink", "{found:#?}");
 }
