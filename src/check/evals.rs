@@ -278,7 +278,16 @@ fn check_assert(
                     format!("put the schema in the prompt's `evals/` folder and name it relative to the prompt's folder, e.g. `evals/answer.schema.json`; {}", help()),
                 )),
                 Some(file) => match serde_json::from_slice::<serde_json::Value>(file.bytes()) {
-                    Ok(serde_json::Value::Object(_) | serde_json::Value::Bool(_)) => {}
+                    Ok(value @ (serde_json::Value::Object(_) | serde_json::Value::Bool(_))) => {
+                        // What `eval` compiles it with: a schema the validator refuses fails there.
+                        if let Err(problem) = jsonschema::validator_for(&value) {
+                            diagnostics.push(error(
+                                format!("`{schema}` is not a valid JSON Schema: {problem}"),
+                                "not a valid schema",
+                                format!("fix `{full}` (see https://json-schema.org/understanding-json-schema/); {}", help()),
+                            ));
+                        }
+                    }
                     Ok(_) => diagnostics.push(error(
                         format!("the JSON Schema `{schema}` is neither an object nor a boolean"),
                         "not a schema",

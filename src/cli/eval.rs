@@ -28,6 +28,9 @@ pub struct EvalArgs {
     /// Write the answers each prompt's evals used into its `evals/recorded/` folder (commit them: CI replays them)
     #[arg(long, conflicts_with = "offline")]
     pub record: bool,
+    /// With --record: also remove the recorded answers of the evaluated prompts that this run did not use (answers a `--base` run recorded for the base's version included)
+    #[arg(long, requires = "record", conflicts_with_all = ["eval", "version", "base"])]
+    pub prune: bool,
     /// Stop before a call whose worst-case cost would take this run's spending over USD
     #[arg(long, value_name = "USD")]
     pub budget: Option<f64>,
@@ -61,6 +64,7 @@ pub(super) fn eval(project: &Project, args: &EvalArgs, color: bool) -> Result<i3
         env: args.env.clone(),
         options: crate::eval::run::Options { offline: args.offline, budget: args.budget },
         record: args.record,
+        prune: args.prune,
     };
     let (report, recorded) = match pipeline::eval::eval(project, &request)? {
         Evaluated::Done { report, recorded } => (report, recorded),
@@ -75,7 +79,29 @@ pub(super) fn eval(project: &Project, args: &EvalArgs, color: bool) -> Result<i3
             return Ok(exit::OK);
         }
         Evaluated::Errors(run) => {
-            return Ok(render::check_errors(&run, color, "evaluating"));
+            // Machine-readable formats say why there is no report where a report would be.
+            match args.format {
+                EvalFormat::Json => super::build::print_json(&super::build::refused_json(&run)),
+                EvalFormat::Github => {
+                    let errors: Vec<crate::diagnostic::Diagnostic> =
+                        run.errors().cloned().collect();
+                    print!("{}", crate::report::github(&errors));
+                }
+                EvalFormat::Human | EvalFormat::Markdown => {}
+            }
+            for diagnostic in run.errors() {
+                eprint!("{}", checking::human(&run, diagnostic, color));
+            }
+            eprint!("{}", crate::report::explain_hint(run.errors()));
+            let scope = if args.names.is_empty() {
+                "the prompts".to_string()
+            } else {
+                format!("{} (or the judge prompt, or promptctl.toml)", args.names.join(", "))
+            };
+            eprintln!(
+                "error: not evaluating while `check` reports errors in {scope}; fix them first"
+            );
+            return Ok(exit::ERRORS);
         }
     };
     if let Some(out) = &args.out {
@@ -93,6 +119,16 @@ pub(super) fn eval(project: &Project, args: &EvalArgs, color: bool) -> Result<i3
         EvalFormat::Github => stdout.write_all(eval_report::github(&report).as_bytes())?,
     }
     stdout.flush()?;
+    if report.broken() {
+        // The table says which; stderr says that the run failed, as every command does.
+        let failed: u32 = report.evals.iter().map(|e| e.failed).sum();
+        if failed > 0 {
+            eprintln!("error: {failed} model call(s) failed; the table lists why");
+        }
+        if report.stopped_by_budget {
+            eprintln!("error: the budget stopped the run before a call that could have passed it");
+        }
+    }
     if !quiet() {
         for (dir, written, removed) in &recorded {
             eprintln!("recorded {written} answer(s) into `{dir}`, removed {removed}");

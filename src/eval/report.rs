@@ -246,7 +246,11 @@ pub fn markdown(report: &Report) -> String {
                 assertion.graded,
                 needed,
                 score(assertion.mean_score),
-                assertion.verdict.word(),
+                match (assertion.verdict, assertion.required) {
+                    // Reported only: it fails nothing.
+                    (Verdict::Fail, false) => "fail (optional)",
+                    (verdict, _) => verdict.word(),
+                },
             ));
         }
     }

@@ -33,6 +33,9 @@ pub struct Request {
     pub options: run::Options,
     /// Write the answers used into the prompts' `evals/recorded/` folders.
     pub record: bool,
+    /// With `record`: also remove the recorded answers this run did not use (the caller makes
+    /// sure the run is unfiltered: every eval of the prompts, each on its default versions).
+    pub prune: bool,
 }
 
 pub enum Evaluated {
@@ -50,12 +53,23 @@ pub enum Evaluated {
 pub fn eval(project: &Project, request: &Request) -> Result<Evaluated> {
     let run = match check::gate(project, Keep::Catalog)? {
         Gate::Clean(run) => run,
+        // Named prompts are evaluated when the errors are elsewhere (the judge prompts they use
+        // and promptctl.toml count as theirs).
+        Gate::Errors(run) if !blocking(project, &run, &request.names) => run,
         Gate::Errors(run) => return Ok(Evaluated::Errors(run)),
     };
     let mut catalog: Vec<&Prompt> = run.catalog.iter().collect();
     catalog.sort_by(|a, b| a.name.cmp(&b.name));
     for name in &request.names {
         render::find(&run, name)?;
+    }
+    if request.base.is_some() && !project.config.environments.contains_key(&request.env) {
+        let known: Vec<&str> = project.config.environments.keys().map(String::as_str).collect();
+        bail!(
+            "there is no environment `{}` in promptctl.toml; `--env` names one of: {}",
+            request.env,
+            known.join(", ")
+        );
     }
     let base_tree = match &request.base {
         Some(rev) => Some(BaseTree::open(project, rev)?),
@@ -106,7 +120,10 @@ pub fn eval(project: &Project, request: &Request) -> Result<Evaluated> {
     let outcome = run::run(&jobs, models, Cache::new(&project.root), request.options.clone());
     let mut recorded = Vec::new();
     if request.record {
-        let prune = request.eval.is_none() && request.version.is_none() && request.base.is_none();
+        let prune = request.prune
+            && request.eval.is_none()
+            && request.version.is_none()
+            && request.base.is_none();
         for (dir, entries) in &outcome.used {
             let (written, removed) = if prune {
                 crate::eval::cache::record(dir, entries)?
@@ -118,6 +135,24 @@ pub fn eval(project: &Project, request: &Request) -> Result<Evaluated> {
     }
     let report = report::summarize(&jobs, &outcome, request.base.clone());
     Ok(Evaluated::Done { report, recorded })
+}
+
+/// Whether `check`'s errors keep `names` from being evaluated: always when no prompt is named;
+/// else when an error is in a named prompt's folder, in a judge prompt's, outside `prompts/`
+/// (promptctl.toml), or a named prompt is missing from the catalog.
+fn blocking(project: &Project, run: &check::CheckRun, names: &[String]) -> bool {
+    if names.is_empty() {
+        return true;
+    }
+    let mut folders: Vec<String> =
+        names.iter().map(|name| format!("{}/", project_dir(project, name))).collect();
+    folders.push(format!("{}/", project_dir(project, &project.config.eval.judge_prompt)));
+    let prompts = format!("{}/", crate::source::relative(&project.root, &project.prompts_path()));
+    names.iter().any(|name| !run.catalog.iter().any(|prompt| &prompt.name == name))
+        || run.errors().any(|error| {
+            !error.file.starts_with(&prompts)
+                || folders.iter().any(|folder| error.file.starts_with(folder.as_str()))
+        })
 }
 
 /// `prompts/NAME/prompt.toml`, read.

@@ -273,9 +273,10 @@ fn parse_csv(file: &str, text: &str) -> Result<Vec<Case>, Diagnostic> {
                 text,
                 record.span.clone(),
                 format!(
-                    "line {} of `{file}` has {} fields, the header {}",
+                    "line {} of `{file}` has {} field{}, the header {}",
                     record.line,
                     record.fields.len(),
+                    if record.fields.len() == 1 { "" } else { "s" },
                     names.len()
                 ),
                 "this row",

@@ -338,16 +338,19 @@ fn eval_calls_grades_caches_records_and_replays_offline() {
     let keyless = run_isolated(repo.path(), &["eval", "--version", "2"], &[]);
     assert_eq!(keyless.code, 2, "{}\n{}", keyless.stdout, keyless.stderr);
     assert!(keyless.stdout.contains("EVAL_TEST_KEY"), "{}", keyless.stdout);
+    assert!(keyless.stderr.contains("model call(s) failed"), "{}", keyless.stderr);
 
-    // A committed answer that was edited is an error naming the file, not a silent miss.
+    // A committed answer that was edited is an error naming the file (check's, before any
+    // replay), not a silent miss.
     let edited = &files[0];
     let text = std::fs::read_to_string(edited).unwrap();
     std::fs::write(edited, text.replacen("\"repetition\": ", "\"repetition\": 1", 1)).unwrap();
     let broken = run_isolated(repo.path(), &["eval", "--offline", "--version", "1"], &[]);
-    assert_eq!(broken.code, 2, "{}\n{}", broken.stdout, broken.stderr);
+    assert_eq!(broken.code, 1, "{}\n{}", broken.stdout, broken.stderr);
     let name = edited.file_name().unwrap().to_string_lossy();
-    assert!(broken.stdout.contains(&*name), "{}", broken.stdout);
-    assert!(broken.stdout.contains("edited or renamed"), "{}", broken.stdout);
+    assert!(broken.stderr.contains(&*name), "{}", broken.stderr);
+    assert!(broken.stderr.contains("error[eval/recorded]"), "{}", broken.stderr);
+    assert!(broken.stderr.contains("edited or renamed"), "{}", broken.stderr);
 }
 
 fn spent_line(stdout: &str) -> String {
@@ -459,4 +462,67 @@ fn this_repositorys_evals_are_not_recorded_offline() {
             assert_eq!(assertion["verdict"], "not-recorded", "{assertion}");
         }
     }
+}
+
+#[test]
+fn errors_elsewhere_do_not_block_a_named_prompt_and_a_refusal_is_machine_readable() {
+    let server = Server::start();
+    let repo = project(server.port);
+    repo.write(
+        "prompts/other/prompt.toml",
+        "description = \"Another prompt\"\n\n[[eval]]\nname = \"e\"\nmodel = \"nope\"\nvars = { a = \"b\" }\n",
+    );
+    repo.write(
+        "prompts/other/v1.prompt",
+        "+++\nvariables.a = { type = \"string\" }\n+++\nHi {{a}}\n",
+    );
+    let named = eval(&repo, &["rules", "--eval", "castling"]);
+    assert_eq!(named.code, 0, "{}\n{}", named.stdout, named.stderr);
+    assert!(named.stdout.contains("| rules | castling |"), "{}", named.stdout);
+
+    let all = eval(&repo, &["--format", "json"]);
+    assert_eq!(all.code, 1, "{}\n{}", all.stdout, all.stderr);
+    let refused: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    assert_eq!(refused["status"], "refused", "{refused}");
+    assert_eq!(refused["diagnostics"][0]["code"], "eval/model", "{refused}");
+    assert!(
+        all.stderr.contains("not evaluating while `check` reports errors in the prompts"),
+        "{}",
+        all.stderr
+    );
+    let github = eval(&repo, &["other", "--format", "github"]);
+    assert_eq!(github.code, 1);
+    assert!(github.stdout.contains("::error file=prompts/other/prompt.toml"), "{}", github.stdout);
+    assert!(github.stderr.contains("errors in other (or the judge prompt"), "{}", github.stderr);
+
+    let unknown = eval(&repo, &["rules", "--base", "HEAD", "--env", "prod"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("there is no environment `prod`"), "{}", unknown.stderr);
+}
+
+#[test]
+fn record_keeps_the_answers_it_did_not_use_unless_told_to_prune() {
+    let server = Server::start();
+    let repo = project(server.port);
+    repo.write("prompts/rules/v2.prompt", &RULES_V1.replace("You answer", "You kindly answer"));
+    let v2 = eval(&repo, &["--record", "--version", "2"]);
+    assert_eq!(v2.code, 0, "{}\n{}", v2.stdout, v2.stderr);
+    let v2_files = recorded_files(&repo);
+    assert_eq!(v2_files.len(), 8, "{v2_files:?}");
+    // v2 is gone: its answers are used by no eval now, and a plain --record keeps them.
+    std::fs::remove_file(repo.join("prompts/rules/v2.prompt")).unwrap();
+    let plain = eval(&repo, &["--record"]);
+    assert_eq!(plain.code, 0, "{}\n{}", plain.stdout, plain.stderr);
+    let all = recorded_files(&repo);
+    assert!(v2_files.iter().all(|file| all.contains(file)), "{all:?}");
+    assert!(all.len() > 8, "v1's answers were added: {all:?}");
+    assert!(plain.stderr.contains("removed 0"), "{}", plain.stderr);
+    // --prune keeps only what this run used: v1's 8 answers (judge verdicts and embeddings of
+    // the same answers are the same calls for both versions).
+    let pruned = eval(&repo, &["--record", "--prune"]);
+    assert_eq!(pruned.code, 0, "{}\n{}", pruned.stdout, pruned.stderr);
+    assert_eq!(recorded_files(&repo).len(), 8, "{}", pruned.stderr);
+    assert!(pruned.stderr.contains(&format!("removed {}", all.len() - 8)), "{}", pruned.stderr);
+    let filtered = eval(&repo, &["--record", "--prune", "--eval", "castling"]);
+    assert_eq!(filtered.code, 2, "--prune on a filtered run is refused: {}", filtered.stderr);
 }

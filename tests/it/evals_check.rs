@@ -263,6 +263,10 @@ fn a_bad_regex_and_a_bad_schema_are_reported_at_their_assertion() {
     let evals = "[[eval]]\nname = \"e\"\nmodel = \"mini\"\nvars = { game = \"Go\" }\nassert = [{ json = \"evals/answer.schema.json\" }]\n";
     let repo = project(evals, &[("prompts/rules/evals/answer.schema.json", "[1, 2]")]);
     expect_one(&repo, "eval/assert", MANIFEST, "{ json", "neither an object nor a boolean");
+    // JSON, an object, and still not a schema `eval` could compile.
+    let schema = "{\"type\": \"object\", \"properties\": 5}";
+    let repo = project(evals, &[("prompts/rules/evals/answer.schema.json", schema)]);
+    expect_one(&repo, "eval/assert", MANIFEST, "{ json", "is not a valid JSON Schema");
 }
 
 #[test]
