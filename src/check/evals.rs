@@ -274,7 +274,7 @@ fn check_assert(
             match site.files.evals.iter().find(|file| file.path == full) {
                 None => diagnostics.push(error(
                     format!("the JSON Schema `{schema}` is not a file of `{}/evals/`", site.files.dir),
-                    "no such file",
+                    "not a file of the prompt's evals/",
                     format!("put the schema in the prompt's `evals/` folder and name it relative to the prompt's folder, e.g. `evals/answer.schema.json`; {}", help()),
                 )),
                 Some(file) => match serde_json::from_slice::<serde_json::Value>(file.bytes()) {
@@ -416,7 +416,7 @@ fn cases(
                 diagnostics.push(
                     Diagnostic::new(Code::EvalDataset, site.path, format!("the dataset `{}` is not a file of `{}/evals/`", file.get_ref(), site.files.dir))
                         .at(site.text, file.span())
-                        .label("no such file")
+                        .label("not a file of the prompt's evals/")
                         .help(format!("put the dataset in the prompt's `evals/` folder and name it relative to the prompt's folder, e.g. `evals/questions.jsonl`; {}", help())),
                 );
                 return None;

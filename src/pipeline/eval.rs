@@ -352,8 +352,17 @@ fn label(kind: &AssertKind) -> String {
         format!("{shown:?}")
     };
     match kind {
-        AssertKind::Contains(text) | AssertKind::NotContains(text) | AssertKind::Regex(text) => {
+        AssertKind::Contains(text) | AssertKind::NotContains(text) => {
             format!("{} {}", kind.key(), short(text))
+        }
+        // As written in prompt.toml's literal strings, not escaped again.
+        AssertKind::Regex(pattern) => {
+            let mut shown: String =
+                pattern.chars().take(40).map(|c| if c.is_control() { ' ' } else { c }).collect();
+            if pattern.chars().count() > 40 {
+                shown.push('…');
+            }
+            format!("regex /{shown}/")
         }
         AssertKind::Json { schema: Some(file) } => format!("json {file}"),
         AssertKind::Json { schema: None } => "json".into(),

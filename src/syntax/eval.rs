@@ -367,8 +367,10 @@ fn read_assert(reader: &mut Reader, value: &Value, path: &str) -> Option<AssertS
     let table = reader.table(value, &path)?;
     let allowed: Vec<&str> = KINDS.iter().chain(MODIFIERS).copied().collect();
     reader.known_keys(table, &allowed, "an assertion");
-    let kinds: Vec<(&str, &Value)> =
+    let mut kinds: Vec<(&str, &Value)> =
         KINDS.iter().filter_map(|kind| Some((*kind, get(table, kind)?))).collect();
+    // In the order they are written, so that "the second" is the second the author wrote.
+    kinds.sort_by_key(|(_, item)| item.span().start);
     let (kind, item) = match kinds.as_slice() {
         [one] => *one,
         [] => {

@@ -310,6 +310,9 @@ fn contradictions_and_thresholds_out_of_range_are_reported() {
     expect_one(&project(evals, &[]), "eval/invalid", MANIFEST, "0\n", "outside 1..=");
     let evals = "[[eval]]\nname = \"e\"\nmodel = \"mini\"\nassert = [{ contains = \"a\", max_chars = 3 }]\n";
     expect_one(&project(evals, &[]), "eval/invalid", MANIFEST, "3 }", "has 2 kinds");
+    // The second as written, whatever the order of the kinds in the code.
+    let evals = "[[eval]]\nname = \"e\"\nmodel = \"mini\"\nassert = [{ max_chars = 3, contains = \"a\" }]\n";
+    expect_one(&project(evals, &[]), "eval/invalid", MANIFEST, "\"a\" }", "`contains` is a second");
     let evals = "[[eval]]\nname = \"e\"\nmodel = \"mini\"\nassert = [{ required = false }]\n";
     expect_one(&project(evals, &[]), "eval/invalid", MANIFEST, "{ required", "names no kind");
     let evals =
