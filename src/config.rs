@@ -393,6 +393,16 @@ fn model_problem(config: &Config) -> Option<(Vec<String>, String)> {
                     format!("`[models.{name}] base_url` is not an http:// or https:// URL"),
                 ));
             }
+            if url.contains(['?', '#']) {
+                return Some((
+                    at(name, "base_url"),
+                    format!(
+                        "`[models.{name}] base_url` has a query or a fragment (`?`, `#`): give \
+                         the base URL alone; a key belongs in the environment variable \
+                         `api_key_env` names, Azure's `api-version` in `api_version`"
+                    ),
+                ));
+            }
         }
         if let Some(price) = &model.price {
             for (key, value) in [("input", price.input), ("output", price.output)] {

@@ -49,6 +49,24 @@ pub fn docs(page: &str) -> String {
     format!("{DOCS_URL}/{page}")
 }
 
+/// `text` with every control character (`char::is_control`: ESC, CR, LF, BEL, …) written as its
+/// Rust escape (`\u{1b}`), so that text from elsewhere (a model server's answer) printed to a
+/// terminal or a CI log can move no cursor, ring no bell and start no line (`::error::`).
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +80,10 @@ mod tests {
         assert_eq!((article("integer"), article("string")), ("an", "a"));
         assert_eq!(lowercase_first("Expected a value"), "expected a value");
         assert_eq!((line_of("a\nb\nc", 0), line_of("a\nb\nc", 2), line_of("a", 99)), (1, 2, 1));
+        assert_eq!(escape_controls("plain é"), "plain é");
+        assert_eq!(
+            escape_controls("a\u{1b}[31mb\r\n::error::c\u{7}"),
+            "a\\u{1b}[31mb\\u{d}\\u{a}::error::c\\u{7}"
+        );
     }
 }

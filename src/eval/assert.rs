@@ -150,11 +150,27 @@ pub fn verdict(answer: &str) -> Grade {
         let reason = object.get("reason").and_then(serde_json::Value::as_str).map(str::to_string);
         return Grade { passed, score: Some(score), reason };
     }
-    Grade {
-        passed: false,
-        score: Some(0.0),
-        reason: Some("the judge's answer is not a verdict".into()),
+    Grade { passed: false, score: Some(0.0), reason: Some(not_a_verdict(answer)) }
+}
+
+/// Characters of a judge's answer quoted when it is not a verdict.
+const VERDICT_EXCERPT_CHARS: usize = 120;
+
+/// Why `answer` is no verdict, with its beginning (control characters escaped) to show what the
+/// judge said instead.
+fn not_a_verdict(answer: &str) -> String {
+    let answer = answer.trim();
+    if answer.is_empty() {
+        return "the judge's answer is not a verdict: it is empty".into();
     }
+    let excerpt = match answer.char_indices().nth(VERDICT_EXCERPT_CHARS) {
+        Some((at, _)) => format!("{}…", &answer[..at]),
+        None => answer.to_string(),
+    };
+    format!(
+        "the judge's answer is not a verdict: it answered `{}`",
+        crate::text::escape_controls(&excerpt)
+    )
 }
 
 /// Grades `text` (a model's answer, from the fuzz target `eval_answer`) with every assertion that
@@ -273,6 +289,20 @@ mod tests {
         assert_eq!((no.passed, no.score), (false, Some(0.0)));
         let none = verdict("I think it passes.");
         assert!(!none.passed);
-        assert_eq!(none.reason.as_deref(), Some("the judge's answer is not a verdict"));
+        assert_eq!(
+            none.reason.as_deref(),
+            Some("the judge's answer is not a verdict: it answered `I think it passes.`")
+        );
+        let long = verdict(&format!("\u{1b}[2J{}", "y".repeat(500)));
+        let reason = long.reason.unwrap();
+        assert!(
+            reason.starts_with("the judge's answer is not a verdict: it answered `\\u{1b}[2Jyyy")
+        );
+        assert!(reason.ends_with("…`") && reason.chars().count() < 200, "{reason}");
+        assert!(!reason.chars().any(char::is_control), "{reason}");
+        assert_eq!(
+            verdict(" ").reason.as_deref(),
+            Some("the judge's answer is not a verdict: it is empty")
+        );
     }
 }

@@ -38,6 +38,8 @@ struct Reply {
     headers: Vec<(&'static str, String)>,
     body: String,
     delay: Duration,
+    /// Bytes of the body sent before the server stalls (and never sends the rest).
+    stall: Option<usize>,
 }
 
 impl Reply {
@@ -47,6 +49,7 @@ impl Reply {
             headers: vec![("content-type", "application/json".into())],
             body: body.to_string(),
             delay: Duration::ZERO,
+            stall: None,
         }
     }
 
@@ -56,6 +59,7 @@ impl Reply {
             headers: vec![("content-type", content_type.into())],
             body: body.into(),
             delay: Duration::ZERO,
+            stall: None,
         }
     }
 
@@ -168,6 +172,12 @@ fn connection(
         }
         head.push_str("\r\n");
         writer.write_all(head.as_bytes())?;
+        if let Some(sent) = reply.stall {
+            writer.write_all(&reply.body.as_bytes()[..sent])?;
+            writer.flush()?;
+            std::thread::sleep(Duration::from_secs(5));
+            return Ok(());
+        }
         writer.write_all(reply.body.as_bytes())?;
         writer.flush()?;
     }
@@ -194,6 +204,17 @@ impl P {
     /// The key this test's model reads (from a variable of its own).
     fn key(self) -> String {
         format!("sk-test-{}-d0n0tl3ak", self.name())
+    }
+
+    /// The key a request was sent, read from the header the provider puts it in.
+    fn sent_key(self, seen: &Seen) -> String {
+        let value = match self {
+            P::OpenAi => seen.header("authorization").and_then(|v| v.strip_prefix("Bearer ")),
+            P::Azure => seen.header("api-key"),
+            P::Anthropic => seen.header("x-api-key"),
+            P::Gemini => seen.header("x-goog-api-key"),
+        };
+        value.unwrap_or_default().to_string()
     }
 
     /// The environment variable holding the key.
@@ -713,4 +734,116 @@ fn at_most_max_concurrency_requests_are_in_flight() {
     let most = server.most_at_once.load(Ordering::SeqCst);
     assert!(most <= 2, "{most} requests were in flight at once");
     assert_eq!(most, 2, "two requests do run at once");
+}
+
+/// `answer` (a JSON answer or a stream) made to echo the key `seen` was sent with, in the text and
+/// in the finish reason.
+fn echoing(p: P, answer: &str, seen: &Seen) -> String {
+    let key = p.sent_key(seen);
+    let reason = p.finish_reason();
+    answer
+        .replace("moves the king.", &format!("moves the king. Your key is {key}"))
+        .replace(&format!("\"{reason}\""), &format!("\"{reason} {key}\""))
+}
+
+/// A server that echoes the key in a successful answer: the completion holds no key, streamed
+/// or not (so neither the cache, nor a recorded answer, nor any output can).
+fn an_answer_that_echoes_the_key_is_scrubbed(p: P) {
+    for stream in [false, true] {
+        let server = Server::start(move |_, seen| {
+            let reply = if stream { Reply::sse(&stream_of(p)) } else { p.answer() };
+            Reply { body: echoing(p, &reply.body, seen), ..reply }
+        });
+        let model = p.model(&server, if stream { "stream = true" } else { "" });
+        let completion = model.complete(&request()).unwrap();
+        assert_eq!(p.sent_key(&server.seen()[0]), p.key(), "the server had the key to echo");
+        assert_eq!(completion.text, "Castling moves the king. Your key is <redacted>");
+        assert_eq!(completion.finish_reason, Some(format!("{} <redacted>", p.finish_reason())));
+        let recorded = serde_json::to_string(&completion).unwrap();
+        assert!(!recorded.contains(&p.key()), "{recorded}");
+    }
+}
+
+#[test]
+fn openai_answer_that_echoes_the_key_is_scrubbed() {
+    an_answer_that_echoes_the_key_is_scrubbed(P::OpenAi);
+}
+
+#[test]
+fn azure_openai_answer_that_echoes_the_key_is_scrubbed() {
+    an_answer_that_echoes_the_key_is_scrubbed(P::Azure);
+}
+
+#[test]
+fn anthropic_answer_that_echoes_the_key_is_scrubbed() {
+    an_answer_that_echoes_the_key_is_scrubbed(P::Anthropic);
+}
+
+#[test]
+fn gemini_answer_that_echoes_the_key_is_scrubbed() {
+    an_answer_that_echoes_the_key_is_scrubbed(P::Gemini);
+}
+
+#[test]
+fn a_stream_that_stalls_times_out_like_an_answer_that_never_comes() {
+    let first = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Cast\"}}]}\n\n";
+    let server = Server::start(move |_, _| Reply {
+        stall: Some(first.len()),
+        ..Reply::sse(&format!("{first}{}", stream_of(P::OpenAi)))
+    });
+    let model = P::OpenAi.model(&server, "stream = true\ntimeout_seconds = 1\nmax_retries = 0");
+    let started = Instant::now();
+    let error = model.complete(&request()).unwrap_err();
+    assert!(
+        matches!(&error, CallError::Transport { message, .. }
+            if message.ends_with("no answer within 1 s (`timeout_seconds`)")),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert_eq!(server.seen().len(), 1);
+}
+
+/// Asserts that `text` holds no control character (ESC, CR, LF, BEL) to reach a terminal or a CI
+/// log raw.
+fn no_control_characters(text: &str) {
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+}
+
+#[test]
+fn control_characters_a_server_sends_are_escaped_in_every_message() {
+    let forged = "bad\u{1b}[2J\r\n::error::forged\u{7}";
+    let escaped = "bad\\u{1b}[2J\\u{d}\\u{a}::error::forged\\u{7}";
+
+    let server = Server::start(move |_, _| Reply::json(400, json!({"error": {"message": forged}})));
+    let error = P::OpenAi.model(&server, "").complete(&request()).unwrap_err();
+    no_control_characters(&error.to_string());
+    assert!(error.to_string().ends_with(escaped), "{error}");
+
+    let server = Server::start(move |_, _| Reply::raw(502, "text/plain", forged));
+    let error = P::OpenAi.model(&server, "max_retries = 0").complete(&request()).unwrap_err();
+    no_control_characters(&error.to_string());
+    assert!(error.to_string().contains(escaped), "{error}");
+
+    let stream = format!(
+        "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{}}}}\n\n\
+         event: error\ndata: {}\n\n",
+        json!({"type": "error", "error": {"type": "invalid_request_error", "message": forged}})
+    );
+    let server = Server::start(move |_, _| Reply::sse(&stream));
+    let model = P::Anthropic.model(&server, "stream = true\nmax_retries = 0");
+    let error = model.complete(&request()).unwrap_err();
+    no_control_characters(&error.to_string());
+    assert!(error.to_string().contains(escaped), "{error}");
+
+    let blocked = json!({"promptFeedback": {"blockReason": forged}});
+    let server = Server::start(move |_, _| Reply::json(200, blocked.clone()));
+    let error = P::Gemini.model(&server, "").complete(&request()).unwrap_err();
+    assert!(matches!(error, CallError::Malformed { .. }), "{error:?}");
+    no_control_characters(&error.to_string());
+    assert!(error.to_string().contains(escaped), "{error}");
+
+    let answer = json!({"choices": [{"message": {"content": "fine"}, "finish_reason": forged}]});
+    let server = Server::start(move |_, _| Reply::json(200, answer.clone()));
+    let completion = P::OpenAi.model(&server, "").complete(&request()).unwrap();
+    assert_eq!(completion.finish_reason.as_deref(), Some(escaped));
 }

@@ -350,6 +350,10 @@ fn models_and_the_eval_table_are_validated_when_the_config_loads() {
         ("[models.m]\nprovider = \"openai\"\nmodel = \"g\"\n\n[eval]\njudge_model = \"big\"\n", "\"big\"", "does not declare"),
         ("[models.c]\nprovider = \"anthropic\"\nmodel = \"g\"\n\n[eval]\nembedding_model = \"c\"\n", "\"c\"\n", "no embeddings API"),
         ("[models.m]\nprovider = \"openai\"\nmodel = \"g\"\nproxy = 1\n", "proxy", "unknown field"),
+        ("[models.m]\nprovider = \"openai\"\nmodel = \"g\"\nbase_url = \"http://h/v1?key=secret\"\n", "\"http://h/v1?", "a key belongs in the environment variable `api_key_env`"),
+        ("[models.m]\nprovider = \"openai\"\nmodel = \"g\"\nbase_url = \"https://h/v1#x\"\n", "\"https://h/v1#", "has a query or a fragment"),
+        ("[models.az]\nprovider = \"azure-openai\"\nmodel = \"d\"\nbase_url = \"https://r?api-version=1\"\napi_version = \"v\"\n", "\"https://r?", "`api_version`"),
+        ("[models.m]\nprovider = \"openai\"\nmodel = \"g\"\nbase_url = \"ftp://h/v1\"\n", "\"ftp://", "not an http:// or https:// URL"),
     ] {
         let repo = project("", &[]);
         let config = format!("{CONFIG}\n{models}");

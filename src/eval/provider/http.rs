@@ -112,6 +112,10 @@ pub(super) fn chat(
         }
     })?;
     completion.latency_ms = latency;
+    // A server may echo the key in an answer too: it must reach no cache, file or output.
+    completion.text = model.scrub(&completion.text);
+    completion.finish_reason =
+        completion.finish_reason.map(|reason| crate::text::escape_controls(&model.scrub(&reason)));
     Ok(completion)
 }
 
@@ -142,7 +146,7 @@ pub(super) fn post<T>(
         model: model.name.clone(),
         provider: model.config.provider.name(),
         status,
-        message: truncate(&model.scrub(message)),
+        message: model.shown(message),
     };
     let mut attempt: u32 = 0;
     loop {
@@ -162,7 +166,11 @@ pub(super) fn post<T>(
                 }
                 return Err(CallError::Transport {
                     model: model.name.clone(),
-                    message: model.scrub(&transport_message(&error, &shown, http.timeout)),
+                    message: crate::text::escape_controls(&model.scrub(&transport_message(
+                        &error,
+                        &shown,
+                        http.timeout,
+                    ))),
                 });
             }
         };
@@ -175,10 +183,17 @@ pub(super) fn post<T>(
                 Ok(value) => return Ok((value, latency)),
                 Err(Failure::Malformed(message)) => return Err(model.malformed(message)),
                 Err(Failure::Transport(message)) => {
+                    // The client's timeout covers the body too: a stream cut off by it fails
+                    // reading, and says so as a request that timed out before its answer does.
+                    let message = if latency >= http.timeout.as_millis() as u64 {
+                        timeout_message(&shown, http.timeout)
+                    } else {
+                        format!("POST {shown}: {message}")
+                    };
                     return Err(CallError::Transport {
                         model: model.name.clone(),
-                        message: model.scrub(&format!("POST {shown}: {message}")),
-                    })
+                        message: crate::text::escape_controls(&model.scrub(&message)),
+                    });
                 }
                 Err(Failure::Status { status, message }) => {
                     if retryable_status(status) && !last {
@@ -287,7 +302,8 @@ pub(super) fn parse_http_date(value: &str) -> Option<i64> {
 }
 
 /// The message of a provider's error body: `error.message` (OpenAI, Anthropic, Gemini), else
-/// `message`, `error` or `detail` as text, else the body itself; truncated.
+/// `message`, `error` or `detail` as text, else the body itself; whole (`Model::shown` scrubs the
+/// key out before it cuts the message, so that no cut leaves part of a key).
 pub(super) fn error_message(body: &str) -> String {
     let found = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|value| {
         let value = match value {
@@ -304,7 +320,7 @@ pub(super) fn error_message(body: &str) -> String {
     if message.is_empty() {
         return "(no message)".into();
     }
-    truncate(&message)
+    message
 }
 
 /// `text` cut to `MESSAGE_CHARS` characters, with `…` when cut.
@@ -339,7 +355,7 @@ pub(super) fn read_json(
 }
 
 /// `url` without its query or user information, to name it in a message.
-fn shown_url(url: &str) -> String {
+pub(super) fn shown_url(url: &str) -> String {
     let url = url.split(['?', '#']).next().unwrap_or(url);
     match url.split_once("://") {
         Some((scheme, rest)) => {
@@ -353,9 +369,13 @@ fn shown_url(url: &str) -> String {
 
 fn transport_message(error: &reqwest::Error, url: &str, timeout: Duration) -> String {
     if error.is_timeout() {
-        return format!("POST {url}: no answer within {} s (`timeout_seconds`)", timeout.as_secs());
+        return timeout_message(url, timeout);
     }
     format!("POST {url}: {}", chain(error))
+}
+
+fn timeout_message(url: &str, timeout: Duration) -> String {
+    format!("POST {url}: no answer within {} s (`timeout_seconds`)", timeout.as_secs())
 }
 
 /// An error and its sources, without the URL reqwest puts in its message.
@@ -609,7 +629,7 @@ mod tests {
         assert_eq!(error_message("plain text"), "plain text");
         assert_eq!(error_message(""), "(no message)");
         let long = "x".repeat(1000);
-        assert_eq!(error_message(&long).chars().count(), MESSAGE_CHARS + 1);
+        assert_eq!(truncate(&error_message(&long)).chars().count(), MESSAGE_CHARS + 1);
     }
 
     #[test]

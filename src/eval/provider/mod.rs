@@ -161,8 +161,16 @@ impl Model {
         };
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(invalid(format!(
-                "`base_url` must start with http:// or https://, not `{base_url}`"
+                "`base_url` must start with http:// or https://, not `{}`",
+                crate::text::escape_controls(&http::shown_url(&base_url))
             )));
+        }
+        if base_url.contains(['?', '#']) {
+            return Err(invalid(
+                "`base_url` has a query or a fragment (`?`, `#`): a key belongs in the \
+                 environment variable `api_key_env` names, Azure's `api-version` in `api_version`"
+                    .into(),
+            ));
         }
         if config.provider == ProviderKind::AzureOpenai
             && config.api_version.as_deref().is_none_or(|v| v.trim().is_empty())
@@ -225,17 +233,60 @@ impl Model {
         CallError::Malformed {
             model: self.name.clone(),
             provider: self.config.provider.name(),
-            message: http::truncate(&self.scrub(&message.into())),
+            message: self.shown(&message.into()),
         }
     }
 
-    /// `text` without the key in it (a server may echo it in an error message).
+    /// `text` without the key in it (a server may echo it in an error message, or in an answer).
     fn scrub(&self, text: &str) -> String {
         match &self.key {
-            Some(key) if !key.expose().is_empty() => text.replace(key.expose(), "<redacted>"),
-            _ => text.to_string(),
+            Some(key) => redact(text, key.expose()),
+            None => text.to_string(),
         }
     }
+
+    /// Text a server sent, as a message shows it: scrubbed of the key, cut to a few hundred
+    /// characters, its control characters escaped.
+    fn shown(&self, text: &str) -> String {
+        crate::text::escape_controls(&http::truncate(&self.scrub(text)))
+    }
+}
+
+/// Keys shorter than this are redacted only where they stand as a whole token: a short key
+/// (`k`, a local server's `none`) would otherwise be cut out of ordinary words.
+const SHORT_KEY_CHARS: usize = 12;
+
+/// `text` with each occurrence of `key` replaced by `<redacted>`; a key shorter than
+/// `SHORT_KEY_CHARS` only where it is not part of a longer run of `[A-Za-z0-9_-]`.
+pub(crate) fn redact(text: &str, key: &str) -> String {
+    if key.is_empty() {
+        return text.to_string();
+    }
+    if key.chars().count() >= SHORT_KEY_CHARS {
+        return text.replace(key, "<redacted>");
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    for (at, _) in text.match_indices(key) {
+        if at < rest {
+            continue; // overlaps a redacted occurrence
+        }
+        let end = at + key.len();
+        let before = text[..at].chars().next_back();
+        let after = text[end..].chars().next();
+        let joined =
+            |c: Option<char>, edge: Option<char>| c.is_some_and(word) && edge.is_some_and(word);
+        // A key edge that is itself a word character joins the word around it.
+        if joined(before, key.chars().next()) || joined(after, key.chars().next_back()) {
+            continue;
+        }
+        out.push_str(&text[rest..at]);
+        out.push_str("<redacted>");
+        rest = end;
+    }
+    out.push_str(&text[rest..]);
+    out
 }
 
 /// The fuzz target `eval_answer` (docs/fuzzing.md): `data` read as every provider reads a model
@@ -329,6 +380,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("api_version"), "{error}");
+    }
+
+    #[test]
+    fn a_long_key_is_redacted_everywhere_a_short_one_only_as_a_whole_token() {
+        let long = "sk-0123456789abcdef";
+        assert_eq!(
+            redact(&format!("key {long}, again:x{long}y"), long),
+            "key <redacted>, again:x<redacted>y"
+        );
+        assert_eq!(
+            redact("Incorrect API key provided: k", "k"),
+            "Incorrect API key provided: <redacted>"
+        );
+        assert_eq!(
+            redact("k k-x (k) kk \"k\"", "k"),
+            "<redacted> k-x (<redacted>) kk \"<redacted>\""
+        );
+        assert_eq!(redact("token=none; nonexistent", "none"), "token=<redacted>; nonexistent");
+        assert_eq!(redact("a.b", "."), "a<redacted>b", "a key of no word characters");
+        assert_eq!(redact("unchanged", ""), "unchanged");
+    }
+
+    #[test]
+    fn a_base_url_with_a_query_or_not_http_is_refused_without_showing_the_query() {
+        for base in
+            ["http://h/v1?key=s3cret", "https://h/v1#s3cret", "ftp://u:s3cret@h/v1?k=s3cret"]
+        {
+            let text = format!("provider = \"openai\"\nmodel = \"m\"\nbase_url = \"{base}\"");
+            let error = Model::new("m", &config(&text)).unwrap_err().to_string();
+            assert!(error.contains("base_url") && !error.contains("s3cret"), "{error}");
+        }
     }
 
     #[test]
