@@ -154,9 +154,10 @@ pub fn run(root: Option<&Path>, args: &ReviewArgs) -> Result<i32> {
 /// The model evaluation section of the comment, from `eval`'s JSON report at `path`.
 fn eval_section(path: &Path) -> Result<String> {
     // The read error says why in one line (its source would repeat it).
-    let bytes = crate::read::read(path, crate::read::CONFIG_BYTES, "an eval report").map_err(
-        |error| anyhow::anyhow!("cannot read the eval report `{}`: {error}", path.display()),
-    )?;
+    let bytes =
+        crate::read::read(path, crate::read::CONFIG_BYTES, "an eval report").map_err(|error| {
+            anyhow::anyhow!("cannot read the eval report `{}`: {error}", path.display())
+        })?;
     let report: crate::eval::report::Report =
         serde_json::from_slice(&bytes).with_context(|| {
             format!("`{}` is not a report of `promptctl eval --format json`", path.display())
