@@ -529,7 +529,7 @@ mod tests {
         assert_eq!((line, column), (2, 4), "{message}");
         let (line, _, message) = at("q,r\n1\n");
         assert_eq!(line, 2);
-        assert!(message.contains("1 fields, the header 2"), "{message}");
+        assert!(message.contains("has 1 field, the header 2"), "{message}");
         let (_, _, message) = at("q,q\n1,2\n");
         assert!(message.contains("twice"), "{message}");
     }
