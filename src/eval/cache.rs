@@ -81,11 +81,26 @@ pub enum CacheError {
 /// The largest cache file read (an answer of a few hundred kilobytes at most).
 pub const MAX_ENTRY_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Reads a recorded answer's file as another revision committed it: its text, if it has one.
+pub type Committed = std::sync::Arc<dyn Fn(&Path) -> Option<String> + Send + Sync>;
+
 /// Where answers are looked for and kept.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Cache {
     /// `.promptctl/cache/eval/` under the project root.
     pub local: PathBuf,
+    /// With `--base`: the base revision's recorded answers, looked at after the working tree's.
+    pub committed: Option<Committed>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Cache")
+            .field("local", &self.local)
+            .field("committed", &self.committed.is_some())
+            .finish()
+    }
 }
 
 /// Where an answer came from.
@@ -102,7 +117,7 @@ pub enum Origin {
 
 impl Cache {
     pub fn new(project_root: &Path) -> Cache {
-        Cache { local: project_root.join(".promptctl/cache/eval") }
+        Cache { local: project_root.join(".promptctl/cache/eval"), committed: None }
     }
 
     /// The answer to `key`, from `recorded` (the prompt's `evals/recorded/` folder) or the local
@@ -131,6 +146,15 @@ impl Cache {
                 )));
             }
             return Ok(Some((entry, Origin::Recorded)));
+        }
+        // Committed at the base only (a base file that is broken is no answer: the base's own
+        // check would have said so).
+        if let Some(text) = self.committed.as_ref().and_then(|read| read(&path)) {
+            if let Ok(entry) = serde_json::from_str::<Entry>(&text) {
+                if &entry.key == key {
+                    return Ok(Some((entry, Origin::Recorded)));
+                }
+            }
         }
         Ok(read_entry(&self.local.join(format!("{id}.json")))
             .filter(|entry| &entry.key == key)

@@ -213,6 +213,11 @@ impl Commit<'_> {
 }
 
 impl<'r> Tree<'r> {
+    /// The tree's object id (to find it again, with `Repo::tree`, from another borrow).
+    pub fn id(&self) -> Oid {
+        self.0.id()
+    }
+
     /// The entries, in the tree's order.
     pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
         self.0.iter().map(Entry)

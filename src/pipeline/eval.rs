@@ -16,6 +16,7 @@ use crate::syntax::eval::{AssertKind, CasesSpec, EvalSpec};
 use crate::syntax::prompt;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 /// What `eval` was asked.
 #[derive(Debug, Clone, Default)]
@@ -117,7 +118,11 @@ pub fn eval(project: &Project, request: &Request) -> Result<Evaluated> {
             })?;
         models.insert(name.to_string(), (config.clone(), Model::new(name, config)));
     }
-    let outcome = run::run(&jobs, models, Cache::new(&project.root), request.options.clone());
+    let mut cache = Cache::new(&project.root);
+    if let Some(base) = &base_tree {
+        cache.committed = Some(committed_at(project, &base.rev)?);
+    }
+    let outcome = run::run(&jobs, models, cache, request.options.clone());
     let mut recorded = Vec::new();
     if request.record {
         let prune = request.prune
@@ -153,6 +158,31 @@ fn blocking(project: &Project, run: &check::CheckRun, names: &[String]) -> bool 
             !error.file.starts_with(&prompts)
                 || folders.iter().any(|folder| error.file.starts_with(folder.as_str()))
         })
+}
+
+/// A reader of files as `rev` committed them, by their path in the working tree: with `--base`,
+/// the answers the base recorded replay even when the working tree no longer holds them.
+fn committed_at(project: &Project, rev: &str) -> Result<crate::eval::cache::Committed> {
+    let repo = crate::git::Repo::discover(&project.root)?;
+    let workdir = repo.workdir().context("`--base` needs a repository with a working tree")?;
+    let workdir = workdir.canonicalize().unwrap_or_else(|_| workdir.to_path_buf());
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    let prefix = root.strip_prefix(&workdir).map(Path::to_path_buf).unwrap_or_default();
+    let commit = repo.resolve(rev)?.id();
+    let tree = repo.commit_tree(commit, rev)?.id();
+    let project_root = project.root.clone();
+    let repo = std::sync::Mutex::new(repo);
+    Ok(std::sync::Arc::new(move |path: &Path| {
+        let relative = prefix.join(path.strip_prefix(&project_root).ok()?);
+        let relative = relative.to_str()?.replace('\\', "/");
+        let repo = repo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tree = repo.tree(tree, &relative).ok()?;
+        let id = repo.blob_id_at(&tree, &relative).ok()??;
+        if repo.blob_size(id, &relative).ok()? as u64 > crate::eval::cache::MAX_ENTRY_BYTES {
+            return None;
+        }
+        repo.blob_text_at(&tree, &relative).ok()?
+    }))
 }
 
 /// `prompts/NAME/prompt.toml`, read.

@@ -526,3 +526,63 @@ fn record_keeps_the_answers_it_did_not_use_unless_told_to_prune() {
     let filtered = eval(&repo, &["--record", "--prune", "--eval", "castling"]);
     assert_eq!(filtered.code, 2, "--prune on a filtered run is refused: {}", filtered.stderr);
 }
+
+#[test]
+fn base_answers_committed_at_the_base_replay_when_the_working_tree_lacks_them() {
+    let server = Server::start();
+    let repo = project(server.port);
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repo.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    let record = eval(&repo, &["--record", "--eval", "castling"]);
+    assert_eq!(record.code, 0, "{}\n{}", record.stdout, record.stderr);
+    let recorded = recorded_files(&repo);
+    assert_eq!(recorded.len(), 6, "{recorded:?}");
+    repo.write(".gitignore", ".promptctl/\n");
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base with its recorded answers"]);
+    // The head serves v2, and its tree lost the base's answers (and the local cache is gone).
+    repo.write("prompts/rules/v2.prompt", &RULES_V1.replace("You answer", "You kindly answer"));
+    repo.write(
+        "prompts/rules/prompt.toml",
+        &RULES_MANIFEST.replace("production = 1", "production = 2"),
+    );
+    std::fs::remove_dir_all(repo.join("prompts/rules/evals/recorded")).unwrap();
+    std::fs::remove_dir_all(repo.join(".promptctl/cache/eval")).unwrap();
+    let calls = server.count();
+    let offline = run_isolated(
+        repo.path(),
+        &["eval", "--offline", "--base", "HEAD", "--eval", "castling", "--format", "json"],
+        &[],
+    );
+    assert_eq!(
+        offline.code, 5,
+        "the head's v2 is not recorded: {}\n{}",
+        offline.stdout, offline.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&offline.stdout).unwrap();
+    let base = &report["evals"][0];
+    assert_eq!((base["side"].as_str(), base["version"].as_u64()), (Some("base"), Some(1)));
+    assert_eq!(
+        (base["answered"].as_u64(), base["not_recorded"].as_u64()),
+        (Some(2), Some(0)),
+        "{base}"
+    );
+    assert_eq!(report["evals"][1]["not_recorded"], 2, "{report}");
+    // Recording with --base writes the base's answers back into the working tree, with no call
+    // for them.
+    let both = eval(&repo, &["--record", "--base", "HEAD", "--eval", "castling"]);
+    assert_eq!(both.code, 0, "{}\n{}", both.stdout, both.stderr);
+    let now = recorded_files(&repo);
+    assert!(recorded.iter().all(|file| now.contains(file)), "{now:?}");
+    // Only v2's two answers are asked: the server answers them as it answered v1, so their
+    // embeddings and verdicts are the base's calls, replayed from the base commit.
+    assert_eq!(server.count() - calls, 2);
+}
