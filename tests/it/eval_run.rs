@@ -248,6 +248,17 @@ fn eval(repo: &Repo, args: &[&str]) -> Run {
     run
 }
 
+/// Runs git in the project with a fixed identity; fails the test when git does.
+fn git(repo: &Repo, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(repo.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
 fn recorded_files(repo: &Repo) -> Vec<std::path::PathBuf> {
     let dir = repo.join("prompts/rules/evals/recorded");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -379,15 +390,7 @@ fn a_required_assertion_under_its_pass_rate_fails_the_run() {
 fn base_compares_the_served_versions_and_review_shows_the_table() {
     let server = Server::start();
     let repo = project(server.port);
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(repo.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| git(&repo, args);
     repo.write(".gitignore", ".promptctl/\n");
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "-A"]);
@@ -531,15 +534,7 @@ fn record_keeps_the_answers_it_did_not_use_unless_told_to_prune() {
 fn base_answers_committed_at_the_base_replay_when_the_working_tree_lacks_them() {
     let server = Server::start();
     let repo = project(server.port);
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(repo.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| git(&repo, args);
     let record = eval(&repo, &["--record", "--eval", "castling"]);
     assert_eq!(record.code, 0, "{}\n{}", record.stdout, record.stderr);
     let recorded = recorded_files(&repo);

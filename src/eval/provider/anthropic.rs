@@ -99,13 +99,7 @@ fn error_status(kind: &str) -> u16 {
 }
 
 pub(super) fn read_stream(body: impl std::io::Read) -> Result<Completion, Failure> {
-    let mut completion = Completion {
-        text: String::new(),
-        input_tokens: 0,
-        output_tokens: 0,
-        latency_ms: 0,
-        finish_reason: None,
-    };
+    let mut completion = Completion::default();
     let mut started = false;
     let mut stopped = false;
     http::events(body, |event| {

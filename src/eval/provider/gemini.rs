@@ -92,7 +92,7 @@ pub(super) fn complete(model: &Model, request: &ChatRequest) -> Result<Completio
         url(model, "generateContent")
     };
     let parse = |value: &Value| {
-        let mut completion = empty();
+        let mut completion = Completion::default();
         add_chunk(&mut completion, value)?;
         if value.get("candidates").is_none() {
             return Err(no_candidates(value));
@@ -100,16 +100,6 @@ pub(super) fn complete(model: &Model, request: &ChatRequest) -> Result<Completio
         Ok(completion)
     };
     http::chat(model, &url, &headers(model), &body(request), read_stream, parse)
-}
-
-fn empty() -> Completion {
-    Completion {
-        text: String::new(),
-        input_tokens: 0,
-        output_tokens: 0,
-        latency_ms: 0,
-        finish_reason: None,
-    }
 }
 
 /// A prompt answered without candidates (blocked: `promptFeedback.blockReason`).
@@ -158,7 +148,7 @@ pub(super) fn add_chunk(completion: &mut Completion, value: &Value) -> Result<()
 }
 
 pub(super) fn read_stream(body: impl std::io::Read) -> Result<Completion, Failure> {
-    let mut completion = empty();
+    let mut completion = Completion::default();
     let mut chunks = 0;
     let mut last = Value::Null;
     http::events(body, |event| {
@@ -254,7 +244,7 @@ mod tests {
                             "finishReason": "STOP"}],
             "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2}
         });
-        let mut completion = empty();
+        let mut completion = Completion::default();
         add_chunk(&mut completion, &answer).unwrap();
         assert_eq!(completion.text, "AB");
         assert_eq!((completion.input_tokens, completion.output_tokens), (5, 2));

@@ -30,7 +30,7 @@ pub struct ChatRequest {
 }
 
 /// A chat model's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
     pub text: String,
     /// Tokens as the provider counted them (0 where it reports none).
@@ -302,13 +302,7 @@ pub fn fuzz_answer(data: &[u8]) {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
         texts.extend(openai::parse_chat(&value).ok().map(|c| c.text));
         texts.extend(anthropic::parse(&value).ok().map(|c| c.text));
-        let mut chunk = Completion {
-            text: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0,
-            finish_reason: None,
-        };
+        let mut chunk = Completion::default();
         if gemini::add_chunk(&mut chunk, &value).is_ok() {
             texts.push(chunk.text);
         }

@@ -100,13 +100,7 @@ pub(super) fn parse_chat(value: &Value) -> Result<Completion, Failure> {
 /// A streamed chat completion: `data:` chunks of `choices[0].delta.content` up to `[DONE]`; the
 /// usage arrives in a last chunk without choices (`stream_options.include_usage`).
 pub(super) fn read_stream(body: impl std::io::Read) -> Result<Completion, Failure> {
-    let mut completion = Completion {
-        text: String::new(),
-        input_tokens: 0,
-        output_tokens: 0,
-        latency_ms: 0,
-        finish_reason: None,
-    };
+    let mut completion = Completion::default();
     let mut chunks = 0;
     http::events(body, |event| {
         if event.data.trim() == "[DONE]" {
